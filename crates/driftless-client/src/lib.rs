@@ -1,0 +1,1 @@
+//! HTTP client for the Driftless control plane's APIs.

@@ -1,0 +1,1 @@
+//! Container runtime adapter: Docker Engine API and docker compose.

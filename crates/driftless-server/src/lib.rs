@@ -1,0 +1,1 @@
+//! The Driftless control plane's HTTP server.

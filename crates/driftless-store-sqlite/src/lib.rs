@@ -1,0 +1,1 @@
+//! SQLite implementation of the control plane's store.

@@ -1,0 +1,1 @@
+//! The control plane's storage trait and domain types.

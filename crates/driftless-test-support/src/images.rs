@@ -1,0 +1,1 @@
+//! Demo images built locally (filled in by the runtime work).

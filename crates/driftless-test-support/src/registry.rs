@@ -1,0 +1,1 @@
+//! The real registry (filled in by the registry work).

@@ -1,0 +1,1 @@
+//! Verifies root, assignment and release documents against an install's trust state (no I/O).

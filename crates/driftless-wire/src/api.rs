@@ -1,0 +1,182 @@
+//! Bodies of the vendor API (operator-token authenticated).
+
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::Envelope;
+
+/// The JSON body of every error answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable machine-readable code, e.g. `license_revoked`.
+    pub code: String,
+    /// One line for a person.
+    pub message: String,
+}
+
+/// `POST /v1/apps`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreateApp {
+    /// Lowercase name; also the registry namespace.
+    pub name: String,
+}
+
+/// An app as listed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AppInfo {
+    /// The app's name.
+    pub name: String,
+    /// Its channels.
+    pub channels: Vec<ChannelInfo>,
+}
+
+/// `POST /v1/apps/{app}/channels`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreateChannel {
+    /// e.g. `stable`.
+    pub name: String,
+}
+
+/// A channel and the release it points at.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// e.g. `stable`.
+    pub name: String,
+    /// The version the channel points at, if any.
+    pub version: Option<String>,
+}
+
+/// `POST /v1/customers`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreateCustomer {
+    /// The customer's name.
+    pub name: String,
+}
+
+/// A customer as listed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CustomerInfo {
+    /// The customer's name.
+    pub name: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// `POST /v1/licenses`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreateLicense {
+    /// Customer name.
+    pub customer: String,
+    /// App name.
+    pub app: String,
+    /// Channel name.
+    pub channel: String,
+}
+
+/// A license as listed; `key` is only present in the answer to its creation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LicenseInfo {
+    /// The license's id (not secret).
+    pub id: String,
+    /// Customer name.
+    pub customer: String,
+    /// App name.
+    pub app: String,
+    /// Channel name.
+    pub channel: String,
+    /// Whether it was revoked.
+    pub revoked: bool,
+    /// The secret key, shown once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// `POST /v1/apps/{app}/releases`: upload a signed release document.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UploadRelease {
+    /// The release-signed envelope.
+    pub envelope: Envelope,
+}
+
+/// A release as listed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReleaseInfo {
+    /// The app.
+    pub app: String,
+    /// Semver version.
+    pub version: String,
+    /// The release counter.
+    pub release_counter: u64,
+    /// Digest of the signed payload.
+    pub digest: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// `POST /v1/apps/{app}/channels/{channel}/promote`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Promote {
+    /// The version to point the channel at.
+    pub version: String,
+}
+
+/// `POST /v1/apps/{app}/push-token`: a registry token for vendor CI to push images.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PushTokenRequest {
+    /// Repositories (under the app's namespace) to push to.
+    pub repositories: Vec<String>,
+}
+
+/// A registry token and where to use it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// The JWT.
+    pub token: String,
+    /// Same as `token`, for docker's token-endpoint clients.
+    pub access_token: String,
+    /// Seconds the token is valid for.
+    pub expires_in: u64,
+    /// RFC 3339.
+    pub issued_at: String,
+}
+
+/// `GET /v1/info`: what an operator or a publisher needs to know about the server.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// The server's version.
+    pub version: String,
+    /// `host:port` of the registry.
+    pub registry_host: String,
+    /// Whether the registry speaks plain HTTP.
+    pub registry_insecure: bool,
+    /// The SHA-256 fingerprint of root version 1.
+    pub root_fingerprint: String,
+    /// The newest root version.
+    pub root_version: u64,
+    /// The next release counter for each app is assigned by the vendor CLI from this.
+    pub server_time: i64,
+}
+
+/// An install as listed in the fleet view.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InstallInfo {
+    /// The install's id.
+    pub id: String,
+    /// Customer name.
+    pub customer: String,
+    /// App name.
+    pub app: String,
+    /// Channel name.
+    pub channel: String,
+    /// Reported host name.
+    pub hostname: String,
+    /// The version the channel wants.
+    pub desired_version: Option<String>,
+    /// The version the host reported.
+    pub current_version: Option<String>,
+    /// The reported status.
+    pub status: String,
+    /// Unix seconds of the last check-in.
+    pub last_seen: Option<i64>,
+    /// Whether the install was revoked.
+    pub revoked: bool,
+}

@@ -1,0 +1,94 @@
+//! The install API: registration and check-in bodies, and how a check-in is signed.
+
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::Envelope;
+use crate::status::InstallStatus;
+
+/// Header carrying the install's request signature.
+pub const SIGNATURE_HEADER: &str = "x-driftless-signature";
+/// Header carrying the Unix time the request was signed at.
+pub const TIMESTAMP_HEADER: &str = "x-driftless-timestamp";
+/// How far a signed request's timestamp may be from the server's clock.
+pub const MAX_CLOCK_SKEW_S: i64 = 300;
+
+/// `POST /v1/installs`: register a host with a license key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RegisterRequest {
+    /// The license key (used only here).
+    pub license_key: String,
+    /// Hex of the host's Ed25519 public key.
+    pub public_key: String,
+    /// The host's name, for the vendor's fleet view.
+    pub hostname: String,
+    /// e.g. `linux/amd64`.
+    pub platform: String,
+    /// The CLI's version.
+    pub cli_version: String,
+}
+
+/// The answer to a registration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RegisterResponse {
+    /// The new install's id.
+    pub install_id: String,
+    /// The app the license is for.
+    pub app: String,
+    /// The channel the install follows.
+    pub channel: String,
+}
+
+/// `POST /v1/installs/{id}/checkin`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckinRequest {
+    /// The release counter the host runs, if any.
+    pub release_counter: Option<u64>,
+    /// The version the host runs, if any.
+    pub version: Option<String>,
+    /// The host's state.
+    pub status: InstallStatus,
+    /// The CLI's version.
+    pub cli_version: String,
+    /// e.g. `linux/amd64`.
+    pub platform: String,
+    /// Free bytes where images are stored, if known.
+    pub free_disk_bytes: Option<u64>,
+}
+
+/// Where and how to pull the release's blobs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RegistryAccess {
+    /// `host:port` of the registry.
+    pub host: String,
+    /// Whether to use plain HTTP (loopback registries only).
+    #[serde(default)]
+    pub insecure: bool,
+    /// A JWT good for pulling exactly this release's repositories.
+    pub token: String,
+    /// Seconds the token is valid for.
+    pub expires_in: u64,
+    /// RFC 3339 time the token was issued.
+    pub issued_at: String,
+}
+
+/// `200` answer to a check-in.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckinResponse {
+    /// The director-signed assignment (absent when the channel has no release yet).
+    pub assignment: Option<Envelope>,
+    /// The release-signed release document the assignment names.
+    pub release: Option<Envelope>,
+    /// Registry access for the release.
+    pub registry: Option<RegistryAccess>,
+    /// When to check in next, in seconds.
+    pub next_checkin_s: u64,
+    /// Why there is nothing to apply, when there is nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The bytes an install signs for a request: method, path, timestamp and body digest.
+pub fn request_signing_input(method: &str, path: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
+    let body_digest = crate::digest::Digest::of(body);
+    format!("driftless-request-v1\n{method}\n{path}\n{timestamp}\n{body_digest}").into_bytes()
+}

@@ -1,0 +1,196 @@
+//! The release document (signed by the vendor's release key) and the per-install
+//! assignment (signed by the control plane's director key).
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+
+/// One service image, pinned by digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseImage {
+    /// The compose service that runs it.
+    pub service: String,
+    /// Repository path in the registry, without host (e.g. `acme/web`).
+    pub repository: String,
+    /// Manifest digest.
+    pub digest: Digest,
+    /// Platforms the image is built for, e.g. `linux/amd64`.
+    #[serde(default)]
+    pub platforms: Vec<String>,
+    /// Unpacked size in bytes as the vendor's engine measured it (for disk checks).
+    #[serde(default)]
+    pub size: u64,
+}
+
+impl ReleaseImage {
+    /// `repository@digest`, without registry host.
+    pub fn pinned(&self) -> String {
+        format!("{}@{}", self.repository, self.digest)
+    }
+}
+
+/// The compose file, stored in the registry as an OCI artifact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DescriptorRef {
+    /// Repository path in the registry, without host (e.g. `acme/compose`).
+    pub repository: String,
+    /// Digest of the OCI manifest that wraps the compose file.
+    pub manifest_digest: Digest,
+    /// Digest of the compose file itself (the manifest's only layer).
+    pub digest: Digest,
+    /// Size of the compose file in bytes.
+    pub size: u64,
+}
+
+/// The type of a customer config value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfigType {
+    /// Any UTF-8 string without newlines.
+    String,
+    /// A signed 64-bit integer.
+    Integer,
+    /// `true` or `false`.
+    Boolean,
+    /// A TCP/UDP port, 1..=65535.
+    Port,
+}
+
+impl ConfigType {
+    /// The type's name as written in `x-driftless`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConfigType::String => "string",
+            ConfigType::Integer => "integer",
+            ConfigType::Boolean => "boolean",
+            ConfigType::Port => "port",
+        }
+    }
+}
+
+/// One customer-settable config value declared by the release.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigVar {
+    /// The `${NAME}` the compose file uses.
+    pub name: String,
+    /// The value's type.
+    #[serde(rename = "type")]
+    pub kind: ConfigType,
+    /// Used when the customer sets nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// Whether a value must be set before the release can run.
+    #[serde(default)]
+    pub required: bool,
+    /// Whether the value is a secret (never printed).
+    #[serde(default)]
+    pub secret: bool,
+    /// What the value is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// How the CLI decides a release is healthy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthSpec {
+    /// Seconds to wait for every service to be running (and healthy, where it has a check).
+    pub timeout_s: u64,
+}
+
+impl Default for HealthSpec {
+    fn default() -> Self {
+        HealthSpec { timeout_s: 120 }
+    }
+}
+
+/// A CLI build offered with a release (used by self-update).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CliBinary {
+    /// e.g. `linux/amd64`.
+    pub platform: String,
+    /// The CLI's version.
+    pub version: semver::Version,
+    /// Digest of the binary.
+    pub digest: Digest,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// The signed release document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseDocument {
+    /// Always `release`.
+    #[serde(rename = "type")]
+    pub doc_type: String,
+    /// The app's name.
+    pub app: String,
+    /// Semver version.
+    pub version: semver::Version,
+    /// Strictly increasing per app, whatever the version says.
+    pub release_counter: u64,
+    /// Unix seconds the vendor signed it.
+    pub created_at: i64,
+    /// Unix seconds after which it must not be installed.
+    pub expires: i64,
+    /// Every image, pinned by digest.
+    pub images: Vec<ReleaseImage>,
+    /// The compose file.
+    pub descriptor: DescriptorRef,
+    /// The values the customer may or must set.
+    #[serde(default)]
+    pub config_schema: Vec<ConfigVar>,
+    /// How health is judged.
+    #[serde(default)]
+    pub health: HealthSpec,
+    /// The oldest CLI that can apply this release.
+    pub min_cli_version: semver::Version,
+    /// The lowest release counter an install that verified this release may go back to.
+    #[serde(default)]
+    pub rollback_floor: u64,
+    /// CLI builds offered with this release.
+    #[serde(default)]
+    pub cli: Vec<CliBinary>,
+    /// Release notes (Markdown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+impl ReleaseDocument {
+    /// Every repository an install must pull from for this release.
+    pub fn repositories(&self) -> Vec<String> {
+        let mut repos: Vec<String> = self.images.iter().map(|i| i.repository.clone()).collect();
+        repos.push(self.descriptor.repository.clone());
+        repos.sort();
+        repos.dedup();
+        repos
+    }
+}
+
+/// The director-signed statement of which release one install must run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// Always `assignment`.
+    #[serde(rename = "type")]
+    pub doc_type: String,
+    /// The install this is for.
+    pub install_id: String,
+    /// The app.
+    pub app: String,
+    /// The install's channel.
+    pub channel: String,
+    /// Version of the assigned release.
+    pub version: semver::Version,
+    /// Digest of the release envelope's payload bytes.
+    pub release_digest: Digest,
+    /// The assigned release's counter.
+    pub release_counter: u64,
+    /// Strictly increasing per install.
+    pub sequence: u64,
+    /// Unix seconds.
+    pub issued_at: i64,
+    /// Unix seconds; short (hours).
+    pub expires: i64,
+    /// Whether the install may move to a lower release counter.
+    #[serde(default)]
+    pub allow_downgrade: bool,
+}
