@@ -1,1 +1,15 @@
-//! HTTP client for the Driftless control plane's APIs.
+//! HTTP client for the control plane: the vendor API (operator token) and the install
+//! API (registration, signed check-in). Every answer is read under a size cap and
+//! every failure is one [`ClientError`] that says what to do.
+
+mod error;
+mod http;
+mod install;
+mod vendor;
+
+pub use error::ClientError;
+pub use install::{CheckinOutcome, InstallClient};
+pub use vendor::VendorClient;
+
+/// The largest answer the client reads from the control plane.
+pub const MAX_RESPONSE_BYTES: usize = 8 << 20;

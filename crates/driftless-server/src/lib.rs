@@ -1,1 +1,45 @@
-//! The Driftless control plane's HTTP server.
+//! The Driftless control plane: the vendor API, the install API (registration and
+//! check-in), the registry token endpoint, and the trust documents installs verify.
+//!
+//! Stateless apart from the [`driftless_store::Store`] it is given, so several replicas
+//! can serve one database.
+
+mod auth;
+mod checkin;
+mod error;
+mod registry;
+mod routes;
+mod state;
+
+pub use error::ApiError;
+pub use state::{AppState, ServerConfig};
+
+use axum::Router;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The largest request body any route accepts.
+pub const MAX_BODY_BYTES: usize = 4 << 20;
+
+/// The control plane's routes over `state`.
+pub fn router(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Unix seconds now.
+pub(crate) fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

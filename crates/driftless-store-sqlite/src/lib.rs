@@ -1,1 +1,222 @@
-//! SQLite implementation of the control plane's store.
+//! SQLite implementation of the control plane's store: the embedded default, one WAL
+//! file under the data dir, with its own migrations (`migrations/`, embedded at build).
+//!
+//! Each module owns one part of the schema; this one opens the database and maps the
+//! [`Store`] trait onto them.
+
+mod audit;
+mod catalog;
+mod error;
+mod fleet;
+mod licensing;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use driftless_store::{
+    App, AuditEntry, AuditEvent, Channel, CheckinReport, CheckinView, Customer, Install,
+    InstallSummary, License, Release, Store, StoreError, StoreResult, StoredAssignment,
+};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+/// The schema migrations, embedded in the binary.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// How long a statement waits for another connection's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The control plane's store on an SQLite database.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` ("sqlite:///path/to/driftless.db"
+    /// or "sqlite::memory:"), WAL journal, synchronous=NORMAL, foreign keys on, busy
+    /// timeout 5s, runs migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("invalid database URL `{url}`: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let mut pool = SqlitePoolOptions::new();
+        if is_in_memory(url) {
+            // An in-memory database lives only as long as a connection to it, and
+            // several connections would share it through SQLite's shared cache, whose
+            // table locks ignore the busy timeout. One connection, never recycled.
+            pool = pool
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        let pool = pool
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot open database `{url}`: {e}")))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot migrate database `{url}`: {e}")))?;
+        Ok(Self { pool })
+    }
+}
+
+/// Whether the URL names an in-memory database (`sqlite::memory:` or `mode=memory`).
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_app(&self, name: &str, now: i64) -> StoreResult<App> {
+        catalog::create_app(&self.pool, name, now).await
+    }
+    async fn list_apps(&self) -> StoreResult<Vec<App>> {
+        catalog::list_apps(&self.pool).await
+    }
+    async fn get_app(&self, name: &str) -> StoreResult<Option<App>> {
+        catalog::get_app(&self.pool, name).await
+    }
+
+    async fn create_channel(&self, app: &str, name: &str, now: i64) -> StoreResult<Channel> {
+        catalog::create_channel(&self.pool, app, name, now).await
+    }
+    async fn list_channels(&self, app: &str) -> StoreResult<Vec<Channel>> {
+        catalog::list_channels(&self.pool, app).await
+    }
+    async fn get_channel(&self, app: &str, name: &str) -> StoreResult<Option<Channel>> {
+        catalog::get_channel(&self.pool, app, name).await
+    }
+    async fn set_channel_release(
+        &self,
+        app: &str,
+        channel: &str,
+        version: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        catalog::set_channel_release(&self.pool, app, channel, version, now).await
+    }
+
+    async fn create_customer(&self, name: &str, now: i64) -> StoreResult<Customer> {
+        licensing::create_customer(&self.pool, name, now).await
+    }
+    async fn list_customers(&self) -> StoreResult<Vec<Customer>> {
+        licensing::list_customers(&self.pool).await
+    }
+    async fn get_customer(&self, name: &str) -> StoreResult<Option<Customer>> {
+        licensing::get_customer(&self.pool, name).await
+    }
+
+    async fn create_license(&self, license: &License) -> StoreResult<()> {
+        licensing::create_license(&self.pool, license).await
+    }
+    async fn license_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<License>> {
+        licensing::license_by_key_hash(&self.pool, key_hash).await
+    }
+    async fn list_licenses(&self) -> StoreResult<Vec<License>> {
+        licensing::list_licenses(&self.pool).await
+    }
+    async fn revoke_license(&self, id: &str, now: i64) -> StoreResult<bool> {
+        licensing::revoke_license(&self.pool, id, now).await
+    }
+
+    async fn insert_release(&self, release: &Release) -> StoreResult<()> {
+        catalog::insert_release(&self.pool, release).await
+    }
+    async fn get_release(&self, app: &str, version: &str) -> StoreResult<Option<Release>> {
+        catalog::get_release(&self.pool, app, version).await
+    }
+    async fn list_releases(&self, app: &str) -> StoreResult<Vec<Release>> {
+        catalog::list_releases(&self.pool, app).await
+    }
+    async fn max_release_counter(&self, app: &str) -> StoreResult<u64> {
+        catalog::max_release_counter(&self.pool, app).await
+    }
+
+    async fn create_install(&self, install: &Install) -> StoreResult<()> {
+        fleet::create_install(&self.pool, install).await
+    }
+    async fn get_install(&self, id: &str) -> StoreResult<Option<Install>> {
+        fleet::get_install(&self.pool, id).await
+    }
+    async fn revoke_install(&self, id: &str, now: i64) -> StoreResult<bool> {
+        fleet::revoke_install(&self.pool, id, now).await
+    }
+    async fn checkin_view(&self, install_id: &str) -> StoreResult<Option<CheckinView>> {
+        fleet::checkin_view(&self.pool, install_id).await
+    }
+    async fn record_checkin(
+        &self,
+        install_id: &str,
+        report: &CheckinReport,
+        assignment: Option<&StoredAssignment>,
+    ) -> StoreResult<()> {
+        fleet::record_checkin(&self.pool, install_id, report, assignment).await
+    }
+    async fn list_installs(&self, app: Option<&str>) -> StoreResult<Vec<InstallSummary>> {
+        fleet::list_installs(&self.pool, app).await
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        audit::append_audit(&self.pool, event).await
+    }
+    async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        audit::list_audit(&self.pool, limit).await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    async fn pragma<T>(store: &SqliteStore, name: &str) -> T
+    where
+        T: Send + Unpin + for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    {
+        let (value,): (T,) = sqlx::query_as(&format!("PRAGMA {name}"))
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        value
+    }
+
+    #[tokio::test]
+    async fn file_database_is_wal_normal_with_foreign_keys_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("driftless.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        assert_eq!(pragma::<String>(&store, "journal_mode").await, "wal");
+        assert_eq!(pragma::<i64>(&store, "synchronous").await, 1, "NORMAL");
+        assert_eq!(pragma::<i64>(&store, "foreign_keys").await, 1);
+        assert_eq!(pragma::<i64>(&store, "busy_timeout").await, 5000);
+        store.create_app("acme", 1).await.unwrap();
+        store.pool.close().await;
+
+        // Reopening runs the (already applied) migrations again and keeps the data.
+        let store = SqliteStore::open(&url).await.unwrap();
+        assert_eq!(
+            store
+                .get_app("acme")
+                .await
+                .unwrap()
+                .map(|a| a.name)
+                .as_deref(),
+            Some("acme")
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_url_names_the_url() {
+        let err = SqliteStore::open("postgres://nope").await.unwrap_err();
+        assert!(err.to_string().contains("postgres://nope"), "{err}");
+    }
+}

@@ -1,1 +1,107 @@
-//! The control plane's storage trait and domain types.
+//! The control plane's storage: one [`Store`] trait in domain types, with one crate
+//! per backend (SQLite embedded by default; PostgreSQL later), each owning its
+//! migrations. Handlers never build SQL.
+
+mod types;
+
+pub use types::*;
+
+use async_trait::async_trait;
+
+/// What a backend can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row with the same unique key exists.
+    #[error("{what} already exists")]
+    Conflict {
+        /// What collided, e.g. "app `acme`".
+        what: String,
+    },
+    /// A row the operation needs does not exist.
+    #[error("{what} does not exist")]
+    Missing {
+        /// What is missing, e.g. "channel `acme/beta`".
+        what: String,
+    },
+    /// The database failed; the cause is for the log, not the client.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The control plane's storage.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates an app; `Conflict` if it exists.
+    async fn create_app(&self, name: &str, now: i64) -> StoreResult<App>;
+    /// Every app, by name.
+    async fn list_apps(&self) -> StoreResult<Vec<App>>;
+    /// One app.
+    async fn get_app(&self, name: &str) -> StoreResult<Option<App>>;
+
+    /// Creates a channel of an existing app; `Missing` if the app does not exist.
+    async fn create_channel(&self, app: &str, name: &str, now: i64) -> StoreResult<Channel>;
+    /// The app's channels, by name.
+    async fn list_channels(&self, app: &str) -> StoreResult<Vec<Channel>>;
+    /// One channel.
+    async fn get_channel(&self, app: &str, name: &str) -> StoreResult<Option<Channel>>;
+    /// Points a channel at an existing release; `Missing` if either does not exist.
+    async fn set_channel_release(
+        &self,
+        app: &str,
+        channel: &str,
+        version: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    /// Creates a customer; `Conflict` if the name is taken.
+    async fn create_customer(&self, name: &str, now: i64) -> StoreResult<Customer>;
+    /// Every customer, by name.
+    async fn list_customers(&self) -> StoreResult<Vec<Customer>>;
+    /// One customer by name.
+    async fn get_customer(&self, name: &str) -> StoreResult<Option<Customer>>;
+
+    /// Stores a license; `Missing` if its customer, app or channel does not exist.
+    async fn create_license(&self, license: &License) -> StoreResult<()>;
+    /// The license whose key hashes to `key_hash`.
+    async fn license_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<License>>;
+    /// Every license, newest first.
+    async fn list_licenses(&self) -> StoreResult<Vec<License>>;
+    /// Revokes a license and every install registered with it; false if no such license.
+    async fn revoke_license(&self, id: &str, now: i64) -> StoreResult<bool>;
+
+    /// Stores a release; `Conflict` if the version or the counter is taken for the app.
+    async fn insert_release(&self, release: &Release) -> StoreResult<()>;
+    /// One release by version.
+    async fn get_release(&self, app: &str, version: &str) -> StoreResult<Option<Release>>;
+    /// The app's releases, highest counter first.
+    async fn list_releases(&self, app: &str) -> StoreResult<Vec<Release>>;
+    /// The highest release counter of the app (0 when none).
+    async fn max_release_counter(&self, app: &str) -> StoreResult<u64>;
+
+    /// Stores a newly registered install.
+    async fn create_install(&self, install: &Install) -> StoreResult<()>;
+    /// One install.
+    async fn get_install(&self, id: &str) -> StoreResult<Option<Install>>;
+    /// Revokes one install; false if no such install.
+    async fn revoke_install(&self, id: &str, now: i64) -> StoreResult<bool>;
+    /// What a check-in needs, in one indexed read: the install, what its channel
+    /// points at, and the assignment it was last given.
+    async fn checkin_view(&self, install_id: &str) -> StoreResult<Option<CheckinView>>;
+    /// Records a check-in, and the new assignment if one was issued, in one write.
+    async fn record_checkin(
+        &self,
+        install_id: &str,
+        report: &CheckinReport,
+        assignment: Option<&StoredAssignment>,
+    ) -> StoreResult<()>;
+    /// The fleet: every install (of one app, if given) with its last report.
+    async fn list_installs(&self, app: Option<&str>) -> StoreResult<Vec<InstallSummary>>;
+
+    /// Appends to the audit log, chaining each entry's hash to the previous one.
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// The newest `limit` audit entries, newest first.
+    async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+}

@@ -1,1 +1,15 @@
-//! Verifies root, assignment and release documents against an install's trust state (no I/O).
+//! Verifies what the control plane sends an install against the install's trust
+//! state: the root document, the director-signed assignment, and the release-signed
+//! release document. Pure functions: the time and the state are passed in, so every
+//! attack is a unit test.
+
+mod error;
+mod state;
+mod verify;
+
+pub use error::TrustError;
+pub use state::TrustState;
+pub use verify::{
+    root_fingerprint, verify_assignment, verify_release, verify_root_update, verify_root_v1,
+    Verified,
+};

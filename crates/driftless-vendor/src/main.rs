@@ -1,1 +1,466 @@
-fn main() {}
+//! `driftless-vendor`: the control plane (`serve`) and the commands vendor CI and
+//! operators run against it.
+
+mod datadir;
+mod env;
+mod init;
+mod publish;
+mod push;
+mod serve;
+
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand};
+use driftless_client::VendorClient;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::datadir::DataDir;
+
+/// Driftless for vendors: run the control plane, publish and promote releases,
+/// manage customers, licenses and the fleet.
+#[derive(Parser)]
+#[command(name = "driftless-vendor", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct Remote {
+    /// The control plane's URL.
+    #[arg(long, env = env::SERVER, default_value = "http://127.0.0.1:8080", global = true)]
+    server: String,
+    /// The operator token `init` printed.
+    #[arg(long, env = env::TOKEN, hide_env_values = true, global = true)]
+    token: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a data directory: database, keys, root of trust, operator token.
+    Init {
+        /// Where the control plane keeps its state.
+        #[arg(long, env = env::DATA_DIR)]
+        data_dir: PathBuf,
+        /// Address `serve` listens on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// URL installs and the registry reach the control plane at.
+        #[arg(long)]
+        public_url: Option<String>,
+        /// `host:port` of the registry installs pull from.
+        #[arg(long, default_value = "127.0.0.1:5000")]
+        registry_host: String,
+        /// The registry speaks plain HTTP (loopback registries only).
+        #[arg(long)]
+        registry_insecure: bool,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the control plane.
+    Serve {
+        /// The data directory `init` created.
+        #[arg(long, env = env::DATA_DIR)]
+        data_dir: PathBuf,
+        /// Override the listen address from the settings.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Print the `auth: token:` block for the registry's config.
+    RegistryConfig {
+        /// The data directory `init` created.
+        #[arg(long, env = env::DATA_DIR)]
+        data_dir: PathBuf,
+    },
+    /// Apps.
+    App {
+        #[command(subcommand)]
+        action: AppAction,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Channels of an app.
+    Channel {
+        #[command(subcommand)]
+        action: ChannelAction,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Customers.
+    Customer {
+        #[command(subcommand)]
+        action: CustomerAction,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Licenses.
+    License {
+        #[command(subcommand)]
+        action: LicenseAction,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Pin, push, sign and upload a release of a compose app.
+    Publish {
+        /// App name.
+        #[arg(long)]
+        app: String,
+        /// Semver version of the release.
+        #[arg(long = "version")]
+        release_version: String,
+        /// The compose file.
+        #[arg(long)]
+        compose: PathBuf,
+        /// Release notes (Markdown).
+        #[arg(long)]
+        notes: Option<PathBuf>,
+        /// The release signing key (PKCS#8 PEM); or set DRIFTLESS_RELEASE_KEY.
+        #[arg(long, env = env::RELEASE_KEY_FILE)]
+        release_key: Option<PathBuf>,
+        /// Oldest customer CLI that may apply this release.
+        #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
+        min_cli_version: String,
+        /// Seconds a host waits for the release to be healthy.
+        #[arg(long, default_value_t = 120)]
+        health_timeout: u64,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Point a channel at a release.
+    Promote {
+        /// App name.
+        #[arg(long)]
+        app: String,
+        /// The release's version.
+        #[arg(long = "version")]
+        release_version: String,
+        /// The channel.
+        #[arg(long)]
+        channel: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List an app's releases.
+    Releases {
+        /// App name.
+        #[arg(long)]
+        app: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Customer installs.
+    Install {
+        #[command(subcommand)]
+        action: InstallAction,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// The fleet: every install with its desired and reported state.
+    Fleet {
+        /// Only this app.
+        #[arg(long)]
+        app: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// The newest audit log entries.
+    Audit {
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppAction {
+    /// Create an app (its name is also its registry namespace).
+    Create { name: String },
+    /// List apps and their channels.
+    List,
+}
+
+#[derive(Subcommand)]
+enum ChannelAction {
+    /// Create a channel.
+    Create {
+        /// App name.
+        #[arg(long)]
+        app: String,
+        /// Channel name, e.g. `stable`.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CustomerAction {
+    /// Create a customer.
+    Create { name: String },
+    /// List customers.
+    List,
+}
+
+#[derive(Subcommand)]
+enum LicenseAction {
+    /// Create a license and print its key (shown once).
+    Create {
+        /// Customer name.
+        #[arg(long)]
+        customer: String,
+        /// App name.
+        #[arg(long)]
+        app: String,
+        /// Channel new installs follow.
+        #[arg(long)]
+        channel: String,
+    },
+    /// List licenses.
+    List,
+    /// Revoke a license and every install of it.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum InstallAction {
+    /// Revoke one install.
+    Revoke { id: String },
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn client(remote: &Remote) -> Result<VendorClient> {
+    let token = remote.token.as_deref().ok_or_else(|| {
+        driftless_exit::InvalidInput(format!(
+            "no operator token; pass --token or set {}",
+            env::TOKEN
+        ))
+    })?;
+    Ok(VendorClient::new(&remote.server, token)?)
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn release_key(path: Option<&std::path::Path>) -> Result<ed25519_dalek::SigningKey> {
+    if let Ok(pem) = std::env::var(env::RELEASE_KEY) {
+        return datadir::parse_signing_key(&pem, env::RELEASE_KEY);
+    }
+    let path = path.ok_or_else(|| {
+        driftless_exit::InvalidInput(format!(
+            "no release key; pass --release-key FILE or set {} or {}",
+            env::RELEASE_KEY_FILE,
+            env::RELEASE_KEY
+        ))
+    })?;
+    datadir::read_signing_key(path)
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init {
+            data_dir,
+            listen,
+            public_url,
+            registry_host,
+            registry_insecure,
+            json,
+        } => {
+            let public_url = public_url.unwrap_or_else(|| format!("http://{listen}"));
+            let dir = DataDir::new(&data_dir);
+            let opts = init::InitOptions {
+                listen,
+                public_url,
+                registry_host,
+                registry_insecure,
+            };
+            let out = init::init(&dir, &opts, now()).await?;
+            if json {
+                print_json(
+                    &serde_json::json!({ "operator_token": out.operator_token, "root_fingerprint": out.root_fingerprint, "data_dir": data_dir }),
+                )?;
+            } else {
+                println!("operator token: {}", out.operator_token);
+                println!("root fingerprint: {}", out.root_fingerprint);
+                eprintln!(
+                    "initialised {}; the operator token is shown only now.",
+                    data_dir.display()
+                );
+                eprintln!("move {} off this machine: it holds the root keys and the release key, which `serve` never needs.", dir.offline().display());
+            }
+        }
+        Command::Serve { data_dir, listen } => {
+            init_logging();
+            serve::serve(&DataDir::new(&data_dir), listen.as_deref()).await?;
+        }
+        Command::RegistryConfig { data_dir } => {
+            let dir = DataDir::new(&data_dir);
+            print!("{}", init::registry_config(&dir, &dir.load_settings()?));
+        }
+        Command::App { action, remote } => {
+            let c = client(&remote)?;
+            match action {
+                AppAction::Create { name } => {
+                    c.create_app(&name).await?;
+                    eprintln!("created app {name}");
+                }
+                AppAction::List => print_json(&c.list_apps().await?)?,
+            }
+        }
+        Command::Channel {
+            action: ChannelAction::Create { app, name },
+            remote,
+        } => {
+            client(&remote)?.create_channel(&app, &name).await?;
+            eprintln!("created channel {app}/{name}");
+        }
+        Command::Customer { action, remote } => {
+            let c = client(&remote)?;
+            match action {
+                CustomerAction::Create { name } => {
+                    c.create_customer(&name).await?;
+                    eprintln!("created customer {name}");
+                }
+                CustomerAction::List => print_json(&c.list_customers().await?)?,
+            }
+        }
+        Command::License { action, remote } => {
+            let c = client(&remote)?;
+            match action {
+                LicenseAction::Create {
+                    customer,
+                    app,
+                    channel,
+                } => {
+                    let l = c.create_license(&customer, &app, &channel).await?;
+                    println!("{}", l.key.unwrap_or_default());
+                    eprintln!("created license {} for {customer} ({app}/{channel}); the key is shown only now", l.id);
+                }
+                LicenseAction::List => print_json(&c.list_licenses().await?)?,
+                LicenseAction::Revoke { id } => {
+                    c.revoke_license(&id).await?;
+                    eprintln!("revoked license {id} and its installs");
+                }
+            }
+        }
+        Command::Publish {
+            app,
+            release_version,
+            compose,
+            notes,
+            release_key: key_path,
+            min_cli_version,
+            health_timeout,
+            remote,
+        } => {
+            let key = release_key(key_path.as_deref())?;
+            let c = client(&remote)?;
+            let opts = publish::PublishOptions {
+                app: &app,
+                version: &release_version,
+                compose: &compose,
+                notes: notes.as_deref(),
+                release_key: &key,
+                min_cli_version: &min_cli_version,
+                health_timeout_s: health_timeout,
+            };
+            let p = publish::publish(&c, &opts, now()).await?;
+            println!("{}", p.digest);
+            eprintln!(
+                "published {app} {} (release counter {}, {} images)",
+                p.release.version,
+                p.release.release_counter,
+                p.release.images.len()
+            );
+        }
+        Command::Promote {
+            app,
+            release_version,
+            channel,
+            remote,
+        } => {
+            client(&remote)?
+                .promote(&app, &channel, &release_version)
+                .await?;
+            eprintln!("channel {app}/{channel} now points at {release_version}");
+        }
+        Command::Releases { app, json, remote } => {
+            let list = client(&remote)?.list_releases(&app).await?;
+            if json {
+                print_json(&list)?;
+            } else {
+                for r in list {
+                    println!("{}\t{}\t{}", r.version, r.release_counter, r.digest);
+                }
+            }
+        }
+        Command::Install {
+            action: InstallAction::Revoke { id },
+            remote,
+        } => {
+            client(&remote)?.revoke_install(&id).await?;
+            eprintln!("revoked install {id}");
+        }
+        Command::Fleet { app, json, remote } => {
+            let list = client(&remote)?.list_installs(app.as_deref()).await?;
+            if json {
+                print_json(&list)?;
+            } else {
+                println!(
+                    "{:<38} {:<16} {:<10} {:<10} {:<10} STATUS",
+                    "INSTALL", "CUSTOMER", "CHANNEL", "DESIRED", "CURRENT"
+                );
+                for i in list {
+                    println!(
+                        "{:<38} {:<16} {:<10} {:<10} {:<10} {}",
+                        i.id,
+                        i.customer,
+                        i.channel,
+                        i.desired_version.unwrap_or_else(|| "-".into()),
+                        i.current_version.unwrap_or_else(|| "-".into()),
+                        i.status
+                    );
+                }
+            }
+        }
+        Command::Audit { limit, remote } => print_json(&client(&remote)?.audit(limit).await?)?,
+    }
+    Ok(())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env(env::LOG)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new().context("cannot start the async runtime") {
+        Ok(r) => r,
+        Err(e) => return driftless_exit::report(&e),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => driftless_exit::report(&e),
+    }
+}

@@ -92,3 +92,8 @@ pub fn request_signing_input(method: &str, path: &str, timestamp: i64, body: &[u
     let body_digest = crate::digest::Digest::of(body);
     format!("driftless-request-v1\n{method}\n{path}\n{timestamp}\n{body_digest}").into_bytes()
 }
+
+/// The bytes an install signs for a `docker login` credential at `timestamp`.
+pub fn registry_login_input(install_id: &str, timestamp: i64) -> Vec<u8> {
+    format!("driftless-registry-login-v1\n{install_id}\n{timestamp}").into_bytes()
+}

@@ -84,7 +84,11 @@ mod tests {
         assert_eq!(d.as_str().parse::<Digest>(), Ok(d.clone()));
         assert!("sha256:abc".parse::<Digest>().is_err());
         assert!(d.as_str().to_uppercase().parse::<Digest>().is_err());
-        assert!(d.as_str().replace("sha256", "sha512").parse::<Digest>().is_err());
+        assert!(d
+            .as_str()
+            .replace("sha256", "sha512")
+            .parse::<Digest>()
+            .is_err());
         assert!(d.matches(b"hello"));
         assert!(!d.matches(b"hellp"));
     }

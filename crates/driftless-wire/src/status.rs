@@ -77,8 +77,17 @@ mod tests {
 
     #[test]
     fn round_trips_every_form() {
-        for s in ["new", "converged", "applying", "failed:pull: timeout", "drifted:web"] {
-            assert_eq!(s.parse::<InstallStatus>().map(|x| x.to_string()).ok(), Some(s.to_string()));
+        for s in [
+            "new",
+            "converged",
+            "applying",
+            "failed:pull: timeout",
+            "drifted:web",
+        ] {
+            assert_eq!(
+                s.parse::<InstallStatus>().map(|x| x.to_string()).ok(),
+                Some(s.to_string())
+            );
         }
         assert!("broken".parse::<InstallStatus>().is_err());
     }

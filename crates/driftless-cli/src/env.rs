@@ -1,0 +1,10 @@
+//! Every environment variable `driftless` reads, in one place.
+
+/// The state directory (`--state-dir`).
+pub const STATE_DIR: &str = "DRIFTLESS_STATE_DIR";
+/// Set to any value to turn off colour and progress bars.
+pub const NO_COLOR: &str = "NO_COLOR";
+/// The base for the state directory of a non-root user.
+pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
+/// The user's home, when XDG_STATE_HOME is not set.
+pub const HOME: &str = "HOME";

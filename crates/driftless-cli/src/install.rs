@@ -1,0 +1,80 @@
+//! `driftless install`: pin the vendor's root, generate this host's key, register it
+//! with the license key, and write the owned `config.toml`.
+
+use anyhow::Result;
+use driftless_client::InstallClient;
+use driftless_trust::{verify_root_v1, TrustState};
+use driftless_wire::checkin::RegisterRequest;
+use driftless_wire::keys::generate_signing_key;
+use driftless_wire::PublicKey;
+use std::collections::BTreeMap;
+
+use crate::state::{Config, StateDir};
+use crate::{now, platform, CLI_VERSION};
+
+/// Options of `install`.
+pub struct InstallOptions {
+    /// The control plane's URL.
+    pub server: String,
+    /// The license key.
+    pub license: String,
+    /// The root fingerprint the vendor published.
+    pub root_fingerprint: String,
+    /// The compose project name (defaults to the app).
+    pub project: Option<String>,
+}
+
+/// Registers this host. Nothing is written unless every step succeeds.
+pub async fn install(dir: &StateDir, opts: &InstallOptions) -> Result<Config> {
+    if dir.is_installed() {
+        driftless_exit::refuse!("{} already holds an install; use it with `driftless sync`, or pass another --state-dir", dir.root().display());
+    }
+    if let Some(p) = &opts.project {
+        if !valid_project(p) {
+            driftless_exit::refuse!(
+                "compose project name `{p}` must be lowercase letters, digits, '-' or '_'"
+            );
+        }
+    }
+    let client = InstallClient::new(&opts.server)?;
+    let root_env = client.root(1).await?;
+    let root = verify_root_v1(&root_env, opts.root_fingerprint.trim(), now())?;
+    let key = generate_signing_key();
+    let hostname = std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let req = RegisterRequest {
+        license_key: opts.license.trim().to_string(),
+        public_key: PublicKey::from_signing_key(&key).public,
+        hostname,
+        platform: platform(),
+        cli_version: CLI_VERSION.to_string(),
+    };
+    let reg = client.register(&req).await?;
+    let project = opts
+        .project
+        .clone()
+        .unwrap_or_else(|| reg.app.replace('.', "-"));
+    let config = Config {
+        server: opts.server.trim_end_matches('/').to_string(),
+        install_id: reg.install_id,
+        app: reg.app,
+        channel: reg.channel,
+        project,
+        root_fingerprint: opts.root_fingerprint.trim().to_string(),
+        values: BTreeMap::new(),
+    };
+    dir.create()?;
+    dir.save_key(&key)?;
+    dir.save_root(1, &root_env)?;
+    dir.save_trust(&TrustState::new(root))?;
+    // config.toml last: its presence is what marks the directory as installed.
+    dir.save_config(&config)?;
+    Ok(config)
+}
+
+fn valid_project(p: &str) -> bool {
+    !p.is_empty()
+        && p.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}

@@ -1,0 +1,260 @@
+//! The directory the CLI owns: `config.toml`, `keys/`, `trust/`, `releases/<version>/`,
+//! `current`, and `sync.json` (what the last sync saw). The customer changes it
+//! through the CLI, never by hand.
+
+use anyhow::{anyhow, Context as _, Result};
+use driftless_trust::TrustState;
+use driftless_wire::release::{Assignment, ReleaseDocument};
+use driftless_wire::status::InstallStatus;
+use driftless_wire::{Envelope, ASSIGNMENT_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE};
+use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
+use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use toml_edit::{value, DocumentMut, Item, Table};
+
+use crate::files::{create_private_dir, write_atomic};
+
+const CONFIG_HEADER: &str =
+    "# Managed by driftless: change it with `driftless config set`, not by hand.\n";
+
+/// What `config.toml` holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The control plane's URL.
+    pub server: String,
+    /// This install's id.
+    pub install_id: String,
+    /// The app.
+    pub app: String,
+    /// The channel.
+    pub channel: String,
+    /// The compose project name.
+    pub project: String,
+    /// The pinned root fingerprint.
+    pub root_fingerprint: String,
+    /// Customer config values.
+    pub values: BTreeMap<String, String>,
+}
+
+/// What the last sync saw, for `status` and the next check-in.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SyncRecord {
+    /// ETag of the held assignment.
+    pub etag: Option<String>,
+    /// Version of the newest verified release.
+    pub assigned_version: Option<String>,
+    /// The install's state.
+    pub status: Option<InstallStatus>,
+    /// Unix seconds of the last sync attempt.
+    pub last_sync: Option<i64>,
+    /// Unix seconds of the last successful check-in.
+    pub last_checkin: Option<i64>,
+    /// One line: why the last sync failed.
+    pub last_error: Option<String>,
+}
+
+/// The state directory.
+#[derive(Clone, Debug)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    /// The state directory at `root`.
+    pub fn new(root: &Path) -> Self {
+        StateDir {
+            root: root.to_path_buf(),
+        }
+    }
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// `config.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+    fn key_path(&self) -> PathBuf {
+        self.root.join("keys").join("install.pem")
+    }
+    fn trust_path(&self) -> PathBuf {
+        self.root.join("trust").join("trust.json")
+    }
+    fn sync_path(&self) -> PathBuf {
+        self.root.join("sync.json")
+    }
+    /// `releases/<version>/`.
+    pub fn release_dir(&self, version: &str) -> PathBuf {
+        self.root.join("releases").join(version)
+    }
+    /// The `current` symlink.
+    pub fn current_link(&self) -> PathBuf {
+        self.root.join("current")
+    }
+    /// Whether an install lives here.
+    pub fn is_installed(&self) -> bool {
+        self.config_path().exists()
+    }
+
+    /// Creates the directory tree, private.
+    pub fn create(&self) -> Result<()> {
+        create_private_dir(&self.root)?;
+        create_private_dir(&self.root.join("keys"))?;
+        create_private_dir(&self.root.join("trust"))?;
+        create_private_dir(&self.root.join("releases"))?;
+        Ok(())
+    }
+
+    /// Reads `config.toml`.
+    pub fn load_config(&self) -> Result<Config> {
+        let path = self.config_path();
+        let text = fs::read_to_string(&path).map_err(|_| {
+            driftless_exit::InvalidInput(format!(
+                "no install in {}; run `driftless install` first, or pass --state-dir",
+                self.root.display()
+            ))
+        })?;
+        let doc: DocumentMut = text
+            .parse()
+            .with_context(|| format!("{} is not valid TOML", path.display()))?;
+        let field = |k: &str| -> Result<String> {
+            doc.get("install")
+                .and_then(|t| t.get(k))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+                .ok_or_else(|| anyhow!("{} has no install.{k}", path.display()))
+        };
+        let mut values = BTreeMap::new();
+        if let Some(t) = doc.get("values").and_then(Item::as_table) {
+            for (k, v) in t.iter() {
+                let v = v
+                    .as_str()
+                    .ok_or_else(|| anyhow!("{}: values.{k} must be a string", path.display()))?;
+                values.insert(k.to_string(), v.to_string());
+            }
+        }
+        Ok(Config {
+            server: field("server")?,
+            install_id: field("id")?,
+            app: field("app")?,
+            channel: field("channel")?,
+            project: field("project")?,
+            root_fingerprint: field("root_fingerprint")?,
+            values,
+        })
+    }
+
+    /// Writes `config.toml` atomically, mode 0600 (it may hold secrets).
+    pub fn save_config(&self, c: &Config) -> Result<()> {
+        let mut doc = DocumentMut::new();
+        let mut install = Table::new();
+        install.insert("server", value(&c.server));
+        install.insert("id", value(&c.install_id));
+        install.insert("app", value(&c.app));
+        install.insert("channel", value(&c.channel));
+        install.insert("project", value(&c.project));
+        install.insert("root_fingerprint", value(&c.root_fingerprint));
+        doc.insert("install", Item::Table(install));
+        let mut values = Table::new();
+        for (k, v) in &c.values {
+            values.insert(k, value(v));
+        }
+        doc.insert("values", Item::Table(values));
+        let text = format!("{CONFIG_HEADER}{doc}");
+        write_atomic(&self.config_path(), text.as_bytes(), true)
+    }
+
+    /// Writes the install's key, mode 0600.
+    pub fn save_key(&self, key: &SigningKey) -> Result<()> {
+        let pem = key
+            .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+            .map_err(|e| anyhow!("cannot encode the install key: {e}"))?;
+        write_atomic(&self.key_path(), pem.as_bytes(), true)
+    }
+
+    /// Reads the install's key.
+    pub fn load_key(&self) -> Result<SigningKey> {
+        let path = self.key_path();
+        let pem =
+            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        SigningKey::from_pkcs8_pem(&pem)
+            .map_err(|e| anyhow!("{} is not a valid key: {e}", path.display()))
+    }
+
+    /// Writes the trust state atomically with fsync.
+    pub fn save_trust(&self, t: &TrustState) -> Result<()> {
+        write_atomic(&self.trust_path(), &serde_json::to_vec_pretty(t)?, false)
+    }
+
+    /// Reads the trust state.
+    pub fn load_trust(&self) -> Result<TrustState> {
+        let path = self.trust_path();
+        let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is corrupt; reinstall", path.display()))
+    }
+
+    /// Writes the root document envelope of `version`.
+    pub fn save_root(&self, version: u64, env: &Envelope) -> Result<()> {
+        let path = self.root.join("trust").join(format!("root.{version}.json"));
+        write_atomic(&path, &serde_json::to_vec_pretty(env)?, false)
+    }
+
+    /// Reads `sync.json` (empty when absent or unreadable).
+    pub fn load_sync(&self) -> SyncRecord {
+        fs::read(self.sync_path())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Writes `sync.json`.
+    pub fn save_sync(&self, r: &SyncRecord) -> Result<()> {
+        write_atomic(&self.sync_path(), &serde_json::to_vec_pretty(r)?, false)
+    }
+
+    /// Stores a verified assignment and release under `releases/<version>/`.
+    pub fn save_verified(
+        &self,
+        version: &str,
+        assignment: &Envelope,
+        release: &Envelope,
+    ) -> Result<PathBuf> {
+        let dir = self.release_dir(version);
+        create_private_dir(&dir)?;
+        write_atomic(
+            &dir.join("assignment.json"),
+            &serde_json::to_vec_pretty(assignment)?,
+            false,
+        )?;
+        write_atomic(
+            &dir.join("release.json"),
+            &serde_json::to_vec_pretty(release)?,
+            false,
+        )?;
+        Ok(dir)
+    }
+
+    /// The stored release document of `version` and its assignment (already verified when stored).
+    pub fn load_verified(&self, version: &str) -> Result<(Envelope, ReleaseDocument, Assignment)> {
+        let dir = self.release_dir(version);
+        let read = |name: &str| -> Result<Envelope> {
+            let p = dir.join(name);
+            let b = fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
+            serde_json::from_slice(&b).with_context(|| format!("{} is corrupt", p.display()))
+        };
+        let release_env = read("release.json")?;
+        let release = release_env.decode(RELEASE_PAYLOAD_TYPE, "release document")?;
+        let assignment = read("assignment.json")?.decode(ASSIGNMENT_PAYLOAD_TYPE, "assignment")?;
+        Ok((release_env, release, assignment))
+    }
+
+    /// The version `current` points at.
+    pub fn current_version(&self) -> Option<String> {
+        let target = fs::read_link(self.current_link()).ok()?;
+        target.file_name().map(|n| n.to_string_lossy().into_owned())
+    }
+}

@@ -1,0 +1,130 @@
+//! `driftless status`: what this host runs, what it was assigned, and why it differs.
+
+use anyhow::Result;
+use driftless_runtime::{ContainerRuntime, DockerRuntime};
+use serde::Serialize;
+
+use crate::state::StateDir;
+
+/// The `--json` schema (stable: fields are only ever added).
+#[derive(Serialize)]
+pub struct StatusReport {
+    /// Schema version of this report.
+    pub schema: u32,
+    /// This install's id.
+    pub install_id: String,
+    /// The app.
+    pub app: String,
+    /// The channel.
+    pub channel: String,
+    /// The control plane.
+    pub server: String,
+    /// The compose project.
+    pub project: String,
+    /// The version `current` points at.
+    pub current_version: Option<String>,
+    /// The newest verified assignment's version.
+    pub assigned_version: Option<String>,
+    /// `new`, `converged`, `applying`, `failed:<reason>`, `drifted:<what>`.
+    pub status: String,
+    /// Why the last sync failed.
+    pub last_error: Option<String>,
+    /// Unix seconds of the last sync.
+    pub last_sync: Option<i64>,
+    /// Release notes of a pending release.
+    pub pending_notes: Option<String>,
+    /// The project's containers, when the engine answers.
+    pub services: Vec<ServiceStatus>,
+}
+
+/// One container of the project.
+#[derive(Serialize)]
+pub struct ServiceStatus {
+    /// Compose service.
+    pub service: String,
+    /// Container state.
+    pub state: String,
+    /// Health, where it has a check.
+    pub health: Option<String>,
+    /// The image it runs.
+    pub image: String,
+}
+
+/// Prints the status.
+pub async fn status(dir: &StateDir, json: bool) -> Result<()> {
+    let config = dir.load_config()?;
+    let record = dir.load_sync();
+    let current = dir.current_version();
+    let pending_notes = match (&record.assigned_version, &current) {
+        (Some(a), c) if c.as_deref() != Some(a) => {
+            dir.load_verified(a).ok().and_then(|(_, r, _)| r.notes)
+        }
+        _ => None,
+    };
+    let services = match DockerRuntime::connect().await {
+        Ok(rt) => rt
+            .project_containers(&config.project)
+            .await
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let report = StatusReport {
+        schema: 1,
+        install_id: config.install_id,
+        app: config.app,
+        channel: config.channel,
+        server: config.server,
+        project: config.project,
+        current_version: current,
+        assigned_version: record.assigned_version,
+        status: record
+            .status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "new".into()),
+        last_error: record.last_error,
+        last_sync: record.last_sync,
+        pending_notes,
+        services: services
+            .into_iter()
+            .map(|c| ServiceStatus {
+                service: c.service,
+                state: c.state,
+                health: c.health,
+                image: c.image,
+            })
+            .collect(),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("install   {}", report.install_id);
+    println!(
+        "app       {} ({} channel) from {}",
+        report.app, report.channel, report.server
+    );
+    println!(
+        "running   {}",
+        report.current_version.as_deref().unwrap_or("nothing yet")
+    );
+    println!(
+        "assigned  {}",
+        report.assigned_version.as_deref().unwrap_or("nothing yet")
+    );
+    println!("status    {}", report.status);
+    if let Some(e) = &report.last_error {
+        println!("why       {e}");
+    }
+    for s in &report.services {
+        println!(
+            "service   {:<12} {:<10} {}",
+            s.service,
+            s.health.as_deref().unwrap_or(&s.state),
+            s.image
+        );
+    }
+    if let Some(n) = &report.pending_notes {
+        println!("\nnotes of the pending release:\n{n}");
+    }
+    Ok(())
+}

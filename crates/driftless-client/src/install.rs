@@ -1,0 +1,113 @@
+//! The install API: registration, the root chain, and the signed check-in.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use driftless_wire::checkin::{
+    request_signing_input, CheckinRequest, CheckinResponse, RegisterRequest, RegisterResponse,
+    SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
+use driftless_wire::Envelope;
+use ed25519_dalek::{Signer as _, SigningKey};
+use reqwest::StatusCode;
+
+use crate::error::ClientError;
+use crate::http::Http;
+
+/// A client for the install API.
+#[derive(Clone, Debug)]
+pub struct InstallClient {
+    http: Http,
+}
+
+/// What a check-in returned.
+#[derive(Debug)]
+pub enum CheckinOutcome {
+    /// `304`: the held assignment is current.
+    NotModified,
+    /// `200`: a (possibly new) assignment, with its ETag.
+    Updated {
+        /// The body.
+        response: Box<CheckinResponse>,
+        /// The assignment's ETag, to send next time.
+        etag: Option<String>,
+    },
+    /// `429`/`503`: try again after this many seconds.
+    RetryAfter(u64),
+}
+
+impl InstallClient {
+    /// A client for the control plane at `base`.
+    pub fn new(base: &str) -> Result<Self, ClientError> {
+        Ok(InstallClient {
+            http: Http::new(base)?,
+        })
+    }
+
+    /// Registers this host's key with a license key.
+    pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterResponse, ClientError> {
+        let url = self.http.url("/v1/installs");
+        let r = self.http.client().post(&url).json(req);
+        self.http.send(r, &url).await?.json()
+    }
+
+    /// Fetches root version `version`.
+    pub async fn root(&self, version: u64) -> Result<Envelope, ClientError> {
+        let url = self.http.url(&format!("/v1/trust/root/{version}"));
+        let r = self.http.client().get(&url);
+        self.http.send(r, &url).await?.json()
+    }
+
+    /// One signed check-in; `etag` is the held assignment's, to get `304` when current.
+    pub async fn checkin(
+        &self,
+        install_id: &str,
+        key: &SigningKey,
+        req: &CheckinRequest,
+        etag: Option<&str>,
+        now: i64,
+    ) -> Result<CheckinOutcome, ClientError> {
+        let path = format!("/v1/installs/{install_id}/checkin");
+        let url = self.http.url(&path);
+        let body = serde_json::to_vec(req).map_err(|e| ClientError::Malformed {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        let sig = key.sign(&request_signing_input("POST", &path, now, &body));
+        let mut r = self
+            .http
+            .client()
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(TIMESTAMP_HEADER, now.to_string())
+            .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()))
+            .body(body);
+        if let Some(tag) = etag {
+            r = r.header(reqwest::header::IF_NONE_MATCH, format!("\"{tag}\""));
+        }
+        let answer = self.http.send(r, &url).await?;
+        match answer.status {
+            StatusCode::NOT_MODIFIED => Ok(CheckinOutcome::NotModified),
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                let secs = answer
+                    .headers
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(30);
+                Ok(CheckinOutcome::RetryAfter(secs))
+            }
+            _ => {
+                let etag = answer
+                    .headers
+                    .get(reqwest::header::ETAG)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| v.trim_matches('"').to_string());
+                let response = answer.json::<CheckinResponse>()?;
+                Ok(CheckinOutcome::Updated {
+                    response: Box::new(response),
+                    etag,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The vendor API, authenticated with the operator token.
+
+use driftless_wire::api::*;
+use driftless_wire::Envelope;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::ClientError;
+use crate::http::Http;
+
+/// A client for the vendor API.
+#[derive(Clone, Debug)]
+pub struct VendorClient {
+    http: Http,
+    token: String,
+}
+
+impl VendorClient {
+    /// A client for the control plane at `base` with the operator `token`.
+    pub fn new(base: &str, token: &str) -> Result<Self, ClientError> {
+        Ok(VendorClient {
+            http: Http::new(base)?,
+            token: token.to_string(),
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let url = self.http.url(path);
+        let req = self.http.client().get(&url).bearer_auth(&self.token);
+        self.http.send(req, &url).await?.json()
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let url = self.http.url(path);
+        let req = self
+            .http
+            .client()
+            .post(&url)
+            .bearer_auth(&self.token)
+            .json(body);
+        self.http.send(req, &url).await?.json()
+    }
+
+    async fn post_empty(&self, path: &str) -> Result<(), ClientError> {
+        let url = self.http.url(path);
+        let req = self.http.client().post(&url).bearer_auth(&self.token);
+        self.http.send(req, &url).await?.ok()
+    }
+
+    /// `GET /v1/info`.
+    pub async fn info(&self) -> Result<ServerInfo, ClientError> {
+        self.get("/v1/info").await
+    }
+    /// Creates an app.
+    pub async fn create_app(&self, name: &str) -> Result<AppInfo, ClientError> {
+        self.post("/v1/apps", &CreateApp { name: name.into() })
+            .await
+    }
+    /// Lists apps with their channels.
+    pub async fn list_apps(&self) -> Result<Vec<AppInfo>, ClientError> {
+        self.get("/v1/apps").await
+    }
+    /// Creates a channel.
+    pub async fn create_channel(&self, app: &str, name: &str) -> Result<ChannelInfo, ClientError> {
+        self.post(
+            &format!("/v1/apps/{app}/channels"),
+            &CreateChannel { name: name.into() },
+        )
+        .await
+    }
+    /// Points a channel at a release.
+    pub async fn promote(
+        &self,
+        app: &str,
+        channel: &str,
+        version: &str,
+    ) -> Result<ChannelInfo, ClientError> {
+        self.post(
+            &format!("/v1/apps/{app}/channels/{channel}/promote"),
+            &Promote {
+                version: version.into(),
+            },
+        )
+        .await
+    }
+    /// Uploads a signed release document.
+    pub async fn upload_release(
+        &self,
+        app: &str,
+        envelope: &Envelope,
+    ) -> Result<ReleaseInfo, ClientError> {
+        self.post(
+            &format!("/v1/apps/{app}/releases"),
+            &UploadRelease {
+                envelope: envelope.clone(),
+            },
+        )
+        .await
+    }
+    /// Lists an app's releases, highest counter first.
+    pub async fn list_releases(&self, app: &str) -> Result<Vec<ReleaseInfo>, ClientError> {
+        self.get(&format!("/v1/apps/{app}/releases")).await
+    }
+    /// A push token for `repositories` of `app`.
+    pub async fn push_token(
+        &self,
+        app: &str,
+        repositories: &[String],
+    ) -> Result<TokenResponse, ClientError> {
+        self.post(
+            &format!("/v1/apps/{app}/push-token"),
+            &PushTokenRequest {
+                repositories: repositories.to_vec(),
+            },
+        )
+        .await
+    }
+    /// Creates a customer.
+    pub async fn create_customer(&self, name: &str) -> Result<CustomerInfo, ClientError> {
+        self.post("/v1/customers", &CreateCustomer { name: name.into() })
+            .await
+    }
+    /// Lists customers.
+    pub async fn list_customers(&self) -> Result<Vec<CustomerInfo>, ClientError> {
+        self.get("/v1/customers").await
+    }
+    /// Creates a license; the answer carries the key, shown once.
+    pub async fn create_license(
+        &self,
+        customer: &str,
+        app: &str,
+        channel: &str,
+    ) -> Result<LicenseInfo, ClientError> {
+        self.post(
+            "/v1/licenses",
+            &CreateLicense {
+                customer: customer.into(),
+                app: app.into(),
+                channel: channel.into(),
+            },
+        )
+        .await
+    }
+    /// Lists licenses (without keys).
+    pub async fn list_licenses(&self) -> Result<Vec<LicenseInfo>, ClientError> {
+        self.get("/v1/licenses").await
+    }
+    /// Revokes a license and its installs.
+    pub async fn revoke_license(&self, id: &str) -> Result<(), ClientError> {
+        self.post_empty(&format!("/v1/licenses/{id}/revoke")).await
+    }
+    /// Revokes one install.
+    pub async fn revoke_install(&self, id: &str) -> Result<(), ClientError> {
+        self.post_empty(&format!("/v1/installs/{id}/revoke")).await
+    }
+    /// The fleet, optionally of one app.
+    pub async fn list_installs(&self, app: Option<&str>) -> Result<Vec<InstallInfo>, ClientError> {
+        match app {
+            Some(a) => self.get(&format!("/v1/installs?app={a}")).await,
+            None => self.get("/v1/installs").await,
+        }
+    }
+    /// The newest audit entries.
+    pub async fn audit(&self, limit: u32) -> Result<Vec<serde_json::Value>, ClientError> {
+        self.get(&format!("/v1/audit?limit={limit}")).await
+    }
+}

@@ -1,0 +1,50 @@
+//! Client side: the compose file the host actually runs.
+
+use std::collections::BTreeMap;
+
+use serde_yaml::Value;
+
+use crate::compose::set_image;
+use crate::image_ref::{is_pinned, is_valid_registry_host};
+use crate::schema::EXTENSION_KEY;
+use crate::{ComposeFile, DescriptorError};
+
+/// The compose file to run: every image prefixed with `registry_host`, `x-driftless`
+/// removed, and every service's `build` removed (the host only runs the release's images,
+/// it never builds). Every image must already be pinned by digest.
+pub fn render_for_host(
+    file: &ComposeFile,
+    registry_host: &str,
+) -> Result<Vec<u8>, DescriptorError> {
+    if !is_valid_registry_host(registry_host) {
+        return Err(DescriptorError::InvalidRegistryHost(
+            registry_host.to_string(),
+        ));
+    }
+    let services = file.services();
+    if let Some(unpinned) = services.iter().find(|s| !is_pinned(&s.image)) {
+        return Err(DescriptorError::NotPinned {
+            service: unpinned.service.clone(),
+            image: unpinned.image.clone(),
+        });
+    }
+    let images: BTreeMap<&str, &str> = services
+        .iter()
+        .map(|s| (s.service.as_str(), s.image.as_str()))
+        .collect();
+    let mut rendered = file.clone();
+    let root = rendered.root_mut();
+    root.shift_remove(EXTENSION_KEY);
+    if let Some(Value::Mapping(map)) = root.get_mut("services") {
+        for (key, service) in map.iter_mut() {
+            let Some(image) = key.as_str().and_then(|k| images.get(k)) else {
+                continue;
+            };
+            set_image(service, format!("{registry_host}/{image}"))?;
+            if let Some(settings) = service.as_mapping_mut() {
+                settings.shift_remove("build");
+            }
+        }
+    }
+    rendered.to_yaml()
+}

@@ -1,0 +1,158 @@
+//! The `x-driftless` config schema: reading it from a compose file and checking values
+//! against it.
+
+use std::collections::BTreeSet;
+
+use driftless_wire::release::{ConfigType, ConfigVar};
+use serde::Deserialize;
+use serde_yaml::Value;
+
+use crate::DescriptorError;
+
+/// The top-level key holding Driftless's own settings in a compose file.
+pub const EXTENSION_KEY: &str = "x-driftless";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Extension {
+    #[serde(default)]
+    config: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVar {
+    name: String,
+    #[serde(rename = "type")]
+    kind: ConfigType,
+    #[serde(default)]
+    default: Option<Value>,
+    #[serde(default)]
+    required: bool,
+    #[serde(default)]
+    secret: bool,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+/// Reads and checks the schema from the `x-driftless` value (`None` when absent).
+pub(crate) fn schema_from_extension(
+    ext: Option<&Value>,
+) -> Result<Vec<ConfigVar>, DescriptorError> {
+    let Some(ext) = ext else {
+        return Ok(Vec::new());
+    };
+    if ext.is_null() {
+        return Ok(Vec::new());
+    }
+    let ext: Extension = serde_yaml::from_value(ext.clone()).map_err(|e| {
+        DescriptorError::InvalidSchema(format!("{e}; expected `config: [ {{name, type, ...}} ]`"))
+    })?;
+    let mut vars = Vec::with_capacity(ext.config.len());
+    for (index, item) in ext.config.into_iter().enumerate() {
+        let raw: RawVar = serde_yaml::from_value(item)
+            .map_err(|e| DescriptorError::InvalidSchema(format!("config[{index}]: {e}")))?;
+        vars.push(to_config_var(raw, index)?);
+    }
+    check_schema(&vars)?;
+    Ok(vars)
+}
+
+fn to_config_var(raw: RawVar, index: usize) -> Result<ConfigVar, DescriptorError> {
+    let default = match raw.default {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Bool(b)) => Some(b.to_string()),
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        Some(_) => {
+            return Err(DescriptorError::InvalidSchema(format!(
+            "config[{index}] (`{}`): default must be a string, whole number or boolean; quote it",
+            raw.name
+        )))
+        }
+    };
+    Ok(ConfigVar {
+        name: raw.name,
+        kind: raw.kind,
+        default,
+        required: raw.required,
+        secret: raw.secret,
+        description: raw.description,
+    })
+}
+
+/// Checks names, duplicates, secrets and defaults of a schema, wherever it came from.
+pub(crate) fn check_schema(vars: &[ConfigVar]) -> Result<(), DescriptorError> {
+    let mut seen = BTreeSet::new();
+    for var in vars {
+        if !is_valid_variable_name(&var.name) {
+            return Err(DescriptorError::InvalidVariableName(var.name.clone()));
+        }
+        if !seen.insert(var.name.as_str()) {
+            return Err(DescriptorError::DuplicateVariable(var.name.clone()));
+        }
+        if let Some(default) = &var.default {
+            if var.secret {
+                return Err(DescriptorError::SecretWithDefault(var.name.clone()));
+            }
+            check_kind(var.kind, default).map_err(|reason| DescriptorError::InvalidDefault {
+                name: var.name.clone(),
+                kind: var.kind.name(),
+                value: default.clone(),
+                reason,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `name` matches `[A-Z_][A-Z0-9_]*`.
+pub fn is_valid_variable_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b'A'..=b'Z' | b'_'))
+        && bytes.all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Validates one value against its declared type.
+///
+/// integer = i64, boolean = `true`|`false`, port = 1..=65535 (numbers in canonical form),
+/// string = no newline, carriage return or NUL. A secret's value is never shown.
+pub fn validate_value(var: &ConfigVar, value: &str) -> Result<(), DescriptorError> {
+    check_kind(var.kind, value).map_err(|reason| DescriptorError::InvalidValue {
+        name: var.name.clone(),
+        kind: var.kind.name(),
+        shown: if var.secret {
+            "the secret value (not shown) ".to_string()
+        } else {
+            format!("`{}` ", value.escape_debug())
+        },
+        reason,
+    })
+}
+
+/// Why `value` is not a valid `kind`, if it is not.
+fn check_kind(kind: ConfigType, value: &str) -> Result<(), &'static str> {
+    match kind {
+        ConfigType::String => {
+            if value.contains(['\n', '\r']) {
+                Err("contains a line break")
+            } else if value.contains('\0') {
+                Err("contains a NUL character")
+            } else {
+                Ok(())
+            }
+        }
+        ConfigType::Integer => match value.parse::<i64>() {
+            Ok(n) if n.to_string() == value => Ok(()),
+            _ => Err("is not a whole number like 42 or -7 (no sign `+`, no leading zeros)"),
+        },
+        ConfigType::Boolean => match value {
+            "true" | "false" => Ok(()),
+            _ => Err("is not `true` or `false`"),
+        },
+        ConfigType::Port => match value.parse::<u16>() {
+            Ok(p) if p >= 1 && p.to_string() == value => Ok(()),
+            _ => Err("is not a port between 1 and 65535"),
+        },
+    }
+}

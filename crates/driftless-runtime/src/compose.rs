@@ -1,0 +1,143 @@
+//! Finding and running the compose tool (`docker compose` v2 or `docker-compose` v1).
+
+use std::path::Path;
+use std::process::Stdio;
+
+use tokio::process::Command;
+
+use crate::RuntimeError;
+
+/// The only environment variables the compose tool sees.
+///
+/// Everything else is cleared, so a variable set on the host (or a stray
+/// `COMPOSE_PROJECT_NAME`) cannot override the values in the release's env file.
+pub const COMPOSE_PASSTHROUGH_ENV: &[&str] = &["PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG"];
+
+/// How many trailing stderr lines a compose failure keeps.
+const STDERR_TAIL_LINES: usize = 20;
+
+/// The compose tool found on this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComposeTool {
+    /// The v2 CLI plugin, run as `docker compose`.
+    Plugin,
+    /// The v1 standalone binary, run as `docker-compose`.
+    Standalone,
+}
+
+impl ComposeTool {
+    /// Picks `docker compose` when it answers `version`, else `docker-compose`.
+    pub async fn detect() -> Result<Self, RuntimeError> {
+        for tool in [ComposeTool::Plugin, ComposeTool::Standalone] {
+            if tool.answers_version().await {
+                return Ok(tool);
+            }
+        }
+        Err(RuntimeError::NoCompose)
+    }
+
+    /// The command as a person would type it.
+    pub fn command(&self) -> &'static str {
+        match self {
+            ComposeTool::Plugin => "docker compose",
+            ComposeTool::Standalone => "docker-compose",
+        }
+    }
+
+    /// Program and leading arguments, with the cleared environment applied.
+    fn base_command(&self) -> Command {
+        let mut cmd = match self {
+            ComposeTool::Plugin => {
+                let mut cmd = Command::new("docker");
+                cmd.arg("compose");
+                cmd
+            }
+            ComposeTool::Standalone => Command::new("docker-compose"),
+        };
+        cmd.env_clear();
+        for name in COMPOSE_PASSTHROUGH_ENV {
+            if let Some(value) = std::env::var_os(name) {
+                cmd.env(name, value);
+            }
+        }
+        cmd.stdin(Stdio::null()).kill_on_drop(true);
+        cmd
+    }
+
+    async fn answers_version(&self) -> bool {
+        let mut cmd = self.base_command();
+        cmd.arg("version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        matches!(cmd.status().await, Ok(status) if status.success())
+    }
+
+    /// Runs `<tool> -p <project> -f <file> --env-file <env> <args…>` in the compose
+    /// file's directory and turns a failure into [`RuntimeError::Compose`].
+    pub(crate) async fn run(
+        &self,
+        project: &str,
+        compose_file: &Path,
+        env_file: &Path,
+        args: &[&str],
+    ) -> Result<(), RuntimeError> {
+        let action = format!(
+            "`{} {}` for project {project}",
+            self.command(),
+            args.join(" ")
+        );
+        // Absolute paths, because the tool runs in the compose file's directory (so
+        // relative paths inside the file resolve as the release intends).
+        let absolute = |path: &Path| {
+            std::path::absolute(path).map_err(|err| RuntimeError::Compose {
+                action: action.clone(),
+                stderr_tail: format!("cannot resolve {}: {err}", path.display()),
+            })
+        };
+        let (compose_file, env_file) = (absolute(compose_file)?, absolute(env_file)?);
+        let mut cmd = self.base_command();
+        if let Some(dir) = compose_file.parent() {
+            cmd.current_dir(dir);
+        }
+        cmd.arg("-p")
+            .arg(project)
+            .arg("-f")
+            .arg(&compose_file)
+            .arg("--env-file")
+            .arg(&env_file)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let output = cmd.output().await.map_err(|err| RuntimeError::Compose {
+            action: action.clone(),
+            stderr_tail: format!("could not start {}: {err}", self.command()),
+        })?;
+        if output.status.success() {
+            return Ok(());
+        }
+        Err(RuntimeError::Compose {
+            action,
+            stderr_tail: tail_lines(&String::from_utf8_lossy(&output.stderr), STDERR_TAIL_LINES),
+        })
+    }
+}
+
+/// The last `n` non-empty lines of `text`, newline-separated.
+pub(crate) fn tail_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_only_the_last_lines() {
+        let text = (1..=30).map(|i| format!("line {i}\n")).collect::<String>();
+        let tail = tail_lines(&text, 20);
+        assert_eq!(tail.lines().count(), 20);
+        assert!(tail.starts_with("line 11"));
+        assert!(tail.ends_with("line 30"));
+    }
+}

@@ -1,0 +1,285 @@
+//! [`DockerRuntime`]: the [`ContainerRuntime`] on a Docker Engine and its compose tool.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::container::{InspectContainerOptions, ListContainersOptions, LogsOptions};
+use bollard::models::ContainerInspectResponse;
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use crate::compose::{tail_lines, ComposeTool};
+use crate::health::{service_status, ServiceStatus};
+use crate::{
+    disk, pull, ContainerRuntime, ContainerState, PullProgress, RuntimeError, PROJECT_LABEL,
+    SERVICE_LABEL,
+};
+
+/// How often [`ContainerRuntime::wait_healthy`] looks at the containers again.
+const HEALTH_POLL: Duration = Duration::from_millis(500);
+/// How many log lines an [`RuntimeError::Unhealthy`] carries.
+const LOG_TAIL_LINES: usize = 20;
+
+/// The host's Docker Engine (API version negotiated) and its compose tool.
+#[derive(Debug, Clone)]
+pub struct DockerRuntime {
+    docker: Docker,
+    compose: ComposeTool,
+}
+
+impl DockerRuntime {
+    /// Connects to the local engine (`DOCKER_HOST` when it is a `unix://` socket),
+    /// negotiates the API version, and finds the compose tool.
+    pub async fn connect() -> Result<Self, RuntimeError> {
+        let unreachable = |err: bollard::errors::Error| RuntimeError::EngineUnreachable {
+            reason: err.to_string(),
+        };
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(unreachable)?
+            .negotiate_version()
+            .await
+            .map_err(unreachable)?;
+        let compose = ComposeTool::detect().await?;
+        Ok(DockerRuntime { docker, compose })
+    }
+
+    /// The compose command in use: `docker compose` or `docker-compose`.
+    pub fn compose_command(&self) -> &str {
+        self.compose.command()
+    }
+
+    /// The compose tool in use.
+    pub fn compose_tool(&self) -> &ComposeTool {
+        &self.compose
+    }
+
+    /// The underlying bollard client, for what this adapter does not cover.
+    pub fn engine(&self) -> &Docker {
+        &self.docker
+    }
+
+    async fn inspect(&self, id: &str) -> Result<ContainerInspectResponse, RuntimeError> {
+        self.docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| RuntimeError::engine(format!("inspect container {id}"), e))
+    }
+
+    /// The project's containers with each one's exit code.
+    async fn containers_with_exit_codes(
+        &self,
+        project: &str,
+    ) -> Result<Vec<(ContainerState, Option<i64>)>, RuntimeError> {
+        let filters = HashMap::from([(
+            "label".to_owned(),
+            vec![format!("{PROJECT_LABEL}={project}")],
+        )]);
+        let options = ListContainersOptions {
+            all: true,
+            filters,
+            ..Default::default()
+        };
+        let summaries = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| {
+                RuntimeError::engine(format!("list containers of project {project}"), e)
+            })?;
+        let mut out = Vec::with_capacity(summaries.len());
+        for id in summaries.into_iter().filter_map(|s| s.id) {
+            match self.inspect(&id).await {
+                Ok(inspected) => out.push(to_state(id, inspected)),
+                // Removed between the list and the inspect: it is no longer the project's.
+                Err(RuntimeError::Engine { reason, .. })
+                    if reason.contains("No such container") => {}
+                Err(err) => return Err(err),
+            }
+        }
+        out.sort_by(|(a, _), (b, _)| (&a.service, &a.name).cmp(&(&b.service, &b.name)));
+        Ok(out)
+    }
+
+    /// The last lines of a container's stdout and stderr, best effort.
+    async fn log_tail(&self, id: &str) -> String {
+        let options = LogsOptions::<String> {
+            stdout: true,
+            stderr: true,
+            tail: LOG_TAIL_LINES.to_string(),
+            ..Default::default()
+        };
+        let mut stream = self.docker.logs(id, Some(options));
+        let mut text = String::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(chunk) => text.push_str(&String::from_utf8_lossy(&chunk.into_bytes())),
+                Err(err) => {
+                    text.push_str(&format!("(could not read logs: {err})"));
+                    break;
+                }
+            }
+        }
+        tail_lines(&text, LOG_TAIL_LINES)
+    }
+
+    async fn unhealthy(
+        &self,
+        service: &str,
+        state: String,
+        container: Option<&str>,
+    ) -> RuntimeError {
+        let log_tail = match container {
+            Some(id) => self.log_tail(id).await,
+            None => String::new(),
+        };
+        RuntimeError::Unhealthy {
+            service: service.to_owned(),
+            state,
+            log_tail,
+        }
+    }
+}
+
+/// A [`ContainerState`] and exit code from an inspect response.
+fn to_state(id: String, inspected: ContainerInspectResponse) -> (ContainerState, Option<i64>) {
+    let config = inspected.config.unwrap_or_default();
+    let state = inspected.state.unwrap_or_default();
+    let service = config
+        .labels
+        .as_ref()
+        .and_then(|labels| labels.get(SERVICE_LABEL).cloned())
+        .unwrap_or_default();
+    let health = state
+        .health
+        .and_then(|h| h.status)
+        .map(|s| s.to_string())
+        .filter(|s| !s.is_empty() && s != "none");
+    let container = ContainerState {
+        id,
+        name: inspected
+            .name
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_owned(),
+        service,
+        image: config.image.unwrap_or_default(),
+        image_id: inspected.image.unwrap_or_default(),
+        running: state.running.unwrap_or(false),
+        health,
+        state: state.status.map(|s| s.to_string()).unwrap_or_default(),
+    };
+    (container, state.exit_code)
+}
+
+#[async_trait]
+impl ContainerRuntime for DockerRuntime {
+    async fn pull(
+        &self,
+        image: &str,
+        registry_host: &str,
+        token: &str,
+        progress: &(dyn Fn(PullProgress) + Send + Sync),
+    ) -> Result<(), RuntimeError> {
+        pull::pull(&self.docker, image, registry_host, token, progress).await
+    }
+
+    async fn image_present(&self, image: &str) -> Result<bool, RuntimeError> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(err) => Err(RuntimeError::engine(format!("inspect image {image}"), err)),
+        }
+    }
+
+    async fn compose_up(
+        &self,
+        project: &str,
+        compose_file: &Path,
+        env_file: &Path,
+    ) -> Result<(), RuntimeError> {
+        self.compose
+            .run(
+                project,
+                compose_file,
+                env_file,
+                &["up", "-d", "--remove-orphans"],
+            )
+            .await
+    }
+
+    async fn compose_down(
+        &self,
+        project: &str,
+        compose_file: &Path,
+        env_file: &Path,
+    ) -> Result<(), RuntimeError> {
+        self.compose
+            .run(
+                project,
+                compose_file,
+                env_file,
+                &["down", "--remove-orphans"],
+            )
+            .await
+    }
+
+    async fn project_containers(&self, project: &str) -> Result<Vec<ContainerState>, RuntimeError> {
+        let all = self.containers_with_exit_codes(project).await?;
+        Ok(all.into_iter().map(|(c, _)| c).collect())
+    }
+
+    async fn wait_healthy(
+        &self,
+        project: &str,
+        services: &[String],
+        timeout: Duration,
+    ) -> Result<(), RuntimeError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let containers = self.containers_with_exit_codes(project).await?;
+            let mut first_pending = None;
+            for service in services {
+                match service_status(service, &containers) {
+                    ServiceStatus::Ready => {}
+                    ServiceStatus::Failed { state, container } => {
+                        return Err(self.unhealthy(service, state, Some(&container)).await);
+                    }
+                    ServiceStatus::Pending { state, container } => {
+                        first_pending.get_or_insert((service, state, container));
+                    }
+                }
+            }
+            let Some((service, state, container)) = first_pending else {
+                return Ok(());
+            };
+            if tokio::time::Instant::now() >= deadline {
+                let state = format!("{state} after {}s", timeout.as_secs());
+                return Err(self.unhealthy(service, state, container.as_deref()).await);
+            }
+            tokio::time::sleep(HEALTH_POLL).await;
+        }
+    }
+
+    async fn free_disk_bytes(&self) -> Result<Option<u64>, RuntimeError> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(|e| RuntimeError::engine("report its data root (docker info)", e))?;
+        let Some(root) = info.docker_root_dir else {
+            return Ok(None);
+        };
+        let name = info.name;
+        // statvfs is a blocking syscall; keep it off the async workers.
+        tokio::task::spawn_blocking(move || disk::free_bytes(Path::new(&root), name.as_deref()))
+            .await
+            .map_err(|e| RuntimeError::Engine {
+                what: "measure free disk space".to_owned(),
+                reason: e.to_string(),
+            })
+    }
+}

@@ -1,0 +1,128 @@
+//! The runtime adapter's error type: one readable line per failure.
+
+/// Why a runtime operation failed.
+///
+/// Messages name what failed (image, project, service) and what to do next; none ever
+/// contains a registry token.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The Docker Engine could not be reached or did not answer.
+    #[error("cannot reach the docker engine: {reason}; start docker, or point DOCKER_HOST at its unix socket")]
+    EngineUnreachable {
+        /// What went wrong while connecting.
+        reason: String,
+    },
+    /// Pulling an image failed.
+    #[error("cannot pull image {image}: {reason}")]
+    Pull {
+        /// The image reference being pulled.
+        image: String,
+        /// The engine's message and a hint about what to do.
+        reason: String,
+    },
+    /// The compose tool exited with an error.
+    #[error(
+        "{action} failed: {}; fix what it reports, then run sync again",
+        one_line(stderr_tail)
+    )]
+    Compose {
+        /// What was run, naming the project (`docker-compose up for project acme`).
+        action: String,
+        /// The last lines the compose tool wrote to stderr.
+        stderr_tail: String,
+    },
+    /// A service did not become running and healthy.
+    #[error(
+        "service {service} is not healthy: {state}; last log lines: {}",
+        one_line(log_tail)
+    )]
+    Unhealthy {
+        /// The compose service name.
+        service: String,
+        /// Its state, naming the container (`container acme-web-1 exited with code 1`).
+        state: String,
+        /// The last lines of its logs.
+        log_tail: String,
+    },
+    /// Neither `docker compose` (v2) nor `docker-compose` (v1) can be run.
+    #[error("neither `docker compose` nor `docker-compose` works on this host; install the docker compose plugin (v2) or docker-compose (v1)")]
+    NoCompose,
+    /// The engine refused or failed a request.
+    #[error("docker engine could not {what}: {reason}")]
+    Engine {
+        /// What was asked of the engine (`inspect container acme-web-1`).
+        what: String,
+        /// The engine's answer.
+        reason: String,
+    },
+}
+
+/// Joins multi-line text (stderr, logs) so the error still displays as one line.
+fn one_line(text: &str) -> String {
+    let joined = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    if joined.is_empty() {
+        "(nothing)".to_owned()
+    } else {
+        joined
+    }
+}
+
+impl RuntimeError {
+    /// An [`RuntimeError::Engine`] from a bollard error, or
+    /// [`RuntimeError::EngineUnreachable`] when the engine did not answer at all.
+    pub(crate) fn engine(what: impl Into<String>, err: bollard::errors::Error) -> Self {
+        use bollard::errors::Error as E;
+        match err {
+            E::DockerResponseServerError { message, .. } => RuntimeError::Engine {
+                what: what.into(),
+                reason: message,
+            },
+            E::HyperResponseError { .. }
+            | E::HyperLegacyError { .. }
+            | E::IOError { .. }
+            | E::SocketNotFoundError(_)
+            | E::RequestTimeoutError => RuntimeError::EngineUnreachable {
+                reason: err.to_string(),
+            },
+            other => RuntimeError::Engine {
+                what: what.into(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compose_error_displays_on_one_line() {
+        let err = RuntimeError::Compose {
+            action: "docker-compose up for project acme".into(),
+            stderr_tail: "Creating acme_web_1 ...\nERROR: no such image\n".into(),
+        };
+        let shown = err.to_string();
+        assert!(!shown.contains('\n'), "{shown}");
+        assert!(shown.contains("project acme"), "{shown}");
+        assert!(shown.contains("ERROR: no such image"), "{shown}");
+    }
+
+    #[test]
+    fn unhealthy_error_names_service_and_logs() {
+        let err = RuntimeError::Unhealthy {
+            service: "web".into(),
+            state: "container acme-web-1 exited with code 1".into(),
+            log_tail: "boom\n".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "service web is not healthy: container acme-web-1 exited with code 1; last log lines: boom"
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! The runtime adapter against the real Docker Engine and compose tool.
+
+mod project;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use driftless_runtime::{ContainerRuntime, ContainerState, RuntimeError};
+use driftless_test_support::images::{build_failing_image, FAILING_IMAGE_MESSAGE};
+use project::{compose_yaml, http_image, runtime, Project};
+
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn compose_up_runs_every_service_healthy_and_is_idempotent() {
+    let rt = runtime().await;
+    let image = http_image();
+    let project = Project::new(
+        "up",
+        &compose_yaml(&[("web", &image), ("api", &image)]),
+        "GREETING=hi\n",
+    );
+
+    project.up(&rt).await.expect("first compose up");
+    let first = rt
+        .project_containers(&project.name)
+        .await
+        .expect("list containers");
+    let services: Vec<&str> = first.iter().map(|c| c.service.as_str()).collect();
+    assert_eq!(services, ["api", "web"], "{first:?}");
+    assert!(
+        first.iter().all(|c| c.running && c.image == image),
+        "{first:?}"
+    );
+    assert!(
+        first.iter().all(|c| c.image_id.starts_with("sha256:")),
+        "{first:?}"
+    );
+
+    let wanted = vec!["web".to_owned(), "api".to_owned()];
+    rt.wait_healthy(&project.name, &wanted, HEALTH_TIMEOUT)
+        .await
+        .expect("services become healthy");
+    let healthy = rt
+        .project_containers(&project.name)
+        .await
+        .expect("list containers");
+    assert!(
+        healthy
+            .iter()
+            .all(|c| c.health.as_deref() == Some("healthy")),
+        "{healthy:?}"
+    );
+
+    project.up(&rt).await.expect("second compose up");
+    let second = rt
+        .project_containers(&project.name)
+        .await
+        .expect("list containers");
+    let ids = |cs: &[ContainerState]| cs.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&first),
+        ids(&second),
+        "an unchanged release must not recreate containers"
+    );
+
+    rt.compose_down(&project.name, &project.compose_file(), &project.env_file())
+        .await
+        .expect("compose down");
+    let after = rt
+        .project_containers(&project.name)
+        .await
+        .expect("list containers");
+    assert!(after.is_empty(), "down left containers behind: {after:?}");
+}
+
+#[tokio::test]
+async fn wait_healthy_names_the_failing_service_and_its_logs() {
+    let rt = runtime().await;
+    let image = http_image();
+    let broken = "driftless-runtime-test/failing:1";
+    build_failing_image(broken).expect("build failing image");
+    let project = Project::new(
+        "fail",
+        &compose_yaml(&[("web", &image), ("broken", broken)]),
+        "GREETING=hi\n",
+    );
+
+    project.up(&rt).await.expect("compose up");
+    let wanted = vec!["web".to_owned(), "broken".to_owned()];
+    let err = rt
+        .wait_healthy(&project.name, &wanted, HEALTH_TIMEOUT)
+        .await
+        .expect_err("a service that exits must fail the wait");
+    match &err {
+        RuntimeError::Unhealthy {
+            service,
+            state,
+            log_tail,
+        } => {
+            assert_eq!(service, "broken");
+            assert!(state.contains("exited with code 1"), "{state}");
+            assert!(log_tail.contains(FAILING_IMAGE_MESSAGE), "{log_tail}");
+        }
+        other => panic!("expected Unhealthy, got {other:?}"),
+    }
+    assert!(err.to_string().contains("service broken"), "{err}");
+
+    rt.compose_down(&project.name, &project.compose_file(), &project.env_file())
+        .await
+        .expect("compose down");
+}
+
+#[tokio::test]
+async fn compose_failure_names_the_project_and_the_tools_complaint() {
+    let rt = runtime().await;
+    // Nothing listens on port 1: the compose tool must fail to pull and say so.
+    let project = Project::new(
+        "bad",
+        &compose_yaml(&[("web", "127.0.0.1:1/acme/absent:0")]),
+        "GREETING=x\n",
+    );
+
+    let err = project
+        .up(&rt)
+        .await
+        .expect_err("an image that cannot be pulled fails up");
+    assert!(matches!(err, RuntimeError::Compose { .. }), "{err:?}");
+    let shown = err.to_string();
+    assert!(shown.contains(&project.name), "{shown}");
+    assert!(!shown.contains('\n'), "{shown}");
+}
+
+#[tokio::test]
+async fn image_presence_is_reported() {
+    let rt = runtime().await;
+    let image = http_image();
+    assert!(rt.image_present(&image).await.expect("inspect image"));
+    assert!(!rt
+        .image_present("driftless-runtime-test/never-built:0")
+        .await
+        .expect("inspect image"));
+}
+
+#[tokio::test]
+async fn free_disk_space_of_a_local_engine_is_known() {
+    let rt = runtime().await;
+    let free = rt.free_disk_bytes().await.expect("docker info");
+    assert!(free.is_some_and(|b| b > 0), "{free:?}");
+}
+
+#[tokio::test]
+async fn wait_healthy_times_out_naming_a_service_that_never_appears() {
+    let rt = runtime().await;
+    let image = http_image();
+    let project = Project::new("ghost", &compose_yaml(&[("web", &image)]), "GREETING=hi\n");
+
+    project.up(&rt).await.expect("compose up");
+    let wanted = vec!["web".to_owned(), "ghost".to_owned()];
+    let err = rt
+        .wait_healthy(&project.name, &wanted, Duration::from_secs(2))
+        .await
+        .expect_err("a service without a container cannot be healthy");
+    match &err {
+        RuntimeError::Unhealthy { service, state, .. } => {
+            assert_eq!(service, "ghost");
+            assert!(state.contains("no container"), "{state}");
+            assert!(state.contains("after 2s"), "{state}");
+        }
+        other => panic!("expected Unhealthy, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn relative_paths_are_resolved_from_the_callers_directory() {
+    let rt = runtime().await;
+    let image = http_image();
+    // Under the target dir, deeper than the working directory, so a path resolved
+    // from the wrong directory cannot land on the right file by climbing past `/`.
+    let base = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let project = Project::new_in(
+        base,
+        "rel",
+        &compose_yaml(&[("web", &image)]),
+        "GREETING=hi\n",
+    );
+    let cwd = std::env::current_dir().expect("cwd");
+    let relative = |p: PathBuf| relative_to(&p, &cwd);
+
+    rt.compose_up(
+        &project.name,
+        &relative(project.compose_file()),
+        &relative(project.env_file()),
+    )
+    .await
+    .expect("compose up with relative paths");
+    let containers = rt
+        .project_containers(&project.name)
+        .await
+        .expect("list containers");
+    assert_eq!(containers.len(), 1, "{containers:?}");
+}
+
+/// `path` relative to `from` (both absolute).
+fn relative_to(path: &std::path::Path, from: &std::path::Path) -> PathBuf {
+    let common = path
+        .components()
+        .zip(from.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut out = PathBuf::new();
+    for _ in from.components().skip(common) {
+        out.push("..");
+    }
+    out.extend(path.components().skip(common));
+    out
+}

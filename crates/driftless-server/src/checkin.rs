@@ -1,0 +1,173 @@
+//! The check-in: the hot path. One indexed read, one small write; signing a new
+//! assignment and minting a token only when the install needs them.
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use driftless_store::{CheckinReport, StoredAssignment};
+use driftless_wire::checkin::{CheckinRequest, CheckinResponse, RegistryAccess};
+use driftless_wire::release::{Assignment, ReleaseDocument};
+use driftless_wire::{Digest, Envelope, ASSIGNMENT_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE};
+
+use crate::auth::verify_install_signature;
+use crate::error::ApiError;
+use crate::routes::parse_json;
+use crate::state::AppState;
+
+/// Handles `POST /v1/installs/{id}/checkin`.
+pub async fn handle(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let now = crate::now();
+    let view = state.store.checkin_view(id).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "unknown_install",
+            format!("unknown install `{id}`; run `driftless install` again"),
+        )
+    })?;
+    let path = format!("/v1/installs/{id}/checkin");
+    verify_install_signature(&view.install.public_key, headers, "POST", &path, body, now)?;
+    if view.install.revoked || view.license_revoked {
+        return Err(ApiError::forbidden(
+            "install_revoked",
+            "this install or its license has been revoked; contact your vendor",
+        ));
+    }
+    let req: CheckinRequest = parse_json(body, "check-in")?;
+    let report = CheckinReport {
+        at: now,
+        status: req.status.to_string(),
+        version: req.version.clone(),
+        release_counter: req.release_counter,
+        cli_version: req.cli_version.clone(),
+        free_disk_bytes: req.free_disk_bytes,
+    };
+    let Some((version, counter, digest)) = view.channel_release.clone() else {
+        state.store.record_checkin(id, &report, None).await?;
+        let body = CheckinResponse {
+            assignment: None,
+            release: None,
+            registry: None,
+            next_checkin_s: state.config.next_checkin_s,
+            message: Some(format!(
+                "channel `{}` of app `{}` has no release yet",
+                view.install.channel, view.install.app
+            )),
+        };
+        return Ok(Json(body).into_response());
+    };
+    // Reuse the held assignment while it names the channel's release and has at
+    // least half its life left; otherwise issue the next one.
+    let reusable = view.assignment.as_ref().filter(|a| {
+        a.release_digest == digest && a.expires - now > state.config.assignment_lifetime_s / 2
+    });
+    let if_none_match = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim_matches('"'));
+    if let Some(held) = reusable {
+        if if_none_match == Some(held.etag.as_str()) {
+            state.store.record_checkin(id, &report, None).await?;
+            let mut resp = StatusCode::NOT_MODIFIED.into_response();
+            set_etag(&mut resp, &held.etag);
+            return Ok(resp);
+        }
+    }
+    let release = state
+        .store
+        .get_release(&view.install.app, &version)
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(format!("channel points at missing release {version}"))
+        })?;
+    let release_env: Envelope =
+        serde_json::from_str(&release.envelope).map_err(ApiError::internal)?;
+    let release_doc: ReleaseDocument = release_env
+        .decode(RELEASE_PAYLOAD_TYPE, "release document")
+        .map_err(ApiError::internal)?;
+    let (assignment, issued) = match reusable {
+        Some(held) => (held.clone(), false),
+        None => (issue(state, &view, &version, counter, &digest, now)?, true),
+    };
+    state
+        .store
+        .record_checkin(id, &report, issued.then_some(&assignment))
+        .await?;
+    let token = crate::registry::mint(state, id, crate::registry::pull_access(&release_doc))?;
+    let assignment_env: Envelope =
+        serde_json::from_str(&assignment.envelope).map_err(ApiError::internal)?;
+    let body = CheckinResponse {
+        assignment: Some(assignment_env),
+        release: Some(release_env),
+        registry: Some(RegistryAccess {
+            host: state.config.registry_host.clone(),
+            insecure: state.config.registry_insecure,
+            token: token.token,
+            expires_in: token.expires_in,
+            issued_at: token.issued_at,
+        }),
+        next_checkin_s: state.config.next_checkin_s,
+        message: None,
+    };
+    let mut resp = Json(body).into_response();
+    set_etag(&mut resp, &assignment.etag);
+    Ok(resp)
+}
+
+fn set_etag(resp: &mut Response, etag: &str) {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\"")) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+}
+
+fn issue(
+    state: &AppState,
+    view: &driftless_store::CheckinView,
+    version: &str,
+    counter: u64,
+    digest: &str,
+    now: i64,
+) -> Result<StoredAssignment, ApiError> {
+    let sequence = view.assignment.as_ref().map_or(1, |a| a.sequence + 1);
+    let held_counter = view
+        .assignment
+        .as_ref()
+        .and_then(|a| serde_json::from_str::<Envelope>(&a.envelope).ok())
+        .and_then(|e| {
+            e.decode::<Assignment>(ASSIGNMENT_PAYLOAD_TYPE, "assignment")
+                .ok()
+        })
+        .map(|a| a.release_counter);
+    let a = Assignment {
+        doc_type: "assignment".into(),
+        install_id: view.install.id.clone(),
+        app: view.install.app.clone(),
+        channel: view.install.channel.clone(),
+        version: version.parse().map_err(ApiError::internal)?,
+        release_digest: digest.parse::<Digest>().map_err(ApiError::internal)?,
+        release_counter: counter,
+        sequence,
+        issued_at: now,
+        expires: now + state.config.assignment_lifetime_s,
+        // The operator moved the channel back: say so explicitly, the CLI still
+        // enforces the rollback floor of the newest release it verified.
+        allow_downgrade: held_counter.is_some_and(|c| counter < c),
+    };
+    let payload = serde_json::to_vec(&a).map_err(ApiError::internal)?;
+    let env = Envelope::sign(
+        ASSIGNMENT_PAYLOAD_TYPE,
+        &payload,
+        &[state.director.as_ref()],
+    );
+    let text = serde_json::to_string(&env).map_err(ApiError::internal)?;
+    Ok(StoredAssignment {
+        sequence,
+        release_digest: digest.to_string(),
+        expires: a.expires,
+        etag: Digest::of(text.as_bytes()).hex().to_string(),
+        envelope: text,
+    })
+}

@@ -1,0 +1,216 @@
+//! Registry tokens: minting them, and the standard token endpoint (`realm`) so a
+//! person can `docker login` with the operator token or an install's short-lived
+//! login credential.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use driftless_registry_token::{parse_scope, Access, TokenRequest};
+use driftless_wire::api::TokenResponse;
+use driftless_wire::release::ReleaseDocument;
+use driftless_wire::{PublicKey, RELEASE_PAYLOAD_TYPE};
+
+use crate::auth::is_operator_token;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How long an install's `driftless registry-login` credential is accepted.
+const LOGIN_CREDENTIAL_WINDOW_S: i64 = 600;
+
+/// Mints a token for `subject` with exactly `access`.
+pub fn mint(
+    state: &AppState,
+    subject: &str,
+    access: Vec<Access>,
+) -> Result<TokenResponse, ApiError> {
+    let req = TokenRequest {
+        issuer: state.config.token_issuer.clone(),
+        subject: subject.to_string(),
+        audience: state.config.token_service.clone(),
+        access,
+        lifetime_s: state.config.token_lifetime_s,
+    };
+    let t = state
+        .tokens
+        .mint(&req, crate::now())
+        .map_err(ApiError::internal)?;
+    Ok(TokenResponse {
+        access_token: t.token.clone(),
+        token: t.token,
+        expires_in: t.expires_in,
+        issued_at: t.issued_at,
+    })
+}
+
+/// Pull access to every repository of a release.
+pub fn pull_access(release: &ReleaseDocument) -> Vec<Access> {
+    release
+        .repositories()
+        .into_iter()
+        .map(|name| Access {
+            kind: "repository".into(),
+            name,
+            actions: vec!["pull".into()],
+        })
+        .collect()
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let decoded = B64.decode(value.strip_prefix("Basic ")?).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, pass) = text.split_once(':')?;
+    Some((user.to_string(), pass.to_string()))
+}
+
+fn challenge() -> Response {
+    let body = Json(driftless_wire::api::ErrorBody {
+        code: "unauthorized".into(),
+        message: "log in with user `operator` and the operator token, or with an install id and the output of `driftless registry-login`".into(),
+    });
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Basic realm=\"driftless\"")],
+        body,
+    )
+        .into_response()
+}
+
+/// What an install's login credential allows: pull on its assigned release's repositories.
+async fn install_allowed(
+    state: &AppState,
+    install_id: &str,
+    password: &str,
+) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(view) = state.store.checkin_view(install_id).await? else {
+        return Ok(None);
+    };
+    if view.install.revoked || view.license_revoked {
+        return Ok(None);
+    }
+    let Some((ts, sig)) = password.split_once('.') else {
+        return Ok(None);
+    };
+    let (Ok(ts), Ok(sig)) = (ts.parse::<i64>(), B64.decode(sig)) else {
+        return Ok(None);
+    };
+    let now = crate::now();
+    if ts > now + 60 || now - ts > LOGIN_CREDENTIAL_WINDOW_S {
+        return Ok(None);
+    }
+    let key = PublicKey {
+        keytype: "ed25519".into(),
+        public: view.install.public_key.clone(),
+    };
+    let message = driftless_wire::checkin::registry_login_input(install_id, ts);
+    if !key.verify(&message, &sig) {
+        return Ok(None);
+    }
+    let Some((version, _, _)) = view.channel_release else {
+        return Ok(Some(Vec::new()));
+    };
+    let Some(release) = state.store.get_release(&view.install.app, &version).await? else {
+        return Ok(Some(Vec::new()));
+    };
+    let env: driftless_wire::Envelope =
+        serde_json::from_str(&release.envelope).map_err(ApiError::internal)?;
+    let doc: ReleaseDocument = env
+        .decode(RELEASE_PAYLOAD_TYPE, "release document")
+        .map_err(ApiError::internal)?;
+    Ok(Some(doc.repositories()))
+}
+
+/// `GET /v1/registry/token?service=…&scope=…`: distribution's token protocol.
+pub async fn token_endpoint(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let Some((user, pass)) = basic_credentials(&headers) else {
+        return Ok(challenge());
+    };
+    let mut scopes = Vec::new();
+    for (k, v) in url_pairs(query.as_deref().unwrap_or("")) {
+        match k.as_str() {
+            "scope" => {
+                scopes.push(parse_scope(&v).map_err(|e| ApiError::bad_request(e.to_string()))?)
+            }
+            "service" if v != state.config.token_service => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown service `{v}`; this control plane issues tokens for `{}`",
+                    state.config.token_service
+                )));
+            }
+            _ => {}
+        }
+    }
+    let access: Vec<Access> = if user == "operator" && is_operator_token(&state, &pass) {
+        scopes
+    } else if let Some(allowed) = install_allowed(&state, &user, &pass).await? {
+        scopes
+            .into_iter()
+            .filter(|s| s.kind == "repository" && allowed.contains(&s.name))
+            .map(|s| Access {
+                actions: s.actions.into_iter().filter(|a| a == "pull").collect(),
+                ..s
+            })
+            .collect()
+    } else {
+        return Ok(challenge());
+    };
+    Ok(Json(mint(&state, &user, access)?).into_response())
+}
+
+/// Splits a query string into decoded pairs, keeping repeated keys.
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(s.get(i + 1..i + 3).unwrap_or("zz"), 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_pairs_keep_repeated_scopes_and_decode_them() {
+        let pairs = url_pairs(
+            "service=reg&scope=repository%3Aacme%2Fweb%3Apull&scope=repository:acme/db:pull,push",
+        );
+        assert_eq!(pairs.len(), 3);
+        assert_eq!(pairs[1].1, "repository:acme/web:pull");
+        assert_eq!(pairs[2].1, "repository:acme/db:pull,push");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+}

@@ -1,0 +1,178 @@
+//! The control plane's data directory: where each file lives, the settings file,
+//! and loading keys from it.
+
+use anyhow::{bail, Context as _, Result};
+use driftless_wire::Envelope;
+use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
+use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+/// Settings written by `init`, read by `serve`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Settings {
+    /// Address `serve` listens on.
+    pub listen: String,
+    /// URL installs and the registry reach the control plane at.
+    pub public_url: String,
+    /// `host:port` of the registry.
+    pub registry_host: String,
+    /// Whether the registry speaks plain HTTP (loopback only).
+    pub registry_insecure: bool,
+    /// The registry's `service` name (token audience).
+    pub token_service: String,
+    /// The token issuer.
+    pub token_issuer: String,
+    /// Registry token lifetime, seconds.
+    pub token_lifetime_s: u64,
+    /// Assignment lifetime, seconds.
+    pub assignment_lifetime_s: i64,
+    /// Check-in interval told to installs, seconds.
+    pub next_checkin_s: u64,
+    /// Hex SHA-256 of the operator token.
+    pub operator_token_sha256: String,
+}
+
+/// Paths inside a data directory.
+#[derive(Clone, Debug)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// The data directory at `root`.
+    pub fn new(root: &Path) -> Self {
+        DataDir {
+            root: root.to_path_buf(),
+        }
+    }
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// `settings.toml`.
+    pub fn settings(&self) -> PathBuf {
+        self.root.join("settings.toml")
+    }
+    /// The SQLite database.
+    pub fn database(&self) -> PathBuf {
+        self.root.join("driftless.db")
+    }
+    /// Online keys `serve` uses.
+    pub fn keys(&self) -> PathBuf {
+        self.root.join("keys")
+    }
+    /// The director key.
+    pub fn director_key(&self) -> PathBuf {
+        self.keys().join("director.pem")
+    }
+    /// The registry-token private key.
+    pub fn token_key(&self) -> PathBuf {
+        self.keys().join("registry-token.pem")
+    }
+    /// The registry-token certificate (the registry's `rootcertbundle`).
+    pub fn token_cert(&self) -> PathBuf {
+        self.keys().join("registry-token.crt")
+    }
+    /// Keys that belong off this machine: root keys and the release key.
+    pub fn offline(&self) -> PathBuf {
+        self.root.join("offline-keys")
+    }
+    /// The release signing key, as `init` left it for vendor CI.
+    pub fn release_key(&self) -> PathBuf {
+        self.offline().join("release.pem")
+    }
+    /// Root key `i` (1-based).
+    pub fn root_key(&self, i: usize) -> PathBuf {
+        self.offline().join(format!("root-{i}.pem"))
+    }
+    /// Signed root documents.
+    pub fn trust(&self) -> PathBuf {
+        self.root.join("trust")
+    }
+    /// Root version `v`.
+    pub fn root_doc(&self, v: u64) -> PathBuf {
+        self.trust().join(format!("root.{v}.json"))
+    }
+
+    /// Reads `settings.toml`.
+    pub fn load_settings(&self) -> Result<Settings> {
+        let path = self.settings();
+        let text = fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read {}; run `driftless-vendor init --data-dir {}` first",
+                path.display(),
+                self.root.display()
+            )
+        })?;
+        toml::from_str(&text).with_context(|| format!("malformed {}", path.display()))
+    }
+
+    /// Every root version, oldest first.
+    pub fn load_roots(&self) -> Result<Vec<Envelope>> {
+        let mut roots = Vec::new();
+        for v in 1.. {
+            let path = self.root_doc(v);
+            if !path.exists() {
+                break;
+            }
+            let text =
+                fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            roots.push(
+                serde_json::from_slice(&text)
+                    .with_context(|| format!("malformed {}", path.display()))?,
+            );
+        }
+        if roots.is_empty() {
+            bail!(
+                "no root document in {}; run `driftless-vendor init` first",
+                self.trust().display()
+            );
+        }
+        Ok(roots)
+    }
+}
+
+/// Writes `bytes` to a new file readable by the owner only.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// Creates a directory readable by the owner only.
+pub fn create_private_dir(path: &Path) -> Result<()> {
+    fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
+    Ok(())
+}
+
+/// Writes an Ed25519 key as PKCS#8 PEM, mode 0600.
+pub fn write_signing_key(path: &Path, key: &SigningKey) -> Result<()> {
+    let pem = key
+        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+        .map_err(|e| anyhow::anyhow!("cannot encode key: {e}"))?;
+    write_private(path, pem.as_bytes())
+}
+
+/// Reads an Ed25519 key from PKCS#8 PEM text.
+pub fn parse_signing_key(pem: &str, what: &str) -> Result<SigningKey> {
+    SigningKey::from_pkcs8_pem(pem.trim())
+        .map_err(|e| anyhow::anyhow!("{what} is not an Ed25519 PKCS#8 PEM key: {e}"))
+}
+
+/// Reads an Ed25519 key from a PEM file.
+pub fn read_signing_key(path: &Path) -> Result<SigningKey> {
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read key {}", path.display()))?;
+    parse_signing_key(&text, &path.display().to_string())
+}

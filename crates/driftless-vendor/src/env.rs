@@ -1,0 +1,14 @@
+//! Every environment variable `driftless-vendor` reads, in one place.
+
+/// The control plane's URL, for the vendor commands (`--server`).
+pub const SERVER: &str = "DRIFTLESS_SERVER";
+/// The operator token, for the vendor commands (`--token`).
+pub const TOKEN: &str = "DRIFTLESS_TOKEN";
+/// The data directory of `init`, `serve` and `registry-config` (`--data-dir`).
+pub const DATA_DIR: &str = "DRIFTLESS_DATA_DIR";
+/// Path of the release signing key, for `publish` (`--release-key`).
+pub const RELEASE_KEY_FILE: &str = "DRIFTLESS_RELEASE_KEY_FILE";
+/// The release signing key itself (PKCS#8 PEM), for CI secrets; wins over the file.
+pub const RELEASE_KEY: &str = "DRIFTLESS_RELEASE_KEY";
+/// Log filter for `serve` (tracing's env-filter syntax).
+pub const LOG: &str = "DRIFTLESS_LOG";

@@ -1,0 +1,139 @@
+//! `driftless-vendor init`: a new data directory with its database, keys and root v1.
+
+use anyhow::{bail, Context as _, Result};
+use driftless_registry_token::generate_key_material;
+use driftless_wire::keys::generate_signing_key;
+use driftless_wire::root::{Role, RoleKeys, RootDocument};
+use driftless_wire::{Envelope, PublicKey, ROOT_PAYLOAD_TYPE};
+use ed25519_dalek::SigningKey;
+use rand::RngCore as _;
+use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
+use std::fs;
+
+use crate::datadir::{create_private_dir, write_private, write_signing_key, DataDir, Settings};
+
+/// Options of `init`.
+pub struct InitOptions {
+    /// Address `serve` will listen on.
+    pub listen: String,
+    /// URL installs reach the control plane at.
+    pub public_url: String,
+    /// `host:port` of the registry.
+    pub registry_host: String,
+    /// Whether the registry speaks plain HTTP.
+    pub registry_insecure: bool,
+}
+
+/// What `init` made that the operator must see once.
+pub struct InitOutcome {
+    /// The operator token (shown once, stored hashed).
+    pub operator_token: String,
+    /// The fingerprint customers pin.
+    pub root_fingerprint: String,
+}
+
+const ROOT_KEYS: usize = 3;
+const ROOT_THRESHOLD: u32 = 2;
+const ROOT_LIFETIME_S: i64 = 365 * 86400;
+
+fn role(
+    keys: &[&SigningKey],
+    threshold: u32,
+    all: &mut BTreeMap<driftless_wire::KeyId, PublicKey>,
+) -> RoleKeys {
+    let keyids = keys
+        .iter()
+        .map(|k| {
+            let p = PublicKey::from_signing_key(k);
+            let id = p.key_id();
+            all.insert(id.clone(), p);
+            id
+        })
+        .collect();
+    RoleKeys { keyids, threshold }
+}
+
+/// Creates the data directory. Refuses one that is already initialised.
+pub async fn init(dir: &DataDir, opts: &InitOptions, now: i64) -> Result<InitOutcome> {
+    if dir.settings().exists() {
+        bail!(
+            "{} is already initialised; choose another --data-dir or keep using this one",
+            dir.root().display()
+        );
+    }
+    create_private_dir(dir.root())?;
+    create_private_dir(&dir.keys())?;
+    create_private_dir(&dir.offline())?;
+    fs::create_dir_all(dir.trust())
+        .with_context(|| format!("cannot create {}", dir.trust().display()))?;
+
+    let root_keys: Vec<SigningKey> = (0..ROOT_KEYS).map(|_| generate_signing_key()).collect();
+    let release = generate_signing_key();
+    let director = generate_signing_key();
+    let material = generate_key_material("driftless registry token", now)?;
+
+    let mut keys = BTreeMap::new();
+    let mut roles = BTreeMap::new();
+    let refs: Vec<&SigningKey> = root_keys.iter().collect();
+    roles.insert(Role::Root, role(&refs, ROOT_THRESHOLD, &mut keys));
+    roles.insert(Role::Release, role(&[&release], 1, &mut keys));
+    roles.insert(Role::Director, role(&[&director], 1, &mut keys));
+    let root = RootDocument {
+        doc_type: "root".into(),
+        version: 1,
+        expires: now + ROOT_LIFETIME_S,
+        keys,
+        roles,
+        registry_token_cert_sha256: Some(hex::encode(Sha256::digest(material.cert_pem.as_bytes()))),
+    };
+    let payload = serde_json::to_vec(&root)?;
+    let envelope = Envelope::sign(ROOT_PAYLOAD_TYPE, &payload, &refs);
+    let fingerprint = driftless_trust::root_fingerprint(&envelope)?;
+    fs::write(dir.root_doc(1), serde_json::to_vec_pretty(&envelope)?)?;
+
+    for (i, k) in root_keys.iter().enumerate() {
+        write_signing_key(&dir.root_key(i + 1), k)?;
+    }
+    write_signing_key(&dir.release_key(), &release)?;
+    write_signing_key(&dir.director_key(), &director)?;
+    write_private(&dir.token_key(), material.key_pem.as_bytes())?;
+    fs::write(dir.token_cert(), material.cert_pem.as_bytes())?;
+
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let operator_token = format!("dlop_{}", hex::encode(secret));
+    let settings = Settings {
+        listen: opts.listen.clone(),
+        public_url: opts.public_url.trim_end_matches('/').to_string(),
+        registry_host: opts.registry_host.clone(),
+        registry_insecure: opts.registry_insecure,
+        token_service: "driftless-registry".into(),
+        token_issuer: "driftless".into(),
+        token_lifetime_s: driftless_registry_token::DEFAULT_LIFETIME_S,
+        assignment_lifetime_s: 6 * 3600,
+        next_checkin_s: 300,
+        operator_token_sha256: hex::encode(Sha256::digest(operator_token.as_bytes())),
+    };
+    write_private(
+        &dir.settings(),
+        toml::to_string_pretty(&settings)?.as_bytes(),
+    )?;
+    // Creating the store now runs the migrations, so `serve` starts on a ready database.
+    driftless_store_sqlite::SqliteStore::open(&crate::serve::database_url(dir)).await?;
+    Ok(InitOutcome {
+        operator_token,
+        root_fingerprint: fingerprint,
+    })
+}
+
+/// The `auth:` block for distribution's config.
+pub fn registry_config(dir: &DataDir, settings: &Settings) -> String {
+    format!(
+        "# Add this to the registry's config.yml (CNCF distribution 2.8 or 3.x).\nauth:\n  token:\n    realm: {}/v1/registry/token\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+        settings.public_url,
+        settings.token_service,
+        settings.token_issuer,
+        dir.token_cert().display()
+    )
+}

@@ -1,0 +1,192 @@
+//! `driftless-vendor publish`: pin every image by digest, push images and the compose
+//! descriptor to the registry, sign the release document and upload it.
+//!
+//! Every check that can refuse the release runs before anything is uploaded.
+
+use anyhow::{anyhow, Context as _, Result};
+use driftless_client::VendorClient;
+use driftless_descriptor::{ComposeFile, MAX_DESCRIPTOR_BYTES};
+use driftless_oci::RegistryClient;
+use driftless_wire::release::{DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage};
+use driftless_wire::{Digest, Envelope, RELEASE_PAYLOAD_TYPE};
+use ed25519_dalek::SigningKey;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::push::Engine;
+
+/// How long a release document stays installable.
+const RELEASE_LIFETIME_S: i64 = 5 * 365 * 86400;
+
+/// Options of `publish`.
+pub struct PublishOptions<'a> {
+    /// App name.
+    pub app: &'a str,
+    /// Semver version.
+    pub version: &'a str,
+    /// The compose file.
+    pub compose: &'a Path,
+    /// Release notes file.
+    pub notes: Option<&'a Path>,
+    /// The release signing key.
+    pub release_key: &'a SigningKey,
+    /// Oldest CLI that can apply the release.
+    pub min_cli_version: &'a str,
+    /// Health timeout, seconds.
+    pub health_timeout_s: u64,
+}
+
+/// What was published.
+pub struct Published {
+    /// The release document.
+    pub release: ReleaseDocument,
+    /// Digest of its signed payload.
+    pub digest: Digest,
+}
+
+/// The repository a service's image is pushed to.
+fn service_repository(app: &str, service: &str) -> Result<String> {
+    let repo = format!("{app}/{}", service.to_ascii_lowercase());
+    if service == "compose" || !driftless_registry_token::valid_repository_name(&repo) {
+        driftless_exit::refuse!("service name `{service}` cannot be a registry repository name (`{repo}`); rename the service to lowercase letters and digits with single '.', '_' or '-' between them, and not `compose`");
+    }
+    Ok(repo)
+}
+
+/// Publishes one release. Refuses, uploading nothing, on any bad input.
+pub async fn publish(
+    client: &VendorClient,
+    opts: &PublishOptions<'_>,
+    now: i64,
+) -> Result<Published> {
+    let version: semver::Version = opts
+        .version
+        .parse()
+        .map_err(|e| anyhow!("version `{}` is not semver: {e}", opts.version))?;
+    let min_cli: semver::Version = opts.min_cli_version.parse().map_err(|e| {
+        anyhow!(
+            "--min-cli-version `{}` is not semver: {e}",
+            opts.min_cli_version
+        )
+    })?;
+    let bytes = read_capped(opts.compose, MAX_DESCRIPTOR_BYTES)?;
+    let compose =
+        ComposeFile::parse(&bytes).with_context(|| format!("in {}", opts.compose.display()))?;
+    compose
+        .check_variables_declared()
+        .with_context(|| format!("in {}", opts.compose.display()))?;
+    let schema = compose
+        .config_schema()
+        .with_context(|| format!("in {}", opts.compose.display()))?;
+    let notes = match opts.notes {
+        Some(p) => Some(
+            String::from_utf8(read_capped(p, 256 * 1024)?)
+                .map_err(|_| anyhow!("{} is not UTF-8", p.display()))?,
+        ),
+        None => None,
+    };
+
+    let info = client.info().await?;
+    let releases = client.list_releases(opts.app).await?;
+    if releases.iter().any(|r| r.version == version.to_string()) {
+        return Err(driftless_exit::Conflict(format!(
+            "app `{}` already has release {version}; publish a new version",
+            opts.app
+        ))
+        .into());
+    }
+    let counter = releases
+        .iter()
+        .map(|r| r.release_counter)
+        .max()
+        .unwrap_or(0)
+        + 1;
+
+    let engine = Engine::connect().await?;
+    let mut plan = Vec::new();
+    for s in compose.services() {
+        if s.image.contains('$') {
+            driftless_exit::refuse!("image `{}` of service `{}` uses a variable; publish needs a concrete image it can pin by digest", s.image, s.service);
+        }
+        let repo = service_repository(opts.app, &s.service)?;
+        let local = engine.local_image(&s.image, &s.service).await?;
+        plan.push((s, repo, local));
+    }
+    let descriptor_repo = format!("{}/compose", opts.app);
+    let mut repos: Vec<String> = plan.iter().map(|(_, r, _)| r.clone()).collect();
+    repos.push(descriptor_repo.clone());
+    let token = client.push_token(opts.app, &repos).await?;
+
+    let tag = version.to_string().replace('+', "_");
+    let mut images = Vec::new();
+    let mut pins = BTreeMap::new();
+    let registry = RegistryClient::new(&info.registry_host, info.registry_insecure, &token.token)?;
+    for (s, repo, local) in &plan {
+        eprintln!("pushing {} as {}/{repo}:{tag}", s.image, info.registry_host);
+        let digest: Digest = engine
+            .push(&s.image, &info.registry_host, repo, &tag, &token.token)
+            .await?
+            .parse()
+            .map_err(|e| anyhow!("registry returned a bad digest: {e}"))?;
+        // Confirm the registry really holds that manifest under that digest.
+        registry
+            .fetch_manifest(repo, &digest, driftless_oci::MANIFEST_CAP_BYTES)
+            .await?;
+        pins.insert(s.service.clone(), format!("{repo}@{digest}"));
+        images.push(ReleaseImage {
+            service: s.service.clone(),
+            repository: repo.clone(),
+            digest,
+            platforms: vec![local.platform.clone()],
+            size: local.size,
+        });
+    }
+    let pinned = compose.pin_images(&pins)?;
+    let artifact = registry
+        .push_compose_artifact(&descriptor_repo, &tag, &pinned)
+        .await?;
+
+    let release = ReleaseDocument {
+        doc_type: "release".into(),
+        app: opts.app.to_string(),
+        version,
+        release_counter: counter,
+        created_at: now,
+        expires: now + RELEASE_LIFETIME_S,
+        images,
+        descriptor: DescriptorRef {
+            repository: descriptor_repo,
+            manifest_digest: artifact.manifest_digest,
+            digest: artifact.file_digest,
+            size: artifact.size,
+        },
+        config_schema: schema,
+        health: HealthSpec {
+            timeout_s: opts.health_timeout_s,
+        },
+        min_cli_version: min_cli,
+        rollback_floor: 0,
+        cli: vec![],
+        notes,
+    };
+    let payload = serde_json::to_vec(&release)?;
+    let envelope = Envelope::sign(RELEASE_PAYLOAD_TYPE, &payload, &[opts.release_key]);
+    client.upload_release(opts.app, &envelope).await?;
+    Ok(Published {
+        release,
+        digest: Digest::of(&payload),
+    })
+}
+
+fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.len() > cap {
+        driftless_exit::refuse!(
+            "{} is {} bytes, larger than the {cap}-byte limit",
+            path.display(),
+            meta.len()
+        );
+    }
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}

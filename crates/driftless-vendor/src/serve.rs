@@ -1,0 +1,79 @@
+//! `driftless-vendor serve`: runs the control plane from a data directory.
+
+use anyhow::{Context as _, Result};
+use driftless_registry_token::TokenSigner;
+use driftless_server::{AppState, ServerConfig};
+use driftless_store_sqlite::SqliteStore;
+use driftless_wire::root::RootDocument;
+use driftless_wire::ROOT_PAYLOAD_TYPE;
+use std::fs;
+use std::sync::Arc;
+
+use crate::datadir::{read_signing_key, DataDir};
+
+/// The database URL of a data directory.
+pub fn database_url(dir: &DataDir) -> String {
+    format!("sqlite://{}", dir.database().display())
+}
+
+/// Builds the server state from a data directory; never reads offline keys.
+pub async fn load_state(dir: &DataDir) -> Result<(AppState, String)> {
+    let settings = dir.load_settings()?;
+    let roots = dir.load_roots()?;
+    let newest = roots.last().context("no root document")?;
+    let root: RootDocument = newest.decode(ROOT_PAYLOAD_TYPE, "root document")?;
+    let director = read_signing_key(&dir.director_key())?;
+    let key_pem = fs::read_to_string(dir.token_key())
+        .with_context(|| format!("cannot read {}", dir.token_key().display()))?;
+    let cert_pem = fs::read_to_string(dir.token_cert())
+        .with_context(|| format!("cannot read {}", dir.token_cert().display()))?;
+    let tokens = TokenSigner::from_pem(&key_pem, &cert_pem)?;
+    let store = SqliteStore::open(&database_url(dir)).await?;
+    let config = ServerConfig {
+        registry_host: settings.registry_host.clone(),
+        registry_insecure: settings.registry_insecure,
+        token_service: settings.token_service.clone(),
+        token_issuer: settings.token_issuer.clone(),
+        token_lifetime_s: settings.token_lifetime_s,
+        assignment_lifetime_s: settings.assignment_lifetime_s,
+        next_checkin_s: settings.next_checkin_s,
+        operator_token_sha256: settings.operator_token_sha256.clone(),
+    };
+    let state = AppState {
+        store: Arc::new(store),
+        director: Arc::new(director),
+        tokens: Arc::new(tokens),
+        roots: Arc::new(roots),
+        root: Arc::new(root),
+        config: Arc::new(config),
+    };
+    Ok((state, settings.listen))
+}
+
+/// Serves until SIGINT or SIGTERM.
+pub async fn serve(dir: &DataDir, listen_override: Option<&str>) -> Result<()> {
+    let (state, listen) = load_state(dir).await?;
+    let listen = listen_override.unwrap_or(&listen).to_string();
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}; is another process using it?"))?;
+    tracing::info!(addr = %listen, "control plane listening");
+    driftless_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("control plane stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}
