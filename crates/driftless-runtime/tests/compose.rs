@@ -1,4 +1,5 @@
 //! The runtime adapter against the real Docker Engine and compose tool.
+#![allow(clippy::unwrap_used)]
 
 mod project;
 

@@ -1,4 +1,5 @@
 //! The compose tool must see the release's env file, not the host's environment.
+#![allow(clippy::unwrap_used)]
 //!
 //! Its own test binary: it sets a process environment variable, which must not race
 //! with other tests starting processes in the same process.

@@ -1,4 +1,5 @@
 //! Pulling through the real Docker Engine.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Mutex;
 

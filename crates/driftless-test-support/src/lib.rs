@@ -5,3 +5,4 @@
 pub mod images;
 pub mod prereq;
 pub mod registry;
+pub mod stack;

@@ -1,4 +1,5 @@
 //! One test per way a signed document can be wrong, each named after the attack.
+#![allow(clippy::unwrap_used)]
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;

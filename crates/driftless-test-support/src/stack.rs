@@ -1,0 +1,173 @@
+//! The whole channel for end-to-end tests: a data directory made by the real
+//! `driftless-vendor init`, the real registry trusting its token certificate, and the
+//! real `driftless-vendor serve`, all on free loopback ports in one temp dir.
+
+use anyhow::{bail, Context as _, Result};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::registry::{Registry, RegistryOptions};
+
+/// The path of a workspace binary built by `cargo build --bins` (scripts/test does).
+pub fn workspace_bin(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("cannot locate the target directory")?;
+    let path = dir.join(name);
+    if !path.is_file() {
+        bail!("{} is missing; run `cargo build --bins` first (scripts/test does)", path.display());
+    }
+    Ok(path)
+}
+
+/// A free loopback port (bound and released).
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A running registry and control plane.
+pub struct Stack {
+    /// Everything lives here.
+    pub dir: tempfile::TempDir,
+    /// The registry.
+    pub registry: Registry,
+    control: Option<Child>,
+    /// `127.0.0.1:PORT` of the control plane.
+    pub control_addr: String,
+    /// The operator token.
+    pub token: String,
+    /// The root fingerprint installs pin.
+    pub fingerprint: String,
+    /// The `driftless-vendor` binary.
+    pub vendor_bin: PathBuf,
+    /// The `driftless` binary.
+    pub cli_bin: PathBuf,
+}
+
+impl Stack {
+    /// Initialises a data dir and starts the registry and the control plane.
+    pub fn start() -> Result<Stack> {
+        crate::prereq::require_docker();
+        let vendor_bin = workspace_bin("driftless-vendor")?;
+        let cli_bin = workspace_bin("driftless")?;
+        let dir = tempfile::tempdir()?;
+        let data = dir.path().join("control");
+        let control_addr = format!("127.0.0.1:{}", free_port()?);
+        let out = Command::new(&vendor_bin)
+            .args(["init", "--json", "--registry-insecure", "--listen", &control_addr, "--registry-host", "127.0.0.1:1", "--data-dir"])
+            .arg(&data)
+            .output()?;
+        if !out.status.success() {
+            bail!("driftless-vendor init failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let init: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let field = |k: &str| init[k].as_str().map(str::to_string).context("init output lacks a field");
+        let registry = Registry::start(&RegistryOptions {
+            rootcertbundle: data.join("keys/registry-token.crt"),
+            realm: format!("http://{control_addr}/v1/registry/token"),
+            service: "driftless-registry".into(),
+            issuer: "driftless".into(),
+        })?;
+        // init ran before the registry had a port: point the settings at it now.
+        let settings = data.join("settings.toml");
+        let text = std::fs::read_to_string(&settings)?;
+        std::fs::write(&settings, text.replace("\"127.0.0.1:1\"", &format!("\"{}\"", registry.host())))?;
+        let mut stack = Stack {
+            token: field("operator_token")?,
+            fingerprint: field("root_fingerprint")?,
+            dir,
+            registry,
+            control: None,
+            control_addr,
+            vendor_bin,
+            cli_bin,
+        };
+        stack.start_control()?;
+        Ok(stack)
+    }
+
+    /// The control plane's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("control")
+    }
+
+    /// The control plane's URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.control_addr)
+    }
+
+    /// Starts (or restarts) `driftless-vendor serve`.
+    pub fn start_control(&mut self) -> Result<()> {
+        self.stop_control();
+        let log = std::fs::File::create(self.dir.path().join("control-plane.log"))?;
+        let child = Command::new(&self.vendor_bin)
+            .args(["serve", "--data-dir"])
+            .arg(self.data_dir())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        self.control = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if TcpStream::connect(&self.control_addr).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("control plane did not start; see {}", self.dir.path().join("control-plane.log").display())
+    }
+
+    /// Stops the control plane (for "control plane down" tests).
+    pub fn stop_control(&mut self) {
+        if let Some(mut c) = self.control.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// A `driftless-vendor` command aimed at this stack.
+    pub fn vendor(&self) -> Command {
+        let mut c = Command::new(&self.vendor_bin);
+        c.env("DRIFTLESS_SERVER", self.url())
+            .env("DRIFTLESS_TOKEN", &self.token)
+            .env("DRIFTLESS_RELEASE_KEY_FILE", self.data_dir().join("offline-keys/release.pem"))
+            .env_remove("DRIFTLESS_RELEASE_KEY");
+        c
+    }
+
+    /// Runs a vendor command and returns its stdout, failing with its stderr.
+    pub fn vendor_ok(&self, args: &[&str]) -> Result<String> {
+        let out = self.vendor().args(args).output()?;
+        if !out.status.success() {
+            bail!("driftless-vendor {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// Creates app `app` with channel `stable`, a customer and a license; returns the key.
+    pub fn app_with_license(&self, app: &str) -> Result<String> {
+        self.vendor_ok(&["app", "create", app])?;
+        self.vendor_ok(&["channel", "create", "--app", app, "stable"])?;
+        let customer = format!("customer-of-{app}");
+        self.vendor_ok(&["customer", "create", &customer])?;
+        self.vendor_ok(&["license", "create", "--customer", &customer, "--app", app, "--channel", "stable"])
+    }
+
+    /// A `driftless` command with its own state dir under this stack.
+    pub fn cli(&self, host: &str) -> Command {
+        let mut c = Command::new(&self.cli_bin);
+        c.arg("--state-dir").arg(self.dir.path().join("hosts").join(host)).env("NO_COLOR", "1");
+        c
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop_control();
+    }
+}
