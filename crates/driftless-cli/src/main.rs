@@ -11,7 +11,7 @@ mod state;
 mod status;
 mod sync;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -143,13 +143,5 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new().context("cannot start the async runtime") {
-        Ok(r) => r,
-        Err(e) => return driftless_exit::report(&e),
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => driftless_exit::report(&e),
-    }
+    driftless_exit::run_async(run(Cli::parse()))
 }

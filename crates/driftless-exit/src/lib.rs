@@ -119,3 +119,15 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
     eprintln!("error: {}", one_line(err));
     ExitCode::from(exit_code(err))
 }
+
+/// Runs a binary's async body on a fresh runtime and turns its outcome into an exit code.
+pub fn run_async(body: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return report(&anyhow::Error::new(e).context("cannot start the async runtime")),
+    };
+    match runtime.block_on(body) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&e),
+    }
+}

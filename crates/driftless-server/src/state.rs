@@ -8,7 +8,7 @@ use ed25519_dalek::SigningKey;
 use std::sync::Arc;
 
 /// Settings of a running control plane.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ServerConfig {
     /// `host:port` of the registry installs pull from.
     pub registry_host: String,

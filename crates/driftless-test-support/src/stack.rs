@@ -20,7 +20,10 @@ pub fn workspace_bin(name: &str) -> Result<PathBuf> {
         .context("cannot locate the target directory")?;
     let path = dir.join(name);
     if !path.is_file() {
-        bail!("{} is missing; run `cargo build --bins` first (scripts/test does)", path.display());
+        bail!(
+            "{} is missing; run `cargo build --bins` first (scripts/test does)",
+            path.display()
+        );
     }
     Ok(path)
 }
@@ -59,14 +62,31 @@ impl Stack {
         let data = dir.path().join("control");
         let control_addr = format!("127.0.0.1:{}", free_port()?);
         let out = Command::new(&vendor_bin)
-            .args(["init", "--json", "--registry-insecure", "--listen", &control_addr, "--registry-host", "127.0.0.1:1", "--data-dir"])
+            .args([
+                "init",
+                "--json",
+                "--registry-insecure",
+                "--listen",
+                &control_addr,
+                "--registry-host",
+                "127.0.0.1:1",
+                "--data-dir",
+            ])
             .arg(&data)
             .output()?;
         if !out.status.success() {
-            bail!("driftless-vendor init failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "driftless-vendor init failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         let init: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-        let field = |k: &str| init[k].as_str().map(str::to_string).context("init output lacks a field");
+        let field = |k: &str| {
+            init[k]
+                .as_str()
+                .map(str::to_string)
+                .context("init output lacks a field")
+        };
         let registry = Registry::start(&RegistryOptions {
             rootcertbundle: data.join("keys/registry-token.crt"),
             realm: format!("http://{control_addr}/v1/registry/token"),
@@ -76,7 +96,10 @@ impl Stack {
         // init ran before the registry had a port: point the settings at it now.
         let settings = data.join("settings.toml");
         let text = std::fs::read_to_string(&settings)?;
-        std::fs::write(&settings, text.replace("\"127.0.0.1:1\"", &format!("\"{}\"", registry.host())))?;
+        std::fs::write(
+            &settings,
+            text.replace("\"127.0.0.1:1\"", &format!("\"{}\"", registry.host())),
+        )?;
         let mut stack = Stack {
             token: field("operator_token")?,
             fingerprint: field("root_fingerprint")?,
@@ -119,7 +142,10 @@ impl Stack {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        bail!("control plane did not start; see {}", self.dir.path().join("control-plane.log").display())
+        bail!(
+            "control plane did not start; see {}",
+            self.dir.path().join("control-plane.log").display()
+        )
     }
 
     /// Stops the control plane (for "control plane down" tests).
@@ -135,7 +161,10 @@ impl Stack {
         let mut c = Command::new(&self.vendor_bin);
         c.env("DRIFTLESS_SERVER", self.url())
             .env("DRIFTLESS_TOKEN", &self.token)
-            .env("DRIFTLESS_RELEASE_KEY_FILE", self.data_dir().join("offline-keys/release.pem"))
+            .env(
+                "DRIFTLESS_RELEASE_KEY_FILE",
+                self.data_dir().join("offline-keys/release.pem"),
+            )
             .env_remove("DRIFTLESS_RELEASE_KEY");
         c
     }
@@ -144,7 +173,11 @@ impl Stack {
     pub fn vendor_ok(&self, args: &[&str]) -> Result<String> {
         let out = self.vendor().args(args).output()?;
         if !out.status.success() {
-            bail!("driftless-vendor {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "driftless-vendor {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
@@ -155,13 +188,24 @@ impl Stack {
         self.vendor_ok(&["channel", "create", "--app", app, "stable"])?;
         let customer = format!("customer-of-{app}");
         self.vendor_ok(&["customer", "create", &customer])?;
-        self.vendor_ok(&["license", "create", "--customer", &customer, "--app", app, "--channel", "stable"])
+        self.vendor_ok(&[
+            "license",
+            "create",
+            "--customer",
+            &customer,
+            "--app",
+            app,
+            "--channel",
+            "stable",
+        ])
     }
 
     /// A `driftless` command with its own state dir under this stack.
     pub fn cli(&self, host: &str) -> Command {
         let mut c = Command::new(&self.cli_bin);
-        c.arg("--state-dir").arg(self.dir.path().join("hosts").join(host)).env("NO_COLOR", "1");
+        c.arg("--state-dir")
+            .arg(self.dir.path().join("hosts").join(host))
+            .env("NO_COLOR", "1");
         c
     }
 }

@@ -18,22 +18,9 @@ pub struct Settings {
     pub listen: String,
     /// URL installs and the registry reach the control plane at.
     pub public_url: String,
-    /// `host:port` of the registry.
-    pub registry_host: String,
-    /// Whether the registry speaks plain HTTP (loopback only).
-    pub registry_insecure: bool,
-    /// The registry's `service` name (token audience).
-    pub token_service: String,
-    /// The token issuer.
-    pub token_issuer: String,
-    /// Registry token lifetime, seconds.
-    pub token_lifetime_s: u64,
-    /// Assignment lifetime, seconds.
-    pub assignment_lifetime_s: i64,
-    /// Check-in interval told to installs, seconds.
-    pub next_checkin_s: u64,
-    /// Hex SHA-256 of the operator token.
-    pub operator_token_sha256: String,
+    /// What the running server needs.
+    #[serde(flatten)]
+    pub server: driftless_server::ServerConfig,
 }
 
 /// Paths inside a data directory.

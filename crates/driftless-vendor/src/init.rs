@@ -106,14 +106,16 @@ pub async fn init(dir: &DataDir, opts: &InitOptions, now: i64) -> Result<InitOut
     let settings = Settings {
         listen: opts.listen.clone(),
         public_url: opts.public_url.trim_end_matches('/').to_string(),
-        registry_host: opts.registry_host.clone(),
-        registry_insecure: opts.registry_insecure,
-        token_service: "driftless-registry".into(),
-        token_issuer: "driftless".into(),
-        token_lifetime_s: driftless_registry_token::DEFAULT_LIFETIME_S,
-        assignment_lifetime_s: 6 * 3600,
-        next_checkin_s: 300,
-        operator_token_sha256: hex::encode(Sha256::digest(operator_token.as_bytes())),
+        server: driftless_server::ServerConfig {
+            registry_host: opts.registry_host.clone(),
+            registry_insecure: opts.registry_insecure,
+            token_service: "driftless-registry".into(),
+            token_issuer: "driftless".into(),
+            token_lifetime_s: driftless_registry_token::DEFAULT_LIFETIME_S,
+            assignment_lifetime_s: 6 * 3600,
+            next_checkin_s: 300,
+            operator_token_sha256: hex::encode(Sha256::digest(operator_token.as_bytes())),
+        },
     };
     write_private(
         &dir.settings(),
@@ -132,8 +134,8 @@ pub fn registry_config(dir: &DataDir, settings: &Settings) -> String {
     format!(
         "# Add this to the registry's config.yml (CNCF distribution 2.8 or 3.x).\nauth:\n  token:\n    realm: {}/v1/registry/token\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
         settings.public_url,
-        settings.token_service,
-        settings.token_issuer,
+        settings.server.token_service,
+        settings.server.token_issuer,
         dir.token_cert().display()
     )
 }

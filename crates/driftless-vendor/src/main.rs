@@ -8,7 +8,7 @@ mod publish;
 mod push;
 mod serve;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use driftless_client::VendorClient;
 use std::path::PathBuf;
@@ -454,13 +454,5 @@ fn init_logging() {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new().context("cannot start the async runtime") {
-        Ok(r) => r,
-        Err(e) => return driftless_exit::report(&e),
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => driftless_exit::report(&e),
-    }
+    driftless_exit::run_async(run(Cli::parse()))
 }

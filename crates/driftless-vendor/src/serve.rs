@@ -2,7 +2,7 @@
 
 use anyhow::{Context as _, Result};
 use driftless_registry_token::TokenSigner;
-use driftless_server::{AppState, ServerConfig};
+use driftless_server::AppState;
 use driftless_store_sqlite::SqliteStore;
 use driftless_wire::root::RootDocument;
 use driftless_wire::ROOT_PAYLOAD_TYPE;
@@ -29,23 +29,13 @@ pub async fn load_state(dir: &DataDir) -> Result<(AppState, String)> {
         .with_context(|| format!("cannot read {}", dir.token_cert().display()))?;
     let tokens = TokenSigner::from_pem(&key_pem, &cert_pem)?;
     let store = SqliteStore::open(&database_url(dir)).await?;
-    let config = ServerConfig {
-        registry_host: settings.registry_host.clone(),
-        registry_insecure: settings.registry_insecure,
-        token_service: settings.token_service.clone(),
-        token_issuer: settings.token_issuer.clone(),
-        token_lifetime_s: settings.token_lifetime_s,
-        assignment_lifetime_s: settings.assignment_lifetime_s,
-        next_checkin_s: settings.next_checkin_s,
-        operator_token_sha256: settings.operator_token_sha256.clone(),
-    };
     let state = AppState {
         store: Arc::new(store),
         director: Arc::new(director),
         tokens: Arc::new(tokens),
         roots: Arc::new(roots),
         root: Arc::new(root),
-        config: Arc::new(config),
+        config: Arc::new(settings.server),
     };
     Ok((state, settings.listen))
 }
