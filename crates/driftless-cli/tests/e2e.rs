@@ -111,6 +111,10 @@ impl Drop for Project {
                 .args(&ids)
                 .output();
         }
+        // Compose made a network for the project; the engine has room for few of them.
+        let _ = Command::new("docker")
+            .args(["network", "rm", &format!("{}_default", self.name)])
+            .output();
         // Tags this test made (local builds and pushed references). By name only: an
         // image id can be shared with another test that built the same bytes.
         if let Ok(out) = Command::new("docker")
