@@ -44,8 +44,10 @@ pub async fn handle(
         release_counter: req.release_counter,
         cli_version: req.cli_version.clone(),
         free_disk_bytes: req.free_disk_bytes,
+        target_version: req.target_version.clone(),
+        reason: req.reason.as_ref().and_then(|r| serde_json::to_string(r).ok()),
     };
-    let Some((version, counter, digest)) = view.channel_release.clone() else {
+    let Some(desired) = crate::rollout::desired(&view) else {
         state.store.record_checkin(id, &report, None).await?;
         let body = CheckinResponse {
             assignment: None,
@@ -59,6 +61,8 @@ pub async fn handle(
         };
         return Ok(Json(body).into_response());
     };
+    let note = desired.note;
+    let (version, counter, digest) = (desired.release.version, desired.release.release_counter, desired.release.digest);
     // Reuse the held assignment while it names the channel's release and has at
     // least half its life left; otherwise issue the next one.
     let reusable = view.assignment.as_ref().filter(|a| {
@@ -110,7 +114,7 @@ pub async fn handle(
             issued_at: token.issued_at,
         }),
         next_checkin_s: state.config.next_checkin_s,
-        message: None,
+        message: note,
     };
     let mut resp = Json(body).into_response();
     set_etag(&mut resp, &assignment.etag);

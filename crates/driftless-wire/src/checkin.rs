@@ -53,6 +53,12 @@ pub struct CheckinRequest {
     pub platform: String,
     /// Free bytes where images are stored, if known.
     pub free_disk_bytes: Option<u64>,
+    /// The version the host tried to apply, when it is not the one it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_version: Option<String>,
+    /// Why the host is not converged, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<crate::status::Reason>,
 }
 
 /// Where and how to pull the release's blobs.
