@@ -77,7 +77,10 @@ pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
         }
         Err(e) => {
             record_failure(dir, &mut record, &e);
-            report(&ctx, &record).await;
+            // When the check-in itself failed, a second one would only fail again.
+            if !e.chain().any(|c| c.is::<driftless_client::ClientError>()) {
+                report(&ctx, &record).await;
+            }
             Err(e)
         }
     }

@@ -41,9 +41,11 @@ impl Engine {
     /// Inspects `reference`, or says it is missing.
     pub async fn local_image(&self, reference: &str, service: &str) -> Result<LocalImage> {
         let info = self.docker.inspect_image(reference).await.map_err(|e| match e {
-            bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => anyhow!(
-                "image `{reference}` of service `{service}` is not present in the local Docker Engine; build or load it before publishing"
-            ),
+            bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => {
+                anyhow::Error::new(driftless_exit::InvalidInput(format!(
+                    "image `{reference}` of service `{service}` is not present in the local Docker Engine; build or load it before publishing"
+                )))
+            }
             other => anyhow!("cannot inspect image `{reference}`: {other}"),
         })?;
         Ok(LocalImage {

@@ -1,0 +1,997 @@
+//! End to end: the real `driftless-vendor serve`, the real registry (CNCF distribution
+//! with token auth) and the real Docker Engine, driven through the two binaries the way a
+//! vendor and a customer would. Each test owns its stack, app, compose project and host
+//! ports, and removes its containers when it ends, pass or fail.
+//!
+//! Needs `cargo build --bins` first (scripts/test does); a missing Docker Engine or
+//! registry fails the tests, it never skips them.
+#![allow(clippy::unwrap_used)]
+
+use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
+use base64::Engine as _;
+use driftless_test_support::images::build_http_image;
+use driftless_test_support::stack::{free_port, Stack};
+use serde_json::Value;
+use std::io::{Read as _, Write as _};
+use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// Exit codes of crates/driftless-exit (kept literal: they are the CLI's interface).
+const INVALID_INPUT: i32 = 3;
+const NOT_FOUND: i32 = 4;
+const UNREACHABLE: i32 = 6;
+const UNAUTHORIZED: i32 = 7;
+const REGISTRY: i32 = 8;
+const VERIFICATION: i32 = 9;
+const PROTOCOL: i32 = 11;
+
+/// The two services every test app has.
+const SERVICES: [&str; 2] = ["web", "api"];
+
+// ---------------------------------------------------------------------------------------
+// The compose project a test owns, removed on drop.
+
+/// A compose project name unique to this test run; its containers go away on drop.
+struct Project {
+    name: String,
+    /// Substring identifying images built or pulled for this test (removed on drop).
+    image_marker: String,
+}
+
+impl Project {
+    fn new(app: &str) -> Project {
+        Project {
+            name: app.to_string(),
+            image_marker: format!("{app}/"),
+        }
+    }
+
+    fn docker_ps(&self, all: bool) -> Vec<String> {
+        let filter = format!("label=com.docker.compose.project={}", self.name);
+        let flags = if all { "-aq" } else { "-q" };
+        let out = Command::new("docker")
+            .args(["ps", "--no-trunc", flags, "--filter", &filter])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "docker ps failed: {}", stderr(&out));
+        let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Every container of the project, running or not.
+    fn all_containers(&self) -> Vec<String> {
+        self.docker_ps(true)
+    }
+
+    /// The project's running containers.
+    fn running_containers(&self) -> Vec<String> {
+        self.docker_ps(false)
+    }
+
+    /// The id of the container of `service`.
+    fn container_of(&self, service: &str) -> String {
+        let out = Command::new("docker")
+            .args(["ps", "-aq", "--no-trunc"])
+            .args([
+                "--filter",
+                &format!("label=com.docker.compose.project={}", self.name),
+            ])
+            .args([
+                "--filter",
+                &format!("label=com.docker.compose.service={service}"),
+            ])
+            .output()
+            .unwrap();
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            ids.len(),
+            1,
+            "expected one container of {service}, found {ids:?}"
+        );
+        ids[0].clone()
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let ids = self.docker_ps(true);
+        if !ids.is_empty() {
+            let _ = Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&ids)
+                .output();
+        }
+        // Tags this test made (local builds and pushed references). By name only: an
+        // image id can be shared with another test that built the same bytes.
+        if let Ok(out) = Command::new("docker")
+            .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
+            .output()
+        {
+            let refs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|r| r.contains(&self.image_marker) && !r.ends_with(":<none>"))
+                .map(str::to_string)
+                .collect();
+            if !refs.is_empty() {
+                let _ = Command::new("docker").arg("rmi").args(&refs).output();
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// One test's world: a stack, an app on it, its ports and its project.
+
+struct World {
+    stack: Stack,
+    app: String,
+    license: String,
+    web_port: u16,
+    api_port: u16,
+    project: Project,
+}
+
+/// `<test>-<pid>`: unique per test and per run; a valid app, repository and project name.
+fn unique(test: &str) -> String {
+    format!("e2e-{test}-{}", std::process::id())
+}
+
+impl World {
+    fn new(test: &str) -> World {
+        let stack = Stack::start().unwrap();
+        let app = unique(test);
+        let license = stack.app_with_license(&app).unwrap();
+        World {
+            stack,
+            project: Project::new(&app),
+            app,
+            license,
+            web_port: free_port().unwrap(),
+            api_port: free_port().unwrap(),
+        }
+    }
+
+    /// Builds both images of `version` and writes its compose file; returns the file.
+    fn build(&self, version: &str) -> PathBuf {
+        write_release(
+            &self.stack,
+            &self.app,
+            version,
+            self.web_port,
+            self.api_port,
+        )
+    }
+
+    /// Builds, publishes and promotes `version` to `stable`.
+    fn release(&self, version: &str) {
+        publish_and_promote(&self.stack, &self.app, version, &self.build(version));
+    }
+
+    /// Installs host `host` with the world's license into the world's project.
+    fn install(&self, host: &str) -> String {
+        let out = self.install_with(host, &self.license);
+        assert_success(&out, "driftless install");
+        let id = stdout(&out).trim().to_string();
+        assert!(!id.is_empty(), "install printed no install id");
+        id
+    }
+
+    fn install_with(&self, host: &str, license: &str) -> Output {
+        self.stack
+            .cli(host)
+            .args([
+                "install",
+                "--server",
+                &self.stack.url(),
+                "--license",
+                license,
+            ])
+            .args(["--root-fingerprint", &self.stack.fingerprint])
+            .args(["--project", &self.project.name])
+            .output()
+            .unwrap()
+    }
+
+    fn driftless(&self, host: &str, args: &[&str]) -> Output {
+        self.stack.cli(host).args(args).output().unwrap()
+    }
+
+    fn sync(&self, host: &str) -> Output {
+        self.driftless(host, &["sync"])
+    }
+
+    fn sync_ok(&self, host: &str) -> Output {
+        let out = self.sync(host);
+        assert_success(&out, "driftless sync");
+        out
+    }
+
+    fn status(&self, host: &str) -> Value {
+        let out = self.driftless(host, &["status", "--json"]);
+        assert_success(&out, "driftless status --json");
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn state_dir(&self, host: &str) -> PathBuf {
+        self.stack.dir.path().join("hosts").join(host)
+    }
+
+    /// Asserts both services answer with `<service> <version>` on the world's ports.
+    fn assert_serves(&self, version: &str) {
+        assert_eq!(http_body(self.web_port), format!("web {version}"));
+        assert_eq!(http_body(self.api_port), format!("api {version}"));
+    }
+}
+
+/// Builds the two images of `app` at `version` and writes a compose file whose host
+/// ports are config values defaulting to `web_port` and `api_port`.
+fn write_release(stack: &Stack, app: &str, version: &str, web_port: u16, api_port: u16) -> PathBuf {
+    let mut services = String::new();
+    for (service, port_var) in SERVICES.iter().zip(["WEB_PORT", "API_PORT"]) {
+        let tag = format!("{app}/{service}:{version}");
+        build_http_image(&tag, &format!("{service} {version}")).unwrap();
+        services.push_str(&format!(
+            "  {service}:\n    image: {tag}\n    environment:\n      GREETING: ${{GREETING}}\n    ports:\n      - \"127.0.0.1:${{{port_var}}}:8080\"\n"
+        ));
+    }
+    let compose = format!(
+        "x-driftless:\n  config:\n    - name: GREETING\n      type: string\n      default: Hello\n    - name: WEB_PORT\n      type: port\n      default: \"{web_port}\"\n    - name: API_PORT\n      type: port\n      default: \"{api_port}\"\nservices:\n{services}"
+    );
+    let path = stack.dir.path().join(format!("{app}-{version}.yaml"));
+    std::fs::write(&path, compose).unwrap();
+    path
+}
+
+fn publish_and_promote(stack: &Stack, app: &str, version: &str, compose: &Path) {
+    let compose = compose.to_str().unwrap();
+    stack
+        .vendor_ok(&[
+            "publish",
+            "--app",
+            app,
+            "--version",
+            version,
+            "--compose",
+            compose,
+        ])
+        .unwrap();
+    stack
+        .vendor_ok(&[
+            "promote",
+            "--app",
+            app,
+            "--version",
+            version,
+            "--channel",
+            "stable",
+        ])
+        .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Processes, HTTP and the control plane's database.
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed with {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    );
+}
+
+/// Asserts the command failed with `code` and said why on one `error: …` line.
+fn assert_exit(out: &Output, code: i32, what: &str) {
+    // Shown with --nocapture or when a later assertion fails.
+    eprintln!(
+        "{what}: exit {:?}: {}",
+        out.status.code(),
+        stderr(out).trim()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}: wrong exit code\nstdout: {}\nstderr: {}",
+        stdout(out),
+        stderr(out)
+    );
+    let errors: Vec<String> = stderr(out)
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        errors.len(),
+        1,
+        "{what}: expected one `error:` line, stderr: {}",
+        stderr(out)
+    );
+}
+
+/// The body served on `127.0.0.1:port/`.
+fn http_body(port: u16) -> String {
+    let resp = reqwest::blocking::Client::new()
+        .get(format!("http://127.0.0.1:{port}/"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .unwrap();
+    assert!(
+        resp.status().is_success(),
+        "GET :{port}/ answered {}",
+        resp.status()
+    );
+    resp.text().unwrap().trim().to_string()
+}
+
+/// The control plane's SQLite database, opened next to the running server.
+fn database(stack: &Stack) -> rusqlite::Connection {
+    let db = rusqlite::Connection::open(stack.data_dir().join("driftless.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    db
+}
+
+/// The stored release envelope of `app` at `version`.
+fn stored_envelope(stack: &Stack, app: &str, version: &str) -> Value {
+    let text: String = database(stack)
+        .query_row(
+            "SELECT envelope FROM releases WHERE app = ?1 AND version = ?2",
+            [app, version],
+            |row| row.get(0),
+        )
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The release document (the envelope's decoded payload) of `app` at `version`.
+fn release_document(stack: &Stack, app: &str, version: &str) -> Value {
+    let env = stored_envelope(stack, app, version);
+    let payload = B64.decode(env["payload"].as_str().unwrap()).unwrap();
+    serde_json::from_slice(&payload).unwrap()
+}
+
+/// Where the registry keeps the blob `sha256:<hex>`.
+fn blob_path(stack: &Stack, digest: &str) -> PathBuf {
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    stack
+        .registry
+        .storage_dir()
+        .join("docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data")
+}
+
+/// Changes one ASCII letter of `bytes` to another letter: same length, other content.
+fn flip_one_letter(bytes: &mut [u8], from: usize) {
+    let at = (from..bytes.len())
+        .find(|&i| bytes[i].is_ascii_lowercase() && bytes[i] != b'z')
+        .expect("no lowercase letter to change");
+    bytes[at] += 1;
+}
+
+/// Files under the registry's repositories tree whose path mentions `app`.
+fn registry_repositories(stack: &Stack) -> Vec<String> {
+    let root = stack
+        .registry
+        .storage_dir()
+        .join("docker/registry/v2/repositories");
+    match std::fs::read_dir(&root) {
+        Ok(entries) => entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A control plane stand-in that answers every request with `200` and `{not json`.
+fn malformed_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let _ = read_request(&mut conn);
+            let body = "{not json";
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Reads one HTTP request (headers and a Content-Length body) so the answer is not a reset.
+fn read_request(conn: &mut std::net::TcpStream) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let header_end = loop {
+        let n = conn.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < header_end + length {
+        let n = conn.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Ok(())
+}
+
+/// The JWT's claims.
+fn jwt_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("a JWT has three parts");
+    serde_json::from_slice(&B64URL.decode(payload).unwrap()).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+// The tests.
+
+#[test]
+fn upgrade_from_1_0_0_to_2_0_0_serves_the_new_release_and_the_fleet_sees_it() {
+    let w = World::new("upgrade");
+    w.release("1.0.0");
+    let install_id = w.install("h");
+    w.sync_ok("h");
+    w.assert_serves("1.0.0");
+
+    w.release("2.0.0");
+    let out = w.sync_ok("h");
+    assert!(
+        stderr(&out).contains("converged on 2.0.0"),
+        "sync said: {}",
+        stderr(&out)
+    );
+    w.assert_serves("2.0.0");
+
+    let status = w.status("h");
+    assert_eq!(status["install_id"], install_id.as_str());
+    assert_eq!(status["app"], w.app.as_str());
+    assert_eq!(status["channel"], "stable");
+    assert_eq!(status["status"], "converged");
+    assert_eq!(status["current_version"], "2.0.0");
+    assert_eq!(status["assigned_version"], "2.0.0");
+    assert_eq!(status["last_error"], Value::Null);
+    let services = status["services"].as_array().unwrap();
+    assert_eq!(services.len(), 2, "status services: {services:?}");
+    for s in services {
+        assert_eq!(s["state"], "running", "{s}");
+        assert_eq!(s["health"], "healthy", "{s}");
+        assert!(
+            s["image"].as_str().unwrap().contains('@'),
+            "image not pinned: {s}"
+        );
+    }
+
+    let fleet: Value = serde_json::from_str(
+        &w.stack
+            .vendor_ok(&["fleet", "--app", &w.app, "--json"])
+            .unwrap(),
+    )
+    .unwrap();
+    let entry = fleet
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == install_id.as_str())
+        .unwrap_or_else(|| panic!("install {install_id} missing from fleet: {fleet}"));
+    assert_eq!(entry["current_version"], "2.0.0", "fleet entry: {entry}");
+}
+
+#[test]
+fn second_sync_is_a_304_and_touches_nothing() {
+    let w = World::new("noop");
+    w.release("1.0.0");
+    w.install("h");
+    w.sync_ok("h");
+    let before = w.project.all_containers();
+    assert_eq!(before.len(), 2);
+    let sync_json = w.state_dir("h").join("sync.json");
+    let record: Value = serde_json::from_slice(&std::fs::read(&sync_json).unwrap()).unwrap();
+    let etag = record["etag"].clone();
+    assert!(
+        etag.is_string(),
+        "no etag held after the first sync: {record}"
+    );
+    // A 200 rewrites the stored assignment (write-and-rename: a new inode); a 304 cannot.
+    let assignment = w.state_dir("h").join("releases/1.0.0/assignment.json");
+    let inode = std::fs::metadata(&assignment).unwrap().ino();
+
+    let out = w.sync_ok("h");
+
+    assert!(
+        stderr(&out).contains("nothing changed"),
+        "sync said: {}",
+        stderr(&out)
+    );
+    assert_eq!(
+        w.project.all_containers(),
+        before,
+        "containers were recreated"
+    );
+    assert_eq!(w.project.running_containers(), before);
+    let record: Value = serde_json::from_slice(&std::fs::read(&sync_json).unwrap()).unwrap();
+    assert_eq!(record["etag"], etag);
+    assert_eq!(
+        std::fs::metadata(&assignment).unwrap().ino(),
+        inode,
+        "the assignment was rewritten: the control plane answered 200, not 304"
+    );
+    w.assert_serves("1.0.0");
+}
+
+#[test]
+fn config_set_refuses_bad_input_unchanged_and_applies_a_valid_change() {
+    let w = World::new("config");
+    w.release("1.0.0");
+    w.install("h");
+    w.sync_ok("h");
+    let config = w.state_dir("h").join("config.toml");
+    let original = std::fs::read(&config).unwrap();
+
+    let out = w.driftless("h", &["config", "set", "NO_SUCH_KEY=1"]);
+    assert_exit(&out, INVALID_INPUT, "config set of an unknown key");
+    assert!(
+        stderr(&out).contains("NO_SUCH_KEY"),
+        "stderr: {}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read(&config).unwrap(),
+        original,
+        "config.toml changed"
+    );
+
+    for bad in ["WEB_PORT=not-a-port", "WEB_PORT=70000"] {
+        let out = w.driftless("h", &["config", "set", bad]);
+        assert_exit(&out, INVALID_INPUT, &format!("config set {bad}"));
+        assert_eq!(
+            std::fs::read(&config).unwrap(),
+            original,
+            "config.toml changed by {bad}"
+        );
+    }
+    // All pairs are checked before any is written.
+    let out = w.driftless("h", &["config", "set", "GREETING=Bonjour", "API_PORT=0x50"]);
+    assert_exit(&out, INVALID_INPUT, "config set with one bad pair");
+    assert_eq!(
+        std::fs::read(&config).unwrap(),
+        original,
+        "config.toml partly written"
+    );
+
+    let web_before = w.project.container_of("web");
+    let new_port = free_port().unwrap();
+    let out = w.driftless(
+        "h",
+        &[
+            "config",
+            "set",
+            "GREETING=Bonjour",
+            &format!("WEB_PORT={new_port}"),
+        ],
+    );
+    assert_success(&out, "config set of valid values");
+    let get = w.driftless("h", &["config", "get", "GREETING"]);
+    assert_success(&get, "config get");
+    assert_eq!(stdout(&get).trim(), "Bonjour");
+
+    w.sync_ok("h");
+
+    let env = std::fs::read_to_string(w.state_dir("h").join("current/app.env")).unwrap();
+    assert!(
+        env.lines().any(|l| l == "GREETING=Bonjour"),
+        "app.env: {env}"
+    );
+    assert!(
+        env.lines().any(|l| l == format!("WEB_PORT={new_port}")),
+        "app.env: {env}"
+    );
+    let web_after = w.project.container_of("web");
+    assert_ne!(web_after, web_before, "web was not recreated");
+    let inspect = Command::new("docker")
+        .args([
+            "inspect",
+            "--format",
+            "{{range .Config.Env}}{{println .}}{{end}}",
+            &web_after,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&inspect).lines().any(|l| l == "GREETING=Bonjour"),
+        "web's environment: {}",
+        stdout(&inspect)
+    );
+    assert_eq!(http_body(new_port), "web 1.0.0");
+    assert_eq!(http_body(w.api_port), "api 1.0.0");
+    assert_eq!(w.status("h")["status"], "converged");
+}
+
+#[test]
+fn wrong_license_is_refused_and_a_revoked_license_stops_syncs_but_not_the_app() {
+    let w = World::new("license");
+    w.release("1.0.0");
+
+    let out = w.install_with("stranger", "not-a-license-key");
+    assert_exit(&out, UNAUTHORIZED, "install with a wrong license");
+    assert!(
+        !w.state_dir("stranger").join("config.toml").exists(),
+        "a refused install left a config.toml"
+    );
+
+    w.install("h");
+    w.sync_ok("h");
+    let before = w.project.running_containers();
+    assert_eq!(before.len(), 2);
+
+    let licenses: Value =
+        serde_json::from_str(&w.stack.vendor_ok(&["license", "list"]).unwrap()).unwrap();
+    let id = licenses
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["app"] == w.app.as_str())
+        .and_then(|l| l["id"].as_str())
+        .unwrap_or_else(|| panic!("no license of {} in {licenses}", w.app))
+        .to_string();
+    w.stack.vendor_ok(&["license", "revoke", &id]).unwrap();
+
+    let out = w.sync("h");
+    assert_exit(&out, UNAUTHORIZED, "sync with a revoked license");
+    assert_eq!(w.project.all_containers(), before, "containers changed");
+    assert_eq!(w.project.running_containers(), before, "containers stopped");
+    w.assert_serves("1.0.0");
+}
+
+#[test]
+fn unknown_channel_and_unknown_app_are_not_found_and_upload_nothing() {
+    let w = World::new("names");
+    let compose = w.build("1.0.0");
+    let compose = compose.to_str().unwrap();
+    w.stack
+        .vendor_ok(&[
+            "publish",
+            "--app",
+            &w.app,
+            "--version",
+            "1.0.0",
+            "--compose",
+            compose,
+        ])
+        .unwrap();
+
+    let out = w
+        .stack
+        .vendor()
+        .args([
+            "promote",
+            "--app",
+            &w.app,
+            "--version",
+            "1.0.0",
+            "--channel",
+            "no-such-channel",
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&out, NOT_FOUND, "promote to an unknown channel");
+    assert!(
+        stderr(&out).contains("no-such-channel"),
+        "stderr: {}",
+        stderr(&out)
+    );
+
+    let ghost = unique("ghost");
+    let before = registry_repositories(&w.stack);
+    let out = w
+        .stack
+        .vendor()
+        .args([
+            "publish",
+            "--app",
+            &ghost,
+            "--version",
+            "1.0.0",
+            "--compose",
+            compose,
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&out, NOT_FOUND, "publish to an unknown app");
+    assert!(stderr(&out).contains(&ghost), "stderr: {}", stderr(&out));
+    let listed = w
+        .stack
+        .vendor()
+        .args(["releases", "--app", &ghost, "--json"])
+        .output()
+        .unwrap();
+    if listed.status.success() {
+        let list: Value = serde_json::from_slice(&listed.stdout).unwrap();
+        assert_eq!(
+            list,
+            serde_json::json!([]),
+            "releases of an app that does not exist"
+        );
+    } else {
+        assert_exit(&listed, NOT_FOUND, "releases of an unknown app");
+    }
+    assert_eq!(
+        registry_repositories(&w.stack),
+        before,
+        "publish uploaded to the registry"
+    );
+    assert!(!before.contains(&ghost));
+}
+
+#[test]
+fn release_document_changed_by_one_byte_is_refused_and_the_running_release_stays() {
+    let w = World::new("tamper");
+    w.release("1.0.0");
+    w.install("h");
+    w.sync_ok("h");
+    let before = w.project.running_containers();
+
+    w.release("2.0.0");
+    let db = database(&w.stack);
+    let mut env = stored_envelope(&w.stack, &w.app, "2.0.0");
+    let mut payload = B64.decode(env["payload"].as_str().unwrap()).unwrap();
+    // One byte of the signed payload, keeping it a well-formed release document.
+    let at = payload
+        .windows(13)
+        .position(|w| w == b"\"created_at\":")
+        .expect("payload has created_at")
+        + 13;
+    payload[at] = if payload[at] == b'9' {
+        b'8'
+    } else {
+        payload[at] + 1
+    };
+    serde_json::from_slice::<Value>(&payload).unwrap();
+    env["payload"] = Value::String(B64.encode(&payload));
+    let changed = db
+        .execute(
+            "UPDATE releases SET envelope = ?1 WHERE app = ?2 AND version = '2.0.0'",
+            [env.to_string(), w.app.clone()],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+
+    let out = w.sync("h");
+    assert_exit(&out, VERIFICATION, "sync of a tampered release document");
+    assert_eq!(
+        w.project.running_containers(),
+        before,
+        "the running app was touched"
+    );
+    w.assert_serves("1.0.0");
+    let status = w.status("h");
+    assert_eq!(status["current_version"], "1.0.0");
+    let s = status["status"].as_str().unwrap();
+    assert!(
+        s.starts_with("failed:") && s.len() > "failed:".len(),
+        "status: {status}"
+    );
+    assert!(
+        status["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+        "status: {status}"
+    );
+}
+
+#[test]
+fn descriptor_blob_with_a_wrong_digest_is_refused_and_nothing_is_applied() {
+    let w = World::new("blob");
+    w.release("1.0.0");
+    let doc = release_document(&w.stack, &w.app, "1.0.0");
+    let digest = doc["descriptor"]["digest"].as_str().unwrap().to_string();
+    let path = blob_path(&w.stack, &digest);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let len = bytes.len();
+    flip_one_letter(&mut bytes, 0);
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, len);
+
+    w.install("fresh");
+    let out = w.sync("fresh");
+    assert!(
+        matches!(out.status.code(), Some(REGISTRY | VERIFICATION)),
+        "sync with a corrupt descriptor blob exited {:?}\nstderr: {}",
+        out.status.code(),
+        stderr(&out)
+    );
+    assert_exit(
+        &out,
+        out.status.code().unwrap(),
+        "sync with a corrupt descriptor blob",
+    );
+    assert_eq!(
+        w.project.all_containers(),
+        Vec::<String>::new(),
+        "containers were created"
+    );
+    let status = w.status("fresh");
+    assert_eq!(status["current_version"], Value::Null, "status: {status}");
+    assert!(
+        status["status"].as_str().unwrap().starts_with("failed:"),
+        "status: {status}"
+    );
+}
+
+#[test]
+fn malformed_answer_from_the_control_plane_exits_11_and_leaves_the_app() {
+    let w = World::new("malformed");
+    w.release("1.0.0");
+    w.install("h");
+    w.sync_ok("h");
+    let before = w.project.running_containers();
+
+    let fake = malformed_server();
+    let config = w.state_dir("h").join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let real = format!("server = \"{}\"", w.stack.url());
+    assert!(text.contains(&real), "config.toml: {text}");
+    std::fs::write(
+        &config,
+        text.replace(&real, &format!("server = \"{fake}\"")),
+    )
+    .unwrap();
+
+    let out = w.sync("h");
+    assert_exit(&out, PROTOCOL, "sync against a malformed answer");
+    assert_eq!(w.project.all_containers(), before, "containers changed");
+    assert_eq!(w.project.running_containers(), before, "containers stopped");
+    w.assert_serves("1.0.0");
+}
+
+#[test]
+fn control_plane_down_exits_6_leaves_the_app_and_recovers() {
+    let mut w = World::new("cpdown");
+    w.release("1.0.0");
+    w.install("h");
+    w.sync_ok("h");
+    let before = w.project.running_containers();
+
+    w.stack.stop_control();
+    let out = w.sync("h");
+    assert_exit(&out, UNREACHABLE, "sync with the control plane down");
+    assert_eq!(w.project.all_containers(), before, "containers changed");
+    assert_eq!(w.project.running_containers(), before, "containers stopped");
+    w.assert_serves("1.0.0");
+
+    w.stack.start_control().unwrap();
+    w.sync_ok("h");
+    assert_eq!(w.project.running_containers(), before);
+    assert_eq!(w.status("h")["status"], "converged");
+}
+
+#[test]
+fn registry_down_during_an_upgrade_exits_8_and_keeps_1_0_0() {
+    let mut w = World::new("regdown");
+    w.release("1.0.0");
+    w.install("h");
+    w.sync_ok("h");
+    let before = w.project.running_containers();
+
+    w.release("2.0.0");
+    w.stack.registry.stop();
+    let out = w.sync("h");
+    assert_exit(&out, REGISTRY, "sync with the registry down");
+    assert_eq!(w.project.all_containers(), before, "containers changed");
+    assert_eq!(w.project.running_containers(), before, "containers stopped");
+    w.assert_serves("1.0.0");
+    assert_eq!(w.status("h")["current_version"], "1.0.0");
+}
+
+#[test]
+fn an_install_credential_yields_no_access_to_another_apps_repositories() {
+    let w = World::new("scope-a");
+    w.release("1.0.0");
+    let other = unique("scope-b");
+    w.stack.app_with_license(&other).unwrap();
+    let compose = write_release(&w.stack, &other, "1.0.0", w.web_port, w.api_port);
+    publish_and_promote(&w.stack, &other, "1.0.0", &compose);
+    let _other_project = Project::new(&other);
+    w.install("a");
+
+    let login = w.driftless("a", &["registry-login"]);
+    assert_success(&login, "driftless registry-login");
+    let line = stdout(&login);
+    let (user, password) = line.trim().split_once(' ').unwrap();
+
+    let http = reqwest::blocking::Client::new();
+    let token_for = |repo: &str| -> String {
+        let resp = http
+            .get(format!("{}/v1/registry/token", w.stack.url()))
+            .query(&[
+                ("service", "driftless-registry"),
+                ("scope", &format!("repository:{repo}:pull")),
+            ])
+            .basic_auth(user, Some(password))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 200, "token endpoint for {repo}");
+        let body: Value = resp.json().unwrap();
+        body["token"].as_str().unwrap().to_string()
+    };
+    let manifest_status = |repo: &str, digest: &str, token: &str| -> u16 {
+        http.get(format!("http://{}/v2/{repo}/manifests/{digest}", w.stack.registry.host()))
+            .bearer_auth(token)
+            .header(
+                "Accept",
+                "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+            )
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let web_digest = |app: &str| -> String {
+        let doc = release_document(&w.stack, app, "1.0.0");
+        let image = doc["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["service"] == "web")
+            .unwrap()
+            .clone();
+        image["digest"].as_str().unwrap().to_string()
+    };
+
+    let foreign = token_for(&format!("{other}/web"));
+    let claims = jwt_claims(&foreign);
+    assert_eq!(claims["sub"], user, "claims: {claims}");
+    assert_eq!(claims["access"], serde_json::json!([]), "claims: {claims}");
+    assert_eq!(
+        manifest_status(&format!("{other}/web"), &web_digest(&other), &foreign),
+        401
+    );
+
+    let own_repo = format!("{}/web", w.app);
+    let own = token_for(&own_repo);
+    let claims = jwt_claims(&own);
+    assert_eq!(
+        claims["access"],
+        serde_json::json!([{"type": "repository", "name": own_repo, "actions": ["pull"]}]),
+        "claims: {claims}"
+    );
+    assert_eq!(manifest_status(&own_repo, &web_digest(&w.app), &own), 200);
+    // The other app's manifest stays out of reach with the install's own token too.
+    assert_eq!(
+        manifest_status(&format!("{other}/web"), &web_digest(&other), &own),
+        401
+    );
+}

@@ -1,0 +1,396 @@
+#![allow(clippy::unwrap_used)]
+//! `driftless-vendor publish` against the real registry and control plane: every refusal
+//! exits with its documented code and one `error:` line and uploads nothing; a good
+//! publish stores images and the compose artifact the release pins.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use driftless_descriptor::ComposeFile;
+use driftless_exit::code;
+use driftless_test_support::images::build_http_image;
+use driftless_test_support::stack::{workspace_bin, Stack};
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+
+const APP: &str = "acme";
+const VERSION: &str = "1.0.0";
+
+/// A local image tag no other test (or concurrent run) uses.
+fn image_tag(test: &str) -> String {
+    format!("driftless-vendor-publish-{test}-{}:1", std::process::id())
+}
+
+/// A stack with app `acme` (channel, customer, license) and a compose file path.
+fn stack_with_app() -> Stack {
+    let stack = Stack::start().unwrap();
+    stack.app_with_license(APP).unwrap();
+    stack
+}
+
+fn write_compose(stack: &Stack, name: &str, yaml: &str) -> String {
+    let path = stack.dir.path().join(name);
+    std::fs::write(&path, yaml).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn web_compose(image: &str) -> String {
+    format!("services:\n  web:\n    image: {image}\n    ports:\n      - \"127.0.0.1:18080:8080\"\n")
+}
+
+fn publish_args<'a>(version: &'a str, compose: &'a str) -> Vec<&'a str> {
+    vec![
+        "publish",
+        "--app",
+        APP,
+        "--version",
+        version,
+        "--compose",
+        compose,
+    ]
+}
+
+/// Every `repository:tag` the registry stores under the app's namespace.
+fn registry_tags(stack: &Stack) -> BTreeSet<String> {
+    let base = stack
+        .registry
+        .storage_dir()
+        .join("docker/registry/v2/repositories")
+        .join(APP);
+    let mut out = BTreeSet::new();
+    let Ok(repos) = std::fs::read_dir(&base) else {
+        return out;
+    };
+    for repo in repos {
+        let repo = repo.unwrap();
+        let name = format!("{APP}/{}", repo.file_name().to_string_lossy());
+        out.insert(name.clone());
+        let tags = repo.path().join("_manifests/tags");
+        if let Ok(tags) = std::fs::read_dir(tags) {
+            for tag in tags {
+                out.insert(format!(
+                    "{name}:{}",
+                    tag.unwrap().file_name().to_string_lossy()
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The app's releases as `releases --json` lists them.
+fn releases(stack: &Stack) -> Value {
+    serde_json::from_str(
+        &stack
+            .vendor_ok(&["releases", "--app", APP, "--json"])
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// What the registry and the control plane hold, to prove a refusal changed neither.
+fn snapshot(stack: &Stack) -> (BTreeSet<String>, Value) {
+    (registry_tags(stack), releases(stack))
+}
+
+/// Asserts the exit code and exactly one `error:` line on stderr; returns that line.
+fn expect_failure(out: &Output, expected: u8) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(expected)),
+        "stderr: {stderr}"
+    );
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line on stderr: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    lines[0].to_string()
+}
+
+/// Runs `cmd` and asserts it was refused with `expected` and uploaded nothing.
+fn refused(stack: &Stack, mut cmd: Command, expected: u8) -> String {
+    let before = snapshot(stack);
+    let out = cmd.output().unwrap();
+    let line = expect_failure(&out, expected);
+    assert_eq!(
+        snapshot(stack),
+        before,
+        "a refused publish uploaded something"
+    );
+    line
+}
+
+fn publish_cmd(stack: &Stack, version: &str, compose: &str) -> Command {
+    let mut cmd = stack.vendor();
+    cmd.args(publish_args(version, compose));
+    cmd
+}
+
+#[test]
+fn publishing_an_existing_version_is_a_conflict() {
+    let stack = stack_with_app();
+    let tag = image_tag("exists");
+    build_http_image(&tag, "exists").unwrap();
+    let compose = write_compose(&stack, "compose.yaml", &web_compose(&tag));
+    stack.vendor_ok(&publish_args(VERSION, &compose)).unwrap();
+    assert_eq!(releases(&stack).as_array().unwrap().len(), 1);
+    let line = refused(
+        &stack,
+        publish_cmd(&stack, VERSION, &compose),
+        code::CONFLICT,
+    );
+    assert!(line.contains(VERSION), "{line}");
+}
+
+#[test]
+fn a_service_image_missing_locally_is_invalid_input() {
+    let stack = stack_with_app();
+    let absent = format!(
+        "driftless-vendor-publish-absent-{}:nope",
+        std::process::id()
+    );
+    let compose = write_compose(&stack, "compose.yaml", &web_compose(&absent));
+    let line = refused(
+        &stack,
+        publish_cmd(&stack, VERSION, &compose),
+        code::INVALID_INPUT,
+    );
+    assert!(line.contains(&absent), "{line}");
+}
+
+#[test]
+fn an_image_using_a_variable_is_invalid_input() {
+    let stack = stack_with_app();
+    // TAG is declared, so the refusal is about the image, not an undeclared variable.
+    let yaml = "x-driftless:\n  config:\n    - name: TAG\n      type: string\n      default: \"1\"\nservices:\n  web:\n    image: foo:${TAG}\n";
+    let compose = write_compose(&stack, "compose.yaml", yaml);
+    let line = refused(
+        &stack,
+        publish_cmd(&stack, VERSION, &compose),
+        code::INVALID_INPUT,
+    );
+    assert!(line.contains("foo:${TAG}"), "{line}");
+}
+
+#[test]
+fn an_undeclared_variable_is_invalid_input() {
+    let stack = stack_with_app();
+    let tag = image_tag("undeclared");
+    build_http_image(&tag, "undeclared").unwrap();
+    let yaml = format!(
+        "services:\n  web:\n    image: {tag}\n    environment:\n      GREETING: ${{NOPE}}\n"
+    );
+    let compose = write_compose(&stack, "compose.yaml", &yaml);
+    let line = refused(
+        &stack,
+        publish_cmd(&stack, VERSION, &compose),
+        code::INVALID_INPUT,
+    );
+    assert!(line.contains("NOPE"), "{line}");
+}
+
+#[test]
+fn a_build_only_service_is_invalid_input() {
+    let stack = stack_with_app();
+    let yaml = "services:\n  web:\n    build: .\n";
+    let compose = write_compose(&stack, "compose.yaml", yaml);
+    let line = refused(
+        &stack,
+        publish_cmd(&stack, VERSION, &compose),
+        code::INVALID_INPUT,
+    );
+    assert!(line.contains("web"), "{line}");
+}
+
+#[test]
+fn publishing_without_a_release_key_is_invalid_input() {
+    let stack = stack_with_app();
+    let tag = image_tag("nokey");
+    build_http_image(&tag, "nokey").unwrap();
+    let compose = write_compose(&stack, "compose.yaml", &web_compose(&tag));
+    let mut cmd = publish_cmd(&stack, VERSION, &compose);
+    cmd.env_remove("DRIFTLESS_RELEASE_KEY_FILE")
+        .env_remove("DRIFTLESS_RELEASE_KEY");
+    let line = refused(&stack, cmd, code::INVALID_INPUT);
+    assert!(line.contains("release key"), "{line}");
+}
+
+#[test]
+fn publishing_with_a_wrong_operator_token_is_unauthorized() {
+    let stack = stack_with_app();
+    let tag = image_tag("badtoken");
+    build_http_image(&tag, "badtoken").unwrap();
+    let compose = write_compose(&stack, "compose.yaml", &web_compose(&tag));
+    let mut cmd = publish_cmd(&stack, VERSION, &compose);
+    cmd.env("DRIFTLESS_TOKEN", "dlop_not_the_operator_token");
+    refused(&stack, cmd, code::UNAUTHORIZED);
+}
+
+/// A token that may pull `repos` of the stack's app.
+fn push_token(stack: &Stack, repos: &[&str]) -> String {
+    let answer: Value = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/apps/{APP}/push-token", stack.url()))
+        .bearer_auth(&stack.token)
+        .json(&json!({ "repositories": repos }))
+        .send()
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .unwrap();
+    answer["token"].as_str().unwrap().to_string()
+}
+
+/// `GET /v2/<path>` on the stack's registry with `token` and `accept`; status checked.
+fn registry_get(
+    stack: &Stack,
+    path: &str,
+    token: &str,
+    accept: &str,
+) -> reqwest::blocking::Response {
+    reqwest::blocking::Client::new()
+        .get(format!("http://{}/v2/{path}", stack.registry.host()))
+        .bearer_auth(token)
+        .header(reqwest::header::ACCEPT, accept)
+        .send()
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+}
+
+fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn is_pinned_to(image: &str, repo: &str) -> bool {
+    image
+        .strip_prefix(&format!("{repo}@sha256:"))
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[test]
+fn a_successful_publish_stores_the_images_and_the_pinned_compose_artifact() {
+    let stack = stack_with_app();
+    let tag = image_tag("ok");
+    build_http_image(&tag, "hello from 1.0.0").unwrap();
+    let compose = write_compose(&stack, "compose.yaml", &web_compose(&tag));
+    let digest = stack.vendor_ok(&publish_args(VERSION, &compose)).unwrap();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+
+    let list = releases(&stack);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["version"], VERSION);
+    assert_eq!(list[0]["digest"], digest.as_str());
+    let tags = registry_tags(&stack);
+    for expected in [
+        "acme/web",
+        "acme/web:1.0.0",
+        "acme/compose",
+        "acme/compose:1.0.0",
+    ] {
+        assert!(tags.contains(expected), "{expected} missing from {tags:?}");
+    }
+
+    let token = push_token(&stack, &["acme/compose", "acme/web"]);
+    let manifest: Value = registry_get(
+        &stack,
+        &format!("acme/compose/manifests/{VERSION}"),
+        &token,
+        "application/vnd.oci.image.manifest.v1+json",
+    )
+    .json()
+    .unwrap();
+    assert_eq!(manifest["schemaVersion"], 2, "{manifest}");
+    assert_eq!(
+        manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json",
+        "{manifest}"
+    );
+    assert_eq!(
+        manifest["config"]["mediaType"], "application/vnd.docker.compose.project",
+        "{manifest}"
+    );
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{manifest}");
+    assert_eq!(
+        layers[0]["mediaType"], "application/vnd.docker.compose.file+yaml",
+        "{manifest}"
+    );
+    let layer_digest = layers[0]["digest"].as_str().unwrap();
+    let blob = registry_get(
+        &stack,
+        &format!("acme/compose/blobs/{layer_digest}"),
+        &token,
+        "*/*",
+    )
+    .bytes()
+    .unwrap();
+    assert_eq!(sha256_digest(&blob), layer_digest);
+    assert_eq!(layers[0]["size"].as_u64().unwrap(), blob.len() as u64);
+
+    let pinned = ComposeFile::parse(&blob).unwrap();
+    let services = pinned.services();
+    assert_eq!(services.len(), 1, "{}", String::from_utf8_lossy(&blob));
+    for s in &services {
+        let repo = format!("{APP}/{}", s.service);
+        assert!(is_pinned_to(&s.image, &repo), "not pinned: {}", s.image);
+    }
+    // The pin is the manifest the registry holds for the pushed tag.
+    let web = registry_get(
+        &stack,
+        &format!("acme/web/manifests/{VERSION}"),
+        &token,
+        "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
+    );
+    let web_digest = sha256_digest(&web.bytes().unwrap());
+    assert_eq!(services[0].image, format!("acme/web@{web_digest}"));
+}
+
+#[test]
+fn registry_config_prints_the_token_auth_block() {
+    let vendor = workspace_bin("driftless-vendor").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("control");
+    let init = Command::new(&vendor)
+        .args([
+            "init",
+            "--json",
+            "--listen",
+            "127.0.0.1:17999",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let out = Command::new(&vendor)
+        .args(["registry-config", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let cert = data.join("keys/registry-token.crt");
+    assert!(Path::new(&cert).is_file(), "{} missing", cert.display());
+    let body: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        body,
+        [
+            "auth:".to_string(),
+            "  token:".to_string(),
+            "    realm: http://127.0.0.1:17999/v1/registry/token".to_string(),
+            "    service: driftless-registry".to_string(),
+            "    issuer: driftless".to_string(),
+            format!("    rootcertbundle: {}", cert.display()),
+        ],
+        "{text}"
+    );
+}
