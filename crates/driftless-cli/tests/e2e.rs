@@ -111,6 +111,10 @@ impl Drop for Project {
                 .args(&ids)
                 .output();
         }
+        // Compose made a network for the project; the engine has room for few of them.
+        let _ = Command::new("docker")
+            .args(["network", "rm", &format!("{}_default", self.name)])
+            .output();
         // Tags this test made (local builds and pushed references). By name only: an
         // image id can be shared with another test that built the same bytes.
         if let Ok(out) = Command::new("docker")
@@ -864,11 +868,11 @@ fn malformed_answer_from_the_control_plane_exits_11_and_leaves_the_app() {
     let text = std::fs::read_to_string(&config).unwrap();
     let real = format!("server = \"{}\"", w.stack.url());
     assert!(text.contains(&real), "config.toml: {text}");
-    std::fs::write(
-        &config,
-        text.replace(&real, &format!("server = \"{fake}\"")),
-    )
-    .unwrap();
+    // Write the managed copy too, as the CLI itself would: a hand edit of config.toml
+    // alone is drift, which the next sync restores before it checks in.
+    let pointed = text.replace(&real, &format!("server = \"{fake}\""));
+    std::fs::write(&config, &pointed).unwrap();
+    std::fs::write(w.state_dir("h").join(".config.toml.managed"), &pointed).unwrap();
 
     let out = w.sync("h");
     assert_exit(&out, PROTOCOL, "sync against a malformed answer");

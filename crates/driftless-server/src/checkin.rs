@@ -45,7 +45,10 @@ pub async fn handle(
         cli_version: req.cli_version.clone(),
         free_disk_bytes: req.free_disk_bytes,
         target_version: req.target_version.clone(),
-        reason: req.reason.as_ref().and_then(|r| serde_json::to_string(r).ok()),
+        reason: req
+            .reason
+            .as_ref()
+            .and_then(|r| serde_json::to_string(r).ok()),
     };
     let Some(desired) = crate::rollout::desired(&view) else {
         state.store.record_checkin(id, &report, None).await?;
@@ -58,11 +61,16 @@ pub async fn handle(
                 "channel `{}` of app `{}` has no release yet",
                 view.install.channel, view.install.app
             )),
+            pending: None,
         };
         return Ok(Json(body).into_response());
     };
-    let note = desired.note;
-    let (version, counter, digest) = (desired.release.version, desired.release.release_counter, desired.release.digest);
+    let (note, pending) = (desired.note, desired.pending);
+    let (version, counter, digest) = (
+        desired.release.version,
+        desired.release.release_counter,
+        desired.release.digest,
+    );
     // Reuse the held assignment while it names the channel's release and has at
     // least half its life left; otherwise issue the next one.
     let reusable = view.assignment.as_ref().filter(|a| {
@@ -115,6 +123,7 @@ pub async fn handle(
         }),
         next_checkin_s: state.config.next_checkin_s,
         message: note,
+        pending,
     };
     let mut resp = Json(body).into_response();
     set_etag(&mut resp, &assignment.etag);

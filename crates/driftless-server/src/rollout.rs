@@ -33,8 +33,10 @@ pub fn seed_limit(rollout: &Rollout) -> u32 {
 pub struct Desired {
     /// The release to assign.
     pub release: ReleaseRef,
-    /// Why the install is not getting a newer release yet, or a warning.
+    /// A warning about the assigned release (deprecated).
     pub note: Option<String>,
+    /// Why the install is not getting a newer release yet.
+    pub pending: Option<driftless_wire::status::Reason>,
 }
 
 /// The release an install is assigned: the rollout's when its wave has opened,
@@ -45,7 +47,11 @@ pub fn desired(view: &CheckinView) -> Option<Desired> {
         let open = seed(&view.install.id) < seed_limit(rollout);
         let assignable = release.state != driftless_store::ReleaseState::Yanked;
         if open && assignable {
-            return Some(Desired { release: release.clone(), note: None });
+            return Some(Desired {
+                release: release.clone(),
+                note: None,
+                pending: None,
+            });
         }
         if let Some(b) = base {
             let note = format!(
@@ -54,14 +60,30 @@ pub fn desired(view: &CheckinView) -> Option<Desired> {
                 view.install.channel,
                 rollout.state.name()
             );
-            return Some(Desired { release: b, note: Some(note) });
+            let pending = driftless_wire::status::Reason {
+                code: driftless_wire::status::ReasonCode::WaitingForWave,
+                detail: note,
+            };
+            return Some(Desired {
+                release: b,
+                note: None,
+                pending: Some(pending),
+            });
         }
         return None;
     }
     let b = base?;
-    let note = (b.state == driftless_store::ReleaseState::Deprecated)
-        .then(|| format!("release {} is deprecated; your vendor will publish a replacement", b.version));
-    Some(Desired { release: b, note })
+    let note = (b.state == driftless_store::ReleaseState::Deprecated).then(|| {
+        format!(
+            "release {} is deprecated; your vendor will publish a replacement",
+            b.version
+        )
+    });
+    Some(Desired {
+        release: b,
+        note,
+        pending: None,
+    })
 }
 
 /// What the ticker should do with a running rollout now.
@@ -102,7 +124,13 @@ pub fn next_step(r: &Rollout, outcomes: RolloutOutcomes, now: i64) -> Step {
 }
 
 /// Applies `step` to a rollout (and its channel, on completion).
-pub async fn apply_step(state: &AppState, mut r: Rollout, step: Step, actor: &str, now: i64) -> Result<Rollout, crate::ApiError> {
+pub async fn apply_step(
+    state: &AppState,
+    mut r: Rollout,
+    step: Step,
+    actor: &str,
+    now: i64,
+) -> Result<Rollout, crate::ApiError> {
     let action = match step {
         Step::Wait => return Ok(r),
         Step::Halt(why) => {
@@ -116,7 +144,10 @@ pub async fn apply_step(state: &AppState, mut r: Rollout, step: Step, actor: &st
             "rollout.advance"
         }
         Step::Complete => {
-            state.store.set_channel_release(&r.app, &r.channel, &r.version, now).await?;
+            state
+                .store
+                .set_channel_release(&r.app, &r.channel, &r.version, now)
+                .await?;
             r.wave_index = r.waves.len().saturating_sub(1) as u32;
             r.state = RolloutState::Completed;
             "rollout.complete"
@@ -139,7 +170,10 @@ pub async fn apply_step(state: &AppState, mut r: Rollout, step: Step, actor: &st
 /// One pass over every running rollout.
 pub async fn tick(state: &AppState, now: i64) -> Result<(), crate::ApiError> {
     for r in state.store.running_rollouts().await? {
-        let outcomes = state.store.rollout_outcomes(&r.app, &r.channel, &r.version).await?;
+        let outcomes = state
+            .store
+            .rollout_outcomes(&r.app, &r.channel, &r.version)
+            .await?;
         let step = next_step(&r, outcomes, now);
         apply_step(state, r, step, "system", now).await?;
     }
@@ -190,7 +224,10 @@ mod tests {
         let seeds: Vec<u32> = (0..2000).map(|i| seed(&format!("ins_{i}"))).collect();
         assert!(seeds.iter().all(|s| *s < SEED_SPACE));
         let low = seeds.iter().filter(|s| **s < SEED_SPACE / 2).count();
-        assert!((800..1200).contains(&low), "{low} of 2000 in the lower half");
+        assert!(
+            (800..1200).contains(&low),
+            "{low} of 2000 in the lower half"
+        );
     }
 
     #[test]
@@ -203,8 +240,22 @@ mod tests {
     #[test]
     fn halts_only_past_both_thresholds() {
         let r = rollout(vec![10, 100], 0);
-        let at = |tried, failed| next_step(&r, RolloutOutcomes { tried, failed, converged: 0 }, 1010);
-        assert_eq!(at(4, 2), Step::Wait, "two failures are under the minimum of three");
+        let at = |tried, failed| {
+            next_step(
+                &r,
+                RolloutOutcomes {
+                    tried,
+                    failed,
+                    converged: 0,
+                },
+                1010,
+            )
+        };
+        assert_eq!(
+            at(4, 2),
+            Step::Wait,
+            "two failures are under the minimum of three"
+        );
         assert_eq!(at(20, 3), Step::Wait, "15% is under 20%");
         assert!(matches!(at(10, 3), Step::Halt(_)), "3 of 10 is 30%");
     }
@@ -213,10 +264,22 @@ mod tests {
     fn advances_on_schedule_and_completes_after_the_last_wave() {
         let r = rollout(vec![10, 100], 0);
         assert_eq!(next_step(&r, RolloutOutcomes::default(), 1059), Step::Wait);
-        assert_eq!(next_step(&r, RolloutOutcomes::default(), 1060), Step::Advance);
+        assert_eq!(
+            next_step(&r, RolloutOutcomes::default(), 1060),
+            Step::Advance
+        );
         let last = rollout(vec![10, 100], 1);
-        assert_eq!(next_step(&last, RolloutOutcomes::default(), 1060), Step::Complete);
-        let manual = Rollout { interval_s: None, ..rollout(vec![10, 100], 0) };
-        assert_eq!(next_step(&manual, RolloutOutcomes::default(), 999_999), Step::Wait);
+        assert_eq!(
+            next_step(&last, RolloutOutcomes::default(), 1060),
+            Step::Complete
+        );
+        let manual = Rollout {
+            interval_s: None,
+            ..rollout(vec![10, 100], 0)
+        };
+        assert_eq!(
+            next_step(&manual, RolloutOutcomes::default(), 999_999),
+            Step::Wait
+        );
     }
 }

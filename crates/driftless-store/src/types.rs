@@ -159,7 +159,10 @@ impl RolloutState {
 
     /// Whether installs in opened waves are assigned the rollout's release.
     pub fn is_active(self) -> bool {
-        matches!(self, RolloutState::Running | RolloutState::Paused | RolloutState::Halted)
+        matches!(
+            self,
+            RolloutState::Running | RolloutState::Paused | RolloutState::Halted
+        )
     }
 }
 

@@ -330,7 +330,10 @@ fn parse_waves(text: &str) -> Result<Vec<u32>> {
     text.split(',')
         .map(|w| {
             w.trim().trim_end_matches('%').parse::<u32>().map_err(|_| {
-                driftless_exit::InvalidInput(format!("wave `{w}` is not a percentage; write waves like \"1%,10%,50%,100%\"")).into()
+                driftless_exit::InvalidInput(format!(
+                    "wave `{w}` is not a percentage; write waves like \"1%,10%,50%,100%\""
+                ))
+                .into()
             })
         })
         .collect()
@@ -340,7 +343,11 @@ fn parse_waves(text: &str) -> Result<Vec<u32>> {
 fn parse_duration(text: &str) -> Result<i64> {
     let t = text.trim();
     let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: i64 = num.parse().map_err(|_| driftless_exit::InvalidInput(format!("`{text}` is not a duration; write e.g. 30s, 10m or 1h")))?;
+    let n: i64 = num.parse().map_err(|_| {
+        driftless_exit::InvalidInput(format!(
+            "`{text}` is not a duration; write e.g. 30s, 10m or 1h"
+        ))
+    })?;
     let mult = match unit {
         "" | "s" => 1,
         "m" => 60,
@@ -542,8 +549,13 @@ async fn run(cli: Cli) -> Result<()> {
                 ReleaseAction::Yank(a) => (a, "yanked"),
                 ReleaseAction::Restore(a) => (a, "active"),
             };
-            client(&remote)?.set_release_state(&args.app, &args.release_version, state).await?;
-            eprintln!("release {} {} is now {state}", args.app, args.release_version);
+            client(&remote)?
+                .set_release_state(&args.app, &args.release_version, state)
+                .await?;
+            eprintln!(
+                "release {} {} is now {state}",
+                args.app, args.release_version
+            );
         }
         Command::Fleet { app, json, remote } => {
             let list = client(&remote)?.list_installs(app.as_deref()).await?;
@@ -574,7 +586,14 @@ async fn run(cli: Cli) -> Result<()> {
 
 async fn rollout(c: &VendorClient, action: RolloutAction) -> Result<()> {
     let (target, verb) = match action {
-        RolloutAction::Start { target, release_version, waves, interval, halt_min_failures, halt_failure_pct } => {
+        RolloutAction::Start {
+            target,
+            release_version,
+            waves,
+            interval,
+            halt_min_failures,
+            halt_failure_pct,
+        } => {
             let req = driftless_wire::api::StartRollout {
                 version: release_version,
                 waves: parse_waves(&waves)?,
@@ -584,7 +603,10 @@ async fn rollout(c: &VendorClient, action: RolloutAction) -> Result<()> {
             };
             let r = c.start_rollout(&target.app, &target.channel, &req).await?;
             print_json(&r)?;
-            eprintln!("rolling {} out to {}/{} in waves {:?}", r.version, r.app, r.channel, r.waves);
+            eprintln!(
+                "rolling {} out to {}/{} in waves {:?}",
+                r.version, r.app, r.channel, r.waves
+            );
             return Ok(());
         }
         RolloutAction::List { app } => return print_json(&c.list_rollouts(&app).await?),
@@ -595,7 +617,15 @@ async fn rollout(c: &VendorClient, action: RolloutAction) -> Result<()> {
     };
     let r = c.rollout_action(&target.app, &target.channel, verb).await?;
     print_json(&r)?;
-    eprintln!("rollout of {} on {}/{}: {} (wave {} of {})", r.version, r.app, r.channel, r.state, r.wave_index + 1, r.waves.len());
+    eprintln!(
+        "rollout of {} on {}/{}: {} (wave {} of {})",
+        r.version,
+        r.app,
+        r.channel,
+        r.state,
+        r.wave_index + 1,
+        r.waves.len()
+    );
     Ok(())
 }
 

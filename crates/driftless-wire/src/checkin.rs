@@ -88,9 +88,12 @@ pub struct CheckinResponse {
     pub registry: Option<RegistryAccess>,
     /// When to check in next, in seconds.
     pub next_checkin_s: u64,
-    /// Why there is nothing to apply, when there is nothing.
+    /// Why there is nothing to apply, or a warning about the assigned release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Why the assignment is not the newest release (e.g. waiting for a wave).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<crate::status::Reason>,
 }
 
 /// The bytes an install signs for a request: method, path, timestamp and body digest.

@@ -50,7 +50,11 @@ pub(crate) async fn require_app(state: &AppState, app: &str) -> Result<(), ApiEr
     }
 }
 
-pub(crate) async fn require_channel(state: &AppState, app: &str, channel: &str) -> Result<driftless_store::Channel, ApiError> {
+pub(crate) async fn require_channel(
+    state: &AppState,
+    app: &str,
+    channel: &str,
+) -> Result<driftless_store::Channel, ApiError> {
     state.store.get_channel(app, channel).await?.ok_or_else(|| {
         ApiError::not_found(
             "unknown_channel",
@@ -154,11 +158,17 @@ pub async fn promote(
         None => {
             return Err(ApiError::not_found(
                 "unknown_release",
-                format!("app `{app}` has no release {}; publish it first", req.version),
+                format!(
+                    "app `{app}` has no release {}; publish it first",
+                    req.version
+                ),
             ))
         }
         Some(r) if r.state == driftless_store::ReleaseState::Yanked => {
-            return Err(ApiError::conflict("release_yanked", format!("release {} is yanked and cannot be promoted", req.version)))
+            return Err(ApiError::conflict(
+                "release_yanked",
+                format!("release {} is yanked and cannot be promoted", req.version),
+            ))
         }
         Some(_) => {}
     }
@@ -502,7 +512,10 @@ pub async fn list_installs(
         require_app(&state, app).await?;
     }
     let rows = state.store.list_installs(q.app.as_deref()).await?;
-    let mut rollouts: std::collections::HashMap<(String, String), Option<driftless_store::Rollout>> = Default::default();
+    let mut rollouts: std::collections::HashMap<
+        (String, String),
+        Option<driftless_store::Rollout>,
+    > = Default::default();
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let key = (r.install.app.clone(), r.install.channel.clone());
@@ -517,17 +530,29 @@ pub async fn list_installs(
 }
 
 /// One fleet row: the desired version follows the install's wave of an active rollout.
-fn install_info(r: driftless_store::InstallSummary, rollout: Option<&driftless_store::Rollout>) -> InstallInfo {
+fn install_info(
+    r: driftless_store::InstallSummary,
+    rollout: Option<&driftless_store::Rollout>,
+) -> InstallInfo {
     let report = r.last_report;
-    let in_wave = rollout.filter(|ro| crate::rollout::seed(&r.install.id) < crate::rollout::seed_limit(ro));
+    let in_wave =
+        rollout.filter(|ro| crate::rollout::seed(&r.install.id) < crate::rollout::seed_limit(ro));
     let desired_version = in_wave.map(|ro| ro.version.clone()).or(r.desired_version);
-    let mut reason: Option<driftless_wire::status::Reason> =
-        report.as_ref().and_then(|x| x.reason.as_deref()).and_then(|t| serde_json::from_str(t).ok());
+    let mut reason: Option<driftless_wire::status::Reason> = report
+        .as_ref()
+        .and_then(|x| x.reason.as_deref())
+        .and_then(|t| serde_json::from_str(t).ok());
     if let (None, Some(ro)) = (&in_wave, rollout) {
         if reason.is_none() {
             reason = Some(driftless_wire::status::Reason {
                 code: driftless_wire::status::ReasonCode::WaitingForWave,
-                detail: format!("{} is rolling out ({}, wave {} of {}); this install's wave has not opened", ro.version, ro.state.name(), ro.wave_index + 1, ro.waves.len()),
+                detail: format!(
+                    "{} is rolling out ({}, wave {} of {}); this install's wave has not opened",
+                    ro.version,
+                    ro.state.name(),
+                    ro.wave_index + 1,
+                    ro.waves.len()
+                ),
             });
         }
     }
@@ -539,7 +564,10 @@ fn install_info(r: driftless_store::InstallSummary, rollout: Option<&driftless_s
         hostname: r.install.hostname,
         desired_version,
         current_version: report.as_ref().and_then(|x| x.version.clone()),
-        status: report.as_ref().map(|x| x.status.clone()).unwrap_or_else(|| "new".into()),
+        status: report
+            .as_ref()
+            .map(|x| x.status.clone())
+            .unwrap_or_else(|| "new".into()),
         last_seen: report.as_ref().map(|x| x.at),
         revoked: r.install.revoked,
         target_version: report.as_ref().and_then(|x| x.target_version.clone()),
