@@ -166,7 +166,9 @@ pub async fn run(dir: &StateDir, opts: &AgentOptions) -> Result<()> {
         match &kind {
             SyncResultKind::Ok { next_checkin_s } => {
                 failures = 0;
-                interval_s = next_checkin_s.unwrap_or(DEFAULT_INTERVAL_S);
+                if let Some(n) = next_checkin_s {
+                    interval_s = *n;
+                }
             }
             _ => failures = failures.saturating_add(1),
         }

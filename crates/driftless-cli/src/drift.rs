@@ -57,6 +57,8 @@ pub fn containers(
                         first.image,
                         image.pinned()
                     ));
+                    // The wrong container goes; compose then creates the release's.
+                    d.extras.push(first.id.clone());
                 } else if !first.running {
                     d.items
                         .push(format!("service {} is {}", image.service, first.state));

@@ -69,6 +69,9 @@ pub struct SyncRecord {
     /// What the last sync found drifted and repaired.
     #[serde(default)]
     pub last_repair: Option<String>,
+    /// The check-in interval the control plane last asked for.
+    #[serde(default)]
+    pub next_checkin_s: Option<u64>,
 }
 
 /// A release this host tried and rolled back.

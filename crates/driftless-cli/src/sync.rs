@@ -226,13 +226,14 @@ async fn check_in(
             return Ok(Some(Assigned {
                 version,
                 access: None,
-                next_checkin_s: None,
+                next_checkin_s: record.next_checkin_s,
             }));
         }
         CheckinOutcome::RetryAfter(s) => return Err(ServerBusy { retry_after_s: s }.into()),
         CheckinOutcome::Updated { response, etag } => (response, etag),
     };
     record.notice = response.message.clone();
+    record.next_checkin_s = Some(response.next_checkin_s);
     record.reason = response.pending.clone();
     let (Some(a_env), Some(r_env)) = (&response.assignment, &response.release) else {
         return Ok(None);

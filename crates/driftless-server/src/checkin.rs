@@ -81,10 +81,11 @@ pub async fn handle(
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim_matches('"'));
     if let Some(held) = reusable {
-        if if_none_match == Some(held.etag.as_str()) {
+        let tag = response_etag(&held.etag, note.as_deref(), pending.as_ref());
+        if if_none_match == Some(tag.as_str()) {
             state.store.record_checkin(id, &report, None).await?;
             let mut resp = StatusCode::NOT_MODIFIED.into_response();
-            set_etag(&mut resp, &held.etag);
+            set_etag(&mut resp, &tag);
             return Ok(resp);
         }
     }
@@ -125,9 +126,29 @@ pub async fn handle(
         message: note,
         pending,
     };
+    let tag = response_etag(
+        &assignment.etag,
+        body.message.as_deref(),
+        body.pending.as_ref(),
+    );
     let mut resp = Json(body).into_response();
-    set_etag(&mut resp, &assignment.etag);
+    set_etag(&mut resp, &tag);
     Ok(resp)
+}
+
+/// The answer's ETag: the assignment's, plus the notes that come with it, so a
+/// deprecation or a change of wave reaches a host that holds the same assignment.
+fn response_etag(
+    assignment_etag: &str,
+    note: Option<&str>,
+    pending: Option<&driftless_wire::status::Reason>,
+) -> String {
+    if note.is_none() && pending.is_none() {
+        return assignment_etag.to_string();
+    }
+    let extra = serde_json::json!({ "note": note, "pending": pending }).to_string();
+    let suffix = Digest::of(extra.as_bytes());
+    format!("{assignment_etag}-{}", &suffix.hex()[..16])
 }
 
 fn set_etag(resp: &mut Response, etag: &str) {
