@@ -2,11 +2,17 @@
 //! it is sent, pulls exactly the assigned images, runs them with `docker compose`, and
 //! reports. No business logic lives here.
 
+mod agent;
+mod apply;
 mod config_cmd;
+mod drift;
 mod env;
 mod files;
 mod install;
+mod journal;
+mod probe;
 mod progress;
+mod reason;
 mod state;
 mod status;
 mod sync;
@@ -65,6 +71,18 @@ enum Command {
     },
     /// Print a short-lived credential for `docker login` to the vendor's registry.
     RegistryLogin,
+    /// Sync on the control plane's schedule until stopped (run by systemd).
+    Agent {
+        /// Wait a random time up to this many seconds before the first sync.
+        #[arg(long, default_value_t = 30)]
+        initial_jitter_secs: u64,
+        /// Longest wait between attempts while the control plane is unreachable.
+        #[arg(long, default_value_t = 600)]
+        backoff_cap_secs: u64,
+        /// Stop after this many syncs (for tests).
+        #[arg(long, hide = true)]
+        max_syncs: Option<u32>,
+    },
 }
 
 /// Unix seconds now.
@@ -126,6 +144,9 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Sync => {
             let out = sync::sync(&dir, progress::Progress::detect()).await?;
+            for r in &out.repaired {
+                eprintln!("repaired: {r}");
+            }
             match (&out.version, out.changed) {
                 (Some(v), true) => eprintln!("converged on {v}"),
                 (Some(v), false) => eprintln!("already converged on {v}; nothing changed"),
@@ -138,6 +159,18 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Status { json } => status::status(&dir, json).await?,
         Command::Config { action } => config_cmd::run(&dir, action)?,
         Command::RegistryLogin => config_cmd::registry_login(&dir)?,
+        Command::Agent {
+            initial_jitter_secs,
+            backoff_cap_secs,
+            max_syncs,
+        } => {
+            let opts = agent::AgentOptions {
+                once_max: max_syncs,
+                initial_jitter_max_s: initial_jitter_secs,
+                backoff_cap_s: backoff_cap_secs,
+            };
+            agent::run(&dir, &opts).await?;
+        }
     }
     Ok(())
 }

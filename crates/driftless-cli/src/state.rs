@@ -5,7 +5,7 @@
 use anyhow::{anyhow, Context as _, Result};
 use driftless_trust::TrustState;
 use driftless_wire::release::{Assignment, ReleaseDocument};
-use driftless_wire::status::InstallStatus;
+use driftless_wire::status::{InstallStatus, Reason};
 use driftless_wire::{Envelope, ASSIGNMENT_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE};
 use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 use ed25519_dalek::SigningKey;
@@ -54,6 +54,35 @@ pub struct SyncRecord {
     pub last_checkin: Option<i64>,
     /// One line: why the last sync failed.
     pub last_error: Option<String>,
+    /// Why the host is not converged, structured.
+    #[serde(default)]
+    pub reason: Option<Reason>,
+    /// The version the last sync tried to apply, when it is not the one running.
+    #[serde(default)]
+    pub target_version: Option<String>,
+    /// A release that failed its health check: not retried until the assignment changes.
+    #[serde(default)]
+    pub failed: Option<FailedRelease>,
+    /// A note from the control plane (waiting for a wave, a deprecated release).
+    #[serde(default)]
+    pub notice: Option<String>,
+    /// What the last sync found drifted and repaired.
+    #[serde(default)]
+    pub last_repair: Option<String>,
+    /// The check-in interval the control plane last asked for.
+    #[serde(default)]
+    pub next_checkin_s: Option<u64>,
+}
+
+/// A release this host tried and rolled back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedRelease {
+    /// Its version.
+    pub version: String,
+    /// Digest of its signed payload: a republished release under the same version differs.
+    pub digest: String,
+    /// Why it failed.
+    pub reason: Reason,
 }
 
 /// The state directory.
@@ -86,6 +115,14 @@ impl StateDir {
     fn sync_path(&self) -> PathBuf {
         self.root.join("sync.json")
     }
+    /// The copy of `config.toml` as the CLI last wrote it, to detect hand edits.
+    fn managed_config_path(&self) -> PathBuf {
+        self.root.join(".config.toml.managed")
+    }
+    /// `journal.json`: the step a sync is in.
+    pub fn journal_path(&self) -> PathBuf {
+        self.root.join("journal.json")
+    }
     /// `releases/<version>/`.
     pub fn release_dir(&self, version: &str) -> PathBuf {
         self.root.join("releases").join(version)
@@ -106,6 +143,24 @@ impl StateDir {
         create_private_dir(&self.root.join("trust"))?;
         create_private_dir(&self.root.join("releases"))?;
         Ok(())
+    }
+
+    /// Takes the state directory's lock for one sync; refuses while another holds it.
+    pub fn lock(&self) -> Result<fs::File> {
+        let path = self.root.join(".lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(|_| {
+            driftless_exit::Coded(
+                driftless_exit::code::FAILURE,
+                format!("another driftless sync or agent is working on {}; wait for it, or run only one of the agent and the timer", self.root.display()),
+            )
+        })?;
+        Ok(file)
     }
 
     /// Reads `config.toml`.
@@ -164,7 +219,38 @@ impl StateDir {
         }
         doc.insert("values", Item::Table(values));
         let text = format!("{CONFIG_HEADER}{doc}");
+        write_atomic(&self.managed_config_path(), text.as_bytes(), true)?;
         write_atomic(&self.config_path(), text.as_bytes(), true)
+    }
+
+    /// Restores `config.toml` if it was edited by hand, keeping the edit beside it.
+    /// Returns what was repaired.
+    pub fn repair_config(&self, now: i64) -> Result<Option<String>> {
+        let path = self.config_path();
+        let Ok(managed) = fs::read(self.managed_config_path()) else {
+            // Installed by an older CLI: adopt the file as it is.
+            if let Ok(current) = fs::read(&path) {
+                write_atomic(&self.managed_config_path(), &current, true)?;
+            }
+            return Ok(None);
+        };
+        let current = fs::read(&path).ok();
+        if current.as_deref() == Some(&managed[..]) {
+            return Ok(None);
+        }
+        let note = match current {
+            Some(edited) => {
+                let backup = self.root.join(format!("config.toml.edited-{now}"));
+                write_atomic(&backup, &edited, true)?;
+                format!(
+                    "config.toml was edited by hand; restored it and kept the edit as {}",
+                    backup.display()
+                )
+            }
+            None => "config.toml was deleted; restored it".to_string(),
+        };
+        write_atomic(&path, &managed, true)?;
+        Ok(Some(note))
     }
 
     /// Writes the install's key, mode 0600.

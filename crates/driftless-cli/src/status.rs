@@ -29,6 +29,16 @@ pub struct StatusReport {
     pub status: String,
     /// Why the last sync failed.
     pub last_error: Option<String>,
+    /// Why the host is not converged (or what was repaired), structured.
+    pub reason: Option<driftless_wire::status::Reason>,
+    /// The version the last sync tried, when it is not the one running.
+    pub target_version: Option<String>,
+    /// A release that failed here and is not retried until it changes.
+    pub held_back: Option<String>,
+    /// A note from the control plane (deprecated release, waiting for a wave).
+    pub notice: Option<String>,
+    /// What the last sync found drifted and repaired.
+    pub last_repair: Option<String>,
     /// Unix seconds of the last sync.
     pub last_sync: Option<i64>,
     /// Release notes of a pending release.
@@ -82,6 +92,11 @@ pub async fn status(dir: &StateDir, json: bool) -> Result<()> {
             .map(|s| s.to_string())
             .unwrap_or_else(|| "new".into()),
         last_error: record.last_error,
+        reason: record.reason,
+        target_version: record.target_version,
+        held_back: record.failed.map(|f| f.version),
+        notice: record.notice,
+        last_repair: record.last_repair,
         last_sync: record.last_sync,
         pending_notes,
         services: services
@@ -112,8 +127,16 @@ pub async fn status(dir: &StateDir, json: bool) -> Result<()> {
         report.assigned_version.as_deref().unwrap_or("nothing yet")
     );
     println!("status    {}", report.status);
-    if let Some(e) = &report.last_error {
+    if let Some(r) = &report.reason {
+        println!("reason    {}: {}", r.code.name(), r.detail);
+    } else if let Some(e) = &report.last_error {
         println!("why       {e}");
+    }
+    if let Some(n) = &report.notice {
+        println!("notice    {n}");
+    }
+    if let Some(v) = &report.held_back {
+        println!("held back {v} (failed its health check here; not retried until it changes)");
     }
     for s in &report.services {
         println!(

@@ -1,60 +1,103 @@
 //! `driftless sync`: one check-in, then converge the host on what it was assigned.
 //!
-//! verify → store the verified documents and raise the trust counters → check disk →
-//! pull every missing image by digest → fetch and verify the descriptor → render →
-//! `compose up` → wait for health → switch `current` → report. A failure before
-//! `compose up` leaves the running app untouched.
+//! repair a hand-edited config → check in → verify → store the verified documents and
+//! raise the trust counters → apply (see [`crate::apply`]) → report. A failure before
+//! `compose up` leaves the running app untouched; a failed health check brings the
+//! previous release back. Every step is journaled, so an interrupted sync is noticed
+//! and the next one converges from wherever the host is.
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use driftless_client::{CheckinOutcome, InstallClient};
-use driftless_descriptor::{render_env_file, render_for_host, verify_against_release};
-use driftless_oci::RegistryClient;
 use driftless_runtime::{ContainerRuntime, DockerRuntime};
 use driftless_trust::{verify_assignment, verify_release};
 use driftless_wire::checkin::{CheckinRequest, RegistryAccess};
-use driftless_wire::release::ReleaseDocument;
-use driftless_wire::status::InstallStatus;
+use driftless_wire::status::{InstallStatus, Reason, ReasonCode};
 use ed25519_dalek::SigningKey;
-use std::fs;
-use std::path::Path;
-use std::time::Duration;
 
-use crate::files::write_atomic;
+use crate::journal;
 use crate::progress::Progress;
-use crate::state::{Config, StateDir, SyncRecord};
+use crate::reason::CliTooOld;
+use crate::state::{Config, FailedRelease, StateDir, SyncRecord};
 use crate::{now, platform, CLI_VERSION};
+
+/// The control plane answered 429 or 503: try again after this many seconds.
+#[derive(Debug)]
+pub struct ServerBusy {
+    /// Seconds the server asked to wait (its `Retry-After`).
+    pub retry_after_s: u64,
+}
+
+impl std::fmt::Display for ServerBusy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the control plane is busy; try again in {}s (the running app was not touched)",
+            self.retry_after_s
+        )
+    }
+}
+
+impl std::error::Error for ServerBusy {}
 
 /// What a sync did.
 pub struct SyncOutcome {
+    /// When the control plane wants the next check-in, in seconds, if it said.
+    pub next_checkin_s: Option<u64>,
     /// The version the host runs now, if any.
     pub version: Option<String>,
     /// Whether containers were (re)created.
     pub changed: bool,
-    /// A note for the user (e.g. the channel has no release yet).
+    /// What was found drifted and repaired.
+    pub repaired: Vec<String>,
+    /// A note for the user (e.g. the channel has no release yet, waiting for a wave).
     pub message: Option<String>,
 }
 
-struct Ctx<'a> {
-    dir: &'a StateDir,
-    config: Config,
+/// Everything one sync works with.
+pub struct Ctx<'a> {
+    /// The state directory.
+    pub dir: &'a StateDir,
+    /// `config.toml`.
+    pub config: Config,
     key: SigningKey,
     client: InstallClient,
-    runtime: DockerRuntime,
-    progress: Progress,
+    /// The container runtime.
+    pub runtime: DockerRuntime,
+    /// How progress is shown.
+    pub progress: Progress,
 }
 
-/// Runs one sync. On failure the status is recorded and reported, best effort.
+/// Runs one sync. On failure the status and reason are recorded and reported.
 pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
+    let mut repaired = Vec::new();
+    let _lock = if dir.is_installed() {
+        Some(dir.lock()?)
+    } else {
+        None
+    };
+    if dir.is_installed() {
+        if let Some(note) = dir.repair_config(now())? {
+            eprintln!("repaired: {note}");
+            repaired.push(note);
+        }
+    }
     let config = dir.load_config()?;
     let key = dir.load_key()?;
     let client = InstallClient::new(&config.server)?;
     let mut record = dir.load_sync();
     record.last_sync = Some(now());
+    if let Some(j) = journal::interrupted(dir) {
+        eprintln!(
+            "the previous sync was interrupted while applying {} (step {:?}); converging from here",
+            j.version, j.step
+        );
+    }
     let runtime = match DockerRuntime::connect().await {
         Ok(r) => r,
         Err(e) => {
-            record_failure(dir, &mut record, &anyhow!(e.to_string()));
-            return Err(e.into());
+            let e = anyhow::Error::new(e);
+            record_failure(dir, &mut record, &e);
+            return Err(e);
         }
     };
     let ctx = Ctx {
@@ -65,18 +108,36 @@ pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
         runtime,
         progress,
     };
-    match converge(&ctx, &mut record).await {
-        Ok(outcome) => {
-            if outcome.version.is_some() {
-                record.status = Some(InstallStatus::Converged);
-            }
+    match converge(&ctx, &mut record, &mut repaired).await {
+        Ok(mut outcome) => {
+            record.status = outcome.version.as_ref().map(|_| InstallStatus::Converged);
+            record.reason = if !repaired.is_empty() {
+                Some(Reason {
+                    code: ReasonCode::DriftRepaired,
+                    detail: repaired.join("; "),
+                })
+            } else {
+                record
+                    .reason
+                    .take()
+                    .filter(|r| r.code == ReasonCode::WaitingForWave)
+            };
+            record.last_repair = (!repaired.is_empty()).then(|| repaired.join("; "));
+            record.target_version = None;
             record.last_error = None;
             dir.save_sync(&record)?;
+            if let Some(v) = &outcome.version {
+                journal::begin(dir, journal::Step::Reporting, v)?;
+            }
+            journal::crash_point("before-report");
             report(&ctx, &record).await;
+            journal::finish(dir);
+            outcome.repaired = repaired;
             Ok(outcome)
         }
         Err(e) => {
             record_failure(dir, &mut record, &e);
+            journal::finish(dir);
             // When the check-in itself failed, a second one would only fail again.
             if !e.chain().any(|c| c.is::<driftless_client::ClientError>()) {
                 report(&ctx, &record).await;
@@ -87,9 +148,14 @@ pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
 }
 
 fn record_failure(dir: &StateDir, record: &mut SyncRecord, e: &anyhow::Error) {
-    let line = driftless_exit::one_line(e);
-    record.status = Some(InstallStatus::Failed(line.chars().take(300).collect()));
-    record.last_error = Some(line);
+    let reason = crate::reason::of(e);
+    record.status = Some(InstallStatus::Failed(format!(
+        "{}: {}",
+        reason.code.name(),
+        reason.detail.chars().take(300).collect::<String>()
+    )));
+    record.last_error = Some(driftless_exit::one_line(e));
+    record.reason = Some(reason);
     let _ = dir.save_sync(record);
 }
 
@@ -106,6 +172,8 @@ fn checkin_request(ctx: &Ctx<'_>, record: &SyncRecord, free: Option<u64>) -> Che
         cli_version: CLI_VERSION.to_string(),
         platform: platform(),
         free_disk_bytes: free,
+        target_version: record.target_version.clone(),
+        reason: record.reason.clone(),
     }
 }
 
@@ -128,12 +196,20 @@ async fn report(ctx: &Ctx<'_>, record: &SyncRecord) {
     }
 }
 
-/// Checks in and returns the version to run and, when the server sent it, registry access.
+/// What a check-in gave: the version to run, registry access when the server sent it,
+/// and when to check in next.
+struct Assigned {
+    version: String,
+    access: Option<RegistryAccess>,
+    next_checkin_s: Option<u64>,
+}
+
+/// Checks in; returns `None` when nothing is assigned yet.
 async fn check_in(
     ctx: &Ctx<'_>,
     record: &mut SyncRecord,
     use_etag: bool,
-) -> Result<Option<(String, Option<RegistryAccess>)>> {
+) -> Result<Option<Assigned>> {
     let free = ctx.runtime.free_disk_bytes().await.ok().flatten();
     let req = checkin_request(ctx, record, free);
     let etag = if use_etag { record.etag.clone() } else { None };
@@ -146,20 +222,20 @@ async fn check_in(
     record.last_checkin = Some(now);
     let (response, etag) = match outcome {
         CheckinOutcome::NotModified => {
-            let v = record.assigned_version.clone().ok_or_else(|| anyhow!("the control plane answered 304 but this host holds no assignment; run `driftless sync` again"))?;
-            return Ok(Some((v, None)));
+            let version = record.assigned_version.clone().ok_or_else(|| anyhow!("the control plane answered 304 but this host holds no assignment; run `driftless sync` again"))?;
+            return Ok(Some(Assigned {
+                version,
+                access: None,
+                next_checkin_s: record.next_checkin_s,
+            }));
         }
-        CheckinOutcome::RetryAfter(s) => {
-            bail!("the control plane is busy; try again in {s}s (the running app was not touched)")
-        }
+        CheckinOutcome::RetryAfter(s) => return Err(ServerBusy { retry_after_s: s }.into()),
         CheckinOutcome::Updated { response, etag } => (response, etag),
     };
+    record.notice = response.message.clone();
+    record.next_checkin_s = Some(response.next_checkin_s);
+    record.reason = response.pending.clone();
     let (Some(a_env), Some(r_env)) = (&response.assignment, &response.release) else {
-        let msg = response
-            .message
-            .clone()
-            .unwrap_or_else(|| "nothing assigned yet".into());
-        eprintln!("{msg}");
         return Ok(None);
     };
     let trust = ctx.dir.load_trust()?;
@@ -167,11 +243,11 @@ async fn check_in(
     let verified = verify_release(&trust, &assignment, r_env, now)?;
     let cli: semver::Version = CLI_VERSION.parse()?;
     if verified.release.min_cli_version > cli {
-        bail!(
-            "release {} needs driftless {} or newer, this is {cli}; update the CLI",
-            verified.release.version,
-            verified.release.min_cli_version
-        );
+        return Err(CliTooOld(format!(
+            "release {} needs driftless {} or newer, this is {cli}; update the CLI (the running app was not touched)",
+            verified.release.version, verified.release.min_cli_version
+        ))
+        .into());
     }
     let version = verified.release.version.to_string();
     ctx.dir.save_verified(&version, a_env, r_env)?;
@@ -179,225 +255,96 @@ async fn check_in(
     record.etag = etag;
     record.assigned_version = Some(version.clone());
     ctx.dir.save_sync(record)?;
-    Ok(Some((version, response.registry.clone())))
+    Ok(Some(Assigned {
+        version,
+        access: response.registry.clone(),
+        next_checkin_s: Some(response.next_checkin_s),
+    }))
 }
 
-async fn converge(ctx: &Ctx<'_>, record: &mut SyncRecord) -> Result<SyncOutcome> {
-    let Some((version, mut access)) = check_in(ctx, record, true).await? else {
+async fn converge(
+    ctx: &Ctx<'_>,
+    record: &mut SyncRecord,
+    repaired: &mut Vec<String>,
+) -> Result<SyncOutcome> {
+    let Some(mut assigned) = check_in(ctx, record, true).await? else {
+        let message = record
+            .notice
+            .clone()
+            .unwrap_or_else(|| "nothing assigned yet".into());
         return Ok(SyncOutcome {
+            next_checkin_s: None,
             version: ctx.dir.current_version(),
             changed: false,
-            message: Some("nothing assigned yet".into()),
+            repaired: vec![],
+            message: Some(message),
         });
     };
-    let (_, release, assignment) = ctx.dir.load_verified(&version)?;
-    if access.is_none()
-        && (assignment.expires <= now() || !ready_offline(ctx, &release, &version).await?)
+    let version = assigned.version.clone();
+    let (release_env, release, assignment) = ctx.dir.load_verified(&version)?;
+    let digest = driftless_wire::Digest::of(&release_env.payload_bytes()?).to_string();
+    if let Some(failed) = record.failed.clone().filter(|f| f.digest == digest) {
+        record.target_version = Some(version.clone());
+        let why = format!("release {version} is held back");
+        return Err(
+            anyhow::Error::new(driftless_exit::Coded(driftless_exit::code::RUNTIME, why))
+                .context(HeldBack(failed)),
+        );
+    }
+    if assigned.access.is_none()
+        && (assignment.expires <= now()
+            || !crate::apply::ready_offline(ctx, &release, &version).await?)
     {
         // The held documents are not enough to converge: ask again in full.
         match check_in(ctx, record, false).await? {
-            Some((v, a)) if v == version => access = a,
-            Some((v, _)) => {
-                bail!("the assignment changed to {v} during the sync; run `driftless sync` again")
-            }
+            Some(a) if a.version == version => assigned = a,
+            Some(a) => bail!(
+                "the assignment changed to {} during the sync; run `driftless sync` again",
+                a.version
+            ),
             None => bail!("the control plane withdrew the assignment; run `driftless sync` again"),
         }
     }
-    let host = match &access {
-        Some(a) => a.host.clone(),
-        None => fs::read_to_string(ctx.dir.release_dir(&version).join("registry"))?
-            .trim()
-            .to_string(),
-    };
-    if let Some(a) = &access {
-        pull_missing(ctx, &release, a).await?;
-        fetch_descriptor(ctx, &release, &version, a).await?;
-        write_atomic(
-            &ctx.dir.release_dir(&version).join("registry"),
-            a.host.as_bytes(),
-            false,
-        )?;
-    }
-    apply(ctx, &release, &version, &host).await
-}
-
-fn image_ref(host: &str, image: &driftless_wire::release::ReleaseImage) -> String {
-    format!("{host}/{}", image.pinned())
-}
-
-/// Whether everything needed to converge is already on the host.
-async fn ready_offline(ctx: &Ctx<'_>, release: &ReleaseDocument, version: &str) -> Result<bool> {
-    let dir = ctx.dir.release_dir(version);
-    let Ok(host) = fs::read_to_string(dir.join("registry")) else {
-        return Ok(false);
-    };
-    if cached_descriptor(&dir, release).is_none() {
-        return Ok(false);
-    }
-    for image in &release.images {
-        if !ctx
-            .runtime
-            .image_present(&image_ref(host.trim(), image))
-            .await?
-        {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-fn cached_descriptor(dir: &Path, release: &ReleaseDocument) -> Option<Vec<u8>> {
-    let bytes = fs::read(dir.join("descriptor.yaml")).ok()?;
-    release.descriptor.digest.matches(&bytes).then_some(bytes)
-}
-
-async fn pull_missing(
-    ctx: &Ctx<'_>,
-    release: &ReleaseDocument,
-    access: &RegistryAccess,
-) -> Result<()> {
-    let mut missing = Vec::new();
-    for image in &release.images {
-        let r = image_ref(&access.host, image);
-        if !ctx.runtime.image_present(&r).await? {
-            missing.push((image, r));
-        }
-    }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let needed: u64 = missing.iter().map(|(i, _)| i.size).sum();
-    if let Some(free) = ctx.runtime.free_disk_bytes().await? {
-        // Unpacking needs room for the compressed and the unpacked layers.
-        if free < needed.saturating_mul(2) {
-            driftless_exit::refuse!("not enough disk space for release {}: {needed} bytes of images need about {} free, {free} are; free some space and run `driftless sync` again", release.version, needed.saturating_mul(2));
-        }
-    }
-    for (image, r) in missing {
-        let bar = ctx
-            .progress
-            .start(&format!("pulling {} ({})", image.service, image.pinned()));
-        ctx.runtime
-            .pull(&r, &access.host, &access.token, &|p| bar.update(&p))
-            .await?;
-        bar.finish(&format!("pulled {}", image.service));
-    }
-    Ok(())
-}
-
-async fn fetch_descriptor(
-    ctx: &Ctx<'_>,
-    release: &ReleaseDocument,
-    version: &str,
-    access: &RegistryAccess,
-) -> Result<()> {
-    let dir = ctx.dir.release_dir(version);
-    if cached_descriptor(&dir, release).is_some() {
-        return Ok(());
-    }
-    let registry = RegistryClient::new(&access.host, access.insecure, &access.token)?;
-    let d = &release.descriptor;
-    let cap = d.size.min(driftless_descriptor::MAX_DESCRIPTOR_BYTES);
-    let bytes = driftless_oci::fetch_compose_file(
-        &registry,
-        &d.repository,
-        &d.manifest_digest,
-        &d.digest,
-        cap,
-    )
-    .await?;
-    verify_against_release(&bytes, release)?;
-    write_atomic(&dir.join("descriptor.yaml"), &bytes, false)
-}
-
-/// Renders the owned files, and brings the project up when anything differs.
-async fn apply(
-    ctx: &Ctx<'_>,
-    release: &ReleaseDocument,
-    version: &str,
-    host: &str,
-) -> Result<SyncOutcome> {
-    let dir = ctx.dir.release_dir(version);
-    let descriptor = cached_descriptor(&dir, release)
-        .ok_or_else(|| anyhow!("descriptor of {version} is missing; run `driftless sync` again"))?;
-    let compose = verify_against_release(&descriptor, release)?;
-    let rendered = render_for_host(&compose, host)?;
-    let env = render_env_file(&release.config_schema, &ctx.config.values)?;
-    let compose_path = dir.join("compose.yaml");
-    let env_path = dir.join("app.env");
-    let files_same = fs::read(&compose_path).ok().as_deref() == Some(&rendered[..])
-        && fs::read(&env_path).ok().as_deref() == Some(env.as_bytes());
-    let running_same = project_matches(ctx, release, host).await?;
-    let current_same = ctx.dir.current_version().as_deref() == Some(version);
-    if files_same && running_same && current_same {
-        return Ok(SyncOutcome {
-            version: Some(version.to_string()),
-            changed: false,
-            message: None,
-        });
-    }
-    write_atomic(&compose_path, &rendered, false)?;
-    write_atomic(&env_path, env.as_bytes(), true)?;
-    let previous = ctx.dir.current_version().filter(|v| v != version);
-    eprintln!("starting {} {version}", ctx.config.app);
-    let started = up_and_wait(ctx, release, &compose_path, &env_path).await;
-    if let Err(e) = started {
-        if let Some(prev) = previous {
-            eprintln!("release {version} is not healthy; bringing {prev} back up");
-            let pdir = ctx.dir.release_dir(&prev);
-            let (_, prel, _) = ctx.dir.load_verified(&prev)?;
-            if let Err(back) = up_and_wait(
-                ctx,
-                &prel,
-                &pdir.join("compose.yaml"),
-                &pdir.join("app.env"),
-            )
-            .await
-            {
-                eprintln!("warning: bringing {prev} back failed too: {back}");
+    journal::begin(ctx.dir, journal::Step::Verified, &version)?;
+    record.target_version = Some(version.clone());
+    let applied =
+        crate::apply::apply(ctx, &release, &version, assigned.access.as_ref(), repaired).await;
+    match applied {
+        Ok(changed) => Ok(SyncOutcome {
+            next_checkin_s: assigned.next_checkin_s,
+            version: Some(version),
+            changed,
+            repaired: vec![],
+            message: record
+                .notice
+                .clone()
+                .or_else(|| record.reason.as_ref().map(|r| r.detail.clone())),
+        }),
+        Err(e) => {
+            if crate::reason::code_of(&e) == ReasonCode::HealthFailed {
+                record.failed = Some(FailedRelease {
+                    version: version.clone(),
+                    digest,
+                    reason: crate::reason::of(&e),
+                });
             }
+            Err(e)
         }
-        return Err(e.context(format!("release {version} did not become healthy")));
     }
-    crate::files::switch_symlink(&ctx.dir.current_link(), &dir)?;
-    Ok(SyncOutcome {
-        version: Some(version.to_string()),
-        changed: true,
-        message: None,
-    })
 }
 
-async fn up_and_wait(
-    ctx: &Ctx<'_>,
-    release: &ReleaseDocument,
-    compose: &Path,
-    env: &Path,
-) -> Result<()> {
-    ctx.runtime
-        .compose_up(&ctx.config.project, compose, env)
-        .await?;
-    let services: Vec<String> = release.images.iter().map(|i| i.service.clone()).collect();
-    ctx.runtime
-        .wait_healthy(
-            &ctx.config.project,
-            &services,
-            Duration::from_secs(release.health.timeout_s),
+/// The assigned release already failed its health check on this host.
+#[derive(Debug)]
+pub struct HeldBack(pub FailedRelease);
+
+impl std::fmt::Display for HeldBack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "release {} failed its health check on this host and is not retried until the vendor changes it: {}",
+            self.0.version, self.0.reason.detail
         )
-        .await?;
-    Ok(())
+    }
 }
 
-/// Whether the project runs exactly the release: one running container per service on
-/// the pinned image, and nothing else.
-async fn project_matches(ctx: &Ctx<'_>, release: &ReleaseDocument, host: &str) -> Result<bool> {
-    let containers = ctx.runtime.project_containers(&ctx.config.project).await?;
-    if containers.len() != release.images.len() {
-        return Ok(false);
-    }
-    Ok(release.images.iter().all(|image| {
-        let want = image_ref(host, image);
-        containers
-            .iter()
-            .any(|c| c.service == image.service && c.running && c.image == want)
-    }))
-}
+impl std::error::Error for HeldBack {}

@@ -868,11 +868,11 @@ fn malformed_answer_from_the_control_plane_exits_11_and_leaves_the_app() {
     let text = std::fs::read_to_string(&config).unwrap();
     let real = format!("server = \"{}\"", w.stack.url());
     assert!(text.contains(&real), "config.toml: {text}");
-    std::fs::write(
-        &config,
-        text.replace(&real, &format!("server = \"{fake}\"")),
-    )
-    .unwrap();
+    // Write the managed copy too, as the CLI itself would: a hand edit of config.toml
+    // alone is drift, which the next sync restores before it checks in.
+    let pointed = text.replace(&real, &format!("server = \"{fake}\""));
+    std::fs::write(&config, &pointed).unwrap();
+    std::fs::write(w.state_dir("h").join(".config.toml.managed"), &pointed).unwrap();
 
     let out = w.sync("h");
     assert_exit(&out, PROTOCOL, "sync against a malformed answer");

@@ -164,6 +164,66 @@ impl VendorClient {
             None => self.get("/v1/installs").await,
         }
     }
+    /// Starts a staged rollout.
+    pub async fn start_rollout(
+        &self,
+        app: &str,
+        channel: &str,
+        req: &StartRollout,
+    ) -> Result<RolloutInfo, ClientError> {
+        self.post(&format!("/v1/apps/{app}/channels/{channel}/rollouts"), req)
+            .await
+    }
+    /// The app's rollouts, newest first.
+    pub async fn list_rollouts(&self, app: &str) -> Result<Vec<RolloutInfo>, ClientError> {
+        self.get(&format!("/v1/apps/{app}/rollouts")).await
+    }
+    /// `pause`, `resume`, `advance` or `abort` the channel's active rollout.
+    pub async fn rollout_action(
+        &self,
+        app: &str,
+        channel: &str,
+        action: &str,
+    ) -> Result<RolloutInfo, ClientError> {
+        self.post(
+            &format!("/v1/apps/{app}/channels/{channel}/rollout/{action}"),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+    /// Marks a release active, deprecated or yanked.
+    pub async fn set_release_state(
+        &self,
+        app: &str,
+        version: &str,
+        state: &str,
+    ) -> Result<(), ClientError> {
+        let url = self
+            .http
+            .url(&format!("/v1/apps/{app}/releases/{version}/state"));
+        let req = self
+            .http
+            .client()
+            .post(&url)
+            .bearer_auth(&self.token)
+            .json(&SetReleaseState {
+                state: state.into(),
+            });
+        self.http.send(req, &url).await?.ok()
+    }
+    /// Moves an install to another channel.
+    pub async fn move_install(&self, id: &str, channel: &str) -> Result<(), ClientError> {
+        let url = self.http.url(&format!("/v1/installs/{id}/move"));
+        let req = self
+            .http
+            .client()
+            .post(&url)
+            .bearer_auth(&self.token)
+            .json(&MoveInstall {
+                channel: channel.into(),
+            });
+        self.http.send(req, &url).await?.ok()
+    }
     /// The newest audit entries.
     pub async fn audit(&self, limit: u32) -> Result<Vec<serde_json::Value>, ClientError> {
         self.get(&format!("/v1/audit?limit={limit}")).await

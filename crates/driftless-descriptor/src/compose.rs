@@ -9,7 +9,7 @@ use serde_yaml::{Mapping, Value};
 use crate::bounded_yaml::{apply_merge, describe_key, parse_value};
 use crate::image_ref::parse_pin;
 use crate::interpolation;
-use crate::schema::{schema_from_extension, EXTENSION_KEY};
+use crate::schema::{health_from_extension, schema_from_extension, EXTENSION_KEY};
 use crate::{yaml_emit, DescriptorError, MAX_DESCRIPTOR_BYTES};
 
 /// A parsed compose file as the vendor wrote it.
@@ -117,6 +117,13 @@ impl ComposeFile {
     /// The config schema declared under `x-driftless.config`, checked.
     pub fn config_schema(&self) -> Result<Vec<ConfigVar>, DescriptorError> {
         schema_from_extension(self.root.get(EXTENSION_KEY))
+    }
+
+    /// The `x-driftless.health` settings: (timeout in seconds, HTTP probe), each if given.
+    pub fn health(
+        &self,
+    ) -> Result<(Option<u64>, Option<driftless_wire::release::HttpProbe>), DescriptorError> {
+        health_from_extension(self.root.get(EXTENSION_KEY))
     }
 
     /// Every variable the file interpolates (outside `x-driftless`), in order of first use.

@@ -17,6 +17,50 @@ pub const EXTENSION_KEY: &str = "x-driftless";
 struct Extension {
     #[serde(default)]
     config: Vec<Value>,
+    #[serde(default)]
+    health: Option<RawHealth>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHealth {
+    #[serde(default)]
+    timeout_s: Option<u64>,
+    #[serde(default)]
+    probe: Option<driftless_wire::release::HttpProbe>,
+}
+
+/// The `x-driftless.health` settings: (timeout in seconds, HTTP probe), each if given.
+pub(crate) fn health_from_extension(
+    ext: Option<&Value>,
+) -> Result<(Option<u64>, Option<driftless_wire::release::HttpProbe>), DescriptorError> {
+    let Some(ext) = ext.filter(|e| !e.is_null()) else {
+        return Ok((None, None));
+    };
+    let ext: Extension = serde_yaml::from_value(ext.clone()).map_err(|e| {
+        DescriptorError::InvalidSchema(format!(
+            "{e}; expected `health: {{timeout_s, probe: {{url, status}}}}`"
+        ))
+    })?;
+    let Some(h) = ext.health else {
+        return Ok((None, None));
+    };
+    if let Some(p) = &h.probe {
+        if !(p.url.starts_with("http://") || p.url.starts_with("https://"))
+            || !(100..600).contains(&p.status)
+        {
+            return Err(DescriptorError::InvalidSchema(format!(
+                "health.probe: `{}` must be an http(s) URL and status a valid HTTP status",
+                p.url
+            )));
+        }
+    }
+    if h.timeout_s == Some(0) {
+        return Err(DescriptorError::InvalidSchema(
+            "health.timeout_s must be at least 1".into(),
+        ));
+    }
+    Ok((h.timeout_s, h.probe))
 }
 
 #[derive(Deserialize)]

@@ -56,6 +56,18 @@ impl fmt::Display for Conflict {
 
 impl std::error::Error for Conflict {}
 
+/// An error that carries its own exit code.
+#[derive(Debug)]
+pub struct Coded(pub u8, pub String);
+
+impl fmt::Display for Coded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
+impl std::error::Error for Coded {}
+
 /// Returns early with an [`InvalidInput`] error.
 #[macro_export]
 macro_rules! refuse {
@@ -69,6 +81,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if cause.is::<InvalidInput>() || cause.is::<driftless_descriptor::DescriptorError>() {
             return code::INVALID_INPUT;
+        }
+        if let Some(Coded(c, _)) = cause.downcast_ref::<Coded>() {
+            return *c;
         }
         if cause.is::<Conflict>() {
             return code::CONFLICT;

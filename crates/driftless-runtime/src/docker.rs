@@ -211,6 +211,34 @@ impl ContainerRuntime for DockerRuntime {
             .await
     }
 
+    async fn compose_up_services(
+        &self,
+        project: &str,
+        compose_file: &Path,
+        env_file: &Path,
+        services: &[String],
+    ) -> Result<(), RuntimeError> {
+        let mut args = vec!["up", "-d", "--no-deps"];
+        args.extend(services.iter().map(String::as_str));
+        self.compose
+            .run(project, compose_file, env_file, &args)
+            .await
+    }
+
+    async fn remove_container(&self, id: &str) -> Result<(), RuntimeError> {
+        let opts = bollard::container::RemoveContainerOptions {
+            force: true,
+            ..Default::default()
+        };
+        self.engine()
+            .remove_container(id, Some(opts))
+            .await
+            .map_err(|e| RuntimeError::Engine {
+                what: format!("removing container {id}"),
+                reason: e.to_string(),
+            })
+    }
+
     async fn compose_down(
         &self,
         project: &str,

@@ -54,6 +54,18 @@ pub trait ContainerRuntime: Send + Sync {
         env_file: &Path,
     ) -> Result<(), RuntimeError>;
 
+    /// `up -d --no-deps` for only `services` of the project (a partial bring-up).
+    async fn compose_up_services(
+        &self,
+        project: &str,
+        compose_file: &Path,
+        env_file: &Path,
+        services: &[String],
+    ) -> Result<(), RuntimeError>;
+
+    /// Removes one container, running or not.
+    async fn remove_container(&self, id: &str) -> Result<(), RuntimeError>;
+
     /// Runs `down --remove-orphans` for `project` (volumes are kept: they hold the
     /// customer's data).
     async fn compose_down(

@@ -44,8 +44,13 @@ pub async fn handle(
         release_counter: req.release_counter,
         cli_version: req.cli_version.clone(),
         free_disk_bytes: req.free_disk_bytes,
+        target_version: req.target_version.clone(),
+        reason: req
+            .reason
+            .as_ref()
+            .and_then(|r| serde_json::to_string(r).ok()),
     };
-    let Some((version, counter, digest)) = view.channel_release.clone() else {
+    let Some(desired) = crate::rollout::desired(&view) else {
         state.store.record_checkin(id, &report, None).await?;
         let body = CheckinResponse {
             assignment: None,
@@ -56,9 +61,16 @@ pub async fn handle(
                 "channel `{}` of app `{}` has no release yet",
                 view.install.channel, view.install.app
             )),
+            pending: None,
         };
         return Ok(Json(body).into_response());
     };
+    let (note, pending) = (desired.note, desired.pending);
+    let (version, counter, digest) = (
+        desired.release.version,
+        desired.release.release_counter,
+        desired.release.digest,
+    );
     // Reuse the held assignment while it names the channel's release and has at
     // least half its life left; otherwise issue the next one.
     let reusable = view.assignment.as_ref().filter(|a| {
@@ -69,10 +81,11 @@ pub async fn handle(
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim_matches('"'));
     if let Some(held) = reusable {
-        if if_none_match == Some(held.etag.as_str()) {
+        let tag = response_etag(&held.etag, note.as_deref(), pending.as_ref());
+        if if_none_match == Some(tag.as_str()) {
             state.store.record_checkin(id, &report, None).await?;
             let mut resp = StatusCode::NOT_MODIFIED.into_response();
-            set_etag(&mut resp, &held.etag);
+            set_etag(&mut resp, &tag);
             return Ok(resp);
         }
     }
@@ -110,11 +123,32 @@ pub async fn handle(
             issued_at: token.issued_at,
         }),
         next_checkin_s: state.config.next_checkin_s,
-        message: None,
+        message: note,
+        pending,
     };
+    let tag = response_etag(
+        &assignment.etag,
+        body.message.as_deref(),
+        body.pending.as_ref(),
+    );
     let mut resp = Json(body).into_response();
-    set_etag(&mut resp, &assignment.etag);
+    set_etag(&mut resp, &tag);
     Ok(resp)
+}
+
+/// The answer's ETag: the assignment's, plus the notes that come with it, so a
+/// deprecation or a change of wave reaches a host that holds the same assignment.
+fn response_etag(
+    assignment_etag: &str,
+    note: Option<&str>,
+    pending: Option<&driftless_wire::status::Reason>,
+) -> String {
+    if note.is_none() && pending.is_none() {
+        return assignment_etag.to_string();
+    }
+    let extra = serde_json::json!({ "note": note, "pending": pending }).to_string();
+    let suffix = Digest::of(extra.as_bytes());
+    format!("{assignment_etag}-{}", &suffix.hex()[..16])
 }
 
 fn set_etag(resp: &mut Response, etag: &str) {

@@ -8,10 +8,12 @@ mod auth;
 mod checkin;
 mod error;
 mod registry;
+mod rollout;
 mod routes;
 mod state;
 
 pub use error::ApiError;
+pub use rollout::{seed, SEED_SPACE};
 pub use state::{AppState, ServerConfig};
 
 use axum::Router;
@@ -31,9 +33,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let tick = std::time::Duration::from_secs(state.config.rollout_tick_s.max(1));
+    let ticker = rollout::spawn_ticker(state.clone(), tick);
+    let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    ticker.abort();
+    result
 }
 
 /// Unix seconds now.

@@ -109,7 +109,7 @@ async fn install_allowed(
     if !key.verify(&message, &sig) {
         return Ok(None);
     }
-    let Some((version, _, _)) = view.channel_release else {
+    let Some(version) = crate::rollout::desired(&view).map(|d| d.release.version) else {
         return Ok(Some(Vec::new()));
     };
     let Some(release) = state.store.get_release(&view.install.app, &version).await? else {

@@ -26,6 +26,13 @@ pub struct ServerConfig {
     pub next_checkin_s: u64,
     /// Hex SHA-256 of the operator token.
     pub operator_token_sha256: String,
+    /// Seconds between passes of the rollout ticker (waves, automatic halt).
+    #[serde(default = "default_rollout_tick_s")]
+    pub rollout_tick_s: u64,
+}
+
+fn default_rollout_tick_s() -> u64 {
+    5
 }
 
 /// Shared handler state.

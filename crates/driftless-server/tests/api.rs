@@ -121,6 +121,7 @@ impl Harness {
             assignment_lifetime_s: 6 * 3600,
             next_checkin_s: 300,
             operator_token_sha256: hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
+            rollout_tick_s: 5,
         };
         let state = AppState {
             store: Arc::new(store),

@@ -1,6 +1,6 @@
 //! What the vendor ships: apps, their channels and their releases.
 
-use driftless_store::{App, Channel, Release, StoreError, StoreResult};
+use driftless_store::{App, Channel, Release, ReleaseState, StoreError, StoreResult};
 use sqlx::SqlitePool;
 
 use crate::error::{backend, conflict_or_backend, from_db, is_unique_violation, to_db};
@@ -138,6 +138,9 @@ pub(crate) async fn set_channel_release(
     version: &str,
     now: i64,
 ) -> StoreResult<()> {
+    // The first statement writes, so the transaction takes the write lock up front and
+    // the history row cannot land out of order with another writer's.
+    let mut tx = pool.begin().await.map_err(backend)?;
     let updated = sqlx::query(
         "UPDATE channels SET version = ?3, updated_at = ?4
          WHERE app = ?1 AND name = ?2
@@ -147,13 +150,25 @@ pub(crate) async fn set_channel_release(
     .bind(channel)
     .bind(version)
     .bind(now)
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(backend)?
     .rows_affected();
     if updated > 0 {
-        return Ok(());
+        sqlx::query(
+            "INSERT INTO channel_history (app, channel, version, at) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(app)
+        .bind(channel)
+        .bind(version)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        return tx.commit().await.map_err(backend);
     }
+    // Release the connection first: an in-memory pool has only this one.
+    tx.rollback().await.map_err(backend)?;
     // Nothing changed: find out which parent is missing, for the message.
     let what = if channel_exists(pool, app, channel).await? {
         format!("release {app}@{version}")
@@ -163,11 +178,31 @@ pub(crate) async fn set_channel_release(
     Err(StoreError::Missing { what })
 }
 
+/// The statement behind [`channel_history`]: each version once, by its newest entry.
+pub(crate) const CHANNEL_HISTORY: &str = "SELECT version FROM channel_history
+     WHERE app = ?1 AND channel = ?2
+     GROUP BY version ORDER BY MAX(id) DESC";
+
+pub(crate) async fn channel_history(
+    pool: &SqlitePool,
+    app: &str,
+    channel: &str,
+) -> StoreResult<Vec<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as(CHANNEL_HISTORY)
+        .bind(app)
+        .bind(channel)
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?;
+    Ok(rows.into_iter().map(|(version,)| version).collect())
+}
+
 pub(crate) async fn insert_release(pool: &SqlitePool, release: &Release) -> StoreResult<()> {
     let counter = to_db(release.release_counter, "release counter")?;
     let result = sqlx::query(
-        "INSERT INTO releases (app, version, release_counter, digest, envelope, created_at)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM apps WHERE name = ?1)",
+        "INSERT INTO releases (app, version, release_counter, digest, envelope, created_at,
+                               state)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM apps WHERE name = ?1)",
     )
     .bind(&release.app)
     .bind(&release.version)
@@ -175,6 +210,7 @@ pub(crate) async fn insert_release(pool: &SqlitePool, release: &Release) -> Stor
     .bind(&release.digest)
     .bind(&release.envelope)
     .bind(release.created_at)
+    .bind(release.state.name())
     .execute(pool)
     .await;
     match result {
@@ -211,6 +247,7 @@ struct ReleaseRow {
     digest: String,
     envelope: String,
     created_at: i64,
+    state: String,
 }
 
 impl TryFrom<ReleaseRow> for Release {
@@ -219,6 +256,7 @@ impl TryFrom<ReleaseRow> for Release {
     fn try_from(row: ReleaseRow) -> StoreResult<Self> {
         Ok(Release {
             release_counter: from_db(row.release_counter, "release counter")?,
+            state: release_state(&row.state)?,
             app: row.app,
             version: row.version,
             digest: row.digest,
@@ -228,7 +266,13 @@ impl TryFrom<ReleaseRow> for Release {
     }
 }
 
-const RELEASE_COLUMNS: &str = "app, version, release_counter, digest, envelope, created_at";
+/// A stored release state; an unknown name means the row is corrupt.
+pub(crate) fn release_state(name: &str) -> StoreResult<ReleaseState> {
+    ReleaseState::parse(name)
+        .ok_or_else(|| StoreError::Backend(format!("stored release state `{name}` is unknown")))
+}
+
+const RELEASE_COLUMNS: &str = "app, version, release_counter, digest, envelope, created_at, state";
 
 pub(crate) async fn get_release(
     pool: &SqlitePool,
@@ -257,6 +301,23 @@ pub(crate) async fn list_releases(pool: &SqlitePool, app: &str) -> StoreResult<V
     rows.into_iter().map(Release::try_from).collect()
 }
 
+pub(crate) async fn set_release_state(
+    pool: &SqlitePool,
+    app: &str,
+    version: &str,
+    state: ReleaseState,
+) -> StoreResult<bool> {
+    let updated = sqlx::query("UPDATE releases SET state = ?3 WHERE app = ?1 AND version = ?2")
+        .bind(app)
+        .bind(version)
+        .bind(state.name())
+        .execute(pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+    Ok(updated > 0)
+}
+
 pub(crate) async fn max_release_counter(pool: &SqlitePool, app: &str) -> StoreResult<u64> {
     let (max,): (i64,) =
         sqlx::query_as("SELECT COALESCE(MAX(release_counter), 0) FROM releases WHERE app = ?1")
@@ -265,4 +326,25 @@ pub(crate) async fn max_release_counter(pool: &SqlitePool, app: &str) -> StoreRe
             .await
             .map_err(backend)?;
     from_db(max, "release counter")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::query_plan::{assert_indexed, plan};
+
+    #[tokio::test]
+    async fn channel_history_reads_only_the_channels_rows() {
+        let store = crate::SqliteStore::open("sqlite::memory:").await.unwrap();
+        let steps = plan(&store.pool, CHANNEL_HISTORY).await;
+        // Sorting one channel's handful of versions is fine; reading them must not scan.
+        let reads: Vec<_> = steps
+            .iter()
+            .filter(|step| !step.starts_with("USE TEMP B-TREE"))
+            .cloned()
+            .collect();
+        assert_indexed(&reads);
+        assert!(reads[0].contains("channel_history_by_channel"), "{steps:?}");
+    }
 }

@@ -1,22 +1,25 @@
 //! The customer hosts: installs, their check-ins and the fleet view.
 //!
-//! Check-ins are the hot path: [`checkin_view`] is one SELECT over primary keys and
+//! Check-ins are the hot path: [`checkin_view`] is one SELECT of indexed lookups and
 //! [`record_checkin`] one UPDATE of the install's own row.
 
 use driftless_store::{
-    CheckinReport, CheckinView, Install, InstallSummary, StoreError, StoreResult, StoredAssignment,
+    CheckinReport, CheckinView, Install, InstallSummary, ReleaseRef, StoreError, StoreResult,
+    StoredAssignment,
 };
 use sqlx::SqlitePool;
 
-use crate::catalog::{channel_exists, exists};
+use crate::catalog::{channel_exists, exists, release_state};
 use crate::error::{backend, conflict_or_backend, from_db, opt_from_db, opt_to_db, to_db};
+use crate::rollouts::{RolloutColumns, ACTIVE_STATES, ROLLOUT_COLUMNS};
 
 /// The install's own columns, from `installs i`.
 const INSTALL_COLUMNS: &str = "i.id, i.license_id, i.customer, i.app, i.channel, i.public_key, \
      i.hostname, i.platform, i.revoked, i.created_at";
 /// The last report's columns, from `installs i`.
 const REPORT_COLUMNS: &str = "i.report_at, i.report_status, i.report_version, \
-     i.report_release_counter, i.report_cli_version, i.report_free_disk_bytes";
+     i.report_release_counter, i.report_cli_version, i.report_free_disk_bytes, \
+     i.report_target_version, i.report_reason";
 /// The last assignment's columns, from `installs i`.
 const ASSIGNMENT_COLUMNS: &str = "i.assignment_sequence, i.assignment_release_digest, \
      i.assignment_expires, i.assignment_etag, i.assignment_envelope";
@@ -60,6 +63,8 @@ struct ReportColumns {
     report_release_counter: Option<i64>,
     report_cli_version: Option<String>,
     report_free_disk_bytes: Option<i64>,
+    report_target_version: Option<String>,
+    report_reason: Option<String>,
 }
 
 impl ReportColumns {
@@ -79,6 +84,8 @@ impl ReportColumns {
             release_counter: opt_from_db(self.report_release_counter, "reported release counter")?,
             cli_version,
             free_disk_bytes: opt_from_db(self.report_free_disk_bytes, "reported free disk bytes")?,
+            target_version: self.report_target_version,
+            reason: self.report_reason,
         }))
     }
 }
@@ -190,6 +197,35 @@ pub(crate) async fn revoke_install(pool: &SqlitePool, id: &str, now: i64) -> Sto
     Ok(found > 0)
 }
 
+/// A release's columns as the check-in reads them; all `None` when a LEFT JOIN found none.
+#[derive(sqlx::FromRow)]
+struct ReleaseRefColumns {
+    version: Option<String>,
+    release_counter: Option<i64>,
+    digest: Option<String>,
+    state: Option<String>,
+}
+
+impl ReleaseRefColumns {
+    /// The release, or `None` if there was none.
+    fn into_release_ref(self, install_id: &str) -> StoreResult<Option<ReleaseRef>> {
+        let Some(version) = self.version else {
+            return Ok(None);
+        };
+        let (Some(counter), Some(digest), Some(state)) =
+            (self.release_counter, self.digest, self.state)
+        else {
+            return Err(corrupt("release", install_id));
+        };
+        Ok(Some(ReleaseRef {
+            version,
+            release_counter: from_db(counter, "release counter")?,
+            digest,
+            state: release_state(&state)?,
+        }))
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct CheckinRow {
     #[sqlx(flatten)]
@@ -198,20 +234,36 @@ struct CheckinRow {
     channel_version: Option<String>,
     channel_counter: Option<i64>,
     channel_digest: Option<String>,
+    channel_state: Option<String>,
+    #[sqlx(flatten)]
+    rollout: RolloutColumns,
+    rollout_release_version: Option<String>,
+    rollout_release_counter: Option<i64>,
+    rollout_release_digest: Option<String>,
+    rollout_release_state: Option<String>,
     #[sqlx(flatten)]
     assignment: AssignmentColumns,
 }
 
-/// The check-in read: every join is on a primary key (the query-plan test below checks it).
+/// The check-in read: every join is a primary-key or unique-index lookup, the active
+/// rollout's through the partial index (the query-plan test below checks it).
 fn checkin_sql() -> String {
     format!(
         "SELECT {INSTALL_COLUMNS}, l.revoked AS license_revoked,
                 r.version AS channel_version, r.release_counter AS channel_counter,
-                r.digest AS channel_digest, {ASSIGNMENT_COLUMNS}
+                r.digest AS channel_digest, r.state AS channel_state,
+                {ROLLOUT_COLUMNS},
+                rr.version AS rollout_release_version,
+                rr.release_counter AS rollout_release_counter,
+                rr.digest AS rollout_release_digest, rr.state AS rollout_release_state,
+                {ASSIGNMENT_COLUMNS}
          FROM installs i
          JOIN licenses l ON l.id = i.license_id
          LEFT JOIN channels c ON c.app = i.app AND c.name = i.channel
          LEFT JOIN releases r ON r.app = c.app AND r.version = c.version
+         LEFT JOIN rollouts ro ON ro.app = i.app AND ro.channel = i.channel
+                              AND ro.state IN {ACTIVE_STATES}
+         LEFT JOIN releases rr ON rr.app = ro.app AND rr.version = ro.version
          WHERE i.id = ?1"
     )
 }
@@ -226,30 +278,47 @@ pub(crate) async fn checkin_view(
         .await
         .map_err(backend)?;
     let Some(row) = row else { return Ok(None) };
-    let channel_release = match (row.channel_version, row.channel_counter, row.channel_digest) {
-        (Some(version), Some(counter), Some(digest)) => {
-            Some((version, from_db(counter, "release counter")?, digest))
-        }
-        _ => None,
+    let channel_release = ReleaseRefColumns {
+        version: row.channel_version,
+        release_counter: row.channel_counter,
+        digest: row.channel_digest,
+        state: row.channel_state,
+    }
+    .into_release_ref(install_id)?;
+    let rollout_release = ReleaseRefColumns {
+        version: row.rollout_release_version,
+        release_counter: row.rollout_release_counter,
+        digest: row.rollout_release_digest,
+        state: row.rollout_release_state,
+    }
+    .into_release_ref(install_id)?;
+    let rollout = match (row.rollout.into_rollout()?, rollout_release) {
+        (Some(rollout), Some(release)) => Some((rollout, release)),
+        (None, None) => None,
+        // The foreign key makes this impossible short of a corrupt file.
+        _ => return Err(corrupt("rollout", install_id)),
     };
     Ok(Some(CheckinView {
         assignment: row.assignment.into_assignment(install_id)?,
         install: row.install.into(),
         license_revoked: row.license_revoked,
         channel_release,
+        rollout,
     }))
 }
 
 const RECORD_REPORT: &str = "UPDATE installs SET
         report_at = ?2, report_status = ?3, report_version = ?4,
-        report_release_counter = ?5, report_cli_version = ?6, report_free_disk_bytes = ?7
+        report_release_counter = ?5, report_cli_version = ?6, report_free_disk_bytes = ?7,
+        report_target_version = ?8, report_reason = ?9
      WHERE id = ?1";
 
 const RECORD_REPORT_AND_ASSIGNMENT: &str = "UPDATE installs SET
         report_at = ?2, report_status = ?3, report_version = ?4,
         report_release_counter = ?5, report_cli_version = ?6, report_free_disk_bytes = ?7,
-        assignment_sequence = ?8, assignment_release_digest = ?9, assignment_expires = ?10,
-        assignment_etag = ?11, assignment_envelope = ?12
+        report_target_version = ?8, report_reason = ?9,
+        assignment_sequence = ?10, assignment_release_digest = ?11, assignment_expires = ?12,
+        assignment_etag = ?13, assignment_envelope = ?14
      WHERE id = ?1";
 
 pub(crate) async fn record_checkin(
@@ -276,7 +345,9 @@ pub(crate) async fn record_checkin(
         .bind(opt_to_db(
             report.free_disk_bytes,
             "reported free disk bytes",
-        )?);
+        )?)
+        .bind(&report.target_version)
+        .bind(&report.reason);
     if let Some(assignment) = assignment {
         query = query
             .bind(to_db(assignment.sequence, "assignment sequence")?)
@@ -292,6 +363,28 @@ pub(crate) async fn record_checkin(
         });
     }
     Ok(())
+}
+
+pub(crate) async fn move_install(pool: &SqlitePool, id: &str, channel: &str) -> StoreResult<()> {
+    // One statement: the channel is checked by the same statement that moves.
+    let moved = sqlx::query(
+        "UPDATE installs SET channel = ?2
+         WHERE id = ?1 AND EXISTS (SELECT 1 FROM channels WHERE app = installs.app AND name = ?2)",
+    )
+    .bind(id)
+    .bind(channel)
+    .execute(pool)
+    .await
+    .map_err(backend)?
+    .rows_affected();
+    if moved > 0 {
+        return Ok(());
+    }
+    let what = match get_install(pool, id).await? {
+        None => format!("install `{id}`"),
+        Some(install) => format!("channel `{}/{channel}`", install.app),
+    };
+    Err(StoreError::Missing { what })
 }
 
 #[derive(sqlx::FromRow)]
@@ -342,38 +435,27 @@ pub(crate) async fn list_installs(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    /// Every step of the statement's plan, as SQLite describes it.
-    async fn plan(pool: &SqlitePool, sql: &str) -> Vec<String> {
-        let rows: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .bind("x")
-                .fetch_all(pool)
-                .await
-                .unwrap();
-        rows.into_iter().map(|(_, _, _, detail)| detail).collect()
-    }
-
-    fn assert_indexed(steps: &[String]) {
-        assert!(!steps.is_empty());
-        for step in steps {
-            assert!(
-                step.starts_with("SEARCH") && step.contains("USING"),
-                "not an indexed lookup: {step} (plan: {steps:?})"
-            );
-        }
-    }
+    use crate::query_plan::{assert_indexed, plan};
 
     #[tokio::test]
     async fn checkin_read_is_one_indexed_select() {
         let store = crate::SqliteStore::open("sqlite::memory:").await.unwrap();
         let steps = plan(&store.pool, &checkin_sql()).await;
+        let tables: Vec<_> = steps
+            .iter()
+            .map(|step| step.split_whitespace().nth(1).unwrap_or_default())
+            .collect();
         assert_eq!(
-            steps.len(),
-            4,
-            "installs, licenses, channels, releases: {steps:?}"
+            tables,
+            ["i", "l", "c", "r", "ro", "rr"],
+            "installs, licenses, channels, releases, rollouts, releases: {steps:?}"
         );
         assert_indexed(&steps);
+        let rollout_step = &steps[4];
+        assert!(
+            rollout_step.contains("rollouts_active_by_channel"),
+            "the active rollout is found through its partial index: {rollout_step}"
+        );
     }
 
     #[tokio::test]
@@ -382,6 +464,21 @@ mod tests {
         for sql in [RECORD_REPORT, RECORD_REPORT_AND_ASSIGNMENT] {
             assert_indexed(&plan(&store.pool, sql).await);
         }
+    }
+
+    #[tokio::test]
+    async fn moving_an_install_is_one_indexed_update() {
+        let store = crate::SqliteStore::open("sqlite::memory:").await.unwrap();
+        let sql = "UPDATE installs SET channel = ?2
+             WHERE id = ?1 AND EXISTS (SELECT 1 FROM channels WHERE app = installs.app AND name = ?2)";
+        // The channel check is a subquery; its header line is not a read.
+        let reads: Vec<_> = plan(&store.pool, sql)
+            .await
+            .into_iter()
+            .filter(|step| !step.starts_with("CORRELATED SCALAR SUBQUERY"))
+            .collect();
+        assert_eq!(reads.len(), 2, "installs, channels: {reads:?}");
+        assert_indexed(&reads);
     }
 
     #[tokio::test]

@@ -9,6 +9,9 @@ mod catalog;
 mod error;
 mod fleet;
 mod licensing;
+#[cfg(test)]
+mod query_plan;
+mod rollouts;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,7 +19,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use driftless_store::{
     App, AuditEntry, AuditEvent, Channel, CheckinReport, CheckinView, Customer, Install,
-    InstallSummary, License, Release, Store, StoreError, StoreResult, StoredAssignment,
+    InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, Store, StoreError,
+    StoreResult, StoredAssignment,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -165,6 +169,45 @@ impl Store for SqliteStore {
         fleet::list_installs(&self.pool, app).await
     }
 
+    async fn set_release_state(
+        &self,
+        app: &str,
+        version: &str,
+        state: ReleaseState,
+    ) -> StoreResult<bool> {
+        catalog::set_release_state(&self.pool, app, version, state).await
+    }
+    async fn channel_history(&self, app: &str, channel: &str) -> StoreResult<Vec<String>> {
+        catalog::channel_history(&self.pool, app, channel).await
+    }
+    async fn move_install(&self, id: &str, channel: &str) -> StoreResult<()> {
+        fleet::move_install(&self.pool, id, channel).await
+    }
+
+    async fn create_rollout(&self, rollout: &Rollout) -> StoreResult<i64> {
+        rollouts::create_rollout(&self.pool, rollout).await
+    }
+    async fn active_rollout(&self, app: &str, channel: &str) -> StoreResult<Option<Rollout>> {
+        rollouts::active_rollout(&self.pool, app, channel).await
+    }
+    async fn running_rollouts(&self) -> StoreResult<Vec<Rollout>> {
+        rollouts::running_rollouts(&self.pool).await
+    }
+    async fn list_rollouts(&self, app: &str) -> StoreResult<Vec<Rollout>> {
+        rollouts::list_rollouts(&self.pool, app).await
+    }
+    async fn update_rollout(&self, rollout: &Rollout) -> StoreResult<()> {
+        rollouts::update_rollout(&self.pool, rollout).await
+    }
+    async fn rollout_outcomes(
+        &self,
+        app: &str,
+        channel: &str,
+        version: &str,
+    ) -> StoreResult<RolloutOutcomes> {
+        rollouts::rollout_outcomes(&self.pool, app, channel, version).await
+    }
+
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
         audit::append_audit(&self.pool, event).await
     }
@@ -212,6 +255,53 @@ mod tests {
                 .as_deref(),
             Some("acme")
         );
+    }
+
+    /// A database made by the first release of the schema, with one release on a channel.
+    async fn database_at_first_migration(url: &str) {
+        use sqlx::migrate::Migrate;
+        use sqlx::Connection;
+
+        let mut conn = sqlx::SqliteConnection::connect_with(
+            &SqliteConnectOptions::from_str(url)
+                .unwrap()
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+        conn.ensure_migrations_table().await.unwrap();
+        let first = MIGRATOR.iter().next().unwrap();
+        assert_eq!(first.version, 1);
+        conn.apply(first).await.unwrap();
+        for sql in [
+            "INSERT INTO apps VALUES ('acme', 1)",
+            "INSERT INTO releases VALUES ('acme', '1.0.0', 1, 'sha256:00', '{}', 1)",
+            "INSERT INTO channels VALUES ('acme', 'stable', '1.0.0', 7)",
+            "INSERT INTO channels VALUES ('acme', 'beta', NULL, 7)",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn upgrading_keeps_releases_active_and_seeds_channel_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("driftless.db").display());
+        database_at_first_migration(&url).await;
+
+        let store = SqliteStore::open(&url).await.unwrap();
+        let release = store.get_release("acme", "1.0.0").await.unwrap().unwrap();
+        assert_eq!(release.state, ReleaseState::Active);
+        assert_eq!(
+            store.channel_history("acme", "stable").await.unwrap(),
+            ["1.0.0"]
+        );
+        assert!(store
+            .channel_history("acme", "beta")
+            .await
+            .unwrap()
+            .is_empty());
     }
 
     #[tokio::test]

@@ -100,6 +100,37 @@ pub trait Store: Send + Sync + 'static {
     /// The fleet: every install (of one app, if given) with its last report.
     async fn list_installs(&self, app: Option<&str>) -> StoreResult<Vec<InstallSummary>>;
 
+    /// Marks a release active, deprecated or yanked; false if no such release.
+    async fn set_release_state(
+        &self,
+        app: &str,
+        version: &str,
+        state: ReleaseState,
+    ) -> StoreResult<bool>;
+    /// The versions a channel has pointed at, newest first, each once.
+    async fn channel_history(&self, app: &str, channel: &str) -> StoreResult<Vec<String>>;
+    /// Moves an install to another channel of its app; `Missing` if either does not exist.
+    async fn move_install(&self, id: &str, channel: &str) -> StoreResult<()>;
+
+    /// Stores a new rollout and returns its id; `Conflict` if the channel has an
+    /// active one (running, paused or halted).
+    async fn create_rollout(&self, rollout: &Rollout) -> StoreResult<i64>;
+    /// The channel's active rollout.
+    async fn active_rollout(&self, app: &str, channel: &str) -> StoreResult<Option<Rollout>>;
+    /// Every running rollout, for the background ticker.
+    async fn running_rollouts(&self) -> StoreResult<Vec<Rollout>>;
+    /// The app's rollouts, newest first.
+    async fn list_rollouts(&self, app: &str) -> StoreResult<Vec<Rollout>>;
+    /// Saves a rollout's state, wave and reason (by id); `Missing` if no such rollout.
+    async fn update_rollout(&self, rollout: &Rollout) -> StoreResult<()>;
+    /// How the installs on a channel fared with one release.
+    async fn rollout_outcomes(
+        &self,
+        app: &str,
+        channel: &str,
+        version: &str,
+    ) -> StoreResult<RolloutOutcomes>;
+
     /// Appends to the audit log, chaining each entry's hash to the previous one.
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;
     /// The newest `limit` audit entries, newest first.

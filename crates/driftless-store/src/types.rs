@@ -67,6 +67,149 @@ pub struct Release {
     pub envelope: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// Active, deprecated or yanked.
+    pub state: ReleaseState,
+}
+
+/// Where a release is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReleaseState {
+    /// Assignable.
+    Active,
+    /// Still assignable; installs are warned.
+    Deprecated,
+    /// Never newly assigned; installs on it are moved off it.
+    Yanked,
+}
+
+impl ReleaseState {
+    /// The state's name as stored and shown.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReleaseState::Active => "active",
+            ReleaseState::Deprecated => "deprecated",
+            ReleaseState::Yanked => "yanked",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(ReleaseState::Active),
+            "deprecated" => Some(ReleaseState::Deprecated),
+            "yanked" => Some(ReleaseState::Yanked),
+            _ => None,
+        }
+    }
+}
+
+/// A release as the check-in needs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRef {
+    /// Semver version.
+    pub version: String,
+    /// The release counter.
+    pub release_counter: u64,
+    /// `sha256:` digest of the signed payload.
+    pub digest: String,
+    /// Active, deprecated or yanked.
+    pub state: ReleaseState,
+}
+
+/// Where a staged rollout is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RolloutState {
+    /// Waves open on schedule (or on `advance`).
+    Running,
+    /// No new wave opens; opened waves stay open.
+    Paused,
+    /// Stopped by itself: too many installs that tried it failed.
+    Halted,
+    /// Stopped by an operator: the channel points at the previous release again.
+    Aborted,
+    /// Every wave opened; the channel points at the release.
+    Completed,
+}
+
+impl RolloutState {
+    /// The state's name as stored and shown.
+    pub fn name(self) -> &'static str {
+        match self {
+            RolloutState::Running => "running",
+            RolloutState::Paused => "paused",
+            RolloutState::Halted => "halted",
+            RolloutState::Aborted => "aborted",
+            RolloutState::Completed => "completed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "running" => Some(RolloutState::Running),
+            "paused" => Some(RolloutState::Paused),
+            "halted" => Some(RolloutState::Halted),
+            "aborted" => Some(RolloutState::Aborted),
+            "completed" => Some(RolloutState::Completed),
+            _ => None,
+        }
+    }
+
+    /// Whether installs in opened waves are assigned the rollout's release.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            RolloutState::Running | RolloutState::Paused | RolloutState::Halted
+        )
+    }
+}
+
+/// A staged rollout of one release to one channel, in cumulative waves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollout {
+    /// Assigned by the store on creation (ignored when creating).
+    pub id: i64,
+    /// App name.
+    pub app: String,
+    /// Channel name.
+    pub channel: String,
+    /// The release being rolled out.
+    pub version: String,
+    /// The release the channel pointed at before.
+    pub previous_version: Option<String>,
+    /// Cumulative percentages of the fleet, e.g. `[1, 10, 50, 100]`.
+    pub waves: Vec<u32>,
+    /// Index into `waves` of the newest opened wave.
+    pub wave_index: u32,
+    /// Unix seconds the newest wave opened.
+    pub wave_started_at: i64,
+    /// Seconds between waves; `None` opens waves only on `advance`.
+    pub interval_s: Option<i64>,
+    /// Where it is.
+    pub state: RolloutState,
+    /// Halt only once at least this many installs failed.
+    pub min_failures: u32,
+    /// Halt once failures exceed this percentage of installs that tried it.
+    pub max_failure_pct: u32,
+    /// Why it halted or was aborted.
+    pub reason: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last change.
+    pub updated_at: i64,
+}
+
+/// How the installs that tried a release fared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutOutcomes {
+    /// Installs that reported trying it or running it.
+    pub tried: u64,
+    /// Installs that reported failing on it.
+    pub failed: u64,
+    /// Installs that reported running it, converged.
+    pub converged: u64,
 }
 
 /// A registered customer host.
@@ -116,8 +259,10 @@ pub struct CheckinView {
     pub install: Install,
     /// Whether its license was revoked.
     pub license_revoked: bool,
-    /// The release its channel points at: (version, counter, digest).
-    pub channel_release: Option<(String, u64, String)>,
+    /// The release its channel points at.
+    pub channel_release: Option<ReleaseRef>,
+    /// The active rollout on its channel, with the release it rolls out.
+    pub rollout: Option<(Rollout, ReleaseRef)>,
     /// The assignment it was last given.
     pub assignment: Option<StoredAssignment>,
 }
@@ -137,6 +282,10 @@ pub struct CheckinReport {
     pub cli_version: String,
     /// Reported free disk bytes.
     pub free_disk_bytes: Option<u64>,
+    /// The version the install was trying to apply, if not the one it runs.
+    pub target_version: Option<String>,
+    /// Why it is not converged, as JSON text.
+    pub reason: Option<String>,
 }
 
 /// One row of the fleet view.

@@ -115,6 +115,7 @@ pub async fn init(dir: &DataDir, opts: &InitOptions, now: i64) -> Result<InitOut
             assignment_lifetime_s: 6 * 3600,
             next_checkin_s: 300,
             operator_token_sha256: hex::encode(Sha256::digest(operator_token.as_bytes())),
+            rollout_tick_s: 5,
         },
     };
     write_private(

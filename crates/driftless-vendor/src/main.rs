@@ -153,6 +153,20 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Staged rollouts of a release to a channel.
+    Rollout {
+        #[command(subcommand)]
+        action: RolloutAction,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Deprecate, yank or restore a release.
+    Release {
+        #[command(subcommand)]
+        action: ReleaseAction,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Customer installs.
     Install {
         #[command(subcommand)]
@@ -233,6 +247,115 @@ enum LicenseAction {
 enum InstallAction {
     /// Revoke one install.
     Revoke { id: String },
+    /// Put an install on another channel of its app.
+    Move {
+        /// The install's id.
+        id: String,
+        /// The channel it follows from now on.
+        #[arg(long)]
+        channel: String,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+struct ChannelRef {
+    /// App name.
+    #[arg(long)]
+    app: String,
+    /// Channel name.
+    #[arg(long)]
+    channel: String,
+}
+
+#[derive(Subcommand)]
+enum RolloutAction {
+    /// Roll a release out to a channel in cumulative waves.
+    Start {
+        #[command(flatten)]
+        target: ChannelRef,
+        /// The release's version.
+        #[arg(long = "version")]
+        release_version: String,
+        /// Cumulative waves, e.g. "1%,10%,50%,100%".
+        #[arg(long, default_value = "100%")]
+        waves: String,
+        /// Time between waves, e.g. 30s, 10m, 1h; without it waves open on `advance`.
+        #[arg(long)]
+        interval: Option<String>,
+        /// Halt only once at least this many installs failed.
+        #[arg(long, default_value_t = 3)]
+        halt_min_failures: u32,
+        /// Halt once more than this percentage of installs that tried it failed.
+        #[arg(long, default_value_t = 20)]
+        halt_failure_pct: u32,
+    },
+    /// Stop opening waves.
+    Pause(ChannelRef),
+    /// Open waves again (also after an automatic halt).
+    Resume(ChannelRef),
+    /// Open the next wave now.
+    Advance(ChannelRef),
+    /// Point the channel back at the previous release; its hosts converge back.
+    Abort(ChannelRef),
+    /// List an app's rollouts.
+    List {
+        /// App name.
+        #[arg(long)]
+        app: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReleaseAction {
+    /// Installs on it are warned; it is still assigned.
+    Deprecate(ReleaseRefArgs),
+    /// Never assigned again; channels on it move back to their previous release.
+    Yank(ReleaseRefArgs),
+    /// Make a deprecated or yanked release active again.
+    Restore(ReleaseRefArgs),
+}
+
+#[derive(clap::Args, Clone)]
+struct ReleaseRefArgs {
+    /// App name.
+    #[arg(long)]
+    app: String,
+    /// The release's version.
+    #[arg(long = "version")]
+    release_version: String,
+}
+
+/// Parses "1%,10%,50%,100%" into percentages.
+fn parse_waves(text: &str) -> Result<Vec<u32>> {
+    text.split(',')
+        .map(|w| {
+            w.trim().trim_end_matches('%').parse::<u32>().map_err(|_| {
+                driftless_exit::InvalidInput(format!(
+                    "wave `{w}` is not a percentage; write waves like \"1%,10%,50%,100%\""
+                ))
+                .into()
+            })
+        })
+        .collect()
+}
+
+/// Parses "90", "30s", "10m", "1h", "1d" into seconds.
+fn parse_duration(text: &str) -> Result<i64> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: i64 = num.parse().map_err(|_| {
+        driftless_exit::InvalidInput(format!(
+            "`{text}` is not a duration; write e.g. 30s, 10m or 1h"
+        ))
+    })?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => driftless_exit::refuse!("`{text}` is not a duration; write e.g. 30s, 10m or 1h"),
+    };
+    Ok(n * mult)
 }
 
 fn now() -> i64 {
@@ -409,12 +532,30 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::Install {
-            action: InstallAction::Revoke { id },
-            remote,
-        } => {
-            client(&remote)?.revoke_install(&id).await?;
-            eprintln!("revoked install {id}");
+        Command::Install { action, remote } => match action {
+            InstallAction::Revoke { id } => {
+                client(&remote)?.revoke_install(&id).await?;
+                eprintln!("revoked install {id}");
+            }
+            InstallAction::Move { id, channel } => {
+                client(&remote)?.move_install(&id, &channel).await?;
+                eprintln!("install {id} now follows {channel}");
+            }
+        },
+        Command::Rollout { action, remote } => rollout(&client(&remote)?, action).await?,
+        Command::Release { action, remote } => {
+            let (args, state) = match action {
+                ReleaseAction::Deprecate(a) => (a, "deprecated"),
+                ReleaseAction::Yank(a) => (a, "yanked"),
+                ReleaseAction::Restore(a) => (a, "active"),
+            };
+            client(&remote)?
+                .set_release_state(&args.app, &args.release_version, state)
+                .await?;
+            eprintln!(
+                "release {} {} is now {state}",
+                args.app, args.release_version
+            );
         }
         Command::Fleet { app, json, remote } => {
             let list = client(&remote)?.list_installs(app.as_deref()).await?;
@@ -440,6 +581,51 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Audit { limit, remote } => print_json(&client(&remote)?.audit(limit).await?)?,
     }
+    Ok(())
+}
+
+async fn rollout(c: &VendorClient, action: RolloutAction) -> Result<()> {
+    let (target, verb) = match action {
+        RolloutAction::Start {
+            target,
+            release_version,
+            waves,
+            interval,
+            halt_min_failures,
+            halt_failure_pct,
+        } => {
+            let req = driftless_wire::api::StartRollout {
+                version: release_version,
+                waves: parse_waves(&waves)?,
+                interval_s: interval.as_deref().map(parse_duration).transpose()?,
+                min_failures: halt_min_failures,
+                max_failure_pct: halt_failure_pct,
+            };
+            let r = c.start_rollout(&target.app, &target.channel, &req).await?;
+            print_json(&r)?;
+            eprintln!(
+                "rolling {} out to {}/{} in waves {:?}",
+                r.version, r.app, r.channel, r.waves
+            );
+            return Ok(());
+        }
+        RolloutAction::List { app } => return print_json(&c.list_rollouts(&app).await?),
+        RolloutAction::Pause(t) => (t, "pause"),
+        RolloutAction::Resume(t) => (t, "resume"),
+        RolloutAction::Advance(t) => (t, "advance"),
+        RolloutAction::Abort(t) => (t, "abort"),
+    };
+    let r = c.rollout_action(&target.app, &target.channel, verb).await?;
+    print_json(&r)?;
+    eprintln!(
+        "rollout of {} on {}/{}: {} (wave {} of {})",
+        r.version,
+        r.app,
+        r.channel,
+        r.state,
+        r.wave_index + 1,
+        r.waves.len()
+    );
     Ok(())
 }
 

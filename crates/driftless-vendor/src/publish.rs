@@ -59,15 +59,14 @@ pub async fn publish(
     opts: &PublishOptions<'_>,
     now: i64,
 ) -> Result<Published> {
-    let version: semver::Version = opts
-        .version
-        .parse()
-        .map_err(|e| anyhow!("version `{}` is not semver: {e}", opts.version))?;
+    let version: semver::Version = opts.version.parse().map_err(|e| {
+        driftless_exit::InvalidInput(format!("version `{}` is not semver: {e}", opts.version))
+    })?;
     let min_cli: semver::Version = opts.min_cli_version.parse().map_err(|e| {
-        anyhow!(
+        driftless_exit::InvalidInput(format!(
             "--min-cli-version `{}` is not semver: {e}",
             opts.min_cli_version
-        )
+        ))
     })?;
     let bytes = read_capped(opts.compose, MAX_DESCRIPTOR_BYTES)?;
     let compose =
@@ -77,6 +76,9 @@ pub async fn publish(
         .with_context(|| format!("in {}", opts.compose.display()))?;
     let schema = compose
         .config_schema()
+        .with_context(|| format!("in {}", opts.compose.display()))?;
+    let (health_timeout, probe) = compose
+        .health()
         .with_context(|| format!("in {}", opts.compose.display()))?;
     let notes = match opts.notes {
         Some(p) => Some(
@@ -162,7 +164,8 @@ pub async fn publish(
         },
         config_schema: schema,
         health: HealthSpec {
-            timeout_s: opts.health_timeout_s,
+            timeout_s: health_timeout.unwrap_or(opts.health_timeout_s),
+            probe,
         },
         min_cli_version: min_cli,
         rollback_floor: 0,

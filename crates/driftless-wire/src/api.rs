@@ -110,6 +110,13 @@ pub struct ReleaseInfo {
     pub digest: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// active, deprecated or yanked.
+    #[serde(default = "active")]
+    pub state: String,
+}
+
+fn active() -> String {
+    "active".into()
 }
 
 /// `POST /v1/apps/{app}/channels/{channel}/promote`.
@@ -179,4 +186,70 @@ pub struct InstallInfo {
     pub last_seen: Option<i64>,
     /// Whether the install was revoked.
     pub revoked: bool,
+    /// The version it last tried, when not the one it runs.
+    #[serde(default)]
+    pub target_version: Option<String>,
+    /// Why it is not converged, as it reported.
+    #[serde(default)]
+    pub reason: Option<crate::status::Reason>,
+}
+
+/// `POST /v1/apps/{app}/channels/{channel}/rollouts`: start a staged rollout.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StartRollout {
+    /// The release to roll out.
+    pub version: String,
+    /// Cumulative percentages, e.g. `[1, 10, 50, 100]`.
+    pub waves: Vec<u32>,
+    /// Seconds between waves; absent: waves open only on `advance`.
+    pub interval_s: Option<i64>,
+    /// Halt only once at least this many installs failed.
+    pub min_failures: u32,
+    /// Halt once failures exceed this percentage of installs that tried.
+    pub max_failure_pct: u32,
+}
+
+/// A rollout as listed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RolloutInfo {
+    /// Its id.
+    pub id: i64,
+    /// App.
+    pub app: String,
+    /// Channel.
+    pub channel: String,
+    /// The release rolled out.
+    pub version: String,
+    /// The release the channel pointed at before.
+    pub previous_version: Option<String>,
+    /// Cumulative percentages.
+    pub waves: Vec<u32>,
+    /// Index of the newest opened wave.
+    pub wave_index: u32,
+    /// Seconds between waves.
+    pub interval_s: Option<i64>,
+    /// running, paused, halted, aborted, completed.
+    pub state: String,
+    /// Why it halted or was aborted.
+    pub reason: Option<String>,
+    /// Installs that tried it.
+    pub tried: u64,
+    /// Installs that failed on it.
+    pub failed: u64,
+    /// Installs converged on it.
+    pub converged: u64,
+}
+
+/// `POST /v1/apps/{app}/releases/{version}/state`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SetReleaseState {
+    /// active, deprecated or yanked.
+    pub state: String,
+}
+
+/// `POST /v1/installs/{id}/move`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MoveInstall {
+    /// The channel to follow.
+    pub channel: String,
 }

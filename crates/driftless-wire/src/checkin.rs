@@ -53,6 +53,12 @@ pub struct CheckinRequest {
     pub platform: String,
     /// Free bytes where images are stored, if known.
     pub free_disk_bytes: Option<u64>,
+    /// The version the host tried to apply, when it is not the one it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_version: Option<String>,
+    /// Why the host is not converged, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<crate::status::Reason>,
 }
 
 /// Where and how to pull the release's blobs.
@@ -82,9 +88,12 @@ pub struct CheckinResponse {
     pub registry: Option<RegistryAccess>,
     /// When to check in next, in seconds.
     pub next_checkin_s: u64,
-    /// Why there is nothing to apply, when there is nothing.
+    /// Why there is nothing to apply, or a warning about the assigned release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Why the assignment is not the newest release (e.g. waiting for a wave).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<crate::status::Reason>,
 }
 
 /// The bytes an install signs for a request: method, path, timestamp and body digest.

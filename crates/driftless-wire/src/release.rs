@@ -95,12 +95,32 @@ pub struct ConfigVar {
 pub struct HealthSpec {
     /// Seconds to wait for every service to be running (and healthy, where it has a check).
     pub timeout_s: u64,
+    /// An HTTP probe that must answer before the timeout, after the services are healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<HttpProbe>,
 }
 
 impl Default for HealthSpec {
     fn default() -> Self {
-        HealthSpec { timeout_s: 120 }
+        HealthSpec {
+            timeout_s: 120,
+            probe: None,
+        }
     }
+}
+
+/// An HTTP GET the host makes to decide the release works.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpProbe {
+    /// The URL; `${NAME}` is replaced by the customer's config value (e.g. a port).
+    pub url: String,
+    /// The status that means healthy.
+    #[serde(default = "ok_status")]
+    pub status: u16,
+}
+
+fn ok_status() -> u16 {
+    200
 }
 
 /// A CLI build offered with a release (used by self-update).

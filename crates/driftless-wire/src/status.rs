@@ -71,6 +71,65 @@ impl fmt::Display for InstallStatus {
     }
 }
 
+/// Why a host is not converged: a stable code and one line of detail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    /// What kind of reason.
+    pub code: ReasonCode,
+    /// One line for a person (which service, which check, the log's last lines).
+    pub detail: String,
+}
+
+/// The kinds of reason a host gives for not being converged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonCode {
+    /// A rollout is in progress and this host's wave has not opened.
+    WaitingForWave,
+    /// The release did not become healthy; the previous one was brought back.
+    HealthFailed,
+    /// Not enough disk space for the release's images.
+    DiskFull,
+    /// The registry could not be reached or refused the pull.
+    RegistryUnreachable,
+    /// The control plane could not be reached.
+    ControlPlaneUnreachable,
+    /// The held assignment expired and no fresh one arrived.
+    AssignmentExpired,
+    /// The running state had drifted and was repaired.
+    DriftRepaired,
+    /// The release needs a newer CLI.
+    CliTooOld,
+    /// A signed document or digest did not verify.
+    VerificationFailed,
+    /// A config value is missing or invalid.
+    ConfigInvalid,
+    /// The container runtime failed.
+    RuntimeFailed,
+    /// Anything else.
+    Other,
+}
+
+impl ReasonCode {
+    /// The code as written on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReasonCode::WaitingForWave => "waiting_for_wave",
+            ReasonCode::HealthFailed => "health_failed",
+            ReasonCode::DiskFull => "disk_full",
+            ReasonCode::RegistryUnreachable => "registry_unreachable",
+            ReasonCode::ControlPlaneUnreachable => "control_plane_unreachable",
+            ReasonCode::AssignmentExpired => "assignment_expired",
+            ReasonCode::DriftRepaired => "drift_repaired",
+            ReasonCode::CliTooOld => "cli_too_old",
+            ReasonCode::VerificationFailed => "verification_failed",
+            ReasonCode::ConfigInvalid => "config_invalid",
+            ReasonCode::RuntimeFailed => "runtime_failed",
+            ReasonCode::Other => "other",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

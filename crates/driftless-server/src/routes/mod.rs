@@ -1,6 +1,7 @@
 //! The route table and the small pieces every handler uses.
 
 mod install;
+mod rollouts;
 mod trust;
 mod vendor;
 
@@ -30,6 +31,20 @@ pub fn router(state: AppState) -> Router {
             post(vendor::upload_release).get(vendor::list_releases),
         )
         .route("/v1/apps/{app}/push-token", post(vendor::push_token))
+        .route("/v1/apps/{app}/rollouts", get(rollouts::list))
+        .route(
+            "/v1/apps/{app}/channels/{channel}/rollouts",
+            post(rollouts::start),
+        )
+        .route(
+            "/v1/apps/{app}/channels/{channel}/rollout/{action}",
+            post(rollouts::act),
+        )
+        .route(
+            "/v1/apps/{app}/releases/{version}/state",
+            post(rollouts::set_release_state),
+        )
+        .route("/v1/installs/{id}/move", post(rollouts::move_install))
         .route(
             "/v1/customers",
             post(vendor::create_customer).get(vendor::list_customers),

@@ -23,7 +23,7 @@ use crate::error::ApiError;
 use crate::now;
 use crate::state::AppState;
 
-async fn audit(
+pub(crate) async fn audit(
     state: &AppState,
     action: &str,
     subject: &str,
@@ -40,7 +40,7 @@ async fn audit(
     Ok(())
 }
 
-async fn require_app(state: &AppState, app: &str) -> Result<(), ApiError> {
+pub(crate) async fn require_app(state: &AppState, app: &str) -> Result<(), ApiError> {
     match state.store.get_app(app).await? {
         Some(_) => Ok(()),
         None => Err(ApiError::not_found(
@@ -48,6 +48,19 @@ async fn require_app(state: &AppState, app: &str) -> Result<(), ApiError> {
             format!("unknown app `{app}`; create it with `driftless-vendor app create {app}`"),
         )),
     }
+}
+
+pub(crate) async fn require_channel(
+    state: &AppState,
+    app: &str,
+    channel: &str,
+) -> Result<driftless_store::Channel, ApiError> {
+    state.store.get_channel(app, channel).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "unknown_channel",
+            format!("unknown channel `{channel}` of app `{app}`; create it with `driftless-vendor channel create --app {app} {channel}`"),
+        )
+    })
 }
 
 /// `POST /v1/apps`.
@@ -134,17 +147,30 @@ pub async fn promote(
     require_operator(&state, &headers)?;
     let req: Promote = parse_json(&body, "promote request")?;
     require_app(&state, &app).await?;
-    if state.store.get_channel(&app, &channel).await?.is_none() {
-        return Err(ApiError::not_found("unknown_channel", format!("unknown channel `{channel}` of app `{app}`; create it with `driftless-vendor channel create --app {app} {channel}`")));
-    }
-    if state.store.get_release(&app, &req.version).await?.is_none() {
-        return Err(ApiError::not_found(
-            "unknown_release",
-            format!(
-                "app `{app}` has no release {}; publish it first",
-                req.version
-            ),
+    require_channel(&state, &app, &channel).await?;
+    if let Some(r) = state.store.active_rollout(&app, &channel).await? {
+        return Err(ApiError::conflict(
+            "rollout_active",
+            format!("channel `{channel}` has an active rollout of {} ({}); abort it or let it finish before promoting", r.version, r.state.name()),
         ));
+    }
+    match state.store.get_release(&app, &req.version).await? {
+        None => {
+            return Err(ApiError::not_found(
+                "unknown_release",
+                format!(
+                    "app `{app}` has no release {}; publish it first",
+                    req.version
+                ),
+            ))
+        }
+        Some(r) if r.state == driftless_store::ReleaseState::Yanked => {
+            return Err(ApiError::conflict(
+                "release_yanked",
+                format!("release {} is yanked and cannot be promoted", req.version),
+            ))
+        }
+        Some(_) => {}
     }
     state
         .store
@@ -235,6 +261,7 @@ pub async fn upload_release(
         digest: digest.to_string(),
         envelope,
         created_at: now(),
+        state: driftless_store::ReleaseState::Active,
     };
     state.store.insert_release(&release).await?;
     audit(
@@ -254,6 +281,7 @@ fn release_info(r: &Release) -> ReleaseInfo {
         release_counter: r.release_counter,
         digest: r.digest.clone(),
         created_at: r.created_at,
+        state: r.state.name().to_string(),
     }
 }
 
@@ -484,28 +512,67 @@ pub async fn list_installs(
         require_app(&state, app).await?;
     }
     let rows = state.store.list_installs(q.app.as_deref()).await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|r| {
-                let report = r.last_report;
-                InstallInfo {
-                    id: r.install.id,
-                    customer: r.install.customer,
-                    app: r.install.app,
-                    channel: r.install.channel,
-                    hostname: r.install.hostname,
-                    desired_version: r.desired_version,
-                    current_version: report.as_ref().and_then(|x| x.version.clone()),
-                    status: report
-                        .as_ref()
-                        .map(|x| x.status.clone())
-                        .unwrap_or_else(|| "new".into()),
-                    last_seen: report.as_ref().map(|x| x.at),
-                    revoked: r.install.revoked,
-                }
-            })
-            .collect(),
-    ))
+    let mut rollouts: std::collections::HashMap<
+        (String, String),
+        Option<driftless_store::Rollout>,
+    > = Default::default();
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let key = (r.install.app.clone(), r.install.channel.clone());
+        if !rollouts.contains_key(&key) {
+            let active = state.store.active_rollout(&key.0, &key.1).await?;
+            rollouts.insert(key.clone(), active);
+        }
+        let rollout = rollouts.get(&key).and_then(Option::as_ref);
+        out.push(install_info(r, rollout));
+    }
+    Ok(Json(out))
+}
+
+/// One fleet row: the desired version follows the install's wave of an active rollout.
+fn install_info(
+    r: driftless_store::InstallSummary,
+    rollout: Option<&driftless_store::Rollout>,
+) -> InstallInfo {
+    let report = r.last_report;
+    let in_wave =
+        rollout.filter(|ro| crate::rollout::seed(&r.install.id) < crate::rollout::seed_limit(ro));
+    let desired_version = in_wave.map(|ro| ro.version.clone()).or(r.desired_version);
+    let mut reason: Option<driftless_wire::status::Reason> = report
+        .as_ref()
+        .and_then(|x| x.reason.as_deref())
+        .and_then(|t| serde_json::from_str(t).ok());
+    if let (None, Some(ro)) = (&in_wave, rollout) {
+        if reason.is_none() {
+            reason = Some(driftless_wire::status::Reason {
+                code: driftless_wire::status::ReasonCode::WaitingForWave,
+                detail: format!(
+                    "{} is rolling out ({}, wave {} of {}); this install's wave has not opened",
+                    ro.version,
+                    ro.state.name(),
+                    ro.wave_index + 1,
+                    ro.waves.len()
+                ),
+            });
+        }
+    }
+    InstallInfo {
+        id: r.install.id,
+        customer: r.install.customer,
+        app: r.install.app,
+        channel: r.install.channel,
+        hostname: r.install.hostname,
+        desired_version,
+        current_version: report.as_ref().and_then(|x| x.version.clone()),
+        status: report
+            .as_ref()
+            .map(|x| x.status.clone())
+            .unwrap_or_else(|| "new".into()),
+        last_seen: report.as_ref().map(|x| x.at),
+        revoked: r.install.revoked,
+        target_version: report.as_ref().and_then(|x| x.target_version.clone()),
+        reason,
+    }
 }
 
 /// Query of `GET /v1/audit`.

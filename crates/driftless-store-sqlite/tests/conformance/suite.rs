@@ -11,7 +11,8 @@
 use std::sync::Arc;
 
 use driftless_store::{
-    AuditEvent, CheckinReport, Install, License, Release, Store, StoreError, StoredAssignment,
+    AuditEvent, CheckinReport, Install, License, Release, ReleaseRef, ReleaseState, Rollout,
+    RolloutOutcomes, RolloutState, Store, StoreError, StoredAssignment,
 };
 use sha2::{Digest, Sha256};
 
@@ -40,6 +41,16 @@ macro_rules! conformance_tests {
             audit_entries_chain_their_hashes,
             concurrent_audit_appends_form_one_chain,
             concurrent_checkins_all_land,
+            release_state_round_trips,
+            channel_history_is_newest_first_each_once,
+            move_install_needs_a_channel_of_its_app,
+            checkin_report_keeps_target_version_and_reason,
+            one_active_rollout_per_channel,
+            rollout_with_missing_parent_is_missing,
+            checkin_view_includes_the_active_rollout,
+            running_rollouts_exclude_paused_and_finished,
+            update_rollout_round_trips,
+            rollout_outcomes_count_the_channels_installs,
         );
     };
     (@each $open:path; $($check:ident),* $(,)?) => {
@@ -101,7 +112,56 @@ fn release(app: &str, version: &str, counter: u64) -> Release {
         digest: format!("sha256:{}", hex::encode(Sha256::digest(version.as_bytes()))),
         envelope: format!("{{\"version\":\"{version}\"}}"),
         created_at: NOW + i64::try_from(counter).unwrap_or(0),
+        state: ReleaseState::Active,
     }
+}
+
+/// What a check-in sees of `release`.
+fn release_ref(release: &Release) -> ReleaseRef {
+    ReleaseRef {
+        version: release.version.clone(),
+        release_counter: release.release_counter,
+        digest: release.digest.clone(),
+        state: release.state,
+    }
+}
+
+/// Inserts `versions` of `app` with counters 1, 2, ...
+async fn seed_releases<S: Store>(store: &S, app: &str, versions: &[&str]) -> Vec<Release> {
+    let mut releases = Vec::new();
+    for (n, version) in (1..).zip(versions) {
+        let rel = release(app, version, n);
+        store.insert_release(&rel).await.unwrap();
+        releases.push(rel);
+    }
+    releases
+}
+
+/// A rollout of `app@version` to `channel` in three waves, created at `NOW + at`.
+fn rollout(app: &str, channel: &str, version: &str, state: RolloutState, at: i64) -> Rollout {
+    Rollout {
+        id: 0,
+        app: app.into(),
+        channel: channel.into(),
+        version: version.into(),
+        previous_version: None,
+        waves: vec![1, 10, 100],
+        wave_index: 0,
+        wave_started_at: NOW + at,
+        interval_s: Some(3600),
+        state,
+        min_failures: 3,
+        max_failure_pct: 20,
+        reason: None,
+        created_at: NOW + at,
+        updated_at: NOW + at,
+    }
+}
+
+/// Creates `rollout` and returns it with the id the store gave it.
+async fn seed_rollout<S: Store>(store: &S, rollout: Rollout) -> Rollout {
+    let id = store.create_rollout(&rollout).await.unwrap();
+    Rollout { id, ..rollout }
 }
 
 fn report(at: i64, version: Option<&str>) -> CheckinReport {
@@ -113,6 +173,8 @@ fn report(at: i64, version: Option<&str>) -> CheckinReport {
         cli_version: "0.1.0".into(),
         // Past u32 and i32, so a narrowing column would show.
         free_disk_bytes: Some(5_000_000_000_000),
+        target_version: None,
+        reason: None,
     }
 }
 
@@ -456,10 +518,8 @@ pub async fn checkin_round_trip_keeps_assignment<S: Store>(store: Arc<S>) {
         .await
         .unwrap();
     let view = store.checkin_view("i-1").await.unwrap().unwrap();
-    assert_eq!(
-        view.channel_release,
-        Some(("1.0.0".into(), 1, rel.digest.clone()))
-    );
+    assert_eq!(view.channel_release, Some(release_ref(&rel)));
+    assert_eq!(view.rollout, None);
 
     let given = StoredAssignment {
         release_digest: rel.digest.clone(),
@@ -642,5 +702,474 @@ pub async fn concurrent_checkins_all_land<S: Store>(store: Arc<S>) {
     assert!(
         fleet.iter().all(|s| s.last_report.is_some()),
         "every check-in landed"
+    );
+}
+
+/// A release's state is stored, changed, and seen by get, list and the check-in.
+pub async fn release_state_round_trips<S: Store>(store: Arc<S>) {
+    let license = seed_license(&*store, "acme").await;
+    seed_install(&*store, &license, "i-1").await;
+    let active = release("acme", "1.0.0", 1);
+    store.insert_release(&active).await.unwrap();
+    let deprecated = Release {
+        state: ReleaseState::Deprecated,
+        ..release("acme", "1.1.0", 2)
+    };
+    store.insert_release(&deprecated).await.unwrap();
+    assert_eq!(
+        store.get_release("acme", "1.1.0").await.unwrap(),
+        Some(deprecated.clone()),
+        "the state given at insert is kept"
+    );
+
+    let changed = store
+        .set_release_state("acme", "1.0.0", ReleaseState::Yanked)
+        .await
+        .unwrap();
+    assert!(changed);
+    let yanked = Release {
+        state: ReleaseState::Yanked,
+        ..active
+    };
+    assert_eq!(
+        store.list_releases("acme").await.unwrap(),
+        [deprecated, yanked.clone()]
+    );
+    store
+        .set_channel_release("acme", "stable", "1.0.0", NOW)
+        .await
+        .unwrap();
+    let view = store.checkin_view("i-1").await.unwrap().unwrap();
+    assert_eq!(view.channel_release, Some(release_ref(&yanked)));
+
+    let missing = store
+        .set_release_state("acme", "9.9.9", ReleaseState::Yanked)
+        .await
+        .unwrap();
+    assert!(!missing, "no such release");
+}
+
+/// A channel's history lists each version it pointed at once, most recent first.
+pub async fn channel_history_is_newest_first_each_once<S: Store>(store: Arc<S>) {
+    store.create_app("acme", NOW).await.unwrap();
+    store.create_channel("acme", "stable", NOW).await.unwrap();
+    store.create_channel("acme", "beta", NOW).await.unwrap();
+    seed_releases(&*store, "acme", &["1.0.0", "2.0.0", "3.0.0"]).await;
+    assert!(store
+        .channel_history("acme", "stable")
+        .await
+        .unwrap()
+        .is_empty());
+    // All in the same second, so the order cannot come from the clock alone.
+    for version in ["1.0.0", "2.0.0", "1.0.0", "3.0.0", "3.0.0"] {
+        store
+            .set_channel_release("acme", "stable", version, NOW)
+            .await
+            .unwrap();
+    }
+    store
+        .set_channel_release("acme", "beta", "2.0.0", NOW)
+        .await
+        .unwrap();
+    // A refused change leaves no trace.
+    let refused = store
+        .set_channel_release("acme", "stable", "9.9.9", NOW)
+        .await;
+    assert_missing(refused, "acme@9.9.9");
+
+    assert_eq!(
+        store.channel_history("acme", "stable").await.unwrap(),
+        ["3.0.0", "1.0.0", "2.0.0"]
+    );
+    assert_eq!(
+        store.channel_history("acme", "beta").await.unwrap(),
+        ["2.0.0"]
+    );
+    assert!(store
+        .channel_history("acme", "nightly")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// An install moves only to an existing channel of its own app.
+pub async fn move_install_needs_a_channel_of_its_app<S: Store>(store: Arc<S>) {
+    let license = seed_license(&*store, "acme").await;
+    seed_license(&*store, "other").await;
+    store.create_channel("acme", "beta", NOW).await.unwrap();
+    store.create_channel("other", "edge", NOW).await.unwrap();
+    let rel = release("acme", "2.0.0-beta.1", 1);
+    store.insert_release(&rel).await.unwrap();
+    store
+        .set_channel_release("acme", "beta", &rel.version, NOW)
+        .await
+        .unwrap();
+    let install = seed_install(&*store, &license, "i-1").await;
+
+    store.move_install("i-1", "beta").await.unwrap();
+    let moved = store.get_install("i-1").await.unwrap().unwrap();
+    assert_eq!(
+        moved,
+        Install {
+            channel: "beta".into(),
+            ..install
+        }
+    );
+    let view = store.checkin_view("i-1").await.unwrap().unwrap();
+    assert_eq!(view.channel_release, Some(release_ref(&rel)));
+
+    assert_missing(store.move_install("i-1", "nightly").await, "acme/nightly");
+    // `edge` exists, but only for another app.
+    assert_missing(store.move_install("i-1", "edge").await, "acme/edge");
+    assert_missing(store.move_install("ghost", "beta").await, "ghost");
+    assert_eq!(store.get_install("i-1").await.unwrap(), Some(moved));
+}
+
+/// The target version and reason of a report come back, and a later report replaces them.
+pub async fn checkin_report_keeps_target_version_and_reason<S: Store>(store: Arc<S>) {
+    let license = seed_license(&*store, "acme").await;
+    seed_install(&*store, &license, "i-1").await;
+    let failing = CheckinReport {
+        status: "failed:health".into(),
+        target_version: Some("2.0.0".into()),
+        reason: Some("{\"service\":\"web\",\"probe\":\"timeout\"}".into()),
+        ..report(NOW + 10, Some("1.0.0"))
+    };
+    store.record_checkin("i-1", &failing, None).await.unwrap();
+    let fleet = store.list_installs(Some("acme")).await.unwrap();
+    assert_eq!(fleet[0].last_report.as_ref(), Some(&failing));
+
+    let with_assignment = CheckinReport {
+        target_version: Some("2.0.1".into()),
+        ..failing
+    };
+    store
+        .record_checkin("i-1", &with_assignment, Some(&assignment(1)))
+        .await
+        .unwrap();
+    let fleet = store.list_installs(None).await.unwrap();
+    assert_eq!(fleet[0].last_report.as_ref(), Some(&with_assignment));
+
+    let converged = report(NOW + 20, Some("2.0.1"));
+    store.record_checkin("i-1", &converged, None).await.unwrap();
+    let fleet = store.list_installs(Some("acme")).await.unwrap();
+    assert_eq!(
+        fleet[0].last_report.as_ref(),
+        Some(&converged),
+        "target version and reason are cleared"
+    );
+}
+
+/// A channel has at most one running, paused or halted rollout; a completed or aborted
+/// one does not count.
+pub async fn one_active_rollout_per_channel<S: Store>(store: Arc<S>) {
+    seed_license(&*store, "acme").await;
+    store.create_channel("acme", "beta", NOW).await.unwrap();
+    seed_releases(&*store, "acme", &["1.0.0", "2.0.0", "3.0.0"]).await;
+    let first = seed_rollout(
+        &*store,
+        rollout("acme", "stable", "2.0.0", RolloutState::Running, 0),
+    )
+    .await;
+    let second = rollout("acme", "stable", "3.0.0", RolloutState::Running, 1);
+    for state in [
+        RolloutState::Running,
+        RolloutState::Paused,
+        RolloutState::Halted,
+    ] {
+        let current = Rollout {
+            state,
+            ..first.clone()
+        };
+        store.update_rollout(&current).await.unwrap();
+        assert_conflict(store.create_rollout(&second).await, "acme/stable");
+    }
+    // Another channel's rollout is independent.
+    let beta = rollout("acme", "beta", "3.0.0", RolloutState::Running, 1);
+    let beta_id = store.create_rollout(&beta).await.unwrap();
+    assert_ne!(beta_id, first.id);
+
+    let completed = Rollout {
+        state: RolloutState::Completed,
+        ..first.clone()
+    };
+    store.update_rollout(&completed).await.unwrap();
+    let after_completed = seed_rollout(&*store, second.clone()).await;
+    assert_ne!(after_completed.id, first.id);
+    // Reviving a finished rollout while another is active is refused too.
+    let revived = store.update_rollout(&first).await;
+    assert_conflict(revived, "acme/stable");
+
+    let aborted = Rollout {
+        state: RolloutState::Aborted,
+        reason: Some("operator".into()),
+        ..after_completed
+    };
+    store.update_rollout(&aborted).await.unwrap();
+    let third = seed_rollout(
+        &*store,
+        rollout("acme", "stable", "3.0.0", RolloutState::Paused, 2),
+    )
+    .await;
+    assert_eq!(
+        store.active_rollout("acme", "stable").await.unwrap(),
+        Some(third)
+    );
+    assert_eq!(store.list_rollouts("acme").await.unwrap().len(), 4);
+}
+
+/// A rollout needs its app, channel, release and previous release.
+pub async fn rollout_with_missing_parent_is_missing<S: Store>(store: Arc<S>) {
+    seed_license(&*store, "acme").await;
+    seed_releases(&*store, "acme", &["1.0.0"]).await;
+    let ok = rollout("acme", "stable", "1.0.0", RolloutState::Running, 0);
+    let no_app = Rollout {
+        app: "ghost".into(),
+        ..ok.clone()
+    };
+    assert_missing(store.create_rollout(&no_app).await, "ghost");
+    let no_channel = Rollout {
+        channel: "nightly".into(),
+        ..ok.clone()
+    };
+    assert_missing(store.create_rollout(&no_channel).await, "acme/nightly");
+    let no_release = Rollout {
+        version: "9.9.9".into(),
+        ..ok.clone()
+    };
+    assert_missing(store.create_rollout(&no_release).await, "acme@9.9.9");
+    let no_previous = Rollout {
+        previous_version: Some("0.9.0".into()),
+        ..ok
+    };
+    assert_missing(store.create_rollout(&no_previous).await, "acme@0.9.0");
+    assert!(store.list_rollouts("acme").await.unwrap().is_empty());
+    assert_eq!(store.active_rollout("acme", "stable").await.unwrap(), None);
+}
+
+/// The check-in sees its channel's active rollout with the release it rolls out, and
+/// nothing once the rollout is finished.
+pub async fn checkin_view_includes_the_active_rollout<S: Store>(store: Arc<S>) {
+    let license = seed_license(&*store, "acme").await;
+    store.create_channel("acme", "beta", NOW).await.unwrap();
+    let releases = seed_releases(&*store, "acme", &["1.0.0", "2.0.0"]).await;
+    store
+        .set_channel_release("acme", "stable", "1.0.0", NOW)
+        .await
+        .unwrap();
+    seed_install(&*store, &license, "i-1").await;
+    seed_install(&*store, &license, "i-2").await;
+    store.move_install("i-2", "beta").await.unwrap();
+    store
+        .set_release_state("acme", "2.0.0", ReleaseState::Deprecated)
+        .await
+        .unwrap();
+    let running = seed_rollout(
+        &*store,
+        Rollout {
+            previous_version: Some("1.0.0".into()),
+            ..rollout("acme", "stable", "2.0.0", RolloutState::Running, 0)
+        },
+    )
+    .await;
+
+    let view = store.checkin_view("i-1").await.unwrap().unwrap();
+    assert_eq!(view.channel_release, Some(release_ref(&releases[0])));
+    let rolled_out = ReleaseRef {
+        state: ReleaseState::Deprecated,
+        ..release_ref(&releases[1])
+    };
+    assert_eq!(view.rollout, Some((running.clone(), rolled_out.clone())));
+    let other_channel = store.checkin_view("i-2").await.unwrap().unwrap();
+    assert_eq!(other_channel.rollout, None, "the rollout is on stable only");
+
+    let halted = Rollout {
+        state: RolloutState::Halted,
+        reason: Some("4 of 10 failed".into()),
+        updated_at: NOW + 5,
+        ..running
+    };
+    store.update_rollout(&halted).await.unwrap();
+    let view = store.checkin_view("i-1").await.unwrap().unwrap();
+    assert_eq!(view.rollout, Some((halted.clone(), rolled_out)));
+
+    let completed = Rollout {
+        state: RolloutState::Completed,
+        ..halted
+    };
+    store.update_rollout(&completed).await.unwrap();
+    let view = store.checkin_view("i-1").await.unwrap().unwrap();
+    assert_eq!(view.rollout, None, "a completed rollout is not active");
+}
+
+/// The ticker's list holds running rollouts of every app, and nothing else.
+pub async fn running_rollouts_exclude_paused_and_finished<S: Store>(store: Arc<S>) {
+    for app in ["acme", "other"] {
+        seed_license(&*store, app).await;
+        for channel in ["beta", "edge", "lts"] {
+            store.create_channel(app, channel, NOW).await.unwrap();
+        }
+        seed_releases(&*store, app, &["1.0.0"]).await;
+    }
+    let mut running = Vec::new();
+    let channels = ["stable", "beta", "edge", "lts"];
+    for (at, app) in (0..).zip(["acme", "other"]) {
+        let states = [
+            RolloutState::Running,
+            RolloutState::Paused,
+            RolloutState::Halted,
+            RolloutState::Completed,
+        ];
+        for (channel, state) in channels.iter().zip(states) {
+            let created = seed_rollout(&*store, rollout(app, channel, "1.0.0", state, at)).await;
+            if state == RolloutState::Running {
+                running.push(created);
+            }
+        }
+    }
+    assert_eq!(store.running_rollouts().await.unwrap(), running);
+
+    let paused = Rollout {
+        state: RolloutState::Paused,
+        ..running[0].clone()
+    };
+    store.update_rollout(&paused).await.unwrap();
+    assert_eq!(store.running_rollouts().await.unwrap(), running[1..]);
+}
+
+/// An update saves state, wave, wave start, reason and update time, and nothing else.
+pub async fn update_rollout_round_trips<S: Store>(store: Arc<S>) {
+    seed_license(&*store, "acme").await;
+    seed_license(&*store, "other").await;
+    seed_releases(&*store, "acme", &["1.0.0", "2.0.0"]).await;
+    seed_releases(&*store, "other", &["1.0.0"]).await;
+    let older = seed_rollout(
+        &*store,
+        rollout("acme", "stable", "1.0.0", RolloutState::Completed, 0),
+    )
+    .await;
+    let created = seed_rollout(
+        &*store,
+        Rollout {
+            previous_version: Some("1.0.0".into()),
+            interval_s: None,
+            ..rollout("acme", "stable", "2.0.0", RolloutState::Running, 10)
+        },
+    )
+    .await;
+    seed_rollout(
+        &*store,
+        rollout("other", "stable", "1.0.0", RolloutState::Running, 20),
+    )
+    .await;
+    assert_eq!(
+        store.active_rollout("acme", "stable").await.unwrap(),
+        Some(created.clone())
+    );
+
+    let advanced = Rollout {
+        state: RolloutState::Halted,
+        wave_index: 2,
+        wave_started_at: NOW + 100,
+        reason: Some("5 of 12 installs failed".into()),
+        updated_at: NOW + 200,
+        ..created.clone()
+    };
+    // Fields an update does not save: changing them here must not stick.
+    let with_other_changes = Rollout {
+        version: "1.0.0".into(),
+        waves: vec![50, 100],
+        min_failures: 0,
+        created_at: 0,
+        ..advanced.clone()
+    };
+    store.update_rollout(&with_other_changes).await.unwrap();
+    assert_eq!(
+        store.active_rollout("acme", "stable").await.unwrap(),
+        Some(advanced.clone())
+    );
+    assert_eq!(
+        store.list_rollouts("acme").await.unwrap(),
+        [advanced.clone(), older],
+        "newest first, other apps left out"
+    );
+
+    let ghost = Rollout {
+        id: advanced.id + 1000,
+        ..advanced
+    };
+    assert_missing(store.update_rollout(&ghost).await, "rollout");
+    assert!(store.list_rollouts("ghost").await.unwrap().is_empty());
+}
+
+/// Outcomes count the channel's unrevoked installs by what they last reported.
+pub async fn rollout_outcomes_count_the_channels_installs<S: Store>(store: Arc<S>) {
+    let acme = seed_license(&*store, "acme").await;
+    let other = seed_license(&*store, "other").await;
+    store.create_channel("acme", "beta", NOW).await.unwrap();
+    let with = |status: &str, version: Option<&str>, target: Option<&str>| CheckinReport {
+        status: status.into(),
+        target_version: target.map(Into::into),
+        ..report(NOW + 10, version)
+    };
+    let fleet = [
+        // Tried and converged.
+        ("conv", with("converged", Some("2.0.0"), None)),
+        // Tried and failed, still running the old version.
+        ("fail", with("failed:health", Some("1.0.0"), Some("2.0.0"))),
+        // Tried, still applying.
+        ("apply", with("applying", Some("1.0.0"), Some("2.0.0"))),
+        // Runs 2.0.0 but drifted: tried, not converged.
+        ("drift", with("drifted:web", Some("2.0.0"), None)),
+        // Failed on another version: not about 2.0.0 at all.
+        (
+            "other-fail",
+            with("failed:pull", Some("1.0.0"), Some("3.0.0")),
+        ),
+        // Content with the old version.
+        ("old", with("converged", Some("1.0.0"), None)),
+    ];
+    for (id, reported) in &fleet {
+        seed_install(&*store, &acme, id).await;
+        store.record_checkin(id, reported, None).await.unwrap();
+    }
+    seed_install(&*store, &acme, "silent").await;
+    // Not counted: revoked, on another channel, of another app.
+    let converged = with("converged", Some("2.0.0"), None);
+    for (id, license) in [("revoked", &acme), ("beta", &acme), ("o-1", &other)] {
+        seed_install(&*store, license, id).await;
+        store.record_checkin(id, &converged, None).await.unwrap();
+    }
+    store.revoke_install("revoked", NOW + 20).await.unwrap();
+    store.move_install("beta", "beta").await.unwrap();
+
+    assert_eq!(
+        store
+            .rollout_outcomes("acme", "stable", "2.0.0")
+            .await
+            .unwrap(),
+        RolloutOutcomes {
+            tried: 4,
+            failed: 1,
+            converged: 1,
+        }
+    );
+    assert_eq!(
+        store
+            .rollout_outcomes("acme", "stable", "3.0.0")
+            .await
+            .unwrap(),
+        RolloutOutcomes {
+            tried: 1,
+            failed: 1,
+            converged: 0,
+        }
+    );
+    assert_eq!(
+        store
+            .rollout_outcomes("acme", "nightly", "2.0.0")
+            .await
+            .unwrap(),
+        RolloutOutcomes::default()
     );
 }

@@ -1,0 +1,299 @@
+//! Applying a verified release on this host: check disk → pull what is missing (with
+//! retries) → fetch and verify the descriptor → render the owned files (repairing hand
+//! edits) → repair drifted containers → `compose up` → wait for health and the probe →
+//! switch `current`. If the new release is not healthy, the previous one is brought back.
+
+use anyhow::{anyhow, Result};
+use driftless_descriptor::{render_env_file, render_for_host, verify_against_release};
+use driftless_oci::RegistryClient;
+use driftless_runtime::{ContainerRuntime, RuntimeError};
+use driftless_wire::checkin::RegistryAccess;
+use driftless_wire::release::ReleaseDocument;
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::drift::{self, image_ref};
+use crate::files::write_atomic;
+use crate::journal::{self, Step};
+use crate::reason::DiskFull;
+use crate::sync::Ctx;
+
+/// Pull attempts before giving up (the running release is untouched meanwhile).
+const PULL_ATTEMPTS: u32 = 3;
+
+fn registry_host(ctx: &Ctx<'_>, version: &str, access: Option<&RegistryAccess>) -> Result<String> {
+    match access {
+        Some(a) => Ok(a.host.clone()),
+        None => Ok(
+            fs::read_to_string(ctx.dir.release_dir(version).join("registry"))?
+                .trim()
+                .to_string(),
+        ),
+    }
+}
+
+/// Whether everything needed to converge is already on the host.
+pub async fn ready_offline(
+    ctx: &Ctx<'_>,
+    release: &ReleaseDocument,
+    version: &str,
+) -> Result<bool> {
+    let dir = ctx.dir.release_dir(version);
+    let Ok(host) = fs::read_to_string(dir.join("registry")) else {
+        return Ok(false);
+    };
+    if cached_descriptor(&dir, release).is_none() {
+        return Ok(false);
+    }
+    for image in &release.images {
+        if !ctx
+            .runtime
+            .image_present(&image_ref(host.trim(), image))
+            .await?
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn cached_descriptor(dir: &Path, release: &ReleaseDocument) -> Option<Vec<u8>> {
+    let bytes = fs::read(dir.join("descriptor.yaml")).ok()?;
+    release.descriptor.digest.matches(&bytes).then_some(bytes)
+}
+
+/// Converges the host on `version`; returns whether containers were (re)created.
+/// Drift found on the way is repaired and described in `repaired`.
+pub async fn apply(
+    ctx: &Ctx<'_>,
+    release: &ReleaseDocument,
+    version: &str,
+    access: Option<&RegistryAccess>,
+    repaired: &mut Vec<String>,
+) -> Result<bool> {
+    let host = registry_host(ctx, version, access)?;
+    if let Some(a) = access {
+        pull_missing(ctx, release, a).await?;
+        fetch_descriptor(ctx, release, version, a).await?;
+        write_atomic(
+            &ctx.dir.release_dir(version).join("registry"),
+            a.host.as_bytes(),
+            false,
+        )?;
+    }
+    journal::begin(ctx.dir, Step::Pulled, version)?;
+    journal::crash_point("after-pull");
+
+    let dir = ctx.dir.release_dir(version);
+    let descriptor = cached_descriptor(&dir, release)
+        .ok_or_else(|| anyhow!("descriptor of {version} is missing; run `driftless sync` again"))?;
+    let compose = verify_against_release(&descriptor, release)?;
+    let rendered = render_for_host(&compose, &host)?;
+    let env = render_env_file(&release.config_schema, &ctx.config.values)?;
+    let now = crate::now();
+    let (compose_changed, compose_note) =
+        drift::write_owned(&dir, "compose.yaml", &rendered, false, now)?;
+    let (env_changed, env_note) = drift::write_owned(&dir, "app.env", env.as_bytes(), true, now)?;
+    repaired.extend(compose_note.into_iter().chain(env_note));
+    journal::begin(ctx.dir, Step::Rendered, version)?;
+    journal::crash_point("after-render");
+
+    let is_current = ctx.dir.current_version().as_deref() == Some(version);
+    let found = ctx.runtime.project_containers(&ctx.config.project).await?;
+    let containers = drift::containers(release, &host, &found);
+    if is_current && containers.is_clean() && !compose_changed && !env_changed {
+        return Ok(false);
+    }
+    if is_current {
+        for item in &containers.items {
+            eprintln!("drift: {item}");
+        }
+        repaired.extend(containers.items.iter().map(|i| format!("{i}; repaired")));
+    }
+    for id in &containers.extras {
+        ctx.runtime.remove_container(id).await?;
+    }
+    bring_up(ctx, release, version, &dir).await?;
+    journal::begin(ctx.dir, Step::Switching, version)?;
+    journal::crash_point("before-switch");
+    crate::files::switch_symlink(&ctx.dir.current_link(), &dir)?;
+    Ok(true)
+}
+
+/// `compose up` of `version`; if it is not healthy, the previous release comes back.
+async fn bring_up(
+    ctx: &Ctx<'_>,
+    release: &ReleaseDocument,
+    version: &str,
+    dir: &Path,
+) -> Result<()> {
+    let previous = ctx.dir.current_version().filter(|v| v != version);
+    journal::begin(ctx.dir, Step::Up, version)?;
+    eprintln!("starting {} {version}", ctx.config.app);
+    if journal::crash_requested("mid-up") {
+        // Bring up one service of the new release, then die, as a kill mid-`up` would.
+        let first: Vec<String> = release
+            .images
+            .iter()
+            .take(1)
+            .map(|i| i.service.clone())
+            .collect();
+        ctx.runtime
+            .compose_up_services(
+                &ctx.config.project,
+                &dir.join("compose.yaml"),
+                &dir.join("app.env"),
+                &first,
+            )
+            .await?;
+        journal::crash_point("mid-up");
+    }
+    let started = up_and_wait(
+        ctx,
+        release,
+        &dir.join("compose.yaml"),
+        &dir.join("app.env"),
+    )
+    .await;
+    let Err(e) = started else {
+        return Ok(());
+    };
+    if let Some(prev) = previous {
+        eprintln!("release {version} is not healthy; bringing {prev} back up");
+        let pdir = ctx.dir.release_dir(&prev);
+        let (_, prel, _) = ctx.dir.load_verified(&prev)?;
+        if let Err(back) = up_and_wait(
+            ctx,
+            &prel,
+            &pdir.join("compose.yaml"),
+            &pdir.join("app.env"),
+        )
+        .await
+        {
+            eprintln!(
+                "warning: bringing {prev} back failed too: {}",
+                driftless_exit::one_line(&back)
+            );
+        }
+    }
+    Err(e.context(format!("release {version} did not become healthy")))
+}
+
+async fn up_and_wait(
+    ctx: &Ctx<'_>,
+    release: &ReleaseDocument,
+    compose: &Path,
+    env: &Path,
+) -> Result<()> {
+    ctx.runtime
+        .compose_up(&ctx.config.project, compose, env)
+        .await?;
+    let services: Vec<String> = release.images.iter().map(|i| i.service.clone()).collect();
+    let timeout = Duration::from_secs(release.health.timeout_s);
+    let started = std::time::Instant::now();
+    ctx.runtime
+        .wait_healthy(&ctx.config.project, &services, timeout)
+        .await?;
+    if let Some(probe) = &release.health.probe {
+        let url = crate::probe::probe_url(probe, &release.config_schema, &ctx.config.values);
+        let left = timeout
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_secs(1));
+        crate::probe::wait(&url, probe.status, left).await?;
+    }
+    Ok(())
+}
+
+async fn pull_missing(
+    ctx: &Ctx<'_>,
+    release: &ReleaseDocument,
+    access: &RegistryAccess,
+) -> Result<()> {
+    let mut missing = Vec::new();
+    for image in &release.images {
+        let r = image_ref(&access.host, image);
+        if !ctx.runtime.image_present(&r).await? {
+            missing.push((image, r));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let needed: u64 = missing.iter().map(|(i, _)| i.size).sum();
+    if let Some(free) = ctx.runtime.free_disk_bytes().await? {
+        // Unpacking needs room for the compressed and the unpacked layers.
+        let want = needed.saturating_mul(2);
+        if free < want {
+            return Err(DiskFull(format!(
+                "not enough disk space for release {}: its images need about {want} bytes free, {free} are; free some space and run `driftless sync` again (the running app was not touched)",
+                release.version
+            ))
+            .into());
+        }
+    }
+    for (image, r) in missing {
+        pull_with_retries(ctx, image, &r, access).await?;
+    }
+    Ok(())
+}
+
+async fn pull_with_retries(
+    ctx: &Ctx<'_>,
+    image: &driftless_wire::release::ReleaseImage,
+    r: &str,
+    access: &RegistryAccess,
+) -> Result<()> {
+    let mut attempt = 1;
+    loop {
+        let bar = ctx
+            .progress
+            .start(&format!("pulling {} ({})", image.service, image.pinned()));
+        match ctx
+            .runtime
+            .pull(r, &access.host, &access.token, &|p| bar.update(&p))
+            .await
+        {
+            Ok(()) => {
+                bar.finish(&format!("pulled {}", image.service));
+                return Ok(());
+            }
+            Err(e @ RuntimeError::Pull { .. }) if attempt < PULL_ATTEMPTS => {
+                let wait = Duration::from_secs(2u64.pow(attempt - 1));
+                bar.finish(&format!(
+                    "pull of {} failed ({e}); retrying in {}s",
+                    image.service,
+                    wait.as_secs()
+                ));
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+async fn fetch_descriptor(
+    ctx: &Ctx<'_>,
+    release: &ReleaseDocument,
+    version: &str,
+    access: &RegistryAccess,
+) -> Result<()> {
+    let dir = ctx.dir.release_dir(version);
+    if cached_descriptor(&dir, release).is_some() {
+        return Ok(());
+    }
+    let registry = RegistryClient::new(&access.host, access.insecure, &access.token)?;
+    let d = &release.descriptor;
+    let cap = d.size.min(driftless_descriptor::MAX_DESCRIPTOR_BYTES);
+    let bytes = driftless_oci::fetch_compose_file(
+        &registry,
+        &d.repository,
+        &d.manifest_digest,
+        &d.digest,
+        cap,
+    )
+    .await?;
+    verify_against_release(&bytes, release)?;
+    write_atomic(&dir.join("descriptor.yaml"), &bytes, false)
+}

@@ -1,0 +1,80 @@
+//! The journal: the step a sync is in, written before each step so that a sync
+//! interrupted anywhere (power cut, kill -9) is noticed by the next one, which then
+//! converges from wherever the host is. Debug builds also accept a crash point, to
+//! prove that in tests.
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::fs;
+
+use crate::files::write_atomic;
+use crate::state::StateDir;
+
+/// Names the step at which a debug build aborts itself: `after-pull`, `after-render`,
+/// `mid-up`, `before-switch` or `before-report`. Ignored by release builds.
+pub const CRASH_AT_ENV: &str = "DRIFTLESS_CRASH_AT";
+
+/// The steps of an apply, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// Documents verified and stored.
+    Verified,
+    /// Every image is present.
+    Pulled,
+    /// The compose and env files are written.
+    Rendered,
+    /// `compose up` is running.
+    Up,
+    /// Healthy; `current` is being switched.
+    Switching,
+    /// Switched; the outcome is being reported.
+    Reporting,
+}
+
+/// What the journal holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Entry {
+    /// The step in progress.
+    pub step: Step,
+    /// The release being applied.
+    pub version: String,
+    /// Unix seconds the step began.
+    pub at: i64,
+}
+
+/// Records that `step` of applying `version` begins.
+pub fn begin(dir: &StateDir, step: Step, version: &str) -> Result<()> {
+    let entry = Entry {
+        step,
+        version: version.to_string(),
+        at: crate::now(),
+    };
+    write_atomic(&dir.journal_path(), &serde_json::to_vec(&entry)?, false)
+}
+
+/// The journal left by an interrupted sync, if any.
+pub fn interrupted(dir: &StateDir) -> Option<Entry> {
+    fs::read(dir.journal_path())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+/// Clears the journal after a sync that ran to its end.
+pub fn finish(dir: &StateDir) {
+    let _ = fs::remove_file(dir.journal_path());
+}
+
+/// Aborts the process here when a debug build was asked to crash at `point`.
+pub fn crash_point(point: &str) {
+    if cfg!(debug_assertions) && std::env::var(CRASH_AT_ENV).is_ok_and(|p| p == point) {
+        eprintln!("crash point {point}: aborting as asked by {CRASH_AT_ENV}");
+        std::process::abort();
+    }
+}
+
+/// Whether a debug build was asked to crash at `point` (for steps that must do part
+/// of their work first).
+pub fn crash_requested(point: &str) -> bool {
+    cfg!(debug_assertions) && std::env::var(CRASH_AT_ENV).is_ok_and(|p| p == point)
+}

@@ -1,0 +1,92 @@
+//! Turns a failed sync into the structured reason the host reports.
+
+use driftless_client::ClientError;
+use driftless_runtime::RuntimeError;
+use driftless_trust::TrustError;
+use driftless_wire::status::{Reason, ReasonCode};
+
+/// Not enough disk space for a release's images.
+#[derive(Debug)]
+pub struct DiskFull(pub String);
+
+impl std::fmt::Display for DiskFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DiskFull {}
+
+/// The release needs a newer CLI.
+#[derive(Debug)]
+pub struct CliTooOld(pub String);
+
+impl std::fmt::Display for CliTooOld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CliTooOld {}
+
+/// The reason code of a failure, from the first cause in its chain that has one.
+pub fn code_of(err: &anyhow::Error) -> ReasonCode {
+    if let Some(held) = err.downcast_ref::<crate::sync::HeldBack>() {
+        return held.0.reason.code;
+    }
+    for cause in err.chain() {
+        if cause.is::<DiskFull>() {
+            return ReasonCode::DiskFull;
+        }
+        if cause.is::<CliTooOld>() {
+            return ReasonCode::CliTooOld;
+        }
+        if let Some(e) = cause.downcast_ref::<TrustError>() {
+            return match e {
+                TrustError::Expired {
+                    what: "assignment", ..
+                } => ReasonCode::AssignmentExpired,
+                _ => ReasonCode::VerificationFailed,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<RuntimeError>() {
+            return match e {
+                RuntimeError::Unhealthy { .. } => ReasonCode::HealthFailed,
+                RuntimeError::Pull { .. } => ReasonCode::RegistryUnreachable,
+                _ => ReasonCode::RuntimeFailed,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<driftless_oci::OciError>() {
+            return match e {
+                driftless_oci::OciError::DigestMismatch { .. } => ReasonCode::VerificationFailed,
+                _ => ReasonCode::RegistryUnreachable,
+            };
+        }
+        if let Some(ClientError::Unreachable { .. }) = cause.downcast_ref::<ClientError>() {
+            return ReasonCode::ControlPlaneUnreachable;
+        }
+        if let Some(e) = cause.downcast_ref::<driftless_descriptor::DescriptorError>() {
+            use driftless_descriptor::DescriptorError as D;
+            return match e {
+                D::MissingRequired(_)
+                | D::InvalidValue { .. }
+                | D::Unrepresentable { .. }
+                | D::UnknownKey { .. } => ReasonCode::ConfigInvalid,
+                _ => ReasonCode::VerificationFailed,
+            };
+        }
+        if cause.is::<crate::probe::ProbeFailed>() {
+            return ReasonCode::HealthFailed;
+        }
+    }
+    ReasonCode::Other
+}
+
+/// The reason to report for a failure.
+pub fn of(err: &anyhow::Error) -> Reason {
+    let detail: String = driftless_exit::one_line(err).chars().take(1000).collect();
+    Reason {
+        code: code_of(err),
+        detail,
+    }
+}

@@ -1,0 +1,285 @@
+//! Staged rollouts: each install's stable seed, which seeds a wave opens, which release
+//! an install is assigned, and the background ticker that opens waves on schedule and
+//! halts a rollout whose failure rate passes its threshold.
+
+use driftless_store::{CheckinView, ReleaseRef, Rollout, RolloutOutcomes, RolloutState};
+use sha2::{Digest as _, Sha256};
+use std::time::Duration;
+
+use crate::state::AppState;
+
+/// Seeds run over `0..SEED_SPACE`.
+pub const SEED_SPACE: u32 = 2048;
+
+/// An install's stable seed in `0..2048`, derived from its id.
+pub fn seed(install_id: &str) -> u32 {
+    let h = Sha256::digest(install_id.as_bytes());
+    u32::from(u16::from_be_bytes([h[0], h[1]])) % SEED_SPACE
+}
+
+/// Installs with a seed below this are in the rollout's opened waves.
+pub fn seed_limit(rollout: &Rollout) -> u32 {
+    let pct = rollout
+        .waves
+        .get(rollout.wave_index as usize)
+        .copied()
+        .unwrap_or(100)
+        .min(100);
+    // Round up, so a 1% wave of a small fleet still opens for someone.
+    (pct * SEED_SPACE).div_ceil(100)
+}
+
+/// What a check-in should assign, and a note when it is held back.
+pub struct Desired {
+    /// The release to assign.
+    pub release: ReleaseRef,
+    /// A warning about the assigned release (deprecated).
+    pub note: Option<String>,
+    /// Why the install is not getting a newer release yet.
+    pub pending: Option<driftless_wire::status::Reason>,
+}
+
+/// The release an install is assigned: the rollout's when its wave has opened,
+/// otherwise its channel's.
+pub fn desired(view: &CheckinView) -> Option<Desired> {
+    let base = view.channel_release.clone();
+    if let Some((rollout, release)) = &view.rollout {
+        let open = seed(&view.install.id) < seed_limit(rollout);
+        let assignable = release.state != driftless_store::ReleaseState::Yanked;
+        if open && assignable {
+            return Some(Desired {
+                release: release.clone(),
+                note: None,
+                pending: None,
+            });
+        }
+        if let Some(b) = base {
+            let note = format!(
+                "release {} is rolling out on `{}` ({}); this install's wave has not opened yet",
+                release.version,
+                view.install.channel,
+                rollout.state.name()
+            );
+            let pending = driftless_wire::status::Reason {
+                code: driftless_wire::status::ReasonCode::WaitingForWave,
+                detail: note,
+            };
+            return Some(Desired {
+                release: b,
+                note: None,
+                pending: Some(pending),
+            });
+        }
+        return None;
+    }
+    let b = base?;
+    let note = (b.state == driftless_store::ReleaseState::Deprecated).then(|| {
+        format!(
+            "release {} is deprecated; your vendor will publish a replacement",
+            b.version
+        )
+    });
+    Some(Desired {
+        release: b,
+        note,
+        pending: None,
+    })
+}
+
+/// What the ticker should do with a running rollout now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing yet.
+    Wait,
+    /// Stop it: too many failures.
+    Halt(String),
+    /// Open the next wave.
+    Advance,
+    /// Every wave is open and its interval passed: point the channel at the release.
+    Complete,
+}
+
+/// Decides the next step of a running rollout.
+pub fn next_step(r: &Rollout, outcomes: RolloutOutcomes, now: i64) -> Step {
+    let failed_pct_x100 = outcomes.failed * 100;
+    if outcomes.failed >= u64::from(r.min_failures.max(1))
+        && failed_pct_x100 > u64::from(r.max_failure_pct) * outcomes.tried.max(1)
+    {
+        return Step::Halt(format!(
+            "{} of {} installs that tried {} failed (threshold: at least {} and over {}%)",
+            outcomes.failed, outcomes.tried, r.version, r.min_failures, r.max_failure_pct
+        ));
+    }
+    let Some(interval) = r.interval_s else {
+        return Step::Wait;
+    };
+    if now - r.wave_started_at < interval {
+        return Step::Wait;
+    }
+    if (r.wave_index as usize) + 1 >= r.waves.len() {
+        Step::Complete
+    } else {
+        Step::Advance
+    }
+}
+
+/// Applies `step` to a rollout (and its channel, on completion).
+pub async fn apply_step(
+    state: &AppState,
+    mut r: Rollout,
+    step: Step,
+    actor: &str,
+    now: i64,
+) -> Result<Rollout, crate::ApiError> {
+    let action = match step {
+        Step::Wait => return Ok(r),
+        Step::Halt(why) => {
+            r.state = RolloutState::Halted;
+            r.reason = Some(why);
+            "rollout.halt"
+        }
+        Step::Advance => {
+            r.wave_index += 1;
+            r.wave_started_at = now;
+            "rollout.advance"
+        }
+        Step::Complete => {
+            state
+                .store
+                .set_channel_release(&r.app, &r.channel, &r.version, now)
+                .await?;
+            r.wave_index = r.waves.len().saturating_sub(1) as u32;
+            r.state = RolloutState::Completed;
+            "rollout.complete"
+        }
+    };
+    r.updated_at = now;
+    state.store.update_rollout(&r).await?;
+    let event = driftless_store::AuditEvent {
+        at: now,
+        actor: actor.to_string(),
+        action: action.to_string(),
+        subject: format!("{}/{}@{}", r.app, r.channel, r.version),
+        detail: serde_json::json!({ "wave_index": r.wave_index, "reason": r.reason }).to_string(),
+    };
+    state.store.append_audit(&event).await?;
+    tracing::info!(app = %r.app, channel = %r.channel, version = %r.version, action, "rollout step");
+    Ok(r)
+}
+
+/// One pass over every running rollout.
+pub async fn tick(state: &AppState, now: i64) -> Result<(), crate::ApiError> {
+    for r in state.store.running_rollouts().await? {
+        let outcomes = state
+            .store
+            .rollout_outcomes(&r.app, &r.channel, &r.version)
+            .await?;
+        let step = next_step(&r, outcomes, now);
+        apply_step(state, r, step, "system", now).await?;
+    }
+    Ok(())
+}
+
+/// Runs [`tick`] every `every` until the process ends.
+pub fn spawn_ticker(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            if let Err(e) = tick(&state, crate::now()).await {
+                tracing::warn!(error = %e.message, "rollout tick failed");
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rollout(waves: Vec<u32>, wave_index: u32) -> Rollout {
+        Rollout {
+            id: 1,
+            app: "a".into(),
+            channel: "stable".into(),
+            version: "2.0.0".into(),
+            previous_version: Some("1.0.0".into()),
+            waves,
+            wave_index,
+            wave_started_at: 1000,
+            interval_s: Some(60),
+            state: RolloutState::Running,
+            min_failures: 3,
+            max_failure_pct: 20,
+            reason: None,
+            created_at: 1000,
+            updated_at: 1000,
+        }
+    }
+
+    #[test]
+    fn seeds_are_stable_and_spread_over_the_space() {
+        assert_eq!(seed("ins_a"), seed("ins_a"));
+        let seeds: Vec<u32> = (0..2000).map(|i| seed(&format!("ins_{i}"))).collect();
+        assert!(seeds.iter().all(|s| *s < SEED_SPACE));
+        let low = seeds.iter().filter(|s| **s < SEED_SPACE / 2).count();
+        assert!(
+            (800..1200).contains(&low),
+            "{low} of 2000 in the lower half"
+        );
+    }
+
+    #[test]
+    fn wave_limits_are_cumulative_percentages_rounded_up() {
+        assert_eq!(seed_limit(&rollout(vec![1, 10, 50, 100], 0)), 21);
+        assert_eq!(seed_limit(&rollout(vec![1, 10, 50, 100], 2)), 1024);
+        assert_eq!(seed_limit(&rollout(vec![1, 10, 50, 100], 3)), SEED_SPACE);
+    }
+
+    #[test]
+    fn halts_only_past_both_thresholds() {
+        let r = rollout(vec![10, 100], 0);
+        let at = |tried, failed| {
+            next_step(
+                &r,
+                RolloutOutcomes {
+                    tried,
+                    failed,
+                    converged: 0,
+                },
+                1010,
+            )
+        };
+        assert_eq!(
+            at(4, 2),
+            Step::Wait,
+            "two failures are under the minimum of three"
+        );
+        assert_eq!(at(20, 3), Step::Wait, "15% is under 20%");
+        assert!(matches!(at(10, 3), Step::Halt(_)), "3 of 10 is 30%");
+    }
+
+    #[test]
+    fn advances_on_schedule_and_completes_after_the_last_wave() {
+        let r = rollout(vec![10, 100], 0);
+        assert_eq!(next_step(&r, RolloutOutcomes::default(), 1059), Step::Wait);
+        assert_eq!(
+            next_step(&r, RolloutOutcomes::default(), 1060),
+            Step::Advance
+        );
+        let last = rollout(vec![10, 100], 1);
+        assert_eq!(
+            next_step(&last, RolloutOutcomes::default(), 1060),
+            Step::Complete
+        );
+        let manual = Rollout {
+            interval_s: None,
+            ..rollout(vec![10, 100], 0)
+        };
+        assert_eq!(
+            next_step(&manual, RolloutOutcomes::default(), 999_999),
+            Step::Wait
+        );
+    }
+}
