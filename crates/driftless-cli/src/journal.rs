@@ -14,6 +14,9 @@ use crate::state::StateDir;
 /// `mid-up`, `before-switch` or `before-report`. Ignored by release builds.
 pub const CRASH_AT_ENV: &str = "DRIFTLESS_CRASH_AT";
 
+/// Debug builds only: the free disk bytes a sync believes it has (tests of the disk check).
+pub const FREE_DISK_ENV: &str = "DRIFTLESS_TEST_FREE_DISK_BYTES";
+
 /// The steps of an apply, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -31,6 +31,9 @@ impl std::error::Error for CliTooOld {}
 
 /// The reason code of a failure, from the first cause in its chain that has one.
 pub fn code_of(err: &anyhow::Error) -> ReasonCode {
+    if err.downcast_ref::<DiskFull>().is_some() {
+        return ReasonCode::DiskFull;
+    }
     if let Some(held) = err.downcast_ref::<crate::sync::HeldBack>() {
         return held.0.reason.code;
     }

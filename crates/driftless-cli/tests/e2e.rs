@@ -999,3 +999,111 @@ fn an_install_credential_yields_no_access_to_another_apps_repositories() {
         401
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// A host that does not have the images: the real pull through the Engine API.
+
+/// Builds images of `app` whose bytes no other test shares, publishes and promotes them.
+fn release_unique_images(w: &World, version: &str) {
+    let mut services = String::new();
+    for (service, port_var) in SERVICES.iter().zip(["WEB_PORT", "API_PORT"]) {
+        let tag = format!("{}/{service}:{version}", w.app);
+        build_http_image(&tag, &format!("{service} {version} of {}", w.app)).unwrap();
+        services.push_str(&format!(
+            "  {service}:\n    image: {tag}\n    ports:\n      - \"127.0.0.1:${{{port_var}}}:8080\"\n"
+        ));
+    }
+    let compose = format!(
+        "x-driftless:\n  config:\n    - name: WEB_PORT\n      type: port\n      default: \"{}\"\n    - name: API_PORT\n      type: port\n      default: \"{}\"\nservices:\n{services}",
+        w.web_port, w.api_port
+    );
+    let path = w
+        .stack
+        .dir
+        .path()
+        .join(format!("{}-{version}-unique.yaml", w.app));
+    std::fs::write(&path, compose).unwrap();
+    publish_and_promote(&w.stack, &w.app, version, &path);
+}
+
+/// Removes every local image tagged under `app/`, so a host must pull it.
+fn forget_images(app: &str) {
+    let out = Command::new("docker")
+        .args(["image", "ls", "--format", "{{.ID}} {{.Repository}}"])
+        .output()
+        .unwrap();
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("{app}/")))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert!(!ids.is_empty(), "no local images of {app} to remove");
+    let out = Command::new("docker")
+        .args(["rmi", "-f"])
+        .args(&ids)
+        .output()
+        .unwrap();
+    assert_success(&out, "docker rmi");
+}
+
+#[test]
+fn a_host_without_the_images_checks_disk_then_pulls_them_by_digest_with_its_token() {
+    let w = World::new("pull");
+    release_unique_images(&w, "1.0.0");
+    forget_images(&w.app);
+    w.install("h");
+
+    // Too little disk: refused before pulling anything, and said why.
+    let out = w
+        .stack
+        .cli("h")
+        .env("DRIFTLESS_TEST_FREE_DISK_BYTES", "1")
+        .arg("sync")
+        .output()
+        .unwrap();
+    assert_exit(&out, 12, "sync with a full disk");
+    assert!(
+        stderr(&out).contains("not enough disk space"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        w.project.all_containers().is_empty(),
+        "containers were created"
+    );
+    let status = w.status("h");
+    assert_eq!(status["reason"]["code"], "disk_full", "{status}");
+
+    // Enough disk: the engine pulls every image by digest with the scoped token.
+    let out = w.sync_ok("h");
+    assert!(stderr(&out).contains("pulled web"), "{}", stderr(&out));
+    assert_eq!(http_body(w.web_port), format!("web 1.0.0 of {}", w.app));
+    assert_eq!(http_body(w.api_port), format!("api 1.0.0 of {}", w.app));
+    let digests = Command::new("docker")
+        .args([
+            "image",
+            "ls",
+            "--digests",
+            "--format",
+            "{{.Repository}}@{{.Digest}}",
+        ])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&digests.stdout);
+    let pulled = format!("{}/{}/web@sha256:", w.stack.registry.host(), w.app);
+    assert!(listed.contains(&pulled), "no {pulled}… in:\n{listed}");
+    // The token never reached the disk.
+    let token_on_disk = Command::new("grep")
+        .args([
+            "-rlE",
+            r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+",
+        ])
+        .arg(w.state_dir("h"))
+        .output()
+        .unwrap();
+    assert!(
+        token_on_disk.stdout.is_empty(),
+        "a JWT was written to {}",
+        String::from_utf8_lossy(&token_on_disk.stdout)
+    );
+}

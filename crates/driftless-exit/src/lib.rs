@@ -30,6 +30,8 @@ pub mod code {
     pub const RUNTIME: u8 = 10;
     /// The control plane answered something malformed.
     pub const PROTOCOL: u8 = 11;
+    /// Not enough disk space for a release's images; nothing was pulled.
+    pub const DISK_FULL: u8 = 12;
 }
 
 /// Input the user must fix; exits with [`code::INVALID_INPUT`].
@@ -78,6 +80,10 @@ macro_rules! refuse {
 
 /// The exit code for an error, from the first cause in its chain that has one.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
+    // A code given as context wins (anyhow finds context values only this way).
+    if let Some(Coded(c, _)) = err.downcast_ref::<Coded>() {
+        return *c;
+    }
     for cause in err.chain() {
         if cause.is::<InvalidInput>() || cause.is::<driftless_descriptor::DescriptorError>() {
             return code::INVALID_INPUT;
