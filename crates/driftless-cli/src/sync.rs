@@ -221,7 +221,8 @@ async fn check_in(
         .context("check-in failed; the running app was not touched")?;
     record.last_checkin = Some(now);
     let (response, etag) = match outcome {
-        CheckinOutcome::NotModified => {
+        CheckinOutcome::NotModified { root_version } => {
+            walk_roots(ctx, root_version, now).await?;
             let version = record.assigned_version.clone().ok_or_else(|| anyhow!("the control plane answered 304 but this host holds no assignment; run `driftless sync` again"))?;
             return Ok(Some(Assigned {
                 version,
@@ -230,7 +231,14 @@ async fn check_in(
             }));
         }
         CheckinOutcome::RetryAfter(s) => return Err(ServerBusy { retry_after_s: s }.into()),
-        CheckinOutcome::Updated { response, etag } => (response, etag),
+        CheckinOutcome::Updated {
+            response,
+            etag,
+            root_version,
+        } => {
+            walk_roots(ctx, root_version, now).await?;
+            (response, etag)
+        }
     };
     record.notice = response.message.clone();
     record.reason = response.pending.clone();
@@ -259,6 +267,45 @@ async fn check_in(
         access: response.registry.clone(),
         next_checkin_s: Some(response.next_checkin_s),
     }))
+}
+
+/// Walks the root chain from the held root to `newest`, one version at a time, each
+/// signed by a threshold of the previous root's keys and of its own; the trust state
+/// is written after every step.
+async fn walk_roots(ctx: &Ctx<'_>, newest: Option<u64>, now: i64) -> Result<()> {
+    let Some(newest) = newest else {
+        return Ok(());
+    };
+    let mut trust = ctx.dir.load_trust()?;
+    if newest <= trust.root.version {
+        return Ok(());
+    }
+    let steps = newest - trust.root.version;
+    if steps > driftless_wire::checkin::MAX_ROOT_STEPS {
+        return Err(driftless_exit::Coded(
+            driftless_exit::code::VERIFICATION,
+            format!(
+                "the control plane offers root version {newest}, {steps} versions past the held {}; more than {} in one sync is refused",
+                trust.root.version,
+                driftless_wire::checkin::MAX_ROOT_STEPS
+            ),
+        )
+        .into());
+    }
+    while trust.root.version < newest {
+        let v = trust.root.version + 1;
+        let env = ctx
+            .client
+            .root(v)
+            .await
+            .with_context(|| format!("cannot fetch root version {v}"))?;
+        let next = driftless_trust::verify_root_update(&trust.root, &env, now)?;
+        ctx.dir.save_root(v, &env)?;
+        trust.root = next;
+        ctx.dir.save_trust(&trust)?;
+        eprintln!("trusting root version {v}");
+    }
+    Ok(())
 }
 
 async fn converge(

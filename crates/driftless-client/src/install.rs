@@ -23,13 +23,18 @@ pub struct InstallClient {
 #[derive(Debug)]
 pub enum CheckinOutcome {
     /// `304`: the held assignment is current.
-    NotModified,
+    NotModified {
+        /// The newest root version the server has.
+        root_version: Option<u64>,
+    },
     /// `200`: a (possibly new) assignment, with its ETag.
     Updated {
         /// The body.
         response: Box<CheckinResponse>,
         /// The assignment's ETag, to send next time.
         etag: Option<String>,
+        /// The newest root version the server has.
+        root_version: Option<u64>,
     },
     /// `429`/`503`: try again after this many seconds.
     RetryAfter(u64),
@@ -50,11 +55,18 @@ impl InstallClient {
         self.http.send(r, &url).await?.json()
     }
 
-    /// Fetches root version `version`.
+    /// Fetches root version `version`, refusing one larger than the root size cap.
     pub async fn root(&self, version: u64) -> Result<Envelope, ClientError> {
         let url = self.http.url(&format!("/v1/trust/root/{version}"));
         let r = self.http.client().get(&url);
-        self.http.send(r, &url).await?.json()
+        let answer = self.http.send(r, &url).await?;
+        if answer.body.len() > driftless_wire::checkin::MAX_ROOT_BYTES {
+            return Err(ClientError::TooLarge {
+                url,
+                cap: driftless_wire::checkin::MAX_ROOT_BYTES,
+            });
+        }
+        answer.json()
     }
 
     /// One signed check-in; `etag` is the held assignment's, to get `304` when current.
@@ -85,8 +97,13 @@ impl InstallClient {
             r = r.header(reqwest::header::IF_NONE_MATCH, format!("\"{tag}\""));
         }
         let answer = self.http.send(r, &url).await?;
+        let root_version = answer
+            .headers
+            .get(driftless_wire::checkin::ROOT_VERSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
         match answer.status {
-            StatusCode::NOT_MODIFIED => Ok(CheckinOutcome::NotModified),
+            StatusCode::NOT_MODIFIED => Ok(CheckinOutcome::NotModified { root_version }),
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
                 let secs = answer
                     .headers
@@ -106,6 +123,7 @@ impl InstallClient {
                 Ok(CheckinOutcome::Updated {
                     response: Box::new(response),
                     etag,
+                    root_version,
                 })
             }
         }

@@ -55,6 +55,10 @@ impl VendorClient {
     pub async fn info(&self) -> Result<ServerInfo, ClientError> {
         self.get("/v1/info").await
     }
+    /// Root version `version` (public).
+    pub async fn root(&self, version: u64) -> Result<Envelope, ClientError> {
+        self.get(&format!("/v1/trust/root/{version}")).await
+    }
     /// Creates an app.
     pub async fn create_app(&self, name: &str) -> Result<AppInfo, ClientError> {
         self.post("/v1/apps", &CreateApp { name: name.into() })

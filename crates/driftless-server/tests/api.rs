@@ -123,14 +123,13 @@ impl Harness {
             operator_token_sha256: hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
             rollout_tick_s: 5,
         };
-        let state = AppState {
-            store: Arc::new(store),
-            director: Arc::new(director),
-            tokens: Arc::new(tokens),
-            roots: Arc::new(vec![envelope]),
-            root: Arc::new(root),
-            config: Arc::new(config),
+        let keys = driftless_server::Keys {
+            director,
+            tokens,
+            roots: vec![envelope],
+            root,
         };
+        let state = AppState::new(Arc::new(store), keys, config);
         Harness { state, release_key }
     }
 

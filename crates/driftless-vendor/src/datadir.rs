@@ -60,9 +60,22 @@ impl DataDir {
     pub fn token_key(&self) -> PathBuf {
         self.keys().join("registry-token.pem")
     }
-    /// The registry-token certificate (the registry's `rootcertbundle`).
+    /// The registry-token certificate in use.
     pub fn token_cert(&self) -> PathBuf {
         self.keys().join("registry-token.crt")
+    }
+    /// The next registry-token key, already trusted by the registry.
+    pub fn next_token_key(&self) -> PathBuf {
+        self.keys().join("registry-token-next.pem")
+    }
+    /// The next registry-token certificate.
+    pub fn next_token_cert(&self) -> PathBuf {
+        self.keys().join("registry-token-next.crt")
+    }
+    /// The certificate bundle the registry trusts (its `rootcertbundle`): the current
+    /// and the next certificate, and the previous one while its tokens may live.
+    pub fn token_bundle(&self) -> PathBuf {
+        self.keys().join("registry-token-bundle.crt")
     }
     /// Keys that belong off this machine: root keys and the release key.
     pub fn offline(&self) -> PathBuf {

@@ -4,6 +4,7 @@
 mod datadir;
 mod env;
 mod init;
+mod keys;
 mod publish;
 mod push;
 mod serve;
@@ -67,6 +68,14 @@ enum Command {
         /// Override the listen address from the settings.
         #[arg(long)]
         listen: Option<String>,
+    },
+    /// The root of trust and the keys of every role.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+        /// The data directory `init` created.
+        #[arg(long, env = env::DATA_DIR, global = true)]
+        data_dir: Option<PathBuf>,
     },
     /// Print the `auth: token:` block for the registry's config.
     RegistryConfig {
@@ -192,6 +201,24 @@ enum Command {
         limit: u32,
         #[command(flatten)]
         remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Show every role's key ids, threshold and the root's expiry.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the root keys: root N+1 signed by a threshold of N's keys and its own.
+    RotateRoot,
+    /// Replace one role's key, trusting the previous one for one more root version.
+    Rotate {
+        /// The role to rotate.
+        #[arg(long, value_enum)]
+        role: keys::RotatedRole,
     },
 }
 
@@ -358,7 +385,7 @@ fn parse_duration(text: &str) -> Result<i64> {
     Ok(n * mult)
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -430,6 +457,45 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve { data_dir, listen } => {
             init_logging();
             serve::serve(&DataDir::new(&data_dir), listen.as_deref()).await?;
+        }
+        Command::Keys { action, data_dir } => {
+            let data_dir = data_dir.ok_or_else(|| {
+                driftless_exit::InvalidInput(format!("pass --data-dir or set {}", env::DATA_DIR))
+            })?;
+            let dir = DataDir::new(&data_dir);
+            match action {
+                KeysAction::List { json } => {
+                    let l = keys::list(&dir)?;
+                    if json {
+                        print_json(&l)?;
+                    } else {
+                        println!(
+                            "root version {} (expires at {})",
+                            l.root_version, l.root_expires
+                        );
+                        for (role, k) in &l.roles {
+                            let ids: Vec<&str> =
+                                k.keyids.iter().map(|i| &i.0[..16.min(i.0.len())]).collect();
+                            println!(
+                                "{role:<10} threshold {} of {}: {}",
+                                k.threshold,
+                                k.keyids.len(),
+                                ids.join(", ")
+                            );
+                        }
+                    }
+                }
+                KeysAction::RotateRoot => {
+                    let v = keys::rotate_root(&dir, now())?;
+                    println!("{v}");
+                    eprintln!("wrote root version {v}; reload serve (SIGHUP) to publish it, then move the new root keys in {} offline", dir.offline().display());
+                }
+                KeysAction::Rotate { role } => {
+                    let v = keys::rotate_role(&dir, role, now())?;
+                    println!("{v}");
+                    eprintln!("wrote root version {v} trusting the new {role:?} key and the previous one; reload serve (SIGHUP) to use it");
+                }
+            }
         }
         Command::RegistryConfig { data_dir } => {
             let dir = DataDir::new(&data_dir);

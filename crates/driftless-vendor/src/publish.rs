@@ -89,6 +89,7 @@ pub async fn publish(
     };
 
     let info = client.info().await?;
+    check_release_key(client, info.root_version, opts.release_key).await?;
     let releases = client.list_releases(opts.app).await?;
     if releases.iter().any(|r| r.version == version.to_string()) {
         return Err(driftless_exit::Conflict(format!(
@@ -179,6 +180,29 @@ pub async fn publish(
         release,
         digest: Digest::of(&payload),
     })
+}
+
+/// Refuses, before anything is pushed, a release key the newest root does not trust.
+async fn check_release_key(
+    client: &VendorClient,
+    root_version: u64,
+    key: &SigningKey,
+) -> Result<()> {
+    let env = client.root(root_version).await?;
+    let root: driftless_wire::root::RootDocument =
+        env.decode(driftless_wire::ROOT_PAYLOAD_TYPE, "root document")?;
+    let id = driftless_wire::keys::key_id_of(key);
+    let trusted = root
+        .roles
+        .get(&driftless_wire::root::Role::Release)
+        .is_some_and(|r| r.keyids.contains(&id));
+    if !trusted {
+        driftless_exit::refuse!(
+            "release key {} is not trusted by root version {root_version}, so installs would refuse the release; sign with the key `keys rotate --role release` left in offline-keys/release.pem",
+            &id.0[..16]
+        );
+    }
+    Ok(())
 }
 
 fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
