@@ -250,11 +250,7 @@ async fn check_in(
     let verified = verify_release(&trust, &assignment, r_env, now)?;
     let cli: semver::Version = CLI_VERSION.parse()?;
     if verified.release.min_cli_version > cli {
-        return Err(CliTooOld(format!(
-            "release {} needs driftless {} or newer, this is {cli}; update the CLI (the running app was not touched)",
-            verified.release.version, verified.release.min_cli_version
-        ))
-        .into());
+        return Err(update_cli_for(ctx, &verified.release).await);
     }
     let version = verified.release.version.to_string();
     ctx.dir.save_verified(&version, a_env, r_env)?;
@@ -267,6 +263,48 @@ async fn check_in(
         access: response.registry.clone(),
         next_checkin_s: Some(response.next_checkin_s),
     }))
+}
+
+/// The release needs a newer CLI: install the build it offers for this platform and
+/// re-execute it with the same arguments, so the sync completes under the new CLI.
+/// Returns only on failure: [`CliTooOld`], with the self-update's error as its cause.
+async fn update_cli_for(
+    ctx: &Ctx<'_>,
+    release: &driftless_wire::release::ReleaseDocument,
+) -> anyhow::Error {
+    let too_old = format!(
+        "release {} needs driftless {} or newer, this is {CLI_VERSION}",
+        release.version, release.min_cli_version
+    );
+    let binary = crate::self_update::offered(release)
+        .filter(|b| b.version >= release.min_cli_version)
+        // A CLI this very sync installed is not replaced again (no exec loop).
+        .filter(|_| std::env::var_os(crate::env::SELF_UPDATED).is_none());
+    let Some(binary) = binary else {
+        return CliTooOld(format!(
+            "{too_old}; update the CLI (the running app was not touched)"
+        ))
+        .into();
+    };
+    eprintln!("{too_old}; updating this CLI to {}", binary.version);
+    let key = &ctx.key;
+    match crate::self_update::update_to(&ctx.client, &ctx.config.install_id, key, binary, false)
+        .await
+    {
+        Ok(done) => {
+            eprintln!(
+                "updated {} to driftless {} (the previous binary is {}); continuing under it",
+                done.exe.display(),
+                done.version,
+                done.prev.display()
+            );
+            crate::self_update::reexec(&done.exe)
+        }
+        Err(e) => e.context(CliTooOld(format!(
+            "{too_old}; the self-update to {} failed (the running app was not touched)",
+            binary.version
+        ))),
+    }
 }
 
 /// Walks the root chain from the held root to `newest`, one version at a time, each

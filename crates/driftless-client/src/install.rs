@@ -4,9 +4,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use driftless_wire::checkin::{
     request_signing_input, CheckinRequest, CheckinResponse, RegisterRequest, RegisterResponse,
-    SIGNATURE_HEADER, TIMESTAMP_HEADER,
+    INSTALL_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
-use driftless_wire::Envelope;
+use driftless_wire::{Digest, Envelope};
 use ed25519_dalek::{Signer as _, SigningKey};
 use reqwest::StatusCode;
 
@@ -127,5 +127,39 @@ impl InstallClient {
                 })
             }
         }
+    }
+
+    /// Downloads artifact `digest` with a signed request, refusing more than
+    /// `max_bytes` (the size the signed release document declares). The caller checks
+    /// the digest.
+    pub async fn download_artifact(
+        &self,
+        install_id: &str,
+        key: &SigningKey,
+        digest: &Digest,
+        max_bytes: u64,
+        now: i64,
+    ) -> Result<Vec<u8>, ClientError> {
+        let path = format!("/v1/artifacts/{digest}");
+        let url = self.http.url(&path);
+        let sig = key.sign(&request_signing_input("GET", &path, now, b""));
+        let r = self
+            .http
+            .client()
+            .get(&url)
+            .header(INSTALL_HEADER, install_id)
+            .header(TIMESTAMP_HEADER, now.to_string())
+            .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()))
+            .timeout(crate::ARTIFACT_TIMEOUT);
+        let cap = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+        // Room for an error body even when the artifact is tiny.
+        let answer = self.http.send_capped(r, &url, cap.max(64 * 1024)).await?;
+        if !answer.status.is_success() {
+            return Err(answer.error());
+        }
+        if answer.body.len() > cap {
+            return Err(ClientError::TooLarge { url, cap });
+        }
+        Ok(answer.body)
     }
 }

@@ -1,7 +1,7 @@
 //! The vendor API, authenticated with the operator token.
 
 use driftless_wire::api::*;
-use driftless_wire::Envelope;
+use driftless_wire::{Digest, Envelope};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -104,6 +104,23 @@ impl VendorClient {
             },
         )
         .await
+    }
+    /// Uploads an artifact (a CLI binary) under its digest; the server checks it.
+    pub async fn upload_artifact(
+        &self,
+        digest: &Digest,
+        bytes: Vec<u8>,
+    ) -> Result<ArtifactInfo, ClientError> {
+        let url = self.http.url(&format!("/v1/artifacts/{digest}"));
+        let req = self
+            .http
+            .client()
+            .put(&url)
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .timeout(crate::ARTIFACT_TIMEOUT)
+            .body(bytes);
+        self.http.send(req, &url).await?.json()
     }
     /// Lists an app's releases, highest counter first.
     pub async fn list_releases(&self, app: &str) -> Result<Vec<ReleaseInfo>, ClientError> {

@@ -30,6 +30,8 @@ pub mod code {
     pub const RUNTIME: u8 = 10;
     /// The control plane answered something malformed.
     pub const PROTOCOL: u8 = 11;
+    /// A self-update's new CLI did not run (smoke test); the previous one was restored.
+    pub const SELF_UPDATE: u8 = 12;
 }
 
 /// Input the user must fix; exits with [`code::INVALID_INPUT`].

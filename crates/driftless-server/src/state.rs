@@ -29,6 +29,10 @@ pub struct ServerConfig {
     /// Seconds between passes of the rollout ticker (waves, automatic halt).
     #[serde(default = "default_rollout_tick_s")]
     pub rollout_tick_s: u64,
+    /// Where uploaded artifacts (CLI binaries) live, one file per digest; `None`
+    /// stores none (`/v1/artifacts/…` answers 404).
+    #[serde(default)]
+    pub artifacts_dir: Option<std::path::PathBuf>,
 }
 
 fn default_rollout_tick_s() -> u64 {

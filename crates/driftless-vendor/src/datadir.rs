@@ -93,6 +93,11 @@ impl DataDir {
     pub fn trust(&self) -> PathBuf {
         self.root.join("trust")
     }
+    /// `artifacts/`: the CLI binaries `publish --cli-binary` uploaded, one file per digest.
+    pub fn artifacts(&self) -> PathBuf {
+        self.root.join("artifacts")
+    }
+
     /// Root version `v`.
     pub fn root_doc(&self, v: u64) -> PathBuf {
         self.trust().join(format!("root.{v}.json"))

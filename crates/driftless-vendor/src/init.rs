@@ -123,6 +123,7 @@ pub async fn init(dir: &DataDir, opts: &InitOptions, now: i64) -> Result<InitOut
             next_checkin_s: 300,
             operator_token_sha256: hex::encode(Sha256::digest(operator_token.as_bytes())),
             rollout_tick_s: 5,
+            artifacts_dir: None,
         },
     };
     write_private(

@@ -134,6 +134,14 @@ enum Command {
         /// Seconds a host waits for the release to be healthy.
         #[arg(long, default_value_t = 120)]
         health_timeout: u64,
+        /// A customer CLI build to offer with the release, as PLATFORM=PATH
+        /// (e.g. linux/amd64=target/release/driftless); repeatable. Its version is
+        /// what `PATH --version` prints.
+        #[arg(long = "cli-binary", value_name = "PLATFORM=PATH", value_parser = parse_cli_binary)]
+        cli_binaries: Vec<(String, PathBuf)>,
+        /// The --cli-binary builds' version, instead of running them (for tests).
+        #[arg(long, hide = true)]
+        cli_version: Option<String>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -392,6 +400,18 @@ pub(crate) fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// `PLATFORM=PATH` of `publish --cli-binary`.
+fn parse_cli_binary(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((platform, path)) if !platform.is_empty() && !path.is_empty() => {
+            Ok((platform.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(format!(
+            "`{text}` is not PLATFORM=PATH (e.g. linux/amd64=target/release/driftless)"
+        )),
+    }
+}
+
 fn client(remote: &Remote) -> Result<VendorClient> {
     let token = remote.token.as_deref().ok_or_else(|| {
         driftless_exit::InvalidInput(format!(
@@ -555,6 +575,8 @@ async fn run(cli: Cli) -> Result<()> {
             release_key: key_path,
             min_cli_version,
             health_timeout,
+            cli_binaries,
+            cli_version,
             remote,
         } => {
             let key = release_key(key_path.as_deref())?;
@@ -567,14 +589,17 @@ async fn run(cli: Cli) -> Result<()> {
                 release_key: &key,
                 min_cli_version: &min_cli_version,
                 health_timeout_s: health_timeout,
+                cli_binaries: &cli_binaries,
+                cli_version: cli_version.as_deref(),
             };
             let p = publish::publish(&c, &opts, now()).await?;
             println!("{}", p.digest);
             eprintln!(
-                "published {app} {} (release counter {}, {} images)",
+                "published {app} {} (release counter {}, {} images, {} CLI builds)",
                 p.release.version,
                 p.release.release_counter,
-                p.release.images.len()
+                p.release.images.len(),
+                p.release.cli.len()
             );
         }
         Command::Promote {

@@ -37,7 +37,13 @@ pub fn load_keys(dir: &DataDir) -> Result<Keys> {
 
 /// Builds the server state from a data directory.
 pub async fn load_state(dir: &DataDir) -> Result<(AppState, String)> {
-    let settings = dir.load_settings()?;
+    let mut settings = dir.load_settings()?;
+    let artifacts = settings
+        .server
+        .artifacts_dir
+        .get_or_insert_with(|| dir.artifacts());
+    fs::create_dir_all(&*artifacts)
+        .with_context(|| format!("cannot create {}", artifacts.display()))?;
     let keys = load_keys(dir)?;
     let store = SqliteStore::open(&database_url(dir)).await?;
     let state = AppState::new(Arc::new(store), keys, settings.server);
