@@ -8,3 +8,6 @@ pub const NO_COLOR: &str = "NO_COLOR";
 pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
 /// The user's home, when XDG_STATE_HOME is not set.
 pub const HOME: &str = "HOME";
+/// Set by `driftless` on the process it re-executes after a self-update, so the new
+/// CLI never self-updates again in the same sync (internal; not for users).
+pub const SELF_UPDATED: &str = "DRIFTLESS_SELF_UPDATED";

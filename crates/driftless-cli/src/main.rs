@@ -13,6 +13,7 @@ mod journal;
 mod probe;
 mod progress;
 mod reason;
+mod self_update;
 mod state;
 mod status;
 mod sync;
@@ -25,12 +26,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::state::StateDir;
 
-/// This CLI's version.
-pub const CLI_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// This CLI's version: `DRIFTLESS_BUILD_VERSION` at build time (tests build a second,
+/// newer CLI with it), else the crate's version.
+pub const CLI_VERSION: &str = match option_env!("DRIFTLESS_BUILD_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
 
 /// Driftless on a customer host: install, sync, status and config of one app.
 #[derive(Parser)]
-#[command(name = "driftless", version, about)]
+#[command(name = "driftless", version = CLI_VERSION, about)]
 struct Cli {
     /// Where this install keeps its state [default: /var/lib/driftless as root, else $XDG_STATE_HOME/driftless].
     #[arg(long, env = env::STATE_DIR, global = true)]
@@ -71,6 +76,12 @@ enum Command {
     },
     /// Print a short-lived credential for `docker login` to the vendor's registry.
     RegistryLogin,
+    /// Replace this binary with the CLI build the newest verified release offers.
+    SelfUpdate {
+        /// Install it even when it is not newer than this CLI.
+        #[arg(long)]
+        force: bool,
+    },
     /// Sync on the control plane's schedule until stopped (run by systemd).
     Agent {
         /// Wait a random time up to this many seconds before the first sync.
@@ -159,6 +170,15 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Status { json } => status::status(&dir, json).await?,
         Command::Config { action } => config_cmd::run(&dir, action)?,
         Command::RegistryLogin => config_cmd::registry_login(&dir)?,
+        Command::SelfUpdate { force } => {
+            let done = self_update::run(&dir, force).await?;
+            eprintln!(
+                "updated {} to driftless {}; the previous binary is kept as {}",
+                done.exe.display(),
+                done.version,
+                done.prev.display()
+            );
+        }
         Command::Agent {
             initial_jitter_secs,
             backoff_cap_secs,

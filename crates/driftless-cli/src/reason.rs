@@ -37,6 +37,10 @@ pub fn code_of(err: &anyhow::Error) -> ReasonCode {
     if let Some(held) = err.downcast_ref::<crate::sync::HeldBack>() {
         return held.0.reason.code;
     }
+    // A failed self-update carries CliTooOld as context, which `chain()` cannot downcast.
+    if err.downcast_ref::<CliTooOld>().is_some() {
+        return ReasonCode::CliTooOld;
+    }
     for cause in err.chain() {
         if cause.is::<DiskFull>() {
             return ReasonCode::DiskFull;

@@ -221,7 +221,8 @@ async fn check_in(
         .context("check-in failed; the running app was not touched")?;
     record.last_checkin = Some(now);
     let (response, etag) = match outcome {
-        CheckinOutcome::NotModified => {
+        CheckinOutcome::NotModified { root_version } => {
+            walk_roots(ctx, root_version, now).await?;
             let version = record.assigned_version.clone().ok_or_else(|| anyhow!("the control plane answered 304 but this host holds no assignment; run `driftless sync` again"))?;
             return Ok(Some(Assigned {
                 version,
@@ -230,7 +231,14 @@ async fn check_in(
             }));
         }
         CheckinOutcome::RetryAfter(s) => return Err(ServerBusy { retry_after_s: s }.into()),
-        CheckinOutcome::Updated { response, etag } => (response, etag),
+        CheckinOutcome::Updated {
+            response,
+            etag,
+            root_version,
+        } => {
+            walk_roots(ctx, root_version, now).await?;
+            (response, etag)
+        }
     };
     record.notice = response.message.clone();
     record.next_checkin_s = Some(response.next_checkin_s);
@@ -243,11 +251,7 @@ async fn check_in(
     let verified = verify_release(&trust, &assignment, r_env, now)?;
     let cli: semver::Version = CLI_VERSION.parse()?;
     if verified.release.min_cli_version > cli {
-        return Err(CliTooOld(format!(
-            "release {} needs driftless {} or newer, this is {cli}; update the CLI (the running app was not touched)",
-            verified.release.version, verified.release.min_cli_version
-        ))
-        .into());
+        return Err(update_cli_for(ctx, &verified.release).await);
     }
     let version = verified.release.version.to_string();
     ctx.dir.save_verified(&version, a_env, r_env)?;
@@ -260,6 +264,87 @@ async fn check_in(
         access: response.registry.clone(),
         next_checkin_s: Some(response.next_checkin_s),
     }))
+}
+
+/// The release needs a newer CLI: install the build it offers for this platform and
+/// re-execute it with the same arguments, so the sync completes under the new CLI.
+/// Returns only on failure: [`CliTooOld`], with the self-update's error as its cause.
+async fn update_cli_for(
+    ctx: &Ctx<'_>,
+    release: &driftless_wire::release::ReleaseDocument,
+) -> anyhow::Error {
+    let too_old = format!(
+        "release {} needs driftless {} or newer, this is {CLI_VERSION}",
+        release.version, release.min_cli_version
+    );
+    let binary = crate::self_update::offered(release)
+        .filter(|b| b.version >= release.min_cli_version)
+        // A CLI this very sync installed is not replaced again (no exec loop).
+        .filter(|_| std::env::var_os(crate::env::SELF_UPDATED).is_none());
+    let Some(binary) = binary else {
+        return CliTooOld(format!(
+            "{too_old}; update the CLI (the running app was not touched)"
+        ))
+        .into();
+    };
+    eprintln!("{too_old}; updating this CLI to {}", binary.version);
+    let key = &ctx.key;
+    match crate::self_update::update_to(&ctx.client, &ctx.config.install_id, key, binary, false)
+        .await
+    {
+        Ok(done) => {
+            eprintln!(
+                "updated {} to driftless {} (the previous binary is {}); continuing under it",
+                done.exe.display(),
+                done.version,
+                done.prev.display()
+            );
+            crate::self_update::reexec(&done.exe)
+        }
+        Err(e) => e.context(CliTooOld(format!(
+            "{too_old}; the self-update to {} failed (the running app was not touched)",
+            binary.version
+        ))),
+    }
+}
+
+/// Walks the root chain from the held root to `newest`, one version at a time, each
+/// signed by a threshold of the previous root's keys and of its own; the trust state
+/// is written after every step.
+async fn walk_roots(ctx: &Ctx<'_>, newest: Option<u64>, now: i64) -> Result<()> {
+    let Some(newest) = newest else {
+        return Ok(());
+    };
+    let mut trust = ctx.dir.load_trust()?;
+    if newest <= trust.root.version {
+        return Ok(());
+    }
+    let steps = newest - trust.root.version;
+    if steps > driftless_wire::checkin::MAX_ROOT_STEPS {
+        return Err(driftless_exit::Coded(
+            driftless_exit::code::VERIFICATION,
+            format!(
+                "the control plane offers root version {newest}, {steps} versions past the held {}; more than {} in one sync is refused",
+                trust.root.version,
+                driftless_wire::checkin::MAX_ROOT_STEPS
+            ),
+        )
+        .into());
+    }
+    while trust.root.version < newest {
+        let v = trust.root.version + 1;
+        let env = ctx
+            .client
+            .root(v)
+            .await
+            .with_context(|| format!("cannot fetch root version {v}"))?;
+        let next = driftless_trust::verify_root_update(&trust.root, &env, now)?;
+        ctx.dir.save_root(v, &env)?;
+        trust.root = next;
+        ctx.dir.save_trust(&trust)?;
+        eprintln!("trusting root version {v}");
+    }
+    Ok(())
 }
 
 async fn converge(

@@ -1107,3 +1107,130 @@ fn a_host_without_the_images_checks_disk_then_pulls_them_by_digest_with_its_toke
         String::from_utf8_lossy(&token_on_disk.stdout)
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Key rotation while the fleet keeps converging.
+
+/// Runs `driftless-vendor keys …` on the stack's data dir and returns the new root version.
+fn rotate(w: &World, args: &[&str]) -> u64 {
+    let out = w
+        .stack
+        .vendor()
+        .arg("keys")
+        .args(args)
+        .arg("--data-dir")
+        .arg(w.stack.data_dir())
+        .output()
+        .unwrap();
+    assert_success(&out, &format!("keys {}", args.join(" ")));
+    stdout(&out).trim().parse().unwrap()
+}
+
+fn held_root_version(w: &World, host: &str) -> u64 {
+    let trust: Value =
+        serde_json::from_slice(&std::fs::read(w.state_dir(host).join("trust/trust.json")).unwrap())
+            .unwrap();
+    trust["root"]["version"].as_u64().unwrap()
+}
+
+#[test]
+fn an_install_keeps_converging_across_director_root_release_and_token_rotations() {
+    let mut w = World::new("rotate");
+    w.release("1.0.0");
+    w.install("h");
+    w.sync_ok("h");
+    w.assert_serves("1.0.0");
+
+    // The director key: root 2 trusts the new key and the old one; serve signs with the new.
+    assert_eq!(rotate(&w, &["rotate", "--role", "director"]), 2);
+    w.stack.start_control().unwrap();
+    w.sync_ok("h");
+    assert_eq!(held_root_version(&w, "h"), 2, "the host walked to root 2");
+    w.release("2.0.0");
+    w.sync_ok("h");
+    w.assert_serves("2.0.0");
+
+    // The root keys themselves: root 3 is signed by two old root keys and its own.
+    assert_eq!(rotate(&w, &["rotate-root"]), 3);
+    w.stack.start_control().unwrap();
+    w.release("3.0.0");
+    w.sync_ok("h");
+    assert_eq!(held_root_version(&w, "h"), 3);
+    w.assert_serves("3.0.0");
+
+    // The release key: vendor CI signs with the new key from now on.
+    assert_eq!(rotate(&w, &["rotate", "--role", "release"]), 4);
+    w.stack.start_control().unwrap();
+    w.release("4.0.0");
+    w.sync_ok("h");
+    assert_eq!(held_root_version(&w, "h"), 4);
+    w.assert_serves("4.0.0");
+
+    // The registry-token key: the next certificate was in the registry's bundle from the
+    // start, so tokens from the new key work without restarting the registry.
+    assert_eq!(rotate(&w, &["rotate", "--role", "registry-token"]), 5);
+    w.stack.start_control().unwrap();
+    w.release("5.0.0");
+    w.sync_ok("h");
+    w.assert_serves("5.0.0");
+    assert_eq!(w.status("h")["status"], "converged");
+
+    let out = w
+        .stack
+        .vendor()
+        .args(["keys", "list", "--json", "--data-dir"])
+        .arg(w.stack.data_dir())
+        .output()
+        .unwrap();
+    assert_success(&out, "keys list");
+    let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listing["root_version"], 5);
+    assert_eq!(
+        listing["roles"]["release"]["keyids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "old release key kept for the overlap"
+    );
+}
+
+#[test]
+fn a_release_signed_by_a_key_the_root_dropped_is_refused() {
+    let w = World::new("dropped");
+    w.release("1.0.0");
+    // Two release rotations: the first key is no longer in root 3.
+    let first = std::fs::read(w.stack.data_dir().join("offline-keys/release.pem")).unwrap();
+    rotate(&w, &["rotate", "--role", "release"]);
+    rotate(&w, &["rotate", "--role", "release"]);
+    let mut w = w;
+    w.stack.start_control().unwrap();
+    let old_key = w.stack.dir.path().join("first-release.pem");
+    std::fs::write(&old_key, first).unwrap();
+    let compose = w.build("2.0.0");
+    let out = w
+        .stack
+        .vendor()
+        .env("DRIFTLESS_RELEASE_KEY_FILE", &old_key)
+        .args([
+            "publish",
+            "--app",
+            &w.app,
+            "--version",
+            "2.0.0",
+            "--compose",
+        ])
+        .arg(&compose)
+        .output()
+        .unwrap();
+    assert_exit(
+        &out,
+        INVALID_INPUT,
+        "publish signed by a dropped release key",
+    );
+    assert!(
+        stderr(&out).contains("is not trusted by root version 3"),
+        "{}",
+        stderr(&out)
+    );
+}

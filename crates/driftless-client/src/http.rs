@@ -57,6 +57,16 @@ impl Http {
 
     /// Sends `req` and reads the answer under the cap.
     pub async fn send(&self, req: RequestBuilder, url: &str) -> Result<Answer, ClientError> {
+        self.send_capped(req, url, MAX_RESPONSE_BYTES).await
+    }
+
+    /// Sends `req` and reads the answer, refusing one larger than `cap` bytes.
+    pub async fn send_capped(
+        &self,
+        req: RequestBuilder,
+        url: &str,
+        cap: usize,
+    ) -> Result<Answer, ClientError> {
         let mut resp = req.send().await.map_err(|e| ClientError::Unreachable {
             url: url.to_string(),
             reason: transport_reason(&e),
@@ -68,10 +78,10 @@ impl Http {
             url: url.to_string(),
             reason: transport_reason(&e),
         })? {
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            if body.len() + chunk.len() > cap {
                 return Err(ClientError::TooLarge {
                     url: url.to_string(),
-                    cap: MAX_RESPONSE_BYTES,
+                    cap,
                 });
             }
             body.extend_from_slice(&chunk);

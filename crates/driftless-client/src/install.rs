@@ -4,9 +4,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use driftless_wire::checkin::{
     request_signing_input, CheckinRequest, CheckinResponse, RegisterRequest, RegisterResponse,
-    SIGNATURE_HEADER, TIMESTAMP_HEADER,
+    INSTALL_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
-use driftless_wire::Envelope;
+use driftless_wire::{Digest, Envelope};
 use ed25519_dalek::{Signer as _, SigningKey};
 use reqwest::StatusCode;
 
@@ -23,13 +23,18 @@ pub struct InstallClient {
 #[derive(Debug)]
 pub enum CheckinOutcome {
     /// `304`: the held assignment is current.
-    NotModified,
+    NotModified {
+        /// The newest root version the server has.
+        root_version: Option<u64>,
+    },
     /// `200`: a (possibly new) assignment, with its ETag.
     Updated {
         /// The body.
         response: Box<CheckinResponse>,
         /// The assignment's ETag, to send next time.
         etag: Option<String>,
+        /// The newest root version the server has.
+        root_version: Option<u64>,
     },
     /// `429`/`503`: try again after this many seconds.
     RetryAfter(u64),
@@ -50,11 +55,18 @@ impl InstallClient {
         self.http.send(r, &url).await?.json()
     }
 
-    /// Fetches root version `version`.
+    /// Fetches root version `version`, refusing one larger than the root size cap.
     pub async fn root(&self, version: u64) -> Result<Envelope, ClientError> {
         let url = self.http.url(&format!("/v1/trust/root/{version}"));
         let r = self.http.client().get(&url);
-        self.http.send(r, &url).await?.json()
+        let answer = self.http.send(r, &url).await?;
+        if answer.body.len() > driftless_wire::checkin::MAX_ROOT_BYTES {
+            return Err(ClientError::TooLarge {
+                url,
+                cap: driftless_wire::checkin::MAX_ROOT_BYTES,
+            });
+        }
+        answer.json()
     }
 
     /// One signed check-in; `etag` is the held assignment's, to get `304` when current.
@@ -85,8 +97,13 @@ impl InstallClient {
             r = r.header(reqwest::header::IF_NONE_MATCH, format!("\"{tag}\""));
         }
         let answer = self.http.send(r, &url).await?;
+        let root_version = answer
+            .headers
+            .get(driftless_wire::checkin::ROOT_VERSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
         match answer.status {
-            StatusCode::NOT_MODIFIED => Ok(CheckinOutcome::NotModified),
+            StatusCode::NOT_MODIFIED => Ok(CheckinOutcome::NotModified { root_version }),
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
                 let secs = answer
                     .headers
@@ -106,8 +123,43 @@ impl InstallClient {
                 Ok(CheckinOutcome::Updated {
                     response: Box::new(response),
                     etag,
+                    root_version,
                 })
             }
         }
+    }
+
+    /// Downloads artifact `digest` with a signed request, refusing more than
+    /// `max_bytes` (the size the signed release document declares). The caller checks
+    /// the digest.
+    pub async fn download_artifact(
+        &self,
+        install_id: &str,
+        key: &SigningKey,
+        digest: &Digest,
+        max_bytes: u64,
+        now: i64,
+    ) -> Result<Vec<u8>, ClientError> {
+        let path = format!("/v1/artifacts/{digest}");
+        let url = self.http.url(&path);
+        let sig = key.sign(&request_signing_input("GET", &path, now, b""));
+        let r = self
+            .http
+            .client()
+            .get(&url)
+            .header(INSTALL_HEADER, install_id)
+            .header(TIMESTAMP_HEADER, now.to_string())
+            .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()))
+            .timeout(crate::ARTIFACT_TIMEOUT);
+        let cap = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+        // Room for an error body even when the artifact is tiny.
+        let answer = self.http.send_capped(r, &url, cap.max(64 * 1024)).await?;
+        if !answer.status.is_success() {
+            return Err(answer.error());
+        }
+        if answer.body.len() > cap {
+            return Err(ClientError::TooLarge { url, cap });
+        }
+        Ok(answer.body)
     }
 }

@@ -13,3 +13,6 @@ pub use vendor::VendorClient;
 
 /// The largest answer the client reads from the control plane.
 pub const MAX_RESPONSE_BYTES: usize = 8 << 20;
+
+/// How long an artifact upload or download may take (a CLI binary is megabytes).
+pub const ARTIFACT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);

@@ -1,7 +1,7 @@
 //! The vendor API, authenticated with the operator token.
 
 use driftless_wire::api::*;
-use driftless_wire::Envelope;
+use driftless_wire::{Digest, Envelope};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -55,6 +55,10 @@ impl VendorClient {
     pub async fn info(&self) -> Result<ServerInfo, ClientError> {
         self.get("/v1/info").await
     }
+    /// Root version `version` (public).
+    pub async fn root(&self, version: u64) -> Result<Envelope, ClientError> {
+        self.get(&format!("/v1/trust/root/{version}")).await
+    }
     /// Creates an app.
     pub async fn create_app(&self, name: &str) -> Result<AppInfo, ClientError> {
         self.post("/v1/apps", &CreateApp { name: name.into() })
@@ -100,6 +104,23 @@ impl VendorClient {
             },
         )
         .await
+    }
+    /// Uploads an artifact (a CLI binary) under its digest; the server checks it.
+    pub async fn upload_artifact(
+        &self,
+        digest: &Digest,
+        bytes: Vec<u8>,
+    ) -> Result<ArtifactInfo, ClientError> {
+        let url = self.http.url(&format!("/v1/artifacts/{digest}"));
+        let req = self
+            .http
+            .client()
+            .put(&url)
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .timeout(crate::ARTIFACT_TIMEOUT)
+            .body(bytes);
+        self.http.send(req, &url).await?.json()
     }
     /// Lists an app's releases, highest counter first.
     pub async fn list_releases(&self, app: &str) -> Result<Vec<ReleaseInfo>, ClientError> {

@@ -32,6 +32,8 @@ pub mod code {
     pub const PROTOCOL: u8 = 11;
     /// Not enough disk space for a release's images; nothing was pulled.
     pub const DISK_FULL: u8 = 12;
+    /// A self-update's new CLI did not run (smoke test); the previous one was restored.
+    pub const SELF_UPDATE: u8 = 13;
 }
 
 /// Input the user must fix; exits with [`code::INVALID_INPUT`].

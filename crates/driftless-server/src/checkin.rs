@@ -86,6 +86,7 @@ pub async fn handle(
             state.store.record_checkin(id, &report, None).await?;
             let mut resp = StatusCode::NOT_MODIFIED.into_response();
             set_etag(&mut resp, &tag);
+            set_root_version(state, &mut resp);
             return Ok(resp);
         }
     }
@@ -133,6 +134,7 @@ pub async fn handle(
     );
     let mut resp = Json(body).into_response();
     set_etag(&mut resp, &tag);
+    set_root_version(state, &mut resp);
     Ok(resp)
 }
 
@@ -149,6 +151,14 @@ fn response_etag(
     let extra = serde_json::json!({ "note": note, "pending": pending }).to_string();
     let suffix = Digest::of(extra.as_bytes());
     format!("{assignment_etag}-{}", &suffix.hex()[..16])
+}
+
+fn set_root_version(state: &AppState, resp: &mut Response) {
+    let v = state.keys().root.version;
+    resp.headers_mut().insert(
+        driftless_wire::checkin::ROOT_VERSION_HEADER,
+        HeaderValue::from(v),
+    );
 }
 
 fn set_etag(resp: &mut Response, etag: &str) {
@@ -191,11 +201,7 @@ fn issue(
         allow_downgrade: held_counter.is_some_and(|c| counter < c),
     };
     let payload = serde_json::to_vec(&a).map_err(ApiError::internal)?;
-    let env = Envelope::sign(
-        ASSIGNMENT_PAYLOAD_TYPE,
-        &payload,
-        &[state.director.as_ref()],
-    );
+    let env = Envelope::sign(ASSIGNMENT_PAYLOAD_TYPE, &payload, &[&state.keys().director]);
     let text = serde_json::to_string(&env).map_err(ApiError::internal)?;
     Ok(StoredAssignment {
         sequence,

@@ -14,7 +14,7 @@ mod state;
 
 pub use error::ApiError;
 pub use rollout::{seed, SEED_SPACE};
-pub use state::{AppState, ServerConfig};
+pub use state::{AppState, Keys, ServerConfig};
 
 use axum::Router;
 use std::time::{SystemTime, UNIX_EPOCH};

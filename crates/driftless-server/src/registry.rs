@@ -34,6 +34,7 @@ pub fn mint(
         lifetime_s: state.config.token_lifetime_s,
     };
     let t = state
+        .keys()
         .tokens
         .mint(&req, crate::now())
         .map_err(ApiError::internal)?;

@@ -5,7 +5,7 @@ use driftless_store::Store;
 use driftless_wire::root::RootDocument;
 use driftless_wire::Envelope;
 use ed25519_dalek::SigningKey;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// Settings of a running control plane.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -29,10 +29,27 @@ pub struct ServerConfig {
     /// Seconds between passes of the rollout ticker (waves, automatic halt).
     #[serde(default = "default_rollout_tick_s")]
     pub rollout_tick_s: u64,
+    /// Where uploaded artifacts (CLI binaries) live, one file per digest; `None`
+    /// stores none (`/v1/artifacts/…` answers 404).
+    #[serde(default)]
+    pub artifacts_dir: Option<std::path::PathBuf>,
 }
 
 fn default_rollout_tick_s() -> u64 {
     5
+}
+
+/// The keys and trust documents a running control plane signs and serves with;
+/// replaced whole when an operator rotates a key (SIGHUP to `serve`).
+pub struct Keys {
+    /// The online director key that signs assignments.
+    pub director: SigningKey,
+    /// Mints registry tokens.
+    pub tokens: TokenSigner,
+    /// Every root version, oldest first, as signed envelopes.
+    pub roots: Vec<Envelope>,
+    /// The newest root, decoded.
+    pub root: RootDocument,
 }
 
 /// Shared handler state.
@@ -40,14 +57,36 @@ fn default_rollout_tick_s() -> u64 {
 pub struct AppState {
     /// The database.
     pub store: Arc<dyn Store>,
-    /// The online director key that signs assignments.
-    pub director: Arc<SigningKey>,
-    /// Mints registry tokens.
-    pub tokens: Arc<TokenSigner>,
-    /// Every root version, oldest first, as signed envelopes.
-    pub roots: Arc<Vec<Envelope>>,
-    /// The newest root, decoded.
-    pub root: Arc<RootDocument>,
+    keys: Arc<RwLock<Arc<Keys>>>,
     /// Settings.
     pub config: Arc<ServerConfig>,
+}
+
+impl AppState {
+    /// State over `store` with `keys` and `config`.
+    pub fn new(store: Arc<dyn Store>, keys: Keys, config: ServerConfig) -> Self {
+        AppState {
+            store,
+            keys: Arc::new(RwLock::new(Arc::new(keys))),
+            config: Arc::new(config),
+        }
+    }
+
+    /// The keys in force now (a snapshot: a rotation does not change it under a request).
+    pub fn keys(&self) -> Arc<Keys> {
+        match self.keys.read() {
+            Ok(k) => k.clone(),
+            // A panic while holding the lock cannot leave a half-written Arc behind.
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts rotated keys in force for every request from now on.
+    pub fn replace_keys(&self, keys: Keys) {
+        let mut guard = match self.keys.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Arc::new(keys);
+    }
 }

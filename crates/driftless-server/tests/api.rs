@@ -14,7 +14,9 @@ use driftless_registry_token::{generate_key_material, TokenSigner};
 use driftless_server::{router, AppState, ServerConfig};
 use driftless_store::AuditEntry;
 use driftless_store_sqlite::SqliteStore;
-use driftless_wire::checkin::{request_signing_input, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use driftless_wire::checkin::{
+    request_signing_input, INSTALL_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
 use driftless_wire::keys::generate_signing_key;
 use driftless_wire::release::{DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage};
 use driftless_wire::root::{Role, RoleKeys, RootDocument};
@@ -86,6 +88,11 @@ fn role(keys: &[&SigningKey], threshold: u32, all: &mut BTreeMap<KeyId, PublicKe
 impl Harness {
     /// Keys and root v1 made the way `driftless-vendor init` makes them.
     async fn new() -> Harness {
+        Harness::with_artifacts(None).await
+    }
+
+    /// A harness whose control plane stores artifacts in `artifacts_dir`.
+    async fn with_artifacts(artifacts_dir: Option<std::path::PathBuf>) -> Harness {
         let t = now();
         let root_keys: Vec<SigningKey> = (0..3).map(|_| generate_signing_key()).collect();
         let release_key = generate_signing_key();
@@ -122,15 +129,15 @@ impl Harness {
             next_checkin_s: 300,
             operator_token_sha256: hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
             rollout_tick_s: 5,
+            artifacts_dir,
         };
-        let state = AppState {
-            store: Arc::new(store),
-            director: Arc::new(director),
-            tokens: Arc::new(tokens),
-            roots: Arc::new(vec![envelope]),
-            root: Arc::new(root),
-            config: Arc::new(config),
+        let keys = driftless_server::Keys {
+            director,
+            tokens,
+            roots: vec![envelope],
+            root,
         };
+        let state = AppState::new(Arc::new(store), keys, config);
         Harness { state, release_key }
     }
 
@@ -138,7 +145,7 @@ impl Harness {
         let resp = router(self.state.clone()).oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = axum::body::to_bytes(resp.into_body(), 1 << 22)
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 24)
             .await
             .unwrap()
             .to_vec();
@@ -628,4 +635,105 @@ async fn the_audit_log_lists_every_action_in_order_and_each_hash_chains() {
         );
         prev = e.hash.clone();
     }
+}
+
+/// `GET /v1/artifacts/{digest}` signed like the CLI signs it, naming `install_id`.
+async fn get_artifact(h: &Harness, install_id: &str, key: &SigningKey, digest: &str) -> Answer {
+    let path = format!("/v1/artifacts/{digest}");
+    let ts = now();
+    let sig = key.sign(&request_signing_input("GET", &path, ts, b""));
+    let req = Request::builder()
+        .method(Method::GET)
+        .uri(&path)
+        .header(INSTALL_HEADER, install_id)
+        .header(TIMESTAMP_HEADER, ts.to_string())
+        .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()))
+        .body(Body::empty())
+        .unwrap();
+    h.send(req).await
+}
+
+#[tokio::test]
+async fn artifacts_are_stored_only_under_their_digest_and_served_to_signed_installs() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::with_artifacts(Some(dir.path().to_path_buf())).await;
+    // Larger than the 4 MiB limit of every other route.
+    let bytes: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let digest = Digest::of(&bytes);
+    let path = format!("/v1/artifacts/{digest}");
+
+    let other = Digest::of(b"something else");
+    h.operator_raw(
+        Method::PUT,
+        &format!("/v1/artifacts/{other}"),
+        bytes.clone(),
+    )
+    .await
+    .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "a refused upload left a file"
+    );
+    let req = Request::builder()
+        .method(Method::PUT)
+        .uri(&path)
+        .body(Body::from(bytes.clone()))
+        .unwrap();
+    h.send(req)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    for _ in 0..2 {
+        let put = h.operator_raw(Method::PUT, &path, bytes.clone()).await;
+        assert_eq!(
+            put.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&put.body)
+        );
+        assert_eq!(put.json()["size"], bytes.len() as u64);
+    }
+    assert!(std::fs::read(dir.path().join(digest.hex())).unwrap() == bytes);
+    let audit = h.get("/v1/audit?limit=10").await.json();
+    let uploads = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["event"]["action"] == "artifact.upload" && e["event"]["subject"] == digest.as_str()
+        })
+        .count();
+    assert_eq!(uploads, 2, "{audit}");
+
+    let license = h.app_with_license().await;
+    let key = generate_signing_key();
+    let reg = h.register(license["key"].as_str().unwrap(), &key).await;
+    let install_id = reg.json()["install_id"].as_str().unwrap().to_string();
+    let got = get_artifact(&h, &install_id, &key, digest.as_str()).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert!(got.body == bytes, "the download differs from the upload");
+    get_artifact(&h, &install_id, &generate_signing_key(), digest.as_str())
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    get_artifact(&h, &install_id, &key, other.as_str())
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_artifact");
+
+    let license_id = license["id"].as_str().unwrap();
+    h.post(&format!("/v1/licenses/{license_id}/revoke"), json!({}))
+        .await;
+    get_artifact(&h, &install_id, &key, digest.as_str())
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "install_revoked");
+}
+
+#[tokio::test]
+async fn a_control_plane_without_an_artifacts_dir_answers_404() {
+    let h = Harness::new().await;
+    let bytes = b"binary".to_vec();
+    let path = format!("/v1/artifacts/{}", Digest::of(&bytes));
+    h.operator_raw(Method::PUT, &path, bytes)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "no_artifact_store");
 }

@@ -88,7 +88,7 @@ impl Stack {
                 .context("init output lacks a field")
         };
         let registry = Registry::start(&RegistryOptions {
-            rootcertbundle: data.join("keys/registry-token.crt"),
+            rootcertbundle: data.join("keys/registry-token-bundle.crt"),
             realm: format!("http://{control_addr}/v1/registry/token"),
             service: "driftless-registry".into(),
             issuer: "driftless".into(),

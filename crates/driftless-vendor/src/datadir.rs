@@ -60,9 +60,22 @@ impl DataDir {
     pub fn token_key(&self) -> PathBuf {
         self.keys().join("registry-token.pem")
     }
-    /// The registry-token certificate (the registry's `rootcertbundle`).
+    /// The registry-token certificate in use.
     pub fn token_cert(&self) -> PathBuf {
         self.keys().join("registry-token.crt")
+    }
+    /// The next registry-token key, already trusted by the registry.
+    pub fn next_token_key(&self) -> PathBuf {
+        self.keys().join("registry-token-next.pem")
+    }
+    /// The next registry-token certificate.
+    pub fn next_token_cert(&self) -> PathBuf {
+        self.keys().join("registry-token-next.crt")
+    }
+    /// The certificate bundle the registry trusts (its `rootcertbundle`): the current
+    /// and the next certificate, and the previous one while its tokens may live.
+    pub fn token_bundle(&self) -> PathBuf {
+        self.keys().join("registry-token-bundle.crt")
     }
     /// Keys that belong off this machine: root keys and the release key.
     pub fn offline(&self) -> PathBuf {
@@ -80,6 +93,11 @@ impl DataDir {
     pub fn trust(&self) -> PathBuf {
         self.root.join("trust")
     }
+    /// `artifacts/`: the CLI binaries `publish --cli-binary` uploaded, one file per digest.
+    pub fn artifacts(&self) -> PathBuf {
+        self.root.join("artifacts")
+    }
+
     /// Root version `v`.
     pub fn root_doc(&self, v: u64) -> PathBuf {
         self.trust().join(format!("root.{v}.json"))

@@ -72,6 +72,7 @@ pub async fn init(dir: &DataDir, opts: &InitOptions, now: i64) -> Result<InitOut
     let release = generate_signing_key();
     let director = generate_signing_key();
     let material = generate_key_material("driftless registry token", now)?;
+    let next_material = generate_key_material("driftless registry token (next)", now)?;
 
     let mut keys = BTreeMap::new();
     let mut roles = BTreeMap::new();
@@ -99,6 +100,12 @@ pub async fn init(dir: &DataDir, opts: &InitOptions, now: i64) -> Result<InitOut
     write_signing_key(&dir.director_key(), &director)?;
     write_private(&dir.token_key(), material.key_pem.as_bytes())?;
     fs::write(dir.token_cert(), material.cert_pem.as_bytes())?;
+    write_private(&dir.next_token_key(), next_material.key_pem.as_bytes())?;
+    fs::write(dir.next_token_cert(), next_material.cert_pem.as_bytes())?;
+    fs::write(
+        dir.token_bundle(),
+        format!("{}{}", material.cert_pem, next_material.cert_pem),
+    )?;
 
     let mut secret = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut secret);
@@ -116,6 +123,7 @@ pub async fn init(dir: &DataDir, opts: &InitOptions, now: i64) -> Result<InitOut
             next_checkin_s: 300,
             operator_token_sha256: hex::encode(Sha256::digest(operator_token.as_bytes())),
             rollout_tick_s: 5,
+            artifacts_dir: None,
         },
     };
     write_private(
@@ -137,6 +145,6 @@ pub fn registry_config(dir: &DataDir, settings: &Settings) -> String {
         settings.public_url,
         settings.server.token_service,
         settings.server.token_issuer,
-        dir.token_cert().display()
+        dir.token_bundle().display()
     )
 }

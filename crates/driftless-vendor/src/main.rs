@@ -4,6 +4,7 @@
 mod datadir;
 mod env;
 mod init;
+mod keys;
 mod publish;
 mod push;
 mod serve;
@@ -68,6 +69,14 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// The root of trust and the keys of every role.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+        /// The data directory `init` created.
+        #[arg(long, env = env::DATA_DIR, global = true)]
+        data_dir: Option<PathBuf>,
+    },
     /// Print the `auth: token:` block for the registry's config.
     RegistryConfig {
         /// The data directory `init` created.
@@ -125,6 +134,14 @@ enum Command {
         /// Seconds a host waits for the release to be healthy.
         #[arg(long, default_value_t = 120)]
         health_timeout: u64,
+        /// A customer CLI build to offer with the release, as PLATFORM=PATH
+        /// (e.g. linux/amd64=target/release/driftless); repeatable. Its version is
+        /// what `PATH --version` prints.
+        #[arg(long = "cli-binary", value_name = "PLATFORM=PATH", value_parser = parse_cli_binary)]
+        cli_binaries: Vec<(String, PathBuf)>,
+        /// The --cli-binary builds' version, instead of running them (for tests).
+        #[arg(long, hide = true)]
+        cli_version: Option<String>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -192,6 +209,24 @@ enum Command {
         limit: u32,
         #[command(flatten)]
         remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Show every role's key ids, threshold and the root's expiry.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the root keys: root N+1 signed by a threshold of N's keys and its own.
+    RotateRoot,
+    /// Replace one role's key, trusting the previous one for one more root version.
+    Rotate {
+        /// The role to rotate.
+        #[arg(long, value_enum)]
+        role: keys::RotatedRole,
     },
 }
 
@@ -358,11 +393,23 @@ fn parse_duration(text: &str) -> Result<i64> {
     Ok(n * mult)
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// `PLATFORM=PATH` of `publish --cli-binary`.
+fn parse_cli_binary(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((platform, path)) if !platform.is_empty() && !path.is_empty() => {
+            Ok((platform.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(format!(
+            "`{text}` is not PLATFORM=PATH (e.g. linux/amd64=target/release/driftless)"
+        )),
+    }
 }
 
 fn client(remote: &Remote) -> Result<VendorClient> {
@@ -431,6 +478,45 @@ async fn run(cli: Cli) -> Result<()> {
             init_logging();
             serve::serve(&DataDir::new(&data_dir), listen.as_deref()).await?;
         }
+        Command::Keys { action, data_dir } => {
+            let data_dir = data_dir.ok_or_else(|| {
+                driftless_exit::InvalidInput(format!("pass --data-dir or set {}", env::DATA_DIR))
+            })?;
+            let dir = DataDir::new(&data_dir);
+            match action {
+                KeysAction::List { json } => {
+                    let l = keys::list(&dir)?;
+                    if json {
+                        print_json(&l)?;
+                    } else {
+                        println!(
+                            "root version {} (expires at {})",
+                            l.root_version, l.root_expires
+                        );
+                        for (role, k) in &l.roles {
+                            let ids: Vec<&str> =
+                                k.keyids.iter().map(|i| &i.0[..16.min(i.0.len())]).collect();
+                            println!(
+                                "{role:<10} threshold {} of {}: {}",
+                                k.threshold,
+                                k.keyids.len(),
+                                ids.join(", ")
+                            );
+                        }
+                    }
+                }
+                KeysAction::RotateRoot => {
+                    let v = keys::rotate_root(&dir, now())?;
+                    println!("{v}");
+                    eprintln!("wrote root version {v}; reload serve (SIGHUP) to publish it, then move the new root keys in {} offline", dir.offline().display());
+                }
+                KeysAction::Rotate { role } => {
+                    let v = keys::rotate_role(&dir, role, now())?;
+                    println!("{v}");
+                    eprintln!("wrote root version {v} trusting the new {role:?} key and the previous one; reload serve (SIGHUP) to use it");
+                }
+            }
+        }
         Command::RegistryConfig { data_dir } => {
             let dir = DataDir::new(&data_dir);
             print!("{}", init::registry_config(&dir, &dir.load_settings()?));
@@ -489,6 +575,8 @@ async fn run(cli: Cli) -> Result<()> {
             release_key: key_path,
             min_cli_version,
             health_timeout,
+            cli_binaries,
+            cli_version,
             remote,
         } => {
             let key = release_key(key_path.as_deref())?;
@@ -501,14 +589,17 @@ async fn run(cli: Cli) -> Result<()> {
                 release_key: &key,
                 min_cli_version: &min_cli_version,
                 health_timeout_s: health_timeout,
+                cli_binaries: &cli_binaries,
+                cli_version: cli_version.as_deref(),
             };
             let p = publish::publish(&c, &opts, now()).await?;
             println!("{}", p.digest);
             eprintln!(
-                "published {app} {} (release counter {}, {} images)",
+                "published {app} {} (release counter {}, {} images, {} CLI builds)",
                 p.release.version,
                 p.release.release_counter,
-                p.release.images.len()
+                p.release.images.len(),
+                p.release.cli.len()
             );
         }
         Command::Promote {

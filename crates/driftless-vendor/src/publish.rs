@@ -7,7 +7,9 @@ use anyhow::{anyhow, Context as _, Result};
 use driftless_client::VendorClient;
 use driftless_descriptor::{ComposeFile, MAX_DESCRIPTOR_BYTES};
 use driftless_oci::RegistryClient;
-use driftless_wire::release::{DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage};
+use driftless_wire::release::{
+    CliBinary, DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage,
+};
 use driftless_wire::{Digest, Envelope, RELEASE_PAYLOAD_TYPE};
 use ed25519_dalek::SigningKey;
 use std::collections::BTreeMap;
@@ -34,6 +36,10 @@ pub struct PublishOptions<'a> {
     pub min_cli_version: &'a str,
     /// Health timeout, seconds.
     pub health_timeout_s: u64,
+    /// CLI binaries offered with the release: `(platform, path)`.
+    pub cli_binaries: &'a [(String, std::path::PathBuf)],
+    /// The binaries' version, instead of running `PATH --version` (hidden; tests).
+    pub cli_version: Option<&'a str>,
 }
 
 /// What was published.
@@ -88,7 +94,10 @@ pub async fn publish(
         None => None,
     };
 
+    let cli_binaries = read_cli_binaries(opts.cli_binaries, opts.cli_version)?;
+
     let info = client.info().await?;
+    check_release_key(client, info.root_version, opts.release_key).await?;
     let releases = client.list_releases(opts.app).await?;
     if releases.iter().any(|r| r.version == version.to_string()) {
         return Err(driftless_exit::Conflict(format!(
@@ -148,6 +157,16 @@ pub async fn publish(
         .push_compose_artifact(&descriptor_repo, &tag, &pinned)
         .await?;
 
+    let mut cli = Vec::new();
+    for (binary, bytes) in cli_binaries {
+        eprintln!(
+            "uploading driftless {} for {} ({} bytes)",
+            binary.version, binary.platform, binary.size
+        );
+        client.upload_artifact(&binary.digest, bytes).await?;
+        cli.push(binary);
+    }
+
     let release = ReleaseDocument {
         doc_type: "release".into(),
         app: opts.app.to_string(),
@@ -169,7 +188,7 @@ pub async fn publish(
         },
         min_cli_version: min_cli,
         rollback_floor: 0,
-        cli: vec![],
+        cli,
         notes,
     };
     let payload = serde_json::to_vec(&release)?;
@@ -179,6 +198,29 @@ pub async fn publish(
         release,
         digest: Digest::of(&payload),
     })
+}
+
+/// Refuses, before anything is pushed, a release key the newest root does not trust.
+async fn check_release_key(
+    client: &VendorClient,
+    root_version: u64,
+    key: &SigningKey,
+) -> Result<()> {
+    let env = client.root(root_version).await?;
+    let root: driftless_wire::root::RootDocument =
+        env.decode(driftless_wire::ROOT_PAYLOAD_TYPE, "root document")?;
+    let id = driftless_wire::keys::key_id_of(key);
+    let trusted = root
+        .roles
+        .get(&driftless_wire::root::Role::Release)
+        .is_some_and(|r| r.keyids.contains(&id));
+    if !trusted {
+        driftless_exit::refuse!(
+            "release key {} is not trusted by root version {root_version}, so installs would refuse the release; sign with the key `keys rotate --role release` left in offline-keys/release.pem",
+            &id.0[..16]
+        );
+    }
+    Ok(())
 }
 
 fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
@@ -192,4 +234,70 @@ fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
         );
     }
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Reads every `--cli-binary` and learns its version, refusing bad input before
+/// anything is uploaded.
+fn read_cli_binaries(
+    binaries: &[(String, std::path::PathBuf)],
+    version_override: Option<&str>,
+) -> Result<Vec<(CliBinary, Vec<u8>)>> {
+    let mut out: Vec<(CliBinary, Vec<u8>)> = Vec::new();
+    for (platform, path) in binaries {
+        let valid_platform = platform
+            .split_once('/')
+            .is_some_and(|(os, arch)| !os.is_empty() && !arch.is_empty() && !arch.contains('/'));
+        if !valid_platform {
+            driftless_exit::refuse!(
+                "--cli-binary platform `{platform}` is not `os/arch` (e.g. linux/amd64)"
+            );
+        }
+        if out.iter().any(|(b, _)| &b.platform == platform) {
+            driftless_exit::refuse!("--cli-binary names platform `{platform}` twice");
+        }
+        let version = match version_override {
+            Some(v) => v.parse::<semver::Version>().map_err(|e| {
+                driftless_exit::InvalidInput(format!("--cli-version `{v}` is not semver: {e}"))
+            })?,
+            None => cli_version_of(path)?,
+        };
+        let bytes = read_capped(path, driftless_wire::api::MAX_ARTIFACT_BYTES)?;
+        out.push((
+            CliBinary {
+                platform: platform.clone(),
+                version,
+                digest: Digest::of(&bytes),
+                size: bytes.len() as u64,
+            },
+            bytes,
+        ));
+    }
+    Ok(out)
+}
+
+/// Runs `path --version`, which prints `driftless X.Y.Z`.
+fn cli_version_of(path: &Path) -> Result<semver::Version> {
+    let out = std::process::Command::new(path)
+        .arg("--version")
+        .output()
+        .map_err(|e| {
+            driftless_exit::InvalidInput(format!(
+                "cannot run `{} --version` to learn the CLI's version: {e}",
+                path.display()
+            ))
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text
+        .trim()
+        .strip_prefix("driftless ")
+        .and_then(|v| v.parse::<semver::Version>().ok());
+    match version {
+        Some(v) if out.status.success() => Ok(v),
+        _ => driftless_exit::refuse!(
+            "`{} --version` printed `{}` (exit {:?}), not `driftless X.Y.Z`; is it the driftless CLI?",
+            path.display(),
+            text.trim(),
+            out.status.code()
+        ),
+    }
 }

@@ -2,7 +2,7 @@
 
 use anyhow::{Context as _, Result};
 use driftless_registry_token::TokenSigner;
-use driftless_server::AppState;
+use driftless_server::{AppState, Keys};
 use driftless_store_sqlite::SqliteStore;
 use driftless_wire::root::RootDocument;
 use driftless_wire::ROOT_PAYLOAD_TYPE;
@@ -16,9 +16,8 @@ pub fn database_url(dir: &DataDir) -> String {
     format!("sqlite://{}", dir.database().display())
 }
 
-/// Builds the server state from a data directory; never reads offline keys.
-pub async fn load_state(dir: &DataDir) -> Result<(AppState, String)> {
-    let settings = dir.load_settings()?;
+/// Reads the keys and root documents `serve` uses; never reads offline keys.
+pub fn load_keys(dir: &DataDir) -> Result<Keys> {
     let roots = dir.load_roots()?;
     let newest = roots.last().context("no root document")?;
     let root: RootDocument = newest.decode(ROOT_PAYLOAD_TYPE, "root document")?;
@@ -28,22 +27,53 @@ pub async fn load_state(dir: &DataDir) -> Result<(AppState, String)> {
     let cert_pem = fs::read_to_string(dir.token_cert())
         .with_context(|| format!("cannot read {}", dir.token_cert().display()))?;
     let tokens = TokenSigner::from_pem(&key_pem, &cert_pem)?;
+    Ok(Keys {
+        director,
+        tokens,
+        roots,
+        root,
+    })
+}
+
+/// Builds the server state from a data directory.
+pub async fn load_state(dir: &DataDir) -> Result<(AppState, String)> {
+    let mut settings = dir.load_settings()?;
+    let artifacts = settings
+        .server
+        .artifacts_dir
+        .get_or_insert_with(|| dir.artifacts());
+    fs::create_dir_all(&*artifacts)
+        .with_context(|| format!("cannot create {}", artifacts.display()))?;
+    let keys = load_keys(dir)?;
     let store = SqliteStore::open(&database_url(dir)).await?;
-    let state = AppState {
-        store: Arc::new(store),
-        director: Arc::new(director),
-        tokens: Arc::new(tokens),
-        roots: Arc::new(roots),
-        root: Arc::new(root),
-        config: Arc::new(settings.server),
-    };
+    let state = AppState::new(Arc::new(store), keys, settings.server);
     Ok((state, settings.listen))
+}
+
+/// Reloads the keys and roots on SIGHUP, after `driftless-vendor keys rotate…`.
+fn reload_on_hangup(dir: DataDir, state: AppState) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; restart serve to load rotated keys");
+        return;
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match load_keys(&dir) {
+                Ok(keys) => {
+                    tracing::info!(root_version = keys.root.version, "reloaded keys and roots");
+                    state.replace_keys(keys);
+                }
+                Err(e) => tracing::error!(error = %e, "reload failed; keeping the keys in force"),
+            }
+        }
+    });
 }
 
 /// Serves until SIGINT or SIGTERM.
 pub async fn serve(dir: &DataDir, listen_override: Option<&str>) -> Result<()> {
     let (state, listen) = load_state(dir).await?;
     let listen = listen_override.unwrap_or(&listen).to_string();
+    reload_on_hangup(dir.clone(), state.clone());
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen}; is another process using it?"))?;

@@ -378,8 +378,12 @@ fn registry_config_prints_the_token_auth_block() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    let cert = data.join("keys/registry-token.crt");
+    // The registry trusts a bundle: the current certificate and the next one, so the
+    // token key can rotate without restarting the registry first.
+    let cert = data.join("keys/registry-token-bundle.crt");
     assert!(Path::new(&cert).is_file(), "{} missing", cert.display());
+    let bundle = std::fs::read_to_string(&cert).unwrap();
+    assert_eq!(bundle.matches("BEGIN CERTIFICATE").count(), 2, "{bundle}");
     let body: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(
         body,

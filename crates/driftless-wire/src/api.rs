@@ -115,6 +115,18 @@ pub struct ReleaseInfo {
     pub state: String,
 }
 
+/// The largest artifact (a CLI binary) the control plane stores.
+pub const MAX_ARTIFACT_BYTES: u64 = 256 << 20;
+
+/// An artifact the control plane stores, as `PUT /v1/artifacts/{digest}` answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactInfo {
+    /// `sha256:<hex>` of its bytes.
+    pub digest: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
 fn active() -> String {
     "active".into()
 }

@@ -9,6 +9,15 @@ use crate::status::InstallStatus;
 pub const SIGNATURE_HEADER: &str = "x-driftless-signature";
 /// Header carrying the Unix time the request was signed at.
 pub const TIMESTAMP_HEADER: &str = "x-driftless-timestamp";
+/// Header naming the install on signed requests whose path carries no install id
+/// (`GET /v1/artifacts/{digest}`).
+pub const INSTALL_HEADER: &str = "x-driftless-install";
+/// Header on every check-in answer (200 and 304): the newest root version.
+pub const ROOT_VERSION_HEADER: &str = "x-driftless-root-version";
+/// The most root versions an install walks in one check-in.
+pub const MAX_ROOT_STEPS: u64 = 64;
+/// The largest root document an install accepts.
+pub const MAX_ROOT_BYTES: usize = 512 * 1024;
 /// How far a signed request's timestamp may be from the server's clock.
 pub const MAX_CLOCK_SKEW_S: i64 = 300;
 

@@ -1,11 +1,12 @@
 //! The route table and the small pieces every handler uses.
 
+mod artifacts;
 mod install;
 mod rollouts;
 mod trust;
 mod vendor;
 
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use serde::de::DeserializeOwned;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -13,6 +14,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::MAX_BODY_BYTES;
+use driftless_wire::api::MAX_ARTIFACT_BYTES;
 
 /// Every route of the control plane.
 pub fn router(state: AppState) -> Router {
@@ -63,6 +65,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit", get(vendor::list_audit))
         .route("/v1/registry/token", get(crate::registry::token_endpoint))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // Merged after the layer above so only this route takes bodies up to an
+        // artifact's size; it streams them to disk rather than holding them.
+        .merge(
+            Router::new()
+                .route(
+                    "/v1/artifacts/{digest}",
+                    put(artifacts::upload).get(artifacts::download),
+                )
+                .layer(RequestBodyLimitLayer::new(MAX_ARTIFACT_BYTES as usize)),
+        )
         .with_state(state)
 }
 

@@ -10,7 +10,8 @@ use crate::state::AppState;
 
 /// `GET /v1/info`.
 pub async fn info(State(state): State<AppState>) -> Result<Json<ServerInfo>, ApiError> {
-    let first = state
+    let keys = state.keys();
+    let first = keys
         .roots
         .first()
         .ok_or_else(|| ApiError::internal("no root document loaded"))?;
@@ -20,7 +21,7 @@ pub async fn info(State(state): State<AppState>) -> Result<Json<ServerInfo>, Api
         registry_host: state.config.registry_host.clone(),
         registry_insecure: state.config.registry_insecure,
         root_fingerprint: Digest::of(&payload).to_string(),
-        root_version: state.root.version,
+        root_version: keys.root.version,
         server_time: crate::now(),
     }))
 }
@@ -33,8 +34,9 @@ pub async fn root(
     let v: usize = version
         .parse()
         .map_err(|_| ApiError::bad_request(format!("root version `{version}` is not a number")))?;
+    let keys = state.keys();
     v.checked_sub(1)
-        .and_then(|i| state.roots.get(i))
+        .and_then(|i| keys.roots.get(i))
         .cloned()
         .map(Json)
         .ok_or_else(|| ApiError::not_found("no_such_root", format!("no root version {v}")))

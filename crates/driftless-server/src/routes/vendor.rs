@@ -195,11 +195,12 @@ fn verify_release_envelope(
     req: &UploadRelease,
 ) -> Result<(ReleaseDocument, Digest), ApiError> {
     let env = &req.envelope;
-    let (keys, threshold) = state.root.role_keys(Role::Release);
+    let trust = state.keys();
+    let (keys, threshold) = trust.root.role_keys(Role::Release);
     if env.verified_keyids(&keys).len() < threshold as usize {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_signature", format!(
             "release document is not signed by the release key of root version {}; sign it with the release key `driftless-vendor init` created",
-            state.root.version
+            trust.root.version
         )));
     }
     let doc: ReleaseDocument = env

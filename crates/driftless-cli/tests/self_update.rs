@@ -1,0 +1,428 @@
+//! Self-update end to end: the vendor publishes a release offering a CLI build, and a
+//! host running a copy of the current CLI installs it (verified against the signed
+//! release document), smoke-tests it, and rolls back when it does not run.
+//!
+//! Needs `cargo build --bins` and the second CLI at 99.0.0 that scripts/test builds
+//! (`DRIFTLESS_BUILD_VERSION=99.0.0 cargo build --bin driftless --target-dir
+//! target/next-cli`); a missing one fails the tests, it never skips them. The real
+//! binary is never replaced: every host runs its own copy.
+#![allow(clippy::unwrap_used)]
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use driftless_test_support::images::build_http_image;
+use driftless_test_support::stack::{free_port, Stack};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// Exit codes of crates/driftless-exit (kept literal: they are the CLI's interface).
+const CONFLICT: i32 = 5;
+const VERIFICATION: i32 = 9;
+const SELF_UPDATE: i32 = 13;
+
+/// The second CLI scripts/test builds, relative to the workspace root.
+const NEXT_CLI: &str = "target/next-cli/debug/driftless";
+
+fn next_cli() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(NEXT_CLI);
+    assert!(
+        path.is_file(),
+        "{} is missing; scripts/test builds it with `DRIFTLESS_BUILD_VERSION=99.0.0 cargo build --bin driftless --target-dir target/next-cli`",
+        path.display()
+    );
+    path
+}
+
+/// This host's platform, as the CLI names it.
+fn platform() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    format!("{}/{arch}", std::env::consts::OS)
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed with {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    );
+}
+
+fn assert_exit(out: &Output, code: i32, what: &str) {
+    eprintln!(
+        "{what}: exit {:?}: {}",
+        out.status.code(),
+        stderr(out).trim()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}: wrong exit code\nstdout: {}\nstderr: {}",
+        stdout(out),
+        stderr(out)
+    );
+    let errors = stderr(out)
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .count();
+    assert_eq!(errors, 1, "{what}: expected one `error:` line");
+}
+
+/// `<path> --version`, trimmed.
+fn version_of(path: &Path) -> String {
+    let out = Command::new(path).arg("--version").output().unwrap();
+    assert_success(&out, &format!("{} --version", path.display()));
+    stdout(&out).trim().to_string()
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// One test's world: a stack, an app with a one-service release, and a host that runs
+/// a copy of the current CLI. Its containers, network and images go on drop.
+struct World {
+    stack: Stack,
+    app: String,
+    license: String,
+    port: u16,
+    /// The host's own copy of target/debug/driftless.
+    cli: PathBuf,
+    /// The bytes of the CLI the host started with.
+    original: Vec<u8>,
+}
+
+impl World {
+    fn new(test: &str) -> World {
+        let stack = Stack::start().unwrap();
+        let app = format!("su-{test}-{}", std::process::id());
+        let license = stack.app_with_license(&app).unwrap();
+        let bin = stack.dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let cli = bin.join("driftless");
+        std::fs::copy(&stack.cli_bin, &cli).unwrap();
+        let original = std::fs::read(&cli).unwrap();
+        World {
+            port: free_port().unwrap(),
+            stack,
+            app,
+            license,
+            cli,
+            original,
+        }
+    }
+
+    /// Builds the image of `version` and writes its compose file.
+    fn compose(&self, version: &str) -> PathBuf {
+        let tag = format!("{}/web:{version}", self.app);
+        build_http_image(&tag, &format!("web {version}")).unwrap();
+        let text = format!(
+            "x-driftless:\n  config:\n    - name: WEB_PORT\n      type: port\n      default: \"{}\"\nservices:\n  web:\n    image: {tag}\n    ports:\n      - \"127.0.0.1:${{WEB_PORT}}:8080\"\n",
+            self.port
+        );
+        let path = self
+            .stack
+            .dir
+            .path()
+            .join(format!("compose-{version}.yaml"));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Publishes `version` with `extra` publish arguments and promotes it to stable.
+    fn release(&self, version: &str, extra: &[&str]) {
+        let compose = self.compose(version);
+        let mut args = vec![
+            "publish",
+            "--app",
+            &self.app,
+            "--version",
+            version,
+            "--compose",
+            compose.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        self.stack.vendor_ok(&args).unwrap();
+        self.stack
+            .vendor_ok(&[
+                "promote",
+                "--app",
+                &self.app,
+                "--version",
+                version,
+                "--channel",
+                "stable",
+            ])
+            .unwrap();
+    }
+
+    /// The host's CLI copy, aimed at its state directory.
+    fn driftless(&self, args: &[&str]) -> Output {
+        Command::new(&self.cli)
+            .arg("--state-dir")
+            .arg(self.stack.dir.path().join("hosts/host"))
+            .env("NO_COLOR", "1")
+            .env_remove("DRIFTLESS_SELF_UPDATED")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn install(&self) {
+        let out = self.driftless(&[
+            "install",
+            "--server",
+            &self.stack.url(),
+            "--license",
+            &self.license,
+            "--root-fingerprint",
+            &self.stack.fingerprint,
+            "--project",
+            &self.app,
+        ]);
+        assert_success(&out, "driftless install");
+    }
+
+    /// The decoded release document the control plane stores for `version`.
+    fn release_document(&self, version: &str) -> Value {
+        let db = rusqlite::Connection::open(self.stack.data_dir().join("driftless.db")).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        let text: String = db
+            .query_row(
+                "SELECT envelope FROM releases WHERE app = ?1 AND version = ?2",
+                [&self.app, version],
+                |row| row.get(0),
+            )
+            .unwrap();
+        let env: Value = serde_json::from_str(&text).unwrap();
+        let payload = B64.decode(env["payload"].as_str().unwrap()).unwrap();
+        serde_json::from_slice(&payload).unwrap()
+    }
+
+    /// Where the control plane stores the artifact with hex digest `hex`.
+    fn artifact_path(&self, hex: &str) -> PathBuf {
+        self.stack.data_dir().join("artifacts").join(hex)
+    }
+
+    fn serves(&self) -> String {
+        reqwest::blocking::Client::new()
+            .get(format!("http://127.0.0.1:{}/", self.port))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// Asserts the host's CLI is the one it started with, byte for byte, and runs.
+    fn assert_cli_unchanged(&self) {
+        assert!(
+            std::fs::read(&self.cli).unwrap() == self.original,
+            "the host's CLI changed"
+        );
+        assert_eq!(version_of(&self.cli), version_of(&self.stack.cli_bin));
+        assert!(
+            !self.cli.with_file_name(".driftless.new").exists(),
+            "a half-installed .driftless.new was left behind"
+        );
+    }
+
+    /// Writes a shell script standing in for a CLI build; returns its path.
+    fn script(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.stack.dir.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let filter = format!("label=com.docker.compose.project={}", self.app);
+        if let Ok(out) = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &filter])
+            .output()
+        {
+            let ids: Vec<String> = stdout(&out)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker")
+                    .args(["rm", "-f"])
+                    .args(&ids)
+                    .output();
+            }
+        }
+        let _ = Command::new("docker")
+            .args(["network", "rm", &format!("{}_default", self.app)])
+            .output();
+        if let Ok(out) = Command::new("docker")
+            .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
+            .output()
+        {
+            let marker = format!("{}/", self.app);
+            let refs: Vec<String> = stdout(&out)
+                .lines()
+                .filter(|r| r.contains(&marker) && !r.ends_with(":<none>"))
+                .map(str::to_string)
+                .collect();
+            if !refs.is_empty() {
+                let _ = Command::new("docker").arg("rmi").args(&refs).output();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_release_that_needs_a_newer_cli_updates_it_re_execs_and_converges() {
+    let next = next_cli();
+    let w = World::new("upd");
+    let offer = format!("{}={}", platform(), next.display());
+    w.release(
+        "1.0.0",
+        &["--cli-binary", &offer, "--min-cli-version", "99.0.0"],
+    );
+    let next_bytes = std::fs::read(&next).unwrap();
+    let doc = w.release_document("1.0.0");
+    assert_eq!(doc["cli"][0]["platform"], platform());
+    assert_eq!(doc["cli"][0]["version"], "99.0.0");
+    assert_eq!(
+        doc["cli"][0]["digest"],
+        format!("sha256:{}", hex_sha256(&next_bytes))
+    );
+    assert_eq!(doc["cli"][0]["size"], next_bytes.len() as u64);
+    assert!(
+        std::fs::read(w.artifact_path(&hex_sha256(&next_bytes))).unwrap() == next_bytes,
+        "the control plane does not hold the uploaded CLI under its digest"
+    );
+
+    w.install();
+    let out = w.driftless(&["sync"]);
+    assert_success(&out, "driftless sync (self-updating)");
+    assert!(
+        stderr(&out).contains("updating this CLI to 99.0.0"),
+        "sync did not say it updated the CLI: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("converged on 1.0.0"),
+        "the re-executed CLI did not converge: {}",
+        stderr(&out)
+    );
+    assert_eq!(w.serves(), "web 1.0.0");
+    assert_eq!(version_of(&w.cli), "driftless 99.0.0");
+    assert!(std::fs::read(&w.cli).unwrap() == next_bytes);
+    let prev = w.cli.with_file_name("driftless.prev");
+    assert!(
+        std::fs::read(&prev).unwrap() == w.original,
+        "{} is not the CLI the host started with",
+        prev.display()
+    );
+    let status = w.driftless(&["status", "--json"]);
+    assert_success(&status, "driftless status --json");
+}
+
+#[test]
+fn a_tampered_cli_build_on_the_control_plane_is_refused_and_nothing_is_replaced() {
+    let next = next_cli();
+    let w = World::new("tamper");
+    let offer = format!("{}={}", platform(), next.display());
+    w.release(
+        "1.0.0",
+        &["--cli-binary", &offer, "--min-cli-version", "99.0.0"],
+    );
+    let next_bytes = std::fs::read(&next).unwrap();
+    let stored = w.artifact_path(&hex_sha256(&next_bytes));
+    // Same size, other bytes: only the digest can tell.
+    let mut tampered = std::fs::read(&stored).unwrap();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0xff;
+    std::fs::write(&stored, &tampered).unwrap();
+
+    w.install();
+    let out = w.driftless(&["sync"]);
+    assert_exit(&out, VERIFICATION, "sync with a tampered CLI build");
+    assert!(
+        stderr(&out).contains("needs driftless 99.0.0") && stderr(&out).contains("hashes to"),
+        "the error does not say the release needs a newer CLI whose build did not verify: {}",
+        stderr(&out)
+    );
+    w.assert_cli_unchanged();
+    assert!(!w.cli.with_file_name("driftless.prev").exists());
+}
+
+#[test]
+fn a_cli_build_that_fails_its_smoke_test_is_rolled_back() {
+    let w = World::new("smoke");
+    let broken = w.script("broken-cli", "exit 1");
+    let offer = format!("{}={}", platform(), broken.display());
+    w.release(
+        "1.0.0",
+        &["--cli-binary", &offer, "--cli-version", "99.0.0"],
+    );
+    w.install();
+    assert_success(&w.driftless(&["sync"]), "driftless sync");
+    assert_eq!(w.serves(), "web 1.0.0");
+
+    let out = w.driftless(&["self-update"]);
+    assert_exit(
+        &out,
+        SELF_UPDATE,
+        "self-update to a build that does not run",
+    );
+    assert!(
+        stderr(&out).contains("smoke test") && stderr(&out).contains("restored"),
+        "the error does not say the smoke test failed and the binary was restored: {}",
+        stderr(&out)
+    );
+    w.assert_cli_unchanged();
+    // The restored CLI still works on this host.
+    assert_success(&w.driftless(&["sync"]), "driftless sync after the rollback");
+}
+
+#[test]
+fn self_update_refuses_an_older_cli_unless_forced() {
+    let w = World::new("down");
+    let older = w.script("older-cli", "echo driftless 0.0.1");
+    let offer = format!("{}={}", platform(), older.display());
+    w.release("1.0.0", &["--cli-binary", &offer]);
+    assert_eq!(w.release_document("1.0.0")["cli"][0]["version"], "0.0.1");
+    w.install();
+    assert_success(&w.driftless(&["sync"]), "driftless sync");
+
+    let out = w.driftless(&["self-update"]);
+    assert_exit(&out, CONFLICT, "self-update to an older CLI");
+    assert!(
+        stderr(&out).contains("already at"),
+        "the refusal does not say the CLI is already newer: {}",
+        stderr(&out)
+    );
+    w.assert_cli_unchanged();
+
+    let out = w.driftless(&["self-update", "--force"]);
+    assert_success(&out, "driftless self-update --force");
+    assert_eq!(version_of(&w.cli), "driftless 0.0.1");
+    assert!(std::fs::read(w.cli.with_file_name("driftless.prev")).unwrap() == w.original);
+}

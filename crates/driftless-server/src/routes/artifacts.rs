@@ -1,0 +1,204 @@
+//! The artifact store: CLI binaries the vendor uploads (`PUT`, operator token) and
+//! installs download for self-update (`GET`, signed by the install's key). Each
+//! artifact is one file named by the hex of its sha256 under the artifacts directory;
+//! the control plane checks the digest on upload, and the install checks it again
+//! against the release key-signed release document, so a tampered file is refused.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use driftless_wire::api::{ArtifactInfo, MAX_ARTIFACT_BYTES};
+use driftless_wire::checkin::INSTALL_HEADER;
+use driftless_wire::Digest;
+use futures_util::StreamExt as _;
+use sha2::{Digest as _, Sha256};
+use std::path::{Path as FsPath, PathBuf};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use super::vendor::audit;
+use crate::auth::{require_operator, verify_install_signature};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Bytes read from disk per chunk of a download.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+fn parse_digest(text: &str) -> Result<Digest, ApiError> {
+    text.parse::<Digest>()
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+fn artifacts_dir(state: &AppState) -> Result<&FsPath, ApiError> {
+    state.config.artifacts_dir.as_deref().ok_or_else(|| {
+        ApiError::not_found(
+            "no_artifact_store",
+            "this control plane stores no artifacts; run it with `driftless-vendor serve`",
+        )
+    })
+}
+
+/// `PUT /v1/artifacts/{digest}`: stores the body if it hashes to `digest`; idempotent.
+pub async fn upload(
+    State(state): State<AppState>,
+    Path(digest): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<ArtifactInfo>), ApiError> {
+    require_operator(&state, &headers)?;
+    let digest = parse_digest(&digest)?;
+    let dir = artifacts_dir(&state)?;
+    let tmp = dir.join(format!(".upload-{}", uuid::Uuid::new_v4().simple()));
+    let stored = receive(body, &tmp).await;
+    let (actual, size) = match stored {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e);
+        }
+    };
+    if actual != digest {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(ApiError::bad_request(format!(
+            "the uploaded bytes hash to {actual}, not {digest}; nothing was stored"
+        )));
+    }
+    let path = dir.join(digest.hex());
+    tokio::fs::rename(&tmp, &path)
+        .await
+        .map_err(|e| ApiError::internal(format!("rename into {}: {e}", path.display())))?;
+    sync_dir(dir).await?;
+    audit(
+        &state,
+        "artifact.upload",
+        digest.as_str(),
+        serde_json::json!({ "size": size }),
+    )
+    .await?;
+    tracing::info!(%digest, size, "artifact stored");
+    Ok((
+        StatusCode::CREATED,
+        Json(ArtifactInfo {
+            digest: digest.to_string(),
+            size,
+        }),
+    ))
+}
+
+/// Streams `body` into a new file at `tmp` (fsynced), returning its digest and size.
+async fn receive(body: Body, tmp: &FsPath) -> Result<(Digest, u64), ApiError> {
+    let mut file = tokio::fs::File::create(tmp)
+        .await
+        .map_err(|e| ApiError::internal(format!("create {}: {e}", tmp.display())))?;
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "upload_failed",
+                format!("upload failed after {size} bytes ({e}); artifacts are at most {MAX_ARTIFACT_BYTES} bytes"),
+            )
+        })?;
+        size += chunk.len() as u64;
+        if size > MAX_ARTIFACT_BYTES {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("artifacts are at most {MAX_ARTIFACT_BYTES} bytes"),
+            ));
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::internal(format!("write {}: {e}", tmp.display())))?;
+    }
+    file.sync_all()
+        .await
+        .map_err(|e| ApiError::internal(format!("fsync {}: {e}", tmp.display())))?;
+    let digest = format!("sha256:{}", hex::encode(hasher.finalize()))
+        .parse::<Digest>()
+        .map_err(ApiError::internal)?;
+    Ok((digest, size))
+}
+
+async fn sync_dir(dir: &FsPath) -> Result<(), ApiError> {
+    let d = tokio::fs::File::open(dir)
+        .await
+        .map_err(|e| ApiError::internal(format!("open {}: {e}", dir.display())))?;
+    d.sync_all()
+        .await
+        .map_err(|e| ApiError::internal(format!("fsync {}: {e}", dir.display())))
+}
+
+/// `GET /v1/artifacts/{digest}`: the artifact, for an install that signs the request
+/// (method, path, timestamp, empty body) and names itself in `x-driftless-install`.
+pub async fn download(
+    State(state): State<AppState>,
+    Path(digest_text): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let now = crate::now();
+    let id = headers
+        .get(INSTALL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::unauthorized(format!("missing {INSTALL_HEADER} header")))?;
+    let view = state.store.checkin_view(id).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "unknown_install",
+            format!("unknown install `{id}`; run `driftless install` again"),
+        )
+    })?;
+    let path = format!("/v1/artifacts/{digest_text}");
+    verify_install_signature(&view.install.public_key, &headers, "GET", &path, b"", now)?;
+    if view.install.revoked || view.license_revoked {
+        return Err(ApiError::forbidden(
+            "install_revoked",
+            "this install or its license has been revoked; contact your vendor",
+        ));
+    }
+    let digest = parse_digest(&digest_text)?;
+    let file_path: PathBuf = artifacts_dir(&state)?.join(digest.hex());
+    let file = match tokio::fs::File::open(&file_path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let why = format!("this control plane holds no artifact {digest}");
+            return Err(ApiError::not_found(
+                "unknown_artifact",
+                format!("{why}; the vendor must publish it again"),
+            ));
+        }
+        Err(e) => {
+            let why = format!("open {}: {e}", file_path.display());
+            return Err(ApiError::internal(why));
+        }
+    };
+    let len = file
+        .metadata()
+        .await
+        .map_err(|e| ApiError::internal(format!("stat {}: {e}", file_path.display())))?
+        .len();
+    // The state is `None` after a read error, so the stream ends instead of retrying.
+    let stream = futures_util::stream::unfold(Some(file), |state| async move {
+        let mut file = state?;
+        let mut buf = vec![0u8; CHUNK_BYTES];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<Bytes, std::io::Error>(Bytes::from(buf)), Some(file)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    let mut resp = Body::from_stream(stream).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    Ok(resp)
+}

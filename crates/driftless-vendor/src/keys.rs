@@ -1,0 +1,267 @@
+//! `driftless-vendor keys`: list the roles of the newest root, rotate the root keys,
+//! and rotate one role's key with an overlap so installs in the field keep converging.
+//!
+//! Every rotation writes root version N+1, signed by a threshold of N's root keys and
+//! of its own. New key files are written first and the root document last, so a
+//! failure halfway leaves the old root in force. A running `serve` picks the new root
+//! and keys up on SIGHUP (or a restart).
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use driftless_registry_token::generate_key_material;
+use driftless_wire::keys::{generate_signing_key, key_id_of};
+use driftless_wire::root::{Role, RoleKeys, RootDocument};
+use driftless_wire::{Envelope, KeyId, PublicKey, ROOT_PAYLOAD_TYPE};
+use ed25519_dalek::SigningKey;
+use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use crate::datadir::{read_signing_key, write_private, write_signing_key, DataDir};
+
+/// How long a new root version is valid.
+const ROOT_LIFETIME_S: i64 = 365 * 86400;
+
+/// Which role `rotate` replaces.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum RotatedRole {
+    /// The vendor CI key that signs release documents.
+    Release,
+    /// The control plane's key that signs assignments.
+    Director,
+    /// The control plane's key that signs registry tokens.
+    RegistryToken,
+}
+
+fn newest_root(dir: &DataDir) -> Result<RootDocument> {
+    let roots = dir.load_roots()?;
+    let newest = roots.last().context("no root document")?;
+    Ok(newest.decode(ROOT_PAYLOAD_TYPE, "root document")?)
+}
+
+/// Every Ed25519 key in the offline-keys directory, by key id.
+fn offline_keys(dir: &DataDir) -> Result<BTreeMap<KeyId, SigningKey>> {
+    let mut out = BTreeMap::new();
+    let entries = fs::read_dir(dir.offline()).with_context(|| {
+        format!("cannot read {}; rotations need the offline root keys there (bring them back from where you keep them)", dir.offline().display())
+    })?;
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "pem") {
+            if let Ok(key) = read_signing_key(&path) {
+                out.insert(key_id_of(&key), key);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The root keys of `root` found offline, at least its threshold of them.
+fn signing_root_keys(
+    root: &RootDocument,
+    offline: &BTreeMap<KeyId, SigningKey>,
+) -> Result<Vec<SigningKey>> {
+    let rk = root
+        .roles
+        .get(&Role::Root)
+        .context("root document has no root role")?;
+    let found: Vec<SigningKey> = rk
+        .keyids
+        .iter()
+        .filter_map(|id| offline.get(id).cloned())
+        .collect();
+    if found.len() < rk.threshold as usize {
+        driftless_exit::refuse!(
+            "only {} of the {} root keys needed to sign root version {} are in the offline-keys directory; bring them back",
+            found.len(),
+            rk.threshold,
+            root.version + 1
+        );
+    }
+    Ok(found.into_iter().take(rk.threshold as usize).collect())
+}
+
+/// Drops keys no role names any more.
+fn prune_keys(root: &mut RootDocument) {
+    let used: Vec<KeyId> = root.roles.values().flat_map(|r| r.keyids.clone()).collect();
+    root.keys.retain(|id, _| used.contains(id));
+}
+
+fn add_key(root: &mut RootDocument, key: &SigningKey) -> KeyId {
+    let p = PublicKey::from_signing_key(key);
+    let id = p.key_id();
+    root.keys.insert(id.clone(), p);
+    id
+}
+
+/// Signs `next` with `old_signers` and `new_signers` and writes it as the newest root.
+fn write_root(
+    dir: &DataDir,
+    next: &RootDocument,
+    old_signers: &[SigningKey],
+    new_signers: &[SigningKey],
+) -> Result<()> {
+    let payload = serde_json::to_vec(next)?;
+    let mut signers: Vec<&SigningKey> = old_signers.iter().collect();
+    for k in new_signers {
+        if !signers.iter().any(|s| key_id_of(s) == key_id_of(k)) {
+            signers.push(k);
+        }
+    }
+    let env = Envelope::sign(ROOT_PAYLOAD_TYPE, &payload, &signers);
+    // Check what we wrote verifies as the next link of the chain before committing it.
+    let current = newest_root(dir)?;
+    driftless_trust::verify_root_update(&current, &env, crate::now())?;
+    let path = dir.root_doc(next.version);
+    if path.exists() {
+        bail!("{} exists already; another rotation ran", path.display());
+    }
+    fs::write(&path, serde_json::to_vec_pretty(&env)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn next_version(current: &RootDocument, now: i64) -> RootDocument {
+    let mut next = current.clone();
+    next.version += 1;
+    next.expires = now + ROOT_LIFETIME_S;
+    next
+}
+
+/// Replaces the root keys; returns the new root version.
+pub fn rotate_root(dir: &DataDir, now: i64) -> Result<u64> {
+    let current = newest_root(dir)?;
+    let offline = offline_keys(dir)?;
+    let old_signers = signing_root_keys(&current, &offline)?;
+    let threshold = current.roles.get(&Role::Root).map_or(2, |r| r.threshold);
+    let mut next = next_version(&current, now);
+    let fresh: Vec<SigningKey> = (0..3).map(|_| generate_signing_key()).collect();
+    let ids = fresh.iter().map(|k| add_key(&mut next, k)).collect();
+    next.roles.insert(
+        Role::Root,
+        RoleKeys {
+            keyids: ids,
+            threshold: threshold.min(3),
+        },
+    );
+    prune_keys(&mut next);
+    for (i, k) in fresh.iter().enumerate() {
+        write_signing_key(
+            &dir.offline()
+                .join(format!("root-v{}-{}.pem", next.version, i + 1)),
+            k,
+        )?;
+    }
+    write_root(dir, &next, &old_signers, &fresh)?;
+    Ok(next.version)
+}
+
+/// Rotates one role's key, keeping the previous key trusted for one more root version.
+pub fn rotate_role(dir: &DataDir, role: RotatedRole, now: i64) -> Result<u64> {
+    let current = newest_root(dir)?;
+    let offline = offline_keys(dir)?;
+    let signers = signing_root_keys(&current, &offline)?;
+    let mut next = next_version(&current, now);
+    match role {
+        RotatedRole::Release | RotatedRole::Director => {
+            let wire_role = if matches!(role, RotatedRole::Release) {
+                Role::Release
+            } else {
+                Role::Director
+            };
+            let fresh = generate_signing_key();
+            let id = add_key(&mut next, &fresh);
+            let rk = next.roles.entry(wire_role).or_insert(RoleKeys {
+                keyids: vec![],
+                threshold: 1,
+            });
+            // The newest key first, then the one it replaces (kept for the overlap).
+            let previous = rk.keyids.first().cloned();
+            rk.keyids = std::iter::once(id).chain(previous).collect();
+            prune_keys(&mut next);
+            match role {
+                RotatedRole::Release => {
+                    let staged = dir.offline().join(format!("release-v{}.pem", next.version));
+                    write_signing_key(&staged, &fresh)?;
+                    write_root(dir, &next, &signers, &[])?;
+                    swap_in(&staged, &dir.release_key())?;
+                }
+                _ => {
+                    let staged = dir.keys().join(format!("director-v{}.pem", next.version));
+                    write_signing_key(&staged, &fresh)?;
+                    write_root(dir, &next, &signers, &[])?;
+                    swap_in(&staged, &dir.director_key())?;
+                }
+            }
+        }
+        RotatedRole::RegistryToken => {
+            // The next certificate is already in the registry's bundle: promote it,
+            // stage a new next one, and keep the old one in the bundle for tokens in flight.
+            let old_cert = fs::read_to_string(dir.token_cert())?;
+            let next_key = fs::read_to_string(dir.next_token_key())?;
+            let next_cert = fs::read_to_string(dir.next_token_cert())?;
+            let staged = generate_key_material("driftless registry token (next)", now)?;
+            next.registry_token_cert_sha256 =
+                Some(hex::encode(Sha256::digest(next_cert.as_bytes())));
+            write_root(dir, &next, &signers, &[])?;
+            write_replace(&dir.token_key(), next_key.as_bytes(), true)?;
+            write_replace(&dir.token_cert(), next_cert.as_bytes(), false)?;
+            write_replace(&dir.next_token_key(), staged.key_pem.as_bytes(), true)?;
+            write_replace(&dir.next_token_cert(), staged.cert_pem.as_bytes(), false)?;
+            let bundle = format!("{next_cert}{}{old_cert}", staged.cert_pem);
+            write_replace(&dir.token_bundle(), bundle.as_bytes(), false)?;
+        }
+    }
+    Ok(next.version)
+}
+
+/// Moves `staged` over `target`, keeping the old one as `<target>.prev`.
+fn swap_in(staged: &Path, target: &Path) -> Result<()> {
+    let prev = target.with_extension("prev.pem");
+    if target.exists() {
+        fs::rename(target, &prev)
+            .with_context(|| format!("cannot move {} aside", target.display()))?;
+    }
+    fs::rename(staged, target)
+        .with_context(|| format!("cannot put {} in place", target.display()))?;
+    Ok(())
+}
+
+fn write_replace(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let _ = fs::remove_file(&tmp);
+    if private {
+        write_private(&tmp, bytes)?;
+    } else {
+        fs::write(&tmp, bytes)?;
+    }
+    fs::rename(&tmp, path).map_err(|e| anyhow!("cannot replace {}: {e}", path.display()))
+}
+
+/// What `keys list` prints.
+#[derive(serde::Serialize)]
+pub struct KeyListing {
+    /// The newest root version.
+    pub root_version: u64,
+    /// When it expires, Unix seconds.
+    pub root_expires: i64,
+    /// Each role: key ids (newest first) and threshold.
+    pub roles: BTreeMap<String, RoleKeys>,
+    /// SHA-256 of the registry-token certificate in use.
+    pub registry_token_cert_sha256: Option<String>,
+}
+
+/// The roles of the newest root.
+pub fn list(dir: &DataDir) -> Result<KeyListing> {
+    let root = newest_root(dir)?;
+    Ok(KeyListing {
+        root_version: root.version,
+        root_expires: root.expires,
+        roles: root
+            .roles
+            .iter()
+            .map(|(r, k)| (r.name().to_string(), k.clone()))
+            .collect(),
+        registry_token_cert_sha256: root.registry_token_cert_sha256,
+    })
+}
