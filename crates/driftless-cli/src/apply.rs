@@ -110,9 +110,11 @@ pub async fn apply(
             eprintln!("drift: {item}");
         }
         repaired.extend(containers.items.iter().map(|i| format!("{i}; repaired")));
-    }
-    for id in &containers.extras {
-        ctx.runtime.remove_container(id).await?;
+        // Only drift is removed by hand. During an upgrade the old release's containers
+        // keep serving until compose replaces them one by one.
+        for id in &containers.extras {
+            ctx.runtime.remove_container(id).await?;
+        }
     }
     bring_up(ctx, release, version, &dir).await?;
     journal::begin(ctx.dir, Step::Switching, version)?;

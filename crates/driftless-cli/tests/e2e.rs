@@ -1234,3 +1234,100 @@ fn a_release_signed_by_a_key_the_root_dropped_is_refused() {
         stderr(&out)
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// An external signer holds the release key (`publish --sign-with CMD`).
+
+/// A signer command around openssl (which cannot sign raw input from a pipe).
+fn openssl_signer(key: &Path) -> String {
+    format!(
+        "f=$(mktemp) && cat > \"$f\" && openssl pkeyutl -sign -inkey '{}' -rawin -in \"$f\"; s=$?; rm -f \"$f\"; exit $s",
+        key.display()
+    )
+}
+
+#[test]
+fn a_release_signed_by_an_external_signer_reaches_the_host_and_a_foreign_one_uploads_nothing() {
+    let w = World::new("signer");
+    let compose = w.build("1.0.0");
+    let key = w.stack.data_dir().join("offline-keys/release.pem");
+
+    // A signer holding some other key: refused before anything is pushed.
+    let foreign = w.stack.dir.path().join("foreign.pem");
+    let made = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&foreign)
+        .output()
+        .unwrap();
+    assert_success(&made, "openssl genpkey");
+    let out = w
+        .stack
+        .vendor()
+        .env_remove("DRIFTLESS_RELEASE_KEY_FILE")
+        .args([
+            "publish",
+            "--app",
+            &w.app,
+            "--version",
+            "1.0.0",
+            "--compose",
+        ])
+        .arg(&compose)
+        .args(["--sign-with", &openssl_signer(&foreign)])
+        .output()
+        .unwrap();
+    assert_exit(
+        &out,
+        INVALID_INPUT,
+        "publish with a foreign external signer",
+    );
+    assert!(
+        stderr(&out).contains("not trusted by root version 1"),
+        "{}",
+        stderr(&out)
+    );
+    let repos = w
+        .stack
+        .registry
+        .storage_dir()
+        .join("docker/registry/v2/repositories")
+        .join(&w.app);
+    assert!(
+        !repos.exists(),
+        "something was pushed to {}",
+        repos.display()
+    );
+
+    // The vendor's release key behind an external command: installs accept it.
+    let out = w
+        .stack
+        .vendor()
+        .env_remove("DRIFTLESS_RELEASE_KEY_FILE")
+        .args([
+            "publish",
+            "--app",
+            &w.app,
+            "--version",
+            "1.0.0",
+            "--compose",
+        ])
+        .arg(&compose)
+        .args(["--sign-with", &openssl_signer(&key)])
+        .output()
+        .unwrap();
+    assert_success(&out, "publish --sign-with");
+    w.stack
+        .vendor_ok(&[
+            "promote",
+            "--app",
+            &w.app,
+            "--version",
+            "1.0.0",
+            "--channel",
+            "stable",
+        ])
+        .unwrap();
+    w.install("h");
+    w.sync_ok("h");
+    w.assert_serves("1.0.0");
+}

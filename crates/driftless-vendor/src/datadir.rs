@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context as _, Result};
 use driftless_wire::Envelope;
-use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
+use ed25519_dalek::pkcs8::DecodePrivateKey as _;
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -162,11 +162,34 @@ pub fn create_private_dir(path: &Path) -> Result<()> {
 }
 
 /// Writes an Ed25519 key as PKCS#8 PEM, mode 0600.
+///
+/// PKCS#8 v1 (RFC 8410, without the public key), the form OpenSSL, HSM import tools and
+/// KMS accept, so the same file can move behind `publish --sign-with`.
 pub fn write_signing_key(path: &Path, key: &SigningKey) -> Result<()> {
-    let pem = key
-        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
-        .map_err(|e| anyhow::anyhow!("cannot encode key: {e}"))?;
-    write_private(path, pem.as_bytes())
+    write_private(path, pkcs8_v1_pem(key).as_bytes())
+}
+
+/// The PKCS#8 v1 PEM of an Ed25519 key.
+fn pkcs8_v1_pem(key: &SigningKey) -> String {
+    use base64::Engine as _;
+    // SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING seed } }
+    let mut der = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    der.extend_from_slice(&key.to_bytes());
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn written_keys_read_back_as_the_same_key() {
+        let key = driftless_wire::keys::generate_signing_key();
+        let back = super::parse_signing_key(&super::pkcs8_v1_pem(&key), "test").unwrap();
+        assert_eq!(back.to_bytes(), key.to_bytes());
+    }
 }
 
 /// Reads an Ed25519 key from PKCS#8 PEM text.

@@ -8,6 +8,7 @@ mod keys;
 mod publish;
 mod push;
 mod serve;
+mod signer;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -128,6 +129,10 @@ enum Command {
         /// The release signing key (PKCS#8 PEM); or set DRIFTLESS_RELEASE_KEY.
         #[arg(long, env = env::RELEASE_KEY_FILE)]
         release_key: Option<PathBuf>,
+        /// Sign with an external command instead (a hardware key, a KMS): it reads the
+        /// bytes to sign on stdin and prints the Ed25519 signature (raw, base64 or hex).
+        #[arg(long, conflicts_with = "release_key")]
+        sign_with: Option<String>,
         /// Oldest customer CLI that may apply this release.
         #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
         min_cli_version: String,
@@ -573,20 +578,24 @@ async fn run(cli: Cli) -> Result<()> {
             compose,
             notes,
             release_key: key_path,
+            sign_with,
             min_cli_version,
             health_timeout,
             cli_binaries,
             cli_version,
             remote,
         } => {
-            let key = release_key(key_path.as_deref())?;
+            let signer = match sign_with {
+                Some(cmd) => signer::ReleaseSigner::Command(cmd),
+                None => signer::ReleaseSigner::Key(release_key(key_path.as_deref())?),
+            };
             let c = client(&remote)?;
             let opts = publish::PublishOptions {
                 app: &app,
                 version: &release_version,
                 compose: &compose,
                 notes: notes.as_deref(),
-                release_key: &key,
+                signer: &signer,
                 min_cli_version: &min_cli_version,
                 health_timeout_s: health_timeout,
                 cli_binaries: &cli_binaries,

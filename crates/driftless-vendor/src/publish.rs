@@ -11,7 +11,6 @@ use driftless_wire::release::{
     CliBinary, DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage,
 };
 use driftless_wire::{Digest, Envelope, RELEASE_PAYLOAD_TYPE};
-use ed25519_dalek::SigningKey;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -31,7 +30,7 @@ pub struct PublishOptions<'a> {
     /// Release notes file.
     pub notes: Option<&'a Path>,
     /// The release signing key.
-    pub release_key: &'a SigningKey,
+    pub signer: &'a crate::signer::ReleaseSigner,
     /// Oldest CLI that can apply the release.
     pub min_cli_version: &'a str,
     /// Health timeout, seconds.
@@ -97,7 +96,7 @@ pub async fn publish(
     let cli_binaries = read_cli_binaries(opts.cli_binaries, opts.cli_version)?;
 
     let info = client.info().await?;
-    check_release_key(client, info.root_version, opts.release_key).await?;
+    let key_id = check_release_key(client, info.root_version, opts.signer).await?;
     let releases = client.list_releases(opts.app).await?;
     if releases.iter().any(|r| r.version == version.to_string()) {
         return Err(driftless_exit::Conflict(format!(
@@ -192,7 +191,9 @@ pub async fn publish(
         notes,
     };
     let payload = serde_json::to_vec(&release)?;
-    let envelope = Envelope::sign(RELEASE_PAYLOAD_TYPE, &payload, &[opts.release_key]);
+    let mut envelope = Envelope::new(RELEASE_PAYLOAD_TYPE, &payload);
+    let signature = opts.signer.sign(&envelope.signing_input()?)?;
+    envelope.add_signature(key_id, &signature);
     client.upload_release(opts.app, &envelope).await?;
     Ok(Published {
         release,
@@ -200,27 +201,18 @@ pub async fn publish(
     })
 }
 
-/// Refuses, before anything is pushed, a release key the newest root does not trust.
+/// Refuses, before anything is pushed, a signer whose key the newest root does not
+/// trust; returns the key id it signs with.
 async fn check_release_key(
     client: &VendorClient,
     root_version: u64,
-    key: &SigningKey,
-) -> Result<()> {
+    signer: &crate::signer::ReleaseSigner,
+) -> Result<driftless_wire::KeyId> {
     let env = client.root(root_version).await?;
     let root: driftless_wire::root::RootDocument =
         env.decode(driftless_wire::ROOT_PAYLOAD_TYPE, "root document")?;
-    let id = driftless_wire::keys::key_id_of(key);
-    let trusted = root
-        .roles
-        .get(&driftless_wire::root::Role::Release)
-        .is_some_and(|r| r.keyids.contains(&id));
-    if !trusted {
-        driftless_exit::refuse!(
-            "release key {} is not trusted by root version {root_version}, so installs would refuse the release; sign with the key `keys rotate --role release` left in offline-keys/release.pem",
-            &id.0[..16]
-        );
-    }
-    Ok(())
+    let (trusted, _) = root.role_keys(driftless_wire::root::Role::Release);
+    signer.key_id(&trusted, root_version)
 }
 
 fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {

@@ -1,0 +1,129 @@
+//! Who signs a release document: the release key in a file, or an external signer
+//! (`--sign-with CMD`) so a hardware key or a KMS can hold it. The external command
+//! reads the bytes to sign (the DSSE pre-authentication encoding) on stdin and writes
+//! the 64-byte Ed25519 signature on stdout, raw, base64 or hex.
+
+use anyhow::{anyhow, Context as _, Result};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use driftless_wire::envelope::pae;
+use driftless_wire::{KeyId, PublicKey};
+use ed25519_dalek::{Signer as _, SigningKey};
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+/// Payload type of the probe an external signer signs before anything is uploaded.
+const PROBE_TYPE: &str = "application/vnd.driftless.signer-probe";
+
+/// Signs release documents.
+pub enum ReleaseSigner {
+    /// A key read from a file or the environment.
+    Key(SigningKey),
+    /// A shell command (run with `sh -c`).
+    Command(String),
+}
+
+impl ReleaseSigner {
+    /// Signs `message`.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        match self {
+            ReleaseSigner::Key(k) => Ok(k.sign(message).to_bytes().to_vec()),
+            ReleaseSigner::Command(cmd) => run_signer(cmd, message),
+        }
+    }
+
+    /// The id of the trusted key this signer signs with; refuses a signer none of
+    /// `trusted` verifies, before anything is uploaded.
+    pub fn key_id(&self, trusted: &[(KeyId, PublicKey)], root_version: u64) -> Result<KeyId> {
+        let probe = pae(
+            PROBE_TYPE,
+            format!("driftless signer probe {}", crate::now()).as_bytes(),
+        );
+        let sig = self.sign(&probe)?;
+        trusted
+            .iter()
+            .find(|(id, key)| key.key_id() == *id && key.verify(&probe, &sig))
+            .map(|(id, _)| id.clone())
+            .ok_or_else(|| {
+                driftless_exit::InvalidInput(format!(
+                    "the release signer's key is not trusted by root version {root_version}, so installs would refuse the release; sign with a release key that root lists (after `keys rotate --role release`, offline-keys/release.pem)"
+                ))
+                .into()
+            })
+    }
+}
+
+fn run_signer(cmd: &str, message: &[u8]) -> Result<Vec<u8>> {
+    let mut child = Command::new("sh")
+        .args(["-c", cmd])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("cannot run the signer `{cmd}`"))?;
+    child
+        .stdin
+        .take()
+        .context("the signer has no stdin")?
+        .write_all(message)
+        .with_context(|| format!("cannot write to the signer `{cmd}`"))?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        return Err(anyhow!(
+            "the signer `{cmd}` failed ({}); nothing was uploaded",
+            out.status
+        ));
+    }
+    parse_signature(&out.stdout).ok_or_else(|| {
+        driftless_exit::InvalidInput(format!(
+            "the signer `{cmd}` printed no 64-byte Ed25519 signature (raw, base64 or hex)"
+        ))
+        .into()
+    })
+}
+
+/// A 64-byte signature from raw bytes, base64 or hex text.
+fn parse_signature(out: &[u8]) -> Option<Vec<u8>> {
+    if out.len() == 64 {
+        return Some(out.to_vec());
+    }
+    let text = std::str::from_utf8(out).ok()?.trim();
+    // Hex digits are base64 letters too: take whichever reading gives 64 bytes.
+    [hex::decode(text).ok(), B64.decode(text).ok()]
+        .into_iter()
+        .flatten()
+        .find(|d| d.len() == 64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_read_raw_base64_or_hex() {
+        let sig = [7u8; 64];
+        assert_eq!(parse_signature(&sig).as_deref(), Some(&sig[..]));
+        assert_eq!(
+            parse_signature(format!("{}\n", B64.encode(sig)).as_bytes()).as_deref(),
+            Some(&sig[..])
+        );
+        assert_eq!(
+            parse_signature(hex::encode(sig).as_bytes()).as_deref(),
+            Some(&sig[..])
+        );
+        assert!(parse_signature(b"nope").is_none());
+    }
+
+    #[test]
+    fn an_external_signer_is_found_among_the_trusted_keys() {
+        let key = driftless_wire::keys::generate_signing_key();
+        let signer = ReleaseSigner::Key(key.clone());
+        let p = PublicKey::from_signing_key(&key);
+        let trusted = vec![(p.key_id(), p)];
+        assert_eq!(signer.key_id(&trusted, 1).unwrap(), trusted[0].0);
+        let other = ReleaseSigner::Key(driftless_wire::keys::generate_signing_key());
+        assert!(other.key_id(&trusted, 1).is_err());
+        let failing = ReleaseSigner::Command("exit 3".into());
+        assert!(failing.key_id(&trusted, 1).is_err());
+    }
+}
