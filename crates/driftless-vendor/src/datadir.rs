@@ -182,16 +182,6 @@ fn pkcs8_v1_pem(key: &SigningKey) -> String {
     format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n")
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn written_keys_read_back_as_the_same_key() {
-        let key = driftless_wire::keys::generate_signing_key();
-        let back = super::parse_signing_key(&super::pkcs8_v1_pem(&key), "test").unwrap();
-        assert_eq!(back.to_bytes(), key.to_bytes());
-    }
-}
-
 /// Reads an Ed25519 key from PKCS#8 PEM text.
 pub fn parse_signing_key(pem: &str, what: &str) -> Result<SigningKey> {
     SigningKey::from_pkcs8_pem(pem.trim())
@@ -203,4 +193,14 @@ pub fn read_signing_key(path: &Path) -> Result<SigningKey> {
     let text =
         fs::read_to_string(path).with_context(|| format!("cannot read key {}", path.display()))?;
     parse_signing_key(&text, &path.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn written_keys_read_back_as_the_same_key() {
+        let key = driftless_wire::keys::generate_signing_key();
+        let back = super::parse_signing_key(&super::pkcs8_v1_pem(&key), "test").unwrap();
+        assert_eq!(back.to_bytes(), key.to_bytes());
+    }
 }
