@@ -115,10 +115,7 @@ pub fn platform() -> String {
 }
 
 fn default_state_dir() -> PathBuf {
-    // SAFETY of the check: geteuid is not available without libc; root owns /var/lib.
-    let is_root = std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false);
+    let is_root = rustix::process::geteuid().is_root();
     if is_root {
         return PathBuf::from("/var/lib/driftless");
     }
