@@ -245,7 +245,7 @@ fn write_release(stack: &Stack, app: &str, version: &str, web_port: u16, api_por
         let tag = format!("{app}/{service}:{version}");
         build_http_image(&tag, &format!("{service} {version}")).unwrap();
         services.push_str(&format!(
-            "  {service}:\n    image: {tag}\n    environment:\n      GREETING: ${{GREETING}}\n    ports:\n      - \"127.0.0.1:${{{port_var}}}:8080\"\n"
+            "  {service}:\n    image: {tag}\n    network_mode: bridge\n    environment:\n      GREETING: ${{GREETING}}\n    ports:\n      - \"127.0.0.1:${{{port_var}}}:8080\"\n"
         ));
     }
     let compose = format!(
@@ -1010,7 +1010,7 @@ fn release_unique_images(w: &World, version: &str) {
         let tag = format!("{}/{service}:{version}", w.app);
         build_http_image(&tag, &format!("{service} {version} of {}", w.app)).unwrap();
         services.push_str(&format!(
-            "  {service}:\n    image: {tag}\n    ports:\n      - \"127.0.0.1:${{{port_var}}}:8080\"\n"
+            "  {service}:\n    image: {tag}\n    network_mode: bridge\n    ports:\n      - \"127.0.0.1:${{{port_var}}}:8080\"\n"
         ));
     }
     let compose = format!(

@@ -103,7 +103,7 @@ impl World {
                 with_retries(|| build_http_image(&tag, &body));
             }
             services.push_str(&format!(
-                "  {service}:\n    image: {tag}\n    environment:\n      GREETING: ${{GREETING}}\n"
+                "  {service}:\n    image: {tag}\n    network_mode: bridge\n    environment:\n      GREETING: ${{GREETING}}\n"
             ));
             if spec.ports {
                 services.push_str(&format!(
