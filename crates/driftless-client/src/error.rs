@@ -4,9 +4,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// Nothing answered.
-    #[error(
-        "control plane at {url} is unreachable ({reason}); check --server and that it is running"
-    )]
+    #[error("control plane at {url} is unreachable ({reason})")]
     Unreachable {
         /// The URL called.
         url: String,
@@ -22,6 +20,8 @@ pub enum ClientError {
         code: String,
         /// The server's one-line message.
         message: String,
+        /// What to do about it, when the server says.
+        hint: Option<String>,
     },
     /// The answer is not what the API promises.
     #[error("malformed answer from {url}: {reason}")]
@@ -42,6 +42,17 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// What a person can do about it, printed under the error line.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ClientError::Unreachable { .. } => {
+                Some("check --server and that the control plane is running".into())
+            }
+            ClientError::Api { hint, .. } => hint.clone(),
+            _ => None,
+        }
+    }
+
     /// The API error code, when the server answered with one.
     pub fn code(&self) -> Option<&str> {
         match self {

@@ -119,6 +119,7 @@ impl Answer {
                 status: self.status.as_u16(),
                 code: b.code,
                 message: b.message,
+                hint: b.hint,
             },
             Err(_) => ClientError::Malformed {
                 url: self.url.clone(),

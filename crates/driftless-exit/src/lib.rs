@@ -1,40 +1,17 @@
-//! How the Driftless binaries end: one `error: …` line on stderr and an exit code
-//! that tells scripts what kind of failure it was. The codes are part of the CLI's
-//! interface and documented in the README.
+//! How the Driftless binaries end: one `error: …` line on stderr, then (when there is
+//! something to do about it) a blank line and one `hint: …` line, and an exit code that
+//! tells scripts what kind of failure it was. The codes are part of the CLI's interface:
+//! [`CODES`] is the one list of them, and the README's table is checked against it.
 
 use driftless_client::ClientError;
 use std::fmt;
 use std::process::ExitCode;
 
-/// Exit codes, stable across releases.
-pub mod code {
-    /// Something failed that has no code of its own.
-    pub const FAILURE: u8 = 1;
-    /// The command line is wrong (clap's own code).
-    pub const USAGE: u8 = 2;
-    /// Input was refused (a file, a value, a name); nothing was changed.
-    pub const INVALID_INPUT: u8 = 3;
-    /// Something named does not exist (app, channel, customer, release).
-    pub const NOT_FOUND: u8 = 4;
-    /// It exists already (a version, a name).
-    pub const CONFLICT: u8 = 5;
-    /// The control plane could not be reached.
-    pub const UNREACHABLE: u8 = 6;
-    /// Credentials were refused: operator token, license, revoked install.
-    pub const UNAUTHORIZED: u8 = 7;
-    /// The registry failed: unreachable, refused the token, or bad content.
-    pub const REGISTRY: u8 = 8;
-    /// A signed document or a digest did not verify; nothing was applied.
-    pub const VERIFICATION: u8 = 9;
-    /// The container runtime failed (engine, compose, health).
-    pub const RUNTIME: u8 = 10;
-    /// The control plane answered something malformed.
-    pub const PROTOCOL: u8 = 11;
-    /// Not enough disk space for a release's images; nothing was pulled.
-    pub const DISK_FULL: u8 = 12;
-    /// A self-update's new CLI did not run (smoke test); the previous one was restored.
-    pub const SELF_UPDATE: u8 = 13;
-}
+mod codes;
+mod hint;
+
+pub use codes::{code, markdown_table, ExitCodeInfo, CODES};
+pub use hint::{hint_of, Hint, HintExt};
 
 /// Input the user must fix; exits with [`code::INVALID_INPUT`].
 #[derive(Debug)]
@@ -130,6 +107,10 @@ pub fn one_line(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
         let text = cause.to_string();
+        // A `Hint` given as context has no text of its own.
+        if text.is_empty() {
+            continue;
+        }
         if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
@@ -137,9 +118,22 @@ pub fn one_line(err: &anyhow::Error) -> String {
     parts.join(": ").replace('\n', " ")
 }
 
-/// Prints the error and returns its exit code.
+/// The error as a person reads it: `error: …`, and, when there is something to do
+/// about it, a blank line and `hint: …`. No trailing newline.
+pub fn render(err: &anyhow::Error) -> String {
+    match hint_of(err) {
+        Some(hint) => format!(
+            "error: {}\n\nhint: {}",
+            one_line(err),
+            hint.replace('\n', " ")
+        ),
+        None => format!("error: {}", one_line(err)),
+    }
+}
+
+/// Prints the error (see [`render`]) on stderr and returns its exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
-    eprintln!("error: {}", one_line(err));
+    eprintln!("{}", render(err));
     ExitCode::from(exit_code(err))
 }
 

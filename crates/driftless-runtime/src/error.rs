@@ -7,7 +7,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// The Docker Engine could not be reached or did not answer.
-    #[error("cannot reach the docker engine: {reason}; start docker, or point DOCKER_HOST at its unix socket")]
+    #[error("cannot reach the docker engine: {reason}")]
     EngineUnreachable {
         /// What went wrong while connecting.
         reason: String,
@@ -21,10 +21,7 @@ pub enum RuntimeError {
         reason: String,
     },
     /// The compose tool exited with an error.
-    #[error(
-        "{action} failed: {}; fix what it reports, then run sync again",
-        one_line(stderr_tail)
-    )]
+    #[error("{action} failed: {}", one_line(stderr_tail))]
     Compose {
         /// What was run, naming the project (`docker-compose up for project acme`).
         action: String,
@@ -45,7 +42,7 @@ pub enum RuntimeError {
         log_tail: String,
     },
     /// Neither `docker compose` (v2) nor `docker-compose` (v1) can be run.
-    #[error("neither `docker compose` nor `docker-compose` works on this host; install the docker compose plugin (v2) or docker-compose (v1)")]
+    #[error("neither `docker compose` nor `docker-compose` works on this host")]
     NoCompose,
     /// The engine refused or failed a request.
     #[error("docker engine could not {what}: {reason}")]
@@ -73,6 +70,21 @@ fn one_line(text: &str) -> String {
 }
 
 impl RuntimeError {
+    /// What a person can do about it, printed under the error line.
+    pub fn hint(&self) -> Option<String> {
+        let text = match self {
+            RuntimeError::EngineUnreachable { .. } => {
+                "start docker, or point DOCKER_HOST at its unix socket"
+            }
+            RuntimeError::Compose { .. } => "fix what it reports, then run sync again",
+            RuntimeError::NoCompose => {
+                "install the docker compose plugin (v2) or docker-compose (v1)"
+            }
+            _ => return None,
+        };
+        Some(text.into())
+    }
+
     /// An [`RuntimeError::Engine`] from a bollard error, or
     /// [`RuntimeError::EngineUnreachable`] when the engine did not answer at all.
     pub(crate) fn engine(what: impl Into<String>, err: bollard::errors::Error) -> Self {

@@ -13,8 +13,10 @@ pub struct ApiError {
     pub status: StatusCode,
     /// A stable machine-readable code.
     pub code: &'static str,
-    /// One line for a person.
+    /// One line for a person: what failed, about what.
     pub message: String,
+    /// What to do about it, sent as its own field.
+    pub hint: Option<String>,
 }
 
 impl ApiError {
@@ -24,7 +26,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            hint: None,
         }
+    }
+
+    /// The same error, telling the caller what to do about it.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
     }
 
     /// 400: the request is malformed.
@@ -58,8 +67,9 @@ impl ApiError {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
-            "internal error; the control plane's log has the cause",
+            "internal error",
         )
+        .with_hint("the control plane's log has the cause")
     }
 }
 
@@ -82,6 +92,7 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             code: self.code.to_string(),
             message: self.message,
+            hint: self.hint,
         };
         (self.status, Json(body)).into_response()
     }

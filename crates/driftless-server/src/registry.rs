@@ -70,7 +70,8 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 fn challenge() -> Response {
     let body = Json(driftless_wire::api::ErrorBody {
         code: "unauthorized".into(),
-        message: "log in with user `operator` and the operator token, or with an install id and the output of `driftless registry-login`".into(),
+        message: "the registry token endpoint needs credentials".into(),
+        hint: Some("log in with user `operator` and the operator token, or with an install id and the output of `driftless registry-login`".into()),
     });
     (
         StatusCode::UNAUTHORIZED,

@@ -4,7 +4,7 @@
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TrustError {
     /// The root document does not hash to the pinned fingerprint.
-    #[error("root document fingerprint {found} does not match the pinned {pinned}; check --root-fingerprint with your vendor")]
+    #[error("root document fingerprint {found} does not match the pinned {pinned}")]
     FingerprintMismatch {
         /// The pinned value.
         pinned: String,
@@ -24,7 +24,7 @@ pub enum TrustError {
         need: u32,
     },
     /// The document has expired (a freeze attack or a stale server).
-    #[error("{what} expired at {expires} (now {now}); the running release keeps running until a fresh one arrives")]
+    #[error("{what} expired at {expires} (now {now})")]
     Expired {
         /// The document.
         what: &'static str,
@@ -81,4 +81,22 @@ pub enum TrustError {
         /// The parse error.
         reason: String,
     },
+}
+
+impl TrustError {
+    /// What a person can do about it, printed under the error line.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            TrustError::FingerprintMismatch { .. } => {
+                Some("check --root-fingerprint against the one your vendor published".into())
+            }
+            TrustError::Expired { .. } => Some(
+                "the running release keeps running; sync again once the control plane issues a fresh document, and check the host's clock".into(),
+            ),
+            TrustError::RootSkipped { .. } => {
+                Some("sync again: the CLI walks the root chain one version at a time".into())
+            }
+            _ => None,
+        }
+    }
 }

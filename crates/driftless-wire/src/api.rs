@@ -9,8 +9,11 @@ use crate::envelope::Envelope;
 pub struct ErrorBody {
     /// A stable machine-readable code, e.g. `license_revoked`.
     pub code: String,
-    /// One line for a person.
+    /// One line for a person: what failed, about what.
     pub message: String,
+    /// What to do about it, when there is something to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// `POST /v1/apps`.

@@ -1,0 +1,110 @@
+//! The exit codes: constants for code, and [`CODES`], the one list the README's table
+//! is generated from (a test fails when the two disagree).
+
+/// Exit codes, stable across releases.
+pub mod code {
+    /// Something failed that has no code of its own.
+    pub const FAILURE: u8 = 1;
+    /// The command line is wrong (clap's own code).
+    pub const USAGE: u8 = 2;
+    /// Input was refused (a file, a value, a name); nothing was changed.
+    pub const INVALID_INPUT: u8 = 3;
+    /// Something named does not exist (app, channel, customer, release).
+    pub const NOT_FOUND: u8 = 4;
+    /// It exists already (a version, a name).
+    pub const CONFLICT: u8 = 5;
+    /// The control plane could not be reached.
+    pub const UNREACHABLE: u8 = 6;
+    /// Credentials were refused: operator token, license, revoked install.
+    pub const UNAUTHORIZED: u8 = 7;
+    /// The registry failed: unreachable, refused the token, or bad content.
+    pub const REGISTRY: u8 = 8;
+    /// A signed document or a digest did not verify; nothing was applied.
+    pub const VERIFICATION: u8 = 9;
+    /// The container runtime failed (engine, compose, health).
+    pub const RUNTIME: u8 = 10;
+    /// The control plane answered something malformed.
+    pub const PROTOCOL: u8 = 11;
+    /// Not enough disk space for a release's images; nothing was pulled.
+    pub const DISK_FULL: u8 = 12;
+    /// A self-update's new CLI did not run (smoke test); the previous one was restored.
+    pub const SELF_UPDATE: u8 = 13;
+}
+
+/// One exit code as the README documents it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitCodeInfo {
+    /// The code.
+    pub code: u8,
+    /// What it means, as the README's table says it.
+    pub meaning: &'static str,
+}
+
+/// Every exit code either binary uses, in order, with its documented meaning.
+pub const CODES: &[ExitCodeInfo] = &[
+    ExitCodeInfo {
+        code: 0,
+        meaning: "success",
+    },
+    ExitCodeInfo {
+        code: code::FAILURE,
+        meaning: "any other failure",
+    },
+    ExitCodeInfo {
+        code: code::USAGE,
+        meaning: "wrong command line",
+    },
+    ExitCodeInfo {
+        code: code::INVALID_INPUT,
+        meaning: "input refused (a file, a value, a name); nothing was changed",
+    },
+    ExitCodeInfo {
+        code: code::NOT_FOUND,
+        meaning: "not found (app, channel, customer, release)",
+    },
+    ExitCodeInfo {
+        code: code::CONFLICT,
+        meaning: "already exists (a version, a name)",
+    },
+    ExitCodeInfo {
+        code: code::UNREACHABLE,
+        meaning: "control plane unreachable",
+    },
+    ExitCodeInfo {
+        code: code::UNAUTHORIZED,
+        meaning: "credentials refused (operator token, license, revoked install)",
+    },
+    ExitCodeInfo {
+        code: code::REGISTRY,
+        meaning: "registry failure (unreachable, token refused, bad content)",
+    },
+    ExitCodeInfo {
+        code: code::VERIFICATION,
+        meaning: "a signature or digest did not verify; nothing was applied",
+    },
+    ExitCodeInfo {
+        code: code::RUNTIME,
+        meaning: "container runtime failure (engine, compose, health)",
+    },
+    ExitCodeInfo {
+        code: code::PROTOCOL,
+        meaning: "malformed answer from the control plane",
+    },
+    ExitCodeInfo {
+        code: code::DISK_FULL,
+        meaning: "not enough disk space for the release's images; nothing was pulled",
+    },
+    ExitCodeInfo {
+        code: code::SELF_UPDATE,
+        meaning: "self-update: the new CLI failed its smoke test; the previous one was restored",
+    },
+];
+
+/// The README's exit-code table, as Markdown, generated from [`CODES`].
+pub fn markdown_table() -> String {
+    let mut out = String::from("| code | meaning |\n|---|---|\n");
+    for info in CODES {
+        out.push_str(&format!("| {} | {} |\n", info.code, info.meaning));
+    }
+    out
+}
