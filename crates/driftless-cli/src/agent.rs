@@ -193,7 +193,11 @@ fn sync_line(result: &Result<SyncOutcome>, delay: Duration, last: bool) -> Strin
                 .clone()
                 .unwrap_or_else(|| "nothing to run yet".into()),
         },
-        Err(err) => format!("error: {}", driftless_exit::one_line(err)),
+        // The agent logs one line per sync, so the hint goes on the same line.
+        Err(err) => match driftless_exit::hint_of(err) {
+            Some(hint) => format!("error: {} (hint: {hint})", driftless_exit::one_line(err)),
+            None => format!("error: {}", driftless_exit::one_line(err)),
+        },
     };
     if last {
         what
@@ -446,7 +450,11 @@ mod tests {
         let started = std::time::Instant::now();
         let err = run(&dir, &opts).await.expect_err("no install, so no agent");
         assert!(started.elapsed() < Duration::from_secs(5));
-        assert!(err.to_string().contains("driftless install"), "{err}");
+        let shown = driftless_exit::render(&err);
+        assert!(
+            shown.contains("hint: run `driftless install` first"),
+            "{shown}"
+        );
     }
 
     #[test]

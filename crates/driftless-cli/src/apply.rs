@@ -5,6 +5,7 @@
 
 use anyhow::{anyhow, Result};
 use driftless_descriptor::{render_env_file, render_for_host, verify_against_release};
+use driftless_exit::HintExt as _;
 use driftless_oci::RegistryClient;
 use driftless_runtime::{ContainerRuntime, RuntimeError};
 use driftless_wire::checkin::RegistryAccess;
@@ -87,7 +88,8 @@ pub async fn apply(
 
     let dir = ctx.dir.release_dir(version);
     let descriptor = cached_descriptor(&dir, release)
-        .ok_or_else(|| anyhow!("descriptor of {version} is missing; run `driftless sync` again"))?;
+        .ok_or_else(|| anyhow!("descriptor of {version} is missing"))
+        .hint("run `driftless sync` again")?;
     let compose = verify_against_release(&descriptor, release)?;
     let rendered = render_for_host(&compose, &host)?;
     let env = render_env_file(&release.config_schema, &ctx.config.values)?;
@@ -228,13 +230,14 @@ async fn pull_missing(
         let want = needed.saturating_mul(2);
         if free < want {
             let why = DiskFull(format!(
-                "release {} needs about {want} bytes free for its images, {free} are; free some space and run `driftless sync` again (the running app was not touched)",
+                "release {} needs about {want} bytes free for its images, {free} are (the running app was not touched)",
                 release.version
             ));
             return Err(anyhow::Error::new(why).context(driftless_exit::Coded(
                 driftless_exit::code::DISK_FULL,
                 "not enough disk space".into(),
-            )));
+            )))
+            .hint("free some space and run `driftless sync` again");
         }
     }
     for (image, r) in missing {

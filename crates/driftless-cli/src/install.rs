@@ -27,7 +27,11 @@ pub struct InstallOptions {
 /// Registers this host. Nothing is written unless every step succeeds.
 pub async fn install(dir: &StateDir, opts: &InstallOptions) -> Result<Config> {
     if dir.is_installed() {
-        driftless_exit::refuse!("{} already holds an install; use it with `driftless sync`, or pass another --state-dir", dir.root().display());
+        driftless_exit::refuse!(
+            hint = "use it with `driftless sync`, or pass another --state-dir";
+            "{} already holds an install",
+            dir.root().display()
+        );
     }
     if let Some(p) = &opts.project {
         if !valid_project(p) {

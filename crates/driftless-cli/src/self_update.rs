@@ -11,6 +11,7 @@
 
 use anyhow::{Context as _, Result};
 use driftless_client::{ClientError, InstallClient};
+use driftless_exit::HintExt as _;
 use driftless_exit::{code, Coded};
 use driftless_wire::release::{CliBinary, ReleaseDocument};
 use ed25519_dalek::SigningKey;
@@ -50,12 +51,16 @@ pub async fn run(dir: &StateDir, force: bool) -> Result<Replaced> {
     let _lock = dir.lock()?;
     let config = dir.load_config()?;
     let key = dir.load_key()?;
-    let version = dir.load_sync().assigned_version.ok_or_else(|| {
-        Coded(
-            code::NOT_FOUND,
-            "this host holds no verified release yet; run `driftless sync` first".into(),
-        )
-    })?;
+    let version = dir
+        .load_sync()
+        .assigned_version
+        .ok_or_else(|| {
+            Coded(
+                code::NOT_FOUND,
+                "this host holds no verified release yet".into(),
+            )
+        })
+        .hint("run `driftless sync` first")?;
     let (_, release, _) = dir.load_verified(&version)?;
     let binary = offered(&release).ok_or_else(|| {
         Coded(
@@ -84,11 +89,11 @@ pub async fn update_to(
         return Err(Coded(
             code::CONFLICT,
             format!(
-                "driftless is already at {current} and the release offers {}; nothing was changed (pass --force to install it anyway)",
+                "driftless is already at {current} and the release offers {}; nothing was changed",
                 binary.version
             ),
-        )
-        .into());
+        ))
+        .hint("pass --force to install it anyway");
     }
     let bytes = download(client, install_id, key, binary).await?;
     let exe = std::env::current_exe().context("cannot locate the running driftless binary")?;
@@ -205,10 +210,8 @@ fn replace(exe: &Path, prev: &Path, bytes: &[u8]) -> Result<()> {
     })();
     if let Err(e) = written {
         let _ = fs::remove_file(&new);
-        return Err(anyhow::Error::new(e).context(format!(
-            "cannot write {}; is the directory writable?",
-            new.display()
-        )));
+        return Err(anyhow::Error::new(e).context(format!("cannot write {}", new.display())))
+            .hint("the directory holding driftless must be writable by the user it runs as");
     }
     keep_previous(exe, prev)?;
     if let Err(e) = fs::rename(&new, exe) {
@@ -285,8 +288,7 @@ pub fn reexec(exe: &Path) -> anyhow::Error {
         .args(std::env::args_os().skip(1))
         .env(crate::env::SELF_UPDATED, "1")
         .exec();
-    anyhow::Error::new(err).context(format!(
-        "updated {} but cannot run it; run the same command again",
-        exe.display()
-    ))
+    anyhow::Error::new(err)
+        .context(format!("updated {} but cannot run it", exe.display()))
+        .context(driftless_exit::Hint("run the same command again".into()))
 }

@@ -3,6 +3,7 @@
 //! through the CLI, never by hand.
 
 use anyhow::{anyhow, Context as _, Result};
+use driftless_exit::HintExt as _;
 use driftless_trust::TrustState;
 use driftless_wire::release::{Assignment, ReleaseDocument};
 use driftless_wire::status::{InstallStatus, Reason};
@@ -154,24 +155,28 @@ impl StateDir {
             .write(true)
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(|_| {
-            driftless_exit::Coded(
-                driftless_exit::code::FAILURE,
-                format!("another driftless sync or agent is working on {}; wait for it, or run only one of the agent and the timer", self.root.display()),
-            )
-        })?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .map_err(|_| {
+                driftless_exit::Coded(
+                    driftless_exit::code::FAILURE,
+                    format!(
+                        "another driftless sync or agent is working on {}",
+                        self.root.display()
+                    ),
+                )
+            })
+            .hint("wait for it, or run only one of the agent and the timer")?;
         Ok(file)
     }
 
     /// Reads `config.toml`.
     pub fn load_config(&self) -> Result<Config> {
         let path = self.config_path();
-        let text = fs::read_to_string(&path).map_err(|_| {
-            driftless_exit::InvalidInput(format!(
-                "no install in {}; run `driftless install` first, or pass --state-dir",
-                self.root.display()
-            ))
-        })?;
+        let text = fs::read_to_string(&path)
+            .map_err(|_| {
+                driftless_exit::InvalidInput(format!("no install in {}", self.root.display()))
+            })
+            .hint("run `driftless install` first, or pass --state-dir")?;
         let doc: DocumentMut = text
             .parse()
             .with_context(|| format!("{} is not valid TOML", path.display()))?;
@@ -280,7 +285,8 @@ impl StateDir {
         let path = self.trust_path();
         let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is corrupt; reinstall", path.display()))
+            .with_context(|| format!("{} is corrupt", path.display()))
+            .hint("reinstall: `driftless install` into a fresh --state-dir")
     }
 
     /// Writes the root document envelope of `version`.

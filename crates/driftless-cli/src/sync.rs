@@ -6,8 +6,9 @@
 //! previous release back. Every step is journaled, so an interrupted sync is noticed
 //! and the next one converges from wherever the host is.
 
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{anyhow, Context as _, Result};
 use driftless_client::{CheckinOutcome, InstallClient};
+use driftless_exit::HintExt as _;
 use driftless_runtime::{ContainerRuntime, DockerRuntime};
 use driftless_trust::{verify_assignment, verify_release};
 use driftless_wire::checkin::{CheckinRequest, RegistryAccess};
@@ -223,7 +224,13 @@ async fn check_in(
     let (response, etag) = match outcome {
         CheckinOutcome::NotModified { root_version } => {
             walk_roots(ctx, root_version, now).await?;
-            let version = record.assigned_version.clone().ok_or_else(|| anyhow!("the control plane answered 304 but this host holds no assignment; run `driftless sync` again"))?;
+            let version = record
+                .assigned_version
+                .clone()
+                .ok_or_else(|| {
+                    anyhow!("the control plane answered 304 but this host holds no assignment")
+                })
+                .hint("run `driftless sync` again")?;
             return Ok(Some(Assigned {
                 version,
                 access: None,
@@ -383,11 +390,17 @@ async fn converge(
         // The held documents are not enough to converge: ask again in full.
         match check_in(ctx, record, false).await? {
             Some(a) if a.version == version => assigned = a,
-            Some(a) => bail!(
-                "the assignment changed to {} during the sync; run `driftless sync` again",
-                a.version
-            ),
-            None => bail!("the control plane withdrew the assignment; run `driftless sync` again"),
+            Some(a) => {
+                return Err(anyhow!(
+                    "the assignment changed to {} during the sync",
+                    a.version
+                ))
+                .hint("run `driftless sync` again")
+            }
+            None => {
+                return Err(anyhow!("the control plane withdrew the assignment"))
+                    .hint("run `driftless sync` again")
+            }
         }
     }
     journal::begin(ctx.dir, journal::Step::Verified, &version)?;

@@ -49,9 +49,17 @@ impl fmt::Display for Coded {
 
 impl std::error::Error for Coded {}
 
-/// Returns early with an [`InvalidInput`] error.
+#[doc(hidden)]
+pub use anyhow as __anyhow;
+
+/// Returns early with an [`InvalidInput`] error; `refuse!(hint = "…"; "fmt", args)`
+/// adds a [`Hint`].
 #[macro_export]
 macro_rules! refuse {
+    (hint = $hint:expr; $($arg:tt)*) => {
+        return Err($crate::__anyhow::Error::from($crate::InvalidInput(format!($($arg)*)))
+            .context($crate::Hint(($hint).into())))
+    };
     ($($arg:tt)*) => {
         return Err($crate::InvalidInput(format!($($arg)*)).into())
     };
