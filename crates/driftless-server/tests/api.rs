@@ -426,6 +426,42 @@ async fn release_uploads_need_the_release_key_a_new_version_and_a_higher_counter
 }
 
 #[tokio::test]
+async fn a_release_is_served_with_its_listed_fields_and_the_signed_envelope() {
+    let h = Harness::new().await;
+    h.app_with_license().await;
+    let good = signed(&release_doc("1.0.0", 5), &h.release_key);
+    assert_eq!(h.upload(&good).await.status, StatusCode::CREATED);
+
+    let path = format!("/v1/apps/{APP}/releases/1.0.0");
+    let got = h.get(&path).await;
+    assert_eq!(got.status, StatusCode::OK, "{}", got.json());
+    let body = got.json();
+    let listed = h.get(&format!("/v1/apps/{APP}/releases")).await.json();
+    for (field, value) in listed[0].as_object().unwrap() {
+        assert_eq!(
+            &body[field], value,
+            "field `{field}` differs from the list: {body}"
+        );
+    }
+    assert_eq!(body["version"], "1.0.0");
+    assert_eq!(body["release_counter"], 5);
+    assert_eq!(body["state"], "active");
+    let envelope: Envelope = serde_json::from_value(body["envelope"].clone()).unwrap();
+    assert_eq!(envelope, good, "the envelope is not the one uploaded");
+
+    h.get(&format!("/v1/apps/{APP}/releases/9.9.9"))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_release");
+    h.get("/v1/apps/nope/releases/1.0.0")
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_app");
+    let anonymous = Request::builder().uri(&path).body(Body::empty()).unwrap();
+    h.send(anonymous)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+#[tokio::test]
 async fn a_license_key_is_returned_once_and_never_listed() {
     let h = Harness::new().await;
     let license = h.app_with_license().await;

@@ -32,6 +32,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/apps/{app}/releases",
             post(vendor::upload_release).get(vendor::list_releases),
         )
+        .route(
+            "/v1/apps/{app}/releases/{version}",
+            get(vendor::get_release),
+        )
         .route("/v1/apps/{app}/push-token", post(vendor::push_token))
         .route("/v1/apps/{app}/rollouts", get(rollouts::list))
         .route(

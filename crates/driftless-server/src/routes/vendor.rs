@@ -9,11 +9,12 @@ use driftless_registry_token::{valid_repository_name, Access};
 use driftless_store::{AuditEntry, AuditEvent, License, Release};
 use driftless_wire::api::{
     AppInfo, ChannelInfo, CreateApp, CreateChannel, CreateCustomer, CreateLicense, CustomerInfo,
-    InstallInfo, LicenseInfo, Promote, PushTokenRequest, ReleaseInfo, TokenResponse, UploadRelease,
+    InstallInfo, LicenseInfo, Promote, PushTokenRequest, ReleaseDetail, ReleaseInfo, TokenResponse,
+    UploadRelease,
 };
 use driftless_wire::release::ReleaseDocument;
 use driftless_wire::root::Role;
-use driftless_wire::{Digest, RELEASE_PAYLOAD_TYPE};
+use driftless_wire::{Digest, Envelope, RELEASE_PAYLOAD_TYPE};
 use rand::RngCore as _;
 use serde::Deserialize;
 
@@ -303,6 +304,31 @@ pub async fn list_releases(
             .map(release_info)
             .collect(),
     ))
+}
+
+/// `GET /v1/apps/{app}/releases/{version}`: one release with its signed document.
+pub async fn get_release(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((app, version)): Path<(String, String)>,
+) -> Result<Json<ReleaseDetail>, ApiError> {
+    require_operator(&state, &headers)?;
+    require_app(&state, &app).await?;
+    let release = state
+        .store
+        .get_release(&app, &version)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "unknown_release",
+                format!("app `{app}` has no release {version}; `driftless-vendor releases --app {app}` lists them"),
+            )
+        })?;
+    let envelope: Envelope = serde_json::from_str(&release.envelope).map_err(ApiError::internal)?;
+    Ok(Json(ReleaseDetail {
+        info: release_info(&release),
+        envelope,
+    }))
 }
 
 /// `POST /v1/apps/{app}/push-token`: a short-lived push token for vendor CI.
