@@ -11,7 +11,7 @@ use driftless_wire::{Digest, Envelope, ASSIGNMENT_PAYLOAD_TYPE, RELEASE_PAYLOAD_
 
 use crate::auth::verify_install_signature;
 use crate::error::ApiError;
-use crate::routes::parse_json;
+use crate::routes::input::parse_json;
 use crate::state::AppState;
 
 /// Handles `POST /v1/installs/{id}/checkin`.

@@ -17,7 +17,7 @@ use sha2::{Digest as _, Sha256};
 use std::path::{Path as FsPath, PathBuf};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::vendor::audit;
+use super::audit;
 use crate::auth::{require_operator, verify_install_signature};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -69,7 +69,7 @@ pub async fn upload(
         .await
         .map_err(|e| ApiError::internal(format!("rename into {}: {e}", path.display())))?;
     sync_dir(dir).await?;
-    audit(
+    audit::record(
         &state,
         "artifact.upload",
         digest.as_str(),
