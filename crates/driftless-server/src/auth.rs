@@ -32,7 +32,8 @@ pub fn require_operator(state: &AppState, headers: &HeaderMap) -> Result<(), Api
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| {
-            ApiError::unauthorized("missing operator token; pass --token or set DRIFTLESS_TOKEN")
+            ApiError::unauthorized("missing operator token")
+                .with_hint("pass --token or set DRIFTLESS_TOKEN")
         })?;
     if !is_operator_token(state, token.trim()) {
         return Err(ApiError::unauthorized(
@@ -57,9 +58,10 @@ pub fn verify_install_signature(
         .ok_or_else(|| ApiError::unauthorized("missing or malformed request timestamp"))?;
     if (now - ts).abs() > MAX_CLOCK_SKEW_S {
         return Err(ApiError::unauthorized(format!(
-            "request timestamp is {}s away from the server's clock; fix the host's clock",
+            "request timestamp is {}s away from the server's clock",
             now - ts
-        )));
+        ))
+        .with_hint("fix the host's clock"));
     }
     let sig = header(SIGNATURE_HEADER)
         .and_then(|v| B64.decode(v).ok())

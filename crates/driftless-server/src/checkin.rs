@@ -75,18 +75,17 @@ async fn authenticate(
     now: i64,
 ) -> Result<CheckinView, ApiError> {
     let view = state.store.checkin_view(id).await?.ok_or_else(|| {
-        ApiError::not_found(
-            "unknown_install",
-            format!("unknown install `{id}`; run `driftless install` again"),
-        )
+        ApiError::not_found("unknown_install", format!("unknown install `{id}`"))
+            .with_hint("run `driftless install` again")
     })?;
     let path = format!("/v1/installs/{id}/checkin");
     verify_install_signature(&view.install.public_key, headers, "POST", &path, body, now)?;
     if view.install.revoked || view.license_revoked {
         return Err(ApiError::forbidden(
             "install_revoked",
-            "this install or its license has been revoked; contact your vendor",
-        ));
+            "this install or its license has been revoked",
+        )
+        .with_hint("contact your vendor"));
     }
     Ok(view)
 }

@@ -145,10 +145,12 @@ pub async fn token_endpoint(
                 scopes.push(parse_scope(&v).map_err(|e| ApiError::bad_request(e.to_string()))?)
             }
             "service" if v != state.config.token_service => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown service `{v}`; this control plane issues tokens for `{}`",
-                    state.config.token_service
-                )));
+                return Err(
+                    ApiError::bad_request(format!("unknown service `{v}`")).with_hint(format!(
+                        "this control plane issues tokens for `{}`",
+                        state.config.token_service
+                    )),
+                );
             }
             _ => {}
         }

@@ -371,6 +371,24 @@ async fn a_channel_of_an_unknown_app_is_404_unknown_app() {
 }
 
 #[tokio::test]
+async fn an_error_body_says_what_failed_and_separately_what_to_do() {
+    let h = Harness::new().await;
+    let answer = h
+        .post("/v1/apps/nosuch/channels", json!({"name": CHANNEL}))
+        .await;
+    let message = answer.expect_error(StatusCode::NOT_FOUND, "unknown_app");
+    assert_eq!(message, "unknown app `nosuch`");
+    assert_eq!(
+        answer.json()["hint"],
+        "create it with `driftless-vendor app create nosuch`"
+    );
+    // An error with nothing to do about it has no hint field at all.
+    let answer = h.post("/v1/apps", json!({"name": "Bad Name"})).await;
+    answer.expect_error(StatusCode::BAD_REQUEST, "bad_request");
+    assert!(answer.json().get("hint").is_none(), "{:?}", answer.json());
+}
+
+#[tokio::test]
 async fn a_malformed_json_body_is_400_naming_what_was_malformed() {
     let h = Harness::new().await;
     let message = h

@@ -34,8 +34,9 @@ fn artifacts_dir(state: &AppState) -> Result<&FsPath, ApiError> {
     state.config.artifacts_dir.as_deref().ok_or_else(|| {
         ApiError::not_found(
             "no_artifact_store",
-            "this control plane stores no artifacts; run it with `driftless-vendor serve`",
+            "this control plane stores no artifacts",
         )
+        .with_hint("run it with `driftless-vendor serve`")
     })
 }
 
@@ -99,8 +100,9 @@ async fn receive(body: Body, tmp: &FsPath) -> Result<(Digest, u64), ApiError> {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "upload_failed",
-                format!("upload failed after {size} bytes ({e}); artifacts are at most {MAX_ARTIFACT_BYTES} bytes"),
+                format!("upload failed after {size} bytes ({e})"),
             )
+            .with_hint(format!("artifacts are at most {MAX_ARTIFACT_BYTES} bytes"))
         })?;
         size += chunk.len() as u64;
         if size > MAX_ARTIFACT_BYTES {
@@ -147,10 +149,8 @@ pub async fn download(
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let why = format!("this control plane holds no artifact {digest}");
-            return Err(ApiError::not_found(
-                "unknown_artifact",
-                format!("{why}; the vendor must publish it again"),
-            ));
+            return Err(ApiError::not_found("unknown_artifact", why)
+                .with_hint("the vendor must publish it again"));
         }
         Err(e) => {
             let why = format!("open {}: {e}", file_path.display());
@@ -184,18 +184,17 @@ async fn authorize_download(
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| ApiError::unauthorized(format!("missing {INSTALL_HEADER} header")))?;
     let view = state.store.checkin_view(id).await?.ok_or_else(|| {
-        ApiError::not_found(
-            "unknown_install",
-            format!("unknown install `{id}`; run `driftless install` again"),
-        )
+        ApiError::not_found("unknown_install", format!("unknown install `{id}`"))
+            .with_hint("run `driftless install` again")
     })?;
     let path = format!("/v1/artifacts/{digest_text}");
     verify_install_signature(&view.install.public_key, headers, "GET", &path, b"", now)?;
     if view.install.revoked || view.license_revoked {
         return Err(ApiError::forbidden(
             "install_revoked",
-            "this install or its license has been revoked; contact your vendor",
-        ));
+            "this install or its license has been revoked",
+        )
+        .with_hint("contact your vendor"));
     }
     Ok(())
 }

@@ -58,8 +58,13 @@ pub async fn promote(
     if let Some(r) = state.store.active_rollout(&app, &channel).await? {
         return Err(ApiError::conflict(
             "rollout_active",
-            format!("channel `{channel}` has an active rollout of {} ({}); abort it or let it finish before promoting", r.version, r.state.name()),
-        ));
+            format!(
+                "channel `{channel}` has an active rollout of {} ({})",
+                r.version,
+                r.state.name()
+            ),
+        )
+        .with_hint("abort it or let it finish before promoting"));
     }
     let release = require_release(&state, &app, &req.version).await?;
     if release.state == ReleaseState::Yanked {

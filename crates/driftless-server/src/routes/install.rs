@@ -32,16 +32,14 @@ pub async fn register(
         .license_by_key_hash(&secret_hash(req.license_key.trim()))
         .await?
         .ok_or_else(|| {
-            ApiError::forbidden(
-                "invalid_license",
-                "license key is not valid; check it with your vendor",
-            )
+            ApiError::forbidden("invalid_license", "license key is not valid")
+                .with_hint("check it with your vendor")
         })?;
     if license.revoked {
-        return Err(ApiError::forbidden(
-            "license_revoked",
-            "license has been revoked; contact your vendor",
-        ));
+        return Err(
+            ApiError::forbidden("license_revoked", "license has been revoked")
+                .with_hint("contact your vendor"),
+        );
     }
     let install = Install {
         id: format!("ins_{}", uuid::Uuid::new_v4().simple()),

@@ -33,11 +33,9 @@ async fn check_license_request(state: &AppState, req: &CreateLicense) -> Result<
     if state.store.get_customer(&req.customer).await?.is_none() {
         return Err(ApiError::not_found(
             "unknown_customer",
-            format!(
-                "unknown customer `{}`; create it with `driftless-vendor customer create`",
-                req.customer
-            ),
-        ));
+            format!("unknown customer `{}`", req.customer),
+        )
+        .with_hint("create it with `driftless-vendor customer create`"));
     }
     require_app(state, &req.app).await?;
     if state

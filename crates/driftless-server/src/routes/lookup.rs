@@ -10,10 +10,11 @@ use crate::state::AppState;
 pub(crate) async fn require_app(state: &AppState, app: &str) -> Result<(), ApiError> {
     match state.store.get_app(app).await? {
         Some(_) => Ok(()),
-        None => Err(ApiError::not_found(
-            "unknown_app",
-            format!("unknown app `{app}`; create it with `driftless-vendor app create {app}`"),
-        )),
+        None => Err(
+            ApiError::not_found("unknown_app", format!("unknown app `{app}`")).with_hint(format!(
+                "create it with `driftless-vendor app create {app}`"
+            )),
+        ),
     }
 }
 
@@ -26,8 +27,11 @@ pub(crate) async fn require_channel(
     state.store.get_channel(app, channel).await?.ok_or_else(|| {
         ApiError::not_found(
             "unknown_channel",
-            format!("unknown channel `{channel}` of app `{app}`; create it with `driftless-vendor channel create --app {app} {channel}`"),
+            format!("unknown channel `{channel}` of app `{app}`"),
         )
+        .with_hint(format!(
+            "create it with `driftless-vendor channel create --app {app} {channel}`"
+        ))
     })
 }
 
@@ -40,7 +44,8 @@ pub(crate) async fn require_release(
     state.store.get_release(app, version).await?.ok_or_else(|| {
         ApiError::not_found(
             "unknown_release",
-            format!("app `{app}` has no release {version}; publish it first"),
+            format!("app `{app}` has no release {version}"),
         )
+        .with_hint("publish it first")
     })
 }

@@ -31,10 +31,15 @@ fn verify_release_envelope(
     let trust = state.keys();
     let (keys, threshold) = trust.root.role_keys(Role::Release);
     if env.verified_keyids(&keys).len() < threshold as usize {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_signature", format!(
-            "release document is not signed by the release key of root version {}; sign it with the release key `driftless-vendor init` created",
-            trust.root.version
-        )));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_signature",
+            format!(
+                "release document is not signed by the release key of root version {}",
+                trust.root.version
+            ),
+        )
+        .with_hint("sign it with the release key `driftless-vendor init` created"));
     }
     let doc: ReleaseDocument = env
         .decode(RELEASE_PAYLOAD_TYPE, "release document")
@@ -69,8 +74,9 @@ async fn check_new_release(
     if state.store.get_release(app, &version).await?.is_some() {
         return Err(ApiError::conflict(
             "release_exists",
-            format!("app `{app}` already has release {version}; publish a new version"),
-        ));
+            format!("app `{app}` already has release {version}"),
+        )
+        .with_hint("publish a new version"));
     }
     let highest = state.store.max_release_counter(app).await?;
     if doc.release_counter <= highest {
@@ -164,8 +170,11 @@ pub async fn get(
         .ok_or_else(|| {
             ApiError::not_found(
                 "unknown_release",
-                format!("app `{app}` has no release {version}; `driftless-vendor releases --app {app}` lists them"),
+                format!("app `{app}` has no release {version}"),
             )
+            .with_hint(format!(
+                "`driftless-vendor releases --app {app}` lists them"
+            ))
         })?;
     let envelope: Envelope = serde_json::from_str(&release.envelope).map_err(ApiError::internal)?;
     Ok(Json(ReleaseDetail {
@@ -187,10 +196,8 @@ pub async fn set_state(
     require_operator(&state, &headers)?;
     let req: SetReleaseState = parse_json(&body, "release state")?;
     let new = ReleaseState::parse(&req.state).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "unknown release state `{}`; use active, deprecated or yanked",
-            req.state
-        ))
+        ApiError::bad_request(format!("unknown release state `{}`", req.state))
+            .with_hint("use active, deprecated or yanked")
     })?;
     require_app(&state, &app).await?;
     if !state.store.set_release_state(&app, &version, new).await? {

@@ -119,10 +119,18 @@ pub async fn start(
     let ch = require_channel(&state, &app, &channel).await?;
     check_target(&state, &app, &ch, &req.version).await?;
     let mut rollout = new_rollout(&app, ch, req, now());
-    rollout.id = state.store.create_rollout(&rollout).await.map_err(|e| match e {
-        driftless_store::StoreError::Conflict { .. } => ApiError::conflict("rollout_active", format!("channel `{channel}` already has an active rollout; pause, abort or finish it first")),
-        other => other.into(),
-    })?;
+    rollout.id = state
+        .store
+        .create_rollout(&rollout)
+        .await
+        .map_err(|e| match e {
+            driftless_store::StoreError::Conflict { .. } => ApiError::conflict(
+                "rollout_active",
+                format!("channel `{channel}` already has an active rollout"),
+            )
+            .with_hint("pause, abort or finish it first"),
+            other => other.into(),
+        })?;
     audit::record(
         &state,
         "rollout.start",
@@ -224,8 +232,9 @@ async fn change_state(
         other => {
             return Err(ApiError::not_found(
                 "unknown_action",
-                format!("unknown rollout action `{other}`; use pause, resume, advance or abort"),
-            ))
+                format!("unknown rollout action `{other}`"),
+            )
+            .with_hint("use pause, resume, advance or abort"))
         }
     }
     Ok(())
