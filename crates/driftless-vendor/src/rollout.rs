@@ -168,7 +168,7 @@ fn parse_interval(text: &str) -> Result<i64> {
     };
     let too_long = || {
         driftless_exit::InvalidInput(format!(
-            "`{text}` is too long an interval; write at most a few years, e.g. 30d"
+            "`{text}` is too long an interval: it overflows 64-bit seconds; write e.g. 30s, 10m or 1h"
         ))
     };
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
