@@ -136,6 +136,30 @@ fn spread(seconds: u64, low: f64, width: f64, jitter: f64) -> u64 {
     (seconds as f64 * 1000.0 * (low + width * jitter)) as u64
 }
 
+/// Arguments of `driftless agent`.
+#[derive(clap::Args)]
+pub struct AgentArgs {
+    /// Wait a random time up to this many seconds before the first sync.
+    #[arg(long, default_value_t = 30)]
+    initial_jitter_secs: u64,
+    /// Longest wait between attempts while the control plane is unreachable.
+    #[arg(long, default_value_t = 600)]
+    backoff_cap_secs: u64,
+    /// Stop after this many syncs (for tests).
+    #[arg(long, hide = true)]
+    max_syncs: Option<u32>,
+}
+
+/// Runs `driftless agent` until it is stopped (or after `--max-syncs`).
+pub async fn run_command(dir: &StateDir, args: AgentArgs) -> Result<()> {
+    let opts = AgentOptions {
+        once_max: args.max_syncs,
+        initial_jitter_max_s: args.initial_jitter_secs,
+        backoff_cap_s: args.backoff_cap_secs,
+    };
+    run(dir, &opts).await
+}
+
 /// Syncs on the control plane's schedule until stopped (SIGINT/SIGTERM ends it cleanly
 /// between syncs, and during a sleep). A failed sync is logged and retried, never fatal.
 pub async fn run(dir: &StateDir, opts: &AgentOptions) -> Result<()> {

@@ -9,11 +9,18 @@ use driftless_descriptor::validate_value;
 use driftless_wire::release::ConfigVar;
 use ed25519_dalek::Signer as _;
 
-use crate::state::StateDir;
+use crate::state::{Config, StateDir};
+
+/// Arguments of `driftless config`.
+#[derive(clap::Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    action: ConfigAction,
+}
 
 /// `config` actions.
 #[derive(Subcommand)]
-pub enum ConfigAction {
+enum ConfigAction {
     /// Print one value (a secret only with --reveal).
     Get {
         /// The value's name.
@@ -52,23 +59,13 @@ fn find<'a>(schema: &'a [ConfigVar], name: &str) -> Result<&'a ConfigVar> {
     })
 }
 
-/// Runs a `config` action.
-pub fn run(dir: &StateDir, action: ConfigAction) -> Result<()> {
+/// Runs `driftless config`.
+pub fn run_command(dir: &StateDir, args: ConfigArgs) -> Result<()> {
     let mut config = dir.load_config()?;
     let schema = schema(dir)?;
-    match action {
+    match args.action {
         ConfigAction::Get { name, reveal } => {
-            let var = find(&schema, &name)?;
-            let value = config
-                .values
-                .get(&name)
-                .cloned()
-                .or_else(|| var.default.clone());
-            match value {
-                Some(_) if var.secret && !reveal => println!("(secret; pass --reveal to print it)"),
-                Some(v) => println!("{v}"),
-                None => driftless_exit::refuse!("`{name}` is not set and has no default; set it with `driftless config set {name}=...`"),
-            }
+            println!("{}", get(&config, &schema, &name, reveal)?);
         }
         ConfigAction::Set { pairs } => {
             let mut next = config.values.clone();
@@ -84,22 +81,46 @@ pub fn run(dir: &StateDir, action: ConfigAction) -> Result<()> {
             dir.save_config(&config)?;
             eprintln!("saved; run `driftless sync` to apply");
         }
-        ConfigAction::List => {
-            for var in &schema {
-                let shown = match config.values.get(&var.name) {
-                    Some(_) if var.secret => "(secret, set)".to_string(),
-                    Some(v) => v.clone(),
-                    None => match &var.default {
-                        Some(d) => format!("{d} (default)"),
-                        None if var.required => "(required, not set)".into(),
-                        None => "(not set)".into(),
-                    },
-                };
-                println!("{}\t{}\t{}", var.name, var.kind.name(), shown);
-            }
-        }
+        ConfigAction::List => list(&config, &schema),
     }
     Ok(())
+}
+
+/// The value `config get NAME` prints: the one set, else the default. A secret is
+/// refused (exit 3, nothing on stdout) unless `reveal`, so a script that captures
+/// stdout never mistakes a placeholder for the value.
+fn get(config: &Config, schema: &[ConfigVar], name: &str, reveal: bool) -> Result<String> {
+    let var = find(schema, name)?;
+    let value = config
+        .values
+        .get(name)
+        .cloned()
+        .or_else(|| var.default.clone());
+    match value {
+        Some(_) if var.secret && !reveal => driftless_exit::refuse!(
+            "`{name}` is a secret, so it is not printed; pass --reveal to print it"
+        ),
+        Some(v) => Ok(v),
+        None => driftless_exit::refuse!(
+            "`{name}` is not set and has no default; set it with `driftless config set {name}=...`"
+        ),
+    }
+}
+
+/// Prints every declared value with its type; a secret only says whether it is set.
+fn list(config: &Config, schema: &[ConfigVar]) {
+    for var in schema {
+        let shown = match config.values.get(&var.name) {
+            Some(_) if var.secret => "(secret, set)".to_string(),
+            Some(v) => v.clone(),
+            None => match &var.default {
+                Some(d) => format!("{d} (default)"),
+                None if var.required => "(required, not set)".into(),
+                None => "(not set)".into(),
+            },
+        };
+        println!("{}\t{}\t{}", var.name, var.kind.name(), shown);
+    }
 }
 
 /// Prints `user password` for `docker login`, valid for ten minutes.
@@ -118,4 +139,68 @@ pub fn registry_login(dir: &StateDir) -> Result<()> {
         config.install_id
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use driftless_wire::release::ConfigType;
+
+    fn var(name: &str, default: Option<&str>, secret: bool) -> ConfigVar {
+        ConfigVar {
+            name: name.into(),
+            kind: ConfigType::String,
+            default: default.map(str::to_string),
+            required: false,
+            secret,
+            description: None,
+        }
+    }
+
+    fn config(values: &[(&str, &str)]) -> Config {
+        Config {
+            server: "http://127.0.0.1:8080".into(),
+            install_id: "ins_1".into(),
+            app: "acme".into(),
+            channel: "stable".into(),
+            project: "acme".into(),
+            root_fingerprint: "sha256:00".into(),
+            values: values
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn get_refuses_a_secret_without_reveal() {
+        let schema = [var("API_KEY", None, true)];
+        let c = config(&[("API_KEY", "s3cret")]);
+        let err = get(&c, &schema, "API_KEY", false).unwrap_err();
+        assert_eq!(
+            driftless_exit::exit_code(&err),
+            driftless_exit::code::INVALID_INPUT
+        );
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert!(err.to_string().contains("--reveal"), "{err}");
+        assert_eq!(get(&c, &schema, "API_KEY", true).unwrap(), "s3cret");
+    }
+
+    #[test]
+    fn get_refuses_a_secret_default_without_reveal() {
+        let schema = [var("TOKEN", Some("dflt"), true)];
+        assert!(get(&config(&[]), &schema, "TOKEN", false).is_err());
+        assert_eq!(get(&config(&[]), &schema, "TOKEN", true).unwrap(), "dflt");
+    }
+
+    #[test]
+    fn get_prints_a_plain_value_or_its_default() {
+        let schema = [var("GREETING", Some("Hello"), false)];
+        assert_eq!(
+            get(&config(&[]), &schema, "GREETING", false).unwrap(),
+            "Hello"
+        );
+        let set = config(&[("GREETING", "Hi")]);
+        assert_eq!(get(&set, &schema, "GREETING", false).unwrap(), "Hi");
+    }
 }

@@ -24,6 +24,42 @@ pub struct InstallOptions {
     pub project: Option<String>,
 }
 
+/// Arguments of `driftless install`.
+#[derive(clap::Args)]
+pub struct InstallArgs {
+    /// The vendor's control plane URL.
+    #[arg(long)]
+    server: String,
+    /// The license key your vendor gave you.
+    #[arg(long, hide_env_values = true)]
+    license: String,
+    /// The root fingerprint your vendor published (sha256:…).
+    #[arg(long)]
+    root_fingerprint: String,
+    /// Compose project name [default: the app's name].
+    #[arg(long)]
+    project: Option<String>,
+}
+
+/// Runs `driftless install`: prints the new install's id on stdout.
+pub async fn run_command(dir: &StateDir, args: InstallArgs) -> Result<()> {
+    let opts = InstallOptions {
+        server: args.server,
+        license: args.license,
+        root_fingerprint: args.root_fingerprint,
+        project: args.project,
+    };
+    let c = install(dir, &opts).await?;
+    println!("{}", c.install_id);
+    eprintln!(
+        "installed {} ({} channel) in {}; run `driftless sync` to bring it up",
+        c.app,
+        c.channel,
+        dir.root().display()
+    );
+    Ok(())
+}
+
 /// Registers this host. Nothing is written unless every step succeeds.
 pub async fn install(dir: &StateDir, opts: &InstallOptions) -> Result<Config> {
     if dir.is_installed() {

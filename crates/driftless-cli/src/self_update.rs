@@ -45,6 +45,26 @@ pub fn offered(release: &ReleaseDocument) -> Option<&CliBinary> {
     release.cli.iter().find(|b| b.platform == here)
 }
 
+/// Arguments of `driftless self-update`.
+#[derive(clap::Args)]
+pub struct SelfUpdateArgs {
+    /// Install it even when it is not newer than this CLI.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Runs `driftless self-update` and says where the previous binary is kept.
+pub async fn run_command(dir: &StateDir, args: SelfUpdateArgs) -> Result<()> {
+    let done = run(dir, args.force).await?;
+    eprintln!(
+        "updated {} to driftless {}; the previous binary is kept as {}",
+        done.exe.display(),
+        done.version,
+        done.prev.display()
+    );
+    Ok(())
+}
+
 /// `driftless self-update [--force]`: updates to the build the newest verified
 /// release this host holds offers.
 pub async fn run(dir: &StateDir, force: bool) -> Result<Replaced> {

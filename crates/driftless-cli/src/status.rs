@@ -60,6 +60,19 @@ pub struct ServiceStatus {
     pub image: String,
 }
 
+/// Arguments of `driftless status`.
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// Print JSON (stable schema).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `driftless status`.
+pub async fn run_command(dir: &StateDir, args: StatusArgs) -> Result<()> {
+    status(dir, args.json).await
+}
+
 /// Prints the status.
 pub async fn status(dir: &StateDir, json: bool) -> Result<()> {
     let config = dir.load_config()?;

@@ -68,6 +68,23 @@ pub struct Ctx<'a> {
     pub progress: Progress,
 }
 
+/// Runs `driftless sync`: one sync, then one line on stderr saying what changed.
+pub async fn run_command(dir: &StateDir) -> Result<()> {
+    let out = sync(dir, Progress::detect()).await?;
+    for r in &out.repaired {
+        eprintln!("repaired: {r}");
+    }
+    match (&out.version, out.changed) {
+        (Some(v), true) => eprintln!("converged on {v}"),
+        (Some(v), false) => eprintln!("already converged on {v}; nothing changed"),
+        (None, _) => eprintln!(
+            "{}",
+            out.message.unwrap_or_else(|| "nothing to run yet".into())
+        ),
+    }
+    Ok(())
+}
+
 /// Runs one sync. On failure the status and reason are recorded and reported.
 pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
     let mut repaired = Vec::new();

@@ -10,8 +10,67 @@ use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
 use std::fs;
+use std::path::PathBuf;
 
+use crate::clock::now;
 use crate::datadir::{create_private_dir, write_private, write_signing_key, DataDir, Settings};
+use crate::env;
+use crate::output::print_json;
+
+/// Arguments of `init`.
+#[derive(clap::Args)]
+pub struct InitArgs {
+    /// Where the control plane keeps its state.
+    #[arg(long, env = env::DATA_DIR)]
+    data_dir: PathBuf,
+    /// Address `serve` listens on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// URL installs and the registry reach the control plane at.
+    #[arg(long)]
+    public_url: Option<String>,
+    /// `host:port` of the registry installs pull from.
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    registry_host: String,
+    /// The registry speaks plain HTTP (loopback registries only).
+    #[arg(long)]
+    registry_insecure: bool,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `init` and shows the operator what it must keep: the token (once) and the
+/// root fingerprint customers pin.
+pub async fn run(args: InitArgs) -> Result<()> {
+    let data_dir = args.data_dir;
+    let public_url = args
+        .public_url
+        .unwrap_or_else(|| format!("http://{}", args.listen));
+    let dir = DataDir::new(&data_dir);
+    let opts = InitOptions {
+        listen: args.listen,
+        public_url,
+        registry_host: args.registry_host,
+        registry_insecure: args.registry_insecure,
+    };
+    let out = init(&dir, &opts, now()).await?;
+    if args.json {
+        return print_json(&serde_json::json!({
+            "operator_token": out.operator_token,
+            "root_fingerprint": out.root_fingerprint,
+            "data_dir": data_dir,
+        }));
+    }
+    println!("operator token: {}", out.operator_token);
+    println!("root fingerprint: {}", out.root_fingerprint);
+    eprintln!(
+        "initialised {}; the operator token is shown only now.",
+        data_dir.display()
+    );
+    eprintln!("move {} off this machine: it holds the root keys and the release key, which `serve` never needs.", dir.offline().display());
+    Ok(())
+}
 
 /// Options of `init`.
 pub struct InitOptions {
@@ -107,10 +166,30 @@ pub async fn init(dir: &DataDir, opts: &InitOptions, now: i64) -> Result<InitOut
         format!("{}{}", material.cert_pem, next_material.cert_pem),
     )?;
 
+    let operator_token = new_operator_token();
+    let settings = settings(opts, &operator_token);
+    write_private(
+        &dir.settings(),
+        toml::to_string_pretty(&settings)?.as_bytes(),
+    )?;
+    // Creating the store now runs the migrations, so `serve` starts on a ready database.
+    driftless_store_sqlite::SqliteStore::open(&crate::serve::database_url(dir)).await?;
+    Ok(InitOutcome {
+        operator_token,
+        root_fingerprint: fingerprint,
+    })
+}
+
+/// A fresh operator token; only its SHA-256 is stored.
+fn new_operator_token() -> String {
     let mut secret = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut secret);
-    let operator_token = format!("dlop_{}", hex::encode(secret));
-    let settings = Settings {
+    format!("dlop_{}", hex::encode(secret))
+}
+
+/// The settings `serve` starts from, with the defaults a new control plane runs on.
+fn settings(opts: &InitOptions, operator_token: &str) -> Settings {
+    Settings {
         listen: opts.listen.clone(),
         public_url: opts.public_url.trim_end_matches('/').to_string(),
         server: driftless_server::ServerConfig {
@@ -125,26 +204,5 @@ pub async fn init(dir: &DataDir, opts: &InitOptions, now: i64) -> Result<InitOut
             rollout_tick_s: 5,
             artifacts_dir: None,
         },
-    };
-    write_private(
-        &dir.settings(),
-        toml::to_string_pretty(&settings)?.as_bytes(),
-    )?;
-    // Creating the store now runs the migrations, so `serve` starts on a ready database.
-    driftless_store_sqlite::SqliteStore::open(&crate::serve::database_url(dir)).await?;
-    Ok(InitOutcome {
-        operator_token,
-        root_fingerprint: fingerprint,
-    })
-}
-
-/// The `auth:` block for distribution's config.
-pub fn registry_config(dir: &DataDir, settings: &Settings) -> String {
-    format!(
-        "# Add this to the registry's config.yml (CNCF distribution 2.8 or 3.x).\nauth:\n  token:\n    realm: {}/v1/registry/token\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
-        settings.public_url,
-        settings.server.token_service,
-        settings.server.token_issuer,
-        dir.token_bundle().display()
-    )
+    }
 }

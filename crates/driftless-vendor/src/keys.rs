@@ -15,9 +15,80 @@ use ed25519_dalek::SigningKey;
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::clock::now;
 use crate::datadir::{read_signing_key, write_private, write_signing_key, DataDir};
+use crate::env;
+use crate::output::print_json;
+
+/// Arguments of `keys`.
+#[derive(clap::Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    action: KeysAction,
+    /// The data directory `init` created.
+    #[arg(long, env = env::DATA_DIR, global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Subcommand)]
+enum KeysAction {
+    /// Show every role's key ids, threshold and the root's expiry.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the root keys: root N+1 signed by a threshold of N's keys and its own.
+    RotateRoot,
+    /// Replace one role's key, trusting the previous one for one more root version.
+    Rotate {
+        /// The role to rotate.
+        #[arg(long, value_enum)]
+        role: RotatedRole,
+    },
+}
+
+/// Runs a `keys` action.
+pub fn run(args: KeysArgs) -> Result<()> {
+    let data_dir = args.data_dir.ok_or_else(|| {
+        driftless_exit::InvalidInput(format!("pass --data-dir or set {}", env::DATA_DIR))
+    })?;
+    let dir = DataDir::new(&data_dir);
+    match args.action {
+        KeysAction::List { json: true } => print_json(&list(&dir)?)?,
+        KeysAction::List { json: false } => print_listing(&list(&dir)?),
+        KeysAction::RotateRoot => {
+            let v = rotate_root(&dir, now())?;
+            println!("{v}");
+            eprintln!("wrote root version {v}; reload serve (SIGHUP) to publish it, then move the new root keys in {} offline", dir.offline().display());
+        }
+        KeysAction::Rotate { role } => {
+            let v = rotate_role(&dir, role, now())?;
+            println!("{v}");
+            eprintln!("wrote root version {v} trusting the new {role:?} key and the previous one; reload serve (SIGHUP) to use it");
+        }
+    }
+    Ok(())
+}
+
+/// The root's version and expiry, then one line per role with its short key ids.
+fn print_listing(l: &KeyListing) {
+    println!(
+        "root version {} (expires at {})",
+        l.root_version, l.root_expires
+    );
+    for (role, k) in &l.roles {
+        let ids: Vec<&str> = k.keyids.iter().map(|i| &i.0[..16.min(i.0.len())]).collect();
+        println!(
+            "{role:<10} threshold {} of {}: {}",
+            k.threshold,
+            k.keyids.len(),
+            ids.join(", ")
+        );
+    }
+}
 
 /// How long a new root version is valid.
 const ROOT_LIFETIME_S: i64 = 365 * 86400;
@@ -111,7 +182,7 @@ fn write_root(
     let env = Envelope::sign(ROOT_PAYLOAD_TYPE, &payload, &signers);
     // Check what we wrote verifies as the next link of the chain before committing it.
     let current = newest_root(dir)?;
-    driftless_trust::verify_root_update(&current, &env, crate::now())?;
+    driftless_trust::verify_root_update(&current, &env, now())?;
     let path = dir.root_doc(next.version);
     if path.exists() {
         bail!("{} exists already; another rotation ran", path.display());

@@ -5,16 +5,100 @@
 
 use anyhow::{anyhow, Context as _, Result};
 use driftless_client::VendorClient;
-use driftless_descriptor::{ComposeFile, MAX_DESCRIPTOR_BYTES};
+use driftless_descriptor::{ComposeFile, ServiceImage, MAX_DESCRIPTOR_BYTES};
 use driftless_oci::RegistryClient;
 use driftless_wire::release::{
-    CliBinary, DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage,
+    CliBinary, ConfigVar, DescriptorRef, HealthSpec, HttpProbe, ReleaseDocument, ReleaseImage,
 };
-use driftless_wire::{Digest, Envelope, RELEASE_PAYLOAD_TYPE};
+use driftless_wire::{Digest, Envelope, KeyId, RELEASE_PAYLOAD_TYPE};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::push::Engine;
+use crate::clock::now;
+use crate::env;
+use crate::push::{Engine, LocalImage};
+use crate::remote::Remote;
+use crate::signer::ReleaseSigner;
+
+/// Arguments of `publish`.
+#[derive(clap::Args)]
+pub struct PublishArgs {
+    /// App name.
+    #[arg(long)]
+    app: String,
+    /// Semver version of the release.
+    #[arg(long = "version")]
+    release_version: String,
+    /// The compose file.
+    #[arg(long)]
+    compose: PathBuf,
+    /// Release notes (Markdown).
+    #[arg(long)]
+    notes: Option<PathBuf>,
+    /// The release signing key (PKCS#8 PEM); or set DRIFTLESS_RELEASE_KEY.
+    #[arg(long, env = env::RELEASE_KEY_FILE)]
+    release_key: Option<PathBuf>,
+    /// Sign with an external command instead (a hardware key, a KMS): it reads the
+    /// bytes to sign on stdin and prints the Ed25519 signature (raw, base64 or hex).
+    #[arg(long, conflicts_with = "release_key")]
+    sign_with: Option<String>,
+    /// Oldest customer CLI that may apply this release.
+    #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
+    min_cli_version: String,
+    /// Seconds a host waits for the release to be healthy.
+    #[arg(long, default_value_t = 120)]
+    health_timeout: u64,
+    /// A customer CLI build to offer with the release, as PLATFORM=PATH
+    /// (e.g. linux/amd64=target/release/driftless); repeatable. Its version is
+    /// what `PATH --version` prints.
+    #[arg(long = "cli-binary", value_name = "PLATFORM=PATH", value_parser = parse_cli_binary)]
+    cli_binaries: Vec<(String, PathBuf)>,
+    /// The --cli-binary builds' version, instead of running them (for tests).
+    #[arg(long, hide = true)]
+    cli_version: Option<String>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+/// `PLATFORM=PATH` of `publish --cli-binary`.
+fn parse_cli_binary(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((platform, path)) if !platform.is_empty() && !path.is_empty() => {
+            Ok((platform.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(format!(
+            "`{text}` is not PLATFORM=PATH (e.g. linux/amd64=target/release/driftless)"
+        )),
+    }
+}
+
+/// Runs `publish`: prints the release document's digest on stdout.
+pub async fn run(args: PublishArgs) -> Result<()> {
+    let signer = ReleaseSigner::from_command_line(args.sign_with, args.release_key.as_deref())?;
+    let c = args.remote.client()?;
+    let opts = PublishOptions {
+        app: &args.app,
+        version: &args.release_version,
+        compose: &args.compose,
+        notes: args.notes.as_deref(),
+        signer: &signer,
+        min_cli_version: &args.min_cli_version,
+        health_timeout_s: args.health_timeout,
+        cli_binaries: &args.cli_binaries,
+        cli_version: args.cli_version.as_deref(),
+    };
+    let p = publish(&c, &opts, now()).await?;
+    println!("{}", p.digest);
+    eprintln!(
+        "published {} {} (release counter {}, {} images, {} CLI builds)",
+        args.app,
+        p.release.version,
+        p.release.release_counter,
+        p.release.images.len(),
+        p.release.cli.len()
+    );
+    Ok(())
+}
 
 /// How long a release document stays installable.
 const RELEASE_LIFETIME_S: i64 = 5 * 365 * 86400;
@@ -30,13 +114,13 @@ pub struct PublishOptions<'a> {
     /// Release notes file.
     pub notes: Option<&'a Path>,
     /// The release signing key.
-    pub signer: &'a crate::signer::ReleaseSigner,
+    pub signer: &'a ReleaseSigner,
     /// Oldest CLI that can apply the release.
     pub min_cli_version: &'a str,
     /// Health timeout, seconds.
     pub health_timeout_s: u64,
     /// CLI binaries offered with the release: `(platform, path)`.
-    pub cli_binaries: &'a [(String, std::path::PathBuf)],
+    pub cli_binaries: &'a [(String, PathBuf)],
     /// The binaries' version, instead of running `PATH --version` (hidden; tests).
     pub cli_version: Option<&'a str>,
 }
@@ -58,12 +142,90 @@ fn service_repository(app: &str, service: &str) -> Result<String> {
     Ok(repo)
 }
 
+/// What `publish` reads from the command line's files, all checked before anything
+/// is uploaded.
+struct Inputs {
+    version: semver::Version,
+    min_cli: semver::Version,
+    compose: ComposeFile,
+    schema: Vec<ConfigVar>,
+    health_timeout: Option<u64>,
+    probe: Option<HttpProbe>,
+    notes: Option<String>,
+    cli_binaries: Vec<(CliBinary, Vec<u8>)>,
+}
+
+/// A service's image, where it goes, and what the local engine says about it.
+struct PlannedImage {
+    service: ServiceImage,
+    repository: String,
+    local: LocalImage,
+}
+
 /// Publishes one release. Refuses, uploading nothing, on any bad input.
 pub async fn publish(
     client: &VendorClient,
     opts: &PublishOptions<'_>,
     now: i64,
 ) -> Result<Published> {
+    let inputs = read_inputs(opts)?;
+    let info = client.info().await?;
+    let key_id = check_release_key(client, info.root_version, opts.signer).await?;
+    let counter = next_release_counter(client, opts.app, &inputs.version).await?;
+
+    let engine = Engine::connect().await?;
+    let plan = plan_images(&engine, &inputs.compose, opts.app).await?;
+    let descriptor_repo = format!("{}/compose", opts.app);
+    let mut repos: Vec<String> = plan.iter().map(|p| p.repository.clone()).collect();
+    repos.push(descriptor_repo.clone());
+    let token = client.push_token(opts.app, &repos).await?;
+
+    let tag = inputs.version.to_string().replace('+', "_");
+    let registry = RegistryClient::new(&info.registry_host, info.registry_insecure, &token.token)?;
+    let target = PushTarget {
+        engine: &engine,
+        registry: &registry,
+        host: &info.registry_host,
+        tag: &tag,
+        token: &token.token,
+    };
+    let (images, pins) = push_images(&target, &plan).await?;
+    let pinned = inputs.compose.pin_images(&pins)?;
+    let artifact = registry
+        .push_compose_artifact(&descriptor_repo, &tag, &pinned)
+        .await?;
+    let cli = upload_cli_binaries(client, inputs.cli_binaries).await?;
+
+    let release = ReleaseDocument {
+        doc_type: "release".into(),
+        app: opts.app.to_string(),
+        version: inputs.version,
+        release_counter: counter,
+        created_at: now,
+        expires: now + RELEASE_LIFETIME_S,
+        images,
+        descriptor: DescriptorRef {
+            repository: descriptor_repo,
+            manifest_digest: artifact.manifest_digest,
+            digest: artifact.file_digest,
+            size: artifact.size,
+        },
+        config_schema: inputs.schema,
+        health: HealthSpec {
+            timeout_s: inputs.health_timeout.unwrap_or(opts.health_timeout_s),
+            probe: inputs.probe,
+        },
+        min_cli_version: inputs.min_cli,
+        rollback_floor: 0,
+        cli,
+        notes: inputs.notes,
+    };
+    sign_and_upload(client, opts, key_id, release).await
+}
+
+/// Parses and checks every local input: versions, the compose file, the notes and
+/// the CLI builds.
+fn read_inputs(opts: &PublishOptions<'_>) -> Result<Inputs> {
     let version: semver::Version = opts.version.parse().map_err(|e| {
         driftless_exit::InvalidInput(format!("version `{}` is not semver: {e}", opts.version))
     })?;
@@ -73,18 +235,14 @@ pub async fn publish(
             opts.min_cli_version
         ))
     })?;
+    let in_compose = || format!("in {}", opts.compose.display());
     let bytes = read_capped(opts.compose, MAX_DESCRIPTOR_BYTES)?;
-    let compose =
-        ComposeFile::parse(&bytes).with_context(|| format!("in {}", opts.compose.display()))?;
+    let compose = ComposeFile::parse(&bytes).with_context(in_compose)?;
     compose
         .check_variables_declared()
-        .with_context(|| format!("in {}", opts.compose.display()))?;
-    let schema = compose
-        .config_schema()
-        .with_context(|| format!("in {}", opts.compose.display()))?;
-    let (health_timeout, probe) = compose
-        .health()
-        .with_context(|| format!("in {}", opts.compose.display()))?;
+        .with_context(in_compose)?;
+    let schema = compose.config_schema().with_context(in_compose)?;
+    let (health_timeout, probe) = compose.health().with_context(in_compose)?;
     let notes = match opts.notes {
         Some(p) => Some(
             String::from_utf8(read_capped(p, 256 * 1024)?)
@@ -92,54 +250,94 @@ pub async fn publish(
         ),
         None => None,
     };
-
     let cli_binaries = read_cli_binaries(opts.cli_binaries, opts.cli_version)?;
+    Ok(Inputs {
+        version,
+        min_cli,
+        compose,
+        schema,
+        health_timeout,
+        probe,
+        notes,
+        cli_binaries,
+    })
+}
 
-    let info = client.info().await?;
-    let key_id = check_release_key(client, info.root_version, opts.signer).await?;
-    let releases = client.list_releases(opts.app).await?;
+/// The counter after the app's highest; refuses a version the app already has.
+async fn next_release_counter(
+    client: &VendorClient,
+    app: &str,
+    version: &semver::Version,
+) -> Result<u64> {
+    let releases = client.list_releases(app).await?;
     if releases.iter().any(|r| r.version == version.to_string()) {
         return Err(driftless_exit::Conflict(format!(
-            "app `{}` already has release {version}; publish a new version",
-            opts.app
+            "app `{app}` already has release {version}; publish a new version"
         ))
         .into());
     }
-    let counter = releases
+    Ok(releases
         .iter()
         .map(|r| r.release_counter)
         .max()
         .unwrap_or(0)
-        + 1;
+        + 1)
+}
 
-    let engine = Engine::connect().await?;
+/// Checks every service's image before anything is pushed: concrete, present in the
+/// local engine, and named so the registry accepts its repository.
+async fn plan_images(
+    engine: &Engine,
+    compose: &ComposeFile,
+    app: &str,
+) -> Result<Vec<PlannedImage>> {
     let mut plan = Vec::new();
     for s in compose.services() {
         if s.image.contains('$') {
             driftless_exit::refuse!("image `{}` of service `{}` uses a variable; publish needs a concrete image it can pin by digest", s.image, s.service);
         }
-        let repo = service_repository(opts.app, &s.service)?;
+        let repository = service_repository(app, &s.service)?;
         let local = engine.local_image(&s.image, &s.service).await?;
-        plan.push((s, repo, local));
+        plan.push(PlannedImage {
+            service: s,
+            repository,
+            local,
+        });
     }
-    let descriptor_repo = format!("{}/compose", opts.app);
-    let mut repos: Vec<String> = plan.iter().map(|(_, r, _)| r.clone()).collect();
-    repos.push(descriptor_repo.clone());
-    let token = client.push_token(opts.app, &repos).await?;
+    Ok(plan)
+}
 
-    let tag = version.to_string().replace('+', "_");
+/// Where `push_images` pushes to.
+struct PushTarget<'a> {
+    engine: &'a Engine,
+    registry: &'a RegistryClient,
+    host: &'a str,
+    tag: &'a str,
+    token: &'a str,
+}
+
+/// Pushes every planned image; returns the release's images and each service's pin.
+async fn push_images(
+    to: &PushTarget<'_>,
+    plan: &[PlannedImage],
+) -> Result<(Vec<ReleaseImage>, BTreeMap<String, String>)> {
     let mut images = Vec::new();
     let mut pins = BTreeMap::new();
-    let registry = RegistryClient::new(&info.registry_host, info.registry_insecure, &token.token)?;
-    for (s, repo, local) in &plan {
-        eprintln!("pushing {} as {}/{repo}:{tag}", s.image, info.registry_host);
-        let digest: Digest = engine
-            .push(&s.image, &info.registry_host, repo, &tag, &token.token)
+    for PlannedImage {
+        service: s,
+        repository: repo,
+        local,
+    } in plan
+    {
+        eprintln!("pushing {} as {}/{repo}:{}", s.image, to.host, to.tag);
+        let digest: Digest = to
+            .engine
+            .push(&s.image, to.host, repo, to.tag, to.token)
             .await?
             .parse()
             .map_err(|e| anyhow!("registry returned a bad digest: {e}"))?;
         // Confirm the registry really holds that manifest under that digest.
-        registry
+        to.registry
             .fetch_manifest(repo, &digest, driftless_oci::MANIFEST_CAP_BYTES)
             .await?;
         pins.insert(s.service.clone(), format!("{repo}@{digest}"));
@@ -151,13 +349,16 @@ pub async fn publish(
             size: local.size,
         });
     }
-    let pinned = compose.pin_images(&pins)?;
-    let artifact = registry
-        .push_compose_artifact(&descriptor_repo, &tag, &pinned)
-        .await?;
+    Ok((images, pins))
+}
 
+/// Uploads the CLI builds to the control plane, before the release that names them.
+async fn upload_cli_binaries(
+    client: &VendorClient,
+    binaries: Vec<(CliBinary, Vec<u8>)>,
+) -> Result<Vec<CliBinary>> {
     let mut cli = Vec::new();
-    for (binary, bytes) in cli_binaries {
+    for (binary, bytes) in binaries {
         eprintln!(
             "uploading driftless {} for {} ({} bytes)",
             binary.version, binary.platform, binary.size
@@ -165,31 +366,16 @@ pub async fn publish(
         client.upload_artifact(&binary.digest, bytes).await?;
         cli.push(binary);
     }
+    Ok(cli)
+}
 
-    let release = ReleaseDocument {
-        doc_type: "release".into(),
-        app: opts.app.to_string(),
-        version,
-        release_counter: counter,
-        created_at: now,
-        expires: now + RELEASE_LIFETIME_S,
-        images,
-        descriptor: DescriptorRef {
-            repository: descriptor_repo,
-            manifest_digest: artifact.manifest_digest,
-            digest: artifact.file_digest,
-            size: artifact.size,
-        },
-        config_schema: schema,
-        health: HealthSpec {
-            timeout_s: health_timeout.unwrap_or(opts.health_timeout_s),
-            probe,
-        },
-        min_cli_version: min_cli,
-        rollback_floor: 0,
-        cli,
-        notes,
-    };
+/// Signs the release document and uploads it, the step that makes it exist.
+async fn sign_and_upload(
+    client: &VendorClient,
+    opts: &PublishOptions<'_>,
+    key_id: KeyId,
+    release: ReleaseDocument,
+) -> Result<Published> {
     let payload = serde_json::to_vec(&release)?;
     let mut envelope = Envelope::new(RELEASE_PAYLOAD_TYPE, &payload);
     let signature = opts.signer.sign(&envelope.signing_input()?)?;
@@ -206,8 +392,8 @@ pub async fn publish(
 async fn check_release_key(
     client: &VendorClient,
     root_version: u64,
-    signer: &crate::signer::ReleaseSigner,
-) -> Result<driftless_wire::KeyId> {
+    signer: &ReleaseSigner,
+) -> Result<KeyId> {
     let env = client.root(root_version).await?;
     let root: driftless_wire::root::RootDocument =
         env.decode(driftless_wire::ROOT_PAYLOAD_TYPE, "root document")?;
@@ -231,7 +417,7 @@ fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
 /// Reads every `--cli-binary` and learns its version, refusing bad input before
 /// anything is uploaded.
 fn read_cli_binaries(
-    binaries: &[(String, std::path::PathBuf)],
+    binaries: &[(String, PathBuf)],
     version_override: Option<&str>,
 ) -> Result<Vec<(CliBinary, Vec<u8>)>> {
     let mut out: Vec<(CliBinary, Vec<u8>)> = Vec::new();

@@ -7,9 +7,39 @@ use driftless_store_sqlite::SqliteStore;
 use driftless_wire::root::RootDocument;
 use driftless_wire::ROOT_PAYLOAD_TYPE;
 use std::fs;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::datadir::{read_signing_key, DataDir};
+use crate::env;
+
+/// Arguments of `serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// The data directory `init` created.
+    #[arg(long, env = env::DATA_DIR)]
+    data_dir: PathBuf,
+    /// Override the listen address from the settings.
+    #[arg(long)]
+    listen: Option<String>,
+}
+
+/// Runs `serve`, logging JSON lines on stderr.
+pub async fn run(args: ServeArgs) -> Result<()> {
+    init_logging();
+    serve(&DataDir::new(&args.data_dir), args.listen.as_deref()).await
+}
+
+/// JSON logs on stderr, filtered by `DRIFTLESS_LOG` (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env(env::LOG)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
 
 /// The database URL of a data directory.
 pub fn database_url(dir: &DataDir) -> String {

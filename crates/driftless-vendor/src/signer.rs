@@ -10,7 +10,10 @@ use driftless_wire::envelope::pae;
 use driftless_wire::{KeyId, PublicKey};
 use ed25519_dalek::{Signer as _, SigningKey};
 use std::io::Write as _;
+use std::path::Path;
 use std::process::{Command, Stdio};
+
+use crate::{datadir, env};
 
 /// Payload type of the probe an external signer signs before anything is uploaded.
 const PROBE_TYPE: &str = "application/vnd.driftless.signer-probe";
@@ -24,6 +27,29 @@ pub enum ReleaseSigner {
 }
 
 impl ReleaseSigner {
+    /// The signer `publish` was told to use: `--sign-with CMD`, else the key in
+    /// `DRIFTLESS_RELEASE_KEY`, else the key file (`--release-key` or
+    /// `DRIFTLESS_RELEASE_KEY_FILE`).
+    pub fn from_command_line(sign_with: Option<String>, key_file: Option<&Path>) -> Result<Self> {
+        if let Some(cmd) = sign_with {
+            return Ok(ReleaseSigner::Command(cmd));
+        }
+        if let Ok(pem) = std::env::var(env::RELEASE_KEY) {
+            return Ok(ReleaseSigner::Key(datadir::parse_signing_key(
+                &pem,
+                env::RELEASE_KEY,
+            )?));
+        }
+        let path = key_file.ok_or_else(|| {
+            driftless_exit::InvalidInput(format!(
+                "no release key; pass --release-key FILE or set {} or {}",
+                env::RELEASE_KEY_FILE,
+                env::RELEASE_KEY
+            ))
+        })?;
+        Ok(ReleaseSigner::Key(datadir::read_signing_key(path)?))
+    }
+
     /// Signs `message`.
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
         match self {
@@ -37,7 +63,7 @@ impl ReleaseSigner {
     pub fn key_id(&self, trusted: &[(KeyId, PublicKey)], root_version: u64) -> Result<KeyId> {
         let probe = pae(
             PROBE_TYPE,
-            format!("driftless signer probe {}", crate::now()).as_bytes(),
+            format!("driftless signer probe {}", crate::clock::now()).as_bytes(),
         );
         let sig = self.sign(&probe)?;
         trusted

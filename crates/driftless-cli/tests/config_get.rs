@@ -1,0 +1,167 @@
+#![allow(clippy::unwrap_used)]
+//! `driftless config get|list` on a state directory laid out as a sync leaves it (no
+//! control plane or Docker needed): a secret never reaches stdout unless `--reveal`.
+
+use assert_cmd::Command;
+use driftless_wire::release::{
+    Assignment, ConfigType, ConfigVar, DescriptorRef, HealthSpec, ReleaseDocument,
+};
+use driftless_wire::{Digest, Envelope, ASSIGNMENT_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE};
+use std::path::Path;
+
+const SECRET: &str = "s3cret-value";
+
+fn var(name: &str, default: Option<&str>, secret: bool) -> ConfigVar {
+    ConfigVar {
+        name: name.into(),
+        kind: ConfigType::String,
+        default: default.map(str::to_string),
+        required: false,
+        secret,
+        description: None,
+    }
+}
+
+/// An install whose verified release 1.0.0 declares GREETING and a secret API_KEY,
+/// with API_KEY set.
+fn state_dir(dir: &Path) {
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[install]\nserver = \"http://127.0.0.1:1\"\nid = \"ins_test\"\napp = \"acme\"\n\
+             channel = \"stable\"\nproject = \"acme\"\nroot_fingerprint = \"sha256:00\"\n\n\
+             [values]\nAPI_KEY = \"{SECRET}\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("sync.json"), r#"{"assigned_version": "1.0.0"}"#).unwrap();
+    let digest = Digest::of(b"compose");
+    let release = ReleaseDocument {
+        doc_type: "release".into(),
+        app: "acme".into(),
+        version: "1.0.0".parse().unwrap(),
+        release_counter: 1,
+        created_at: 0,
+        expires: i64::MAX,
+        images: vec![],
+        descriptor: DescriptorRef {
+            repository: "acme/r1/compose".into(),
+            manifest_digest: digest.clone(),
+            digest: digest.clone(),
+            size: 7,
+        },
+        config_schema: vec![
+            var("GREETING", Some("Hello"), false),
+            var("API_KEY", None, true),
+        ],
+        health: HealthSpec::default(),
+        min_cli_version: "0.1.0".parse().unwrap(),
+        rollback_floor: 0,
+        cli: vec![],
+        notes: None,
+    };
+    let assignment = Assignment {
+        doc_type: "assignment".into(),
+        install_id: "ins_test".into(),
+        app: "acme".into(),
+        channel: "stable".into(),
+        version: "1.0.0".parse().unwrap(),
+        release_digest: digest,
+        release_counter: 1,
+        sequence: 1,
+        issued_at: 0,
+        expires: i64::MAX,
+        allow_downgrade: false,
+    };
+    let release_dir = dir.join("releases/1.0.0");
+    std::fs::create_dir_all(&release_dir).unwrap();
+    let envelope = |t: &str, doc: Vec<u8>| serde_json::to_vec(&Envelope::new(t, &doc)).unwrap();
+    std::fs::write(
+        release_dir.join("release.json"),
+        envelope(RELEASE_PAYLOAD_TYPE, serde_json::to_vec(&release).unwrap()),
+    )
+    .unwrap();
+    std::fs::write(
+        release_dir.join("assignment.json"),
+        envelope(
+            ASSIGNMENT_PAYLOAD_TYPE,
+            serde_json::to_vec(&assignment).unwrap(),
+        ),
+    )
+    .unwrap();
+}
+
+fn driftless(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::cargo_bin("driftless")
+        .unwrap()
+        .arg("--state-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn config_get_of_a_secret_prints_nothing_and_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    state_dir(dir.path());
+    let out = driftless(dir.path(), &["config", "get", "API_KEY"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "stdout: {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(stderr.contains("error:"), "{stderr}");
+    assert!(
+        stderr.contains("secret") && stderr.contains("--reveal"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(SECRET), "{stderr}");
+}
+
+#[test]
+fn config_get_reveal_prints_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    state_dir(dir.path());
+    let out = driftless(dir.path(), &["config", "get", "API_KEY", "--reveal"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("{SECRET}\n")
+    );
+}
+
+#[test]
+fn config_get_of_a_plain_value_prints_it() {
+    let dir = tempfile::tempdir().unwrap();
+    state_dir(dir.path());
+    let out = driftless(dir.path(), &["config", "get", "GREETING"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "Hello\n");
+}
+
+#[test]
+fn config_list_never_shows_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    state_dir(dir.path());
+    let out = driftless(dir.path(), &["config", "list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains(SECRET), "{text}");
+    assert!(text.contains("API_KEY\tstring\t(secret, set)"), "{text}");
+    assert!(text.contains("GREETING\tstring\tHello (default)"), "{text}");
+}

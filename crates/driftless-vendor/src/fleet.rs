@@ -1,0 +1,47 @@
+//! `driftless-vendor fleet`: every install with its desired and reported state.
+
+use anyhow::Result;
+use driftless_wire::api::InstallInfo;
+
+use crate::output::{self, Table};
+use crate::remote::Remote;
+
+/// Arguments of `fleet`.
+#[derive(clap::Args)]
+pub struct FleetArgs {
+    /// Only this app.
+    #[arg(long)]
+    app: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+/// Runs `fleet`.
+pub async fn run(args: FleetArgs) -> Result<()> {
+    let list = args
+        .remote
+        .client()?
+        .list_installs(args.app.as_deref())
+        .await?;
+    output::print_list(args.json, &list, table)
+}
+
+fn table(installs: &[InstallInfo]) -> Table<6> {
+    let mut t = Table::new([
+        "INSTALL", "CUSTOMER", "CHANNEL", "DESIRED", "CURRENT", "STATUS",
+    ]);
+    for i in installs {
+        t.row([
+            i.id.clone(),
+            i.customer.clone(),
+            i.channel.clone(),
+            output::or_dash(i.desired_version.as_deref()),
+            output::or_dash(i.current_version.as_deref()),
+            i.status.clone(),
+        ]);
+    }
+    t
+}

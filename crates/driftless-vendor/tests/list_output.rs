@@ -1,0 +1,227 @@
+#![allow(clippy::unwrap_used)]
+//! The list commands against a real control plane (`init` + `serve`, no registry or
+//! Docker needed): a person gets an aligned table, a script gets the same JSON as
+//! before with `--json`, and `license list` never shows a license key.
+
+use assert_cmd::Command;
+use driftless_test_support::stack::free_port;
+use serde_json::Value;
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// `driftless-vendor serve` on a fresh data dir; killed on drop.
+struct ControlPlane {
+    _dir: tempfile::TempDir,
+    serve: Child,
+    url: String,
+    token: String,
+}
+
+impl ControlPlane {
+    fn start() -> ControlPlane {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("control");
+        let addr = format!("127.0.0.1:{}", free_port().unwrap());
+        let out = Command::cargo_bin("driftless-vendor")
+            .unwrap()
+            .args(["init", "--json", "--listen", &addr, "--data-dir"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let init: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let serve = std::process::Command::new(assert_cmd::cargo::cargo_bin("driftless-vendor"))
+            .args(["serve", "--data-dir"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "serve did not start on {addr}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ControlPlane {
+            _dir: dir,
+            serve,
+            url: format!("http://{addr}"),
+            token: init["operator_token"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// Runs a vendor command that must succeed; returns its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = Command::cargo_bin("driftless-vendor")
+            .unwrap()
+            .env("DRIFTLESS_SERVER", &self.url)
+            .env("DRIFTLESS_TOKEN", &self.token)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "driftless-vendor {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let text = self.ok(args);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = self.serve.kill();
+        let _ = self.serve.wait();
+    }
+}
+
+/// A control plane with app `acme` (channel `stable`), a customer and a license;
+/// returns it and the license key.
+fn with_license() -> (ControlPlane, String) {
+    let cp = ControlPlane::start();
+    cp.ok(&["app", "create", "acme"]);
+    cp.ok(&["channel", "create", "--app", "acme", "stable"]);
+    cp.ok(&["customer", "create", "Example Corp"]);
+    let key = cp.ok(&[
+        "license",
+        "create",
+        "--customer",
+        "Example Corp",
+        "--app",
+        "acme",
+        "--channel",
+        "stable",
+    ]);
+    let key = key.trim().to_string();
+    assert!(
+        key.starts_with("dl_"),
+        "license create prints the key: {key}"
+    );
+    (cp, key)
+}
+
+/// The lines of a table, asserting its header.
+fn table<'a>(text: &'a str, header: &[&str]) -> Vec<&'a str> {
+    let lines: Vec<&str> = text.lines().collect();
+    let titles: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(titles, header, "{text}");
+    lines
+}
+
+/// Each row's cell starts where its column's title starts.
+fn assert_aligned(lines: &[&str], title: &str, cell: &str) {
+    let col = lines[0].find(title).unwrap();
+    assert!(
+        lines[1..]
+            .iter()
+            .any(|l| l.get(col..).is_some_and(|rest| rest.starts_with(cell))),
+        "no `{cell}` under `{title}`:\n{}",
+        lines.join("\n")
+    );
+}
+
+#[test]
+fn license_list_prints_a_table_without_the_key_and_json_with_json() {
+    let (cp, key) = with_license();
+    let text = cp.ok(&["license", "list"]);
+    assert!(!text.contains(&key), "the key is a secret: {text}");
+    let lines = table(&text, &["LICENSE", "CUSTOMER", "APP", "CHANNEL", "REVOKED"]);
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_aligned(&lines, "CUSTOMER", "Example Corp");
+    assert_aligned(&lines, "CHANNEL", "stable");
+    assert_aligned(&lines, "REVOKED", "no");
+
+    let json_text = cp.ok(&["license", "list", "--json"]);
+    assert!(
+        !json_text.contains(&key),
+        "the key is a secret: {json_text}"
+    );
+    let list: Value = serde_json::from_str(&json_text).unwrap();
+    let l = &list.as_array().unwrap()[0];
+    assert_eq!(l["customer"], "Example Corp");
+    assert_eq!(l["app"], "acme");
+    assert_eq!(l["channel"], "stable");
+    assert_eq!(l["revoked"], false);
+    assert!(l.get("key").is_none(), "{l}");
+    assert_aligned(&lines, "LICENSE", l["id"].as_str().unwrap());
+}
+
+#[test]
+fn app_customer_and_empty_lists_print_tables_or_json() {
+    let (cp, _) = with_license();
+    let apps = cp.ok(&["app", "list"]);
+    let lines = table(&apps, &["APP", "CHANNELS"]);
+    assert_aligned(&lines, "CHANNELS", "stable=-");
+    assert_eq!(
+        cp.json(&["app", "list", "--json"]),
+        serde_json::json!([{"name": "acme", "channels": [{"name": "stable", "version": null}]}])
+    );
+
+    let customers = cp.ok(&["customer", "list"]);
+    let lines = table(&customers, &["CUSTOMER", "CREATED"]);
+    assert!(lines[1].starts_with("Example Corp  "), "{customers}");
+    assert_eq!(
+        cp.json(&["customer", "list", "--json"])[0]["name"],
+        "Example Corp"
+    );
+
+    let rollouts = cp.ok(&["rollout", "list", "--app", "acme"]);
+    let header = [
+        "ID", "CHANNEL", "VERSION", "FROM", "STATE", "WAVE", "TRIED", "FAILED", "REASON",
+    ];
+    assert_eq!(table(&rollouts, &header).len(), 1, "{rollouts}");
+    assert_eq!(
+        cp.json(&["rollout", "list", "--app", "acme", "--json"]),
+        serde_json::json!([])
+    );
+
+    let releases = cp.ok(&["releases", "--app", "acme"]);
+    let header = ["VERSION", "COUNTER", "STATE", "CREATED", "DIGEST"];
+    assert_eq!(table(&releases, &header).len(), 1, "{releases}");
+    assert_eq!(
+        cp.json(&["releases", "--app", "acme", "--json"]),
+        serde_json::json!([])
+    );
+
+    let fleet = cp.ok(&["fleet", "--app", "acme"]);
+    let header = [
+        "INSTALL", "CUSTOMER", "CHANNEL", "DESIRED", "CURRENT", "STATUS",
+    ];
+    assert_eq!(table(&fleet, &header).len(), 1, "{fleet}");
+}
+
+#[test]
+fn audit_prints_a_row_per_entry_or_the_entries_as_json() {
+    let (cp, _) = with_license();
+    let entries = cp.json(&["audit", "--json"]);
+    let entries = entries.as_array().unwrap();
+    assert!(
+        entries.len() >= 4,
+        "app, channel, customer, license: {entries:?}"
+    );
+    let text = cp.ok(&["audit"]);
+    let lines = table(&text, &["SEQ", "AT", "ACTOR", "ACTION", "SUBJECT"]);
+    assert_eq!(lines.len(), entries.len() + 1, "{text}");
+    for e in entries {
+        assert_aligned(&lines, "ACTION", e["event"]["action"].as_str().unwrap());
+    }
+    assert_aligned(&lines, "ACTION", "app.create");
+    assert_eq!(
+        cp.json(&["audit", "--limit", "1", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
