@@ -1,5 +1,5 @@
-//! Parsing YAML into a `serde_yaml::Value` with a budget, so a small file full of aliases
-//! (a "billion laughs") cannot make us build a huge tree. serde_yaml caps nesting depth and
+//! Parsing YAML into a `serde_norway::Value` with a budget, so a small file full of aliases
+//! (a "billion laughs") cannot make us build a huge tree. serde_norway caps nesting depth and
 //! the number of alias jumps, but not the size of what each jump copies.
 
 use std::cell::Cell;
@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
-use serde_yaml::value::{Tag, TaggedValue};
-use serde_yaml::{Mapping, Value};
+use serde_norway::value::{Tag, TaggedValue};
+use serde_norway::{Mapping, Value};
 
 use crate::DescriptorError;
 
@@ -44,10 +44,10 @@ pub(crate) fn parse_value(yaml: &[u8]) -> Result<Value, DescriptorError> {
         text: Cell::new(0),
         exceeded: Cell::new(false),
     };
-    let result = Node(&budget).deserialize(serde_yaml::Deserializer::from_slice(yaml));
+    let result = Node(&budget).deserialize(serde_norway::Deserializer::from_slice(yaml));
     match result {
         Ok(value) => Ok(value),
-        // serde_yaml's own cap on alias jumps trips first on deeply chained aliases.
+        // serde_norway's own cap on alias jumps trips first on deeply chained aliases.
         Err(e)
             if budget.exceeded.get() || e.to_string().starts_with("repetition limit exceeded") =>
         {
@@ -180,7 +180,7 @@ pub(crate) fn describe_key(key: &Value) -> String {
 }
 
 /// Applies YAML merge keys (`<<`) in place, putting merged entries where the `<<` stood so
-/// the file keeps its order (serde_yaml's own `apply_merge` swaps entries around).
+/// the file keeps its order (serde_norway's own `apply_merge` swaps entries around).
 /// Explicit keys win over merged ones; earlier merge sources win over later ones.
 pub(crate) fn apply_merge(value: &mut Value) -> Result<(), DescriptorError> {
     let mut stack = vec![value];

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use driftless_wire::release::ConfigVar;
-use serde_yaml::{Mapping, Value};
+use serde_norway::{Mapping, Value};
 
 use crate::bounded_yaml::{apply_merge, describe_key, parse_value};
 use crate::image_ref::parse_pin;

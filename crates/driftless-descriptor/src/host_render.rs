@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use crate::compose::set_image;
 use crate::image_ref::{is_pinned, is_valid_registry_host};

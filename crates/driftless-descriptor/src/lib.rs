@@ -11,6 +11,9 @@
 //! Every YAML this crate writes double-quotes its strings, so compose 1.29 (YAML 1.1) and
 //! compose v2 (YAML 1.2) read the same values. Nothing here does I/O or reads the clock,
 //! and no input makes it panic.
+//!
+//! YAML is read with `serde_norway`, the maintained fork of the deprecated `serde_yaml`
+//! (same API and parser; the workspace `Cargo.toml` says why this fork).
 
 mod bounded_yaml;
 mod compose;

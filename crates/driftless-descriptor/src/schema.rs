@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use driftless_wire::release::{ConfigType, ConfigVar};
 use serde::Deserialize;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use crate::DescriptorError;
 
@@ -37,7 +37,7 @@ pub(crate) fn health_from_extension(
     let Some(ext) = ext.filter(|e| !e.is_null()) else {
         return Ok((None, None));
     };
-    let ext: Extension = serde_yaml::from_value(ext.clone()).map_err(|e| {
+    let ext: Extension = serde_norway::from_value(ext.clone()).map_err(|e| {
         DescriptorError::InvalidSchema(format!(
             "{e}; expected `health: {{timeout_s, probe: {{url, status}}}}`"
         ))
@@ -89,12 +89,12 @@ pub(crate) fn schema_from_extension(
     if ext.is_null() {
         return Ok(Vec::new());
     }
-    let ext: Extension = serde_yaml::from_value(ext.clone()).map_err(|e| {
+    let ext: Extension = serde_norway::from_value(ext.clone()).map_err(|e| {
         DescriptorError::InvalidSchema(format!("{e}; expected `config: [ {{name, type, ...}} ]`"))
     })?;
     let mut vars = Vec::with_capacity(ext.config.len());
     for (index, item) in ext.config.into_iter().enumerate() {
-        let raw: RawVar = serde_yaml::from_value(item)
+        let raw: RawVar = serde_norway::from_value(item)
             .map_err(|e| DescriptorError::InvalidSchema(format!("config[{index}]: {e}")))?;
         vars.push(to_config_var(raw, index)?);
     }

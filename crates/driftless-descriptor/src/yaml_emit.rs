@@ -1,14 +1,14 @@
-//! Writing a `serde_yaml::Value` back as YAML that compose 1.29 (PyYAML, YAML 1.1) and
+//! Writing a `serde_norway::Value` back as YAML that compose 1.29 (PyYAML, YAML 1.1) and
 //! compose v2 (go-yaml, YAML 1.2) both read exactly as we parsed it.
 //!
-//! serde_yaml's own emitter writes strings such as `yes`, `on` or `3000:30` unquoted, which
+//! serde_norway's own emitter writes strings such as `yes`, `on` or `3000:30` unquoted, which
 //! PyYAML reads as a boolean or a base-60 integer. Here every string is double-quoted with
 //! escapes both parsers agree on, so no scalar is ever open to interpretation. The output is
 //! deterministic: the same tree always gives the same bytes (the release signs its digest).
 
 use std::fmt::Write as _;
 
-use serde_yaml::{Mapping, Number, Value};
+use serde_norway::{Mapping, Number, Value};
 
 use crate::DescriptorError;
 

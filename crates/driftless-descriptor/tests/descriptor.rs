@@ -12,7 +12,7 @@ use driftless_wire::release::{
     ConfigType, ConfigVar, DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage,
 };
 use driftless_wire::Digest;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 const VENDOR_FILE: &str = r#"
 x-driftless:
@@ -116,7 +116,7 @@ fn var(name: &str, kind: ConfigType) -> ConfigVar {
 }
 
 fn yaml_of(bytes: &[u8]) -> Value {
-    serde_yaml::from_slice(bytes).unwrap()
+    serde_norway::from_slice(bytes).unwrap()
 }
 
 // ---- parse ----
@@ -262,8 +262,8 @@ fn merge_keys_keep_the_file_order_and_explicit_keys_win() {
     )
     .unwrap();
     let pins = BTreeMap::from([("web".to_string(), format!("acme/web@{}", digest_of("web")))]);
-    let doc: serde_yaml::Mapping =
-        serde_yaml::from_slice(&file.pin_images(&pins).unwrap()).unwrap();
+    let doc: serde_norway::Mapping =
+        serde_norway::from_slice(&file.pin_images(&pins).unwrap()).unwrap();
     let web = doc["services"]["web"].as_mapping().unwrap();
     let keys: Vec<&str> = web.keys().filter_map(Value::as_str).collect();
     assert_eq!(keys, ["restart", "image", "user", "ports"]);
@@ -278,8 +278,8 @@ fn merge_keys_keep_the_file_order_and_explicit_keys_win() {
 fn host_rendering_keeps_service_key_order() {
     let bytes = pinned_bytes();
     let file = ComposeFile::parse(&bytes).unwrap();
-    let doc: serde_yaml::Mapping =
-        serde_yaml::from_slice(&render_for_host(&file, "localhost:5000").unwrap()).unwrap();
+    let doc: serde_norway::Mapping =
+        serde_norway::from_slice(&render_for_host(&file, "localhost:5000").unwrap()).unwrap();
     let keys: Vec<&str> = doc["services"]["web"]
         .as_mapping()
         .unwrap()

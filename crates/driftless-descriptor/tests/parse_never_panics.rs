@@ -66,10 +66,10 @@ fn exercise(bytes: &[u8]) {
     }
 }
 
-/// Arbitrary scalar trees under a valid compose skeleton, written by serde_yaml's own
+/// Arbitrary scalar trees under a valid compose skeleton, written by serde_norway's own
 /// emitter: what we write back must parse to the same tree.
-fn scalar() -> impl Strategy<Value = serde_yaml::Value> {
-    use serde_yaml::Value;
+fn scalar() -> impl Strategy<Value = serde_norway::Value> {
+    use serde_norway::Value;
     prop_oneof![
         any::<String>().prop_map(Value::String),
         "(yes|no|on|off|y|n|~|null|0[0-7]+|[0-9]{1,3}:[0-5][0-9]|1_000|\\.inf|2001-12-14| x |#x)"
@@ -81,8 +81,8 @@ fn scalar() -> impl Strategy<Value = serde_yaml::Value> {
     ]
 }
 
-fn tree() -> impl Strategy<Value = serde_yaml::Value> {
-    use serde_yaml::{Mapping, Value};
+fn tree() -> impl Strategy<Value = serde_norway::Value> {
+    use serde_norway::{Mapping, Value};
     scalar().prop_recursive(4, 64, 8, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Sequence),
@@ -101,14 +101,14 @@ fn tree() -> impl Strategy<Value = serde_yaml::Value> {
 proptest! {
     #[test]
     fn written_yaml_reads_back_identically(extra in tree(), key in "[a-z]{1,8}") {
-        let mut web = serde_yaml::Mapping::new();
+        let mut web = serde_norway::Mapping::new();
         web.insert("image".into(), "acme/web:1".into());
         web.insert(key.into(), extra);
-        let mut services = serde_yaml::Mapping::new();
+        let mut services = serde_norway::Mapping::new();
         services.insert("web".into(), web.into());
-        let mut root = serde_yaml::Mapping::new();
+        let mut root = serde_norway::Mapping::new();
         root.insert("services".into(), services.into());
-        let text = serde_yaml::to_string(&root).unwrap();
+        let text = serde_norway::to_string(&root).unwrap();
         let file = ComposeFile::parse(text.as_bytes()).unwrap();
         let written = file.to_yaml().unwrap();
         prop_assert_eq!(ComposeFile::parse(&written).unwrap(), file, "{}", String::from_utf8_lossy(&written));

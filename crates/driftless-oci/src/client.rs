@@ -113,6 +113,37 @@ impl RegistryClient {
         Ok(digest)
     }
 
+    /// Makes the blob `digest` of `from` a blob of `repo` too, without uploading it again
+    /// (cross-repository mount). The token must grant push on `repo` and pull on `from`.
+    ///
+    /// Returns `false` when the registry does not hold the blob in `from`; the caller then
+    /// uploads it with [`RegistryClient::push_blob`].
+    pub async fn mount_blob(
+        &self,
+        repo: &str,
+        from: &str,
+        digest: &Digest,
+    ) -> Result<bool, OciError> {
+        check_repository(from)?;
+        let what = format!("blob {digest} mounted from {from} into {repo}");
+        let mut url = self.url(repo, "blobs/uploads/")?;
+        url.query_pairs_mut()
+            .append_pair("mount", digest.as_str())
+            .append_pair("from", from);
+        let resp = self.send(self.http.post(url.clone())).await?;
+        match resp.status() {
+            StatusCode::CREATED => {
+                check_reported_digest(&resp, digest, &what)?;
+                Ok(true)
+            }
+            // Distribution answers a mount it cannot do by opening an ordinary upload. It is
+            // left for the registry's upload purging: cancelling it needs the `delete` action,
+            // which publish tokens do not grant.
+            StatusCode::ACCEPTED => Ok(false),
+            _ => Err(self.failure(resp, &url, &what).await),
+        }
+    }
+
     /// Uploads a manifest of `media_type` under `reference` (a tag or digest); returns its digest.
     pub async fn push_manifest(
         &self,

@@ -52,14 +52,24 @@ fn start() -> Fixture {
 
 impl Fixture {
     fn token_at(&self, repo: &str, actions: &[&str], now_unix: i64) -> String {
+        self.token_for(vec![Access::repository(repo, actions)], now_unix)
+    }
+
+    fn token_for(&self, access: Vec<Access>, now_unix: i64) -> String {
         let req = TokenRequest {
             issuer: ISSUER.into(),
             subject: "install-test".into(),
             audience: SERVICE.into(),
-            access: vec![Access::repository(repo, actions)],
+            access,
             lifetime_s: DEFAULT_LIFETIME_S,
         };
         self.signer.mint(&req, now_unix).unwrap().token
+    }
+
+    /// A client whose token grants exactly `access`, which may name several repositories.
+    fn client_for(&self, access: Vec<Access>) -> RegistryClient {
+        let token = self.token_for(access, now());
+        RegistryClient::new(&self.registry.host(), true, &token).unwrap()
     }
 
     fn client(&self, repo: &str, actions: &[&str]) -> RegistryClient {
@@ -297,4 +307,63 @@ async fn stopped_registry_is_unreachable() {
         other => panic!("expected unreachable, got {other:?}"),
     }
     assert!(err.to_string().contains(&host), "{err}");
+}
+
+#[tokio::test]
+async fn blob_is_mounted_from_another_repository_without_uploading_it() {
+    let f = start();
+    let pushed = f.push("acme/r1/compose", COMPOSE).await;
+    let publisher = f.client_for(vec![
+        Access::repository("acme/r2/compose", &["pull", "push"]),
+        Access::repository("acme/r1/compose", &["pull"]),
+    ]);
+    let mounted = publisher
+        .mount_blob("acme/r2/compose", "acme/r1/compose", &pushed.file_digest)
+        .await
+        .unwrap();
+    assert!(mounted);
+
+    // A token for the new repository alone pulls it: the blob now belongs to it.
+    let puller = f.client("acme/r2/compose", &["pull"]);
+    let got = puller
+        .fetch_blob("acme/r2/compose", &pushed.file_digest, CAP)
+        .await
+        .unwrap();
+    assert_eq!(got, COMPOSE);
+}
+
+#[tokio::test]
+async fn mounting_a_blob_the_source_lacks_reports_false_so_the_caller_uploads() {
+    let f = start();
+    f.push("acme/r1/compose", COMPOSE).await;
+    let publisher = f.client_for(vec![
+        Access::repository("acme/r2/compose", &["pull", "push"]),
+        Access::repository("acme/r1/compose", &["pull"]),
+    ]);
+    let missing = Digest::of(b"never pushed");
+    let mounted = publisher
+        .mount_blob("acme/r2/compose", "acme/r1/compose", &missing)
+        .await
+        .unwrap();
+    assert!(!mounted);
+    assert!(!publisher
+        .blob_exists("acme/r2/compose", &missing)
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn mount_without_pull_on_the_source_is_refused() {
+    let f = start();
+    let pushed = f.push("other/compose", COMPOSE).await;
+    let publisher = f.client("acme/r2/compose", &["pull", "push"]);
+    let err = publisher
+        .mount_blob("acme/r2/compose", "other/compose", &pushed.file_digest)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OciError::Unauthorized { .. }), "{err:?}");
+    assert!(!publisher
+        .blob_exists("acme/r2/compose", &pushed.file_digest)
+        .await
+        .unwrap());
 }

@@ -1,89 +1,45 @@
 //! Reads a certificate's DER SubjectPublicKeyInfo, to check it matches the signing key.
 //!
-//! Only the outer structure is walked (Certificate → TBSCertificate → seventh-or-sixth
-//! field); pulling in a full X.509 parser for that would be most of this crate's weight.
+//! The certificate comes from a file on disk, so it is parsed as untrusted input: by
+//! RustCrypto's `x509-cert` (the same `der`/`spki` stack `p256` already uses), and only
+//! after its size is checked against [`MAX_CERTIFICATE_DER`].
 
 use crate::TokenError;
+use x509_cert::der::{Decode, Encode};
+use x509_cert::Certificate;
 
-const TAG_SEQUENCE: u8 = 0x30;
-const TAG_VERSION: u8 = 0xa0;
-
-/// One DER element: its tag, the whole encoding and the contents.
-struct Tlv<'a> {
-    tag: u8,
-    whole: &'a [u8],
-    contents: &'a [u8],
-}
+/// Largest DER certificate read. A self-signed P-256 certificate is well under 1 KiB,
+/// and the certificate travels in every token's `x5c` header, so anything near this
+/// size is not one of ours.
+pub(crate) const MAX_CERTIFICATE_DER: usize = 64 * 1024;
 
 /// The DER SubjectPublicKeyInfo inside a DER certificate.
-pub(crate) fn spki_of_certificate(cert_der: &[u8]) -> Result<&[u8], TokenError> {
-    let (cert, _) = read_tlv(cert_der)?;
-    expect_sequence(&cert, "certificate")?;
-    let (tbs, _) = read_tlv(cert.contents)?;
-    expect_sequence(&tbs, "tbsCertificate")?;
-    let mut rest = tbs.contents;
-    let (first, after) = read_tlv(rest)?;
-    if first.tag == TAG_VERSION {
-        rest = after;
+pub(crate) fn spki_of_certificate(cert_der: &[u8]) -> Result<Vec<u8>, TokenError> {
+    if cert_der.len() > MAX_CERTIFICATE_DER {
+        return Err(malformed(format!(
+            "{} bytes of DER, more than the {MAX_CERTIFICATE_DER} a certificate may have",
+            cert_der.len()
+        )));
     }
-    // serialNumber, signature, issuer, validity, subject precede the key.
-    for _ in 0..5 {
-        rest = read_tlv(rest)?.1;
-    }
-    let (spki, _) = read_tlv(rest)?;
-    expect_sequence(&spki, "subjectPublicKeyInfo")?;
-    Ok(spki.whole)
+    let cert = Certificate::from_der(cert_der).map_err(|e| malformed(e.to_string()))?;
+    cert.tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .map_err(|e| malformed(e.to_string()))
 }
 
-fn expect_sequence(tlv: &Tlv<'_>, what: &str) -> Result<(), TokenError> {
-    if tlv.tag == TAG_SEQUENCE {
-        Ok(())
-    } else {
-        Err(malformed(&format!("{what} is not a DER sequence")))
-    }
-}
-
-fn malformed(reason: &str) -> TokenError {
-    TokenError::Certificate {
-        reason: reason.to_string(),
-    }
-}
-
-/// Splits the first DER element off `bytes`.
-fn read_tlv(bytes: &[u8]) -> Result<(Tlv<'_>, &[u8]), TokenError> {
-    let truncated = || malformed("truncated DER");
-    let (&tag, after_tag) = bytes.split_first().ok_or_else(truncated)?;
-    let (&first_len, after_len) = after_tag.split_first().ok_or_else(truncated)?;
-    let (len, len_bytes) = if first_len < 0x80 {
-        (usize::from(first_len), 0)
-    } else {
-        let n = usize::from(first_len & 0x7f);
-        if n == 0 || n > 4 {
-            return Err(malformed("unsupported DER length"));
-        }
-        let len_part = after_len.get(..n).ok_or_else(truncated)?;
-        let len = len_part
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, n)
-    };
-    let header = 2 + len_bytes;
-    let end = header.checked_add(len).ok_or_else(truncated)?;
-    let whole = bytes.get(..end).ok_or_else(truncated)?;
-    Ok((
-        Tlv {
-            tag,
-            whole,
-            contents: &whole[header..],
-        },
-        &bytes[end..],
-    ))
+fn malformed(reason: String) -> TokenError {
+    TokenError::Certificate { reason }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::generate_key_material;
+    use p256::ecdsa::SigningKey;
+    use p256::pkcs8::der::Document;
+    use p256::pkcs8::{DecodePrivateKey, EncodePublicKey};
 
     #[test]
     fn refuses_truncated_and_non_certificates() {
@@ -91,5 +47,33 @@ mod tests {
         assert!(spki_of_certificate(&[0x30, 0x05, 0x01]).is_err());
         assert!(spki_of_certificate(&[0x04, 0x00]).is_err());
         assert!(spki_of_certificate(&[0x30, 0x02, 0x30, 0x00]).is_err());
+    }
+
+    #[test]
+    fn finds_the_key_of_a_generated_certificate() {
+        let m = generate_key_material("a", 1_700_000_000).unwrap();
+        let (_, cert) = Document::from_pem(&m.cert_pem).unwrap();
+        let key = SigningKey::from_pkcs8_pem(&m.key_pem).unwrap();
+        let key_spki = key.verifying_key().to_public_key_der().unwrap();
+        assert_eq!(
+            spki_of_certificate(cert.as_bytes()).unwrap(),
+            key_spki.as_bytes()
+        );
+    }
+
+    #[test]
+    fn refuses_oversized_der_before_parsing() {
+        // A SEQUENCE header claiming exactly the bytes that follow, so only the cap can refuse it.
+        let body = MAX_CERTIFICATE_DER;
+        let mut der = vec![
+            0x30,
+            0x83,
+            (body >> 16) as u8,
+            (body >> 8) as u8,
+            body as u8,
+        ];
+        der.resize(der.len() + body, 0);
+        let err = spki_of_certificate(&der).unwrap_err();
+        assert!(err.to_string().contains("more than the 65536"), "{err}");
     }
 }

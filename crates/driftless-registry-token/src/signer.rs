@@ -124,7 +124,7 @@ impl TokenSigner {
         let kid = libtrust_kid(key_spki.as_bytes());
         if cert_spki != key_spki.as_bytes() {
             return Err(TokenError::KeyMismatch {
-                cert_kid: libtrust_kid(cert_spki),
+                cert_kid: libtrust_kid(&cert_spki),
                 key_kid: kid,
             });
         }

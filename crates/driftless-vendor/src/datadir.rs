@@ -3,7 +3,9 @@
 
 use anyhow::{bail, Context as _, Result};
 use driftless_wire::Envelope;
-use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::spki::der::zeroize::Zeroizing;
+use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, KeypairBytes};
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -166,20 +168,21 @@ pub fn create_private_dir(path: &Path) -> Result<()> {
 /// PKCS#8 v1 (RFC 8410, without the public key), the form OpenSSL, HSM import tools and
 /// KMS accept, so the same file can move behind `publish --sign-with`.
 pub fn write_signing_key(path: &Path, key: &SigningKey) -> Result<()> {
-    write_private(path, pkcs8_v1_pem(key).as_bytes())
+    write_private(path, pkcs8_v1_pem(key)?.as_bytes())
 }
 
 /// The PKCS#8 v1 PEM of an Ed25519 key.
-fn pkcs8_v1_pem(key: &SigningKey) -> String {
-    use base64::Engine as _;
-    // SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING seed } }
-    let mut der = vec![
-        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
-        0x20,
-    ];
-    der.extend_from_slice(&key.to_bytes());
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n")
+///
+/// Encoded from `KeypairBytes` without its public half: `SigningKey`'s own
+/// `EncodePrivateKey` writes PKCS#8 v2 (with the public key), which is not the form
+/// `--sign-with` tools are tested with.
+fn pkcs8_v1_pem(key: &SigningKey) -> Result<Zeroizing<String>> {
+    let v1 = KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    };
+    v1.to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| anyhow::anyhow!("cannot encode the Ed25519 key as PKCS#8: {e}"))
 }
 
 /// Reads an Ed25519 key from PKCS#8 PEM text.
@@ -197,10 +200,50 @@ pub fn read_signing_key(path: &Path) -> Result<SigningKey> {
 
 #[cfg(test)]
 mod tests {
+    use ed25519_dalek::SigningKey;
+
+    /// The PEM the hand-built encoder wrote before `pkcs8` took over; files on disk
+    /// and `--sign-with` tooling depend on these exact bytes.
+    fn hand_built_pkcs8_v1_pem(key: &SigningKey) -> String {
+        use base64::Engine as _;
+        // SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING seed } }
+        let mut der = vec![
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        der.extend_from_slice(&key.to_bytes());
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n")
+    }
+
     #[test]
     fn written_keys_read_back_as_the_same_key() {
         let key = driftless_wire::keys::generate_signing_key();
-        let back = super::parse_signing_key(&super::pkcs8_v1_pem(&key), "test").unwrap();
+        let back = super::parse_signing_key(&super::pkcs8_v1_pem(&key).unwrap(), "test").unwrap();
         assert_eq!(back.to_bytes(), key.to_bytes());
+    }
+
+    #[test]
+    fn written_pem_is_byte_identical_to_the_hand_built_pkcs8_v1() {
+        for _ in 0..32 {
+            let key = driftless_wire::keys::generate_signing_key();
+            assert_eq!(
+                super::pkcs8_v1_pem(&key).unwrap().as_str(),
+                hand_built_pkcs8_v1_pem(&key)
+            );
+        }
+    }
+
+    #[test]
+    fn written_pem_is_the_rfc_8410_example_for_its_key() {
+        // RFC 8410 section 10.3: a PKCS#8 v1 Ed25519 private key, no public key field.
+        let seed = hex::decode("d4ee72dbf913584ad5b6d8f1f769f8ad3afe7c28cbf1d4fbe097a88f44755842")
+            .unwrap();
+        let key = SigningKey::from_bytes(&seed.try_into().unwrap());
+        let expected = "-----BEGIN PRIVATE KEY-----\n\
+                        MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n\
+                        -----END PRIVATE KEY-----\n";
+        assert_eq!(super::pkcs8_v1_pem(&key).unwrap().as_str(), expected);
+        assert_eq!(hand_built_pkcs8_v1_pem(&key), expected);
     }
 }
