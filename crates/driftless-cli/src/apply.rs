@@ -7,7 +7,7 @@ use anyhow::{anyhow, Result};
 use driftless_descriptor::{render_env_file, render_for_host, verify_against_release};
 use driftless_exit::HintExt as _;
 use driftless_oci::RegistryClient;
-use driftless_runtime::{ContainerRuntime, RuntimeError};
+use driftless_runtime::{ContainerRuntime, HealthGate, RuntimeError};
 use driftless_wire::checkin::RegistryAccess;
 use driftless_wire::release::ReleaseDocument;
 use std::fs;
@@ -195,9 +195,13 @@ async fn up_and_wait(
         .await?;
     let services: Vec<String> = release.images.iter().map(|i| i.service.clone()).collect();
     let timeout = Duration::from_secs(release.health.timeout_s);
+    let gate = HealthGate {
+        timeout,
+        settle: Duration::from_secs(release.health.settle_s()),
+    };
     let started = std::time::Instant::now();
     ctx.runtime
-        .wait_healthy(&ctx.config.project, &services, timeout)
+        .wait_healthy(&ctx.config.project, &services, gate)
         .await?;
     if let Some(probe) = &release.health.probe {
         let url = crate::probe::probe_url(probe, &release.config_schema, &ctx.config.values);

@@ -184,6 +184,7 @@ mod tests {
             } else {
                 "exited".into()
             },
+            restart_count: 0,
         }
     }
 

@@ -9,7 +9,7 @@ use serde_norway::{Mapping, Value};
 use crate::bounded_yaml::{apply_merge, describe_key, parse_value};
 use crate::image_ref::parse_pin;
 use crate::interpolation;
-use crate::schema::{health_from_extension, schema_from_extension, EXTENSION_KEY};
+use crate::schema::{health_from_extension, schema_from_extension, DeclaredHealth, EXTENSION_KEY};
 use crate::{yaml_emit, DescriptorError, MAX_DESCRIPTOR_BYTES};
 
 /// A parsed compose file as the vendor wrote it.
@@ -119,10 +119,8 @@ impl ComposeFile {
         schema_from_extension(self.root.get(EXTENSION_KEY))
     }
 
-    /// The `x-driftless.health` settings: (timeout in seconds, HTTP probe), each if given.
-    pub fn health(
-        &self,
-    ) -> Result<(Option<u64>, Option<driftless_wire::release::HttpProbe>), DescriptorError> {
+    /// The `x-driftless.health` settings, each if given.
+    pub fn health(&self) -> Result<DeclaredHealth, DescriptorError> {
         health_from_extension(self.root.get(EXTENSION_KEY))
     }
 

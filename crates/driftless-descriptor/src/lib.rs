@@ -32,7 +32,7 @@ pub use env_file::{render_env_file, ENV_FILE_HEADER};
 pub use error::DescriptorError;
 pub use host_render::render_for_host;
 pub use image_ref::{is_pinned, is_valid_repository};
-pub use schema::{is_valid_variable_name, validate_value, EXTENSION_KEY};
+pub use schema::{is_valid_variable_name, validate_value, DeclaredHealth, EXTENSION_KEY};
 pub use verify::verify_against_release;
 
 /// The largest descriptor this crate parses, in bytes.

@@ -27,23 +27,36 @@ struct RawHealth {
     #[serde(default)]
     timeout_s: Option<u64>,
     #[serde(default)]
+    settle_s: Option<u64>,
+    #[serde(default)]
     probe: Option<driftless_wire::release::HttpProbe>,
 }
 
-/// The `x-driftless.health` settings: (timeout in seconds, HTTP probe), each if given.
+/// The `x-driftless.health` settings a compose file declares, each if given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeclaredHealth {
+    /// Seconds the host waits for the release to be ready.
+    pub timeout_s: Option<u64>,
+    /// Seconds a service without a healthcheck must stay up to count as ready.
+    pub settle_s: Option<u64>,
+    /// The HTTP probe that must answer.
+    pub probe: Option<driftless_wire::release::HttpProbe>,
+}
+
+/// The `x-driftless.health` settings, checked.
 pub(crate) fn health_from_extension(
     ext: Option<&Value>,
-) -> Result<(Option<u64>, Option<driftless_wire::release::HttpProbe>), DescriptorError> {
+) -> Result<DeclaredHealth, DescriptorError> {
     let Some(ext) = ext.filter(|e| !e.is_null()) else {
-        return Ok((None, None));
+        return Ok(DeclaredHealth::default());
     };
     let ext: Extension = serde_norway::from_value(ext.clone()).map_err(|e| {
         DescriptorError::InvalidSchema(format!(
-            "{e}; expected `health: {{timeout_s, probe: {{url, status}}}}`"
+            "{e}; expected `health: {{timeout_s, settle_s, probe: {{url, status}}}}`"
         ))
     })?;
     let Some(h) = ext.health else {
-        return Ok((None, None));
+        return Ok(DeclaredHealth::default());
     };
     if let Some(p) = &h.probe {
         if !(p.url.starts_with("http://") || p.url.starts_with("https://"))
@@ -60,7 +73,18 @@ pub(crate) fn health_from_extension(
             "health.timeout_s must be at least 1".into(),
         ));
     }
-    Ok((h.timeout_s, h.probe))
+    if let (Some(settle), Some(timeout)) = (h.settle_s, h.timeout_s) {
+        if settle >= timeout {
+            return Err(DescriptorError::InvalidSchema(format!(
+                "health.settle_s ({settle}) must be shorter than health.timeout_s ({timeout})"
+            )));
+        }
+    }
+    Ok(DeclaredHealth {
+        timeout_s: h.timeout_s,
+        settle_s: h.settle_s,
+        probe: h.probe,
+    })
 }
 
 #[derive(Deserialize)]

@@ -859,3 +859,39 @@ fn error_messages_are_one_lowercase_line() {
         );
     }
 }
+
+// ---- health ----
+
+fn health_of(block: &str) -> Result<driftless_descriptor::DeclaredHealth, DescriptorError> {
+    parse(&format!(
+        "x-driftless:\n  health:\n{block}services:\n  web:\n    image: web:1\n"
+    ))
+    .unwrap()
+    .health()
+}
+
+#[test]
+fn health_settings_are_read_with_the_settle_window() {
+    let h = health_of("    timeout_s: 90\n    settle_s: 10\n").unwrap();
+    assert_eq!(h.timeout_s, Some(90));
+    assert_eq!(h.settle_s, Some(10));
+    assert_eq!(h.probe, None);
+    let none = parse("services:\n  web:\n    image: web:1\n")
+        .unwrap()
+        .health()
+        .unwrap();
+    assert_eq!(none, driftless_descriptor::DeclaredHealth::default());
+}
+
+#[test]
+fn a_settle_window_as_long_as_the_timeout_is_refused() {
+    match health_of("    timeout_s: 10\n    settle_s: 10\n").unwrap_err() {
+        DescriptorError::InvalidSchema(text) => {
+            assert!(
+                text.contains("settle_s (10) must be shorter than health.timeout_s (10)"),
+                "{text}"
+            );
+        }
+        other => panic!("expected a schema error, got {other:?}"),
+    }
+}

@@ -11,10 +11,10 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use crate::compose::{tail_lines, ComposeTool};
-use crate::health::{service_status, ServiceStatus};
+use crate::health::{service_status, ServiceStatus, Settle};
 use crate::{
-    disk, pull, ContainerRuntime, ContainerState, PullProgress, RuntimeError, PROJECT_LABEL,
-    SERVICE_LABEL,
+    disk, pull, ContainerRuntime, ContainerState, HealthGate, PullProgress, RuntimeError,
+    PROJECT_LABEL, SERVICE_LABEL,
 };
 
 /// How often [`ContainerRuntime::wait_healthy`] looks at the containers again.
@@ -169,6 +169,7 @@ fn to_state(id: String, inspected: ContainerInspectResponse) -> (ContainerState,
         running: state.running.unwrap_or(false),
         health,
         state: state.status.map(|s| s.to_string()).unwrap_or_default(),
+        restart_count: inspected.restart_count.unwrap_or(0),
     };
     (container, state.exit_code)
 }
@@ -264,14 +265,16 @@ impl ContainerRuntime for DockerRuntime {
         &self,
         project: &str,
         services: &[String],
-        timeout: Duration,
+        gate: HealthGate,
     ) -> Result<(), RuntimeError> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = tokio::time::Instant::now() + gate.timeout;
+        let mut settle = Settle::new(gate.settle);
         loop {
             let containers = self.containers_with_exit_codes(project).await?;
+            let now = std::time::Instant::now();
             let mut first_pending = None;
             for service in services {
-                match service_status(service, &containers) {
+                match service_status(service, &containers, &mut settle, now) {
                     ServiceStatus::Ready => {}
                     ServiceStatus::Failed { state, container } => {
                         return Err(self.unhealthy(service, state, Some(&container)).await);
@@ -285,7 +288,7 @@ impl ContainerRuntime for DockerRuntime {
                 return Ok(());
             };
             if tokio::time::Instant::now() >= deadline {
-                let state = format!("{state} after {}s", timeout.as_secs());
+                let state = format!("{state} after {}s", gate.timeout.as_secs());
                 return Err(self.unhealthy(service, state, container.as_deref()).await);
             }
             tokio::time::sleep(HEALTH_POLL).await;

@@ -79,14 +79,15 @@ pub trait ContainerRuntime: Send + Sync {
     /// sorted by service then name.
     async fn project_containers(&self, project: &str) -> Result<Vec<ContainerState>, RuntimeError>;
 
-    /// Waits until every service in `services` has a running container, healthy where it
-    /// has a healthcheck; fails naming the service, its state and its last log lines when
-    /// `timeout` passes or a container exits or turns unhealthy.
+    /// Waits until every service in `services` is ready: each container healthy where it
+    /// has a healthcheck, else running with no restart for the gate's settle window.
+    /// Fails naming the service, its state and its last log lines when the gate's
+    /// timeout passes, or at once when a container exits, restarts or turns unhealthy.
     async fn wait_healthy(
         &self,
         project: &str,
         services: &[String],
-        timeout: Duration,
+        gate: HealthGate,
     ) -> Result<(), RuntimeError>;
 
     /// Free bytes on the filesystem of the engine's data root, when that filesystem is
@@ -113,6 +114,18 @@ pub struct ContainerState {
     pub health: Option<String>,
     /// Engine state: `created`, `running`, `restarting`, `exited`, `dead`, ...
     pub state: String,
+    /// How many times the engine restarted it (its restart policy at work).
+    pub restart_count: i64,
+}
+
+/// When a release's services count as ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthGate {
+    /// How long to wait for every service before failing.
+    pub timeout: Duration,
+    /// How long a service without a healthcheck must stay running, with no restart,
+    /// before it counts as ready.
+    pub settle: Duration,
 }
 
 /// A status update from an image pull.

@@ -6,11 +6,14 @@ mod project;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use driftless_runtime::{ContainerRuntime, ContainerState, RuntimeError};
+use driftless_runtime::{ContainerRuntime, ContainerState, HealthGate, RuntimeError};
 use driftless_test_support::images::{build_failing_image, FAILING_IMAGE_MESSAGE};
 use project::{compose_yaml, http_image, runtime, Project};
 
-const HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
+const HEALTH_TIMEOUT: HealthGate = HealthGate {
+    timeout: Duration::from_secs(60),
+    settle: Duration::from_secs(5),
+};
 
 #[tokio::test]
 async fn compose_up_runs_every_service_healthy_and_is_idempotent() {
@@ -159,7 +162,14 @@ async fn wait_healthy_times_out_naming_a_service_that_never_appears() {
     project.up(&rt).await.expect("compose up");
     let wanted = vec!["web".to_owned(), "ghost".to_owned()];
     let err = rt
-        .wait_healthy(&project.name, &wanted, Duration::from_secs(2))
+        .wait_healthy(
+            &project.name,
+            &wanted,
+            HealthGate {
+                timeout: Duration::from_secs(2),
+                settle: Duration::from_secs(1),
+            },
+        )
         .await
         .expect_err("a service without a container cannot be healthy");
     match &err {

@@ -5,10 +5,11 @@
 
 use anyhow::{anyhow, Context as _, Result};
 use driftless_client::VendorClient;
-use driftless_descriptor::{ComposeFile, ServiceImage, MAX_DESCRIPTOR_BYTES};
+use driftless_descriptor::{ComposeFile, DeclaredHealth, ServiceImage, MAX_DESCRIPTOR_BYTES};
 use driftless_oci::RegistryClient;
 use driftless_wire::release::{
-    CliBinary, ConfigVar, DescriptorRef, HealthSpec, HttpProbe, ReleaseDocument, ReleaseImage,
+    CliBinary, ConfigVar, DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage,
+    DEFAULT_SETTLE_S,
 };
 use driftless_wire::{Digest, Envelope, KeyId, RELEASE_PAYLOAD_TYPE};
 use std::collections::BTreeMap;
@@ -149,8 +150,7 @@ struct Inputs {
     min_cli: semver::Version,
     compose: ComposeFile,
     schema: Vec<ConfigVar>,
-    health_timeout: Option<u64>,
-    probe: Option<HttpProbe>,
+    health: DeclaredHealth,
     notes: Option<String>,
     cli_binaries: Vec<(CliBinary, Vec<u8>)>,
 }
@@ -212,8 +212,10 @@ pub async fn publish(
         },
         config_schema: inputs.schema,
         health: HealthSpec {
-            timeout_s: inputs.health_timeout.unwrap_or(opts.health_timeout_s),
-            probe: inputs.probe,
+            timeout_s: inputs.health.timeout_s.unwrap_or(opts.health_timeout_s),
+            // Written out even when defaulted, so the signed document says what hosts do.
+            settle_s: Some(inputs.health.settle_s.unwrap_or(DEFAULT_SETTLE_S)),
+            probe: inputs.health.probe,
         },
         min_cli_version: inputs.min_cli,
         rollback_floor: 0,
@@ -242,7 +244,7 @@ fn read_inputs(opts: &PublishOptions<'_>) -> Result<Inputs> {
         .check_variables_declared()
         .with_context(in_compose)?;
     let schema = compose.config_schema().with_context(in_compose)?;
-    let (health_timeout, probe) = compose.health().with_context(in_compose)?;
+    let health = compose.health().with_context(in_compose)?;
     let notes = match opts.notes {
         Some(p) => Some(
             String::from_utf8(read_capped(p, 256 * 1024)?)
@@ -256,8 +258,7 @@ fn read_inputs(opts: &PublishOptions<'_>) -> Result<Inputs> {
         min_cli,
         compose,
         schema,
-        health_timeout,
-        probe,
+        health,
         notes,
         cli_binaries,
     })

@@ -95,6 +95,10 @@ pub struct ConfigVar {
 pub struct HealthSpec {
     /// Seconds to wait for every service to be running (and healthy, where it has a check).
     pub timeout_s: u64,
+    /// Seconds a service without a healthcheck must stay running, on the same restart
+    /// count, before it counts as ready ([`DEFAULT_SETTLE_S`] when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle_s: Option<u64>,
     /// An HTTP probe that must answer before the timeout, after the services are healthy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<HttpProbe>,
@@ -104,8 +108,20 @@ impl Default for HealthSpec {
     fn default() -> Self {
         HealthSpec {
             timeout_s: 120,
+            settle_s: None,
             probe: None,
         }
+    }
+}
+
+/// The settle window of a release that declares none: long enough that a service
+/// which crashes right after it starts is caught, short enough not to slow upgrades.
+pub const DEFAULT_SETTLE_S: u64 = 5;
+
+impl HealthSpec {
+    /// The settle window in force: the declared one, else [`DEFAULT_SETTLE_S`].
+    pub fn settle_s(&self) -> u64 {
+        self.settle_s.unwrap_or(DEFAULT_SETTLE_S)
     }
 }
 
