@@ -126,6 +126,11 @@ impl VendorClient {
     pub async fn list_releases(&self, app: &str) -> Result<Vec<ReleaseInfo>, ClientError> {
         self.get(&format!("/v1/apps/{app}/releases")).await
     }
+    /// One release of `app` with its signed release document.
+    pub async fn release(&self, app: &str, version: &str) -> Result<ReleaseDetail, ClientError> {
+        self.get(&format!("/v1/apps/{app}/releases/{version}"))
+            .await
+    }
     /// A push token for `repositories` of `app`.
     pub async fn push_token(
         &self,

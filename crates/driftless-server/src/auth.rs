@@ -8,6 +8,7 @@ use driftless_wire::checkin::{
 };
 use driftless_wire::PublicKey;
 use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -17,18 +18,11 @@ pub fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Constant-time comparison of two equal-length hex strings.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
-/// Whether `token` is the operator token.
+/// Whether `token` is the operator token. The hashes are compared in constant time,
+/// so the answer's timing says nothing about how much of a guess was right.
 pub fn is_operator_token(state: &AppState, token: &str) -> bool {
-    same(&secret_hash(token), &state.config.operator_token_sha256)
+    let expected = state.config.operator_token_sha256.as_bytes();
+    secret_hash(token).as_bytes().ct_eq(expected).into()
 }
 
 /// Requires `Authorization: Bearer <operator token>`.

@@ -4,14 +4,16 @@
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use driftless_store::{CheckinReport, StoredAssignment};
+use driftless_store::{CheckinReport, CheckinView, StoredAssignment};
+use driftless_wire::api::TokenResponse;
 use driftless_wire::checkin::{CheckinRequest, CheckinResponse, RegistryAccess};
 use driftless_wire::release::{Assignment, ReleaseDocument};
+use driftless_wire::status::Reason;
 use driftless_wire::{Digest, Envelope, ASSIGNMENT_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE};
 
 use crate::auth::verify_install_signature;
 use crate::error::ApiError;
-use crate::routes::parse_json;
+use crate::routes::input::parse_json;
 use crate::state::AppState;
 
 /// Handles `POST /v1/installs/{id}/checkin`.
@@ -22,6 +24,56 @@ pub async fn handle(
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let now = crate::now();
+    let view = authenticate(state, id, headers, body, now).await?;
+    let req: CheckinRequest = parse_json(body, "check-in")?;
+    let report = report_of(&req, now);
+    let Some(desired) = crate::rollout::desired(&view) else {
+        state.store.record_checkin(id, &report, None).await?;
+        return Ok(no_release(state, &view));
+    };
+    let (note, pending) = (desired.note, desired.pending);
+    let (version, counter, digest) = (
+        desired.release.version,
+        desired.release.release_counter,
+        desired.release.digest,
+    );
+    // Reuse the held assignment while it names the channel's release and has at
+    // least half its life left; otherwise issue the next one.
+    let reusable = view.assignment.as_ref().filter(|a| {
+        a.release_digest == digest && a.expires - now > state.config.assignment_lifetime_s / 2
+    });
+    if let Some(held) = reusable {
+        let tag = response_etag(&held.etag, note.as_deref(), pending.as_ref());
+        if if_none_match(headers) == Some(tag.as_str()) {
+            state.store.record_checkin(id, &report, None).await?;
+            return Ok(not_modified(state, &tag));
+        }
+    }
+    let (release_env, release_doc) = load_release(state, &view.install.app, &version).await?;
+    let (assignment, issued) = match reusable {
+        Some(held) => (held.clone(), false),
+        None => (issue(state, &view, &version, counter, &digest, now)?, true),
+    };
+    state
+        .store
+        .record_checkin(id, &report, issued.then_some(&assignment))
+        .await?;
+    let token = crate::registry::mint(state, id, crate::registry::pull_access(&release_doc))?;
+    let notes = Notes {
+        message: note,
+        pending,
+    };
+    full_answer(state, &assignment, release_env, token, notes)
+}
+
+/// The install `id`, once its request signature verifies and it is not revoked.
+async fn authenticate(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+) -> Result<CheckinView, ApiError> {
     let view = state.store.checkin_view(id).await?.ok_or_else(|| {
         ApiError::not_found(
             "unknown_install",
@@ -36,8 +88,12 @@ pub async fn handle(
             "this install or its license has been revoked; contact your vendor",
         ));
     }
-    let req: CheckinRequest = parse_json(body, "check-in")?;
-    let report = CheckinReport {
+    Ok(view)
+}
+
+/// What the install reported, as stored.
+fn report_of(req: &CheckinRequest, now: i64) -> CheckinReport {
+    CheckinReport {
         at: now,
         status: req.status.to_string(),
         version: req.version.clone(),
@@ -49,50 +105,50 @@ pub async fn handle(
             .reason
             .as_ref()
             .and_then(|r| serde_json::to_string(r).ok()),
+    }
+}
+
+/// The answer when the install's channel points at no release yet.
+fn no_release(state: &AppState, view: &CheckinView) -> Response {
+    let body = CheckinResponse {
+        assignment: None,
+        release: None,
+        registry: None,
+        next_checkin_s: state.config.next_checkin_s,
+        message: Some(format!(
+            "channel `{}` of app `{}` has no release yet",
+            view.install.channel, view.install.app
+        )),
+        pending: None,
     };
-    let Some(desired) = crate::rollout::desired(&view) else {
-        state.store.record_checkin(id, &report, None).await?;
-        let body = CheckinResponse {
-            assignment: None,
-            release: None,
-            registry: None,
-            next_checkin_s: state.config.next_checkin_s,
-            message: Some(format!(
-                "channel `{}` of app `{}` has no release yet",
-                view.install.channel, view.install.app
-            )),
-            pending: None,
-        };
-        return Ok(Json(body).into_response());
-    };
-    let (note, pending) = (desired.note, desired.pending);
-    let (version, counter, digest) = (
-        desired.release.version,
-        desired.release.release_counter,
-        desired.release.digest,
-    );
-    // Reuse the held assignment while it names the channel's release and has at
-    // least half its life left; otherwise issue the next one.
-    let reusable = view.assignment.as_ref().filter(|a| {
-        a.release_digest == digest && a.expires - now > state.config.assignment_lifetime_s / 2
-    });
-    let if_none_match = headers
+    Json(body).into_response()
+}
+
+/// The ETag the install says it holds, without its quotes.
+fn if_none_match(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim_matches('"'));
-    if let Some(held) = reusable {
-        let tag = response_etag(&held.etag, note.as_deref(), pending.as_ref());
-        if if_none_match == Some(tag.as_str()) {
-            state.store.record_checkin(id, &report, None).await?;
-            let mut resp = StatusCode::NOT_MODIFIED.into_response();
-            set_etag(&mut resp, &tag);
-            set_root_version(state, &mut resp);
-            return Ok(resp);
-        }
-    }
+        .map(|v| v.trim_matches('"'))
+}
+
+/// `304`: the install holds the answer it would get.
+fn not_modified(state: &AppState, tag: &str) -> Response {
+    let mut resp = StatusCode::NOT_MODIFIED.into_response();
+    set_etag(&mut resp, tag);
+    set_root_version(state, &mut resp);
+    resp
+}
+
+/// The stored release `version` of `app`: its envelope and its decoded document.
+async fn load_release(
+    state: &AppState,
+    app: &str,
+    version: &str,
+) -> Result<(Envelope, ReleaseDocument), ApiError> {
     let release = state
         .store
-        .get_release(&view.install.app, &version)
+        .get_release(app, version)
         .await?
         .ok_or_else(|| {
             ApiError::internal(format!("channel points at missing release {version}"))
@@ -102,15 +158,24 @@ pub async fn handle(
     let release_doc: ReleaseDocument = release_env
         .decode(RELEASE_PAYLOAD_TYPE, "release document")
         .map_err(ApiError::internal)?;
-    let (assignment, issued) = match reusable {
-        Some(held) => (held.clone(), false),
-        None => (issue(state, &view, &version, counter, &digest, now)?, true),
-    };
-    state
-        .store
-        .record_checkin(id, &report, issued.then_some(&assignment))
-        .await?;
-    let token = crate::registry::mint(state, id, crate::registry::pull_access(&release_doc))?;
+    Ok((release_env, release_doc))
+}
+
+/// What comes with an assignment besides the documents: a warning, and why a newer
+/// release is held back.
+struct Notes {
+    message: Option<String>,
+    pending: Option<Reason>,
+}
+
+/// `200`: the assignment, the release document, and a registry token to pull it.
+fn full_answer(
+    state: &AppState,
+    assignment: &StoredAssignment,
+    release_env: Envelope,
+    token: TokenResponse,
+    notes: Notes,
+) -> Result<Response, ApiError> {
     let assignment_env: Envelope =
         serde_json::from_str(&assignment.envelope).map_err(ApiError::internal)?;
     let body = CheckinResponse {
@@ -124,8 +189,8 @@ pub async fn handle(
             issued_at: token.issued_at,
         }),
         next_checkin_s: state.config.next_checkin_s,
-        message: note,
-        pending,
+        message: notes.message,
+        pending: notes.pending,
     };
     let tag = response_etag(
         &assignment.etag,
@@ -140,11 +205,7 @@ pub async fn handle(
 
 /// The answer's ETag: the assignment's, plus the notes that come with it, so a
 /// deprecation or a change of wave reaches a host that holds the same assignment.
-fn response_etag(
-    assignment_etag: &str,
-    note: Option<&str>,
-    pending: Option<&driftless_wire::status::Reason>,
-) -> String {
+fn response_etag(assignment_etag: &str, note: Option<&str>, pending: Option<&Reason>) -> String {
     if note.is_none() && pending.is_none() {
         return assignment_etag.to_string();
     }
@@ -169,7 +230,7 @@ fn set_etag(resp: &mut Response, etag: &str) {
 
 fn issue(
     state: &AppState,
-    view: &driftless_store::CheckinView,
+    view: &CheckinView,
     version: &str,
     counter: u64,
     digest: &str,

@@ -1,6 +1,10 @@
 //! Registry tokens: minting them, and the standard token endpoint (`realm`) so a
 //! person can `docker login` with the operator token or an install's short-lived
 //! login credential.
+//!
+//! The endpoint reads its raw query with `form_urlencoded` rather than axum's
+//! `Query<T>`: distribution sends one `scope=` parameter per repository, and serde's
+//! urlencoded deserializer keeps only one of them.
 
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -134,7 +138,7 @@ pub async fn token_endpoint(
         return Ok(challenge());
     };
     let mut scopes = Vec::new();
-    for (k, v) in url_pairs(query.as_deref().unwrap_or("")) {
+    for (k, v) in query_pairs(query.as_deref().unwrap_or("")) {
         match k.as_str() {
             "scope" => {
                 scopes.push(parse_scope(&v).map_err(|e| ApiError::bad_request(e.to_string()))?)
@@ -166,38 +170,10 @@ pub async fn token_endpoint(
 }
 
 /// Splits a query string into decoded pairs, keeping repeated keys.
-fn url_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k), percent_decode(v))
-        })
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
         .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(s.get(i + 1..i + 3).unwrap_or("zz"), 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -206,12 +182,26 @@ mod tests {
 
     #[test]
     fn query_pairs_keep_repeated_scopes_and_decode_them() {
-        let pairs = url_pairs(
+        let pairs = query_pairs(
             "service=reg&scope=repository%3Aacme%2Fweb%3Apull&scope=repository:acme/db:pull,push",
         );
         assert_eq!(pairs.len(), 3);
         assert_eq!(pairs[1].1, "repository:acme/web:pull");
         assert_eq!(pairs[2].1, "repository:acme/db:pull,push");
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+
+    #[test]
+    fn malformed_percent_escapes_are_kept_as_they_are() {
+        let pairs = query_pairs("scope=%zz%4&%4=%");
+        assert_eq!(pairs[0], ("scope".into(), "%zz%4".into()));
+        assert_eq!(pairs[1], ("%4".into(), "%".into()));
+    }
+
+    #[test]
+    fn plus_is_a_space_and_empty_or_bare_parameters_are_tolerated() {
+        let pairs = query_pairs("service=my+registry&&account");
+        assert_eq!(pairs[0], ("service".into(), "my registry".into()));
+        assert_eq!(pairs[1], ("account".into(), String::new()));
+        assert_eq!(pairs.len(), 2, "{pairs:?}");
     }
 }

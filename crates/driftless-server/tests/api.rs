@@ -426,6 +426,196 @@ async fn release_uploads_need_the_release_key_a_new_version_and_a_higher_counter
 }
 
 #[tokio::test]
+async fn a_release_is_served_with_its_listed_fields_and_the_signed_envelope() {
+    let h = Harness::new().await;
+    h.app_with_license().await;
+    let good = signed(&release_doc("1.0.0", 5), &h.release_key);
+    assert_eq!(h.upload(&good).await.status, StatusCode::CREATED);
+
+    let path = format!("/v1/apps/{APP}/releases/1.0.0");
+    let got = h.get(&path).await;
+    assert_eq!(got.status, StatusCode::OK, "{}", got.json());
+    let body = got.json();
+    let listed = h.get(&format!("/v1/apps/{APP}/releases")).await.json();
+    for (field, value) in listed[0].as_object().unwrap() {
+        assert_eq!(
+            &body[field], value,
+            "field `{field}` differs from the list: {body}"
+        );
+    }
+    assert_eq!(body["version"], "1.0.0");
+    assert_eq!(body["release_counter"], 5);
+    assert_eq!(body["state"], "active");
+    let envelope: Envelope = serde_json::from_value(body["envelope"].clone()).unwrap();
+    assert_eq!(envelope, good, "the envelope is not the one uploaded");
+
+    h.get(&format!("/v1/apps/{APP}/releases/9.9.9"))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_release");
+    h.get("/v1/apps/nope/releases/1.0.0")
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_app");
+    let anonymous = Request::builder().uri(&path).body(Body::empty()).unwrap();
+    h.send(anonymous)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+/// The version channel `stable` of `acme` points at, as the app list shows it.
+async fn stable_version(h: &Harness) -> Value {
+    let apps = h.get("/v1/apps").await.json();
+    apps[0]["channels"][0]["version"].clone()
+}
+
+#[tokio::test]
+async fn rollouts_are_checked_paused_aborted_and_completed_by_an_operator() {
+    let h = Harness::new().await;
+    h.app_with_license().await;
+    for (version, counter) in [("1.0.0", 1), ("2.0.0", 2)] {
+        let envelope = signed(&release_doc(version, counter), &h.release_key);
+        assert_eq!(h.upload(&envelope).await.status, StatusCode::CREATED);
+    }
+    assert_eq!(h.promote("1.0.0").await.status, StatusCode::OK);
+    let start = format!("/v1/apps/{APP}/channels/{CHANNEL}/rollouts");
+    let request = |version: &str, waves: Value| {
+        json!({"version": version, "waves": waves, "interval_s": null,
+               "min_failures": 3, "max_failure_pct": 20})
+    };
+    let act = |action: &str| format!("/v1/apps/{APP}/channels/{CHANNEL}/rollout/{action}");
+
+    h.post(&start, request("2.0.0", json!([50, 10])))
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+    h.post(&start, request("9.9.9", json!([10, 100])))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_release");
+    h.post(&start, request("1.0.0", json!([10, 100])))
+        .await
+        .expect_error(StatusCode::CONFLICT, "already_current");
+    h.post(&act("pause"), json!({}))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "no_rollout");
+
+    let started = h.post(&start, request("2.0.0", json!([10, 100]))).await;
+    assert_eq!(started.status, StatusCode::CREATED, "{}", started.json());
+    assert_eq!(started.json()["state"], "running");
+    assert_eq!(started.json()["previous_version"], "1.0.0");
+    h.post(&start, request("2.0.0", json!([10, 100])))
+        .await
+        .expect_error(StatusCode::CONFLICT, "rollout_active");
+    h.promote("2.0.0")
+        .await
+        .expect_error(StatusCode::CONFLICT, "rollout_active");
+    h.post(&act("resume"), json!({}))
+        .await
+        .expect_error(StatusCode::CONFLICT, "rollout_state");
+    h.post(&act("frobnicate"), json!({}))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_action");
+    assert_eq!(
+        h.post(&act("pause"), json!({})).await.json()["state"],
+        "paused"
+    );
+    let aborted = h.post(&act("abort"), json!({})).await.json();
+    assert_eq!(aborted["state"], "aborted", "{aborted}");
+    assert_eq!(
+        stable_version(&h).await,
+        "1.0.0",
+        "abort keeps the old release"
+    );
+
+    let again = h.post(&start, request("2.0.0", json!([10, 100]))).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.json());
+    assert_eq!(
+        h.post(&act("advance"), json!({})).await.json()["wave_index"],
+        1
+    );
+    let done = h.post(&act("advance"), json!({})).await.json();
+    assert_eq!(done["state"], "completed", "{done}");
+    assert_eq!(stable_version(&h).await, "2.0.0");
+    let listed = h.get(&format!("/v1/apps/{APP}/rollouts")).await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+}
+
+#[tokio::test]
+async fn yanking_a_release_moves_its_channels_back_and_refuses_promotion() {
+    let h = Harness::new().await;
+    h.app_with_license().await;
+    for (version, counter) in [("1.0.0", 1), ("2.0.0", 2)] {
+        let envelope = signed(&release_doc(version, counter), &h.release_key);
+        assert_eq!(h.upload(&envelope).await.status, StatusCode::CREATED);
+        assert_eq!(h.promote(version).await.status, StatusCode::OK);
+    }
+    let state_of = |version: &str| format!("/v1/apps/{APP}/releases/{version}/state");
+    h.post(&state_of("2.0.0"), json!({"state": "gone"}))
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+    h.post(&state_of("9.9.9"), json!({"state": "yanked"}))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_release");
+
+    let yanked = h.post(&state_of("2.0.0"), json!({"state": "yanked"})).await;
+    assert_eq!(yanked.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        stable_version(&h).await,
+        "1.0.0",
+        "the channel still names a yanked release"
+    );
+    let detail = h
+        .get(&format!("/v1/apps/{APP}/releases/2.0.0"))
+        .await
+        .json();
+    assert_eq!(detail["state"], "yanked");
+    h.promote("2.0.0")
+        .await
+        .expect_error(StatusCode::CONFLICT, "release_yanked");
+    let restored = h.post(&state_of("2.0.0"), json!({"state": "active"})).await;
+    assert_eq!(restored.status, StatusCode::NO_CONTENT);
+    assert_eq!(h.promote("2.0.0").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn installs_are_listed_moved_between_channels_and_revoked() {
+    let h = Harness::new().await;
+    let license = h.app_with_license().await;
+    let reg = h
+        .register(license["key"].as_str().unwrap(), &generate_signing_key())
+        .await;
+    let id = reg.json()["install_id"].as_str().unwrap().to_string();
+    let fleet = h.get(&format!("/v1/installs?app={APP}")).await.json();
+    assert_eq!(fleet[0]["id"], id.as_str(), "{fleet}");
+    assert_eq!(fleet[0]["status"], "new", "{fleet}");
+    h.get("/v1/installs?app=nope")
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_app");
+
+    let move_to = |channel: &str| json!({ "channel": channel });
+    h.post(&format!("/v1/installs/{id}/move"), move_to("beta"))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_channel");
+    h.post("/v1/installs/ins_nope/move", move_to(CHANNEL))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_install");
+    let channels = format!("/v1/apps/{APP}/channels");
+    let beta = h.post(&channels, json!({"name": "beta"})).await;
+    assert_eq!(beta.status, StatusCode::CREATED);
+    let moved = h
+        .post(&format!("/v1/installs/{id}/move"), move_to("beta"))
+        .await;
+    assert_eq!(moved.status, StatusCode::NO_CONTENT);
+    assert_eq!(h.get("/v1/installs").await.json()[0]["channel"], "beta");
+
+    h.post("/v1/installs/ins_nope/revoke", json!({}))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_install");
+    let revoked = h
+        .post(&format!("/v1/installs/{id}/revoke"), json!({}))
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    assert_eq!(h.get("/v1/installs").await.json()[0]["revoked"], true);
+}
+
+#[tokio::test]
 async fn a_license_key_is_returned_once_and_never_listed() {
     let h = Harness::new().await;
     let license = h.app_with_license().await;

@@ -115,6 +115,16 @@ pub struct ReleaseInfo {
     pub state: String,
 }
 
+/// `GET /v1/apps/{app}/releases/{version}`: a release and its signed document.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReleaseDetail {
+    /// What the release list shows (its fields are flattened into this object).
+    #[serde(flatten)]
+    pub info: ReleaseInfo,
+    /// The release-signed envelope as uploaded.
+    pub envelope: Envelope,
+}
+
 /// The largest artifact (a CLI binary) the control plane stores.
 pub const MAX_ARTIFACT_BYTES: u64 = 256 << 20;
 

@@ -17,7 +17,7 @@ use sha2::{Digest as _, Sha256};
 use std::path::{Path as FsPath, PathBuf};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::vendor::audit;
+use super::audit;
 use crate::auth::{require_operator, verify_install_signature};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -69,7 +69,7 @@ pub async fn upload(
         .await
         .map_err(|e| ApiError::internal(format!("rename into {}: {e}", path.display())))?;
     sync_dir(dir).await?;
-    audit(
+    audit::record(
         &state,
         "artifact.upload",
         digest.as_str(),
@@ -140,25 +140,7 @@ pub async fn download(
     Path(digest_text): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let now = crate::now();
-    let id = headers
-        .get(INSTALL_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::unauthorized(format!("missing {INSTALL_HEADER} header")))?;
-    let view = state.store.checkin_view(id).await?.ok_or_else(|| {
-        ApiError::not_found(
-            "unknown_install",
-            format!("unknown install `{id}`; run `driftless install` again"),
-        )
-    })?;
-    let path = format!("/v1/artifacts/{digest_text}");
-    verify_install_signature(&view.install.public_key, &headers, "GET", &path, b"", now)?;
-    if view.install.revoked || view.license_revoked {
-        return Err(ApiError::forbidden(
-            "install_revoked",
-            "this install or its license has been revoked; contact your vendor",
-        ));
-    }
+    authorize_download(&state, &headers, &digest_text).await?;
     let digest = parse_digest(&digest_text)?;
     let file_path: PathBuf = artifacts_dir(&state)?.join(digest.hex());
     let file = match tokio::fs::File::open(&file_path).await {
@@ -180,6 +162,46 @@ pub async fn download(
         .await
         .map_err(|e| ApiError::internal(format!("stat {}: {e}", file_path.display())))?
         .len();
+    let mut resp = file_body(file).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    Ok(resp)
+}
+
+/// Requires a download request signed by a known install that is not revoked.
+async fn authorize_download(
+    state: &AppState,
+    headers: &HeaderMap,
+    digest_text: &str,
+) -> Result<(), ApiError> {
+    let now = crate::now();
+    let id = headers
+        .get(INSTALL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::unauthorized(format!("missing {INSTALL_HEADER} header")))?;
+    let view = state.store.checkin_view(id).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "unknown_install",
+            format!("unknown install `{id}`; run `driftless install` again"),
+        )
+    })?;
+    let path = format!("/v1/artifacts/{digest_text}");
+    verify_install_signature(&view.install.public_key, headers, "GET", &path, b"", now)?;
+    if view.install.revoked || view.license_revoked {
+        return Err(ApiError::forbidden(
+            "install_revoked",
+            "this install or its license has been revoked; contact your vendor",
+        ));
+    }
+    Ok(())
+}
+
+/// A body that streams `file` in chunks rather than reading it whole.
+fn file_body(file: tokio::fs::File) -> Body {
     // The state is `None` after a read error, so the stream ends instead of retrying.
     let stream = futures_util::stream::unfold(Some(file), |state| async move {
         let mut file = state?;
@@ -193,12 +215,5 @@ pub async fn download(
             Err(e) => Some((Err(e), None)),
         }
     });
-    let mut resp = Body::from_stream(stream).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    Ok(resp)
+    Body::from_stream(stream)
 }

@@ -9,7 +9,7 @@ use driftless_store::Install;
 use driftless_wire::checkin::{RegisterRequest, RegisterResponse};
 use driftless_wire::PublicKey;
 
-use super::parse_json;
+use super::input::parse_json;
 use crate::auth::secret_hash;
 use crate::error::ApiError;
 use crate::now;

@@ -1,15 +1,16 @@
-//! Staged rollouts (vendor API): start, list, pause, resume, advance, abort; and the
-//! release lifecycle (deprecate, yank) and moving an install between channels.
+//! Staged rollouts (vendor API): start, list, pause, resume, advance, abort. The
+//! waves and the automatic halt are decided in `crate::rollout`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use driftless_store::{ReleaseState, Rollout, RolloutState};
-use driftless_wire::api::{MoveInstall, RolloutInfo, SetReleaseState, StartRollout};
+use driftless_store::{Channel, ReleaseState, Rollout, RolloutState};
+use driftless_wire::api::{RolloutInfo, StartRollout};
 
-use super::parse_json;
-use super::vendor::{audit, require_app, require_channel};
+use super::audit;
+use super::input::parse_json;
+use super::lookup::{require_app, require_channel, require_release};
 use crate::auth::require_operator;
 use crate::error::ApiError;
 use crate::now;
@@ -48,55 +49,49 @@ fn check_waves(waves: &[u32]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `POST /v1/apps/{app}/channels/{channel}/rollouts`.
-pub async fn start(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((app, channel)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<(StatusCode, Json<RolloutInfo>), ApiError> {
-    require_operator(&state, &headers)?;
-    let req: StartRollout = parse_json(&body, "rollout")?;
+/// Checks the numbers of a rollout request.
+fn check_request(req: &StartRollout) -> Result<(), ApiError> {
     check_waves(&req.waves)?;
     if req.interval_s.is_some_and(|i| i < 1) || req.max_failure_pct > 100 {
         return Err(ApiError::bad_request(
             "interval must be at least 1s and the failure threshold at most 100%",
         ));
     }
-    require_app(&state, &app).await?;
-    let ch = require_channel(&state, &app, &channel).await?;
-    let release = state
-        .store
-        .get_release(&app, &req.version)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "unknown_release",
-                format!(
-                    "app `{app}` has no release {}; publish it first",
-                    req.version
-                ),
-            )
-        })?;
+    Ok(())
+}
+
+/// Requires a release that can be rolled out on a channel: published, not yanked,
+/// and not the one the channel already points at.
+async fn check_target(
+    state: &AppState,
+    app: &str,
+    channel: &Channel,
+    version: &str,
+) -> Result<(), ApiError> {
+    let release = require_release(state, app, version).await?;
     if release.state == ReleaseState::Yanked {
         return Err(ApiError::conflict(
             "release_yanked",
-            format!("release {} is yanked and cannot be rolled out", req.version),
+            format!("release {version} is yanked and cannot be rolled out"),
         ));
     }
-    if ch.version.as_deref() == Some(req.version.as_str()) {
+    if channel.version.as_deref() == Some(version) {
         return Err(ApiError::conflict(
             "already_current",
-            format!("channel `{channel}` already points at {}", req.version),
+            format!("channel `{}` already points at {version}", channel.name),
         ));
     }
-    let now = now();
-    let mut rollout = Rollout {
+    Ok(())
+}
+
+/// A running rollout of `req` on `channel`, its first wave open from `now`.
+fn new_rollout(app: &str, channel: Channel, req: StartRollout, now: i64) -> Rollout {
+    Rollout {
         id: 0,
-        app: app.clone(),
-        channel: channel.clone(),
-        version: req.version.clone(),
-        previous_version: ch.version,
+        app: app.to_string(),
+        channel: channel.name,
+        version: req.version,
+        previous_version: channel.version,
         waves: req.waves,
         wave_index: 0,
         wave_started_at: now,
@@ -107,12 +102,28 @@ pub async fn start(
         reason: None,
         created_at: now,
         updated_at: now,
-    };
+    }
+}
+
+/// `POST /v1/apps/{app}/channels/{channel}/rollouts`.
+pub async fn start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((app, channel)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<RolloutInfo>), ApiError> {
+    require_operator(&state, &headers)?;
+    let req: StartRollout = parse_json(&body, "rollout")?;
+    check_request(&req)?;
+    require_app(&state, &app).await?;
+    let ch = require_channel(&state, &app, &channel).await?;
+    check_target(&state, &app, &ch, &req.version).await?;
+    let mut rollout = new_rollout(&app, ch, req, now());
     rollout.id = state.store.create_rollout(&rollout).await.map_err(|e| match e {
         driftless_store::StoreError::Conflict { .. } => ApiError::conflict("rollout_active", format!("channel `{channel}` already has an active rollout; pause, abort or finish it first")),
         other => other.into(),
     })?;
-    audit(
+    audit::record(
         &state,
         "rollout.start",
         &format!("{app}/{channel}@{}", rollout.version),
@@ -156,27 +167,49 @@ pub async fn act(
             )
         })?;
     let now = now();
-    match action.as_str() {
+    if action == "advance" {
+        // The ticker's own step, so an operator's advance is recorded like the ticker's.
+        let step = if (r.wave_index as usize) + 1 >= r.waves.len() {
+            Step::Complete
+        } else {
+            Step::Advance
+        };
+        let r = apply_step(&state, r, step, "operator", now).await?;
+        return Ok(Json(info(&state, &r).await?));
+    }
+    change_state(&state, &mut r, &action, now).await?;
+    r.updated_at = now;
+    state.store.update_rollout(&r).await?;
+    audit::record(
+        &state,
+        &format!("rollout.{action}"),
+        &format!("{app}/{channel}@{}", r.version),
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(Json(info(&state, &r).await?))
+}
+
+/// Applies `pause`, `resume` or `abort` to `r` (an abort points its channel back at
+/// the previous release); refuses any other action, or one `r`'s state does not allow.
+async fn change_state(
+    state: &AppState,
+    r: &mut Rollout,
+    action: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    match action {
         "pause" if r.state == RolloutState::Running => r.state = RolloutState::Paused,
         "resume" if matches!(r.state, RolloutState::Paused | RolloutState::Halted) => {
             r.state = RolloutState::Running;
             r.reason = None;
             r.wave_started_at = now;
         }
-        "advance" => {
-            let step = if (r.wave_index as usize) + 1 >= r.waves.len() {
-                Step::Complete
-            } else {
-                Step::Advance
-            };
-            let r = apply_step(&state, r, step, "operator", now).await?;
-            return Ok(Json(info(&state, &r).await?));
-        }
         "abort" => {
             if let Some(prev) = &r.previous_version {
                 state
                     .store
-                    .set_channel_release(&app, &channel, prev, now)
+                    .set_channel_release(&r.app, &r.channel, prev, now)
                     .await?;
             }
             r.state = RolloutState::Aborted;
@@ -195,119 +228,5 @@ pub async fn act(
             ))
         }
     }
-    r.updated_at = now;
-    state.store.update_rollout(&r).await?;
-    audit(
-        &state,
-        &format!("rollout.{action}"),
-        &format!("{app}/{channel}@{}", r.version),
-        serde_json::json!({}),
-    )
-    .await?;
-    Ok(Json(info(&state, &r).await?))
-}
-
-/// `POST /v1/apps/{app}/releases/{version}/state`: deprecate, yank or restore a release.
-///
-/// Yanking moves every channel that points at the release back to the newest
-/// non-yanked release it pointed at before, and aborts a rollout of it.
-pub async fn set_release_state(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((app, version)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<StatusCode, ApiError> {
-    require_operator(&state, &headers)?;
-    let req: SetReleaseState = parse_json(&body, "release state")?;
-    let new = ReleaseState::parse(&req.state).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "unknown release state `{}`; use active, deprecated or yanked",
-            req.state
-        ))
-    })?;
-    require_app(&state, &app).await?;
-    if !state.store.set_release_state(&app, &version, new).await? {
-        return Err(ApiError::not_found(
-            "unknown_release",
-            format!("app `{app}` has no release {version}"),
-        ));
-    }
-    if new == ReleaseState::Yanked {
-        move_channels_off(&state, &app, &version).await?;
-    }
-    audit(
-        &state,
-        &format!("release.{}", new.name()),
-        &format!("{app}@{version}"),
-        serde_json::json!({}),
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn move_channels_off(state: &AppState, app: &str, version: &str) -> Result<(), ApiError> {
-    let now = now();
-    for ch in state.store.list_channels(app).await? {
-        if let Some(mut r) = state.store.active_rollout(app, &ch.name).await? {
-            if r.version == version {
-                r.state = RolloutState::Aborted;
-                r.reason = Some(format!("release {version} was yanked"));
-                r.updated_at = now;
-                state.store.update_rollout(&r).await?;
-            }
-        }
-        if ch.version.as_deref() != Some(version) {
-            continue;
-        }
-        let mut fallback = None;
-        for v in state.store.channel_history(app, &ch.name).await? {
-            if v == version {
-                continue;
-            }
-            if let Some(rel) = state.store.get_release(app, &v).await? {
-                if rel.state != ReleaseState::Yanked {
-                    fallback = Some(v);
-                    break;
-                }
-            }
-        }
-        match fallback {
-            Some(v) => {
-                state
-                    .store
-                    .set_channel_release(app, &ch.name, &v, now)
-                    .await?
-            }
-            None => {
-                tracing::warn!(app, channel = %ch.name, version, "yanked release has no earlier release to fall back to")
-            }
-        }
-    }
     Ok(())
-}
-
-/// `POST /v1/installs/{id}/move`: puts an install on another channel of its app.
-pub async fn move_install(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<StatusCode, ApiError> {
-    require_operator(&state, &headers)?;
-    let req: MoveInstall = parse_json(&body, "move request")?;
-    let install = state
-        .store
-        .get_install(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("unknown_install", format!("no install `{id}`")))?;
-    require_channel(&state, &install.app, &req.channel).await?;
-    state.store.move_install(&id, &req.channel).await?;
-    audit(
-        &state,
-        "install.move",
-        &id,
-        serde_json::json!({ "from": install.channel, "to": req.channel }),
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,86 @@
+//! Channels (vendor API): create one, and promote a release to it at once (a staged
+//! promotion is a rollout, in `rollouts`).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use driftless_store::ReleaseState;
+use driftless_wire::api::{ChannelInfo, CreateChannel, Promote};
+
+use super::audit;
+use super::input::{check_name, parse_json};
+use super::lookup::{require_app, require_channel, require_release};
+use crate::auth::require_operator;
+use crate::error::ApiError;
+use crate::now;
+use crate::state::AppState;
+
+/// `POST /v1/apps/{app}/channels`.
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ChannelInfo>), ApiError> {
+    require_operator(&state, &headers)?;
+    let req: CreateChannel = parse_json(&body, "channel")?;
+    check_name("channel", &req.name)?;
+    require_app(&state, &app).await?;
+    state.store.create_channel(&app, &req.name, now()).await?;
+    audit::record(
+        &state,
+        "channel.create",
+        &format!("{app}/{}", req.name),
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ChannelInfo {
+            name: req.name,
+            version: None,
+        }),
+    ))
+}
+
+/// `POST /v1/apps/{app}/channels/{channel}/promote`.
+pub async fn promote(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((app, channel)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<ChannelInfo>, ApiError> {
+    require_operator(&state, &headers)?;
+    let req: Promote = parse_json(&body, "promote request")?;
+    require_app(&state, &app).await?;
+    require_channel(&state, &app, &channel).await?;
+    if let Some(r) = state.store.active_rollout(&app, &channel).await? {
+        return Err(ApiError::conflict(
+            "rollout_active",
+            format!("channel `{channel}` has an active rollout of {} ({}); abort it or let it finish before promoting", r.version, r.state.name()),
+        ));
+    }
+    let release = require_release(&state, &app, &req.version).await?;
+    if release.state == ReleaseState::Yanked {
+        return Err(ApiError::conflict(
+            "release_yanked",
+            format!("release {} is yanked and cannot be promoted", req.version),
+        ));
+    }
+    state
+        .store
+        .set_channel_release(&app, &channel, &req.version, now())
+        .await?;
+    audit::record(
+        &state,
+        "channel.promote",
+        &format!("{app}/{channel}"),
+        serde_json::json!({ "version": req.version }),
+    )
+    .await?;
+    Ok(Json(ChannelInfo {
+        name: channel,
+        version: Some(req.version),
+    }))
+}

@@ -1,0 +1,56 @@
+//! Customers (vendor API): create one, list them.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use driftless_wire::api::{CreateCustomer, CustomerInfo};
+
+use super::audit;
+use super::input::parse_json;
+use crate::auth::require_operator;
+use crate::error::ApiError;
+use crate::now;
+use crate::state::AppState;
+
+/// `POST /v1/customers`.
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CustomerInfo>), ApiError> {
+    require_operator(&state, &headers)?;
+    let req: CreateCustomer = parse_json(&body, "customer")?;
+    let name = req.name.trim();
+    if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "customer name must be 1 to 128 printable characters",
+        ));
+    }
+    let c = state.store.create_customer(name, now()).await?;
+    audit::record(&state, "customer.create", name, serde_json::json!({})).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CustomerInfo {
+            name: c.name,
+            created_at: c.created_at,
+        }),
+    ))
+}
+
+/// `GET /v1/customers`.
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<CustomerInfo>>, ApiError> {
+    require_operator(&state, &headers)?;
+    let list = state.store.list_customers().await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|c| CustomerInfo {
+                name: c.name,
+                created_at: c.created_at,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,264 @@
+//! Releases (vendor API): upload one signed by vendor CI, list them, fetch one with
+//! its signed document, and change its lifecycle state (deprecate, yank, restore).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use driftless_registry_token::valid_repository_name;
+use driftless_store::{Release, ReleaseState, RolloutState};
+use driftless_wire::api::{ReleaseDetail, ReleaseInfo, SetReleaseState, UploadRelease};
+use driftless_wire::release::ReleaseDocument;
+use driftless_wire::root::Role;
+use driftless_wire::{Digest, Envelope, RELEASE_PAYLOAD_TYPE};
+
+use super::audit;
+use super::input::parse_json;
+use super::lookup::require_app;
+use crate::auth::require_operator;
+use crate::error::ApiError;
+use crate::now;
+use crate::state::AppState;
+
+/// Checks the upload's signature, app and repositories; returns the document and
+/// the digest of its signed payload.
+fn verify_release_envelope(
+    state: &AppState,
+    app: &str,
+    req: &UploadRelease,
+) -> Result<(ReleaseDocument, Digest), ApiError> {
+    let env = &req.envelope;
+    let trust = state.keys();
+    let (keys, threshold) = trust.root.role_keys(Role::Release);
+    if env.verified_keyids(&keys).len() < threshold as usize {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_signature", format!(
+            "release document is not signed by the release key of root version {}; sign it with the release key `driftless-vendor init` created",
+            trust.root.version
+        )));
+    }
+    let doc: ReleaseDocument = env
+        .decode(RELEASE_PAYLOAD_TYPE, "release document")
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if doc.app != app || doc.doc_type != "release" {
+        return Err(ApiError::bad_request(format!(
+            "release document is for app `{}`, uploaded to `{app}`",
+            doc.app
+        )));
+    }
+    let prefix = format!("{app}/");
+    for repo in doc.repositories() {
+        if !repo.starts_with(&prefix) || !valid_repository_name(&repo) {
+            return Err(ApiError::bad_request(format!(
+                "repository `{repo}` is not a valid name under the app's namespace `{prefix}`"
+            )));
+        }
+    }
+    let payload = env
+        .payload_bytes()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok((doc, Digest::of(&payload)))
+}
+
+/// Refuses a version `app` already has, and a counter not above its highest.
+async fn check_new_release(
+    state: &AppState,
+    app: &str,
+    doc: &ReleaseDocument,
+) -> Result<(), ApiError> {
+    let version = doc.version.to_string();
+    if state.store.get_release(app, &version).await?.is_some() {
+        return Err(ApiError::conflict(
+            "release_exists",
+            format!("app `{app}` already has release {version}; publish a new version"),
+        ));
+    }
+    let highest = state.store.max_release_counter(app).await?;
+    if doc.release_counter <= highest {
+        return Err(ApiError::conflict(
+            "stale_counter",
+            format!(
+                "release counter {} is not above {highest}, the highest of app `{app}`",
+                doc.release_counter
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /v1/apps/{app}/releases`: store a release signed by vendor CI.
+pub async fn upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ReleaseInfo>), ApiError> {
+    require_operator(&state, &headers)?;
+    let req: UploadRelease = parse_json(&body, "release upload")?;
+    require_app(&state, &app).await?;
+    let (doc, digest) = verify_release_envelope(&state, &app, &req)?;
+    check_new_release(&state, &app, &doc).await?;
+    let version = doc.version.to_string();
+    let envelope = serde_json::to_string(&req.envelope).map_err(ApiError::internal)?;
+    let release = Release {
+        app: app.clone(),
+        version: version.clone(),
+        release_counter: doc.release_counter,
+        digest: digest.to_string(),
+        envelope,
+        created_at: now(),
+        state: ReleaseState::Active,
+    };
+    state.store.insert_release(&release).await?;
+    audit::record(
+        &state,
+        "release.publish",
+        &format!("{app}@{version}"),
+        serde_json::json!({ "digest": release.digest, "release_counter": release.release_counter }),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(release_info(&release))))
+}
+
+fn release_info(r: &Release) -> ReleaseInfo {
+    ReleaseInfo {
+        app: r.app.clone(),
+        version: r.version.clone(),
+        release_counter: r.release_counter,
+        digest: r.digest.clone(),
+        created_at: r.created_at,
+        state: r.state.name().to_string(),
+    }
+}
+
+/// `GET /v1/apps/{app}/releases`.
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(app): Path<String>,
+) -> Result<Json<Vec<ReleaseInfo>>, ApiError> {
+    require_operator(&state, &headers)?;
+    require_app(&state, &app).await?;
+    Ok(Json(
+        state
+            .store
+            .list_releases(&app)
+            .await?
+            .iter()
+            .map(release_info)
+            .collect(),
+    ))
+}
+
+/// `GET /v1/apps/{app}/releases/{version}`: one release with its signed document.
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((app, version)): Path<(String, String)>,
+) -> Result<Json<ReleaseDetail>, ApiError> {
+    require_operator(&state, &headers)?;
+    require_app(&state, &app).await?;
+    let release = state
+        .store
+        .get_release(&app, &version)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "unknown_release",
+                format!("app `{app}` has no release {version}; `driftless-vendor releases --app {app}` lists them"),
+            )
+        })?;
+    let envelope: Envelope = serde_json::from_str(&release.envelope).map_err(ApiError::internal)?;
+    Ok(Json(ReleaseDetail {
+        info: release_info(&release),
+        envelope,
+    }))
+}
+
+/// `POST /v1/apps/{app}/releases/{version}/state`: deprecate, yank or restore a release.
+///
+/// Yanking moves every channel that points at the release back to the newest
+/// non-yanked release it pointed at before, and aborts a rollout of it.
+pub async fn set_state(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((app, version)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    require_operator(&state, &headers)?;
+    let req: SetReleaseState = parse_json(&body, "release state")?;
+    let new = ReleaseState::parse(&req.state).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "unknown release state `{}`; use active, deprecated or yanked",
+            req.state
+        ))
+    })?;
+    require_app(&state, &app).await?;
+    if !state.store.set_release_state(&app, &version, new).await? {
+        return Err(ApiError::not_found(
+            "unknown_release",
+            format!("app `{app}` has no release {version}"),
+        ));
+    }
+    if new == ReleaseState::Yanked {
+        move_channels_off(&state, &app, &version).await?;
+    }
+    audit::record(
+        &state,
+        &format!("release.{}", new.name()),
+        &format!("{app}@{version}"),
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// After a yank: aborts the release's rollouts and points every channel that named
+/// it at the channel's previous release that is not yanked.
+async fn move_channels_off(state: &AppState, app: &str, version: &str) -> Result<(), ApiError> {
+    let now = now();
+    for ch in state.store.list_channels(app).await? {
+        if let Some(mut r) = state.store.active_rollout(app, &ch.name).await? {
+            if r.version == version {
+                r.state = RolloutState::Aborted;
+                r.reason = Some(format!("release {version} was yanked"));
+                r.updated_at = now;
+                state.store.update_rollout(&r).await?;
+            }
+        }
+        if ch.version.as_deref() != Some(version) {
+            continue;
+        }
+        match fallback_release(state, app, &ch.name, version).await? {
+            Some(v) => {
+                state
+                    .store
+                    .set_channel_release(app, &ch.name, &v, now)
+                    .await?
+            }
+            None => {
+                tracing::warn!(app, channel = %ch.name, version, "yanked release has no earlier release to fall back to")
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The newest release `channel` pointed at, other than `yanked`, that is not yanked.
+async fn fallback_release(
+    state: &AppState,
+    app: &str,
+    channel: &str,
+    yanked: &str,
+) -> Result<Option<String>, ApiError> {
+    for v in state.store.channel_history(app, channel).await? {
+        if v == yanked {
+            continue;
+        }
+        if let Some(rel) = state.store.get_release(app, &v).await? {
+            if rel.state != ReleaseState::Yanked {
+                return Ok(Some(v));
+            }
+        }
+    }
+    Ok(None)
+}
