@@ -224,7 +224,7 @@ impl Stack {
     }
 
     /// What `GET /v1/apps/{app}/releases/{version}` answers the operator: the release's
-    /// facts and its stored `envelope`.
+    /// facts and its stored `envelope`. Blocking: call it from a test thread, not a runtime.
     pub fn release(&self, app: &str, version: &str) -> Result<serde_json::Value> {
         let url = format!("{}/v1/apps/{app}/releases/{version}", self.url());
         let resp = reqwest::blocking::Client::new()
