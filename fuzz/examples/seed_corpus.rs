@@ -97,6 +97,8 @@ fn main() {
         cli_version: "0.1.0".into(),
         platform: "linux/amd64".into(),
         free_disk_bytes: Some(1 << 30),
+        target_version: None,
+        reason: None,
     };
     put(&dir, "request", &json(&req));
     let resp = CheckinResponse {
@@ -111,6 +113,7 @@ fn main() {
         }),
         next_checkin_s: 60,
         message: None,
+        pending: None,
     };
     put(&dir, "response", &json(&resp));
     let downgrade = CheckinResponse {

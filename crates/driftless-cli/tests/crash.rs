@@ -4,9 +4,9 @@
 //! Needs `cargo build --bins` first (a debug build: release builds ignore crash points).
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{stderr, stdout, Spec, World, SERVICES};
+use driftless_test_support::process::{stderr, stdout};
+use driftless_test_support::release_spec::{Spec, SERVICES};
+use driftless_test_support::world::World;
 use std::os::unix::process::ExitStatusExt as _;
 
 /// SIGABRT.

@@ -4,19 +4,14 @@
 //! Needs `cargo build --bins` first.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{assert_success, stderr, with_retries, Spec, World, SERVICES};
-use driftless_test_support::images::build_http_image;
+use driftless_test_support::docker_cli::docker_ok as docker;
+use driftless_test_support::images::{build_http_image, with_retries};
+use driftless_test_support::process::stderr;
+use driftless_test_support::release_spec::{Spec, SERVICES};
+use driftless_test_support::world::World;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().unwrap();
-    assert_success(&out, &format!("docker {}", args.join(" ")));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// Syncs and asserts the host repaired drift and said so: stderr, status and report.
 fn assert_repaired(w: &World, h: &str, what: &str) -> Output {
@@ -200,6 +195,25 @@ fn wait_bounded(child: &mut std::process::Child, timeout: Duration) -> std::proc
     }
 }
 
+/// Starts `driftless agent` on `h` for `max_syncs` syncs, without initial jitter.
+fn spawn_agent(w: &World, h: &str, max_syncs: u32, stderr: Stdio) -> Child {
+    w.cli(h)
+        .args(["agent", "--initial-jitter-secs", "0", "--max-syncs"])
+        .arg(max_syncs.to_string())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
+/// Runs the agent on `h` for `max_syncs` syncs and asserts it finished them within
+/// `timeout` and succeeded.
+fn agent_runs_to_the_end(w: &World, h: &str, max_syncs: u32, timeout: Duration) {
+    let mut agent = spawn_agent(w, h, max_syncs, Stdio::null());
+    let status = wait_bounded(&mut agent, timeout);
+    assert!(status.success(), "agent exited {status:?}");
+}
+
 #[test]
 fn the_agent_syncs_on_schedule_and_rides_out_a_control_plane_outage() {
     let mut w = World::new("agent");
@@ -207,40 +221,18 @@ fn the_agent_syncs_on_schedule_and_rides_out_a_control_plane_outage() {
     w.release("1.0.0", Spec::default());
     w.install("h");
 
-    let mut agent = w
-        .cli("h")
-        .args(["agent", "--initial-jitter-secs", "0", "--max-syncs", "2"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let status = wait_bounded(&mut agent, Duration::from_secs(180));
-    assert!(status.success(), "agent exited {status:?}");
+    agent_runs_to_the_end(&w, "h", 2, Duration::from_secs(180));
     w.assert_runs("h", "1.0.0");
 
     // A release published meanwhile is picked up by the agent on its schedule.
     w.release("2.0.0", Spec::default());
-    let mut agent = w
-        .cli("h")
-        .args(["agent", "--initial-jitter-secs", "0", "--max-syncs", "2"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let status = wait_bounded(&mut agent, Duration::from_secs(180));
-    assert!(status.success(), "agent exited {status:?}");
+    agent_runs_to_the_end(&w, "h", 2, Duration::from_secs(180));
     w.assert_runs("h", "2.0.0");
 
     // The control plane goes down: the agent keeps running and leaves the app alone.
     let before = w.all_containers("h");
     w.stack.stop_control();
-    let mut agent = w
-        .cli("h")
-        .args(["agent", "--initial-jitter-secs", "0", "--max-syncs", "2"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut agent = spawn_agent(&w, "h", 2, Stdio::piped());
     std::thread::sleep(Duration::from_secs(3));
     let early = agent.try_wait().unwrap();
     if early.is_none() {
@@ -263,14 +255,6 @@ fn the_agent_keeps_the_servers_interval_after_a_304() {
     w.set_server_setting("next_checkin_s", 1);
     w.release("1.0.0", Spec::default());
     w.install("h");
-    let mut agent = w
-        .cli("h")
-        .args(["agent", "--initial-jitter-secs", "0", "--max-syncs", "3"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let status = wait_bounded(&mut agent, Duration::from_secs(60));
-    assert!(status.success(), "agent exited {status:?}");
+    agent_runs_to_the_end(&w, "h", 3, Duration::from_secs(60));
     w.assert_runs("h", "1.0.0");
 }

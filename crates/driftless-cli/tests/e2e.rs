@@ -7,382 +7,22 @@
 //! registry fails the tests, it never skips them.
 #![allow(clippy::unwrap_used)]
 
-use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine as _;
-use driftless_test_support::images::build_http_image;
-use driftless_test_support::stack::{free_port, Stack};
+use driftless_exit::code::{
+    DISK_FULL, INVALID_INPUT, NOT_FOUND, PROTOCOL, REGISTRY, UNAUTHORIZED, UNREACHABLE,
+    VERIFICATION,
+};
+use driftless_test_support::hostile_control_plane::{MalformedControlPlane, TamperingProxy};
+use driftless_test_support::http_probe::http_body;
+use driftless_test_support::process::{assert_exit, assert_success, exit_code, stderr, stdout};
+use driftless_test_support::release_spec::Spec;
+use driftless_test_support::stack::free_port;
+use driftless_test_support::world::{unique, World};
 use serde_json::Value;
-use std::io::{Read as _, Write as _};
-use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::Duration;
-
-/// Exit codes of crates/driftless-exit (kept literal: they are the CLI's interface).
-const INVALID_INPUT: i32 = 3;
-const NOT_FOUND: i32 = 4;
-const UNREACHABLE: i32 = 6;
-const UNAUTHORIZED: i32 = 7;
-const REGISTRY: i32 = 8;
-const VERIFICATION: i32 = 9;
-const PROTOCOL: i32 = 11;
-
-/// The two services every test app has.
-const SERVICES: [&str; 2] = ["web", "api"];
-
-// ---------------------------------------------------------------------------------------
-// The compose project a test owns, removed on drop.
-
-/// A compose project name unique to this test run; its containers go away on drop.
-struct Project {
-    name: String,
-    /// Substring identifying images built or pulled for this test (removed on drop).
-    image_marker: String,
-}
-
-impl Project {
-    fn new(app: &str) -> Project {
-        Project {
-            name: app.to_string(),
-            image_marker: format!("{app}/"),
-        }
-    }
-
-    fn docker_ps(&self, all: bool) -> Vec<String> {
-        let filter = format!("label=com.docker.compose.project={}", self.name);
-        let flags = if all { "-aq" } else { "-q" };
-        let out = Command::new("docker")
-            .args(["ps", "--no-trunc", flags, "--filter", &filter])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "docker ps failed: {}", stderr(&out));
-        let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
-        ids.sort();
-        ids
-    }
-
-    /// Every container of the project, running or not.
-    fn all_containers(&self) -> Vec<String> {
-        self.docker_ps(true)
-    }
-
-    /// The project's running containers.
-    fn running_containers(&self) -> Vec<String> {
-        self.docker_ps(false)
-    }
-
-    /// The id of the container of `service`.
-    fn container_of(&self, service: &str) -> String {
-        let out = Command::new("docker")
-            .args(["ps", "-aq", "--no-trunc"])
-            .args([
-                "--filter",
-                &format!("label=com.docker.compose.project={}", self.name),
-            ])
-            .args([
-                "--filter",
-                &format!("label=com.docker.compose.service={service}"),
-            ])
-            .output()
-            .unwrap();
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
-        assert_eq!(
-            ids.len(),
-            1,
-            "expected one container of {service}, found {ids:?}"
-        );
-        ids[0].clone()
-    }
-}
-
-impl Drop for Project {
-    fn drop(&mut self) {
-        let ids = self.docker_ps(true);
-        if !ids.is_empty() {
-            let _ = Command::new("docker")
-                .args(["rm", "-f"])
-                .args(&ids)
-                .output();
-        }
-        // Compose made a network for the project; the engine has room for few of them.
-        let _ = Command::new("docker")
-            .args(["network", "rm", &format!("{}_default", self.name)])
-            .output();
-        // Tags this test made (local builds and pushed references). By name only: an
-        // image id can be shared with another test that built the same bytes.
-        if let Ok(out) = Command::new("docker")
-            .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
-            .output()
-        {
-            let refs: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter(|r| r.contains(&self.image_marker) && !r.ends_with(":<none>"))
-                .map(str::to_string)
-                .collect();
-            if !refs.is_empty() {
-                let _ = Command::new("docker").arg("rmi").args(&refs).output();
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// One test's world: a stack, an app on it, its ports and its project.
-
-struct World {
-    stack: Stack,
-    app: String,
-    license: String,
-    web_port: u16,
-    api_port: u16,
-    project: Project,
-}
-
-/// `<test>-<pid>`: unique per test and per run; a valid app, repository and project name.
-fn unique(test: &str) -> String {
-    format!("e2e-{test}-{}", std::process::id())
-}
-
-impl World {
-    fn new(test: &str) -> World {
-        let stack = Stack::start().unwrap();
-        let app = unique(test);
-        let license = stack.app_with_license(&app).unwrap();
-        World {
-            stack,
-            project: Project::new(&app),
-            app,
-            license,
-            web_port: free_port().unwrap(),
-            api_port: free_port().unwrap(),
-        }
-    }
-
-    /// Builds both images of `version` and writes its compose file; returns the file.
-    fn build(&self, version: &str) -> PathBuf {
-        write_release(
-            &self.stack,
-            &self.app,
-            version,
-            self.web_port,
-            self.api_port,
-        )
-    }
-
-    /// Builds, publishes and promotes `version` to `stable`.
-    fn release(&self, version: &str) {
-        publish_and_promote(&self.stack, &self.app, version, &self.build(version));
-    }
-
-    /// Installs host `host` with the world's license into the world's project.
-    fn install(&self, host: &str) -> String {
-        let out = self.install_with(host, &self.license);
-        assert_success(&out, "driftless install");
-        let id = stdout(&out).trim().to_string();
-        assert!(!id.is_empty(), "install printed no install id");
-        id
-    }
-
-    fn install_with(&self, host: &str, license: &str) -> Output {
-        self.stack
-            .cli(host)
-            .args([
-                "install",
-                "--server",
-                &self.stack.url(),
-                "--license",
-                license,
-            ])
-            .args(["--root-fingerprint", &self.stack.fingerprint])
-            .args(["--project", &self.project.name])
-            .output()
-            .unwrap()
-    }
-
-    fn driftless(&self, host: &str, args: &[&str]) -> Output {
-        self.stack.cli(host).args(args).output().unwrap()
-    }
-
-    fn sync(&self, host: &str) -> Output {
-        self.driftless(host, &["sync"])
-    }
-
-    fn sync_ok(&self, host: &str) -> Output {
-        let out = self.sync(host);
-        assert_success(&out, "driftless sync");
-        out
-    }
-
-    fn status(&self, host: &str) -> Value {
-        let out = self.driftless(host, &["status", "--json"]);
-        assert_success(&out, "driftless status --json");
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    fn state_dir(&self, host: &str) -> PathBuf {
-        self.stack.dir.path().join("hosts").join(host)
-    }
-
-    /// Asserts both services answer with `<service> <version>` on the world's ports.
-    fn assert_serves(&self, version: &str) {
-        assert_eq!(http_body(self.web_port), format!("web {version}"));
-        assert_eq!(http_body(self.api_port), format!("api {version}"));
-    }
-}
-
-/// Builds the two images of `app` at `version` and writes a compose file whose host
-/// ports are config values defaulting to `web_port` and `api_port`.
-fn write_release(stack: &Stack, app: &str, version: &str, web_port: u16, api_port: u16) -> PathBuf {
-    let mut services = String::new();
-    for (service, port_var) in SERVICES.iter().zip(["WEB_PORT", "API_PORT"]) {
-        let tag = format!("{app}/{service}:{version}");
-        build_http_image(&tag, &format!("{service} {version}")).unwrap();
-        services.push_str(&format!(
-            "  {service}:\n    image: {tag}\n    network_mode: bridge\n    environment:\n      GREETING: ${{GREETING}}\n    ports:\n      - \"127.0.0.1:${{{port_var}}}:8080\"\n"
-        ));
-    }
-    let compose = format!(
-        "x-driftless:\n  config:\n    - name: GREETING\n      type: string\n      default: Hello\n    - name: WEB_PORT\n      type: port\n      default: \"{web_port}\"\n    - name: API_PORT\n      type: port\n      default: \"{api_port}\"\nservices:\n{services}"
-    );
-    let path = stack.dir.path().join(format!("{app}-{version}.yaml"));
-    std::fs::write(&path, compose).unwrap();
-    path
-}
-
-fn publish_and_promote(stack: &Stack, app: &str, version: &str, compose: &Path) {
-    let compose = compose.to_str().unwrap();
-    stack
-        .vendor_ok(&[
-            "publish",
-            "--app",
-            app,
-            "--version",
-            version,
-            "--compose",
-            compose,
-        ])
-        .unwrap();
-    stack
-        .vendor_ok(&[
-            "promote",
-            "--app",
-            app,
-            "--version",
-            version,
-            "--channel",
-            "stable",
-        ])
-        .unwrap();
-}
-
-// ---------------------------------------------------------------------------------------
-// Processes, HTTP and the control plane's database.
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn assert_success(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed with {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        stdout(out),
-        stderr(out)
-    );
-}
-
-/// Asserts the command failed with `code` and said why on one `error: …` line.
-fn assert_exit(out: &Output, code: i32, what: &str) {
-    // Shown with --nocapture or when a later assertion fails.
-    eprintln!(
-        "{what}: exit {:?}: {}",
-        out.status.code(),
-        stderr(out).trim()
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{what}: wrong exit code\nstdout: {}\nstderr: {}",
-        stdout(out),
-        stderr(out)
-    );
-    let errors: Vec<String> = stderr(out)
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .map(str::to_string)
-        .collect();
-    assert_eq!(
-        errors.len(),
-        1,
-        "{what}: expected one `error:` line, stderr: {}",
-        stderr(out)
-    );
-}
-
-/// The body served on `127.0.0.1:port/`.
-fn http_body(port: u16) -> String {
-    let resp = reqwest::blocking::Client::new()
-        .get(format!("http://127.0.0.1:{port}/"))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .unwrap();
-    assert!(
-        resp.status().is_success(),
-        "GET :{port}/ answered {}",
-        resp.status()
-    );
-    resp.text().unwrap().trim().to_string()
-}
-
-/// The control plane's SQLite database, opened next to the running server.
-fn database(stack: &Stack) -> rusqlite::Connection {
-    let db = rusqlite::Connection::open(stack.data_dir().join("driftless.db")).unwrap();
-    db.busy_timeout(Duration::from_secs(10)).unwrap();
-    db
-}
-
-/// The stored release envelope of `app` at `version`.
-fn stored_envelope(stack: &Stack, app: &str, version: &str) -> Value {
-    let text: String = database(stack)
-        .query_row(
-            "SELECT envelope FROM releases WHERE app = ?1 AND version = ?2",
-            [app, version],
-            |row| row.get(0),
-        )
-        .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-/// The release document (the envelope's decoded payload) of `app` at `version`.
-fn release_document(stack: &Stack, app: &str, version: &str) -> Value {
-    let env = stored_envelope(stack, app, version);
-    let payload = B64.decode(env["payload"].as_str().unwrap()).unwrap();
-    serde_json::from_slice(&payload).unwrap()
-}
-
-/// Where the registry keeps the blob `sha256:<hex>`.
-fn blob_path(stack: &Stack, digest: &str) -> PathBuf {
-    let hex = digest.strip_prefix("sha256:").unwrap();
-    stack
-        .registry
-        .storage_dir()
-        .join("docker/registry/v2/blobs/sha256")
-        .join(&hex[..2])
-        .join(hex)
-        .join("data")
-}
+use std::path::Path;
+use std::process::Command;
 
 /// Changes one ASCII letter of `bytes` to another letter: same length, other content.
 fn flip_one_letter(bytes: &mut [u8], from: usize) {
@@ -390,70 +30,6 @@ fn flip_one_letter(bytes: &mut [u8], from: usize) {
         .find(|&i| bytes[i].is_ascii_lowercase() && bytes[i] != b'z')
         .expect("no lowercase letter to change");
     bytes[at] += 1;
-}
-
-/// Files under the registry's repositories tree whose path mentions `app`.
-fn registry_repositories(stack: &Stack) -> Vec<String> {
-    let root = stack
-        .registry
-        .storage_dir()
-        .join("docker/registry/v2/repositories");
-    match std::fs::read_dir(&root) {
-        Ok(entries) => entries
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-/// A control plane stand-in that answers every request with `200` and `{not json`.
-fn malformed_server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let _ = read_request(&mut conn);
-            let body = "{not json";
-            let _ = write!(
-                conn,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    format!("http://{addr}")
-}
-
-/// Reads one HTTP request (headers and a Content-Length body) so the answer is not a reset.
-fn read_request(conn: &mut std::net::TcpStream) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let header_end = loop {
-        let n = conn.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    while buf.len() < header_end + length {
-        let n = conn.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    Ok(())
 }
 
 /// The JWT's claims.
@@ -468,19 +44,19 @@ fn jwt_claims(token: &str) -> Value {
 #[test]
 fn upgrade_from_1_0_0_to_2_0_0_serves_the_new_release_and_the_fleet_sees_it() {
     let w = World::new("upgrade");
-    w.release("1.0.0");
+    w.release("1.0.0", Spec::PORTS);
     let install_id = w.install("h");
     w.sync_ok("h");
-    w.assert_serves("1.0.0");
+    w.assert_serves_on_ports("1.0.0");
 
-    w.release("2.0.0");
+    w.release("2.0.0", Spec::PORTS);
     let out = w.sync_ok("h");
     assert!(
         stderr(&out).contains("converged on 2.0.0"),
         "sync said: {}",
         stderr(&out)
     );
-    w.assert_serves("2.0.0");
+    w.assert_serves_on_ports("2.0.0");
 
     let status = w.status("h");
     assert_eq!(status["install_id"], install_id.as_str());
@@ -519,10 +95,10 @@ fn upgrade_from_1_0_0_to_2_0_0_serves_the_new_release_and_the_fleet_sees_it() {
 #[test]
 fn second_sync_is_a_304_and_touches_nothing() {
     let w = World::new("noop");
-    w.release("1.0.0");
+    w.release("1.0.0", Spec::PORTS);
     w.install("h");
     w.sync_ok("h");
-    let before = w.project.all_containers();
+    let before = w.all_containers("h");
     assert_eq!(before.len(), 2);
     let sync_json = w.state_dir("h").join("sync.json");
     let record: Value = serde_json::from_slice(&std::fs::read(&sync_json).unwrap()).unwrap();
@@ -542,12 +118,8 @@ fn second_sync_is_a_304_and_touches_nothing() {
         "sync said: {}",
         stderr(&out)
     );
-    assert_eq!(
-        w.project.all_containers(),
-        before,
-        "containers were recreated"
-    );
-    assert_eq!(w.project.running_containers(), before);
+    assert_eq!(w.all_containers("h"), before, "containers were recreated");
+    assert_eq!(w.running_containers("h"), before);
     let record: Value = serde_json::from_slice(&std::fs::read(&sync_json).unwrap()).unwrap();
     assert_eq!(record["etag"], etag);
     assert_eq!(
@@ -555,13 +127,13 @@ fn second_sync_is_a_304_and_touches_nothing() {
         inode,
         "the assignment was rewritten: the control plane answered 200, not 304"
     );
-    w.assert_serves("1.0.0");
+    w.assert_serves_on_ports("1.0.0");
 }
 
 #[test]
 fn config_set_refuses_bad_input_unchanged_and_applies_a_valid_change() {
     let w = World::new("config");
-    w.release("1.0.0");
+    w.release("1.0.0", Spec::PORTS);
     w.install("h");
     w.sync_ok("h");
     let config = w.state_dir("h").join("config.toml");
@@ -598,7 +170,7 @@ fn config_set_refuses_bad_input_unchanged_and_applies_a_valid_change() {
         "config.toml partly written"
     );
 
-    let web_before = w.project.container_of("web");
+    let web_before = w.container_of("h", "web");
     let new_port = free_port().unwrap();
     let out = w.driftless(
         "h",
@@ -625,7 +197,7 @@ fn config_set_refuses_bad_input_unchanged_and_applies_a_valid_change() {
         env.lines().any(|l| l == format!("WEB_PORT={new_port}")),
         "app.env: {env}"
     );
-    let web_after = w.project.container_of("web");
+    let web_after = w.container_of("h", "web");
     assert_ne!(web_after, web_before, "web was not recreated");
     let inspect = Command::new("docker")
         .args([
@@ -649,7 +221,7 @@ fn config_set_refuses_bad_input_unchanged_and_applies_a_valid_change() {
 #[test]
 fn wrong_license_is_refused_and_a_revoked_license_stops_syncs_but_not_the_app() {
     let w = World::new("license");
-    w.release("1.0.0");
+    w.release("1.0.0", Spec::PORTS);
 
     let out = w.install_with("stranger", "not-a-license-key");
     assert_exit(&out, UNAUTHORIZED, "install with a wrong license");
@@ -660,11 +232,11 @@ fn wrong_license_is_refused_and_a_revoked_license_stops_syncs_but_not_the_app() 
 
     w.install("h");
     w.sync_ok("h");
-    let before = w.project.running_containers();
+    let before = w.running_containers("h");
     assert_eq!(before.len(), 2);
 
     let licenses: Value =
-        serde_json::from_str(&w.stack.vendor_ok(&["license", "list"]).unwrap()).unwrap();
+        serde_json::from_str(&w.stack.vendor_ok(&["license", "list", "--json"]).unwrap()).unwrap();
     let id = licenses
         .as_array()
         .unwrap()
@@ -677,27 +249,17 @@ fn wrong_license_is_refused_and_a_revoked_license_stops_syncs_but_not_the_app() 
 
     let out = w.sync("h");
     assert_exit(&out, UNAUTHORIZED, "sync with a revoked license");
-    assert_eq!(w.project.all_containers(), before, "containers changed");
-    assert_eq!(w.project.running_containers(), before, "containers stopped");
-    w.assert_serves("1.0.0");
+    assert_eq!(w.all_containers("h"), before, "containers changed");
+    assert_eq!(w.running_containers("h"), before, "containers stopped");
+    w.assert_serves_on_ports("1.0.0");
 }
 
 #[test]
 fn unknown_channel_and_unknown_app_are_not_found_and_upload_nothing() {
     let w = World::new("names");
-    let compose = w.build("1.0.0");
+    let compose = w.build("1.0.0", Spec::PORTS);
+    w.publish("1.0.0", &compose);
     let compose = compose.to_str().unwrap();
-    w.stack
-        .vendor_ok(&[
-            "publish",
-            "--app",
-            &w.app,
-            "--version",
-            "1.0.0",
-            "--compose",
-            compose,
-        ])
-        .unwrap();
 
     let out = w
         .stack
@@ -721,7 +283,7 @@ fn unknown_channel_and_unknown_app_are_not_found_and_upload_nothing() {
     );
 
     let ghost = unique("ghost");
-    let before = registry_repositories(&w.stack);
+    let before = w.stack.registry.repositories();
     let out = w
         .stack
         .vendor()
@@ -755,7 +317,7 @@ fn unknown_channel_and_unknown_app_are_not_found_and_upload_nothing() {
         assert_exit(&listed, NOT_FOUND, "releases of an unknown app");
     }
     assert_eq!(
-        registry_repositories(&w.stack),
+        w.stack.registry.repositories(),
         before,
         "publish uploaded to the registry"
     );
@@ -765,44 +327,31 @@ fn unknown_channel_and_unknown_app_are_not_found_and_upload_nothing() {
 #[test]
 fn release_document_changed_by_one_byte_is_refused_and_the_running_release_stays() {
     let w = World::new("tamper");
-    w.release("1.0.0");
+    w.release("1.0.0", Spec::PORTS);
     w.install("h");
     w.sync_ok("h");
-    let before = w.project.running_containers();
+    let before = w.running_containers("h");
 
-    w.release("2.0.0");
-    let db = database(&w.stack);
-    let mut env = stored_envelope(&w.stack, &w.app, "2.0.0");
-    let mut payload = B64.decode(env["payload"].as_str().unwrap()).unwrap();
-    // One byte of the signed payload, keeping it a well-formed release document.
-    let at = payload
-        .windows(13)
-        .position(|w| w == b"\"created_at\":")
-        .expect("payload has created_at")
-        + 13;
-    payload[at] = if payload[at] == b'9' {
-        b'8'
-    } else {
-        payload[at] + 1
-    };
-    serde_json::from_slice::<Value>(&payload).unwrap();
-    env["payload"] = Value::String(B64.encode(&payload));
-    let changed = db
-        .execute(
-            "UPDATE releases SET envelope = ?1 WHERE app = ?2 AND version = '2.0.0'",
-            [env.to_string(), w.app.clone()],
-        )
-        .unwrap();
-    assert_eq!(changed, 1);
+    w.release("2.0.0", Spec::PORTS);
+    // From here on the host's answers pass through a man in the middle (or come from a
+    // compromised control plane) that changes one byte of the release document's
+    // signed payload, keeping it a well-formed release document.
+    let proxy = TamperingProxy::start(&w.stack.url()).unwrap();
+    w.point_host_at("h", &proxy.url());
 
     let out = w.sync("h");
+    assert!(
+        proxy.tampered() >= 1,
+        "the proxy changed no release document: {}",
+        stderr(&out)
+    );
     assert_exit(&out, VERIFICATION, "sync of a tampered release document");
     assert_eq!(
-        w.project.running_containers(),
+        w.running_containers("h"),
         before,
         "the running app was touched"
     );
-    w.assert_serves("1.0.0");
+    w.assert_serves_on_ports("1.0.0");
     let status = w.status("h");
     assert_eq!(status["current_version"], "1.0.0");
     let s = status["status"].as_str().unwrap();
@@ -819,10 +368,10 @@ fn release_document_changed_by_one_byte_is_refused_and_the_running_release_stays
 #[test]
 fn descriptor_blob_with_a_wrong_digest_is_refused_and_nothing_is_applied() {
     let w = World::new("blob");
-    w.release("1.0.0");
-    let doc = release_document(&w.stack, &w.app, "1.0.0");
+    w.release("1.0.0", Spec::PORTS);
+    let doc = w.release_document("1.0.0");
     let digest = doc["descriptor"]["digest"].as_str().unwrap().to_string();
-    let path = blob_path(&w.stack, &digest);
+    let path = w.stack.registry.blob_path(&digest).unwrap();
     let mut bytes = std::fs::read(&path).unwrap();
     let len = bytes.len();
     flip_one_letter(&mut bytes, 0);
@@ -832,18 +381,18 @@ fn descriptor_blob_with_a_wrong_digest_is_refused_and_nothing_is_applied() {
     w.install("fresh");
     let out = w.sync("fresh");
     assert!(
-        matches!(out.status.code(), Some(REGISTRY | VERIFICATION)),
+        matches!(exit_code(&out), Some(REGISTRY | VERIFICATION)),
         "sync with a corrupt descriptor blob exited {:?}\nstderr: {}",
         out.status.code(),
         stderr(&out)
     );
     assert_exit(
         &out,
-        out.status.code().unwrap(),
+        exit_code(&out).unwrap(),
         "sync with a corrupt descriptor blob",
     );
     assert_eq!(
-        w.project.all_containers(),
+        w.all_containers("fresh"),
         Vec::<String>::new(),
         "containers were created"
     );
@@ -858,77 +407,67 @@ fn descriptor_blob_with_a_wrong_digest_is_refused_and_nothing_is_applied() {
 #[test]
 fn malformed_answer_from_the_control_plane_exits_11_and_leaves_the_app() {
     let w = World::new("malformed");
-    w.release("1.0.0");
+    w.release("1.0.0", Spec::PORTS);
     w.install("h");
     w.sync_ok("h");
-    let before = w.project.running_containers();
+    let before = w.running_containers("h");
 
-    let fake = malformed_server();
-    let config = w.state_dir("h").join("config.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    let real = format!("server = \"{}\"", w.stack.url());
-    assert!(text.contains(&real), "config.toml: {text}");
-    // Write the managed copy too, as the CLI itself would: a hand edit of config.toml
-    // alone is drift, which the next sync restores before it checks in.
-    let pointed = text.replace(&real, &format!("server = \"{fake}\""));
-    std::fs::write(&config, &pointed).unwrap();
-    std::fs::write(w.state_dir("h").join(".config.toml.managed"), &pointed).unwrap();
+    let fake = MalformedControlPlane::start().unwrap();
+    w.point_host_at("h", &fake.url());
 
     let out = w.sync("h");
     assert_exit(&out, PROTOCOL, "sync against a malformed answer");
-    assert_eq!(w.project.all_containers(), before, "containers changed");
-    assert_eq!(w.project.running_containers(), before, "containers stopped");
-    w.assert_serves("1.0.0");
+    assert_eq!(w.all_containers("h"), before, "containers changed");
+    assert_eq!(w.running_containers("h"), before, "containers stopped");
+    w.assert_serves_on_ports("1.0.0");
 }
 
 #[test]
 fn control_plane_down_exits_6_leaves_the_app_and_recovers() {
     let mut w = World::new("cpdown");
-    w.release("1.0.0");
+    w.release("1.0.0", Spec::PORTS);
     w.install("h");
     w.sync_ok("h");
-    let before = w.project.running_containers();
+    let before = w.running_containers("h");
 
     w.stack.stop_control();
     let out = w.sync("h");
     assert_exit(&out, UNREACHABLE, "sync with the control plane down");
-    assert_eq!(w.project.all_containers(), before, "containers changed");
-    assert_eq!(w.project.running_containers(), before, "containers stopped");
-    w.assert_serves("1.0.0");
+    assert_eq!(w.all_containers("h"), before, "containers changed");
+    assert_eq!(w.running_containers("h"), before, "containers stopped");
+    w.assert_serves_on_ports("1.0.0");
 
     w.stack.start_control().unwrap();
     w.sync_ok("h");
-    assert_eq!(w.project.running_containers(), before);
+    assert_eq!(w.running_containers("h"), before);
     assert_eq!(w.status("h")["status"], "converged");
 }
 
 #[test]
 fn registry_down_during_an_upgrade_exits_8_and_keeps_1_0_0() {
     let mut w = World::new("regdown");
-    w.release("1.0.0");
+    w.release("1.0.0", Spec::PORTS);
     w.install("h");
     w.sync_ok("h");
-    let before = w.project.running_containers();
+    let before = w.running_containers("h");
 
-    w.release("2.0.0");
+    w.release("2.0.0", Spec::PORTS);
     w.stack.registry.stop();
     let out = w.sync("h");
     assert_exit(&out, REGISTRY, "sync with the registry down");
-    assert_eq!(w.project.all_containers(), before, "containers changed");
-    assert_eq!(w.project.running_containers(), before, "containers stopped");
-    w.assert_serves("1.0.0");
+    assert_eq!(w.all_containers("h"), before, "containers changed");
+    assert_eq!(w.running_containers("h"), before, "containers stopped");
+    w.assert_serves_on_ports("1.0.0");
     assert_eq!(w.status("h")["current_version"], "1.0.0");
 }
 
 #[test]
 fn an_install_credential_yields_no_access_to_another_apps_repositories() {
     let w = World::new("scope-a");
-    w.release("1.0.0");
+    w.release("1.0.0", Spec::PORTS);
     let other = unique("scope-b");
     w.stack.app_with_license(&other).unwrap();
-    let compose = write_release(&w.stack, &other, "1.0.0", w.web_port, w.api_port);
-    publish_and_promote(&w.stack, &other, "1.0.0", &compose);
-    let _other_project = Project::new(&other);
+    w.release_app(&other, "1.0.0", Spec::PORTS);
     w.install("a");
 
     let login = w.driftless("a", &["registry-login"]);
@@ -964,7 +503,7 @@ fn an_install_credential_yields_no_access_to_another_apps_repositories() {
             .as_u16()
     };
     let web_digest = |app: &str| -> String {
-        let doc = release_document(&w.stack, app, "1.0.0");
+        let doc = w.stack.release_document(app, "1.0.0").unwrap();
         let image = doc["images"]
             .as_array()
             .unwrap()
@@ -1003,29 +542,6 @@ fn an_install_credential_yields_no_access_to_another_apps_repositories() {
 // ---------------------------------------------------------------------------------------
 // A host that does not have the images: the real pull through the Engine API.
 
-/// Builds images of `app` whose bytes no other test shares, publishes and promotes them.
-fn release_unique_images(w: &World, version: &str) {
-    let mut services = String::new();
-    for (service, port_var) in SERVICES.iter().zip(["WEB_PORT", "API_PORT"]) {
-        let tag = format!("{}/{service}:{version}", w.app);
-        build_http_image(&tag, &format!("{service} {version} of {}", w.app)).unwrap();
-        services.push_str(&format!(
-            "  {service}:\n    image: {tag}\n    network_mode: bridge\n    ports:\n      - \"127.0.0.1:${{{port_var}}}:8080\"\n"
-        ));
-    }
-    let compose = format!(
-        "x-driftless:\n  config:\n    - name: WEB_PORT\n      type: port\n      default: \"{}\"\n    - name: API_PORT\n      type: port\n      default: \"{}\"\nservices:\n{services}",
-        w.web_port, w.api_port
-    );
-    let path = w
-        .stack
-        .dir
-        .path()
-        .join(format!("{}-{version}-unique.yaml", w.app));
-    std::fs::write(&path, compose).unwrap();
-    publish_and_promote(&w.stack, &w.app, version, &path);
-}
-
 /// Removes every local image tagged under `app/`, so a host must pull it.
 fn forget_images(app: &str) {
     let out = Command::new("docker")
@@ -1049,28 +565,31 @@ fn forget_images(app: &str) {
 #[test]
 fn a_host_without_the_images_checks_disk_then_pulls_them_by_digest_with_its_token() {
     let w = World::new("pull");
-    release_unique_images(&w, "1.0.0");
+    // Image bytes no other test shares, so the engine has no copy to fall back on.
+    w.release(
+        "1.0.0",
+        Spec {
+            unique_images: true,
+            ..Spec::PORTS
+        },
+    );
     forget_images(&w.app);
     w.install("h");
 
     // Too little disk: refused before pulling anything, and said why.
     let out = w
-        .stack
         .cli("h")
         .env("DRIFTLESS_TEST_FREE_DISK_BYTES", "1")
         .arg("sync")
         .output()
         .unwrap();
-    assert_exit(&out, 12, "sync with a full disk");
+    assert_exit(&out, DISK_FULL, "sync with a full disk");
     assert!(
         stderr(&out).contains("not enough disk space"),
         "{}",
         stderr(&out)
     );
-    assert!(
-        w.project.all_containers().is_empty(),
-        "containers were created"
-    );
+    assert!(w.all_containers("h").is_empty(), "containers were created");
     let status = w.status("h");
     assert_eq!(status["reason"]["code"], "disk_full", "{status}");
 
@@ -1089,7 +608,7 @@ fn a_host_without_the_images_checks_disk_then_pulls_them_by_digest_with_its_toke
         ])
         .output()
         .unwrap();
-    let listed = String::from_utf8_lossy(&digests.stdout);
+    let listed = stdout(&digests);
     let pulled = format!("{}/{}/web@sha256:", w.stack.registry.host(), w.app);
     assert!(listed.contains(&pulled), "no {pulled}… in:\n{listed}");
     // The token never reached the disk.
@@ -1104,7 +623,7 @@ fn a_host_without_the_images_checks_disk_then_pulls_them_by_digest_with_its_toke
     assert!(
         token_on_disk.stdout.is_empty(),
         "a JWT was written to {}",
-        String::from_utf8_lossy(&token_on_disk.stdout)
+        stdout(&token_on_disk)
     );
 }
 
@@ -1136,43 +655,43 @@ fn held_root_version(w: &World, host: &str) -> u64 {
 #[test]
 fn an_install_keeps_converging_across_director_root_release_and_token_rotations() {
     let mut w = World::new("rotate");
-    w.release("1.0.0");
+    w.release("1.0.0", Spec::PORTS);
     w.install("h");
     w.sync_ok("h");
-    w.assert_serves("1.0.0");
+    w.assert_serves_on_ports("1.0.0");
 
     // The director key: root 2 trusts the new key and the old one; serve signs with the new.
     assert_eq!(rotate(&w, &["rotate", "--role", "director"]), 2);
     w.stack.start_control().unwrap();
     w.sync_ok("h");
     assert_eq!(held_root_version(&w, "h"), 2, "the host walked to root 2");
-    w.release("2.0.0");
+    w.release("2.0.0", Spec::PORTS);
     w.sync_ok("h");
-    w.assert_serves("2.0.0");
+    w.assert_serves_on_ports("2.0.0");
 
     // The root keys themselves: root 3 is signed by two old root keys and its own.
     assert_eq!(rotate(&w, &["rotate-root"]), 3);
     w.stack.start_control().unwrap();
-    w.release("3.0.0");
+    w.release("3.0.0", Spec::PORTS);
     w.sync_ok("h");
     assert_eq!(held_root_version(&w, "h"), 3);
-    w.assert_serves("3.0.0");
+    w.assert_serves_on_ports("3.0.0");
 
     // The release key: vendor CI signs with the new key from now on.
     assert_eq!(rotate(&w, &["rotate", "--role", "release"]), 4);
     w.stack.start_control().unwrap();
-    w.release("4.0.0");
+    w.release("4.0.0", Spec::PORTS);
     w.sync_ok("h");
     assert_eq!(held_root_version(&w, "h"), 4);
-    w.assert_serves("4.0.0");
+    w.assert_serves_on_ports("4.0.0");
 
     // The registry-token key: the next certificate was in the registry's bundle from the
     // start, so tokens from the new key work without restarting the registry.
     assert_eq!(rotate(&w, &["rotate", "--role", "registry-token"]), 5);
     w.stack.start_control().unwrap();
-    w.release("5.0.0");
+    w.release("5.0.0", Spec::PORTS);
     w.sync_ok("h");
-    w.assert_serves("5.0.0");
+    w.assert_serves_on_ports("5.0.0");
     assert_eq!(w.status("h")["status"], "converged");
 
     let out = w
@@ -1198,7 +717,7 @@ fn an_install_keeps_converging_across_director_root_release_and_token_rotations(
 #[test]
 fn a_release_signed_by_a_key_the_root_dropped_is_refused() {
     let w = World::new("dropped");
-    w.release("1.0.0");
+    w.release("1.0.0", Spec::PORTS);
     // Two release rotations: the first key is no longer in root 3.
     let first = std::fs::read(w.stack.data_dir().join("offline-keys/release.pem")).unwrap();
     rotate(&w, &["rotate", "--role", "release"]);
@@ -1207,7 +726,7 @@ fn a_release_signed_by_a_key_the_root_dropped_is_refused() {
     w.stack.start_control().unwrap();
     let old_key = w.stack.dir.path().join("first-release.pem");
     std::fs::write(&old_key, first).unwrap();
-    let compose = w.build("2.0.0");
+    let compose = w.build("2.0.0", Spec::PORTS);
     let out = w
         .stack
         .vendor()
@@ -1246,10 +765,29 @@ fn openssl_signer(key: &Path) -> String {
     )
 }
 
+/// Publishes 1.0.0 from `compose` signed by openssl holding `key`, with no key of its own.
+fn publish_signed_by(w: &World, compose: &Path, key: &Path) -> std::process::Output {
+    w.stack
+        .vendor()
+        .env_remove("DRIFTLESS_RELEASE_KEY_FILE")
+        .args([
+            "publish",
+            "--app",
+            &w.app,
+            "--version",
+            "1.0.0",
+            "--compose",
+        ])
+        .arg(compose)
+        .args(["--sign-with", &openssl_signer(key)])
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_release_signed_by_an_external_signer_reaches_the_host_and_a_foreign_one_uploads_nothing() {
     let w = World::new("signer");
-    let compose = w.build("1.0.0");
+    let compose = w.build("1.0.0", Spec::PORTS);
     let key = w.stack.data_dir().join("offline-keys/release.pem");
 
     // A signer holding some other key: refused before anything is pushed.
@@ -1260,22 +798,7 @@ fn a_release_signed_by_an_external_signer_reaches_the_host_and_a_foreign_one_upl
         .output()
         .unwrap();
     assert_success(&made, "openssl genpkey");
-    let out = w
-        .stack
-        .vendor()
-        .env_remove("DRIFTLESS_RELEASE_KEY_FILE")
-        .args([
-            "publish",
-            "--app",
-            &w.app,
-            "--version",
-            "1.0.0",
-            "--compose",
-        ])
-        .arg(&compose)
-        .args(["--sign-with", &openssl_signer(&foreign)])
-        .output()
-        .unwrap();
+    let out = publish_signed_by(&w, &compose, &foreign);
     assert_exit(
         &out,
         INVALID_INPUT,
@@ -1286,12 +809,7 @@ fn a_release_signed_by_an_external_signer_reaches_the_host_and_a_foreign_one_upl
         "{}",
         stderr(&out)
     );
-    let repos = w
-        .stack
-        .registry
-        .storage_dir()
-        .join("docker/registry/v2/repositories")
-        .join(&w.app);
+    let repos = w.stack.registry.repositories_dir().join(&w.app);
     assert!(
         !repos.exists(),
         "something was pushed to {}",
@@ -1299,35 +817,10 @@ fn a_release_signed_by_an_external_signer_reaches_the_host_and_a_foreign_one_upl
     );
 
     // The vendor's release key behind an external command: installs accept it.
-    let out = w
-        .stack
-        .vendor()
-        .env_remove("DRIFTLESS_RELEASE_KEY_FILE")
-        .args([
-            "publish",
-            "--app",
-            &w.app,
-            "--version",
-            "1.0.0",
-            "--compose",
-        ])
-        .arg(&compose)
-        .args(["--sign-with", &openssl_signer(&key)])
-        .output()
-        .unwrap();
+    let out = publish_signed_by(&w, &compose, &key);
     assert_success(&out, "publish --sign-with");
-    w.stack
-        .vendor_ok(&[
-            "promote",
-            "--app",
-            &w.app,
-            "--version",
-            "1.0.0",
-            "--channel",
-            "stable",
-        ])
-        .unwrap();
+    w.promote("1.0.0", "stable");
     w.install("h");
     w.sync_ok("h");
-    w.assert_serves("1.0.0");
+    w.assert_serves_on_ports("1.0.0");
 }

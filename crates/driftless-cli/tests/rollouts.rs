@@ -4,13 +4,39 @@
 //! registry and Docker Engine. Needs `cargo build --bins` first.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{assert_code, assert_success, seed, seed_limit, stderr, wait_for, Spec, World};
-use common::{CONFLICT, RUNTIME};
+use driftless_exit::code::{CONFLICT, RUNTIME};
+use driftless_test_support::process::{assert_code, assert_success, stderr};
+use driftless_test_support::release_spec::Spec;
+use driftless_test_support::world::World;
 use serde_json::Value;
+use sha2::Digest as _;
 use std::process::Output;
 use std::time::{Duration, Instant};
+
+/// An install's rollout seed: the first two bytes of SHA-256(id), big-endian, mod 2048.
+fn seed(install_id: &str) -> u32 {
+    let h = sha2::Sha256::digest(install_id.as_bytes());
+    u32::from(u16::from_be_bytes([h[0], h[1]])) % 2048
+}
+
+/// The seeds a wave of `pct`% opens: those below this.
+fn seed_limit(pct: u32) -> u32 {
+    (pct * 2048).div_ceil(100)
+}
+
+/// Polls `f` until it returns `Some` or `timeout` passes.
+fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
 
 /// The rollout of `version` in `rollout list`.
 fn rollout_of(w: &World, version: &str) -> Value {

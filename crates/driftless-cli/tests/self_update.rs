@@ -8,24 +8,22 @@
 //! binary is never replaced: every host runs its own copy.
 #![allow(clippy::unwrap_used)]
 
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
-use driftless_test_support::images::build_http_image;
-use driftless_test_support::stack::{free_port, Stack};
+use driftless_exit::code::{CONFLICT, SELF_UPDATE, VERIFICATION};
+use driftless_test_support::http_probe::http_body;
+use driftless_test_support::process::{assert_exit, assert_success, stderr, stdout};
+use driftless_test_support::release_spec::Spec;
+use driftless_test_support::world::World;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
-
-/// Exit codes of crates/driftless-exit (kept literal: they are the CLI's interface).
-const CONFLICT: i32 = 5;
-const VERIFICATION: i32 = 9;
-const SELF_UPDATE: i32 = 13;
 
 /// The second CLI scripts/test builds, relative to the workspace root.
 const NEXT_CLI: &str = "target/next-cli/debug/driftless";
+
+/// The one host of each test.
+const HOST: &str = "host";
 
 fn next_cli() -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -49,44 +47,6 @@ fn platform() -> String {
     format!("{}/{arch}", std::env::consts::OS)
 }
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn assert_success(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed with {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        stdout(out),
-        stderr(out)
-    );
-}
-
-fn assert_exit(out: &Output, code: i32, what: &str) {
-    eprintln!(
-        "{what}: exit {:?}: {}",
-        out.status.code(),
-        stderr(out).trim()
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{what}: wrong exit code\nstdout: {}\nstderr: {}",
-        stdout(out),
-        stderr(out)
-    );
-    let errors = stderr(out)
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .count();
-    assert_eq!(errors, 1, "{what}: expected one `error:` line");
-}
-
 /// `<path> --version`, trimmed.
 fn version_of(path: &Path) -> String {
     let out = Command::new(path).arg("--version").output().unwrap();
@@ -98,141 +58,52 @@ fn hex_sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// One test's world: a stack, an app with a one-service release, and a host that runs
-/// a copy of the current CLI. Its containers, network and images go on drop.
-struct World {
-    stack: Stack,
-    app: String,
-    license: String,
-    port: u16,
+/// One test's world whose one host runs a copy of the current CLI, which a
+/// self-update may replace; the real binary never is.
+struct SelfUpdating {
+    w: World,
     /// The host's own copy of target/debug/driftless.
     cli: PathBuf,
     /// The bytes of the CLI the host started with.
     original: Vec<u8>,
 }
 
-impl World {
-    fn new(test: &str) -> World {
-        let stack = Stack::start().unwrap();
-        let app = format!("su-{test}-{}", std::process::id());
-        let license = stack.app_with_license(&app).unwrap();
-        let bin = stack.dir.path().join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        let cli = bin.join("driftless");
-        std::fs::copy(&stack.cli_bin, &cli).unwrap();
+impl SelfUpdating {
+    fn new(test: &str) -> SelfUpdating {
+        let mut w = World::new(&format!("su-{test}"));
+        let cli = w.use_cli_copy();
         let original = std::fs::read(&cli).unwrap();
-        World {
-            port: free_port().unwrap(),
-            stack,
-            app,
-            license,
-            cli,
-            original,
-        }
-    }
-
-    /// Builds the image of `version` and writes its compose file.
-    fn compose(&self, version: &str) -> PathBuf {
-        let tag = format!("{}/web:{version}", self.app);
-        build_http_image(&tag, &format!("web {version}")).unwrap();
-        let text = format!(
-            "x-driftless:\n  config:\n    - name: WEB_PORT\n      type: port\n      default: \"{}\"\nservices:\n  web:\n    image: {tag}\n    ports:\n      - \"127.0.0.1:${{WEB_PORT}}:8080\"\n",
-            self.port
-        );
-        let path = self
-            .stack
-            .dir
-            .path()
-            .join(format!("compose-{version}.yaml"));
-        std::fs::write(&path, text).unwrap();
-        path
+        SelfUpdating { w, cli, original }
     }
 
     /// Publishes `version` with `extra` publish arguments and promotes it to stable.
     fn release(&self, version: &str, extra: &[&str]) {
-        let compose = self.compose(version);
-        let mut args = vec![
-            "publish",
-            "--app",
-            &self.app,
-            "--version",
-            version,
-            "--compose",
-            compose.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        self.stack.vendor_ok(&args).unwrap();
-        self.stack
-            .vendor_ok(&[
-                "promote",
-                "--app",
-                &self.app,
-                "--version",
-                version,
-                "--channel",
-                "stable",
-            ])
-            .unwrap();
+        let compose = self.w.build(version, Spec::PORTS);
+        self.w.publish_app(&self.w.app, version, &compose, extra);
+        self.w.promote(version, "stable");
     }
 
     /// The host's CLI copy, aimed at its state directory.
     fn driftless(&self, args: &[&str]) -> Output {
-        Command::new(&self.cli)
-            .arg("--state-dir")
-            .arg(self.stack.dir.path().join("hosts/host"))
-            .env("NO_COLOR", "1")
-            .env_remove("DRIFTLESS_SELF_UPDATED")
-            .args(args)
-            .output()
-            .unwrap()
+        self.w.driftless(HOST, args)
     }
 
     fn install(&self) {
-        let out = self.driftless(&[
-            "install",
-            "--server",
-            &self.stack.url(),
-            "--license",
-            &self.license,
-            "--root-fingerprint",
-            &self.stack.fingerprint,
-            "--project",
-            &self.app,
-        ]);
-        assert_success(&out, "driftless install");
+        self.w.install(HOST);
     }
 
     /// The decoded release document the control plane stores for `version`.
     fn release_document(&self, version: &str) -> Value {
-        let db = rusqlite::Connection::open(self.stack.data_dir().join("driftless.db")).unwrap();
-        db.busy_timeout(Duration::from_secs(10)).unwrap();
-        let text: String = db
-            .query_row(
-                "SELECT envelope FROM releases WHERE app = ?1 AND version = ?2",
-                [&self.app, version],
-                |row| row.get(0),
-            )
-            .unwrap();
-        let env: Value = serde_json::from_str(&text).unwrap();
-        let payload = B64.decode(env["payload"].as_str().unwrap()).unwrap();
-        serde_json::from_slice(&payload).unwrap()
+        self.w.release_document(version)
     }
 
     /// Where the control plane stores the artifact with hex digest `hex`.
     fn artifact_path(&self, hex: &str) -> PathBuf {
-        self.stack.data_dir().join("artifacts").join(hex)
+        self.w.stack.data_dir().join("artifacts").join(hex)
     }
 
     fn serves(&self) -> String {
-        reqwest::blocking::Client::new()
-            .get(format!("http://127.0.0.1:{}/", self.port))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap()
-            .trim()
-            .to_string()
+        http_body(self.w.web_port)
     }
 
     /// Asserts the host's CLI is the one it started with, byte for byte, and runs.
@@ -241,7 +112,7 @@ impl World {
             std::fs::read(&self.cli).unwrap() == self.original,
             "the host's CLI changed"
         );
-        assert_eq!(version_of(&self.cli), version_of(&self.stack.cli_bin));
+        assert_eq!(version_of(&self.cli), version_of(&self.w.stack.cli_bin));
         assert!(
             !self.cli.with_file_name(".driftless.new").exists(),
             "a half-installed .driftless.new was left behind"
@@ -250,55 +121,17 @@ impl World {
 
     /// Writes a shell script standing in for a CLI build; returns its path.
     fn script(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.stack.dir.path().join(name);
+        let path = self.w.stack.dir.path().join(name);
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         path
     }
 }
 
-impl Drop for World {
-    fn drop(&mut self) {
-        let filter = format!("label=com.docker.compose.project={}", self.app);
-        if let Ok(out) = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &filter])
-            .output()
-        {
-            let ids: Vec<String> = stdout(&out)
-                .split_whitespace()
-                .map(str::to_string)
-                .collect();
-            if !ids.is_empty() {
-                let _ = Command::new("docker")
-                    .args(["rm", "-f"])
-                    .args(&ids)
-                    .output();
-            }
-        }
-        let _ = Command::new("docker")
-            .args(["network", "rm", &format!("{}_default", self.app)])
-            .output();
-        if let Ok(out) = Command::new("docker")
-            .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
-            .output()
-        {
-            let marker = format!("{}/", self.app);
-            let refs: Vec<String> = stdout(&out)
-                .lines()
-                .filter(|r| r.contains(&marker) && !r.ends_with(":<none>"))
-                .map(str::to_string)
-                .collect();
-            if !refs.is_empty() {
-                let _ = Command::new("docker").arg("rmi").args(&refs).output();
-            }
-        }
-    }
-}
-
 #[test]
 fn a_release_that_needs_a_newer_cli_updates_it_re_execs_and_converges() {
     let next = next_cli();
-    let w = World::new("upd");
+    let w = SelfUpdating::new("upd");
     let offer = format!("{}={}", platform(), next.display());
     w.release(
         "1.0.0",
@@ -347,7 +180,7 @@ fn a_release_that_needs_a_newer_cli_updates_it_re_execs_and_converges() {
 #[test]
 fn a_tampered_cli_build_on_the_control_plane_is_refused_and_nothing_is_replaced() {
     let next = next_cli();
-    let w = World::new("tamper");
+    let w = SelfUpdating::new("tamper");
     let offer = format!("{}={}", platform(), next.display());
     w.release(
         "1.0.0",
@@ -375,7 +208,7 @@ fn a_tampered_cli_build_on_the_control_plane_is_refused_and_nothing_is_replaced(
 
 #[test]
 fn a_cli_build_that_fails_its_smoke_test_is_rolled_back() {
-    let w = World::new("smoke");
+    let w = SelfUpdating::new("smoke");
     let broken = w.script("broken-cli", "exit 1");
     let offer = format!("{}={}", platform(), broken.display());
     w.release(
@@ -404,7 +237,7 @@ fn a_cli_build_that_fails_its_smoke_test_is_rolled_back() {
 
 #[test]
 fn self_update_refuses_an_older_cli_unless_forced() {
-    let w = World::new("down");
+    let w = SelfUpdating::new("down");
     let older = w.script("older-cli", "echo driftless 0.0.1");
     let offer = format!("{}={}", platform(), older.display());
     w.release("1.0.0", &["--cli-binary", &offer]);

@@ -1,14 +1,14 @@
 //! The runtime adapter against the real Docker Engine and compose tool.
 #![allow(clippy::unwrap_used)]
 
-mod project;
+mod engine;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use driftless_runtime::{ContainerRuntime, ContainerState, HealthGate, RuntimeError};
 use driftless_test_support::images::{build_failing_image, FAILING_IMAGE_MESSAGE};
-use project::{compose_yaml, http_image, runtime, Project};
+use engine::{compose_yaml, containers, http_image, new_project, new_project_in, runtime, up};
 
 const HEALTH_TIMEOUT: HealthGate = HealthGate {
     timeout: Duration::from_secs(60),
@@ -19,17 +19,14 @@ const HEALTH_TIMEOUT: HealthGate = HealthGate {
 async fn compose_up_runs_every_service_healthy_and_is_idempotent() {
     let rt = runtime().await;
     let image = http_image();
-    let project = Project::new(
+    let project = new_project(
         "up",
         &compose_yaml(&[("web", &image), ("api", &image)]),
         "GREETING=hi\n",
     );
 
-    project.up(&rt).await.expect("first compose up");
-    let first = rt
-        .project_containers(&project.name)
-        .await
-        .expect("list containers");
+    up(&project, &rt).await.expect("first compose up");
+    let first = containers(&project, &rt).await;
     let services: Vec<&str> = first.iter().map(|c| c.service.as_str()).collect();
     assert_eq!(services, ["api", "web"], "{first:?}");
     assert!(
@@ -42,13 +39,10 @@ async fn compose_up_runs_every_service_healthy_and_is_idempotent() {
     );
 
     let wanted = vec!["web".to_owned(), "api".to_owned()];
-    rt.wait_healthy(&project.name, &wanted, HEALTH_TIMEOUT)
+    rt.wait_healthy(project.name(), &wanted, HEALTH_TIMEOUT)
         .await
         .expect("services become healthy");
-    let healthy = rt
-        .project_containers(&project.name)
-        .await
-        .expect("list containers");
+    let healthy = containers(&project, &rt).await;
     assert!(
         healthy
             .iter()
@@ -56,11 +50,8 @@ async fn compose_up_runs_every_service_healthy_and_is_idempotent() {
         "{healthy:?}"
     );
 
-    project.up(&rt).await.expect("second compose up");
-    let second = rt
-        .project_containers(&project.name)
-        .await
-        .expect("list containers");
+    up(&project, &rt).await.expect("second compose up");
+    let second = containers(&project, &rt).await;
     let ids = |cs: &[ContainerState]| cs.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
     assert_eq!(
         ids(&first),
@@ -68,13 +59,10 @@ async fn compose_up_runs_every_service_healthy_and_is_idempotent() {
         "an unchanged release must not recreate containers"
     );
 
-    rt.compose_down(&project.name, &project.compose_file(), &project.env_file())
+    rt.compose_down(project.name(), &project.compose_file(), &project.env_file())
         .await
         .expect("compose down");
-    let after = rt
-        .project_containers(&project.name)
-        .await
-        .expect("list containers");
+    let after = containers(&project, &rt).await;
     assert!(after.is_empty(), "down left containers behind: {after:?}");
 }
 
@@ -84,16 +72,16 @@ async fn wait_healthy_names_the_failing_service_and_its_logs() {
     let image = http_image();
     let broken = "driftless-runtime-test/failing:1";
     build_failing_image(broken).expect("build failing image");
-    let project = Project::new(
+    let project = new_project(
         "fail",
         &compose_yaml(&[("web", &image), ("broken", broken)]),
         "GREETING=hi\n",
     );
 
-    project.up(&rt).await.expect("compose up");
+    up(&project, &rt).await.expect("compose up");
     let wanted = vec!["web".to_owned(), "broken".to_owned()];
     let err = rt
-        .wait_healthy(&project.name, &wanted, HEALTH_TIMEOUT)
+        .wait_healthy(project.name(), &wanted, HEALTH_TIMEOUT)
         .await
         .expect_err("a service that exits must fail the wait");
     match &err {
@@ -110,7 +98,7 @@ async fn wait_healthy_names_the_failing_service_and_its_logs() {
     }
     assert!(err.to_string().contains("service broken"), "{err}");
 
-    rt.compose_down(&project.name, &project.compose_file(), &project.env_file())
+    rt.compose_down(project.name(), &project.compose_file(), &project.env_file())
         .await
         .expect("compose down");
 }
@@ -119,19 +107,18 @@ async fn wait_healthy_names_the_failing_service_and_its_logs() {
 async fn compose_failure_names_the_project_and_the_tools_complaint() {
     let rt = runtime().await;
     // Nothing listens on port 1: the compose tool must fail to pull and say so.
-    let project = Project::new(
+    let project = new_project(
         "bad",
         &compose_yaml(&[("web", "127.0.0.1:1/acme/absent:0")]),
         "GREETING=x\n",
     );
 
-    let err = project
-        .up(&rt)
+    let err = up(&project, &rt)
         .await
         .expect_err("an image that cannot be pulled fails up");
     assert!(matches!(err, RuntimeError::Compose { .. }), "{err:?}");
     let shown = err.to_string();
-    assert!(shown.contains(&project.name), "{shown}");
+    assert!(shown.contains(project.name()), "{shown}");
     assert!(!shown.contains('\n'), "{shown}");
 }
 
@@ -157,13 +144,13 @@ async fn free_disk_space_of_a_local_engine_is_known() {
 async fn wait_healthy_times_out_naming_a_service_that_never_appears() {
     let rt = runtime().await;
     let image = http_image();
-    let project = Project::new("ghost", &compose_yaml(&[("web", &image)]), "GREETING=hi\n");
+    let project = new_project("ghost", &compose_yaml(&[("web", &image)]), "GREETING=hi\n");
 
-    project.up(&rt).await.expect("compose up");
+    up(&project, &rt).await.expect("compose up");
     let wanted = vec!["web".to_owned(), "ghost".to_owned()];
     let err = rt
         .wait_healthy(
-            &project.name,
+            project.name(),
             &wanted,
             HealthGate {
                 timeout: Duration::from_secs(2),
@@ -189,7 +176,7 @@ async fn relative_paths_are_resolved_from_the_callers_directory() {
     // Under the target dir, deeper than the working directory, so a path resolved
     // from the wrong directory cannot land on the right file by climbing past `/`.
     let base = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let project = Project::new_in(
+    let project = new_project_in(
         base,
         "rel",
         &compose_yaml(&[("web", &image)]),
@@ -199,16 +186,13 @@ async fn relative_paths_are_resolved_from_the_callers_directory() {
     let relative = |p: PathBuf| relative_to(&p, &cwd);
 
     rt.compose_up(
-        &project.name,
+        project.name(),
         &relative(project.compose_file()),
         &relative(project.env_file()),
     )
     .await
     .expect("compose up with relative paths");
-    let containers = rt
-        .project_containers(&project.name)
-        .await
-        .expect("list containers");
+    let containers = containers(&project, &rt).await;
     assert_eq!(containers.len(), 1, "{containers:?}");
 }
 

@@ -4,10 +4,10 @@
 //! Its own test binary: it sets a process environment variable, which must not race
 //! with other tests starting processes in the same process.
 
-mod project;
+mod engine;
 
-use driftless_runtime::ContainerRuntime;
-use project::{compose_yaml, docker_stdout, http_image, runtime, Project};
+use driftless_test_support::docker_cli::docker_ok;
+use engine::{compose_yaml, containers, http_image, new_project, runtime, up};
 
 #[tokio::test]
 async fn host_environment_cannot_override_the_release_env_file() {
@@ -16,19 +16,16 @@ async fn host_environment_cannot_override_the_release_env_file() {
     // The project reads the process environment only through the compose tool, which
     // the runtime starts with a cleared environment, so this must not leak through.
     std::env::set_var("GREETING", "from-the-host");
-    let project = Project::new(
+    let project = new_project(
         "env",
         &compose_yaml(&[("web", &image)]),
         "GREETING=from-the-release\n",
     );
 
-    project.up(&rt).await.expect("compose up");
-    let containers = rt
-        .project_containers(&project.name)
-        .await
-        .expect("list containers");
+    up(&project, &rt).await.expect("compose up");
+    let containers = containers(&project, &rt).await;
     let id = &containers.first().expect("one container").id;
-    let env = docker_stdout(&["inspect", "--format", "{{json .Config.Env}}", id]);
+    let env = docker_ok(&["inspect", "--format", "{{json .Config.Env}}", id]);
     assert!(env.contains("GREETING=from-the-release"), "{env}");
     assert!(!env.contains("from-the-host"), "{env}");
 }

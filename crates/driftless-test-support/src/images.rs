@@ -3,9 +3,11 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
+
+use crate::docker_cli::{docker, docker_quiet};
 
 /// Where Debian's busybox-static puts its binary.
 const BUSYBOX: &str = "/bin/busybox";
@@ -40,6 +42,54 @@ CMD ["/bin/busybox", "sh", "-c", "echo '{FAILING_IMAGE_MESSAGE}' >&2; exit 1"]
 
 /// The line a container of [`build_failing_image`] writes before it exits.
 pub const FAILING_IMAGE_MESSAGE: &str = "driftless test service failing on purpose";
+
+/// How many times [`with_retries`] tries a build.
+const BUILD_ATTEMPTS: usize = 4;
+
+/// Builds an image, retrying: tests running at once build the same bytes, and one
+/// test removing its tags can take the legacy builder's cached layer from another.
+pub fn with_retries(mut build: impl FnMut() -> anyhow::Result<String>) -> String {
+    let mut last = None;
+    for _ in 0..BUILD_ATTEMPTS {
+        match build() {
+            Ok(id) => return id,
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!("docker build failed {BUILD_ATTEMPTS} times: {last:?}")
+}
+
+/// The local image tags whose reference contains a marker (e.g. `<app>/`), removed on
+/// drop. By name only: an image id can be shared with another test that built the
+/// same bytes.
+pub struct TaggedImages {
+    marker: String,
+}
+
+impl TaggedImages {
+    /// A guard for the tags containing `marker`.
+    pub fn containing(marker: &str) -> TaggedImages {
+        TaggedImages {
+            marker: marker.to_string(),
+        }
+    }
+}
+
+impl Drop for TaggedImages {
+    fn drop(&mut self) {
+        let listed = docker_quiet(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
+        let refs: Vec<&str> = listed
+            .lines()
+            .filter(|r| r.contains(&self.marker) && !r.ends_with(":<none>"))
+            .collect();
+        if !refs.is_empty() {
+            let mut args = vec!["rmi"];
+            args.extend(refs);
+            docker_quiet(&args);
+        }
+    }
+}
 
 /// The host's static busybox, or an error saying how to get it.
 pub fn busybox_path() -> anyhow::Result<PathBuf> {
@@ -123,20 +173,6 @@ fn path_arg(path: &Path) -> anyhow::Result<String> {
     path.to_str()
         .map(str::to_owned)
         .with_context(|| format!("temp dir {} is not UTF-8", path.display()))
-}
-
-/// Runs `docker args…`, returning trimmed stdout, or an error with its stderr.
-fn docker(args: &[&str], what: &str) -> anyhow::Result<String> {
-    let output = Command::new("docker")
-        .args(args)
-        .output()
-        .with_context(|| format!("cannot run docker to {what}; is the docker CLI installed?"))?;
-    ensure!(
-        output.status.success(),
-        "docker could not {what}: {}",
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
 #[cfg(test)]

@@ -1,8 +1,16 @@
 //! Starts the real parts Driftless tests need: the CNCF distribution registry with
-//! token auth, demo images built locally on the machine's Docker Engine, and checks
-//! that the prerequisites are present (under `CI=true` a missing one fails the run).
+//! token auth, the control plane, demo images built locally on the machine's Docker
+//! Engine, and a world of hosts for end-to-end tests; checks that the prerequisites are
+//! present (under `CI=true` a missing one fails the run).
 
+pub mod compose_project;
+pub mod docker_cli;
+pub mod hostile_control_plane;
+pub mod http_probe;
 pub mod images;
 pub mod prereq;
+pub mod process;
 pub mod registry;
+pub mod release_spec;
 pub mod stack;
+pub mod world;

@@ -142,6 +142,36 @@ impl Registry {
         self.dir.path().join("storage")
     }
 
+    /// Where the registry keeps the blob `sha256:<hex>`.
+    pub fn blob_path(&self, digest: &str) -> anyhow::Result<PathBuf> {
+        let hex = digest
+            .strip_prefix("sha256:")
+            .filter(|h| h.len() > 2)
+            .with_context(|| format!("{digest} is not a sha256 digest"))?;
+        Ok(self
+            .storage_dir()
+            .join("docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data"))
+    }
+
+    /// Where the registry keeps its repositories (one directory per top-level name).
+    pub fn repositories_dir(&self) -> PathBuf {
+        self.storage_dir().join("docker/registry/v2/repositories")
+    }
+
+    /// The top-level names the registry holds repositories under (e.g. apps).
+    pub fn repositories(&self) -> Vec<String> {
+        match std::fs::read_dir(self.repositories_dir()) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// The registry's combined stdout and stderr.
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("registry.log")

@@ -3,6 +3,8 @@
 //! real `driftless-vendor serve`, all on free loopback ports in one temp dir.
 
 use anyhow::{bail, Context as _, Result};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -202,11 +204,54 @@ impl Stack {
 
     /// A `driftless` command with its own state dir under this stack.
     pub fn cli(&self, host: &str) -> Command {
-        let mut c = Command::new(&self.cli_bin);
+        self.cli_using(&self.cli_bin, host)
+    }
+
+    /// The `driftless` binary at `bin` aimed at `host`'s state dir under this stack.
+    pub fn cli_using(&self, bin: &Path, host: &str) -> Command {
+        let mut c = Command::new(bin);
         c.arg("--state-dir")
-            .arg(self.dir.path().join("hosts").join(host))
-            .env("NO_COLOR", "1");
+            .arg(self.host_state_dir(host))
+            .env("NO_COLOR", "1")
+            // Set by a CLI that re-executes itself after a self-update, never by a user.
+            .env_remove("DRIFTLESS_SELF_UPDATED");
         c
+    }
+
+    /// The state dir of `host`.
+    pub fn host_state_dir(&self, host: &str) -> PathBuf {
+        self.dir.path().join("hosts").join(host)
+    }
+
+    /// What `GET /v1/apps/{app}/releases/{version}` answers the operator: the release's
+    /// facts and its stored `envelope`. Blocking: call it from a test thread, not a runtime.
+    pub fn release(&self, app: &str, version: &str) -> Result<serde_json::Value> {
+        let url = format!("{}/v1/apps/{app}/releases/{version}", self.url());
+        let resp = reqwest::blocking::Client::new()
+            .get(&url)
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .with_context(|| format!("GET {url}"))?;
+        let status = resp.status();
+        let body = resp.text().with_context(|| format!("GET {url}: body"))?;
+        if !status.is_success() {
+            bail!("GET {url} answered {status}: {body}");
+        }
+        serde_json::from_str(&body).with_context(|| format!("GET {url}: not JSON: {body}"))
+    }
+
+    /// The release document of `app` at `version`: the stored envelope's decoded payload.
+    pub fn release_document(&self, app: &str, version: &str) -> Result<serde_json::Value> {
+        let release = self.release(app, version)?;
+        let payload = release["envelope"]["payload"].as_str().with_context(|| {
+            format!("release {app} {version} has no envelope payload: {release}")
+        })?;
+        let bytes = B64
+            .decode(payload)
+            .with_context(|| format!("release {app} {version}: payload is not base64"))?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("release {app} {version}: payload is not JSON"))
     }
 }
 

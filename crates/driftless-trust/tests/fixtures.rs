@@ -4,8 +4,9 @@
 //!
 //! The files are kept in the repository so a change to the wire format or to the
 //! verifier cannot silently start accepting a document it refused before. They are
-//! written by `regenerate_fixtures` from fixed key seeds and fixed times, so a
-//! regeneration is byte-for-byte reproducible (Ed25519 signatures are deterministic):
+//! written by `regenerate_fixtures` from the fixed keys and times of
+//! `driftless-trust-fixtures`, so a regeneration is byte-for-byte reproducible (Ed25519
+//! signatures are deterministic):
 //!
 //! ```text
 //! cargo test -p driftless-trust --test fixtures -- --ignored regenerate_fixtures
@@ -19,13 +20,9 @@ use driftless_trust::{
     root_fingerprint, verify_assignment, verify_release, verify_root_update, verify_root_v1,
     TrustError, TrustState,
 };
+use driftless_trust_fixtures::{INSTALL_ID, NOW};
 use driftless_wire::root::RootDocument;
 use driftless_wire::Envelope;
-
-/// The clock every fixture is checked at, Unix seconds.
-const NOW: i64 = 1_800_000_000;
-/// The install every assignment must be for.
-const INSTALL_ID: &str = "inst-1";
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -288,25 +285,18 @@ fn regenerate_fixtures() {
     generate::write_all(&fixtures_dir());
 }
 
-/// Builds every fixture from fixed seeds and fixed times.
+/// Builds every fixture from the fixed keys and times of `driftless_trust_fixtures`.
 mod generate {
-    use std::collections::BTreeMap;
     use std::fs;
     use std::path::Path;
 
     use driftless_trust::root_fingerprint;
-    use driftless_wire::keys::key_id_of;
-    use driftless_wire::release::{
-        Assignment, DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage,
+    use driftless_trust_fixtures::{
+        assignment, json, release_doc, sign_assignment, sign_release, sign_root, Keys, DAY, NOW,
+        YEAR,
     };
-    use driftless_wire::root::{Role, RoleKeys, RootDocument};
-    use driftless_wire::{
-        Digest, Envelope, KeyId, PublicKey, ASSIGNMENT_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE,
-        ROOT_PAYLOAD_TYPE,
-    };
-    use ed25519_dalek::SigningKey;
-
-    use super::{INSTALL_ID, NOW};
+    use driftless_wire::release::Assignment;
+    use driftless_wire::{Digest, Envelope, KeyId, RELEASE_PAYLOAD_TYPE};
 
     /// Every fixture directory and the one thing wrong with it.
     pub const CASES: &[(&str, &str)] = &[
@@ -326,118 +316,9 @@ mod generate {
         ("assignment-for-another-install", "The assignment is validly signed but for install inst-2."),
     ];
 
-    struct Keys {
-        root: [SigningKey; 3],
-        release: SigningKey,
-        director: SigningKey,
-        foreign: SigningKey,
-    }
-
-    fn key(seed: u8) -> SigningKey {
-        SigningKey::from_bytes(&[seed; 32])
-    }
-
-    fn keys() -> Keys {
-        Keys {
-            root: [key(1), key(2), key(3)],
-            release: key(4),
-            director: key(5),
-            foreign: key(6),
-        }
-    }
-
-    fn role(keys: &[&SigningKey], threshold: u32) -> RoleKeys {
-        RoleKeys {
-            keyids: keys.iter().map(|k| key_id_of(k)).collect(),
-            threshold,
-        }
-    }
-
-    fn root_doc(k: &Keys, version: u64, expires: i64) -> RootDocument {
-        let all = [&k.root[0], &k.root[1], &k.root[2], &k.release, &k.director];
-        let keys = all
-            .iter()
-            .map(|s| (key_id_of(s), PublicKey::from_signing_key(s)))
-            .collect();
-        let roles = BTreeMap::from([
-            (Role::Root, role(&[&k.root[0], &k.root[1], &k.root[2]], 2)),
-            (Role::Release, role(&[&k.release], 1)),
-            (Role::Director, role(&[&k.director], 1)),
-        ]);
-        RootDocument {
-            doc_type: "root".into(),
-            version,
-            expires,
-            keys,
-            roles,
-            registry_token_cert_sha256: None,
-        }
-    }
-
-    fn sign_root(doc: &RootDocument, signers: &[&SigningKey]) -> Envelope {
-        Envelope::sign(ROOT_PAYLOAD_TYPE, &json(doc), signers)
-    }
-
-    fn json<T: serde::Serialize>(v: &T) -> Vec<u8> {
-        serde_json::to_vec(v).unwrap()
-    }
-
-    fn release_doc(counter: u64, floor: u64) -> ReleaseDocument {
-        ReleaseDocument {
-            doc_type: "release".into(),
-            app: "acme".into(),
-            version: semver::Version::new(1, counter, 0),
-            release_counter: counter,
-            created_at: NOW - 86400 + counter as i64,
-            expires: NOW + 365 * 86400,
-            images: vec![ReleaseImage {
-                service: "web".into(),
-                repository: "acme/web".into(),
-                digest: Digest::of(format!("acme/web {counter}").as_bytes()),
-                platforms: vec!["linux/amd64".into()],
-                size: 10_000_000,
-            }],
-            descriptor: DescriptorRef {
-                repository: "acme/compose".into(),
-                manifest_digest: Digest::of(format!("manifest {counter}").as_bytes()),
-                digest: Digest::of(format!("compose {counter}").as_bytes()),
-                size: 512,
-            },
-            config_schema: vec![],
-            health: HealthSpec::default(),
-            min_cli_version: semver::Version::new(0, 1, 0),
-            rollback_floor: floor,
-            cli: vec![],
-            notes: None,
-        }
-    }
-
-    fn assignment(release: &Envelope, r: &ReleaseDocument, sequence: u64) -> Assignment {
-        Assignment {
-            doc_type: "assignment".into(),
-            install_id: INSTALL_ID.into(),
-            app: r.app.clone(),
-            channel: "stable".into(),
-            version: r.version.clone(),
-            release_digest: Digest::of(&release.payload_bytes().unwrap()),
-            release_counter: r.release_counter,
-            sequence,
-            issued_at: NOW - 60,
-            expires: NOW + 3600,
-            allow_downgrade: false,
-        }
-    }
-
-    /// A validly signed release and an assignment naming it.
-    fn pair(k: &Keys, counter: u64, floor: u64, sequence: u64) -> (Envelope, Envelope) {
-        let r = release_doc(counter, floor);
-        let re = Envelope::sign(RELEASE_PAYLOAD_TYPE, &json(&r), &[&k.release]);
-        let a = assignment(&re, &r, sequence);
-        (sign_assignment(k, &a), re)
-    }
-
-    fn sign_assignment(k: &Keys, a: &Assignment) -> Envelope {
-        Envelope::sign(ASSIGNMENT_PAYLOAD_TYPE, &json(a), &[&k.director])
+    /// `a` signed by the director key.
+    fn by_director(k: &Keys, a: &Assignment) -> Envelope {
+        sign_assignment(a, &[&k.director])
     }
 
     type Files = Vec<(String, Envelope)>;
@@ -450,25 +331,25 @@ mod generate {
     }
 
     fn good_chain(k: &Keys) -> Files {
-        let v2 = root_doc(k, 2, NOW + 365 * 86400);
+        let v2 = k.root_doc(2, NOW + YEAR);
         let mut files = vec![(
             "root-2.json".into(),
             sign_root(&v2, &[&k.root[0], &k.root[1]]),
         )];
-        files.extend(files_of("", pair(k, 1, 0, 1)));
+        files.extend(files_of("", k.pair(1, 0, 1)));
         files
     }
 
     fn expired_assignment(k: &Keys) -> Files {
-        let (_, re) = pair(k, 1, 0, 1);
+        let (_, re) = k.pair(1, 0, 1);
         let mut a = assignment(&re, &release_doc(1, 0), 1);
         a.issued_at = NOW - 3601;
         a.expires = NOW - 1;
-        files_of("", (sign_assignment(k, &a), re))
+        files_of("", (by_director(k, &a), re))
     }
 
     fn expired_root(k: &Keys) -> Files {
-        let v2 = root_doc(k, 2, NOW - 1);
+        let v2 = k.root_doc(2, NOW - 1);
         vec![(
             "root-2.json".into(),
             sign_root(&v2, &[&k.root[0], &k.root[1]]),
@@ -476,16 +357,16 @@ mod generate {
     }
 
     fn bad_signature(k: &Keys) -> Files {
-        let (_, mut re) = pair(k, 1, 0, 1);
+        let (_, mut re) = k.pair(1, 0, 1);
         let mut tampered = release_doc(1, 0);
         tampered.images[0].digest = Digest::of(b"attacker's image");
         re.payload = Envelope::new(RELEASE_PAYLOAD_TYPE, &json(&tampered)).payload;
         let a = assignment(&re, &tampered, 1);
-        files_of("", (sign_assignment(k, &a), re))
+        files_of("", (by_director(k, &a), re))
     }
 
     fn duplicate_signatures(k: &Keys) -> Files {
-        let mut env = sign_root(&root_doc(k, 2, NOW + 86400), &[&k.root[0]]);
+        let mut env = sign_root(&k.root_doc(2, NOW + DAY), &[&k.root[0]]);
         let sig = env.signatures[0].clone();
         env.signatures.extend([sig.clone(), sig]);
         vec![("root-2.json".into(), env)]
@@ -493,48 +374,48 @@ mod generate {
 
     fn unknown_key_ids(k: &Keys) -> Files {
         let r = release_doc(1, 0);
-        let mut re = Envelope::sign(RELEASE_PAYLOAD_TYPE, &json(&r), &[&k.release, &k.foreign]);
+        let mut re = sign_release(&r, &[&k.release, &k.foreign]);
         re.signatures[0].keyid = KeyId("0".repeat(64));
         let a = assignment(&re, &r, 1);
-        files_of("", (sign_assignment(k, &a), re))
+        files_of("", (by_director(k, &a), re))
     }
 
     fn rolled_back_sequence(k: &Keys) -> Files {
-        let (accepted_a, re) = pair(k, 2, 0, 5);
+        let (accepted_a, re) = k.pair(2, 0, 5);
         let old = assignment(&re, &release_doc(2, 0), 4);
         let mut files = files_of("accepted-1.", (accepted_a, re.clone()));
-        files.extend(files_of("", (sign_assignment(k, &old), re)));
+        files.extend(files_of("", (by_director(k, &old), re)));
         files
     }
 
     fn rolled_back_release_counter(k: &Keys) -> Files {
-        let (a1, re1) = pair(k, 2, 0, 1);
-        let (a2, re2) = pair(k, 3, 0, 2);
+        let (a1, re1) = k.pair(2, 0, 1);
+        let (a2, re2) = k.pair(3, 0, 2);
         let replay = assignment(&re1, &release_doc(2, 0), 3);
         let mut files = files_of("accepted-1.", (a1, re1.clone()));
         files.extend(files_of("accepted-2.", (a2, re2)));
-        files.extend(files_of("", (sign_assignment(k, &replay), re1)));
+        files.extend(files_of("", (by_director(k, &replay), re1)));
         files
     }
 
     fn downgrade_without_permission(k: &Keys) -> Files {
-        let mut files = files_of("accepted-1.", pair(k, 3, 0, 5));
-        files.extend(files_of("", pair(k, 2, 0, 6)));
+        let mut files = files_of("accepted-1.", k.pair(3, 0, 5));
+        files.extend(files_of("", k.pair(2, 0, 6)));
         files
     }
 
     fn downgrade_below_floor(k: &Keys) -> Files {
-        let mut files = files_of("accepted-1.", pair(k, 5, 4, 5));
+        let mut files = files_of("accepted-1.", k.pair(5, 4, 5));
         let r = release_doc(3, 0);
-        let re = Envelope::sign(RELEASE_PAYLOAD_TYPE, &json(&r), &[&k.release]);
+        let re = sign_release(&r, &[&k.release]);
         let mut a = assignment(&re, &r, 6);
         a.allow_downgrade = true;
-        files.extend(files_of("", (sign_assignment(k, &a), re)));
+        files.extend(files_of("", (by_director(k, &a), re)));
         files
     }
 
     fn skipped_root_version(k: &Keys) -> Files {
-        let v3 = root_doc(k, 3, NOW + 365 * 86400);
+        let v3 = k.root_doc(3, NOW + YEAR);
         vec![(
             "root-3.json".into(),
             sign_root(&v3, &[&k.root[0], &k.root[1]]),
@@ -543,22 +424,22 @@ mod generate {
 
     fn release_signed_by_director(k: &Keys) -> Files {
         let r = release_doc(1, 0);
-        let re = Envelope::sign(RELEASE_PAYLOAD_TYPE, &json(&r), &[&k.director]);
+        let re = sign_release(&r, &[&k.director]);
         let a = assignment(&re, &r, 1);
-        files_of("", (sign_assignment(k, &a), re))
+        files_of("", (by_director(k, &a), re))
     }
 
     fn mix_and_match(k: &Keys) -> Files {
-        let (a1, _) = pair(k, 1, 0, 1);
-        let (_, re2) = pair(k, 2, 0, 1);
+        let (a1, _) = k.pair(1, 0, 1);
+        let (_, re2) = k.pair(2, 0, 1);
         files_of("", (a1, re2))
     }
 
     fn another_install(k: &Keys) -> Files {
-        let (_, re) = pair(k, 1, 0, 1);
+        let (_, re) = k.pair(1, 0, 1);
         let mut a = assignment(&re, &release_doc(1, 0), 1);
         a.install_id = "inst-2".into();
-        files_of("", (sign_assignment(k, &a), re))
+        files_of("", (by_director(k, &a), re))
     }
 
     fn files_for(dir: &str, k: &Keys) -> Files {
@@ -594,11 +475,8 @@ mod generate {
 
     /// Writes root v1, its fingerprint, every case directory and the index.
     pub fn write_all(out: &Path) {
-        let k = keys();
-        let v1 = sign_root(
-            &root_doc(&k, 1, NOW + 365 * 86400),
-            &[&k.root[0], &k.root[1]],
-        );
+        let k = Keys::fixed();
+        let v1 = sign_root(&k.root_doc(1, NOW + YEAR), &[&k.root[0], &k.root[1]]);
         write_envelope(&out.join("root-1.json"), &v1);
         let fp = root_fingerprint(&v1).unwrap();
         write(
