@@ -1,6 +1,7 @@
 //! `driftless-vendor serve`: runs the control plane from a data directory.
 
 use anyhow::{Context as _, Result};
+use driftless_exit::HintExt as _;
 use driftless_registry_token::TokenSigner;
 use driftless_server::{AppState, Keys};
 use driftless_store_sqlite::SqliteStore;
@@ -106,7 +107,8 @@ pub async fn serve(dir: &DataDir, listen_override: Option<&str>) -> Result<()> {
     reload_on_hangup(dir.clone(), state.clone());
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
-        .with_context(|| format!("cannot listen on {listen}; is another process using it?"))?;
+        .with_context(|| format!("cannot listen on {listen}"))
+        .hint("check whether another process is using it, or pass another --listen")?;
     tracing::info!(addr = %listen, "control plane listening");
     driftless_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("control plane stopped");
