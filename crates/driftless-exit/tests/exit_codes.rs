@@ -128,6 +128,7 @@ fn each_kind_of_failure_maps_to_its_code() {
             driftless_runtime::RuntimeError::Pull {
                 image: "i".into(),
                 reason: "r".into(),
+                hint: "h",
             }
             .into(),
             code::REGISTRY,
