@@ -452,6 +452,16 @@ mod tests {
             SyncResultKind::of_error(&busy),
             SyncResultKind::ServerBusy { retry_after_s: 7 }
         );
+        // Sync attaches its "try again" hint as context; the cause is still found.
+        let hinted = driftless_exit::HintExt::hint(
+            Err::<(), _>(ServerBusy { retry_after_s: 7 }),
+            "try again in 7s",
+        )
+        .expect_err("an error");
+        assert_eq!(
+            SyncResultKind::of_error(&hinted),
+            SyncResultKind::ServerBusy { retry_after_s: 7 }
+        );
         let down = anyhow::Error::new(driftless_client::ClientError::Unreachable {
             url: "http://127.0.0.1:9/v1/checkin".into(),
             reason: "connection refused".into(),

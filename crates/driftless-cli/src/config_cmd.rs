@@ -6,6 +6,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use clap::Subcommand;
 use driftless_descriptor::validate_value;
+use driftless_exit::HintExt as _;
 use driftless_wire::release::ConfigVar;
 use ed25519_dalek::Signer as _;
 
@@ -42,9 +43,15 @@ enum ConfigAction {
 /// The schema of the newest verified release.
 fn schema(dir: &StateDir) -> Result<Vec<ConfigVar>> {
     let record = dir.load_sync();
-    let version = record.assigned_version.or_else(|| dir.current_version()).ok_or_else(|| {
-        driftless_exit::InvalidInput("no release has been received yet, so no values are declared; run `driftless sync` first".into())
-    })?;
+    let version = record
+        .assigned_version
+        .or_else(|| dir.current_version())
+        .ok_or_else(|| {
+            driftless_exit::InvalidInput(
+                "no release has been received yet, so no values are declared".into(),
+            )
+        })
+        .hint("run `driftless sync` first")?;
     Ok(dir.load_verified(&version)?.1.config_schema)
 }
 
@@ -98,11 +105,13 @@ fn get(config: &Config, schema: &[ConfigVar], name: &str, reveal: bool) -> Resul
         .or_else(|| var.default.clone());
     match value {
         Some(_) if var.secret && !reveal => driftless_exit::refuse!(
-            "`{name}` is a secret, so it is not printed; pass --reveal to print it"
+            hint = "pass --reveal to print it";
+            "`{name}` is a secret, so it is not printed"
         ),
         Some(v) => Ok(v),
         None => driftless_exit::refuse!(
-            "`{name}` is not set and has no default; set it with `driftless config set {name}=...`"
+            hint = format!("set it with `driftless config set {name}=...`");
+            "`{name}` is not set and has no default"
         ),
     }
 }
@@ -181,8 +190,12 @@ mod tests {
             driftless_exit::exit_code(&err),
             driftless_exit::code::INVALID_INPUT
         );
-        assert!(!err.to_string().contains("s3cret"), "{err}");
-        assert!(err.to_string().contains("--reveal"), "{err}");
+        let shown = driftless_exit::render(&err);
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert_eq!(
+            shown,
+            "error: `API_KEY` is a secret, so it is not printed\n\nhint: pass --reveal to print it"
+        );
         assert_eq!(get(&c, &schema, "API_KEY", true).unwrap(), "s3cret");
     }
 

@@ -75,23 +75,23 @@ pub async fn run_command(dir: &StateDir, args: StatusArgs) -> Result<()> {
 
 /// Prints the status.
 pub async fn status(dir: &StateDir, json: bool) -> Result<()> {
+    let report = report(dir).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_text(&report);
+    }
+    Ok(())
+}
+
+/// Gathers the report from the state directory and, when it answers, the engine.
+async fn report(dir: &StateDir) -> Result<StatusReport> {
     let config = dir.load_config()?;
     let record = dir.load_sync();
     let current = dir.current_version();
-    let pending_notes = match (&record.assigned_version, &current) {
-        (Some(a), c) if c.as_deref() != Some(a) => {
-            dir.load_verified(a).ok().and_then(|(_, r, _)| r.notes)
-        }
-        _ => None,
-    };
-    let services = match DockerRuntime::connect().await {
-        Ok(rt) => rt
-            .project_containers(&config.project)
-            .await
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
-    };
-    let report = StatusReport {
+    let pending_notes = pending_notes(dir, record.assigned_version.as_deref(), current.as_deref());
+    let services = services(&config.project).await;
+    Ok(StatusReport {
         schema: 1,
         install_id: config.install_id,
         app: config.app,
@@ -112,20 +112,37 @@ pub async fn status(dir: &StateDir, json: bool) -> Result<()> {
         last_repair: record.last_repair,
         last_sync: record.last_sync,
         pending_notes,
-        services: services
-            .into_iter()
-            .map(|c| ServiceStatus {
-                service: c.service,
-                state: c.state,
-                health: c.health,
-                image: c.image,
-            })
-            .collect(),
-    };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+        services,
+    })
+}
+
+/// The notes of the assigned release, when it is not the one running.
+fn pending_notes(dir: &StateDir, assigned: Option<&str>, current: Option<&str>) -> Option<String> {
+    match assigned {
+        Some(a) if current != Some(a) => dir.load_verified(a).ok().and_then(|(_, r, _)| r.notes),
+        _ => None,
     }
+}
+
+/// The project's containers; none when the engine does not answer.
+async fn services(project: &str) -> Vec<ServiceStatus> {
+    let containers = match DockerRuntime::connect().await {
+        Ok(rt) => rt.project_containers(project).await.unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    containers
+        .into_iter()
+        .map(|c| ServiceStatus {
+            service: c.service,
+            state: c.state,
+            health: c.health,
+            image: c.image,
+        })
+        .collect()
+}
+
+/// Prints the report for a person.
+fn print_text(report: &StatusReport) {
     println!("install   {}", report.install_id);
     println!(
         "app       {} ({} channel) from {}",
@@ -162,5 +179,4 @@ pub async fn status(dir: &StateDir, json: bool) -> Result<()> {
     if let Some(n) = &report.pending_notes {
         println!("\nnotes of the pending release:\n{n}");
     }
-    Ok(())
 }

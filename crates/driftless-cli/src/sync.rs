@@ -30,11 +30,7 @@ pub struct ServerBusy {
 
 impl std::fmt::Display for ServerBusy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the control plane is busy; try again in {}s (the running app was not touched)",
-            self.retry_after_s
-        )
+        f.write_str("the control plane is busy (the running app was not touched)")
     }
 }
 
@@ -254,7 +250,9 @@ async fn check_in(
                 next_checkin_s: record.next_checkin_s,
             }));
         }
-        CheckinOutcome::RetryAfter(s) => return Err(ServerBusy { retry_after_s: s }.into()),
+        CheckinOutcome::RetryAfter(s) => {
+            return Err(ServerBusy { retry_after_s: s }).hint(format!("try again in {s}s"))
+        }
         CheckinOutcome::Updated {
             response,
             etag,
@@ -306,10 +304,10 @@ async fn update_cli_for(
         // A CLI this very sync installed is not replaced again (no exec loop).
         .filter(|_| std::env::var_os(crate::env::SELF_UPDATED).is_none());
     let Some(binary) = binary else {
-        return CliTooOld(format!(
-            "{too_old}; update the CLI (the running app was not touched)"
-        ))
-        .into();
+        return anyhow::Error::new(CliTooOld(format!(
+            "{too_old} (the running app was not touched)"
+        )))
+        .context(driftless_exit::Hint("update the CLI".into()));
     };
     eprintln!("{too_old}; updating this CLI to {}", binary.version);
     let key = &ctx.key;

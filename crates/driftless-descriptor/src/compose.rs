@@ -62,10 +62,7 @@ impl ComposeFile {
 
     fn check_services(&self) -> Result<(), DescriptorError> {
         let services = self.services_mapping().ok_or_else(|| {
-            DescriptorError::NotCompose(
-                "it has no `services` mapping; declare the app's services under `services:`"
-                    .to_string(),
-            )
+            DescriptorError::NotCompose("it has no `services` mapping".to_string())
         })?;
         if services.is_empty() {
             return Err(DescriptorError::NotCompose(

@@ -12,6 +12,10 @@ use crate::DescriptorError;
 /// The top-level key holding Driftless's own settings in a compose file.
 pub const EXTENSION_KEY: &str = "x-driftless";
 
+// Both readers parse the whole block, so either can meet a mistake in either part.
+const EXTENSION_SHAPE: &str =
+    "write it as `x-driftless: {config: [ {name, type, ...} ], health: {timeout_s, settle_s, probe: {url, status}}}`";
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Extension {
@@ -50,11 +54,11 @@ pub(crate) fn health_from_extension(
     let Some(ext) = ext.filter(|e| !e.is_null()) else {
         return Ok(DeclaredHealth::default());
     };
-    let ext: Extension = serde_norway::from_value(ext.clone()).map_err(|e| {
-        DescriptorError::InvalidSchema(format!(
-            "{e}; expected `health: {{timeout_s, settle_s, probe: {{url, status}}}}`"
-        ))
-    })?;
+    let ext: Extension =
+        serde_norway::from_value(ext.clone()).map_err(|e| DescriptorError::InvalidSchema {
+            reason: e.to_string(),
+            hint: Some(EXTENSION_SHAPE),
+        })?;
     let Some(h) = ext.health else {
         return Ok(DeclaredHealth::default());
     };
@@ -62,22 +66,29 @@ pub(crate) fn health_from_extension(
         if !(p.url.starts_with("http://") || p.url.starts_with("https://"))
             || !(100..600).contains(&p.status)
         {
-            return Err(DescriptorError::InvalidSchema(format!(
-                "health.probe: `{}` must be an http(s) URL and status a valid HTTP status",
-                p.url
-            )));
+            return Err(DescriptorError::InvalidSchema {
+                reason: format!(
+                    "health.probe: `{}` must be an http(s) URL and status a valid HTTP status",
+                    p.url
+                ),
+                hint: None,
+            });
         }
     }
     if h.timeout_s == Some(0) {
-        return Err(DescriptorError::InvalidSchema(
-            "health.timeout_s must be at least 1".into(),
-        ));
+        return Err(DescriptorError::InvalidSchema {
+            reason: "health.timeout_s must be at least 1".into(),
+            hint: None,
+        });
     }
     if let (Some(settle), Some(timeout)) = (h.settle_s, h.timeout_s) {
         if settle >= timeout {
-            return Err(DescriptorError::InvalidSchema(format!(
-                "health.settle_s ({settle}) must be shorter than health.timeout_s ({timeout})"
-            )));
+            return Err(DescriptorError::InvalidSchema {
+                reason: format!(
+                    "health.settle_s ({settle}) must be shorter than health.timeout_s ({timeout})"
+                ),
+                hint: None,
+            });
         }
     }
     Ok(DeclaredHealth {
@@ -113,13 +124,18 @@ pub(crate) fn schema_from_extension(
     if ext.is_null() {
         return Ok(Vec::new());
     }
-    let ext: Extension = serde_norway::from_value(ext.clone()).map_err(|e| {
-        DescriptorError::InvalidSchema(format!("{e}; expected `config: [ {{name, type, ...}} ]`"))
-    })?;
+    let ext: Extension =
+        serde_norway::from_value(ext.clone()).map_err(|e| DescriptorError::InvalidSchema {
+            reason: e.to_string(),
+            hint: Some(EXTENSION_SHAPE),
+        })?;
     let mut vars = Vec::with_capacity(ext.config.len());
     for (index, item) in ext.config.into_iter().enumerate() {
-        let raw: RawVar = serde_norway::from_value(item)
-            .map_err(|e| DescriptorError::InvalidSchema(format!("config[{index}]: {e}")))?;
+        let raw: RawVar =
+            serde_norway::from_value(item).map_err(|e| DescriptorError::InvalidSchema {
+                reason: format!("config[{index}]: {e}"),
+                hint: None,
+            })?;
         vars.push(to_config_var(raw, index)?);
     }
     check_schema(&vars)?;
@@ -133,10 +149,13 @@ fn to_config_var(raw: RawVar, index: usize) -> Result<ConfigVar, DescriptorError
         Some(Value::Bool(b)) => Some(b.to_string()),
         Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.to_string()),
         Some(_) => {
-            return Err(DescriptorError::InvalidSchema(format!(
-            "config[{index}] (`{}`): default must be a string, whole number or boolean; quote it",
-            raw.name
-        )))
+            return Err(DescriptorError::InvalidSchema {
+                reason: format!(
+                    "config[{index}] (`{}`): default must be a string, whole number or boolean",
+                    raw.name
+                ),
+                hint: Some("quote it"),
+            })
         }
     };
     Ok(ConfigVar {

@@ -142,9 +142,10 @@ fn services_come_in_file_order_with_their_images() {
 fn build_only_service_is_refused_with_the_reason() {
     let err = parse("services:\n  web:\n    build: .\n").unwrap_err();
     assert_eq!(err, DescriptorError::MissingImage("web".into()));
+    assert_eq!(err.to_string(), "service `web` has no image");
     assert_eq!(
-        err.to_string(),
-        "service `web` has no image; publish needs an image built on this machine"
+        err.hint().as_deref(),
+        Some("publish needs an image built on this machine: give the service an `image:`")
     );
 }
 
@@ -162,6 +163,11 @@ fn files_that_are_not_compose_files_are_refused() {
             matches!(parse(bad), Err(DescriptorError::NotCompose(_))),
             "{bad:?} gave {:?}",
             parse(bad)
+        );
+        let hint = parse(bad).unwrap_err().hint().unwrap_or_default();
+        assert!(
+            hint.starts_with("declare the app's services under `services:`"),
+            "{bad:?}: {hint}"
         );
     }
 }
@@ -397,16 +403,25 @@ fn every_schema_error_is_caught() {
         "    - {name: A, type: string, default: [1]}\n",
     ] {
         assert!(
-            matches!(schema_err(bad), DescriptorError::InvalidSchema(_)),
+            matches!(schema_err(bad), DescriptorError::InvalidSchema { .. }),
             "{bad}"
         );
     }
+    let non_scalar = schema_err("    - {name: A, type: string, default: [1]}\n");
+    assert_eq!(
+        non_scalar.to_string(),
+        "x-driftless is invalid: config[0] (`A`): default must be a string, whole number or boolean"
+    );
+    assert_eq!(non_scalar.hint().as_deref(), Some("quote it"));
     let unknown_top =
         parse("x-driftless:\n  confg: []\nservices:\n  web:\n    image: x\n").unwrap();
-    assert!(matches!(
-        unknown_top.config_schema(),
-        Err(DescriptorError::InvalidSchema(_))
-    ));
+    let err = unknown_top.config_schema().unwrap_err();
+    assert!(matches!(err, DescriptorError::InvalidSchema { .. }));
+    assert!(
+        err.hint()
+            .is_some_and(|h| h.contains("config: [ {name, type, ...} ]")),
+        "{err:?}"
+    );
 }
 
 // ---- variables ----
@@ -438,10 +453,13 @@ fn declared_variables_pass_and_undeclared_ones_are_named() {
             location: "services.web.environment.TOKEN".into()
         }
     );
-    assert!(
-        err.to_string()
-            .contains("declare it under x-driftless.config"),
-        "{err}"
+    assert_eq!(
+        err.to_string(),
+        "variable `API_TOKEN` is used at services.web.environment.TOKEN but not declared"
+    );
+    assert_eq!(
+        err.hint().as_deref(),
+        Some("declare it under x-driftless.config")
     );
 }
 
@@ -452,7 +470,7 @@ fn malformed_interpolation_is_refused_with_a_hint() {
     assert!(
         matches!(&err, DescriptorError::BadInterpolation { location, .. } if location == "services.web.command")
     );
-    assert!(err.to_string().contains("`$$`"));
+    assert!(err.hint().is_some_and(|h| h.contains("`$$`")), "{err:?}");
 }
 
 // ---- pinning ----
@@ -715,12 +733,15 @@ fn values_are_checked_against_their_type() {
 
 #[test]
 fn value_errors_name_key_type_and_value_but_hide_secrets() {
-    let err = validate_value(&var("PORT", ConfigType::Port), "70000")
-        .unwrap_err()
-        .to_string();
+    let refused = validate_value(&var("PORT", ConfigType::Port), "70000").unwrap_err();
+    let err = refused.to_string();
     assert!(
         err.contains("`PORT`") && err.contains("port") && err.contains("`70000`"),
         "{err}"
+    );
+    assert_eq!(
+        refused.hint().as_deref(),
+        Some("set a valid one with `driftless config set PORT=...`")
     );
     let mut secret = var("PW", ConfigType::String);
     secret.secret = true;
@@ -763,10 +784,14 @@ fn optional_variable_without_value_or_default_is_written_empty() {
 fn missing_required_variable_says_how_to_set_it() {
     let err = env(&[]).unwrap_err();
     assert_eq!(err, DescriptorError::MissingRequired("DB_PASSWORD".into()));
+    assert_eq!(
+        err.to_string(),
+        "config variable `DB_PASSWORD` is required and has no value"
+    );
     assert!(
-        err.to_string()
-            .contains("driftless config set DB_PASSWORD=..."),
-        "{err}"
+        err.hint()
+            .is_some_and(|h| h.contains("driftless config set DB_PASSWORD=...")),
+        "{err:?}"
     );
 }
 
@@ -778,6 +803,7 @@ fn unknown_key_is_named() {
         err.to_string().contains("HTTP_PORT, DB_PASSWORD, DEBUG"),
         "{err}"
     );
+    assert_eq!(err.hint().as_deref(), Some("unset it or fix the name"));
 }
 
 #[test]
@@ -857,6 +883,8 @@ fn error_messages_are_one_lowercase_line() {
             text.chars().next().is_some_and(|c| !c.is_uppercase()),
             "{text}"
         );
+        let hint = err.hint().unwrap_or_default();
+        assert!(!hint.contains('\n') && !hint.ends_with('.'), "{hint}");
     }
 }
 
@@ -886,10 +914,10 @@ fn health_settings_are_read_with_the_settle_window() {
 #[test]
 fn a_settle_window_as_long_as_the_timeout_is_refused() {
     match health_of("    timeout_s: 10\n    settle_s: 10\n").unwrap_err() {
-        DescriptorError::InvalidSchema(text) => {
+        DescriptorError::InvalidSchema { reason, .. } => {
             assert!(
-                text.contains("settle_s (10) must be shorter than health.timeout_s (10)"),
-                "{text}"
+                reason.contains("settle_s (10) must be shorter than health.timeout_s (10)"),
+                "{reason}"
             );
         }
         other => panic!("expected a schema error, got {other:?}"),

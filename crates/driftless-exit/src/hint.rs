@@ -48,6 +48,12 @@ pub fn hint_of(err: &anyhow::Error) -> Option<String> {
         if let Some(e) = cause.downcast_ref::<driftless_runtime::RuntimeError>() {
             return e.hint();
         }
+        if let Some(e) = cause.downcast_ref::<driftless_descriptor::DescriptorError>() {
+            return e.hint();
+        }
+        if let Some(e) = cause.downcast_ref::<driftless_oci::OciError>() {
+            return e.hint();
+        }
         None
     })
 }

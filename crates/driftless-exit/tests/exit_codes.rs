@@ -128,6 +128,7 @@ fn each_kind_of_failure_maps_to_its_code() {
             driftless_runtime::RuntimeError::Pull {
                 image: "i".into(),
                 reason: "r".into(),
+                hint: "h",
             }
             .into(),
             code::REGISTRY,
@@ -197,4 +198,41 @@ fn a_library_error_brings_its_own_hint() {
     assert!(
         text.ends_with("\n\nhint: install the docker compose plugin (v2) or docker-compose (v1)")
     );
+}
+
+#[test]
+fn a_descriptor_error_brings_its_own_hint() {
+    let err = anyhow::Error::from(driftless_descriptor::DescriptorError::MissingRequired(
+        "DB_PASSWORD".into(),
+    ))
+    .context("cannot render the env file");
+    assert_eq!(
+        render(&err),
+        "error: cannot render the env file: config variable `DB_PASSWORD` is required and has no value\n\nhint: set it with `driftless config set DB_PASSWORD=...`"
+    );
+    assert_eq!(exit_code(&err), code::INVALID_INPUT);
+}
+
+#[test]
+fn a_registry_error_brings_its_own_hint() {
+    let err: anyhow::Error = driftless_oci::OciError::Unreachable {
+        host: "127.0.0.1:5000".into(),
+        reason: "connection refused".into(),
+    }
+    .into();
+    assert_eq!(
+        render(&err),
+        "error: cannot reach the registry at 127.0.0.1:5000 (connection refused)\n\nhint: check that it is running and that the address is right"
+    );
+    assert_eq!(exit_code(&err), code::REGISTRY);
+}
+
+#[test]
+fn a_hint_given_as_context_wins_over_the_library_errors_own() {
+    let err: anyhow::Error = Err::<(), _>(driftless_descriptor::DescriptorError::MissingImage(
+        "web".into(),
+    ))
+    .hint("build the image first")
+    .unwrap_err();
+    assert!(render(&err).ends_with("\n\nhint: build the image first"));
 }

@@ -41,6 +41,7 @@ impl RegistryClient {
         let setup = |reason: String| OciError::Protocol {
             what: format!("setting up a registry client for {host}"),
             reason,
+            hint: None,
         };
         let base = Url::parse(&format!("{scheme}://{host}/"))
             .ok()
@@ -222,6 +223,7 @@ impl RegistryClient {
             .map_err(|e| OciError::Protocol {
                 what: format!("building a registry URL for {repo}"),
                 reason: e.to_string(),
+                hint: None,
             })
     }
 
@@ -269,9 +271,10 @@ impl RegistryClient {
                 OciError::Protocol {
                     what: what.to_string(),
                     reason: format!(
-                        "the registry answered HTTP {status}{}; check the registry's log",
+                        "the registry answered HTTP {status}{}",
                         registry_error_text(&body)
                     ),
+                    hint: Some("check the registry's log"),
                 }
             }
         }
@@ -281,6 +284,7 @@ impl RegistryClient {
         let protocol = |reason: &str| OciError::Protocol {
             what: format!("starting the upload of {what}"),
             reason: reason.to_string(),
+            hint: None,
         };
         let location = resp
             .headers()
@@ -350,6 +354,7 @@ fn check_reported_digest(resp: &Response, ours: &Digest, what: &str) -> Result<(
         Err(_) => Err(OciError::Protocol {
             what: what.to_string(),
             reason: format!("the registry reported digest `{reported}`, which is not sha256"),
+            hint: None,
         }),
     }
 }
@@ -369,9 +374,11 @@ fn check_repository(repo: &str) -> Result<(), OciError> {
     } else {
         Err(OciError::Protocol {
             what: format!("repository name `{repo}`"),
-            reason: "not a valid repository name; use lowercase letters and digits separated by \
-                     `.`, `_`, `__` or `-`, components joined by `/`"
-                .to_string(),
+            reason: "not a valid repository name".to_string(),
+            hint: Some(
+                "use lowercase letters and digits separated by `.`, `_`, `__` or `-`, \
+                 components joined by `/`",
+            ),
         })
     }
 }
@@ -391,9 +398,11 @@ fn check_reference(reference: &str, repo: &str) -> Result<(), OciError> {
     } else {
         Err(OciError::Protocol {
             what: format!("manifest reference `{reference}` for {repo}"),
-            reason: "not a valid tag or digest; tags are up to 128 letters, digits, `_`, `.` or \
-                     `-`, not starting with `.` or `-`"
-                .to_string(),
+            reason: "not a valid tag or digest".to_string(),
+            hint: Some(
+                "write a digest, or a tag of up to 128 letters, digits, `_`, `.` or `-`, \
+                 not starting with `.` or `-`",
+            ),
         })
     }
 }

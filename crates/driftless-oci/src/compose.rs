@@ -84,6 +84,7 @@ impl RegistryClient {
         let bytes = serde_json::to_vec(&manifest).map_err(|e| OciError::Protocol {
             what: format!("encoding the compose manifest for {repo}:{tag}"),
             reason: e.to_string(),
+            hint: None,
         })?;
         let manifest_digest = self
             .push_manifest(repo, tag, OCI_MANIFEST_MEDIA_TYPE, &bytes)
@@ -161,7 +162,8 @@ fn compose_layer(media_type: &str, bytes: &[u8], what: &str) -> Result<Descripto
 fn not_compose(what: &str, reason: &str) -> OciError {
     OciError::Protocol {
         what: what.to_string(),
-        reason: format!("not a compose artifact: {reason}; republish the release"),
+        reason: format!("not a compose artifact: {reason}"),
+        hint: Some("republish the release"),
     }
 }
 
@@ -215,5 +217,14 @@ mod tests {
                 Err(OciError::Protocol { .. })
             ));
         }
+        let wrong_config = manifest("application/x", &[(COMPOSE_FILE_MEDIA_TYPE, b"x")]);
+        let Err(err) = compose_layer(OCI_MANIFEST_MEDIA_TYPE, &wrong_config, "m") else {
+            panic!("a manifest with another config media type is not a compose artifact");
+        };
+        assert_eq!(
+            err.to_string(),
+            "m: not a compose artifact: its config media type is `application/x`"
+        );
+        assert_eq!(err.hint().as_deref(), Some("republish the release"));
     }
 }

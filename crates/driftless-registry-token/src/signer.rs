@@ -151,6 +151,7 @@ impl TokenSigner {
         let lifetime = req.lifetime_s.max(MIN_LIFETIME_S);
         let lifetime_i64 = i64::try_from(lifetime).map_err(|_| TokenError::Request {
             reason: format!("lifetime of {lifetime} seconds is too long"),
+            hint: None,
         })?;
         let exp = now_unix
             .checked_add(lifetime_i64)
@@ -200,20 +201,27 @@ impl TokenSigner {
 }
 
 fn check_request(req: &TokenRequest) -> Result<(), TokenError> {
-    let refuse = |reason: String| Err(TokenError::Request { reason });
+    let refuse = |reason: String, hint| Err(TokenError::Request { reason, hint });
     if req.issuer.is_empty() {
-        return refuse("the issuer is empty; set it to the registry's auth.token.issuer".into());
+        return refuse(
+            "the issuer is empty".into(),
+            Some("set it to the registry's auth.token.issuer"),
+        );
     }
     if req.audience.is_empty() {
-        return refuse("the audience is empty; set it to the registry's auth.token.service".into());
+        return refuse(
+            "the audience is empty".into(),
+            Some("set it to the registry's auth.token.service"),
+        );
     }
     for access in &req.access {
         if access.kind == "repository" && !valid_repository_name(&access.name) {
-            return refuse(format!(
+            let reason = format!(
                 "repository name `{}` breaks distribution's naming rules (lowercase letters and digits, \
                  separated by `.`, `_`, `__` or `-`, components joined by `/`)",
                 access.name
-            ));
+            );
+            return refuse(reason, None);
         }
     }
     Ok(())

@@ -128,10 +128,12 @@ fn lifetime_is_clamped_to_minimum_and_expires_in_is_honest() {
 fn certificate_of_another_key_is_refused() {
     let a = generate_key_material("a", NOW).unwrap();
     let b = generate_key_material("b", NOW).unwrap();
-    assert!(matches!(
-        TokenSigner::from_pem(&a.key_pem, &b.cert_pem),
-        Err(TokenError::KeyMismatch { .. })
-    ));
+    let mismatch = TokenSigner::from_pem(&a.key_pem, &b.cert_pem).unwrap_err();
+    assert!(matches!(mismatch, TokenError::KeyMismatch { .. }));
+    assert_eq!(
+        mismatch.hint().as_deref(),
+        Some("use the certificate generated with this key")
+    );
     assert!(matches!(
         TokenSigner::from_pem(&a.key_pem, "not a pem"),
         Err(TokenError::Certificate { .. })
@@ -154,7 +156,16 @@ fn invalid_repository_or_empty_audience_is_refused() {
     assert!(matches!(s.mint(&r, NOW), Err(TokenError::Request { .. })));
     let mut r = request(60);
     r.audience.clear();
-    assert!(matches!(s.mint(&r, NOW), Err(TokenError::Request { .. })));
+    let err = s.mint(&r, NOW).unwrap_err();
+    assert!(matches!(err, TokenError::Request { .. }));
+    assert_eq!(
+        err.to_string(),
+        "cannot mint a registry token: the audience is empty"
+    );
+    assert_eq!(
+        err.hint().as_deref(),
+        Some("set it to the registry's auth.token.service")
+    );
 }
 
 #[test]

@@ -2,8 +2,8 @@
 
 /// Why a runtime operation failed.
 ///
-/// Messages name what failed (image, project, service) and what to do next; none ever
-/// contains a registry token.
+/// Messages name what failed (image, project, service), [`RuntimeError::hint`] what to do
+/// next; none ever contains a registry token.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// The Docker Engine could not be reached or did not answer.
@@ -17,8 +17,10 @@ pub enum RuntimeError {
     Pull {
         /// The image reference being pulled.
         image: String,
-        /// The engine's message and a hint about what to do.
+        /// The engine's message.
         reason: String,
+        /// What to do about it, read from the engine's message.
+        hint: &'static str,
     },
     /// The compose tool exited with an error.
     #[error("{action} failed: {}", one_line(stderr_tail))]
@@ -80,6 +82,7 @@ impl RuntimeError {
             RuntimeError::NoCompose => {
                 "install the docker compose plugin (v2) or docker-compose (v1)"
             }
+            RuntimeError::Pull { hint, .. } => hint,
             _ => return None,
         };
         Some(text.into())

@@ -65,7 +65,7 @@ fn to_progress(info: CreateImageInfo) -> PullProgress {
     }
 }
 
-/// A [`RuntimeError::Pull`] whose reason is the engine's message plus a hint.
+/// A [`RuntimeError::Pull`] with the engine's message and a hint read from it.
 fn pull_error(image: &str, token: &str, err: bollard::errors::Error) -> RuntimeError {
     use bollard::errors::Error as E;
     let message = match err {
@@ -83,7 +83,8 @@ fn pull_error(image: &str, token: &str, err: bollard::errors::Error) -> RuntimeE
     };
     RuntimeError::Pull {
         image: image.to_owned(),
-        reason: format!("{message}; {}", pull_hint(&message)),
+        hint: pull_hint(&message),
+        reason: message,
     }
 }
 
@@ -117,7 +118,7 @@ fn pull_hint(message: &str) -> &'static str {
         .iter()
         .any(|w| m.contains(w))
     {
-        "the registry does not serve this exact digest: the release may be broken or the registry tampered with; ask the vendor"
+        "the registry does not serve this exact digest: the release may be broken or the registry tampered with, ask the vendor"
     } else {
         "check the engine's log (journalctl -u docker) and run sync again"
     }
@@ -159,7 +160,11 @@ mod tests {
         let shown = err.to_string();
         assert!(matches!(err, RuntimeError::Pull { .. }));
         assert!(!shown.contains("s3cret-token"), "{shown}");
-        assert!(shown.contains("refused this install's token"), "{shown}");
+        assert!(
+            err.hint()
+                .is_some_and(|h| h.contains("refused this install's token")),
+            "{err:?}"
+        );
         assert!(shown.contains("r/acme/web@sha256:abc"), "{shown}");
     }
 
@@ -173,6 +178,12 @@ mod tests {
                 message: "manifest for r/acme/web@sha256:abc not found: manifest unknown".into(),
             },
         );
-        assert!(err.to_string().contains("does not serve this exact digest"));
+        assert_eq!(
+            err.to_string(),
+            "cannot pull image r/acme/web@sha256:abc: manifest for r/acme/web@sha256:abc not found: manifest unknown"
+        );
+        assert!(err
+            .hint()
+            .is_some_and(|h| h.contains("does not serve this exact digest")));
     }
 }

@@ -141,9 +141,10 @@ pub async fn token_endpoint(
     let mut scopes = Vec::new();
     for (k, v) in query_pairs(query.as_deref().unwrap_or("")) {
         match k.as_str() {
-            "scope" => {
-                scopes.push(parse_scope(&v).map_err(|e| ApiError::bad_request(e.to_string()))?)
-            }
+            "scope" => scopes.push(parse_scope(&v).map_err(|e| ApiError {
+                hint: e.hint(),
+                ..ApiError::bad_request(e.to_string())
+            })?),
             "service" if v != state.config.token_service => {
                 return Err(
                     ApiError::bad_request(format!("unknown service `{v}`")).with_hint(format!(

@@ -778,6 +778,20 @@ async fn the_token_endpoint_grants_the_operator_what_it_asks_and_challenges_anyo
     let answer = h.send(anonymous).await;
     assert!(answer.headers.contains_key(header::WWW_AUTHENTICATE));
     answer.expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // A malformed scope says what is wrong, and separately how to write one.
+    let bad_scope = Request::builder()
+        .uri("/v1/registry/token?service=driftless-registry&scope=repository")
+        .header(header::AUTHORIZATION, format!("Basic {basic}"))
+        .body(Body::empty())
+        .unwrap();
+    let answer = h.send(bad_scope).await;
+    let message = answer.expect_error(StatusCode::BAD_REQUEST, "bad_request");
+    assert_eq!(message, "scope `repository` is not valid (no `:`)");
+    assert_eq!(
+        answer.json()["hint"],
+        "write it like repository:acme/compose:pull"
+    );
 }
 
 /// `hash = hex(sha256(prev_hash || "\n" || canonical_json(event)))`, keys sorted.

@@ -1,7 +1,8 @@
 //! The control plane's data directory: where each file lives, the settings file,
 //! and loading keys from it.
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{anyhow, Context as _, Result};
+use driftless_exit::HintExt as _;
 use driftless_wire::Envelope;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::spki::der::zeroize::Zeroizing;
@@ -108,13 +109,12 @@ impl DataDir {
     /// Reads `settings.toml`.
     pub fn load_settings(&self) -> Result<Settings> {
         let path = self.settings();
-        let text = fs::read_to_string(&path).with_context(|| {
-            format!(
-                "cannot read {}; run `driftless-vendor init --data-dir {}` first",
-                path.display(),
+        let text = fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))
+            .hint(format!(
+                "run `driftless-vendor init --data-dir {}` first",
                 self.root.display()
-            )
-        })?;
+            ))?;
         toml::from_str(&text).with_context(|| format!("malformed {}", path.display()))
     }
 
@@ -134,10 +134,8 @@ impl DataDir {
             );
         }
         if roots.is_empty() {
-            bail!(
-                "no root document in {}; run `driftless-vendor init` first",
-                self.trust().display()
-            );
+            return Err(anyhow!("no root document in {}", self.trust().display()))
+                .hint("run `driftless-vendor init` first");
         }
         Ok(roots)
     }

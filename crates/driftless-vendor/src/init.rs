@@ -1,6 +1,7 @@
 //! `driftless-vendor init`: a new data directory with its database, keys and root v1.
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{anyhow, Context as _, Result};
+use driftless_exit::HintExt as _;
 use driftless_registry_token::generate_key_material;
 use driftless_wire::keys::generate_signing_key;
 use driftless_wire::root::{Role, RoleKeys, RootDocument};
@@ -116,10 +117,8 @@ fn role(
 /// Creates the data directory. Refuses one that is already initialised.
 pub async fn init(dir: &DataDir, opts: &InitOptions, now: i64) -> Result<InitOutcome> {
     if dir.settings().exists() {
-        bail!(
-            "{} is already initialised; choose another --data-dir or keep using this one",
-            dir.root().display()
-        );
+        return Err(anyhow!("{} is already initialised", dir.root().display()))
+            .hint("choose another --data-dir or keep using this one");
     }
     create_private_dir(dir.root())?;
     create_private_dir(&dir.keys())?;

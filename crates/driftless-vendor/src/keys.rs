@@ -7,6 +7,7 @@
 //! and keys up on SIGHUP (or a restart).
 
 use anyhow::{anyhow, bail, Context as _, Result};
+use driftless_exit::HintExt as _;
 use driftless_registry_token::generate_key_material;
 use driftless_wire::keys::{generate_signing_key, key_id_of};
 use driftless_wire::root::{Role, RoleKeys, RootDocument};
@@ -52,9 +53,10 @@ enum KeysAction {
 
 /// Runs a `keys` action.
 pub fn run(args: KeysArgs) -> Result<()> {
-    let data_dir = args.data_dir.ok_or_else(|| {
-        driftless_exit::InvalidInput(format!("pass --data-dir or set {}", env::DATA_DIR))
-    })?;
+    let data_dir = args
+        .data_dir
+        .ok_or_else(|| driftless_exit::InvalidInput("no data directory given".into()))
+        .hint(format!("pass --data-dir or set {}", env::DATA_DIR))?;
     let dir = DataDir::new(&data_dir);
     match args.action {
         KeysAction::List { json: true } => print_json(&list(&dir)?)?,
@@ -113,9 +115,11 @@ fn newest_root(dir: &DataDir) -> Result<RootDocument> {
 /// Every Ed25519 key in the offline-keys directory, by key id.
 fn offline_keys(dir: &DataDir) -> Result<BTreeMap<KeyId, SigningKey>> {
     let mut out = BTreeMap::new();
-    let entries = fs::read_dir(dir.offline()).with_context(|| {
-        format!("cannot read {}; rotations need the offline root keys there (bring them back from where you keep them)", dir.offline().display())
-    })?;
+    let entries = fs::read_dir(dir.offline())
+        .with_context(|| format!("cannot read {}", dir.offline().display()))
+        .hint(
+            "rotations need the offline root keys there: bring them back from where you keep them",
+        )?;
     for entry in entries {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "pem") {
@@ -143,7 +147,8 @@ fn signing_root_keys(
         .collect();
     if found.len() < rk.threshold as usize {
         driftless_exit::refuse!(
-            "only {} of the {} root keys needed to sign root version {} are in the offline-keys directory; bring them back",
+            hint = "bring them back";
+            "only {} of the {} root keys needed to sign root version {} are in the offline-keys directory",
             found.len(),
             rk.threshold,
             root.version + 1

@@ -6,6 +6,7 @@
 use anyhow::{anyhow, Context as _, Result};
 use driftless_client::VendorClient;
 use driftless_descriptor::{ComposeFile, DeclaredHealth, ServiceImage, MAX_DESCRIPTOR_BYTES};
+use driftless_exit::HintExt as _;
 use driftless_oci::RegistryClient;
 use driftless_wire::release::{
     CliBinary, ConfigVar, DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage,
@@ -138,7 +139,10 @@ pub struct Published {
 fn service_repository(app: &str, service: &str) -> Result<String> {
     let repo = format!("{app}/{}", service.to_ascii_lowercase());
     if service == "compose" || !driftless_registry_token::valid_repository_name(&repo) {
-        driftless_exit::refuse!("service name `{service}` cannot be a registry repository name (`{repo}`); rename the service to lowercase letters and digits with single '.', '_' or '-' between them, and not `compose`");
+        driftless_exit::refuse!(
+            hint = "rename the service to lowercase letters and digits with single '.', '_' or '-' between them, and not `compose`";
+            "service name `{service}` cannot be a registry repository name (`{repo}`)"
+        );
     }
     Ok(repo)
 }
@@ -273,9 +277,9 @@ async fn next_release_counter(
     let releases = client.list_releases(app).await?;
     if releases.iter().any(|r| r.version == version.to_string()) {
         return Err(driftless_exit::Conflict(format!(
-            "app `{app}` already has release {version}; publish a new version"
-        ))
-        .into());
+            "app `{app}` already has release {version}"
+        )))
+        .hint("publish a new version");
     }
     Ok(releases
         .iter()
@@ -295,7 +299,12 @@ async fn plan_images(
     let mut plan = Vec::new();
     for s in compose.services() {
         if s.image.contains('$') {
-            driftless_exit::refuse!("image `{}` of service `{}` uses a variable; publish needs a concrete image it can pin by digest", s.image, s.service);
+            driftless_exit::refuse!(
+                hint = "write the image out in full: publish needs a concrete image it can pin by digest";
+                "image `{}` of service `{}` uses a variable",
+                s.image,
+                s.service
+            );
         }
         let repository = service_repository(app, &s.service)?;
         let local = engine.local_image(&s.image, &s.service).await?;
@@ -473,7 +482,8 @@ fn cli_version_of(path: &Path) -> Result<semver::Version> {
     match version {
         Some(v) if out.status.success() => Ok(v),
         _ => driftless_exit::refuse!(
-            "`{} --version` printed `{}` (exit {:?}), not `driftless X.Y.Z`; is it the driftless CLI?",
+            hint = "check that --cli-binary names a driftless CLI build";
+            "`{} --version` printed `{}` (exit {:?}), not `driftless X.Y.Z`",
             path.display(),
             text.trim(),
             out.status.code()

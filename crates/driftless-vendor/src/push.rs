@@ -4,6 +4,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use bollard::auth::DockerCredentials;
 use bollard::image::{PushImageOptions, TagImageOptions};
 use bollard::Docker;
+use driftless_exit::HintExt as _;
 use futures_util::StreamExt as _;
 
 /// What the engine knows of a local image.
@@ -22,19 +23,14 @@ pub struct Engine {
 impl Engine {
     /// Connects and negotiates the API version.
     pub async fn connect() -> Result<Self> {
+        const HINT: &str = "check that the engine is running and that DOCKER_HOST is right";
         let docker = Docker::connect_with_local_defaults()
-            .map_err(|e| {
-                anyhow!(
-                    "cannot reach the Docker Engine: {e}; is it running and is DOCKER_HOST right?"
-                )
-            })?
+            .map_err(|e| anyhow!("cannot reach the Docker Engine: {e}"))
+            .hint(HINT)?
             .negotiate_version()
             .await
-            .map_err(|e| {
-                anyhow!(
-                    "cannot reach the Docker Engine: {e}; is it running and is DOCKER_HOST right?"
-                )
-            })?;
+            .map_err(|e| anyhow!("cannot reach the Docker Engine: {e}"))
+            .hint(HINT)?;
         Ok(Engine { docker })
     }
 
@@ -43,8 +39,9 @@ impl Engine {
         let info = self.docker.inspect_image(reference).await.map_err(|e| match e {
             bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => {
                 anyhow::Error::new(driftless_exit::InvalidInput(format!(
-                    "image `{reference}` of service `{service}` is not present in the local Docker Engine; build or load it before publishing"
+                    "image `{reference}` of service `{service}` is not present in the local Docker Engine"
                 )))
+                .context(driftless_exit::Hint("build or load it before publishing".into()))
             }
             other => anyhow!("cannot inspect image `{reference}`: {other}"),
         })?;

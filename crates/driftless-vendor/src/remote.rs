@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use driftless_client::VendorClient;
+use driftless_exit::HintExt as _;
 
 use crate::env;
 
@@ -20,12 +21,11 @@ pub struct Remote {
 impl Remote {
     /// A client for the control plane; refuses to go on without an operator token.
     pub fn client(&self) -> Result<VendorClient> {
-        let token = self.token.as_deref().ok_or_else(|| {
-            driftless_exit::InvalidInput(format!(
-                "no operator token; pass --token or set {}",
-                env::TOKEN
-            ))
-        })?;
+        let token = self
+            .token
+            .as_deref()
+            .ok_or_else(|| driftless_exit::InvalidInput("no operator token".into()))
+            .hint(format!("pass --token or set {}", env::TOKEN))?;
         Ok(VendorClient::new(&self.server, token)?)
     }
 }

@@ -4,6 +4,7 @@
 use anyhow::Result;
 use clap::Subcommand;
 use driftless_client::VendorClient;
+use driftless_exit::HintExt as _;
 use driftless_wire::api::{RolloutInfo, StartRollout};
 
 use crate::output::{self, Table};
@@ -146,12 +147,13 @@ fn table(rollouts: &[RolloutInfo]) -> Table<9> {
 fn parse_waves(text: &str) -> Result<Vec<u32>> {
     text.split(',')
         .map(|w| {
-            w.trim().trim_end_matches('%').parse::<u32>().map_err(|_| {
-                driftless_exit::InvalidInput(format!(
-                    "wave `{w}` is not a percentage; write waves like \"1%,10%,50%,100%\""
-                ))
-                .into()
-            })
+            w.trim()
+                .trim_end_matches('%')
+                .parse::<u32>()
+                .map_err(|_| {
+                    driftless_exit::InvalidInput(format!("wave `{w}` is not a percentage"))
+                })
+                .hint("write waves like \"1%,10%,50%,100%\"")
         })
         .collect()
 }
@@ -160,15 +162,16 @@ fn parse_waves(text: &str) -> Result<Vec<u32>> {
 /// humantime's syntax ("30s", "10m", "1h", "1d", "1h 30m"). Refuses a fraction of a
 /// second and a span too long for the API's signed 64-bit seconds.
 fn parse_interval(text: &str) -> Result<i64> {
+    interval_seconds(text).hint("write e.g. 30s, 10m or 1h")
+}
+
+/// [`parse_interval`] without the hint every refusal shares.
+fn interval_seconds(text: &str) -> Result<i64> {
     let t = text.trim();
-    let not_a_duration = || {
-        driftless_exit::InvalidInput(format!(
-            "`{text}` is not a duration; write e.g. 30s, 10m or 1h"
-        ))
-    };
+    let not_a_duration = || driftless_exit::InvalidInput(format!("`{text}` is not a duration"));
     let too_long = || {
         driftless_exit::InvalidInput(format!(
-            "`{text}` is too long an interval: it overflows 64-bit seconds; write e.g. 30s, 10m or 1h"
+            "`{text}` is too long an interval: it overflows 64-bit seconds"
         ))
     };
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
@@ -179,9 +182,7 @@ fn parse_interval(text: &str) -> Result<i64> {
         _ => not_a_duration(),
     })?;
     if d.subsec_nanos() != 0 {
-        driftless_exit::refuse!(
-            "`{text}` is not a whole number of seconds; write e.g. 30s, 10m or 1h"
-        );
+        driftless_exit::refuse!("`{text}` is not a whole number of seconds");
     }
     i64::try_from(d.as_secs()).map_err(|_| too_long().into())
 }
@@ -196,7 +197,12 @@ mod tests {
             e.downcast_ref::<driftless_exit::InvalidInput>().is_some(),
             "`{text}` must be refused as invalid input (exit 3): {e}"
         );
-        e.to_string()
+        let shown = driftless_exit::render(&e);
+        assert!(
+            shown.ends_with("\n\nhint: write e.g. 30s, 10m or 1h"),
+            "{shown}"
+        );
+        shown
     }
 
     #[test]
@@ -249,6 +255,10 @@ mod tests {
     #[test]
     fn waves_are_percentages() {
         assert_eq!(parse_waves("1%,10%, 50%,100").unwrap(), [1, 10, 50, 100]);
-        assert!(parse_waves("1%,ten%").is_err());
+        let err = parse_waves("1%,ten%").unwrap_err();
+        assert_eq!(
+            driftless_exit::render(&err),
+            "error: wave `ten%` is not a percentage\n\nhint: write waves like \"1%,10%,50%,100%\""
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! `driftless-vendor serve`: runs the control plane from a data directory.
 
 use anyhow::{Context as _, Result};
+use driftless_exit::HintExt as _;
 use driftless_registry_token::TokenSigner;
 use driftless_server::{AppState, Keys};
 use driftless_store_sqlite::SqliteStore;
@@ -56,7 +57,11 @@ pub fn load_keys(dir: &DataDir) -> Result<Keys> {
         .with_context(|| format!("cannot read {}", dir.token_key().display()))?;
     let cert_pem = fs::read_to_string(dir.token_cert())
         .with_context(|| format!("cannot read {}", dir.token_cert().display()))?;
-    let tokens = TokenSigner::from_pem(&key_pem, &cert_pem)?;
+    // The customer CLI shares driftless-exit, so the token crate's errors get their
+    // hint here rather than through it.
+    let tokens = TokenSigner::from_pem(&key_pem, &cert_pem).hint(
+        "keys/registry-token.pem and .crt must be the pair `init` wrote: restore them from a backup, or promote the next pair with `driftless-vendor keys rotate --role registry-token`",
+    )?;
     Ok(Keys {
         director,
         tokens,
@@ -106,7 +111,8 @@ pub async fn serve(dir: &DataDir, listen_override: Option<&str>) -> Result<()> {
     reload_on_hangup(dir.clone(), state.clone());
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
-        .with_context(|| format!("cannot listen on {listen}; is another process using it?"))?;
+        .with_context(|| format!("cannot listen on {listen}"))
+        .hint("check whether another process is using it, or pass another --listen")?;
     tracing::info!(addr = %listen, "control plane listening");
     driftless_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("control plane stopped");

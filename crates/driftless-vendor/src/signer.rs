@@ -6,6 +6,7 @@
 use anyhow::{anyhow, Context as _, Result};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use driftless_exit::HintExt as _;
 use driftless_wire::envelope::pae;
 use driftless_wire::{KeyId, PublicKey};
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -40,13 +41,13 @@ impl ReleaseSigner {
                 env::RELEASE_KEY,
             )?));
         }
-        let path = key_file.ok_or_else(|| {
-            driftless_exit::InvalidInput(format!(
-                "no release key; pass --release-key FILE or set {} or {}",
+        let path = key_file
+            .ok_or_else(|| driftless_exit::InvalidInput("no release key".into()))
+            .hint(format!(
+                "pass --release-key FILE or set {} or {}",
                 env::RELEASE_KEY_FILE,
                 env::RELEASE_KEY
-            ))
-        })?;
+            ))?;
         Ok(ReleaseSigner::Key(datadir::read_signing_key(path)?))
     }
 
@@ -72,10 +73,10 @@ impl ReleaseSigner {
             .map(|(id, _)| id.clone())
             .ok_or_else(|| {
                 driftless_exit::InvalidInput(format!(
-                    "the release signer's key is not trusted by root version {root_version}, so installs would refuse the release; sign with a release key that root lists (after `keys rotate --role release`, offline-keys/release.pem)"
+                    "the release signer's key is not trusted by root version {root_version}, so installs would refuse the release"
                 ))
-                .into()
             })
+            .hint("sign with a release key that root lists (after `keys rotate --role release`, offline-keys/release.pem)")
     }
 }
 

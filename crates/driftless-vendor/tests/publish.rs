@@ -94,8 +94,9 @@ fn snapshot(stack: &Stack) -> (BTreeSet<String>, Value) {
     (registry_tags(stack), releases(stack))
 }
 
-/// Asserts the exit code and exactly one `error:` line on stderr; returns that line.
-fn expect_failure(out: &Output, expected: u8) -> String {
+/// Asserts the exit code and that stderr is exactly one `error:` line, then at most a
+/// blank line and one `hint:` line; returns the error line and the hint's text.
+fn expect_failure(out: &Output, expected: u8) -> (String, Option<String>) {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(
         out.status.code(),
@@ -103,22 +104,35 @@ fn expect_failure(out: &Output, expected: u8) -> String {
         "stderr: {stderr}"
     );
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line on stderr: {stderr}");
+    assert!(
+        (1..=2).contains(&lines.len()),
+        "expected an error line and at most a hint on stderr: {stderr}"
+    );
     assert!(lines[0].starts_with("error: "), "{stderr}");
-    lines[0].to_string()
+    let hint = lines.get(1).map(|l| {
+        assert!(
+            stderr.contains(&format!("\n\n{l}")),
+            "no blank line before: {stderr}"
+        );
+        l.strip_prefix("hint: ")
+            .unwrap_or_else(|| panic!("the second line is not a hint: {stderr}"))
+            .to_string()
+    });
+    (lines[0].to_string(), hint)
 }
 
-/// Runs `cmd` and asserts it was refused with `expected` and uploaded nothing.
-fn refused(stack: &Stack, mut cmd: Command, expected: u8) -> String {
+/// Runs `cmd` and asserts it was refused with `expected` and uploaded nothing; returns
+/// the error line and the hint.
+fn refused(stack: &Stack, mut cmd: Command, expected: u8) -> (String, Option<String>) {
     let before = snapshot(stack);
     let out = cmd.output().unwrap();
-    let line = expect_failure(&out, expected);
+    let refusal = expect_failure(&out, expected);
     assert_eq!(
         snapshot(stack),
         before,
         "a refused publish uploaded something"
     );
-    line
+    refusal
 }
 
 fn publish_cmd(stack: &Stack, version: &str, compose: &str) -> Command {
@@ -135,12 +149,13 @@ fn publishing_an_existing_version_is_a_conflict() {
     let compose = write_compose(&stack, "compose.yaml", &web_compose(&tag));
     stack.vendor_ok(&publish_args(VERSION, &compose)).unwrap();
     assert_eq!(releases(&stack).as_array().unwrap().len(), 1);
-    let line = refused(
+    let (line, hint) = refused(
         &stack,
         publish_cmd(&stack, VERSION, &compose),
         code::CONFLICT,
     );
     assert!(line.contains(VERSION), "{line}");
+    assert_eq!(hint.as_deref(), Some("publish a new version"), "{line}");
 }
 
 #[test]
@@ -151,12 +166,17 @@ fn a_service_image_missing_locally_is_invalid_input() {
         std::process::id()
     );
     let compose = write_compose(&stack, "compose.yaml", &web_compose(&absent));
-    let line = refused(
+    let (line, hint) = refused(
         &stack,
         publish_cmd(&stack, VERSION, &compose),
         code::INVALID_INPUT,
     );
     assert!(line.contains(&absent), "{line}");
+    assert_eq!(
+        hint.as_deref(),
+        Some("build or load it before publishing"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -165,12 +185,17 @@ fn an_image_using_a_variable_is_invalid_input() {
     // TAG is declared, so the refusal is about the image, not an undeclared variable.
     let yaml = "x-driftless:\n  config:\n    - name: TAG\n      type: string\n      default: \"1\"\nservices:\n  web:\n    image: foo:${TAG}\n";
     let compose = write_compose(&stack, "compose.yaml", yaml);
-    let line = refused(
+    let (line, hint) = refused(
         &stack,
         publish_cmd(&stack, VERSION, &compose),
         code::INVALID_INPUT,
     );
     assert!(line.contains("foo:${TAG}"), "{line}");
+    assert!(
+        hint.as_deref()
+            .is_some_and(|h| h.contains("a concrete image it can pin by digest")),
+        "{hint:?}"
+    );
 }
 
 #[test]
@@ -182,12 +207,17 @@ fn an_undeclared_variable_is_invalid_input() {
         "services:\n  web:\n    image: {tag}\n    environment:\n      GREETING: ${{NOPE}}\n"
     );
     let compose = write_compose(&stack, "compose.yaml", &yaml);
-    let line = refused(
+    let (line, hint) = refused(
         &stack,
         publish_cmd(&stack, VERSION, &compose),
         code::INVALID_INPUT,
     );
     assert!(line.contains("NOPE"), "{line}");
+    assert_eq!(
+        hint.as_deref(),
+        Some("declare it under x-driftless.config"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -195,12 +225,17 @@ fn a_build_only_service_is_invalid_input() {
     let stack = stack_with_app();
     let yaml = "services:\n  web:\n    build: .\n";
     let compose = write_compose(&stack, "compose.yaml", yaml);
-    let line = refused(
+    let (line, hint) = refused(
         &stack,
         publish_cmd(&stack, VERSION, &compose),
         code::INVALID_INPUT,
     );
     assert!(line.contains("web"), "{line}");
+    assert!(
+        hint.as_deref()
+            .is_some_and(|h| h.contains("an image built on this machine")),
+        "{hint:?}"
+    );
 }
 
 #[test]
@@ -212,8 +247,13 @@ fn publishing_without_a_release_key_is_invalid_input() {
     let mut cmd = publish_cmd(&stack, VERSION, &compose);
     cmd.env_remove("DRIFTLESS_RELEASE_KEY_FILE")
         .env_remove("DRIFTLESS_RELEASE_KEY");
-    let line = refused(&stack, cmd, code::INVALID_INPUT);
+    let (line, hint) = refused(&stack, cmd, code::INVALID_INPUT);
     assert!(line.contains("release key"), "{line}");
+    assert!(
+        hint.as_deref()
+            .is_some_and(|h| h.starts_with("pass --release-key FILE")),
+        "{hint:?}"
+    );
 }
 
 #[test]
