@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use driftless_runtime::{ContainerRuntime, ContainerState, HealthGate, RuntimeError};
-use driftless_test_support::images::{build_failing_image, FAILING_IMAGE_MESSAGE};
+use driftless_test_support::compose_project::ComposeProject;
+use driftless_test_support::images::{
+    build_crashing_image, build_failing_image, FAILING_IMAGE_MESSAGE,
+};
 use engine::{compose_yaml, containers, http_image, new_project, new_project_in, runtime, up};
 
 const HEALTH_TIMEOUT: HealthGate = HealthGate {
@@ -98,6 +101,60 @@ async fn wait_healthy_names_the_failing_service_and_its_logs() {
     }
     assert!(err.to_string().contains("service broken"), "{err}");
 
+    rt.compose_down(project.name(), &project.compose_file(), &project.env_file())
+        .await
+        .expect("compose down");
+}
+
+/// A service that runs for a second and then exits, under `restart`.
+fn crashing_project(purpose: &str, restart: &str) -> ComposeProject {
+    let image = "driftless-runtime-test/crash-after-1s:1";
+    build_crashing_image(image, 1).expect("build crashing image");
+    let yaml = format!(
+        "services:\n  web:\n    image: {image}\n    restart: \"{restart}\"\n    environment:\n      GREETING: ${{GREETING}}\n"
+    );
+    new_project(purpose, &yaml, "GREETING=hi\n")
+}
+
+#[tokio::test]
+async fn a_service_that_exits_a_second_after_start_never_passes_the_gate() {
+    let rt = runtime().await;
+    let project = crashing_project("crash", "no");
+    up(&project, &rt).await.expect("compose up");
+    let err = rt
+        .wait_healthy(project.name(), &["web".to_owned()], HEALTH_TIMEOUT)
+        .await
+        .expect_err("a service that exits inside the settle window must fail the gate");
+    match &err {
+        RuntimeError::Unhealthy {
+            service,
+            state,
+            log_tail,
+        } => {
+            assert_eq!(service, "web");
+            assert!(state.contains("exited with code 1"), "{state}");
+            assert!(log_tail.contains(FAILING_IMAGE_MESSAGE), "{log_tail}");
+        }
+        other => panic!("expected Unhealthy, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_crash_loop_under_a_restart_policy_never_passes_the_gate() {
+    let rt = runtime().await;
+    let project = crashing_project("loop", "unless-stopped");
+    up(&project, &rt).await.expect("compose up");
+    let err = rt
+        .wait_healthy(project.name(), &["web".to_owned()], HEALTH_TIMEOUT)
+        .await
+        .expect_err("a container the engine keeps restarting must fail the gate");
+    match &err {
+        RuntimeError::Unhealthy { service, state, .. } => {
+            assert_eq!(service, "web");
+            assert!(state.contains("restart"), "{state}");
+        }
+        other => panic!("expected Unhealthy, got {other:?}"),
+    }
     rt.compose_down(project.name(), &project.compose_file(), &project.env_file())
         .await
         .expect("compose down");

@@ -40,6 +40,19 @@ CMD ["/bin/busybox", "sh", "-c", "echo '{FAILING_IMAGE_MESSAGE}' >&2; exit 1"]
     build(tag, &dockerfile, None)
 }
 
+/// Builds a FROM-scratch image tagged `tag` with no healthcheck that runs for
+/// `after_s` seconds, then prints [`FAILING_IMAGE_MESSAGE`] to stderr and exits with
+/// code 1: a service that looks fine when it starts; returns the image id.
+pub fn build_crashing_image(tag: &str, after_s: u64) -> anyhow::Result<String> {
+    let dockerfile = format!(
+        r#"FROM scratch
+COPY busybox /bin/busybox
+CMD ["/bin/busybox", "sh", "-c", "echo started; /bin/busybox sleep {after_s}; echo '{FAILING_IMAGE_MESSAGE}' >&2; exit 1"]
+"#
+    );
+    build(tag, &dockerfile, None)
+}
+
 /// The line a container of [`build_failing_image`] writes before it exits.
 pub const FAILING_IMAGE_MESSAGE: &str = "driftless test service failing on purpose";
 

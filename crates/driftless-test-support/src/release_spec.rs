@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::images::{build_failing_image, build_http_image, with_retries};
+use crate::images::{build_crashing_image, build_failing_image, build_http_image, with_retries};
 
 /// The two services every test app has.
 pub const SERVICES: [&str; 2] = ["web", "api"];
@@ -20,6 +20,8 @@ pub struct Spec {
     pub health_timeout_s: Option<u64>,
     /// web's image exits 1 at once (never healthy).
     pub failing_web: bool,
+    /// web's image has no healthcheck and exits 1 this many seconds after it starts.
+    pub crashing_web_after_s: Option<u64>,
     /// Each service serves `<service> <version> of <app>`: image bytes no other test
     /// builds, so a host without them must pull them.
     pub unique_images: bool,
@@ -31,6 +33,7 @@ impl Spec {
         ports: true,
         health_timeout_s: None,
         failing_web: false,
+        crashing_web_after_s: None,
         unique_images: false,
     };
 }
@@ -66,6 +69,8 @@ pub fn write_release(
         let tag = format!("{app}/{service}:{version}");
         if spec.failing_web && service == "web" {
             with_retries(|| build_failing_image(&tag));
+        } else if let (Some(after_s), "web") = (spec.crashing_web_after_s, service) {
+            with_retries(|| build_crashing_image(&tag, after_s));
         } else {
             let body = served_body(app, service, version, spec);
             with_retries(|| build_http_image(&tag, &body));
