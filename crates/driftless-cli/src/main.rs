@@ -11,7 +11,6 @@ mod config_cmd;
 mod drift;
 mod env;
 mod files;
-mod generate;
 mod host;
 mod install;
 mod journal;
@@ -60,7 +59,7 @@ enum Command {
     Agent(agent::AgentArgs),
     /// Shell completions and man pages (see the README for installing them).
     #[command(hide = true)]
-    Generate(generate::GenerateArgs),
+    Generate(driftless_generate::GenerateArgs),
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -73,7 +72,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::RegistryLogin => config_cmd::registry_login(&dir),
         Command::SelfUpdate(args) => self_update::run_command(&dir, args).await,
         Command::Agent(args) => agent::run_command(&dir, args).await,
-        Command::Generate(args) => generate::run_command(args, Cli::command()),
+        Command::Generate(args) => driftless_generate::run(args, Cli::command()),
     }
 }
 

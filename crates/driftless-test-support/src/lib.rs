@@ -5,6 +5,7 @@
 
 pub mod compose_project;
 pub mod docker_cli;
+pub mod generated_docs;
 pub mod hostile_control_plane;
 pub mod http_probe;
 pub mod images;

@@ -10,7 +10,6 @@ mod customer;
 mod datadir;
 mod env;
 mod fleet;
-mod generate;
 mod init;
 mod install;
 mod keys;
@@ -75,7 +74,7 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Shell completions and man pages (see the README for installing them).
     #[command(hide = true)]
-    Generate(generate::GenerateArgs),
+    Generate(driftless_generate::GenerateArgs),
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -96,7 +95,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Install(args) => install::run(args).await,
         Command::Fleet(args) => fleet::run(args).await,
         Command::Audit(args) => audit::run(args).await,
-        Command::Generate(args) => generate::run(args, Cli::command()),
+        Command::Generate(args) => driftless_generate::run(args, Cli::command()),
     }
 }
 

@@ -1,5 +1,6 @@
-//! `driftless-vendor generate`: shell completions and man pages, generated from the
-//! clap definitions so they can never disagree with `--help`.
+//! The hidden `generate` command both binaries have: shell completions and man
+//! pages, generated from the binary's own clap definitions so they can never disagree
+//! with `--help`.
 
 use anyhow::{Context as _, Result};
 use clap::Subcommand;
@@ -22,7 +23,7 @@ enum Generated {
         shell: Shell,
     },
     /// Write a man page for the command and one per subcommand (e.g.
-    /// driftless-vendor-publish.1) into a directory.
+    /// driftless-sync.1, driftless-vendor-publish.1) into a directory.
     Man {
         /// The directory to write the pages into; created if missing.
         #[arg(long)]
