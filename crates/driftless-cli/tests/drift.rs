@@ -195,6 +195,24 @@ fn wait_bounded(child: &mut std::process::Child, timeout: Duration) -> std::proc
     }
 }
 
+/// Reads `child`'s stderr until a line contains `needle` (returned) or it closes; the
+/// reader gives up after `timeout` so a silent agent cannot hang the test.
+fn first_line_containing(child: &mut Child, needle: &str, timeout: Duration) -> Option<String> {
+    use std::io::BufRead as _;
+    let err = child.stderr.take()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let needle = needle.to_owned();
+    std::thread::spawn(move || {
+        // Keeps draining after the match, so the agent never writes to a closed pipe.
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            if line.contains(&needle) {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    rx.recv_timeout(timeout).ok()
+}
+
 /// Starts `driftless agent` on `h` for `max_syncs` syncs, without initial jitter.
 fn spawn_agent(w: &World, h: &str, max_syncs: u32, stderr: Stdio) -> Child {
     w.cli(h)
@@ -233,12 +251,19 @@ fn the_agent_syncs_on_schedule_and_rides_out_a_control_plane_outage() {
     let before = w.all_containers("h");
     w.stack.stop_control();
     let mut agent = spawn_agent(&w, "h", 2, Stdio::piped());
-    std::thread::sleep(Duration::from_secs(3));
+    // Wait for the agent to report its first failed sync and schedule the next one,
+    // then check it is still there: a failed check-in must not end the agent.
+    let failed_line = first_line_containing(&mut agent, "next sync in", Duration::from_secs(120));
     let early = agent.try_wait().unwrap();
     if early.is_none() {
         let _ = agent.kill();
     }
     let out = agent.wait_with_output().unwrap();
+    assert!(
+        failed_line.as_deref().is_some_and(|l| l.contains("error:")),
+        "the agent never reported the failed sync: {failed_line:?} {}",
+        stderr(&out)
+    );
     assert!(
         early.is_none(),
         "the agent exited early ({early:?}) with the control plane down: {}",
