@@ -4,10 +4,10 @@
 use std::fs;
 use std::path::Path;
 
-use driftless_fuzz::{assignment_for, json, release_doc, root_doc, sign, world};
+use driftless_fuzz::{assignment_for, json, release_doc, root_doc, sign, world, World};
 use driftless_wire::checkin::{CheckinRequest, CheckinResponse, RegistryAccess};
 use driftless_wire::status::InstallStatus;
-use driftless_wire::{ASSIGNMENT_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE, ROOT_PAYLOAD_TYPE};
+use driftless_wire::{Envelope, ASSIGNMENT_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE, ROOT_PAYLOAD_TYPE};
 
 const DEMO_COMPOSE: &str = include_str!("../../demo/compose.yaml.in");
 
@@ -89,7 +89,13 @@ fn main() {
     put(&dir, "envelope", &moded(0, &json(&a6_env)));
     put(&dir, "payload", &moded(1, &a6));
 
-    let dir = out.join("checkin");
+    seed_checkin(&out.join("checkin"), &w, a6_env, r4_env);
+    seed_text_parsers(&out);
+}
+
+/// Check-in requests and answers, one of them carrying a release the assignment does
+/// not name.
+fn seed_checkin(dir: &Path, w: &World, a6_env: Envelope, r4_env: Envelope) {
     let req = CheckinRequest {
         release_counter: Some(5),
         version: Some("1.5.0".into()),
@@ -100,7 +106,7 @@ fn main() {
         target_version: None,
         reason: None,
     };
-    put(&dir, "request", &json(&req));
+    put(dir, "request", &json(&req));
     let resp = CheckinResponse {
         assignment: Some(a6_env),
         release: Some(w.release_env.clone()),
@@ -115,15 +121,18 @@ fn main() {
         message: None,
         pending: None,
     };
-    put(&dir, "response", &json(&resp));
+    put(dir, "response", &json(&resp));
     let downgrade = CheckinResponse {
         release: Some(r4_env),
         registry: None,
         message: Some("channel has no release".into()),
         ..resp
     };
-    put(&dir, "response-mismatched", &json(&downgrade));
+    put(dir, "response-mismatched", &json(&downgrade));
+}
 
+/// Compose files and registry scopes.
+fn seed_text_parsers(out: &Path) {
     let dir = out.join("descriptor");
     put(
         &dir,
