@@ -81,15 +81,16 @@ fn pull_error(image: &str, token: &str, err: bollard::errors::Error) -> RuntimeE
     } else {
         message.replace(token, "<token>")
     };
+    let (diagnosis, hint) = diagnose(&message);
     RuntimeError::Pull {
         image: image.to_owned(),
-        hint: pull_hint(&message),
-        reason: message,
+        reason: format!("{message} ({diagnosis})"),
+        hint,
     }
 }
 
-/// What to do about a pull failure, from the engine's message.
-fn pull_hint(message: &str) -> &'static str {
+/// What a pull failure means and what to do about it, from the engine's message.
+fn diagnose(message: &str) -> (&'static str, &'static str) {
     let m = message.to_ascii_lowercase();
     if [
         "unauthorized",
@@ -100,7 +101,10 @@ fn pull_hint(message: &str) -> &'static str {
     .iter()
     .any(|w| m.contains(w))
     {
-        "the registry refused this install's token: run sync again for a fresh token, and check that the licence is active"
+        (
+            "the registry refused this install's token",
+            "run sync again for a fresh token, and check that the licence is active",
+        )
     } else if [
         "connection refused",
         "no such host",
@@ -113,14 +117,23 @@ fn pull_hint(message: &str) -> &'static str {
     .iter()
     .any(|w| m.contains(w))
     {
-        "the registry cannot be reached from the docker engine: check the host's network, DNS and proxy settings"
+        (
+            "the registry cannot be reached from the docker engine",
+            "check the host's network, DNS and proxy settings",
+        )
     } else if ["manifest unknown", "not found", "digest", "does not match"]
         .iter()
         .any(|w| m.contains(w))
     {
-        "the registry does not serve this exact digest: the release may be broken or the registry tampered with, ask the vendor"
+        (
+            "the registry does not serve this exact digest: the release may be broken or the registry tampered with",
+            "ask the vendor",
+        )
     } else {
-        "check the engine's log (journalctl -u docker) and run sync again"
+        (
+            "the docker engine could not pull it",
+            "check the engine's log (journalctl -u docker) and run sync again",
+        )
     }
 }
 
@@ -160,9 +173,10 @@ mod tests {
         let shown = err.to_string();
         assert!(matches!(err, RuntimeError::Pull { .. }));
         assert!(!shown.contains("s3cret-token"), "{shown}");
+        assert!(shown.contains("refused this install's token"), "{shown}");
         assert!(
             err.hint()
-                .is_some_and(|h| h.contains("refused this install's token")),
+                .is_some_and(|h| h.contains("run sync again for a fresh token")),
             "{err:?}"
         );
         assert!(shown.contains("r/acme/web@sha256:abc"), "{shown}");
@@ -180,10 +194,8 @@ mod tests {
         );
         assert_eq!(
             err.to_string(),
-            "cannot pull image r/acme/web@sha256:abc: manifest for r/acme/web@sha256:abc not found: manifest unknown"
+            "cannot pull image r/acme/web@sha256:abc: manifest for r/acme/web@sha256:abc not found: manifest unknown (the registry does not serve this exact digest: the release may be broken or the registry tampered with)"
         );
-        assert!(err
-            .hint()
-            .is_some_and(|h| h.contains("does not serve this exact digest")));
+        assert_eq!(err.hint().as_deref(), Some("ask the vendor"));
     }
 }

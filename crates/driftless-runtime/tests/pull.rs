@@ -26,6 +26,9 @@ async fn pull_from_an_unreachable_registry_is_a_pull_error_without_the_token() {
     let shown = err.to_string();
     assert!(shown.contains(image), "{shown}");
     assert!(shown.contains("cannot be reached"), "{shown}");
+    let hint = err.hint().unwrap_or_default();
+    assert!(hint.contains("network, DNS and proxy"), "{hint}");
+    assert!(!hint.contains(token), "{hint}");
     assert!(!shown.contains(token), "{shown}");
     assert!(!format!("{err:?}").contains(token));
 }
