@@ -26,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
         let r = &v.release;
         assert!(r.expires > NOW);
         assert!(r.release_counter >= w.state.rollback_floor);
+        assert_eq!(r.app, w.state.app, "a release of another app was accepted");
         assert!(v.next_state.highest_release_counter >= w.state.highest_release_counter);
         let _ = r.repositories();
         let _ = r.images.iter().map(|i| i.pinned()).count();

@@ -2,7 +2,7 @@
 //! fixed root v1. Odd first byte: the rest is a payload signed by root keys 1 and 2.
 #![no_main]
 
-use driftless_fuzz::{input, sign, world, Input, NOW};
+use driftless_fuzz::{input, sign, world, Input, APP, NOW};
 use driftless_trust::{root_fingerprint, verify_root_update, verify_root_v1, TrustState};
 use driftless_wire::root::Role;
 use driftless_wire::ROOT_PAYLOAD_TYPE;
@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
                 let (_, threshold) = root.role_keys(role);
                 assert!(threshold >= 1);
             }
-            let _ = TrustState::new(root);
+            let _ = TrustState::new(root, APP);
         }
     }
     if let Ok(next) = verify_root_update(&w.root_v1, &env, NOW) {

@@ -12,7 +12,7 @@ use driftless_wire::root::RootDocument;
 use driftless_wire::{Envelope, KeyId, PublicKey};
 use ed25519_dalek::SigningKey;
 
-pub use driftless_trust_fixtures::{json, release_doc, INSTALL_ID, NOW};
+pub use driftless_trust_fixtures::{json, release_doc, APP, INSTALL_ID, NOW};
 
 /// The keys, root and state the targets share.
 pub struct World {
@@ -26,7 +26,7 @@ pub struct World {
     pub root_v1: RootDocument,
     /// Every key of root v1, with its id, as `verified_keyids` takes them.
     pub trusted: Vec<(KeyId, PublicKey)>,
-    /// Sequence 5, release counter 5 and rollback floor 3 already accepted.
+    /// Pinned to app `acme`; sequence 5, release counter 5 and rollback floor 3 already accepted.
     pub state: TrustState,
     /// A release (counter 6) validly signed by the release key.
     pub release_env: Envelope,
@@ -45,9 +45,11 @@ pub fn world() -> &'static World {
             .collect();
         let state = TrustState {
             root: root_v1.clone(),
+            app: APP.to_string(),
             highest_sequence: 5,
             highest_release_counter: 5,
             rollback_floor: 3,
+            rollback_floor_set_by: Some("1.5.0".into()),
         };
         let release_env = sign_release(&release_doc(6, 4), &[&keys.release]);
         World {

@@ -107,7 +107,8 @@ pub async fn install(dir: &StateDir, opts: &InstallOptions) -> Result<Config> {
     dir.create()?;
     dir.save_key(&key)?;
     dir.save_root(1, &root_env)?;
-    dir.save_trust(&TrustState::new(root))?;
+    // Pinned to the app the license registered: any other app's documents are refused.
+    dir.save_trust(&TrustState::new(root, &config.app))?;
     // config.toml last: its presence is what marks the directory as installed.
     dir.save_config(&config)?;
     Ok(config)

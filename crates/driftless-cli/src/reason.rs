@@ -53,6 +53,8 @@ pub fn code_of(err: &anyhow::Error) -> ReasonCode {
                 TrustError::Expired {
                     what: "assignment", ..
                 } => ReasonCode::AssignmentExpired,
+                TrustError::WrongApp { .. } => ReasonCode::WrongApp,
+                TrustError::BelowRollbackFloor { .. } => ReasonCode::BelowRollbackFloor,
                 _ => ReasonCode::VerificationFailed,
             };
         }

@@ -280,13 +280,19 @@ impl StateDir {
         write_atomic(&self.trust_path(), &serde_json::to_vec_pretty(t)?, false)
     }
 
-    /// Reads the trust state.
+    /// Reads the trust state. A state written before hosts were pinned to their app is
+    /// pinned to the app `config.toml` recorded at install, and saved so.
     pub fn load_trust(&self) -> Result<TrustState> {
         let path = self.trust_path();
         let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        serde_json::from_slice(&bytes)
+        let mut trust: TrustState = serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is corrupt", path.display()))
-            .hint("reinstall: `driftless install` into a fresh --state-dir")
+            .hint("reinstall: `driftless install` into a fresh --state-dir")?;
+        if trust.app.is_empty() {
+            trust.app = self.load_config()?.app;
+            self.save_trust(&trust)?;
+        }
+        Ok(trust)
     }
 
     /// Writes the root document envelope of `version`.
@@ -348,5 +354,44 @@ impl StateDir {
     pub fn current_version(&self) -> Option<String> {
         let target = fs::read_link(self.current_link()).ok()?;
         target.file_name().map(|n| n.to_string_lossy().into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trust_state_from_before_app_pinning_is_pinned_to_the_installed_app() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StateDir::new(tmp.path());
+        dir.create().unwrap();
+        dir.save_config(&Config {
+            server: "http://127.0.0.1:8080".into(),
+            install_id: "ins_1".into(),
+            app: "acme".into(),
+            channel: "stable".into(),
+            project: "acme".into(),
+            root_fingerprint: "sha256:00".into(),
+            values: BTreeMap::new(),
+        })
+        .unwrap();
+        // What an older CLI wrote: no `app`.
+        let old = r#"{"root":{"type":"root","version":1,"expires":1,"keys":{},"roles":{}},
+            "highest_sequence":4,"highest_release_counter":3,"rollback_floor":2}"#;
+        fs::write(dir.trust_path(), old).unwrap();
+        let trust = dir.load_trust().unwrap();
+        assert_eq!(trust.app, "acme");
+        assert_eq!(
+            (
+                trust.highest_sequence,
+                trust.highest_release_counter,
+                trust.rollback_floor
+            ),
+            (4, 3, 2)
+        );
+        let stored: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.trust_path()).unwrap()).unwrap();
+        assert_eq!(stored["app"], "acme", "the pin is saved: {stored}");
     }
 }

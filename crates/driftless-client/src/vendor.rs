@@ -217,13 +217,14 @@ impl VendorClient {
         )
         .await
     }
-    /// Marks a release active, deprecated or yanked.
+    /// Marks a release active, deprecated or yanked; says which channels' hosts will
+    /// refuse the move back a yank makes.
     pub async fn set_release_state(
         &self,
         app: &str,
         version: &str,
         state: &str,
-    ) -> Result<(), ClientError> {
+    ) -> Result<ReleaseStateChanged, ClientError> {
         let url = self
             .http
             .url(&format!("/v1/apps/{app}/releases/{version}/state"));
@@ -235,7 +236,7 @@ impl VendorClient {
             .json(&SetReleaseState {
                 state: state.into(),
             });
-        self.http.send(req, &url).await?.ok()
+        self.http.send(req, &url).await?.json()
     }
     /// Moves an install to another channel.
     pub async fn move_install(&self, id: &str, channel: &str) -> Result<(), ClientError> {

@@ -29,6 +29,12 @@ pub mod code {
     pub const DISK_FULL: u8 = 12;
     /// A self-update's new CLI did not run (smoke test); the previous one was restored.
     pub const SELF_UPDATE: u8 = 13;
+    /// The control plane offered a document for another app than the host installed;
+    /// nothing was pulled.
+    pub const WRONG_APP: u8 = 14;
+    /// The assigned release is below the rollback floor of a release the host
+    /// verified; nothing was pulled.
+    pub const BELOW_ROLLBACK_FLOOR: u8 = 15;
 }
 
 /// One exit code as the README documents it.
@@ -97,6 +103,14 @@ pub const CODES: &[ExitCodeInfo] = &[
     ExitCodeInfo {
         code: code::SELF_UPDATE,
         meaning: "self-update: the new CLI failed its smoke test; the previous one was restored",
+    },
+    ExitCodeInfo {
+        code: code::WRONG_APP,
+        meaning: "an assignment or release for another app than this host installed was refused; nothing was pulled",
+    },
+    ExitCodeInfo {
+        code: code::BELOW_ROLLBACK_FLOOR,
+        meaning: "a release below the rollback floor of a release this host verified was refused; nothing was pulled",
     },
 ];
 

@@ -97,8 +97,14 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if cause.is::<driftless_oci::OciError>() {
             return code::REGISTRY;
         }
-        if cause.is::<driftless_trust::TrustError>() {
-            return code::VERIFICATION;
+        if let Some(e) = cause.downcast_ref::<driftless_trust::TrustError>() {
+            return match e {
+                driftless_trust::TrustError::WrongApp { .. } => code::WRONG_APP,
+                driftless_trust::TrustError::BelowRollbackFloor { .. } => {
+                    code::BELOW_ROLLBACK_FLOOR
+                }
+                _ => code::VERIFICATION,
+            };
         }
         if let Some(e) = cause.downcast_ref::<driftless_runtime::RuntimeError>() {
             return match e {

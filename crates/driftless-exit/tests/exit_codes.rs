@@ -24,6 +24,8 @@ fn every_exit_code_keeps_its_number() {
         (code::PROTOCOL, 11),
         (code::DISK_FULL, 12),
         (code::SELF_UPDATE, 13),
+        (code::WRONG_APP, 14),
+        (code::BELOW_ROLLBACK_FLOOR, 15),
     ];
     for (constant, number) in pinned {
         assert_eq!(constant, number);
@@ -31,7 +33,7 @@ fn every_exit_code_keeps_its_number() {
     let listed: Vec<u8> = CODES.iter().map(|c| c.code).collect();
     assert_eq!(
         listed,
-        (0..=13).collect::<Vec<u8>>(),
+        (0..=15).collect::<Vec<u8>>(),
         "CODES lists every code once, in order"
     );
 }
@@ -123,6 +125,25 @@ fn each_kind_of_failure_maps_to_its_code() {
             }
             .into(),
             code::VERIFICATION,
+        ),
+        (
+            driftless_trust::TrustError::WrongApp {
+                what: "assignment",
+                pinned: "acme".into(),
+                found: "globex".into(),
+            }
+            .into(),
+            code::WRONG_APP,
+        ),
+        (
+            driftless_trust::TrustError::BelowRollbackFloor {
+                version: "1.0.0".into(),
+                target: 1,
+                floor: 2,
+                set_by: Some("3.0.0".into()),
+            }
+            .into(),
+            code::BELOW_ROLLBACK_FLOOR,
         ),
         (
             driftless_runtime::RuntimeError::Pull {
@@ -235,4 +256,31 @@ fn a_hint_given_as_context_wins_over_the_library_errors_own() {
     .hint("build the image first")
     .unwrap_err();
     assert!(render(&err).ends_with("\n\nhint: build the image first"));
+}
+
+#[test]
+fn a_trust_refusal_is_one_error_line_and_one_hint_line() {
+    let refusals: Vec<anyhow::Error> = vec![
+        driftless_trust::TrustError::WrongApp {
+            what: "assignment",
+            pinned: "acme".into(),
+            found: "globex".into(),
+        }
+        .into(),
+        driftless_trust::TrustError::BelowRollbackFloor {
+            version: "1.0.0".into(),
+            target: 1,
+            floor: 2,
+            set_by: Some("3.0.0".into()),
+        }
+        .into(),
+    ];
+    for err in refusals {
+        let text = render(&err);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].starts_with("error: "), "{text}");
+        assert_eq!(lines[1], "", "{text}");
+        assert!(lines[2].starts_with("hint: nothing was pulled"), "{text}");
+    }
 }

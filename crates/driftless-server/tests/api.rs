@@ -573,7 +573,13 @@ async fn yanking_a_release_moves_its_channels_back_and_refuses_promotion() {
         .expect_error(StatusCode::NOT_FOUND, "unknown_release");
 
     let yanked = h.post(&state_of("2.0.0"), json!({"state": "yanked"})).await;
-    assert_eq!(yanked.status, StatusCode::NO_CONTENT);
+    assert_eq!(yanked.status, StatusCode::OK);
+    assert_eq!(yanked.json()["state"], "yanked");
+    assert_eq!(
+        yanked.json()["floor_warnings"],
+        json!([]),
+        "2.0.0 has no rollback floor: hosts go back"
+    );
     assert_eq!(
         stable_version(&h).await,
         "1.0.0",
@@ -588,8 +594,72 @@ async fn yanking_a_release_moves_its_channels_back_and_refuses_promotion() {
         .await
         .expect_error(StatusCode::CONFLICT, "release_yanked");
     let restored = h.post(&state_of("2.0.0"), json!({"state": "active"})).await;
-    assert_eq!(restored.status, StatusCode::NO_CONTENT);
+    assert_eq!(restored.status, StatusCode::OK);
+    assert_eq!(restored.json()["state"], "active");
     assert_eq!(h.promote("2.0.0").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn abort_and_yank_below_a_rollback_floor_warn_the_operator() {
+    let h = Harness::new().await;
+    h.app_with_license().await;
+    let mut over = release_doc("9.0.0", 9);
+    over.rollback_floor = 10;
+    h.upload(&signed(&over, &h.release_key))
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+    for (version, counter, floor) in [("1.0.0", 1, 0), ("2.0.0", 2, 0), ("3.0.0", 3, 2)] {
+        let mut doc = release_doc(version, counter);
+        doc.rollback_floor = floor;
+        let envelope = signed(&doc, &h.release_key);
+        assert_eq!(h.upload(&envelope).await.status, StatusCode::CREATED);
+    }
+    assert_eq!(h.promote("1.0.0").await.status, StatusCode::OK);
+    let start = format!("/v1/apps/{APP}/channels/{CHANNEL}/rollouts");
+    let rollout = json!({"version": "3.0.0", "waves": [100], "interval_s": null,
+                         "min_failures": 3, "max_failure_pct": 20});
+    assert_eq!(
+        h.post(&start, rollout.clone()).await.status,
+        StatusCode::CREATED
+    );
+    let abort = format!("/v1/apps/{APP}/channels/{CHANNEL}/rollout/abort");
+    let aborted = h.post(&abort, json!({})).await.json();
+    assert_eq!(aborted["state"], "aborted", "{aborted}");
+    let w = &aborted["floor_warning"];
+    assert_eq!(
+        (&w["channel"], &w["from_version"], &w["to_version"]),
+        (&json!(CHANNEL), &json!("3.0.0"), &json!("1.0.0")),
+        "{aborted}"
+    );
+    assert_eq!(
+        (&w["floor_counter"], &w["floor_version"]),
+        (&json!(2), &json!("2.0.0"))
+    );
+    let message = w["message"].as_str().unwrap();
+    assert!(message.contains("rollback floor 2.0.0"), "{message}");
+    let audit = h.get("/v1/audit?limit=5").await.json();
+    assert!(
+        audit.to_string().contains("rollback floor 2.0.0"),
+        "{audit}"
+    );
+
+    // Promoted, then yanked: the channel falls back to 1.0.0, below 3.0.0's floor.
+    assert_eq!(h.promote("3.0.0").await.status, StatusCode::OK);
+    let yank = format!("/v1/apps/{APP}/releases/3.0.0/state");
+    let yanked = h.post(&yank, json!({"state": "yanked"})).await;
+    assert_eq!(yanked.status, StatusCode::OK);
+    let warnings = yanked.json()["floor_warnings"].clone();
+    assert_eq!(warnings.as_array().map(Vec::len), Some(1), "{warnings}");
+    assert_eq!(warnings[0]["to_version"], "1.0.0");
+    assert_eq!(warnings[0]["floor_version"], "2.0.0");
+
+    // A move back that stays at or above the floor warns no one.
+    h.post(&yank, json!({"state": "active"})).await;
+    assert_eq!(h.promote("2.0.0").await.status, StatusCode::OK);
+    assert_eq!(h.post(&start, rollout).await.status, StatusCode::CREATED);
+    let aborted = h.post(&abort, json!({})).await.json();
+    assert_eq!(aborted["state"], "aborted", "{aborted}");
+    assert!(aborted.get("floor_warning").is_none(), "{aborted}");
 }
 
 #[tokio::test]

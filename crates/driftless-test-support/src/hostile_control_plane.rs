@@ -1,8 +1,9 @@
 //! Stand-ins for a control plane gone wrong, on loopback: one that answers every
 //! request with malformed JSON, and a man in the middle (or a compromised control
-//! plane) that forwards every request to the real one but changes one byte of the
-//! release document in each check-in answer. A host pointed at either must refuse
-//! what it is sent and keep running what it runs.
+//! plane) that forwards every request to the real one but changes each check-in
+//! answer: by default one byte of the release document, or any [`Rewrite`] a test
+//! gives it (e.g. another app's release under a re-signed assignment). A host pointed
+//! at either must refuse what it is sent and keep running what it runs.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -98,8 +99,12 @@ impl MalformedControlPlane {
     }
 }
 
-/// A man in the middle between hosts and the control plane that changes one byte of
-/// the release document's signed payload in every check-in answer carrying one.
+/// How a [`TamperingProxy`] changes a check-in answer's body: the new body, or `None`
+/// to pass the answer on unchanged.
+pub type Rewrite = Arc<dyn Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync>;
+
+/// A man in the middle between hosts and the control plane that changes every
+/// check-in answer it can ([`tamper_with_release`] unless told otherwise).
 pub struct TamperingProxy {
     server: LoopbackServer,
     tampered: Arc<AtomicUsize>,
@@ -110,16 +115,25 @@ struct Upstream {
     base: String,
     client: reqwest::Client,
     tampered: Arc<AtomicUsize>,
+    rewrite: Rewrite,
 }
 
 impl TamperingProxy {
-    /// Starts a proxy on a free loopback port forwarding to `upstream` (`http://host:port`).
+    /// Starts a proxy on a free loopback port forwarding to `upstream` (`http://host:port`)
+    /// that changes one byte of each check-in answer's release document.
     pub fn start(upstream: &str) -> Result<TamperingProxy> {
+        TamperingProxy::rewriting(upstream, Arc::new(tamper_with_release))
+    }
+
+    /// Starts a proxy forwarding to `upstream` that changes each check-in answer with
+    /// `rewrite`.
+    pub fn rewriting(upstream: &str, rewrite: Rewrite) -> Result<TamperingProxy> {
         let tampered = Arc::new(AtomicUsize::new(0));
         let state = Arc::new(Upstream {
             base: upstream.trim_end_matches('/').to_string(),
             client: reqwest::Client::new(),
             tampered: Arc::clone(&tampered),
+            rewrite,
         });
         let app = Router::new().fallback(forward).with_state(state);
         Ok(TamperingProxy {
@@ -168,7 +182,7 @@ async fn relay(up: &Upstream, req: Request) -> Result<Response> {
     let headers = end_to_end(answer.headers().clone());
     let mut bytes = answer.bytes().await.context("reading the answer")?.to_vec();
     if status == StatusCode::OK && parts.uri.path().ends_with("/checkin") {
-        if let Some(changed) = tamper_with_release(&bytes) {
+        if let Some(changed) = (up.rewrite)(&bytes) {
             bytes = changed;
             up.tampered.fetch_add(1, Ordering::SeqCst);
         }

@@ -22,6 +22,10 @@ use ed25519_dalek::SigningKey;
 pub const NOW: i64 = 1_800_000_000;
 /// The install every assignment is for.
 pub const INSTALL_ID: &str = "inst-1";
+/// The app that install was installed for, and every release document's app.
+pub const APP: &str = "acme";
+/// Another app of the same vendor, signed by the same release key.
+pub const OTHER_APP: &str = "globex";
 /// One day in seconds.
 pub const DAY: i64 = 86_400;
 /// One (non-leap) year in seconds: how long a root or a release document lives.
@@ -118,25 +122,30 @@ pub fn root_doc(
     }
 }
 
-/// A release document of app `acme`, version `1.<counter>.0`, with one image and a
+/// A release document of app [`APP`], version `1.<counter>.0`, with one image and a
 /// descriptor whose digests differ per `counter`, unexpired for a year from [`NOW`].
 pub fn release_doc(counter: u64, floor: u64) -> ReleaseDocument {
+    release_doc_of(APP, counter, floor)
+}
+
+/// [`release_doc`] of another `app`: its repositories are under `<app>/`.
+pub fn release_doc_of(app: &str, counter: u64, floor: u64) -> ReleaseDocument {
     ReleaseDocument {
         doc_type: "release".into(),
-        app: "acme".into(),
+        app: app.into(),
         version: semver::Version::new(1, counter, 0),
         release_counter: counter,
         created_at: NOW - DAY + i64::try_from(counter).unwrap_or(i64::MAX),
         expires: NOW + YEAR,
         images: vec![ReleaseImage {
             service: "web".into(),
-            repository: "acme/web".into(),
-            digest: Digest::of(format!("acme/web {counter}").as_bytes()),
+            repository: format!("{app}/web"),
+            digest: Digest::of(format!("{app}/web {counter}").as_bytes()),
             platforms: vec!["linux/amd64".into()],
             size: 10_000_000,
         }],
         descriptor: DescriptorRef {
-            repository: "acme/compose".into(),
+            repository: format!("{app}/compose"),
             manifest_digest: Digest::of(format!("manifest {counter}").as_bytes()),
             digest: Digest::of(format!("compose {counter}").as_bytes()),
             size: 512,

@@ -55,13 +55,32 @@ pub enum TrustError {
         /// What was found.
         found: String,
     },
-    /// A downgrade without permission, or below the rollback floor.
-    #[error("refusing a downgrade to release counter {target}: {why}")]
-    Downgrade {
-        /// The target counter.
+    /// A document for another app than the one this host installed (mix-and-match
+    /// across apps: a compromised control plane offering another app's release).
+    #[error("{what} is for app `{found}`, but this host installed app `{pinned}`; refusing it")]
+    WrongApp {
+        /// The document.
+        what: &'static str,
+        /// The app the host installed.
+        pinned: String,
+        /// The app the document names.
+        found: String,
+    },
+    /// A release below the rollback floor of a release already verified, whatever
+    /// the assignment permits.
+    #[error(
+        "refusing release {version} (release counter {target}): it is below the rollback floor (release counter {floor}) set by {}",
+        floor_setter(set_by.as_deref())
+    )]
+    BelowRollbackFloor {
+        /// The refused release's version.
+        version: String,
+        /// Its counter.
         target: u64,
-        /// Why.
-        why: String,
+        /// The floor in force.
+        floor: u64,
+        /// The version of the release that set the floor, when known.
+        set_by: Option<String>,
     },
     /// A root version was skipped.
     #[error(
@@ -83,6 +102,14 @@ pub enum TrustError {
     },
 }
 
+/// Names the release that set a rollback floor, for the refusal's message.
+fn floor_setter(version: Option<&str>) -> String {
+    match version {
+        Some(v) => format!("release {v}, which this host verified"),
+        None => "a release this host verified".into(),
+    }
+}
+
 impl TrustError {
     /// What a person can do about it, printed under the error line.
     pub fn hint(&self) -> Option<String> {
@@ -96,6 +123,12 @@ impl TrustError {
             TrustError::RootSkipped { .. } => {
                 Some("sync again: the CLI walks the root chain one version at a time".into())
             }
+            TrustError::WrongApp { .. } => Some(
+                "nothing was pulled and the running app was not touched; tell your vendor: their control plane offered this host another app's release".into(),
+            ),
+            TrustError::BelowRollbackFloor { floor, .. } => Some(format!(
+                "nothing was pulled and the running release keeps running; the vendor must assign release counter {floor} or newer (the floor is signed by the release key)"
+            )),
             _ => None,
         }
     }

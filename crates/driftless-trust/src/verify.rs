@@ -112,10 +112,10 @@ pub fn verify_root_update(
     Ok(next)
 }
 
-/// Verifies an assignment for `install_id` and the release document it names.
+/// Verifies an assignment for `install_id` of the app `state` is pinned to.
 ///
-/// Refuses a forged, expired, replayed or mismatched pair, and a downgrade without
-/// permission or below the rollback floor. Returns the state to persist on success.
+/// Refuses a forged, expired or replayed assignment, and one for another install or
+/// another app; [`verify_release`] then checks the release document it names.
 pub fn verify_assignment(
     state: &TrustState,
     install_id: &str,
@@ -131,6 +131,7 @@ pub fn verify_assignment(
             found: a.install_id,
         });
     }
+    require_pinned_app(state, "assignment", &a.app)?;
     require_fresh("assignment", a.expires, now)?;
     if a.sequence < state.highest_sequence {
         return Err(TrustError::Rollback {
@@ -144,6 +145,10 @@ pub fn verify_assignment(
 }
 
 /// Verifies the release document an already-verified assignment names.
+///
+/// Refuses a forged, expired or mismatched release, one of another app, one below the
+/// rollback floor of a release already verified, and a downgrade without permission.
+/// Returns the state to persist on success.
 pub fn verify_release(
     state: &TrustState,
     assignment: &Assignment,
@@ -166,20 +171,40 @@ pub fn verify_release(
         });
     }
     let r: ReleaseDocument = decode(release_env, RELEASE_PAYLOAD_TYPE, "release document")?;
+    require_pinned_app(state, "release document", &r.app)?;
     check_pair(assignment, &r)?;
     require_fresh("release document", r.expires, now)?;
     check_downgrade(state, assignment, &r)?;
+    let raises_floor = r.rollback_floor > state.rollback_floor;
     let next_state = TrustState {
         root: state.root.clone(),
+        app: state.app.clone(),
         highest_sequence: state.highest_sequence.max(assignment.sequence),
         highest_release_counter: state.highest_release_counter.max(r.release_counter),
         rollback_floor: state.rollback_floor.max(r.rollback_floor),
+        rollback_floor_set_by: if raises_floor {
+            Some(r.version.to_string())
+        } else {
+            state.rollback_floor_set_by.clone()
+        },
     };
     Ok(Verified {
         assignment: assignment.clone(),
         release: r,
         next_state,
     })
+}
+
+/// Refuses a document naming another app than the one the host installed.
+fn require_pinned_app(state: &TrustState, what: &'static str, app: &str) -> Result<(), TrustError> {
+    if app != state.app {
+        return Err(TrustError::WrongApp {
+            what,
+            pinned: state.app.clone(),
+            found: app.to_string(),
+        });
+    }
+    Ok(())
 }
 
 fn check_pair(a: &Assignment, r: &ReleaseDocument) -> Result<(), TrustError> {
@@ -207,11 +232,21 @@ fn check_pair(a: &Assignment, r: &ReleaseDocument) -> Result<(), TrustError> {
     Ok(())
 }
 
+/// Refuses a release below the floor (whatever the assignment permits), then a lower
+/// counter than accepted unless the assignment explicitly permits the downgrade.
 fn check_downgrade(
     state: &TrustState,
     a: &Assignment,
     r: &ReleaseDocument,
 ) -> Result<(), TrustError> {
+    if r.release_counter < state.rollback_floor {
+        return Err(TrustError::BelowRollbackFloor {
+            version: r.version.to_string(),
+            target: r.release_counter,
+            floor: state.rollback_floor,
+            set_by: state.rollback_floor_set_by.clone(),
+        });
+    }
     if r.release_counter >= state.highest_release_counter {
         return Ok(());
     }
@@ -221,15 +256,6 @@ fn check_downgrade(
             field: "release counter",
             got: r.release_counter,
             highest: state.highest_release_counter,
-        });
-    }
-    if r.release_counter < state.rollback_floor {
-        return Err(TrustError::Downgrade {
-            target: r.release_counter,
-            why: format!(
-                "below the rollback floor {} of a release already verified",
-                state.rollback_floor
-            ),
         });
     }
     Ok(())

@@ -8,7 +8,8 @@ use driftless_trust::{
     TrustError, TrustState,
 };
 use driftless_trust_fixtures::{
-    assignment, release_doc, sign_assignment, sign_release, sign_root, Keys, INSTALL_ID, NOW, YEAR,
+    assignment, release_doc, release_doc_of, sign_assignment, sign_release, sign_root, Keys, APP,
+    INSTALL_ID, NOW, OTHER_APP, YEAR,
 };
 use driftless_wire::keys::key_id_of;
 use driftless_wire::release::{Assignment, ReleaseDocument};
@@ -57,7 +58,7 @@ fn accepted_state(w: &World, counter: u64, floor: u64, seq: u64) -> TrustState {
     let r = release_doc(counter, floor);
     let re = sign_release_by(w, &r);
     let ae = sign_assignment_by(&w.keys.director, &assignment(&re, &r, seq));
-    check(w, &TrustState::new(w.root.clone()), &ae, &re).expect("baseline accepted")
+    check(w, &TrustState::new(w.root.clone(), APP), &ae, &re).expect("baseline accepted")
 }
 
 #[test]
@@ -132,7 +133,7 @@ fn assignment_signed_by_a_foreign_key_is_refused() {
     let r = release_doc(1, 0);
     let re = sign_release_by(&w, &r);
     let ae = sign_assignment_by(&w.keys.foreign, &assignment(&re, &r, 1));
-    let err = check(&w, &TrustState::new(w.root.clone()), &ae, &re).unwrap_err();
+    let err = check(&w, &TrustState::new(w.root.clone(), APP), &ae, &re).unwrap_err();
     assert!(matches!(
         err,
         TrustError::Threshold {
@@ -149,7 +150,7 @@ fn release_signed_by_the_director_alone_is_refused() {
     let r = release_doc(1, 0);
     let re = sign_release(&r, &[&w.keys.director]);
     let ae = sign_assignment_by(&w.keys.director, &assignment(&re, &r, 1));
-    let err = check(&w, &TrustState::new(w.root.clone()), &ae, &re).unwrap_err();
+    let err = check(&w, &TrustState::new(w.root.clone(), APP), &ae, &re).unwrap_err();
     assert!(
         matches!(
             err,
@@ -171,7 +172,7 @@ fn expired_assignment_is_refused_as_a_freeze() {
     a.expires = NOW - 1;
     let err = check(
         &w,
-        &TrustState::new(w.root.clone()),
+        &TrustState::new(w.root.clone(), APP),
         &sign_assignment_by(&w.keys.director, &a),
         &re,
     )
@@ -238,6 +239,129 @@ fn permitted_downgrade_below_the_rollback_floor_is_refused() {
     }
 }
 
+/// `r` and a director-signed assignment naming it with `sequence`, downgrade allowed.
+fn permitted_pair(w: &World, r: &ReleaseDocument, sequence: u64) -> (Envelope, Envelope) {
+    let re = sign_release_by(w, r);
+    let mut a = assignment(&re, r, sequence);
+    a.allow_downgrade = true;
+    (sign_assignment_by(&w.keys.director, &a), re)
+}
+
+#[test]
+fn the_highest_rollback_floor_is_kept_with_the_release_that_set_it() {
+    let w = world();
+    let state = accepted_state(&w, 3, 2, 1);
+    assert_eq!(
+        (state.rollback_floor, state.rollback_floor_set_by.as_deref()),
+        (2, Some("1.3.0"))
+    );
+    // A newer release with a lower floor does not lower it.
+    let (ae, re) = permitted_pair(&w, &release_doc(4, 1), 2);
+    let next = check(&w, &state, &ae, &re).unwrap();
+    assert_eq!(
+        (next.rollback_floor, next.rollback_floor_set_by.as_deref()),
+        (2, Some("1.3.0"))
+    );
+}
+
+#[test]
+fn release_below_the_floor_is_refused_with_what_set_the_floor() {
+    let w = world();
+    let state = accepted_state(&w, 3, 2, 1);
+    let (ae, re) = permitted_pair(&w, &release_doc(1, 0), 2);
+    let err = check(&w, &state, &ae, &re).unwrap_err();
+    assert_eq!(
+        err,
+        TrustError::BelowRollbackFloor {
+            version: "1.1.0".into(),
+            target: 1,
+            floor: 2,
+            set_by: Some("1.3.0".into())
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "refusing release 1.1.0 (release counter 1): it is below the rollback floor (release counter 2) set by release 1.3.0, which this host verified"
+    );
+    assert!(err.hint().unwrap().contains("release counter 2 or newer"));
+}
+
+#[test]
+fn release_below_the_floor_is_refused_even_when_it_is_not_a_downgrade() {
+    // A floor above the release's own counter (publish and the control plane refuse
+    // one; a stolen release key need not) still holds for every later release.
+    let w = world();
+    let state = accepted_state(&w, 3, 5, 1);
+    let (ae, re) = permitted_pair(&w, &release_doc(4, 0), 2);
+    let err = check(&w, &state, &ae, &re).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TrustError::BelowRollbackFloor {
+                target: 4,
+                floor: 5,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn mix_and_match_app_is_refused() {
+    // The director key alone (a compromised control plane) signs an assignment for
+    // this install naming another app's genuine release.
+    let w = world();
+    let r = release_doc_of(OTHER_APP, 1, 0);
+    let re = sign_release_by(&w, &r);
+    let ae = sign_assignment_by(&w.keys.director, &assignment(&re, &r, 1));
+    let err = check(&w, &TrustState::new(w.root.clone(), APP), &ae, &re).unwrap_err();
+    assert_eq!(
+        err,
+        TrustError::WrongApp {
+            what: "assignment",
+            pinned: APP.into(),
+            found: OTHER_APP.into()
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "assignment is for app `globex`, but this host installed app `acme`; refusing it"
+    );
+    assert!(err.hint().is_some());
+}
+
+#[test]
+fn mix_and_match_app_release_is_refused() {
+    let w = world();
+    let r = release_doc_of(OTHER_APP, 1, 0);
+    let re = sign_release_by(&w, &r);
+    let mut a = assignment(&re, &r, 1);
+    a.app = APP.into();
+    let ae = sign_assignment_by(&w.keys.director, &a);
+    let err = check(&w, &TrustState::new(w.root.clone(), APP), &ae, &re).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TrustError::WrongApp {
+                what: "release document",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_state_pinned_to_no_app_accepts_none() {
+    let w = world();
+    let r = release_doc(1, 0);
+    let re = sign_release_by(&w, &r);
+    let ae = sign_assignment_by(&w.keys.director, &assignment(&re, &r, 1));
+    let err = check(&w, &TrustState::new(w.root.clone(), ""), &ae, &re).unwrap_err();
+    assert!(matches!(err, TrustError::WrongApp { .. }), "{err}");
+}
+
 #[test]
 fn mix_and_match_release_is_refused() {
     let w = world();
@@ -246,7 +370,7 @@ fn mix_and_match_release_is_refused() {
     let re1 = sign_release_by(&w, &r1);
     let re2 = sign_release_by(&w, &r2);
     let ae = sign_assignment_by(&w.keys.director, &assignment(&re1, &r1, 1));
-    let err = check(&w, &TrustState::new(w.root.clone()), &ae, &re2).unwrap_err();
+    let err = check(&w, &TrustState::new(w.root.clone(), APP), &ae, &re2).unwrap_err();
     assert!(matches!(err, TrustError::Mismatch { .. }), "{err}");
 }
 
@@ -259,7 +383,7 @@ fn assignment_for_another_install_is_refused() {
     a.install_id = "inst-2".into();
     let err = check(
         &w,
-        &TrustState::new(w.root.clone()),
+        &TrustState::new(w.root.clone(), APP),
         &sign_assignment_by(&w.keys.director, &a),
         &re,
     )
@@ -280,7 +404,7 @@ fn unknown_key_ids_count_zero() {
     let mut re = sign_release_by(&w, &r);
     re.signatures[0].keyid = key_id_of(&w.keys.foreign);
     let ae = sign_assignment_by(&w.keys.director, &assignment(&re, &r, 1));
-    let err = check(&w, &TrustState::new(w.root.clone()), &ae, &re).unwrap_err();
+    let err = check(&w, &TrustState::new(w.root.clone(), APP), &ae, &re).unwrap_err();
     assert!(matches!(err, TrustError::Threshold { got: 0, .. }));
 }
 
@@ -297,6 +421,6 @@ proptest::proptest! {
         bytes[i] ^= flip;
         let mut tampered = re.clone();
         tampered.payload = B64.encode(&bytes);
-        proptest::prop_assert!(check(&w, &TrustState::new(w.root.clone()), &ae, &tampered).is_err());
+        proptest::prop_assert!(check(&w, &TrustState::new(w.root.clone(), APP), &ae, &tampered).is_err());
     }
 }

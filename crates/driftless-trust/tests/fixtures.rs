@@ -20,7 +20,7 @@ use driftless_trust::{
     root_fingerprint, verify_assignment, verify_release, verify_root_update, verify_root_v1,
     TrustError, TrustState,
 };
-use driftless_trust_fixtures::{INSTALL_ID, NOW};
+use driftless_trust_fixtures::{APP, INSTALL_ID, NOW, OTHER_APP};
 use driftless_wire::root::RootDocument;
 use driftless_wire::Envelope;
 
@@ -51,7 +51,7 @@ fn check_in(state: &TrustState, dir: &str, prefix: &str) -> Result<TrustState, T
 
 /// The state after accepting the `accepted-<n>.` pairs of `dir`, in order.
 fn state_after(dir: &str, accepted: usize) -> TrustState {
-    let mut state = TrustState::new(pinned_root());
+    let mut state = TrustState::new(pinned_root(), APP);
     for n in 1..=accepted {
         state = check_in(&state, dir, &format!("accepted-{n}."))
             .unwrap_or_else(|e| panic!("{dir}: accepted-{n} must verify: {e}"));
@@ -66,7 +66,7 @@ fn root_update(dir: &str, file: &str) -> Result<RootDocument, TrustError> {
 #[test]
 fn good_chain_verifies() {
     let root2 = root_update("good-chain", "root-2.json").expect("root v2 verifies");
-    let state = TrustState::new(root2);
+    let state = TrustState::new(root2, APP);
     let next = check_in(&state, "good-chain", "").expect("good chain verifies");
     assert_eq!(
         (
@@ -215,7 +215,14 @@ fn downgrade_below_the_rollback_floor_is_refused() {
     let dir = "downgrade-below-rollback-floor";
     let err = check_in(&state_after(dir, 1), dir, "");
     assert!(
-        matches!(err, Err(TrustError::Downgrade { target: 3, .. })),
+        matches!(
+            err,
+            Err(TrustError::BelowRollbackFloor {
+                target: 3,
+                floor: 4,
+                ..
+            })
+        ),
         "{err:?}"
     );
 }
@@ -271,6 +278,37 @@ fn assignment_for_another_install_is_refused() {
 }
 
 #[test]
+fn mix_and_match_app_is_refused() {
+    // A compromised control plane (it holds the director key) hands this acme host
+    // globex's genuine release under an assignment for this very install.
+    let dir = "mix-and-match-app";
+    let err = check_in(&state_after(dir, 0), dir, "");
+    assert_eq!(
+        err,
+        Err(TrustError::WrongApp {
+            what: "assignment",
+            pinned: APP.to_string(),
+            found: OTHER_APP.to_string()
+        })
+    );
+}
+
+#[test]
+fn mix_and_match_app_release_is_refused() {
+    // The assignment claims this host's app but names globex's release document.
+    let dir = "mix-and-match-app-release";
+    let err = check_in(&state_after(dir, 0), dir, "");
+    assert_eq!(
+        err,
+        Err(TrustError::WrongApp {
+            what: "release document",
+            pinned: APP.to_string(),
+            found: OTHER_APP.to_string()
+        })
+    );
+}
+
+#[test]
 fn every_fixture_directory_says_what_is_wrong_with_it() {
     for (dir, _) in generate::CASES {
         let readme = fixtures_dir().join(dir).join("README.md");
@@ -292,8 +330,8 @@ mod generate {
 
     use driftless_trust::root_fingerprint;
     use driftless_trust_fixtures::{
-        assignment, json, release_doc, sign_assignment, sign_release, sign_root, Keys, DAY, NOW,
-        YEAR,
+        assignment, json, release_doc, release_doc_of, sign_assignment, sign_release, sign_root,
+        Keys, DAY, NOW, OTHER_APP, YEAR,
     };
     use driftless_wire::release::Assignment;
     use driftless_wire::{Digest, Envelope, KeyId, RELEASE_PAYLOAD_TYPE};
@@ -314,6 +352,8 @@ mod generate {
         ("release-signed-by-director", "The release document is signed by the director key (a compromised control plane), not the release key."),
         ("mix-and-match", "The assignment names release counter 1's digest; the validly signed counter-2 release is served with it."),
         ("assignment-for-another-install", "The assignment is validly signed but for install inst-2."),
+        ("mix-and-match-app", "The install was installed for app acme; a director-signed assignment for inst-1 names app globex's validly signed release (a compromised control plane)."),
+        ("mix-and-match-app-release", "The director-signed assignment for inst-1 says app acme but names app globex's validly signed release document."),
     ];
 
     /// `a` signed by the director key.
@@ -442,6 +482,21 @@ mod generate {
         files_of("", (by_director(k, &a), re))
     }
 
+    fn mix_and_match_app(k: &Keys) -> Files {
+        let r = release_doc_of(OTHER_APP, 1, 0);
+        let re = sign_release(&r, &[&k.release]);
+        let a = assignment(&re, &r, 1);
+        files_of("", (by_director(k, &a), re))
+    }
+
+    fn mix_and_match_app_release(k: &Keys) -> Files {
+        let r = release_doc_of(OTHER_APP, 1, 0);
+        let re = sign_release(&r, &[&k.release]);
+        let mut a = assignment(&re, &r, 1);
+        a.app = release_doc(1, 0).app;
+        files_of("", (by_director(k, &a), re))
+    }
+
     fn files_for(dir: &str, k: &Keys) -> Files {
         match dir {
             "good-chain" => good_chain(k),
@@ -458,6 +513,8 @@ mod generate {
             "release-signed-by-director" => release_signed_by_director(k),
             "mix-and-match" => mix_and_match(k),
             "assignment-for-another-install" => another_install(k),
+            "mix-and-match-app" => mix_and_match_app(k),
+            "mix-and-match-app-release" => mix_and_match_app_release(k),
             other => panic!("no generator for fixture {other}"),
         }
     }

@@ -8,6 +8,7 @@ use driftless_client::VendorClient;
 use driftless_descriptor::{ComposeFile, DeclaredHealth, ServiceImage, MAX_DESCRIPTOR_BYTES};
 use driftless_exit::HintExt as _;
 use driftless_oci::RegistryClient;
+use driftless_wire::api::ReleaseInfo;
 use driftless_wire::release::{
     CliBinary, ConfigVar, DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage,
     DEFAULT_SETTLE_S,
@@ -50,6 +51,10 @@ pub struct PublishArgs {
     /// Seconds a host waits for the release to be healthy.
     #[arg(long, default_value_t = 120)]
     health_timeout: u64,
+    /// An earlier release of the app that hosts which verify this one never go
+    /// below, whatever the control plane assigns (signed into the release).
+    #[arg(long, value_name = "VERSION")]
+    rollback_floor: Option<String>,
     /// A customer CLI build to offer with the release, as PLATFORM=PATH
     /// (e.g. linux/amd64=target/release/driftless); repeatable. Its version is
     /// what `PATH --version` prints.
@@ -86,6 +91,7 @@ pub async fn run(args: PublishArgs) -> Result<()> {
         signer: &signer,
         min_cli_version: &args.min_cli_version,
         health_timeout_s: args.health_timeout,
+        rollback_floor: args.rollback_floor.as_deref(),
         cli_binaries: &args.cli_binaries,
         cli_version: args.cli_version.as_deref(),
     };
@@ -99,6 +105,12 @@ pub async fn run(args: PublishArgs) -> Result<()> {
         p.release.images.len(),
         p.release.cli.len()
     );
+    if let Some(floor) = &args.rollback_floor {
+        eprintln!(
+            "hosts that verify {} never go below {floor} (release counter {})",
+            p.release.version, p.release.rollback_floor
+        );
+    }
     Ok(())
 }
 
@@ -121,6 +133,8 @@ pub struct PublishOptions<'a> {
     pub min_cli_version: &'a str,
     /// Health timeout, seconds.
     pub health_timeout_s: u64,
+    /// The version of the earlier release that is the rollback floor.
+    pub rollback_floor: Option<&'a str>,
     /// CLI binaries offered with the release: `(platform, path)`.
     pub cli_binaries: &'a [(String, PathBuf)],
     /// The binaries' version, instead of running `PATH --version` (hidden; tests).
@@ -175,7 +189,9 @@ pub async fn publish(
     let inputs = read_inputs(opts)?;
     let info = client.info().await?;
     let key_id = check_release_key(client, info.root_version, opts.signer).await?;
-    let counter = next_release_counter(client, opts.app, &inputs.version).await?;
+    let releases = client.list_releases(opts.app).await?;
+    let counter = next_release_counter(&releases, opts.app, &inputs.version)?;
+    let floor = rollback_floor_counter(&releases, opts.app, opts.rollback_floor)?;
 
     let engine = Engine::connect().await?;
     let plan = plan_images(&engine, &inputs.compose, opts.app).await?;
@@ -222,7 +238,7 @@ pub async fn publish(
             probe: inputs.health.probe,
         },
         min_cli_version: inputs.min_cli,
-        rollback_floor: 0,
+        rollback_floor: floor,
         cli,
         notes: inputs.notes,
     };
@@ -269,12 +285,11 @@ fn read_inputs(opts: &PublishOptions<'_>) -> Result<Inputs> {
 }
 
 /// The counter after the app's highest; refuses a version the app already has.
-async fn next_release_counter(
-    client: &VendorClient,
+fn next_release_counter(
+    releases: &[ReleaseInfo],
     app: &str,
     version: &semver::Version,
 ) -> Result<u64> {
-    let releases = client.list_releases(app).await?;
     if releases.iter().any(|r| r.version == version.to_string()) {
         return Err(driftless_exit::Conflict(format!(
             "app `{app}` already has release {version}"
@@ -287,6 +302,24 @@ async fn next_release_counter(
         .max()
         .unwrap_or(0)
         + 1)
+}
+
+/// The release counter of `--rollback-floor VERSION` (0 without one); refuses a
+/// version that is not an earlier release of the app.
+fn rollback_floor_counter(releases: &[ReleaseInfo], app: &str, floor: Option<&str>) -> Result<u64> {
+    let Some(floor) = floor else {
+        return Ok(0);
+    };
+    let version: semver::Version = floor.parse().map_err(|e| {
+        driftless_exit::InvalidInput(format!("--rollback-floor `{floor}` is not semver: {e}"))
+    })?;
+    match releases.iter().find(|r| r.version == version.to_string()) {
+        Some(r) => Ok(r.release_counter),
+        None => driftless_exit::refuse!(
+            hint = format!("name an earlier release: `driftless-vendor releases --app {app}` lists them");
+            "--rollback-floor {floor} is not a release of app `{app}`"
+        ),
+    }
 }
 
 /// Checks every service's image before anything is pushed: concrete, present in the

@@ -63,11 +63,15 @@ pub async fn set_state(args: ReleaseArgs) -> Result<()> {
         ReleaseAction::Yank(r) => (r, "yanked"),
         ReleaseAction::Restore(r) => (r, "active"),
     };
-    args.remote
+    let changed = args
+        .remote
         .client()?
         .set_release_state(&r.app, &r.release_version, state)
         .await?;
     eprintln!("release {} {} is now {state}", r.app, r.release_version);
+    for w in &changed.floor_warnings {
+        eprintln!("warning: {}", w.message);
+    }
     Ok(())
 }
 

@@ -97,6 +97,9 @@ pub async fn run(args: RolloutArgs) -> Result<()> {
         r.wave_index + 1,
         r.waves.len()
     );
+    if let Some(w) = &r.floor_warning {
+        eprintln!("warning: {}", w.message);
+    }
     Ok(())
 }
 

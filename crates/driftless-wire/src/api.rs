@@ -263,6 +263,43 @@ pub struct RolloutInfo {
     pub failed: u64,
     /// Installs converged on it.
     pub converged: u64,
+    /// After an abort: hosts that verified the rolled-out release refuse to go back,
+    /// because the release it returns to is below that release's rollback floor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_warning: Option<FloorWarning>,
+}
+
+/// Hosts of a channel that will refuse to go back to the release the channel now
+/// names: it is below the rollback floor signed into a release they verified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FloorWarning {
+    /// The channel moved back.
+    pub channel: String,
+    /// The release its hosts verified, whose floor refuses the move.
+    pub from_version: String,
+    /// The release the channel now names.
+    pub to_version: String,
+    /// The floor, as a release counter.
+    pub floor_counter: u64,
+    /// The release at the floor, when the app still has it.
+    pub floor_version: Option<String>,
+    /// One line for the operator.
+    pub message: String,
+}
+
+/// What `POST /v1/apps/{app}/releases/{version}/state` answers: the release's new
+/// state and, after a yank, the channels whose hosts will refuse to go back.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReleaseStateChanged {
+    /// The app.
+    pub app: String,
+    /// The release.
+    pub version: String,
+    /// active, deprecated or yanked.
+    pub state: String,
+    /// Channels moved back below the rollback floor of the release they left.
+    #[serde(default)]
+    pub floor_warnings: Vec<FloorWarning>,
 }
 
 /// `POST /v1/apps/{app}/releases/{version}/state`.

@@ -106,6 +106,12 @@ pub enum ReasonCode {
     ConfigInvalid,
     /// The container runtime failed.
     RuntimeFailed,
+    /// The control plane offered a document for another app than the host installed;
+    /// it was refused and nothing was pulled.
+    WrongApp,
+    /// The assigned release is below the rollback floor of a release the host already
+    /// verified; it was refused and the running release keeps running.
+    BelowRollbackFloor,
     /// Anything else.
     Other,
 }
@@ -125,6 +131,8 @@ impl ReasonCode {
             ReasonCode::VerificationFailed => "verification_failed",
             ReasonCode::ConfigInvalid => "config_invalid",
             ReasonCode::RuntimeFailed => "runtime_failed",
+            ReasonCode::WrongApp => "wrong_app",
+            ReasonCode::BelowRollbackFloor => "below_rollback_floor",
             ReasonCode::Other => "other",
         }
     }
@@ -149,5 +157,15 @@ mod tests {
             );
         }
         assert!("broken".parse::<InstallStatus>().is_err());
+    }
+
+    #[test]
+    fn reason_codes_are_written_as_their_names() {
+        for code in [ReasonCode::WrongApp, ReasonCode::BelowRollbackFloor] {
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::Value::String(code.name().into())
+            );
+        }
     }
 }

@@ -7,7 +7,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use driftless_registry_token::valid_repository_name;
 use driftless_store::{Release, ReleaseState, RolloutState};
-use driftless_wire::api::{ReleaseDetail, ReleaseInfo, SetReleaseState, UploadRelease};
+use driftless_wire::api::{
+    FloorWarning, ReleaseDetail, ReleaseInfo, ReleaseStateChanged, SetReleaseState, UploadRelease,
+};
 use driftless_wire::release::ReleaseDocument;
 use driftless_wire::root::Role;
 use driftless_wire::{Digest, Envelope, RELEASE_PAYLOAD_TYPE};
@@ -77,6 +79,13 @@ async fn check_new_release(
             format!("app `{app}` already has release {version}"),
         )
         .with_hint("publish a new version"));
+    }
+    if doc.rollback_floor > doc.release_counter {
+        return Err(ApiError::bad_request(format!(
+            "rollback floor {} is above the release's own counter {}",
+            doc.rollback_floor, doc.release_counter
+        ))
+        .with_hint("a rollback floor names an earlier release of the app"));
     }
     let highest = state.store.max_release_counter(app).await?;
     if doc.release_counter <= highest {
@@ -186,13 +195,14 @@ pub async fn get(
 /// `POST /v1/apps/{app}/releases/{version}/state`: deprecate, yank or restore a release.
 ///
 /// Yanking moves every channel that points at the release back to the newest
-/// non-yanked release it pointed at before, and aborts a rollout of it.
+/// non-yanked release it pointed at before, and aborts a rollout of it; the answer
+/// names the channels whose hosts will refuse that move (the rollback floor).
 pub async fn set_state(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((app, version)): Path<(String, String)>,
     body: Bytes,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<ReleaseStateChanged>, ApiError> {
     require_operator(&state, &headers)?;
     let req: SetReleaseState = parse_json(&body, "release state")?;
     let new = ReleaseState::parse(&req.state).ok_or_else(|| {
@@ -206,48 +216,73 @@ pub async fn set_state(
             format!("app `{app}` has no release {version}"),
         ));
     }
-    if new == ReleaseState::Yanked {
-        move_channels_off(&state, &app, &version).await?;
-    }
+    let floor_warnings = if new == ReleaseState::Yanked {
+        move_channels_off(&state, &app, &version).await?
+    } else {
+        Vec::new()
+    };
+    let messages: Vec<&str> = floor_warnings.iter().map(|w| w.message.as_str()).collect();
     audit::record(
         &state,
         &format!("release.{}", new.name()),
         &format!("{app}@{version}"),
-        serde_json::json!({}),
+        if messages.is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::json!({ "floor_warnings": messages })
+        },
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(ReleaseStateChanged {
+        app,
+        version,
+        state: new.name().to_string(),
+        floor_warnings,
+    }))
 }
 
 /// After a yank: aborts the release's rollouts and points every channel that named
-/// it at the channel's previous release that is not yanked.
-async fn move_channels_off(state: &AppState, app: &str, version: &str) -> Result<(), ApiError> {
+/// it at the channel's previous release that is not yanked. Returns, per channel whose
+/// hosts go back below the yanked release's rollback floor, a warning.
+async fn move_channels_off(
+    state: &AppState,
+    app: &str,
+    version: &str,
+) -> Result<Vec<FloorWarning>, ApiError> {
     let now = now();
+    let mut warnings = Vec::new();
     for ch in state.store.list_channels(app).await? {
+        // Where the channel's hosts that run the yanked release are sent back to.
+        let mut back_to = None;
         if let Some(mut r) = state.store.active_rollout(app, &ch.name).await? {
             if r.version == version {
                 r.state = RolloutState::Aborted;
                 r.reason = Some(format!("release {version} was yanked"));
                 r.updated_at = now;
                 state.store.update_rollout(&r).await?;
+                back_to = ch.version.clone();
             }
         }
-        if ch.version.as_deref() != Some(version) {
-            continue;
+        if ch.version.as_deref() == Some(version) {
+            back_to = fallback_release(state, app, &ch.name, version).await?;
+            match &back_to {
+                Some(v) => {
+                    state
+                        .store
+                        .set_channel_release(app, &ch.name, v, now)
+                        .await?
+                }
+                None => {
+                    tracing::warn!(app, channel = %ch.name, version, "yanked release has no earlier release to fall back to")
+                }
+            }
         }
-        match fallback_release(state, app, &ch.name, version).await? {
-            Some(v) => {
-                state
-                    .store
-                    .set_channel_release(app, &ch.name, &v, now)
-                    .await?
-            }
-            None => {
-                tracing::warn!(app, channel = %ch.name, version, "yanked release has no earlier release to fall back to")
-            }
+        if let Some(to) = back_to {
+            let warning = crate::rollback_floor::warning(state, app, &ch.name, version, &to);
+            warnings.extend(warning.await?);
         }
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// The newest release `channel` pointed at, other than `yanked`, that is not yanked.

@@ -36,6 +36,7 @@ async fn info(state: &AppState, r: &Rollout) -> Result<RolloutInfo, ApiError> {
         tried: o.tried,
         failed: o.failed,
         converged: o.converged,
+        floor_warning: None,
     })
 }
 
@@ -188,14 +189,25 @@ pub async fn act(
     change_state(&state, &mut r, &action, now).await?;
     r.updated_at = now;
     state.store.update_rollout(&r).await?;
+    let floor_warning = match (&r.previous_version, action.as_str()) {
+        (Some(prev), "abort") => {
+            crate::rollback_floor::warning(&state, &app, &channel, &r.version, prev).await?
+        }
+        _ => None,
+    };
     audit::record(
         &state,
         &format!("rollout.{action}"),
         &format!("{app}/{channel}@{}", r.version),
-        serde_json::json!({}),
+        match &floor_warning {
+            Some(w) => serde_json::json!({ "floor_warning": w.message }),
+            None => serde_json::json!({}),
+        },
     )
     .await?;
-    Ok(Json(info(&state, &r).await?))
+    let mut answer = info(&state, &r).await?;
+    answer.floor_warning = floor_warning;
+    Ok(Json(answer))
 }
 
 /// Applies `pause`, `resume` or `abort` to `r` (an abort points its channel back at
