@@ -1,14 +1,10 @@
-//! `driftless config get|set|list` over the values the release declares, and
-//! `driftless registry-login`.
+//! `driftless config get|set|list` over the values the release declares.
 
 use anyhow::Result;
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
 use clap::Subcommand;
 use driftless_descriptor::validate_value;
 use driftless_exit::HintExt as _;
 use driftless_wire::release::ConfigVar;
-use ed25519_dalek::Signer as _;
 
 use crate::state::{Config, StateDir};
 
@@ -130,24 +126,6 @@ fn list(config: &Config, schema: &[ConfigVar]) {
         };
         println!("{}\t{}\t{}", var.name, var.kind.name(), shown);
     }
-}
-
-/// Prints `user password` for `docker login`, valid for ten minutes.
-pub fn registry_login(dir: &StateDir) -> Result<()> {
-    let config = dir.load_config()?;
-    let key = dir.load_key()?;
-    let ts = crate::now();
-    let sig = key.sign(&driftless_wire::checkin::registry_login_input(
-        &config.install_id,
-        ts,
-    ));
-    let password = format!("{ts}.{}", B64.encode(sig.to_bytes()));
-    println!("{} {password}", config.install_id);
-    eprintln!(
-        "use: docker login -u {} --password-stdin <registry>; valid for 10 minutes, pull only",
-        config.install_id
-    );
-    Ok(())
 }
 
 #[cfg(test)]

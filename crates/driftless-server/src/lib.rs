@@ -8,6 +8,7 @@ mod auth;
 mod checkin;
 mod error;
 mod registry;
+mod registry_login;
 mod rollout;
 mod routes;
 mod state;
