@@ -20,6 +20,7 @@ mod progress;
 mod reason;
 mod registry_login;
 mod request_clock;
+mod secret_input;
 mod self_update;
 mod state;
 mod status;
