@@ -1,15 +1,14 @@
-//! `driftless config get|set|list` over the values the release declares, and
-//! `driftless registry-login`.
+//! `driftless config get|set|list` over the values the release declares.
 
 use anyhow::Result;
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
 use clap::Subcommand;
 use driftless_descriptor::validate_value;
-use driftless_exit::HintExt as _;
+use driftless_exit::{code, Coded, HintExt as _};
 use driftless_wire::release::ConfigVar;
-use ed25519_dalek::Signer as _;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
+use crate::secret_input;
 use crate::state::{Config, StateDir};
 
 /// Arguments of `driftless config`.
@@ -30,11 +29,18 @@ enum ConfigAction {
         #[arg(long)]
         reveal: bool,
     },
-    /// Set values: NAME=VALUE …; all are checked before any is written.
+    /// Set values: NAME=VALUE …, all checked before any is written; or one secret from
+    /// standard input (`NAME -` or `NAME --stdin`) or a file (`NAME --from-file FILE`).
     Set {
-        /// NAME=VALUE pairs.
-        #[arg(required = true)]
+        /// NAME=VALUE pairs; or one NAME, then `-` to read its value from standard input.
+        #[arg(required = true, value_name = "NAME=VALUE|NAME")]
         pairs: Vec<String>,
+        /// Read the value of the one NAME from standard input (not echoed).
+        #[arg(long)]
+        stdin: bool,
+        /// Read the value of the one NAME from FILE.
+        #[arg(long, value_name = "FILE")]
+        from_file: Option<PathBuf>,
     },
     /// List every declared value with its type and whether it is set.
     List,
@@ -56,14 +62,15 @@ fn schema(dir: &StateDir) -> Result<Vec<ConfigVar>> {
 }
 
 fn find<'a>(schema: &'a [ConfigVar], name: &str) -> Result<&'a ConfigVar> {
-    schema.iter().find(|v| v.name == name).ok_or_else(|| {
-        let names: Vec<&str> = schema.iter().map(|v| v.name.as_str()).collect();
-        driftless_exit::InvalidInput(format!(
-            "unknown config key `{name}`; the release declares: {}",
-            names.join(", ")
-        ))
-        .into()
-    })
+    if let Some(var) = schema.iter().find(|v| v.name == name) {
+        return Ok(var);
+    }
+    let names: Vec<&str> = schema.iter().map(|v| v.name.as_str()).collect();
+    driftless_exit::refuse!(
+        hint = "check the name; `driftless config list` shows every declared value";
+        "unknown config key `{name}`; the release declares: {}",
+        names.join(", ")
+    )
 }
 
 /// Runs `driftless config`.
@@ -74,23 +81,101 @@ pub fn run_command(dir: &StateDir, args: ConfigArgs) -> Result<()> {
         ConfigAction::Get { name, reveal } => {
             println!("{}", get(&config, &schema, &name, reveal)?);
         }
-        ConfigAction::Set { pairs } => {
-            let mut next = config.values.clone();
-            for pair in &pairs {
-                let (name, value) = pair.split_once('=').ok_or_else(|| {
-                    driftless_exit::InvalidInput(format!("`{pair}` is not NAME=VALUE"))
-                })?;
-                let var = find(&schema, name)?;
-                validate_value(var, value)?;
-                next.insert(name.to_string(), value.to_string());
-            }
-            config.values = next;
+        ConfigAction::Set {
+            pairs,
+            stdin,
+            from_file,
+        } => {
+            let input = SetInput::parse(pairs, stdin, from_file)?;
+            config.values = set(&config, &schema, input)?;
             dir.save_config(&config)?;
             eprintln!("saved; run `driftless sync` to apply");
         }
         ConfigAction::List => list(&config, &schema),
     }
     Ok(())
+}
+
+/// Where `config set` takes its values from.
+#[derive(Debug, PartialEq, Eq)]
+enum SetInput {
+    /// NAME=VALUE pairs given on the command line.
+    Pairs(Vec<String>),
+    /// One NAME whose value is read from a file, or standard input when `None`.
+    Read {
+        /// The value's name.
+        name: String,
+        /// The file to read it from.
+        file: Option<PathBuf>,
+    },
+}
+
+impl SetInput {
+    /// Tells the two forms apart; refuses a mix of them (exit 2).
+    fn parse(pairs: Vec<String>, stdin: bool, file: Option<PathBuf>) -> Result<SetInput> {
+        let dash = matches!(pairs.as_slice(), [_, d] if d == "-");
+        if !(stdin || dash || file.is_some()) {
+            return Ok(SetInput::Pairs(pairs));
+        }
+        let usage = |what: &str, hint: &str| {
+            Err(Coded(code::USAGE, what.to_string())).hint(hint.to_string())
+        };
+        if [stdin, dash, file.is_some()].iter().filter(|x| **x).count() > 1 {
+            return usage(
+                "`-`, --stdin and --from-file each say where the value comes from; pass one",
+                "`driftless config set NAME -` reads standard input, `--from-file FILE` a file",
+            );
+        }
+        let name = &pairs[0];
+        if pairs.len() != 1 + usize::from(dash) || name.contains('=') {
+            return usage(
+                "a value read from standard input or a file sets one NAME, given without `=`",
+                "run `driftless config set NAME -` once for each value",
+            );
+        }
+        Ok(SetInput::Read {
+            name: name.clone(),
+            file,
+        })
+    }
+}
+
+/// The values after `config set`: every new one checked before any is kept. A secret
+/// given on the command line is kept, with a warning that others can read it.
+fn set(config: &Config, schema: &[ConfigVar], input: SetInput) -> Result<BTreeMap<String, String>> {
+    let mut next = config.values.clone();
+    match input {
+        SetInput::Pairs(pairs) => {
+            for pair in &pairs {
+                let (name, value) = pair
+                    .split_once('=')
+                    .ok_or_else(|| {
+                        driftless_exit::InvalidInput(format!("`{pair}` is not NAME=VALUE"))
+                    })
+                    .hint("write NAME=VALUE, or `NAME -` to read a secret from standard input")?;
+                let var = find(schema, name)?;
+                validate_value(var, value)?;
+                if var.secret {
+                    secret_input::warn_on_command_line(
+                        &format!("the secret `{name}`"),
+                        &format!("set it with `driftless config set {name} -` (standard input) or `--from-file FILE`"),
+                    );
+                }
+                next.insert(name.to_string(), value.to_string());
+            }
+        }
+        SetInput::Read { name, file } => {
+            let var = find(schema, &name)?;
+            let what = format!("the value of `{name}`");
+            let value = match file {
+                Some(path) => secret_input::from_file(&path, &what)?,
+                None => secret_input::from_stdin(&what)?,
+            };
+            validate_value(var, &value)?;
+            next.insert(name, value);
+        }
+    }
+    Ok(next)
 }
 
 /// The value `config get NAME` prints: the one set, else the default. A secret is
@@ -130,24 +215,6 @@ fn list(config: &Config, schema: &[ConfigVar]) {
         };
         println!("{}\t{}\t{}", var.name, var.kind.name(), shown);
     }
-}
-
-/// Prints `user password` for `docker login`, valid for ten minutes.
-pub fn registry_login(dir: &StateDir) -> Result<()> {
-    let config = dir.load_config()?;
-    let key = dir.load_key()?;
-    let ts = crate::now();
-    let sig = key.sign(&driftless_wire::checkin::registry_login_input(
-        &config.install_id,
-        ts,
-    ));
-    let password = format!("{ts}.{}", B64.encode(sig.to_bytes()));
-    println!("{} {password}", config.install_id);
-    eprintln!(
-        "use: docker login -u {} --password-stdin <registry>; valid for 10 minutes, pull only",
-        config.install_id
-    );
-    Ok(())
 }
 
 #[cfg(test)]

@@ -2,6 +2,9 @@
 
 /// The state directory (`--state-dir`).
 pub const STATE_DIR: &str = "DRIFTLESS_STATE_DIR";
+/// The license key for `install`, when neither `--license` nor `--license-file` is
+/// given (kept off the command line, where other users could read it).
+pub const LICENSE: &str = "DRIFTLESS_LICENSE";
 /// Set to any value to turn off colour and progress bars.
 pub const NO_COLOR: &str = "NO_COLOR";
 /// The base for the state directory of a non-root user.

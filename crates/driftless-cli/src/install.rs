@@ -3,13 +3,16 @@
 
 use anyhow::Result;
 use driftless_client::InstallClient;
+use driftless_exit::{code, Coded, HintExt as _};
 use driftless_trust::{verify_root_v1, TrustState};
 use driftless_wire::checkin::RegisterRequest;
 use driftless_wire::keys::generate_signing_key;
 use driftless_wire::PublicKey;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use crate::state::{Config, StateDir};
+use crate::{env, secret_input};
 use crate::{now, platform, CLI_VERSION};
 
 /// Options of `install`.
@@ -30,9 +33,13 @@ pub struct InstallArgs {
     /// The vendor's control plane URL.
     #[arg(long)]
     server: String,
-    /// The license key your vendor gave you.
-    #[arg(long, hide_env_values = true)]
-    license: String,
+    /// The license key your vendor gave you; `-` reads it from standard input. Prefer
+    /// `-`, --license-file or DRIFTLESS_LICENSE: a key given here is visible in `ps`.
+    #[arg(long, value_name = "KEY|-")]
+    license: Option<String>,
+    /// Read the license key from FILE.
+    #[arg(long, value_name = "FILE")]
+    license_file: Option<PathBuf>,
     /// The root fingerprint your vendor published (sha256:…).
     #[arg(long)]
     root_fingerprint: String,
@@ -43,9 +50,10 @@ pub struct InstallArgs {
 
 /// Runs `driftless install`: prints the new install's id on stdout.
 pub async fn run_command(dir: &StateDir, args: InstallArgs) -> Result<()> {
+    let license = license_key(args.license.as_deref(), args.license_file.as_deref())?;
     let opts = InstallOptions {
         server: args.server,
-        license: args.license,
+        license,
         root_fingerprint: args.root_fingerprint,
         project: args.project,
     };
@@ -58,6 +66,43 @@ pub async fn run_command(dir: &StateDir, args: InstallArgs) -> Result<()> {
         dir.root().display()
     );
     Ok(())
+}
+
+/// The license key: from `--license` (`-`: standard input), `--license-file`, or
+/// `DRIFTLESS_LICENSE`, in that order. A key given as an argument still works, with a
+/// warning that others can read it.
+fn license_key(arg: Option<&str>, file: Option<&Path>) -> Result<String> {
+    let key = match (arg, file) {
+        (Some(_), Some(_)) => {
+            return Err(Coded(
+                code::USAGE,
+                "--license and --license-file both give the license key".into(),
+            ))
+            .hint("pass only one of them")
+        }
+        (Some("-"), None) => secret_input::from_stdin("license key")?,
+        (Some(key), None) => {
+            secret_input::warn_on_command_line(
+                "a license key",
+                "pass --license-file FILE or --license - (standard input), or set DRIFTLESS_LICENSE",
+            );
+            key.to_string()
+        }
+        (None, Some(path)) => secret_input::from_file(path, "the license key")?,
+        (None, None) => std::env::var(env::LICENSE)
+            .map_err(|_| Coded(code::USAGE, "no license key given".into()))
+            .hint(
+                "pass --license-file FILE or --license - (standard input), or set DRIFTLESS_LICENSE",
+            )?,
+    };
+    let key = key.trim();
+    if key.is_empty() {
+        driftless_exit::refuse!(
+            hint = "pass the key your vendor gave you";
+            "the license key is empty"
+        );
+    }
+    Ok(key.to_string())
 }
 
 /// Registers this host. Nothing is written unless every step succeeds.

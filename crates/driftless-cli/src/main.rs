@@ -17,6 +17,9 @@ mod journal;
 mod probe;
 mod progress;
 mod reason;
+mod registry_login;
+mod request_clock;
+mod secret_input;
 mod self_update;
 mod state;
 mod status;
@@ -69,7 +72,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Sync => sync::run_command(&dir).await,
         Command::Status(args) => status::run_command(&dir, args).await,
         Command::Config(args) => config_cmd::run_command(&dir, args),
-        Command::RegistryLogin => config_cmd::registry_login(&dir),
+        Command::RegistryLogin => registry_login::run_command(&dir).await,
         Command::SelfUpdate(args) => self_update::run_command(&dir, args).await,
         Command::Agent(args) => agent::run_command(&dir, args).await,
         Command::Generate(args) => driftless_generate::run(args, Cli::command()),

@@ -23,8 +23,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::request_clock::next_request_ms;
 use crate::state::StateDir;
-use crate::{now, platform, CLI_VERSION};
+use crate::{platform, CLI_VERSION};
 
 /// How long the new binary may take to answer `--version`.
 const SMOKE_TEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -92,13 +93,14 @@ pub async fn run(dir: &StateDir, force: bool) -> Result<Replaced> {
         )
     })?;
     let client = InstallClient::new(&config.server)?;
-    update_to(&client, &config.install_id, &key, binary, force).await
+    update_to(&client, dir, &config.install_id, &key, binary, force).await
 }
 
 /// Downloads and verifies `binary`, puts it in place of the running binary, and
 /// smoke-tests it, restoring the previous binary if it fails.
 pub async fn update_to(
     client: &InstallClient,
+    dir: &StateDir,
     install_id: &str,
     key: &SigningKey,
     binary: &CliBinary,
@@ -115,7 +117,8 @@ pub async fn update_to(
         ))
         .hint("pass --force to install it anyway");
     }
-    let bytes = download(client, install_id, key, binary).await?;
+    let signed_at_ms = next_request_ms(dir)?;
+    let bytes = download(client, install_id, key, binary, signed_at_ms).await?;
     let exe = std::env::current_exe().context("cannot locate the running driftless binary")?;
     let prev = with_suffix(&exe, ".prev");
     replace(&exe, &prev, &bytes)?;
@@ -152,6 +155,7 @@ async fn download(
     install_id: &str,
     key: &SigningKey,
     binary: &CliBinary,
+    signed_at_ms: i64,
 ) -> Result<Vec<u8>> {
     let refused = |why: String| {
         Coded(
@@ -163,7 +167,7 @@ async fn download(
         )
     };
     let bytes = match client
-        .download_artifact(install_id, key, &binary.digest, binary.size, now())
+        .download_artifact(install_id, key, &binary.digest, binary.size, signed_at_ms)
         .await
     {
         Ok(b) => b,

@@ -18,6 +18,7 @@ use ed25519_dalek::SigningKey;
 use crate::journal;
 use crate::progress::Progress;
 use crate::reason::CliTooOld;
+use crate::request_clock::next_request_ms;
 use crate::state::{Config, FailedRelease, StateDir, SyncRecord};
 use crate::{now, platform, CLI_VERSION};
 
@@ -195,16 +196,16 @@ fn checkin_request(ctx: &Ctx<'_>, record: &SyncRecord, free: Option<u64>) -> Che
 async fn report(ctx: &Ctx<'_>, record: &SyncRecord) {
     let free = ctx.runtime.free_disk_bytes().await.ok().flatten();
     let req = checkin_request(ctx, record, free);
-    let res = ctx
-        .client
-        .checkin(
-            &ctx.config.install_id,
-            &ctx.key,
-            &req,
-            record.etag.as_deref(),
-            now(),
-        )
-        .await;
+    let res = async {
+        let signed_at_ms = next_request_ms(ctx.dir)?;
+        let etag = record.etag.as_deref();
+        let id = &ctx.config.install_id;
+        ctx.client
+            .checkin(id, &ctx.key, &req, etag, signed_at_ms)
+            .await?;
+        anyhow::Ok(())
+    }
+    .await;
     if let Err(e) = res {
         eprintln!("warning: could not report the outcome to the control plane: {e}");
     }
@@ -228,9 +229,16 @@ async fn check_in(
     let req = checkin_request(ctx, record, free);
     let etag = if use_etag { record.etag.clone() } else { None };
     let now = now();
+    let signed_at_ms = next_request_ms(ctx.dir)?;
     let outcome = ctx
         .client
-        .checkin(&ctx.config.install_id, &ctx.key, &req, etag.as_deref(), now)
+        .checkin(
+            &ctx.config.install_id,
+            &ctx.key,
+            &req,
+            etag.as_deref(),
+            signed_at_ms,
+        )
         .await
         .context("check-in failed; the running app was not touched")?;
     record.last_checkin = Some(now);
@@ -311,9 +319,8 @@ async fn update_cli_for(
     };
     eprintln!("{too_old}; updating this CLI to {}", binary.version);
     let key = &ctx.key;
-    match crate::self_update::update_to(&ctx.client, &ctx.config.install_id, key, binary, false)
-        .await
-    {
+    let id = &ctx.config.install_id;
+    match crate::self_update::update_to(&ctx.client, ctx.dir, id, key, binary, false).await {
         Ok(done) => {
             eprintln!(
                 "updated {} to driftless {} (the previous binary is {}); continuing under it",

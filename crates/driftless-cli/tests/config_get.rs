@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used)]
-//! `driftless config get|list` on a state directory laid out as a sync leaves it (no
-//! control plane or Docker needed): a secret never reaches stdout unless `--reveal`.
+//! `driftless config get|list|set` on a state directory laid out as a sync leaves it
+//! (no control plane or Docker needed): a secret never reaches stdout unless
+//! `--reveal`, and `set` reads one from standard input or a file, never echoing it.
 
 use assert_cmd::Command;
 use driftless_wire::release::{
@@ -164,4 +165,122 @@ fn config_list_never_shows_a_secret() {
     assert!(!text.contains(SECRET), "{text}");
     assert!(text.contains("API_KEY\tstring\t(secret, set)"), "{text}");
     assert!(text.contains("GREETING\tstring\tHello (default)"), "{text}");
+}
+
+/// `driftless config set args…` with `stdin` piped in.
+fn config_set(dir: &Path, args: &[&str], stdin: &str) -> std::process::Output {
+    Command::cargo_bin("driftless")
+        .unwrap()
+        .arg("--state-dir")
+        .arg(dir)
+        .args(["config", "set"])
+        .args(args)
+        .write_stdin(stdin)
+        .output()
+        .unwrap()
+}
+
+/// What `config get NAME --reveal` prints.
+fn value_of(dir: &Path, name: &str) -> String {
+    let out = driftless(dir, &["config", "get", name, "--reveal"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim_end()
+        .to_string()
+}
+
+#[test]
+fn config_set_reads_a_secret_from_standard_input_or_a_file_and_never_echoes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    state_dir(dir.path());
+    let file = dir.path().join("api-key");
+    std::fs::write(&file, "from-a-file\n").unwrap();
+    let runs: [(&[&str], &str, &str); 3] = [
+        (&["API_KEY", "-"], "from-stdin-dash\n", "from-stdin-dash"),
+        (
+            &["API_KEY", "--stdin"],
+            "from-stdin-flag",
+            "from-stdin-flag",
+        ),
+        (
+            &["API_KEY", "--from-file", file.to_str().unwrap()],
+            "",
+            "from-a-file",
+        ),
+    ];
+    for (args, stdin, expected) in runs {
+        let out = config_set(dir.path(), args, stdin);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(
+            !stderr.contains(expected),
+            "{args:?} echoed the secret: {stderr}"
+        );
+        assert!(!stderr.contains("warning"), "{args:?}: {stderr}");
+        assert_eq!(value_of(dir.path(), "API_KEY"), expected);
+    }
+}
+
+#[test]
+fn config_set_of_a_secret_on_the_command_line_still_works_but_warns_why_it_is_unsafe() {
+    let dir = tempfile::tempdir().unwrap();
+    state_dir(dir.path());
+    let out = config_set(dir.path(), &["API_KEY=on-the-line", "GREETING=Hi"], "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 1, "only the secret warns: {stderr}");
+    assert!(
+        warnings[0].contains("API_KEY") && warnings[0].contains("ps"),
+        "{stderr}"
+    );
+    assert!(warnings[0].contains("config set API_KEY -"), "{stderr}");
+    assert!(!stderr.contains("on-the-line"), "{stderr}");
+    assert_eq!(value_of(dir.path(), "API_KEY"), "on-the-line");
+    assert_eq!(value_of(dir.path(), "GREETING"), "Hi");
+}
+
+#[test]
+fn config_set_refusals_are_one_error_and_a_hint_with_their_own_code_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    state_dir(dir.path());
+    let before = std::fs::read(dir.path().join("config.toml")).unwrap();
+    let file = dir.path().join("api-key");
+    std::fs::write(&file, "from-a-file\n").unwrap();
+    let path = file.to_str().unwrap();
+    let cases: [(&[&str], &str, i32); 7] = [
+        (&["API_KEY", "-", "--from-file", path], "x", 2),
+        (&["API_KEY", "--stdin", "--from-file", path], "x", 2),
+        (&["API_KEY=x", "--stdin"], "y", 2),
+        (&["API_KEY", "GREETING", "--stdin"], "y", 2),
+        (&["API_KEY", "-"], "", 3),
+        (&["API_KEY", "--from-file", "/no/such/file"], "", 3),
+        (&["NO_SUCH_KEY", "-"], "value", 3),
+    ];
+    for (args, stdin, code) in cases {
+        let out = config_set(dir.path(), args, stdin);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert!(lines[0].starts_with("error: "), "{args:?}: {stderr}");
+        assert_eq!(lines.len(), 3, "{args:?}: {stderr}");
+        assert!(
+            lines[1].is_empty() && lines[2].starts_with("hint: "),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("config.toml")).unwrap(),
+            before,
+            "{args:?} changed config.toml"
+        );
+    }
 }

@@ -1,10 +1,11 @@
-//! The install API: registration, the root chain, and the signed check-in.
+//! The install API: registration, the root chain, and the signed requests (check-in,
+//! artifact download, registry login).
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use driftless_wire::checkin::{
     request_signing_input, CheckinRequest, CheckinResponse, RegisterRequest, RegisterResponse,
-    INSTALL_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+    RegistryLoginResponse, INSTALL_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
 use driftless_wire::{Digest, Envelope};
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -70,13 +71,15 @@ impl InstallClient {
     }
 
     /// One signed check-in; `etag` is the held assignment's, to get `304` when current.
+    /// `signed_at_ms` must be newer than any time this install signed before (the
+    /// control plane refuses a replay).
     pub async fn checkin(
         &self,
         install_id: &str,
         key: &SigningKey,
         req: &CheckinRequest,
         etag: Option<&str>,
-        now: i64,
+        signed_at_ms: i64,
     ) -> Result<CheckinOutcome, ClientError> {
         let path = format!("/v1/installs/{install_id}/checkin");
         let url = self.http.url(&path);
@@ -84,13 +87,13 @@ impl InstallClient {
             url: url.clone(),
             reason: e.to_string(),
         })?;
-        let sig = key.sign(&request_signing_input("POST", &path, now, &body));
+        let sig = key.sign(&request_signing_input("POST", &path, signed_at_ms, &body));
         let mut r = self
             .http
             .client()
             .post(&url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(TIMESTAMP_HEADER, now.to_string())
+            .header(TIMESTAMP_HEADER, signed_at_ms.to_string())
             .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()))
             .body(body);
         if let Some(tag) = etag {
@@ -129,26 +132,26 @@ impl InstallClient {
         }
     }
 
-    /// Downloads artifact `digest` with a signed request, refusing more than
-    /// `max_bytes` (the size the signed release document declares). The caller checks
-    /// the digest.
+    /// Downloads artifact `digest` with a request signed at `signed_at_ms` (see
+    /// [`InstallClient::checkin`]), refusing more than `max_bytes` (the size the signed
+    /// release document declares). The caller checks the digest.
     pub async fn download_artifact(
         &self,
         install_id: &str,
         key: &SigningKey,
         digest: &Digest,
         max_bytes: u64,
-        now: i64,
+        signed_at_ms: i64,
     ) -> Result<Vec<u8>, ClientError> {
         let path = format!("/v1/artifacts/{digest}");
         let url = self.http.url(&path);
-        let sig = key.sign(&request_signing_input("GET", &path, now, b""));
+        let sig = key.sign(&request_signing_input("GET", &path, signed_at_ms, b""));
         let r = self
             .http
             .client()
             .get(&url)
             .header(INSTALL_HEADER, install_id)
-            .header(TIMESTAMP_HEADER, now.to_string())
+            .header(TIMESTAMP_HEADER, signed_at_ms.to_string())
             .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()))
             .timeout(crate::ARTIFACT_TIMEOUT);
         let cap = usize::try_from(max_bytes).unwrap_or(usize::MAX);
@@ -161,5 +164,25 @@ impl InstallClient {
             return Err(ClientError::TooLarge { url, cap });
         }
         Ok(answer.body)
+    }
+
+    /// Asks, with a request signed at `signed_at_ms` (see [`InstallClient::checkin`]),
+    /// for a short-lived `docker login` credential.
+    pub async fn registry_login(
+        &self,
+        install_id: &str,
+        key: &SigningKey,
+        signed_at_ms: i64,
+    ) -> Result<RegistryLoginResponse, ClientError> {
+        let path = format!("/v1/installs/{install_id}/registry-login");
+        let url = self.http.url(&path);
+        let sig = key.sign(&request_signing_input("POST", &path, signed_at_ms, b""));
+        let r = self
+            .http
+            .client()
+            .post(&url)
+            .header(TIMESTAMP_HEADER, signed_at_ms.to_string())
+            .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()));
+        self.http.send(r, &url).await?.json()
     }
 }

@@ -1,5 +1,6 @@
-//! The check-in: the hot path. One indexed read, one small write; signing a new
-//! assignment and minting a token only when the install needs them.
+//! The check-in: the hot path. One indexed read, one conditional write that refuses a
+//! replayed request, one small write; signing a new assignment and minting a token
+//! only when the install needs them.
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +12,7 @@ use driftless_wire::release::{Assignment, ReleaseDocument};
 use driftless_wire::status::Reason;
 use driftless_wire::{Digest, Envelope, ASSIGNMENT_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE};
 
-use crate::auth::verify_install_signature;
+use crate::auth::{authenticate_install, SignedRequest};
 use crate::error::ApiError;
 use crate::routes::input::parse_json;
 use crate::state::AppState;
@@ -23,8 +24,14 @@ pub async fn handle(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
+    let path = format!("/v1/installs/{id}/checkin");
+    let signed = SignedRequest {
+        method: "POST",
+        path: &path,
+        body,
+    };
+    let view = authenticate_install(state, id, headers, signed).await?;
     let now = crate::now();
-    let view = authenticate(state, id, headers, body, now).await?;
     let req: CheckinRequest = parse_json(body, "check-in")?;
     let report = report_of(&req, now);
     let Some(desired) = crate::rollout::desired(&view) else {
@@ -64,30 +71,6 @@ pub async fn handle(
         pending,
     };
     full_answer(state, &assignment, release_env, token, notes)
-}
-
-/// The install `id`, once its request signature verifies and it is not revoked.
-async fn authenticate(
-    state: &AppState,
-    id: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-    now: i64,
-) -> Result<CheckinView, ApiError> {
-    let view = state.store.checkin_view(id).await?.ok_or_else(|| {
-        ApiError::not_found("unknown_install", format!("unknown install `{id}`"))
-            .with_hint("run `driftless install` again")
-    })?;
-    let path = format!("/v1/installs/{id}/checkin");
-    verify_install_signature(&view.install.public_key, headers, "POST", &path, body, now)?;
-    if view.install.revoked || view.license_revoked {
-        return Err(ApiError::forbidden(
-            "install_revoked",
-            "this install or its license has been revoked",
-        )
-        .with_hint("contact your vendor"));
-    }
-    Ok(view)
 }
 
 /// What the install reported, as stored.

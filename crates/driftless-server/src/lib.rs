@@ -8,6 +8,7 @@ mod auth;
 mod checkin;
 mod error;
 mod registry;
+mod registry_login;
 mod rollback_floor;
 mod rollout;
 mod routes;

@@ -15,14 +15,11 @@ use base64::Engine as _;
 use driftless_registry_token::{parse_scope, Access, TokenRequest};
 use driftless_wire::api::TokenResponse;
 use driftless_wire::release::ReleaseDocument;
-use driftless_wire::{PublicKey, RELEASE_PAYLOAD_TYPE};
+use driftless_wire::RELEASE_PAYLOAD_TYPE;
 
 use crate::auth::is_operator_token;
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// How long an install's `driftless registry-login` credential is accepted.
-const LOGIN_CREDENTIAL_WINDOW_S: i64 = 600;
 
 /// Mints a token for `subject` with exactly `access`.
 pub fn mint(
@@ -91,28 +88,14 @@ async fn install_allowed(
     install_id: &str,
     password: &str,
 ) -> Result<Option<Vec<String>>, ApiError> {
+    // The credential first: checking it needs no database read.
+    if !crate::registry_login::credential_is_valid(state, install_id, password, crate::now()) {
+        return Ok(None);
+    }
     let Some(view) = state.store.checkin_view(install_id).await? else {
         return Ok(None);
     };
     if view.install.revoked || view.license_revoked {
-        return Ok(None);
-    }
-    let Some((ts, sig)) = password.split_once('.') else {
-        return Ok(None);
-    };
-    let (Ok(ts), Ok(sig)) = (ts.parse::<i64>(), B64.decode(sig)) else {
-        return Ok(None);
-    };
-    let now = crate::now();
-    if ts > now + 60 || now - ts > LOGIN_CREDENTIAL_WINDOW_S {
-        return Ok(None);
-    }
-    let key = PublicKey {
-        keytype: "ed25519".into(),
-        public: view.install.public_key.clone(),
-    };
-    let message = driftless_wire::checkin::registry_login_input(install_id, ts);
-    if !key.verify(&message, &sig) {
         return Ok(None);
     }
     let Some(version) = crate::rollout::desired(&view).map(|d| d.release.version) else {

@@ -3,6 +3,7 @@
 //! store, called with `tower::ServiceExt::oneshot`, no network.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -35,6 +36,22 @@ fn now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
+}
+
+/// A time to sign a request at, in Unix milliseconds: like the CLI's, never the same
+/// twice, so each request the tests mean to be fresh is newer than the last.
+fn request_ms() -> i64 {
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let prev = LAST
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+            Some(wall.max(last + 1))
+        })
+        .unwrap();
+    wall.max(prev + 1)
 }
 
 /// The router over a fresh in-memory store, and the offline release key.
@@ -236,7 +253,7 @@ impl Harness {
         self.send(req).await
     }
 
-    /// A check-in signed like the CLI signs it, with `key` at `timestamp`.
+    /// A check-in signed like the CLI signs it, with `key` at `timestamp` (Unix ms).
     async fn checkin(
         &self,
         install_id: &str,
@@ -244,28 +261,59 @@ impl Harness {
         timestamp: i64,
         etag: Option<&str>,
     ) -> Answer {
-        let path = format!("/v1/installs/{install_id}/checkin");
-        let body = serde_json::to_vec(&json!({
-            "release_counter": null,
-            "version": null,
-            "status": "new",
-            "cli_version": "0.1.0",
-            "platform": "linux/amd64",
-            "free_disk_bytes": 1_000_000_000u64,
-        }))
-        .unwrap();
-        let sig = key.sign(&request_signing_input("POST", &path, timestamp, &body));
-        let mut req = Request::builder()
-            .method(Method::POST)
-            .uri(&path)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(TIMESTAMP_HEADER, timestamp.to_string())
-            .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()));
+        let mut req = checkin_request(install_id, key, timestamp, "new");
         if let Some(tag) = etag {
-            req = req.header(header::IF_NONE_MATCH, format!("\"{tag}\""));
+            req.headers_mut()
+                .insert(header::IF_NONE_MATCH, format!("\"{tag}\"").parse().unwrap());
         }
-        self.send(req.body(Body::from(body)).unwrap()).await
+        self.send(req).await
     }
+}
+
+/// A request signed like the CLI signs one: `key` over method, path, `timestamp`
+/// (Unix ms) and `body`.
+fn signed_request(
+    method: Method,
+    path: &str,
+    key: &SigningKey,
+    timestamp: i64,
+    body: Vec<u8>,
+) -> axum::http::request::Builder {
+    let sig = key.sign(&request_signing_input(
+        method.as_str(),
+        path,
+        timestamp,
+        &body,
+    ));
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(TIMESTAMP_HEADER, timestamp.to_string())
+        .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()))
+}
+
+/// A signed check-in of `install_id` reporting `status`; the same arguments make the
+/// same request, byte for byte.
+fn checkin_request(
+    install_id: &str,
+    key: &SigningKey,
+    timestamp: i64,
+    status: &str,
+) -> Request<Body> {
+    let path = format!("/v1/installs/{install_id}/checkin");
+    let body = serde_json::to_vec(&json!({
+        "release_counter": null,
+        "version": null,
+        "status": status,
+        "cli_version": "0.1.0",
+        "platform": "linux/amd64",
+        "free_disk_bytes": 1_000_000_000u64,
+    }))
+    .unwrap();
+    signed_request(Method::POST, &path, key, timestamp, body.clone())
+        .body(Body::from(body))
+        .unwrap()
 }
 
 /// A release document of `acme` with two images and the compose descriptor.
@@ -743,7 +791,7 @@ async fn check_in_follows_the_channel_and_authenticates_the_install() {
     assert_eq!(reg.json()["channel"], CHANNEL);
 
     // Nothing on the channel yet.
-    let empty = h.checkin(&install_id, &host_key, now(), None).await;
+    let empty = h.checkin(&install_id, &host_key, request_ms(), None).await;
     assert_eq!(empty.status, StatusCode::OK);
     let body = empty.json();
     assert!(body["assignment"].is_null(), "{body}");
@@ -759,7 +807,7 @@ async fn check_in_follows_the_channel_and_authenticates_the_install() {
     );
     assert_eq!(h.promote("1.0.0").await.status, StatusCode::OK);
 
-    let full = h.checkin(&install_id, &host_key, now(), None).await;
+    let full = h.checkin(&install_id, &host_key, request_ms(), None).await;
     assert_eq!(full.status, StatusCode::OK);
     let body = full.json();
     assert!(body["assignment"].is_object(), "{body}");
@@ -802,14 +850,16 @@ async fn check_in_follows_the_channel_and_authenticates_the_install() {
         .unwrap()
         .trim_matches('"')
         .to_string();
-    let same = h.checkin(&install_id, &host_key, now(), Some(&etag)).await;
+    let same = h
+        .checkin(&install_id, &host_key, request_ms(), Some(&etag))
+        .await;
     assert_eq!(same.status, StatusCode::NOT_MODIFIED);
     assert!(same.body.is_empty(), "304 with a body: {:?}", same.body);
 
-    h.checkin(&install_id, &generate_signing_key(), now(), None)
+    h.checkin(&install_id, &generate_signing_key(), request_ms(), None)
         .await
         .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
-    h.checkin(&install_id, &host_key, now() - 1000, None)
+    h.checkin(&install_id, &host_key, request_ms() - 1_000_000, None)
         .await
         .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
 
@@ -818,7 +868,7 @@ async fn check_in_follows_the_channel_and_authenticates_the_install() {
         .post(&format!("/v1/licenses/{license_id}/revoke"), json!({}))
         .await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT);
-    h.checkin(&install_id, &host_key, now(), None)
+    h.checkin(&install_id, &host_key, request_ms(), None)
         .await
         .expect_error(StatusCode::FORBIDDEN, "install_revoked");
 }
@@ -931,18 +981,22 @@ async fn the_audit_log_lists_every_action_in_order_and_each_hash_chains() {
 
 /// `GET /v1/artifacts/{digest}` signed like the CLI signs it, naming `install_id`.
 async fn get_artifact(h: &Harness, install_id: &str, key: &SigningKey, digest: &str) -> Answer {
+    h.send(artifact_request(install_id, key, digest, request_ms()))
+        .await
+}
+
+/// `GET /v1/artifacts/{digest}` signed at `timestamp` (Unix ms).
+fn artifact_request(
+    install_id: &str,
+    key: &SigningKey,
+    digest: &str,
+    timestamp: i64,
+) -> Request<Body> {
     let path = format!("/v1/artifacts/{digest}");
-    let ts = now();
-    let sig = key.sign(&request_signing_input("GET", &path, ts, b""));
-    let req = Request::builder()
-        .method(Method::GET)
-        .uri(&path)
+    signed_request(Method::GET, &path, key, timestamp, Vec::new())
         .header(INSTALL_HEADER, install_id)
-        .header(TIMESTAMP_HEADER, ts.to_string())
-        .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()))
         .body(Body::empty())
-        .unwrap();
-    h.send(req).await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -1028,4 +1082,248 @@ async fn a_control_plane_without_an_artifacts_dir_answers_404() {
     h.operator_raw(Method::PUT, &path, bytes)
         .await
         .expect_error(StatusCode::NOT_FOUND, "no_artifact_store");
+}
+
+/// A harness with release 1.0.0 on the channel and one registered install; returns
+/// the install's id and key.
+async fn install_on_1_0_0(h: &Harness) -> (String, SigningKey) {
+    let license = h.app_with_license().await;
+    let doc = release_doc("1.0.0", 1);
+    assert_eq!(
+        h.upload(&signed(&doc, &h.release_key)).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(h.promote("1.0.0").await.status, StatusCode::OK);
+    let key = generate_signing_key();
+    let reg = h.register(license["key"].as_str().unwrap(), &key).await;
+    assert_eq!(reg.status, StatusCode::CREATED);
+    let id = reg.json()["install_id"].as_str().unwrap().to_string();
+    (id, key)
+}
+
+/// Asserts a `401 replayed_request` whose body carries no token.
+fn assert_replay_refused(answer: &Answer) {
+    let message = answer.expect_error(StatusCode::UNAUTHORIZED, "replayed_request");
+    assert!(message.contains("replay"), "{message}");
+    assert!(
+        answer.json()["hint"].is_string(),
+        "no hint: {}",
+        answer.json()
+    );
+    let body = String::from_utf8_lossy(&answer.body);
+    assert!(
+        !body.contains("token") && !body.contains("password"),
+        "a refused replay carries a credential: {body}"
+    );
+}
+
+/// The status the fleet view shows for `install_id`.
+async fn fleet_status(h: &Harness, install_id: &str) -> Value {
+    let fleet = h.get("/v1/installs").await.json();
+    let install = fleet
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == install_id)
+        .unwrap_or_else(|| panic!("{install_id} not in the fleet: {fleet}"))
+        .clone();
+    install["status"].clone()
+}
+
+#[tokio::test]
+async fn a_replayed_check_in_is_refused_with_401_and_no_token() {
+    let h = Harness::new().await;
+    let (id, key) = install_on_1_0_0(&h).await;
+
+    let t1 = request_ms();
+    let first = h.send(checkin_request(&id, &key, t1, "converged")).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(first.json()["registry"]["token"].is_string());
+    // The very same request, byte for byte: refused, and it hands out no token.
+    assert_replay_refused(&h.send(checkin_request(&id, &key, t1, "converged")).await);
+
+    let t2 = request_ms();
+    let newer = h.send(checkin_request(&id, &key, t2, "applying")).await;
+    assert_eq!(newer.status, StatusCode::OK);
+    assert_eq!(fleet_status(&h, &id).await, "applying");
+    // Replaying the older report does not overwrite what the host said last.
+    assert_replay_refused(&h.send(checkin_request(&id, &key, t1, "converged")).await);
+    assert_eq!(fleet_status(&h, &id).await, "applying");
+
+    // A forged request does not move the install's clock: a later genuine one with
+    // an earlier time than the forgery is still accepted.
+    let forged_at = request_ms() + 10_000;
+    h.send(checkin_request(
+        &id,
+        &generate_signing_key(),
+        forged_at,
+        "new",
+    ))
+    .await
+    .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let genuine = h
+        .send(checkin_request(&id, &key, request_ms(), "converged"))
+        .await;
+    assert_eq!(genuine.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_request_signed_with_a_timestamp_in_seconds_is_refused_with_a_hint() {
+    let h = Harness::new().await;
+    let (id, key) = install_on_1_0_0(&h).await;
+    let answer = h.send(checkin_request(&id, &key, now(), "new")).await;
+    let message = answer.expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(message.contains("seconds"), "{message}");
+    assert!(
+        answer.json()["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("update driftless")),
+        "{}",
+        answer.json()
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_artifact_download_is_refused_with_401() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::with_artifacts(Some(dir.path().to_path_buf())).await;
+    let bytes = b"a driftless build".to_vec();
+    let digest = Digest::of(&bytes);
+    let put = h
+        .operator_raw(
+            Method::PUT,
+            &format!("/v1/artifacts/{digest}"),
+            bytes.clone(),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED);
+    let (id, key) = install_on_1_0_0(&h).await;
+
+    let t = request_ms();
+    let first = h
+        .send(artifact_request(&id, &key, digest.as_str(), t))
+        .await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(first.body == bytes);
+    let replay = h
+        .send(artifact_request(&id, &key, digest.as_str(), t))
+        .await;
+    assert_replay_refused(&replay);
+    assert!(replay.body != bytes, "a replay was served the artifact");
+    // Check-ins and downloads share one clock: a check-in at t is a replay too.
+    assert_replay_refused(&h.send(checkin_request(&id, &key, t, "new")).await);
+    let fresh = get_artifact(&h, &id, &key, digest.as_str()).await;
+    assert_eq!(fresh.status, StatusCode::OK);
+}
+
+/// `POST /v1/installs/{id}/registry-login` signed at `timestamp` (Unix ms).
+fn registry_login_request(install_id: &str, key: &SigningKey, timestamp: i64) -> Request<Body> {
+    let path = format!("/v1/installs/{install_id}/registry-login");
+    signed_request(Method::POST, &path, key, timestamp, Vec::new())
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// The token endpoint's answer to `user:password` asking to pull `repo`.
+async fn login_token(h: &Harness, user: &str, password: &str, repo: &str) -> Answer {
+    let basic = B64.encode(format!("{user}:{password}"));
+    let req = Request::builder()
+        .uri(format!(
+            "/v1/registry/token?service=driftless-registry&scope=repository:{repo}:pull"
+        ))
+        .header(header::AUTHORIZATION, format!("Basic {basic}"))
+        .body(Body::empty())
+        .unwrap();
+    h.send(req).await
+}
+
+#[tokio::test]
+async fn a_replayed_registry_login_is_refused_and_its_credential_pulls_the_release_only() {
+    let h = Harness::new().await;
+    let (id, key) = install_on_1_0_0(&h).await;
+
+    let t = request_ms();
+    let first = h.send(registry_login_request(&id, &key, t)).await;
+    assert_eq!(
+        first.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    let login = first.json();
+    assert_eq!(login["username"], id.as_str());
+    assert_eq!(login["expires_in"], 600);
+    let password = login["password"].as_str().unwrap().to_string();
+    assert_replay_refused(&h.send(registry_login_request(&id, &key, t)).await);
+    h.send(registry_login_request(
+        &id,
+        &generate_signing_key(),
+        request_ms(),
+    ))
+    .await
+    .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // `docker login` and then each `docker pull` present the credential again.
+    let web = format!("{APP}/web");
+    for _ in 0..2 {
+        let answer = login_token(&h, &id, &password, &web).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        let claims = jwt_claims(answer.json()["token"].as_str().unwrap());
+        assert_eq!(claims["sub"], id.as_str());
+        assert_eq!(
+            claims["access"],
+            json!([{"type": "repository", "name": web, "actions": ["pull"]}])
+        );
+    }
+    let elsewhere = login_token(&h, &id, &password, "other/web").await;
+    assert_eq!(
+        jwt_claims(elsewhere.json()["token"].as_str().unwrap())["access"],
+        json!([])
+    );
+
+    // Only as issued, and only to its install.
+    let (_, expires_sig) = password.split_once('.').unwrap();
+    let (expires, sig) = expires_sig.split_once('.').unwrap();
+    let later: i64 = expires.parse::<i64>().unwrap() + 3600;
+    for forged in [
+        format!("dlrl1.{later}.{sig}"),
+        format!("dlrl1.{expires}.{}", &sig[1..]),
+        format!("{}.{}", now(), B64.encode([0u8; 64])),
+    ] {
+        let answer = login_token(&h, &id, &forged, &web).await;
+        assert!(
+            answer.headers.contains_key(header::WWW_AUTHENTICATE),
+            "{forged}"
+        );
+        answer.expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let (other_id, _) = {
+        let license = h
+            .post(
+                "/v1/licenses",
+                json!({"customer": "Acme Corp", "app": APP, "channel": CHANNEL}),
+            )
+            .await
+            .json();
+        let other_key = generate_signing_key();
+        let reg = h
+            .register(license["key"].as_str().unwrap(), &other_key)
+            .await;
+        (
+            reg.json()["install_id"].as_str().unwrap().to_string(),
+            other_key,
+        )
+    };
+    login_token(&h, &other_id, &password, &web)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    let audit = h.get("/v1/audit?limit=50").await.json();
+    let logins = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["action"] == "install.registry_login")
+        .count();
+    assert_eq!(logins, 1, "one credential issued: {audit}");
 }

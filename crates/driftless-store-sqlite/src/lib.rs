@@ -11,6 +11,7 @@ mod fleet;
 mod licensing;
 #[cfg(test)]
 mod query_plan;
+mod requests;
 mod rollouts;
 
 use std::str::FromStr;
@@ -164,6 +165,13 @@ impl Store for SqliteStore {
         assignment: Option<&StoredAssignment>,
     ) -> StoreResult<()> {
         fleet::record_checkin(&self.pool, install_id, report, assignment).await
+    }
+    async fn accept_signed_request(
+        &self,
+        install_id: &str,
+        signed_at_ms: i64,
+    ) -> StoreResult<bool> {
+        requests::accept_signed_request(&self.pool, install_id, signed_at_ms).await
     }
     async fn list_installs(&self, app: Option<&str>) -> StoreResult<Vec<InstallSummary>> {
         fleet::list_installs(&self.pool, app).await

@@ -97,6 +97,13 @@ pub trait Store: Send + Sync + 'static {
         report: &CheckinReport,
         assignment: Option<&StoredAssignment>,
     ) -> StoreResult<()>;
+    /// Accepts a signed request of install `install_id` made at `signed_at_ms` only if
+    /// it is newer than every request accepted from that install before, and records
+    /// it as the newest. One conditional write, so of two concurrent requests with the
+    /// same time exactly one is accepted. False for a replay (not newer); `Missing` if
+    /// no such install.
+    async fn accept_signed_request(&self, install_id: &str, signed_at_ms: i64)
+        -> StoreResult<bool>;
     /// The fleet: every install (of one app, if given) with its last report.
     async fn list_installs(&self, app: Option<&str>) -> StoreResult<Vec<InstallSummary>>;
 

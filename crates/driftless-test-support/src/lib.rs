@@ -4,6 +4,7 @@
 //! present (under `CI=true` a missing one fails the run).
 
 pub mod compose_project;
+pub mod control_plane;
 pub mod docker_cli;
 pub mod generated_docs;
 pub mod hostile_control_plane;

@@ -6,9 +6,11 @@ pub const SERVER: &str = "DRIFTLESS_SERVER";
 pub const TOKEN: &str = "DRIFTLESS_TOKEN";
 /// The data directory of `init`, `serve` and `registry-config` (`--data-dir`).
 pub const DATA_DIR: &str = "DRIFTLESS_DATA_DIR";
-/// Path of the release signing key, for `publish` (`--release-key`).
+/// Path of the release signing key, for `publish` when `--release-key` is not given.
 pub const RELEASE_KEY_FILE: &str = "DRIFTLESS_RELEASE_KEY_FILE";
-/// The release signing key itself (PKCS#8 PEM), for CI secrets; wins over the file.
+/// The release signing key itself (PKCS#8 PEM), for CI secrets; wins over
+/// `DRIFTLESS_RELEASE_KEY_FILE`, not over `--release-key`. Neither this nor the
+/// operator token reaches a `--sign-with` command.
 pub const RELEASE_KEY: &str = "DRIFTLESS_RELEASE_KEY";
 /// Log filter for `serve` (tracing's env-filter syntax).
 pub const LOG: &str = "DRIFTLESS_LOG";

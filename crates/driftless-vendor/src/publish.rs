@@ -18,7 +18,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::clock::now;
-use crate::env;
 use crate::push::{Engine, LocalImage};
 use crate::remote::Remote;
 use crate::signer::ReleaseSigner;
@@ -38,8 +37,9 @@ pub struct PublishArgs {
     /// Release notes (Markdown).
     #[arg(long)]
     notes: Option<PathBuf>,
-    /// The release signing key (PKCS#8 PEM); or set DRIFTLESS_RELEASE_KEY.
-    #[arg(long, env = env::RELEASE_KEY_FILE)]
+    /// The release signing key (PKCS#8 PEM) [default: the key in DRIFTLESS_RELEASE_KEY,
+    /// else the file DRIFTLESS_RELEASE_KEY_FILE names].
+    #[arg(long)]
     release_key: Option<PathBuf>,
     /// Sign with an external command instead (a hardware key, a KMS): it reads the
     /// bytes to sign on stdin and prints the Ed25519 signature (raw, base64 or hex).

@@ -11,7 +11,7 @@ use driftless_wire::envelope::pae;
 use driftless_wire::{KeyId, PublicKey};
 use ed25519_dalek::{Signer as _, SigningKey};
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::{datadir, env};
@@ -28,27 +28,37 @@ pub enum ReleaseSigner {
 }
 
 impl ReleaseSigner {
-    /// The signer `publish` was told to use: `--sign-with CMD`, else the key in
-    /// `DRIFTLESS_RELEASE_KEY`, else the key file (`--release-key` or
-    /// `DRIFTLESS_RELEASE_KEY_FILE`).
+    /// The signer `publish` was told to use: `--sign-with CMD`, else the key file
+    /// given as `--release-key`, else the key in `DRIFTLESS_RELEASE_KEY`, else the key
+    /// file in `DRIFTLESS_RELEASE_KEY_FILE`. What is on the command line wins over
+    /// the environment.
     pub fn from_command_line(sign_with: Option<String>, key_file: Option<&Path>) -> Result<Self> {
-        if let Some(cmd) = sign_with {
-            return Ok(ReleaseSigner::Command(cmd));
-        }
-        if let Ok(pem) = std::env::var(env::RELEASE_KEY) {
-            return Ok(ReleaseSigner::Key(datadir::parse_signing_key(
+        let source = choose(
+            sign_with,
+            key_file,
+            // An empty variable counts as unset.
+            std::env::var(env::RELEASE_KEY)
+                .ok()
+                .filter(|v| !v.is_empty()),
+            std::env::var_os(env::RELEASE_KEY_FILE)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+        );
+        match source {
+            KeySource::Command(cmd) => Ok(ReleaseSigner::Command(cmd)),
+            KeySource::Pem(pem) => Ok(ReleaseSigner::Key(datadir::parse_signing_key(
                 &pem,
                 env::RELEASE_KEY,
-            )?));
+            )?)),
+            KeySource::File(path) => Ok(ReleaseSigner::Key(datadir::read_signing_key(&path)?)),
+            KeySource::Missing => {
+                Err(driftless_exit::InvalidInput("no release key".into())).hint(format!(
+                    "pass --release-key FILE or set {} or {}",
+                    env::RELEASE_KEY_FILE,
+                    env::RELEASE_KEY
+                ))
+            }
         }
-        let path = key_file
-            .ok_or_else(|| driftless_exit::InvalidInput("no release key".into()))
-            .hint(format!(
-                "pass --release-key FILE or set {} or {}",
-                env::RELEASE_KEY_FILE,
-                env::RELEASE_KEY
-            ))?;
-        Ok(ReleaseSigner::Key(datadir::read_signing_key(path)?))
     }
 
     /// Signs `message`.
@@ -80,9 +90,48 @@ impl ReleaseSigner {
     }
 }
 
+/// Where the release key comes from.
+#[derive(Debug, PartialEq, Eq)]
+enum KeySource {
+    /// `--sign-with CMD`.
+    Command(String),
+    /// The PEM text of `DRIFTLESS_RELEASE_KEY`.
+    Pem(String),
+    /// A key file: `--release-key`, or `DRIFTLESS_RELEASE_KEY_FILE`.
+    File(PathBuf),
+    /// None was given.
+    Missing,
+}
+
+/// Picks the release key: the command line first, then the key's PEM in the
+/// environment, then a key file named in the environment.
+fn choose(
+    sign_with: Option<String>,
+    key_file: Option<&Path>,
+    env_pem: Option<String>,
+    env_file: Option<PathBuf>,
+) -> KeySource {
+    if let Some(cmd) = sign_with {
+        return KeySource::Command(cmd);
+    }
+    if let Some(path) = key_file {
+        return KeySource::File(path.to_path_buf());
+    }
+    if let Some(pem) = env_pem {
+        return KeySource::Pem(pem);
+    }
+    env_file.map_or(KeySource::Missing, KeySource::File)
+}
+
+/// Runs the external signer. It gets the bytes to sign and nothing it does not need:
+/// the operator token and the release key stay out of its environment, so a signer
+/// command (or whatever it runs) cannot read or leak them.
 fn run_signer(cmd: &str, message: &[u8]) -> Result<Vec<u8>> {
     let mut child = Command::new("sh")
         .args(["-c", cmd])
+        .env_remove(env::TOKEN)
+        .env_remove(env::RELEASE_KEY)
+        .env_remove(env::RELEASE_KEY_FILE)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -139,6 +188,30 @@ mod tests {
             Some(&sig[..])
         );
         assert!(parse_signature(b"nope").is_none());
+    }
+
+    #[test]
+    fn the_command_line_wins_over_the_environment_and_the_pem_over_a_file() {
+        let pem = || Some("PEM".to_string());
+        let env_file = || Some(PathBuf::from("env.pem"));
+        let arg = Path::new("arg.pem");
+        assert_eq!(
+            choose(Some("sign".into()), None, pem(), env_file()),
+            KeySource::Command("sign".into())
+        );
+        assert_eq!(
+            choose(None, Some(arg), pem(), env_file()),
+            KeySource::File(arg.to_path_buf())
+        );
+        assert_eq!(
+            choose(None, None, pem(), env_file()),
+            KeySource::Pem("PEM".into())
+        );
+        assert_eq!(
+            choose(None, None, None, env_file()),
+            KeySource::File("env.pem".into())
+        );
+        assert_eq!(choose(None, None, None, None), KeySource::Missing);
     }
 
     #[test]

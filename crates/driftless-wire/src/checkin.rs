@@ -7,8 +7,15 @@ use crate::status::InstallStatus;
 
 /// Header carrying the install's request signature.
 pub const SIGNATURE_HEADER: &str = "x-driftless-signature";
-/// Header carrying the Unix time the request was signed at.
+/// Header carrying the Unix time in milliseconds the request was signed at. An install
+/// never signs two requests with the same value, and the control plane accepts a value
+/// only if it is newer than the last one it accepted from that install, so a captured
+/// request cannot be replayed.
 pub const TIMESTAMP_HEADER: &str = "x-driftless-timestamp";
+/// The smallest value a millisecond timestamp can have today (it is 1973 in
+/// milliseconds, and 5138 in seconds): anything below it was sent by a CLI that signed
+/// with second-resolution timestamps, which could be replayed.
+pub const MIN_TIMESTAMP_MS: i64 = 100_000_000_000;
 /// Header naming the install on signed requests whose path carries no install id
 /// (`GET /v1/artifacts/{digest}`).
 pub const INSTALL_HEADER: &str = "x-driftless-install";
@@ -20,6 +27,8 @@ pub const MAX_ROOT_STEPS: u64 = 64;
 pub const MAX_ROOT_BYTES: usize = 512 * 1024;
 /// How far a signed request's timestamp may be from the server's clock.
 pub const MAX_CLOCK_SKEW_S: i64 = 300;
+/// How long a `driftless registry-login` credential is accepted, in seconds.
+pub const REGISTRY_LOGIN_LIFETIME_S: u64 = 600;
 
 /// `POST /v1/installs`: register a host with a license key.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -105,13 +114,22 @@ pub struct CheckinResponse {
     pub pending: Option<crate::status::Reason>,
 }
 
-/// The bytes an install signs for a request: method, path, timestamp and body digest.
-pub fn request_signing_input(method: &str, path: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
-    let body_digest = crate::digest::Digest::of(body);
-    format!("driftless-request-v1\n{method}\n{path}\n{timestamp}\n{body_digest}").into_bytes()
+/// `200` answer to `POST /v1/installs/{id}/registry-login`: a credential for
+/// `docker login -u <username> --password-stdin`, good for pulling the install's
+/// assigned release only.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RegistryLoginResponse {
+    /// The user name: the install id.
+    pub username: String,
+    /// The credential the control plane's token endpoint accepts.
+    pub password: String,
+    /// Seconds the credential is accepted for.
+    pub expires_in: u64,
 }
 
-/// The bytes an install signs for a `docker login` credential at `timestamp`.
-pub fn registry_login_input(install_id: &str, timestamp: i64) -> Vec<u8> {
-    format!("driftless-registry-login-v1\n{install_id}\n{timestamp}").into_bytes()
+/// The bytes an install signs for a request: method, path, the millisecond timestamp
+/// and the body's digest. (v1 signed a timestamp in seconds.)
+pub fn request_signing_input(method: &str, path: &str, signed_at_ms: i64, body: &[u8]) -> Vec<u8> {
+    let body_digest = crate::digest::Digest::of(body);
+    format!("driftless-request-v2\n{method}\n{path}\n{signed_at_ms}\n{body_digest}").into_bytes()
 }

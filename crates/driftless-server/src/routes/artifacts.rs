@@ -18,7 +18,7 @@ use std::path::{Path as FsPath, PathBuf};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::audit;
-use crate::auth::{require_operator, verify_install_signature};
+use crate::auth::{authenticate_install, require_operator, SignedRequest};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -172,30 +172,24 @@ pub async fn download(
     Ok(resp)
 }
 
-/// Requires a download request signed by a known install that is not revoked.
+/// Requires a download request signed by a known install that is not revoked, and
+/// not a replay of one already served.
 async fn authorize_download(
     state: &AppState,
     headers: &HeaderMap,
     digest_text: &str,
 ) -> Result<(), ApiError> {
-    let now = crate::now();
     let id = headers
         .get(INSTALL_HEADER)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| ApiError::unauthorized(format!("missing {INSTALL_HEADER} header")))?;
-    let view = state.store.checkin_view(id).await?.ok_or_else(|| {
-        ApiError::not_found("unknown_install", format!("unknown install `{id}`"))
-            .with_hint("run `driftless install` again")
-    })?;
     let path = format!("/v1/artifacts/{digest_text}");
-    verify_install_signature(&view.install.public_key, headers, "GET", &path, b"", now)?;
-    if view.install.revoked || view.license_revoked {
-        return Err(ApiError::forbidden(
-            "install_revoked",
-            "this install or its license has been revoked",
-        )
-        .with_hint("contact your vendor"));
-    }
+    let signed = SignedRequest {
+        method: "GET",
+        path: &path,
+        body: b"",
+    };
+    authenticate_install(state, id, headers, signed).await?;
     Ok(())
 }
 

@@ -65,6 +65,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/installs/{id}/revoke", post(fleet::revoke))
         .route("/v1/installs/{id}/move", post(fleet::move_to_channel))
         .route("/v1/installs/{id}/checkin", post(install::checkin))
+        .route(
+            "/v1/installs/{id}/registry-login",
+            post(crate::registry_login::issue),
+        )
         .route("/v1/audit", get(audit::list))
         .route("/v1/registry/token", get(crate::registry::token_endpoint))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

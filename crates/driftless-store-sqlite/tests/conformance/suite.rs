@@ -51,6 +51,9 @@ macro_rules! conformance_tests {
             running_rollouts_exclude_paused_and_finished,
             update_rollout_round_trips,
             rollout_outcomes_count_the_channels_installs,
+            a_signed_request_is_accepted_only_when_newer,
+            concurrent_requests_signed_at_the_same_time_accept_one,
+            a_signed_request_of_an_unknown_install_is_missing,
         );
     };
     (@each $open:path; $($check:ident),* $(,)?) => {
@@ -1171,5 +1174,77 @@ pub async fn rollout_outcomes_count_the_channels_installs<S: Store>(store: Arc<S
             .await
             .unwrap(),
         RolloutOutcomes::default()
+    );
+}
+
+/// A signed request is accepted once, and afterwards only a newer one: per install,
+/// whatever check-ins are recorded in between.
+pub async fn a_signed_request_is_accepted_only_when_newer<S: Store>(store: Arc<S>) {
+    let license = seed_license(&*store, "acme").await;
+    seed_install(&*store, &license, "i-1").await;
+    seed_install(&*store, &license, "i-2").await;
+    let t = NOW * 1000;
+
+    assert!(
+        store.accept_signed_request("i-1", t).await.unwrap(),
+        "first"
+    );
+    assert!(
+        !store.accept_signed_request("i-1", t).await.unwrap(),
+        "replay"
+    );
+    assert!(
+        !store.accept_signed_request("i-1", t - 1).await.unwrap(),
+        "older"
+    );
+    // Another install's requests are its own.
+    assert!(store.accept_signed_request("i-2", t).await.unwrap(), "i-2");
+
+    store
+        .record_checkin("i-1", &report(NOW, None), Some(&assignment(1)))
+        .await
+        .unwrap();
+    assert!(
+        !store.accept_signed_request("i-1", t).await.unwrap(),
+        "a recorded check-in does not reset the newest request"
+    );
+    assert!(
+        store.accept_signed_request("i-1", t + 1).await.unwrap(),
+        "newer"
+    );
+    assert!(
+        !store.accept_signed_request("i-1", t).await.unwrap(),
+        "older again"
+    );
+    assert!(
+        !store.accept_signed_request("i-2", t).await.unwrap(),
+        "i-2 replay"
+    );
+}
+
+/// Twenty concurrent requests signed at the same millisecond: exactly one is accepted.
+pub async fn concurrent_requests_signed_at_the_same_time_accept_one<S: Store>(store: Arc<S>) {
+    let license = seed_license(&*store, "acme").await;
+    seed_install(&*store, &license, "i-1").await;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.accept_signed_request("i-1", NOW * 1000).await })
+        })
+        .collect();
+    let mut accepted = 0;
+    for task in tasks {
+        if task.await.unwrap().unwrap() {
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 1, "exactly one of the same request is accepted");
+}
+
+/// A signed request of an install that does not exist is `Missing`, not a replay.
+pub async fn a_signed_request_of_an_unknown_install_is_missing<S: Store>(store: Arc<S>) {
+    assert_missing(
+        store.accept_signed_request("ghost", NOW * 1000).await,
+        "ghost",
     );
 }
