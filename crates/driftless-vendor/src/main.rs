@@ -15,6 +15,7 @@ mod init;
 mod install;
 mod keys;
 mod license;
+mod mount;
 mod output;
 mod promote;
 mod publish;
