@@ -514,16 +514,17 @@ fn an_install_credential_yields_no_access_to_another_apps_repositories() {
         image["digest"].as_str().unwrap().to_string()
     };
 
-    let foreign = token_for(&format!("{other}/web"));
+    // Release 1.0.0 of each app is release counter 1, in repositories of its own.
+    let foreign = token_for(&format!("{other}/r1/web"));
     let claims = jwt_claims(&foreign);
     assert_eq!(claims["sub"], user, "claims: {claims}");
     assert_eq!(claims["access"], serde_json::json!([]), "claims: {claims}");
     assert_eq!(
-        manifest_status(&format!("{other}/web"), &web_digest(&other), &foreign),
+        manifest_status(&format!("{other}/r1/web"), &web_digest(&other), &foreign),
         401
     );
 
-    let own_repo = format!("{}/web", w.app);
+    let own_repo = format!("{}/r1/web", w.app);
     let own = token_for(&own_repo);
     let claims = jwt_claims(&own);
     assert_eq!(
@@ -534,7 +535,7 @@ fn an_install_credential_yields_no_access_to_another_apps_repositories() {
     assert_eq!(manifest_status(&own_repo, &web_digest(&w.app), &own), 200);
     // The other app's manifest stays out of reach with the install's own token too.
     assert_eq!(
-        manifest_status(&format!("{other}/web"), &web_digest(&other), &own),
+        manifest_status(&format!("{other}/r1/web"), &web_digest(&other), &own),
         401
     );
 }
@@ -609,7 +610,7 @@ fn a_host_without_the_images_checks_disk_then_pulls_them_by_digest_with_its_toke
         .output()
         .unwrap();
     let listed = stdout(&digests);
-    let pulled = format!("{}/{}/web@sha256:", w.stack.registry.host(), w.app);
+    let pulled = format!("{}/{}/r1/web@sha256:", w.stack.registry.host(), w.app);
     assert!(listed.contains(&pulled), "no {pulled}… in:\n{listed}");
     // The token never reached the disk.
     let token_on_disk = Command::new("grep")

@@ -131,15 +131,17 @@ impl VendorClient {
         self.get(&format!("/v1/apps/{app}/releases/{version}"))
             .await
     }
-    /// A push token for `repositories` of `app`.
+    /// A push token for `repositories` of release `release_counter` of `app`.
     pub async fn push_token(
         &self,
         app: &str,
+        release_counter: u64,
         repositories: &[String],
     ) -> Result<TokenResponse, ClientError> {
         self.post(
             &format!("/v1/apps/{app}/push-token"),
             &PushTokenRequest {
+                release_counter,
                 repositories: repositories.to_vec(),
             },
         )

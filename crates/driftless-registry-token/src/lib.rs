@@ -11,6 +11,7 @@ mod cert_spki;
 mod error;
 mod key_material;
 mod kid;
+mod release_repository;
 mod repository_name;
 mod signer;
 
@@ -18,6 +19,9 @@ pub use access::{parse_scope, Access};
 pub use error::TokenError;
 pub use key_material::{generate_key_material, TokenKeyMaterial};
 pub use kid::libtrust_kid;
+pub use release_repository::{
+    is_release_repository, release_prefix, release_repository, DESCRIPTOR_COMPONENT,
+};
 pub use repository_name::valid_repository_name;
 pub use signer::{MintedToken, TokenClaims, TokenRequest, TokenSigner};
 

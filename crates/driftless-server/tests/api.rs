@@ -316,12 +316,13 @@ fn checkin_request(
         .unwrap()
 }
 
-/// A release document of `acme` with two images and the compose descriptor.
+/// A release document of `acme` with two images and the compose descriptor, each in
+/// the release's own repository.
 fn release_doc(version: &str, counter: u64) -> ReleaseDocument {
     let t = now();
     let image = |service: &str| ReleaseImage {
         service: service.into(),
-        repository: format!("{APP}/{service}"),
+        repository: format!("{APP}/r{counter}/{service}"),
         digest: Digest::of(format!("{service}-{version}").as_bytes()),
         platforms: vec!["linux/amd64".into()],
         size: 1024,
@@ -335,7 +336,7 @@ fn release_doc(version: &str, counter: u64) -> ReleaseDocument {
         expires: t + 86400,
         images: vec![image("web"), image("api")],
         descriptor: DescriptorRef {
-            repository: format!("{APP}/compose"),
+            repository: format!("{APP}/r{counter}/compose"),
             manifest_digest: Digest::of(b"manifest"),
             digest: Digest::of(b"compose"),
             size: 7,
@@ -914,6 +915,121 @@ async fn the_token_endpoint_grants_the_operator_what_it_asks_and_challenges_anyo
     );
 }
 
+/// The access claim of a JWT as `(repository, actions)` pairs, sorted.
+fn access_of(token: &str) -> Vec<(String, Value)> {
+    let claims = jwt_claims(token);
+    let mut access: Vec<(String, Value)> = claims["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_string(),
+                a["actions"].clone(),
+            )
+        })
+        .collect();
+    access.sort_by(|a, b| a.0.cmp(&b.0));
+    access
+}
+
+#[tokio::test]
+async fn a_push_token_pushes_only_the_new_release_and_pulls_the_newest_to_mount_from() {
+    let h = Harness::new().await;
+    h.app_with_license().await;
+    let path = format!("/v1/apps/{APP}/push-token");
+    let first = h
+        .post(
+            &path,
+            json!({"release_counter": 1, "repositories": ["acme/r1/web", "acme/r1/compose"]}),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.json());
+    assert_eq!(
+        access_of(first.json()["token"].as_str().unwrap()),
+        [
+            ("acme/r1/compose".to_string(), json!(["pull", "push"])),
+            ("acme/r1/web".to_string(), json!(["pull", "push"])),
+        ]
+    );
+    for (counter, version) in [(1, "1.0.0"), (2, "2.0.0"), (3, "3.0.0"), (4, "4.0.0")] {
+        let doc = release_doc(version, counter);
+        assert_eq!(
+            h.upload(&signed(&doc, &h.release_key)).await.status,
+            StatusCode::CREATED
+        );
+    }
+
+    let next = h
+        .post(
+            &path,
+            json!({"release_counter": 5, "repositories": ["acme/r5/web", "acme/r5/compose"]}),
+        )
+        .await;
+    assert_eq!(next.status, StatusCode::OK, "{}", next.json());
+    let mut expected = vec![
+        ("acme/r5/compose".to_string(), json!(["pull", "push"])),
+        ("acme/r5/web".to_string(), json!(["pull", "push"])),
+    ];
+    // Pull only, on the three newest releases: where the engine mounts layers from.
+    for counter in [2, 3, 4] {
+        for component in ["api", "compose", "web"] {
+            expected.push((format!("acme/r{counter}/{component}"), json!(["pull"])));
+        }
+    }
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(access_of(next.json()["token"].as_str().unwrap()), expected);
+
+    // An existing release's repositories can never be pushed to again.
+    for counter in [1, 4] {
+        let repo = format!("acme/r{counter}/web");
+        let answer = h
+            .post(
+                &path,
+                json!({"release_counter": counter, "repositories": [repo]}),
+            )
+            .await;
+        let message = answer.expect_error(StatusCode::CONFLICT, "stale_counter");
+        assert!(message.contains("not above 4"), "{message}");
+        assert_eq!(answer.json()["hint"], "ask for release counter 5");
+    }
+    // Nor can a new release's token reach outside that release.
+    for repo in [
+        "acme/r4/web",
+        "acme/web",
+        "acme/r6/web",
+        "other/r5/web",
+        "acme/r5/a/b",
+    ] {
+        let answer = h
+            .post(&path, json!({"release_counter": 5, "repositories": [repo]}))
+            .await;
+        let message = answer.expect_error(StatusCode::BAD_REQUEST, "bad_request");
+        assert!(message.contains(repo), "{message}");
+        assert_eq!(answer.json()["hint"], "name it acme/r5/<service>");
+    }
+}
+
+#[tokio::test]
+async fn a_release_naming_repositories_not_its_own_is_refused() {
+    let h = Harness::new().await;
+    h.app_with_license().await;
+    let mut shared = release_doc("1.0.0", 2);
+    shared.images[0].repository = "acme/web".into();
+    let mut older = release_doc("1.0.0", 2);
+    older.descriptor.repository = "acme/r1/compose".into();
+    for doc in [shared, older] {
+        let answer = h.upload(&signed(&doc, &h.release_key)).await;
+        let message = answer.expect_error(StatusCode::BAD_REQUEST, "bad_request");
+        assert!(
+            message.contains("not a repository of release 2"),
+            "{message}"
+        );
+    }
+    let releases = h.get(&format!("/v1/apps/{APP}/releases")).await;
+    assert_eq!(releases.json(), json!([]), "a refused release was stored");
+}
+
 /// `hash = hex(sha256(prev_hash || "\n" || canonical_json(event)))`, keys sorted.
 fn chained_hash(prev: &str, e: &AuditEntry) -> String {
     let canonical = json!({
@@ -1264,7 +1380,7 @@ async fn a_replayed_registry_login_is_refused_and_its_credential_pulls_the_relea
     .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
 
     // `docker login` and then each `docker pull` present the credential again.
-    let web = format!("{APP}/web");
+    let web = format!("{APP}/r1/web");
     for _ in 0..2 {
         let answer = login_token(&h, &id, &password, &web).await;
         assert_eq!(answer.status, StatusCode::OK);

@@ -13,6 +13,7 @@ pub mod images;
 pub mod prereq;
 pub mod process;
 pub mod registry;
+pub mod registry_log;
 pub mod release_spec;
 pub mod stack;
 pub mod world;

@@ -14,6 +14,7 @@ mod init;
 mod install;
 mod keys;
 mod license;
+mod mount;
 mod output;
 mod promote;
 mod publish;

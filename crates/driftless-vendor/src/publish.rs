@@ -8,6 +8,9 @@ use driftless_client::VendorClient;
 use driftless_descriptor::{ComposeFile, DeclaredHealth, ServiceImage, MAX_DESCRIPTOR_BYTES};
 use driftless_exit::HintExt as _;
 use driftless_oci::RegistryClient;
+use driftless_registry_token::{
+    is_release_repository, release_prefix, release_repository, DESCRIPTOR_COMPONENT,
+};
 use driftless_wire::api::ReleaseInfo;
 use driftless_wire::release::{
     CliBinary, ConfigVar, DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage,
@@ -98,12 +101,14 @@ pub async fn run(args: PublishArgs) -> Result<()> {
     let p = publish(&c, &opts, now()).await?;
     println!("{}", p.digest);
     eprintln!(
-        "published {} {} (release counter {}, {} images, {} CLI builds)",
+        "published {} {} (release counter {}, {} images, {} CLI builds) to {}/{}",
         args.app,
         p.release.version,
         p.release.release_counter,
         p.release.images.len(),
-        p.release.cli.len()
+        p.release.cli.len(),
+        p.registry_host,
+        release_prefix(&args.app, p.release.release_counter)
     );
     if let Some(floor) = &args.rollback_floor {
         eprintln!(
@@ -147,12 +152,14 @@ pub struct Published {
     pub release: ReleaseDocument,
     /// Digest of its signed payload.
     pub digest: Digest,
+    /// The registry its images and descriptor were pushed to.
+    pub registry_host: String,
 }
 
-/// The repository a service's image is pushed to.
-fn service_repository(app: &str, service: &str) -> Result<String> {
-    let repo = format!("{app}/{}", service.to_ascii_lowercase());
-    if service == "compose" || !driftless_registry_token::valid_repository_name(&repo) {
+/// The repository of release `counter` a service's image is pushed to.
+fn service_repository(app: &str, counter: u64, service: &str) -> Result<String> {
+    let repo = release_repository(app, counter, &service.to_ascii_lowercase());
+    if service == DESCRIPTOR_COMPONENT || !is_release_repository(&repo, app, counter) {
         driftless_exit::refuse!(
             hint = "rename the service to lowercase letters and digits with single '.', '_' or '-' between them, and not `compose`";
             "service name `{service}` cannot be a registry repository name (`{repo}`)"
@@ -194,11 +201,12 @@ pub async fn publish(
     let floor = rollback_floor_counter(&releases, opts.app, opts.rollback_floor)?;
 
     let engine = Engine::connect().await?;
-    let plan = plan_images(&engine, &inputs.compose, opts.app).await?;
-    let descriptor_repo = format!("{}/compose", opts.app);
+    let plan = plan_images(&engine, &inputs.compose, opts.app, counter).await?;
+    let descriptor_repo = release_repository(opts.app, counter, DESCRIPTOR_COMPONENT);
     let mut repos: Vec<String> = plan.iter().map(|p| p.repository.clone()).collect();
     repos.push(descriptor_repo.clone());
-    let token = client.push_token(opts.app, &repos).await?;
+    let token = client.push_token(opts.app, counter, &repos).await?;
+    let previous = crate::mount::previous_images(client, opts.app).await?;
 
     let tag = inputs.version.to_string().replace('+', "_");
     let registry = RegistryClient::new(&info.registry_host, info.registry_insecure, &token.token)?;
@@ -208,9 +216,14 @@ pub async fn publish(
         host: &info.registry_host,
         tag: &tag,
         token: &token.token,
+        previous: &previous,
     };
     let (images, pins) = push_images(&target, &plan).await?;
     let pinned = inputs.compose.pin_images(&pins)?;
+    eprintln!(
+        "pushing the pinned compose file as {}/{descriptor_repo}:{tag}",
+        info.registry_host
+    );
     let artifact = registry
         .push_compose_artifact(&descriptor_repo, &tag, &pinned)
         .await?;
@@ -242,7 +255,7 @@ pub async fn publish(
         cli,
         notes: inputs.notes,
     };
-    sign_and_upload(client, opts, key_id, release).await
+    sign_and_upload(client, opts, key_id, release, info.registry_host).await
 }
 
 /// Parses and checks every local input: versions, the compose file, the notes and
@@ -328,6 +341,7 @@ async fn plan_images(
     engine: &Engine,
     compose: &ComposeFile,
     app: &str,
+    counter: u64,
 ) -> Result<Vec<PlannedImage>> {
     let mut plan = Vec::new();
     for s in compose.services() {
@@ -339,7 +353,7 @@ async fn plan_images(
                 s.service
             );
         }
-        let repository = service_repository(app, &s.service)?;
+        let repository = service_repository(app, counter, &s.service)?;
         let local = engine.local_image(&s.image, &s.service).await?;
         plan.push(PlannedImage {
             service: s,
@@ -357,6 +371,8 @@ struct PushTarget<'a> {
     host: &'a str,
     tag: &'a str,
     token: &'a str,
+    /// The newest release's images, whose blobs this release can mount.
+    previous: &'a [ReleaseImage],
 }
 
 /// Pushes every planned image; returns the release's images and each service's pin.
@@ -373,6 +389,9 @@ async fn push_images(
     } in plan
     {
         eprintln!("pushing {} as {}/{repo}:{}", s.image, to.host, to.tag);
+        if let Some(config) = &local.config {
+            crate::mount::mount_config(to.registry, to.previous, &s.service, repo, config).await?;
+        }
         let digest: Digest = to
             .engine
             .push(&s.image, to.host, repo, to.tag, to.token)
@@ -418,6 +437,7 @@ async fn sign_and_upload(
     opts: &PublishOptions<'_>,
     key_id: KeyId,
     release: ReleaseDocument,
+    registry_host: String,
 ) -> Result<Published> {
     let payload = serde_json::to_vec(&release)?;
     let mut envelope = Envelope::new(RELEASE_PAYLOAD_TYPE, &payload);
@@ -427,6 +447,7 @@ async fn sign_and_upload(
     Ok(Published {
         release,
         digest: Digest::of(&payload),
+        registry_host,
     })
 }
 

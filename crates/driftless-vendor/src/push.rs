@@ -5,10 +5,13 @@ use bollard::auth::DockerCredentials;
 use bollard::image::{PushImageOptions, TagImageOptions};
 use bollard::Docker;
 use driftless_exit::HintExt as _;
+use driftless_wire::Digest;
 use futures_util::StreamExt as _;
 
 /// What the engine knows of a local image.
 pub struct LocalImage {
+    /// The image id: the digest of its config, which a push uploads as a blob.
+    pub config: Option<Digest>,
     /// Unpacked size in bytes.
     pub size: u64,
     /// `os/arch`.
@@ -46,6 +49,7 @@ impl Engine {
             other => anyhow!("cannot inspect image `{reference}`: {other}"),
         })?;
         Ok(LocalImage {
+            config: info.id.as_deref().and_then(|id| id.parse().ok()),
             size: info.size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
             platform: format!(
                 "{}/{}",

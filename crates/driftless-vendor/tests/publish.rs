@@ -11,7 +11,7 @@ use driftless_descriptor::ComposeFile;
 use driftless_exit::code;
 use driftless_test_support::images::build_http_image;
 use driftless_test_support::stack::{workspace_bin, Stack};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 const APP: &str = "acme";
@@ -51,7 +51,8 @@ fn publish_args<'a>(version: &'a str, compose: &'a str) -> Vec<&'a str> {
     ]
 }
 
-/// Every `repository:tag` the registry stores under the app's namespace.
+/// Every `repository:tag` the registry stores under the app's namespace (each release
+/// has its own repositories, `<app>/r<counter>/<name>`).
 fn registry_tags(stack: &Stack) -> BTreeSet<String> {
     let base = stack
         .registry
@@ -59,20 +60,25 @@ fn registry_tags(stack: &Stack) -> BTreeSet<String> {
         .join("docker/registry/v2/repositories")
         .join(APP);
     let mut out = BTreeSet::new();
-    let Ok(repos) = std::fs::read_dir(&base) else {
+    let Ok(releases) = std::fs::read_dir(&base) else {
         return out;
     };
-    for repo in repos {
-        let repo = repo.unwrap();
-        let name = format!("{APP}/{}", repo.file_name().to_string_lossy());
-        out.insert(name.clone());
-        let tags = repo.path().join("_manifests/tags");
-        if let Ok(tags) = std::fs::read_dir(tags) {
-            for tag in tags {
-                out.insert(format!(
-                    "{name}:{}",
-                    tag.unwrap().file_name().to_string_lossy()
-                ));
+    for release in releases {
+        let release = release.unwrap();
+        let prefix = format!("{APP}/{}", release.file_name().to_string_lossy());
+        out.insert(prefix.clone());
+        for repo in std::fs::read_dir(release.path()).unwrap() {
+            let repo = repo.unwrap();
+            let name = format!("{prefix}/{}", repo.file_name().to_string_lossy());
+            out.insert(name.clone());
+            let tags = repo.path().join("_manifests/tags");
+            if let Ok(tags) = std::fs::read_dir(tags) {
+                for tag in tags {
+                    out.insert(format!(
+                        "{name}:{}",
+                        tag.unwrap().file_name().to_string_lossy()
+                    ));
+                }
             }
         }
     }
@@ -267,12 +273,17 @@ fn publishing_with_a_wrong_operator_token_is_unauthorized() {
     refused(&stack, cmd, code::UNAUTHORIZED);
 }
 
-/// A token that may pull `repos` of the stack's app.
-fn push_token(stack: &Stack, repos: &[&str]) -> String {
+/// A token that may pull `repos` of the stack's app: the operator's, from the token endpoint.
+fn pull_token(stack: &Stack, repos: &[&str]) -> String {
+    let scopes: Vec<(&str, String)> = repos
+        .iter()
+        .map(|r| ("scope", format!("repository:{r}:pull")))
+        .collect();
     let answer: Value = reqwest::blocking::Client::new()
-        .post(format!("{}/v1/apps/{APP}/push-token", stack.url()))
-        .bearer_auth(&stack.token)
-        .json(&json!({ "repositories": repos }))
+        .get(format!("{}/v1/registry/token", stack.url()))
+        .basic_auth("operator", Some(&stack.token))
+        .query(&[("service", "driftless-registry")])
+        .query(&scopes)
         .send()
         .unwrap()
         .error_for_status()
@@ -324,18 +335,24 @@ fn a_successful_publish_stores_the_images_and_the_pinned_compose_artifact() {
     assert_eq!(list[0]["digest"], digest.as_str());
     let tags = registry_tags(&stack);
     for expected in [
-        "acme/web",
-        "acme/web:1.0.0",
-        "acme/compose",
-        "acme/compose:1.0.0",
+        "acme/r1/web",
+        "acme/r1/web:1.0.0",
+        "acme/r1/compose",
+        "acme/r1/compose:1.0.0",
     ] {
         assert!(tags.contains(expected), "{expected} missing from {tags:?}");
     }
+    // Release 1's repositories and nothing else.
+    assert_eq!(
+        tags.iter().filter(|t| !t.contains(':')).collect::<Vec<_>>(),
+        ["acme/r1", "acme/r1/compose", "acme/r1/web"],
+        "{tags:?}"
+    );
 
-    let token = push_token(&stack, &["acme/compose", "acme/web"]);
+    let token = pull_token(&stack, &["acme/r1/compose", "acme/r1/web"]);
     let manifest: Value = registry_get(
         &stack,
-        &format!("acme/compose/manifests/{VERSION}"),
+        &format!("acme/r1/compose/manifests/{VERSION}"),
         &token,
         "application/vnd.oci.image.manifest.v1+json",
     )
@@ -359,7 +376,7 @@ fn a_successful_publish_stores_the_images_and_the_pinned_compose_artifact() {
     let layer_digest = layers[0]["digest"].as_str().unwrap();
     let blob = registry_get(
         &stack,
-        &format!("acme/compose/blobs/{layer_digest}"),
+        &format!("acme/r1/compose/blobs/{layer_digest}"),
         &token,
         "*/*",
     )
@@ -372,18 +389,18 @@ fn a_successful_publish_stores_the_images_and_the_pinned_compose_artifact() {
     let services = pinned.services();
     assert_eq!(services.len(), 1, "{}", String::from_utf8_lossy(&blob));
     for s in &services {
-        let repo = format!("{APP}/{}", s.service);
+        let repo = format!("{APP}/r1/{}", s.service);
         assert!(is_pinned_to(&s.image, &repo), "not pinned: {}", s.image);
     }
     // The pin is the manifest the registry holds for the pushed tag.
     let web = registry_get(
         &stack,
-        &format!("acme/web/manifests/{VERSION}"),
+        &format!("acme/r1/web/manifests/{VERSION}"),
         &token,
         "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
     );
     let web_digest = sha256_digest(&web.bytes().unwrap());
-    assert_eq!(services[0].image, format!("acme/web@{web_digest}"));
+    assert_eq!(services[0].image, format!("acme/r1/web@{web_digest}"));
 }
 
 #[test]

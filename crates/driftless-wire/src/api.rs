@@ -151,10 +151,12 @@ pub struct Promote {
     pub version: String,
 }
 
-/// `POST /v1/apps/{app}/push-token`: a registry token for vendor CI to push images.
+/// `POST /v1/apps/{app}/push-token`: a registry token for vendor CI to push one release.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PushTokenRequest {
-    /// Repositories (under the app's namespace) to push to.
+    /// The counter of the release being published: above every existing release's.
+    pub release_counter: u64,
+    /// The release's repositories to push to, each `<app>/r<release_counter>/<name>`.
     pub repositories: Vec<String>,
 }
 

@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use driftless_registry_token::valid_repository_name;
+use driftless_registry_token::{is_release_repository, release_repository};
 use driftless_store::{Release, ReleaseState, RolloutState};
 use driftless_wire::api::{
     FloorWarning, ReleaseDetail, ReleaseInfo, ReleaseStateChanged, SetReleaseState, UploadRelease,
@@ -52,11 +52,16 @@ fn verify_release_envelope(
             doc.app
         )));
     }
-    let prefix = format!("{app}/");
+    // A release's token names its repositories, so they must be its own and no other's.
     for repo in doc.repositories() {
-        if !repo.starts_with(&prefix) || !valid_repository_name(&repo) {
+        if !is_release_repository(&repo, app, doc.release_counter) {
             return Err(ApiError::bad_request(format!(
-                "repository `{repo}` is not a valid name under the app's namespace `{prefix}`"
+                "repository `{repo}` is not a repository of release {} of `{app}`",
+                doc.release_counter
+            ))
+            .with_hint(format!(
+                "publish it with `driftless-vendor publish`, which names them {}",
+                release_repository(app, doc.release_counter, "<service>")
             )));
         }
     }
