@@ -239,12 +239,12 @@ fn checkin_token(w: &World, host: &str, id: &str) -> String {
         reason: None,
     };
     let client = InstallClient::new(&w.stack.url()).unwrap();
-    // A second ahead: newer than any request the host's CLI signed this second, which a
-    // server refusing replays would otherwise take for one.
+    // Signed requests carry milliseconds and must be newer than the install's last
+    // one: the host's CLI signed its own at the latest a moment ago.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_secs() as i64
+        .as_millis() as i64
         + 1;
     let runtime = tokio::runtime::Runtime::new().unwrap();
     match runtime.block_on(client.checkin(id, &key, &req, None, now)) {
