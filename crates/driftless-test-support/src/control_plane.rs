@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Context as _, Result};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,89 @@ pub struct ControlPlane {
     pub vendor_bin: PathBuf,
 }
 
+/// What `driftless-vendor init --json` printed.
+pub struct Initialised {
+    /// The operator token.
+    pub token: String,
+    /// The root fingerprint installs pin.
+    pub fingerprint: String,
+}
+
+/// Runs `driftless-vendor init --json` for a data dir at `data` whose `serve` listens on
+/// `listen` (a registry at 127.0.0.1:1 until the caller points it at a real one).
+pub fn init_data_dir(vendor_bin: &Path, data: &Path, listen: &str) -> Result<Initialised> {
+    let out = Command::new(vendor_bin)
+        .args(["init", "--json", "--registry-insecure", "--listen", listen])
+        .args(["--registry-host", "127.0.0.1:1", "--data-dir"])
+        .arg(data)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "driftless-vendor init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let init: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let field = |k: &str| {
+        init[k]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("init output lacks `{k}`"))
+    };
+    Ok(Initialised {
+        token: field("operator_token")?,
+        fingerprint: field("root_fingerprint")?,
+    })
+}
+
+/// Starts `driftless-vendor serve` on `data`, logging to `log`, and waits until `addr`
+/// accepts connections.
+pub fn spawn_serve(vendor_bin: &Path, data: &Path, log: &Path, addr: &str) -> Result<Child> {
+    let mut child = Command::new(vendor_bin)
+        .args(["serve", "--data-dir"])
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log)?)
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).is_err() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("serve did not start on {addr}; see {}", log.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(child)
+}
+
+/// Runs a vendor command and returns its stdout, failing with its stderr.
+pub fn vendor_output(mut cmd: Command, args: &[&str]) -> Result<String> {
+    let out = cmd.args(args).output()?;
+    if !out.status.success() {
+        bail!(
+            "driftless-vendor {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Creates app `app` with channel `stable`, a customer and a license through
+/// `vendor_ok`; returns the license key.
+pub fn create_app_with_license(
+    vendor_ok: impl Fn(&[&str]) -> Result<String>,
+    app: &str,
+) -> Result<String> {
+    vendor_ok(&["app", "create", app])?;
+    vendor_ok(&["channel", "create", "--app", app, "stable"])?;
+    let customer = format!("customer-of-{app}");
+    vendor_ok(&["customer", "create", &customer])?;
+    let args = ["license", "create", "--customer", &customer, "--app", app];
+    vendor_ok(&[&args[..], &["--channel", "stable"]].concat())
+}
+
 impl ControlPlane {
     /// Initialises a data dir and starts `serve` on it.
     pub fn start() -> Result<ControlPlane> {
@@ -32,48 +115,17 @@ impl ControlPlane {
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("control");
         let addr = format!("127.0.0.1:{}", free_port()?);
-        let out = Command::new(&vendor_bin)
-            .args(["init", "--json", "--registry-insecure", "--listen", &addr])
-            .args(["--registry-host", "127.0.0.1:1", "--data-dir"])
-            .arg(&data)
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "driftless-vendor init failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let init: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-        let field = |k: &str| {
-            init[k]
-                .as_str()
-                .map(str::to_string)
-                .with_context(|| format!("init output lacks `{k}`"))
-        };
-        let (token, fingerprint) = (field("operator_token")?, field("root_fingerprint")?);
-        let log = std::fs::File::create(dir.path().join("control-plane.log"))?;
-        let serve = Command::new(&vendor_bin)
-            .args(["serve", "--data-dir"])
-            .arg(&data)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
-        let cp = ControlPlane {
+        let init = init_data_dir(&vendor_bin, &data, &addr)?;
+        let log = dir.path().join("control-plane.log");
+        let serve = spawn_serve(&vendor_bin, &data, &log, &addr)?;
+        Ok(ControlPlane {
             dir,
             serve,
             url: format!("http://{addr}"),
-            token,
-            fingerprint,
+            token: init.token,
+            fingerprint: init.fingerprint,
             vendor_bin,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&addr).is_err() {
-            if Instant::now() >= deadline {
-                bail!("serve did not start on {addr}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(cp)
+        })
     }
 
     /// The data directory (`offline-keys/release.pem` holds the release key).
@@ -94,25 +146,12 @@ impl ControlPlane {
 
     /// Runs a vendor command and returns its stdout, failing with its stderr.
     pub fn vendor_ok(&self, args: &[&str]) -> Result<String> {
-        let out = self.vendor().args(args).output()?;
-        if !out.status.success() {
-            bail!(
-                "driftless-vendor {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        vendor_output(self.vendor(), args)
     }
 
     /// Creates app `app` with channel `stable`, a customer and a license; returns the key.
     pub fn app_with_license(&self, app: &str) -> Result<String> {
-        self.vendor_ok(&["app", "create", app])?;
-        self.vendor_ok(&["channel", "create", "--app", app, "stable"])?;
-        let customer = format!("customer-of-{app}");
-        self.vendor_ok(&["customer", "create", &customer])?;
-        let args = ["license", "create", "--customer", &customer, "--app", app];
-        self.vendor_ok(&[&args[..], &["--channel", "stable"]].concat())
+        create_app_with_license(|args| self.vendor_ok(args), app)
     }
 }
 

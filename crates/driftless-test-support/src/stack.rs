@@ -5,11 +5,12 @@
 use anyhow::{bail, Context as _, Result};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
+use crate::control_plane::{create_app_with_license, init_data_dir, spawn_serve, vendor_output};
 use crate::registry::{Registry, RegistryOptions};
 
 /// The path of a workspace binary built by `cargo build --bins` (scripts/test does).
@@ -63,32 +64,7 @@ impl Stack {
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("control");
         let control_addr = format!("127.0.0.1:{}", free_port()?);
-        let out = Command::new(&vendor_bin)
-            .args([
-                "init",
-                "--json",
-                "--registry-insecure",
-                "--listen",
-                &control_addr,
-                "--registry-host",
-                "127.0.0.1:1",
-                "--data-dir",
-            ])
-            .arg(&data)
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "driftless-vendor init failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let init: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-        let field = |k: &str| {
-            init[k]
-                .as_str()
-                .map(str::to_string)
-                .context("init output lacks a field")
-        };
+        let init = init_data_dir(&vendor_bin, &data, &control_addr)?;
         let registry = Registry::start(&RegistryOptions {
             rootcertbundle: data.join("keys/registry-token-bundle.crt"),
             realm: format!("http://{control_addr}/v1/registry/token"),
@@ -103,8 +79,8 @@ impl Stack {
             text.replace("\"127.0.0.1:1\"", &format!("\"{}\"", registry.host())),
         )?;
         let mut stack = Stack {
-            token: field("operator_token")?,
-            fingerprint: field("root_fingerprint")?,
+            token: init.token,
+            fingerprint: init.fingerprint,
             dir,
             registry,
             control: None,
@@ -129,25 +105,10 @@ impl Stack {
     /// Starts (or restarts) `driftless-vendor serve`.
     pub fn start_control(&mut self) -> Result<()> {
         self.stop_control();
-        let log = std::fs::File::create(self.dir.path().join("control-plane.log"))?;
-        let child = Command::new(&self.vendor_bin)
-            .args(["serve", "--data-dir"])
-            .arg(self.data_dir())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
+        let log = self.dir.path().join("control-plane.log");
+        let child = spawn_serve(&self.vendor_bin, &self.data_dir(), &log, &self.control_addr)?;
         self.control = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if TcpStream::connect(&self.control_addr).is_ok() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        bail!(
-            "control plane did not start; see {}",
-            self.dir.path().join("control-plane.log").display()
-        )
+        Ok(())
     }
 
     /// Stops the control plane (for "control plane down" tests).
@@ -173,33 +134,12 @@ impl Stack {
 
     /// Runs a vendor command and returns its stdout, failing with its stderr.
     pub fn vendor_ok(&self, args: &[&str]) -> Result<String> {
-        let out = self.vendor().args(args).output()?;
-        if !out.status.success() {
-            bail!(
-                "driftless-vendor {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        vendor_output(self.vendor(), args)
     }
 
     /// Creates app `app` with channel `stable`, a customer and a license; returns the key.
     pub fn app_with_license(&self, app: &str) -> Result<String> {
-        self.vendor_ok(&["app", "create", app])?;
-        self.vendor_ok(&["channel", "create", "--app", app, "stable"])?;
-        let customer = format!("customer-of-{app}");
-        self.vendor_ok(&["customer", "create", &customer])?;
-        self.vendor_ok(&[
-            "license",
-            "create",
-            "--customer",
-            &customer,
-            "--app",
-            app,
-            "--channel",
-            "stable",
-        ])
+        create_app_with_license(|args| self.vendor_ok(args), app)
     }
 
     /// A `driftless` command with its own state dir under this stack.

@@ -3,74 +3,20 @@
 //! Docker needed): a person gets an aligned table, a script gets the same JSON as
 //! before with `--json`, and `license list` never shows a license key.
 
-use assert_cmd::Command;
-use driftless_test_support::stack::free_port;
+use driftless_test_support::control_plane::ControlPlane;
 use serde_json::Value;
-use std::net::TcpStream;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
 
-/// `driftless-vendor serve` on a fresh data dir; killed on drop.
-struct ControlPlane {
-    _dir: tempfile::TempDir,
-    serve: Child,
-    url: String,
-    token: String,
+/// Asserting shorthands over the shared control plane.
+trait Vendor {
+    /// Runs a vendor command that must succeed; returns its stdout.
+    fn ok(&self, args: &[&str]) -> String;
+    /// Runs a vendor command that must succeed and print JSON.
+    fn json(&self, args: &[&str]) -> Value;
 }
 
-impl ControlPlane {
-    fn start() -> ControlPlane {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("control");
-        let addr = format!("127.0.0.1:{}", free_port().unwrap());
-        let out = Command::cargo_bin("driftless-vendor")
-            .unwrap()
-            .args(["init", "--json", "--listen", &addr, "--data-dir"])
-            .arg(&data)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let init: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let serve = std::process::Command::new(assert_cmd::cargo::cargo_bin("driftless-vendor"))
-            .args(["serve", "--data-dir"])
-            .arg(&data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "serve did not start on {addr}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        ControlPlane {
-            _dir: dir,
-            serve,
-            url: format!("http://{addr}"),
-            token: init["operator_token"].as_str().unwrap().to_string(),
-        }
-    }
-
-    /// Runs a vendor command that must succeed; returns its stdout.
+impl Vendor for ControlPlane {
     fn ok(&self, args: &[&str]) -> String {
-        let out = Command::cargo_bin("driftless-vendor")
-            .unwrap()
-            .env("DRIFTLESS_SERVER", &self.url)
-            .env("DRIFTLESS_TOKEN", &self.token)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "driftless-vendor {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        self.vendor_ok(args).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     fn json(&self, args: &[&str]) -> Value {
@@ -79,17 +25,10 @@ impl ControlPlane {
     }
 }
 
-impl Drop for ControlPlane {
-    fn drop(&mut self) {
-        let _ = self.serve.kill();
-        let _ = self.serve.wait();
-    }
-}
-
 /// A control plane with app `acme` (channel `stable`), a customer and a license;
 /// returns it and the license key.
 fn with_license() -> (ControlPlane, String) {
-    let cp = ControlPlane::start();
+    let cp = ControlPlane::start().unwrap();
     cp.ok(&["app", "create", "acme"]);
     cp.ok(&["channel", "create", "--app", "acme", "stable"]);
     cp.ok(&["customer", "create", "Example Corp"]);

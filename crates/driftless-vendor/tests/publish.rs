@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 use driftless_descriptor::ComposeFile;
 use driftless_exit::code;
+use driftless_test_support::control_plane::init_data_dir;
 use driftless_test_support::images::build_http_image;
 use driftless_test_support::stack::{workspace_bin, Stack};
 use serde_json::Value;
@@ -408,22 +409,7 @@ fn registry_config_prints_the_token_auth_block() {
     let vendor = workspace_bin("driftless-vendor").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("control");
-    let init = Command::new(&vendor)
-        .args([
-            "init",
-            "--json",
-            "--listen",
-            "127.0.0.1:17999",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    init_data_dir(&vendor, &data, "127.0.0.1:17999").unwrap();
     let out = Command::new(&vendor)
         .args(["registry-config", "--data-dir"])
         .arg(&data)

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use driftless_test_support::control_plane::ControlPlane;
+use driftless_test_support::control_plane::{init_data_dir, ControlPlane};
 
 /// A compose file publish reads before it looks at the release key.
 fn compose(dir: &Path) -> String {
@@ -19,16 +19,7 @@ fn compose(dir: &Path) -> String {
 /// A release key that no root of `cp` trusts: another control plane's.
 fn untrusted_key(cp: &ControlPlane) -> std::path::PathBuf {
     let other = cp.dir.path().join("other");
-    let out = std::process::Command::new(&cp.vendor_bin)
-        .args(["init", "--json", "--data-dir"])
-        .arg(&other)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    init_data_dir(&cp.vendor_bin, &other, "127.0.0.1:1").unwrap();
     other.join("offline-keys/release.pem")
 }
 
