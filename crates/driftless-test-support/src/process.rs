@@ -67,3 +67,19 @@ pub fn assert_exit(out: &Output, code: u8, what: &str) {
         stderr(out)
     );
 }
+
+/// Asserts the command failed with `code`, said why on one `error: …` line and what to
+/// do on one `hint: …` line.
+pub fn assert_refused_with_hint(out: &Output, code: u8, what: &str) {
+    assert_exit(out, code, what);
+    let hints = stderr(out)
+        .lines()
+        .filter(|l| l.starts_with("hint: "))
+        .count();
+    assert_eq!(
+        hints,
+        1,
+        "{what}: expected one `hint:` line, stderr: {}",
+        stderr(out)
+    );
+}
