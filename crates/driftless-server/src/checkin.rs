@@ -34,7 +34,7 @@ pub async fn handle(
     let now = crate::now();
     let req: CheckinRequest = parse_json(body, "check-in")?;
     let report = report_of(&req, now);
-    let Some(desired) = crate::rollout::desired(&view) else {
+    let Some(desired) = crate::rollout::desired(&view, req.version.as_deref()) else {
         state.store.record_checkin(id, &report, None).await?;
         return Ok(no_release(state, &view));
     };

@@ -82,6 +82,11 @@ impl From<StoreError> for ApiError {
             StoreError::Missing { what } => {
                 ApiError::not_found("not_found", format!("{what} does not exist"))
             }
+            StoreError::Stale { what } => ApiError::conflict(
+                "changed",
+                format!("{what} changed while this request was handled; nothing was changed"),
+            )
+            .with_hint("read it again and repeat the request if it still applies"),
             StoreError::Backend(cause) => ApiError::internal(cause),
         }
     }

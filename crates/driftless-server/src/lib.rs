@@ -15,7 +15,7 @@ mod routes;
 mod state;
 
 pub use error::ApiError;
-pub use rollout::{seed, SEED_SPACE};
+pub use rollout::{seed, tick as rollout_tick, SEED_SPACE};
 pub use state::{AppState, Keys, ServerConfig};
 
 use axum::Router;

@@ -98,7 +98,8 @@ async fn install_allowed(
     if view.install.revoked || view.license_revoked {
         return Ok(None);
     }
-    let Some(version) = crate::rollout::desired(&view).map(|d| d.release.version) else {
+    let running = view.running_version.as_deref();
+    let Some(version) = crate::rollout::desired(&view, running).map(|d| d.release.version) else {
         return Ok(Some(Vec::new()));
     };
     let Some(release) = state.store.get_release(&view.install.app, &version).await? else {

@@ -1,8 +1,17 @@
 //! Staged rollouts: each install's stable seed, which seeds a wave opens, which release
 //! an install is assigned, and the background ticker that opens waves on schedule and
 //! halts a rollout whose failure rate passes its threshold.
+//!
+//! Every change to a rollout (the ticker's and the operator's) is one store update
+//! made from the rollout as read, saved only if nobody changed it since: the rollout
+//! row, the channel switch it implies and its audit entry commit together or not at
+//! all, so an abort racing a wave tick leaves the channel where the abort put it.
 
-use driftless_store::{CheckinView, ReleaseRef, Rollout, RolloutOutcomes, RolloutState};
+use driftless_store::{
+    AuditEvent, CheckinView, ReleaseRef, ReleaseState, Rollout, RolloutOutcomes, RolloutState,
+    RolloutUpdate, StoreError, StoreResult,
+};
+use driftless_wire::status::{Reason, ReasonCode};
 use sha2::{Digest as _, Sha256};
 use std::time::Duration;
 
@@ -29,51 +38,80 @@ pub fn seed_limit(rollout: &Rollout) -> u32 {
     (pct * SEED_SPACE).div_ceil(100)
 }
 
+/// Whether an install running `running` follows `rollout`: its wave is open, or, once
+/// the rollout halted, only if it already runs the rollout's release (it stays there
+/// until an abort sends it back or a resume goes on).
+pub fn follows(rollout: &Rollout, install_id: &str, running: Option<&str>) -> bool {
+    match rollout.state {
+        RolloutState::Halted => running == Some(rollout.version.as_str()),
+        _ => seed(install_id) < seed_limit(rollout),
+    }
+}
+
+/// Why an install that does not follow `rollout` keeps its channel's release.
+pub fn held_off(rollout: &Rollout) -> Reason {
+    let detail = if rollout.state == RolloutState::Halted {
+        format!(
+            "the rollout of {} on `{}` is halted ({}); installs that have not applied it stay on the channel's release until it is resumed",
+            rollout.version,
+            rollout.channel,
+            rollout.reason.as_deref().unwrap_or("no reason recorded")
+        )
+    } else {
+        format!(
+            "{} is rolling out on `{}` ({}, wave {} of {}); this install's wave has not opened",
+            rollout.version,
+            rollout.channel,
+            rollout.state.name(),
+            rollout.wave_index + 1,
+            rollout.waves.len()
+        )
+    };
+    // Old CLIs parse only the codes they know: a halted rollout is, for the host, one
+    // whose next wave does not open.
+    Reason {
+        code: ReasonCode::WaitingForWave,
+        detail,
+    }
+}
+
 /// What a check-in should assign, and a note when it is held back.
 pub struct Desired {
     /// The release to assign.
     pub release: ReleaseRef,
-    /// A warning about the assigned release (deprecated).
+    /// A warning about the assigned release (deprecated, or its rollout halted).
     pub note: Option<String>,
     /// Why the install is not getting a newer release yet.
-    pub pending: Option<driftless_wire::status::Reason>,
+    pub pending: Option<Reason>,
 }
 
-/// The release an install is assigned: the rollout's when its wave has opened,
-/// otherwise its channel's.
-pub fn desired(view: &CheckinView) -> Option<Desired> {
+/// The release an install that runs `running` is assigned: the rollout's when the
+/// install follows it (see [`follows`]), otherwise its channel's.
+pub fn desired(view: &CheckinView, running: Option<&str>) -> Option<Desired> {
     let base = view.channel_release.clone();
     if let Some((rollout, release)) = &view.rollout {
-        let open = seed(&view.install.id) < seed_limit(rollout);
-        let assignable = release.state != driftless_store::ReleaseState::Yanked;
-        if open && assignable {
+        let assignable = release.state != ReleaseState::Yanked;
+        if assignable && follows(rollout, &view.install.id, running) {
+            let note = (rollout.state == RolloutState::Halted).then(|| {
+                format!(
+                    "the rollout of {} on `{}` is halted; this install stays on it until your vendor resumes or aborts it",
+                    release.version, view.install.channel
+                )
+            });
             return Some(Desired {
                 release: release.clone(),
-                note: None,
+                note,
                 pending: None,
             });
         }
-        if let Some(b) = base {
-            let note = format!(
-                "release {} is rolling out on `{}` ({}); this install's wave has not opened yet",
-                release.version,
-                view.install.channel,
-                rollout.state.name()
-            );
-            let pending = driftless_wire::status::Reason {
-                code: driftless_wire::status::ReasonCode::WaitingForWave,
-                detail: note,
-            };
-            return Some(Desired {
-                release: b,
-                note: None,
-                pending: Some(pending),
-            });
-        }
-        return None;
+        return base.map(|b| Desired {
+            release: b,
+            note: None,
+            pending: Some(held_off(rollout)),
+        });
     }
     let b = base?;
-    let note = (b.state == driftless_store::ReleaseState::Deprecated).then(|| {
+    let note = (b.state == ReleaseState::Deprecated).then(|| {
         format!(
             "release {} is deprecated; your vendor will publish a replacement",
             b.version
@@ -123,16 +161,28 @@ pub fn next_step(r: &Rollout, outcomes: RolloutOutcomes, now: i64) -> Step {
     }
 }
 
-/// Applies `step` to a rollout (and its channel, on completion).
-pub async fn apply_step(
-    state: &AppState,
-    mut r: Rollout,
-    step: Step,
+/// The audit entry of a rollout change.
+pub fn audit_event(
+    r: &Rollout,
     actor: &str,
-    now: i64,
-) -> Result<Rollout, crate::ApiError> {
+    action: &str,
+    detail: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        at: r.updated_at,
+        actor: actor.to_string(),
+        action: action.to_string(),
+        subject: format!("{}/{}@{}", r.app, r.channel, r.version),
+        detail: detail.to_string(),
+    }
+}
+
+/// The store update `step` makes to `r` as read (with the channel switch, on
+/// completion), or `None` for [`Step::Wait`].
+pub fn step_update(mut r: Rollout, step: Step, actor: &str, now: i64) -> Option<RolloutUpdate> {
+    let mut channel_release = None;
     let action = match step {
-        Step::Wait => return Ok(r),
+        Step::Wait => return None,
         Step::Halt(why) => {
             r.state = RolloutState::Halted;
             r.reason = Some(why);
@@ -144,40 +194,69 @@ pub async fn apply_step(
             "rollout.advance"
         }
         Step::Complete => {
-            state
-                .store
-                .set_channel_release(&r.app, &r.channel, &r.version, now)
-                .await?;
+            channel_release = Some(r.version.clone());
             r.wave_index = r.waves.len().saturating_sub(1) as u32;
             r.state = RolloutState::Completed;
             "rollout.complete"
         }
     };
     r.updated_at = now;
-    state.store.update_rollout(&r).await?;
-    let event = driftless_store::AuditEvent {
-        at: now,
-        actor: actor.to_string(),
-        action: action.to_string(),
-        subject: format!("{}/{}@{}", r.app, r.channel, r.version),
-        detail: serde_json::json!({ "wave_index": r.wave_index, "reason": r.reason }).to_string(),
-    };
-    state.store.append_audit(&event).await?;
-    tracing::info!(app = %r.app, channel = %r.channel, version = %r.version, action, "rollout step");
-    Ok(r)
+    let detail = serde_json::json!({ "wave_index": r.wave_index, "reason": r.reason });
+    let audit = Some(audit_event(&r, actor, action, detail));
+    Some(RolloutUpdate {
+        rollout: r,
+        channel_release,
+        audit,
+    })
 }
 
-/// One pass over every running rollout.
-pub async fn tick(state: &AppState, now: i64) -> Result<(), crate::ApiError> {
+/// Applies `step` to `r` as read: one store update of the rollout, its channel (on
+/// completion) and its audit entry; `Stale` if the rollout changed since it was read.
+pub async fn apply_step(
+    state: &AppState,
+    r: Rollout,
+    step: Step,
+    actor: &str,
+    now: i64,
+) -> StoreResult<Rollout> {
+    let Some(update) = step_update(r.clone(), step, actor, now) else {
+        return Ok(r);
+    };
+    let saved = state.store.update_rollout(&update).await?;
+    let action = update.audit.as_ref().map_or("", |a| a.action.as_str());
+    tracing::info!(app = %saved.app, channel = %saved.channel, version = %saved.version, action, "rollout step");
+    Ok(saved)
+}
+
+/// One pass over every running rollout. A rollout whose step fails is logged and left
+/// for the next pass; the others go on. Returns how many failed (a rollout that
+/// changed under the pass is not a failure: it is read again next time).
+pub async fn tick(state: &AppState, now: i64) -> StoreResult<usize> {
+    let mut failed = 0;
     for r in state.store.running_rollouts().await? {
-        let outcomes = state
-            .store
-            .rollout_outcomes(&r.app, &r.channel, &r.version)
-            .await?;
-        let step = next_step(&r, outcomes, now);
-        apply_step(state, r, step, "system", now).await?;
+        let (id, app, channel) = (r.id, r.app.clone(), r.channel.clone());
+        match tick_one(state, r, now).await {
+            Ok(_) => {}
+            Err(StoreError::Stale { what }) => {
+                tracing::info!(rollout = id, %app, %channel, "{what} changed during the tick; it is read again next tick");
+            }
+            Err(e) => {
+                failed += 1;
+                tracing::warn!(rollout = id, %app, %channel, error = %e, "rollout tick failed; the other rollouts go on");
+            }
+        }
     }
-    Ok(())
+    Ok(failed)
+}
+
+/// Decides and applies the next step of one running rollout.
+async fn tick_one(state: &AppState, r: Rollout, now: i64) -> StoreResult<Rollout> {
+    let outcomes = state
+        .store
+        .rollout_outcomes(&r.app, &r.channel, &r.version)
+        .await?;
+    let step = next_step(&r, outcomes, now);
+    apply_step(state, r, step, "system", now).await
 }
 
 /// Runs [`tick`] every `every` until the process ends.
@@ -188,7 +267,7 @@ pub fn spawn_ticker(state: AppState, every: Duration) -> tokio::task::JoinHandle
         loop {
             interval.tick().await;
             if let Err(e) = tick(&state, crate::now()).await {
-                tracing::warn!(error = %e.message, "rollout tick failed");
+                tracing::warn!(error = %e, "rollout tick could not list the running rollouts");
             }
         }
     })
@@ -215,6 +294,7 @@ mod tests {
             reason: None,
             created_at: 1000,
             updated_at: 1000,
+            revision: 0,
         }
     }
 

@@ -7,7 +7,7 @@
 use driftless_store::{AuditEntry, AuditEvent, StoreError, StoreResult};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::{backend, from_db};
 
@@ -46,9 +46,16 @@ pub(crate) async fn append_audit(pool: &SqlitePool, event: &AuditEvent) -> Store
     // IMMEDIATE takes the write lock before reading the head, so two appends cannot
     // both chain onto the same entry (and the UNIQUE prev_hash would refuse it anyway).
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+    append_in(&mut tx, event).await?;
+    tx.commit().await.map_err(backend)
+}
+
+/// Appends `event` on the caller's transaction, which must hold the write lock
+/// (`BEGIN IMMEDIATE`) so the head it chains onto cannot move before it commits.
+pub(crate) async fn append_in(conn: &mut SqliteConnection, event: &AuditEvent) -> StoreResult<()> {
     let head: Option<(i64, String)> =
         sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(backend)?;
     let (seq, prev_hash) = match head {
@@ -73,10 +80,10 @@ pub(crate) async fn append_audit(pool: &SqlitePool, event: &AuditEvent) -> Store
     .bind(&event.detail)
     .bind(&prev_hash)
     .bind(&hash)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await
     .map_err(backend)?;
-    tx.commit().await.map_err(backend)
+    Ok(())
 }
 
 #[derive(sqlx::FromRow)]

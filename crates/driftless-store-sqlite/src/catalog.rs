@@ -1,7 +1,7 @@
 //! What the vendor ships: apps, their channels and their releases.
 
 use driftless_store::{App, Channel, Release, ReleaseState, StoreError, StoreResult};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::{backend, conflict_or_backend, from_db, is_unique_violation, to_db};
 
@@ -141,6 +141,26 @@ pub(crate) async fn set_channel_release(
     // The first statement writes, so the transaction takes the write lock up front and
     // the history row cannot land out of order with another writer's.
     let mut tx = pool.begin().await.map_err(backend)?;
+    if point_channel_at(&mut tx, app, channel, version, now).await? {
+        return tx.commit().await.map_err(backend);
+    }
+    // Release the connection first: an in-memory pool has only this one.
+    tx.rollback().await.map_err(backend)?;
+    Err(StoreError::Missing {
+        what: missing_channel_release(pool, app, channel, version).await?,
+    })
+}
+
+/// Points a channel at a release and appends it to the channel's history, on the
+/// caller's transaction; false (and nothing written) if the channel or the release
+/// does not exist.
+pub(crate) async fn point_channel_at(
+    conn: &mut SqliteConnection,
+    app: &str,
+    channel: &str,
+    version: &str,
+    now: i64,
+) -> StoreResult<bool> {
     let updated = sqlx::query(
         "UPDATE channels SET version = ?3, updated_at = ?4
          WHERE app = ?1 AND name = ?2
@@ -150,32 +170,36 @@ pub(crate) async fn set_channel_release(
     .bind(channel)
     .bind(version)
     .bind(now)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await
     .map_err(backend)?
     .rows_affected();
-    if updated > 0 {
-        sqlx::query(
-            "INSERT INTO channel_history (app, channel, version, at) VALUES (?1, ?2, ?3, ?4)",
-        )
+    if updated == 0 {
+        return Ok(false);
+    }
+    sqlx::query("INSERT INTO channel_history (app, channel, version, at) VALUES (?1, ?2, ?3, ?4)")
         .bind(app)
         .bind(channel)
         .bind(version)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(backend)?;
-        return tx.commit().await.map_err(backend);
-    }
-    // Release the connection first: an in-memory pool has only this one.
-    tx.rollback().await.map_err(backend)?;
-    // Nothing changed: find out which parent is missing, for the message.
-    let what = if channel_exists(pool, app, channel).await? {
+    Ok(true)
+}
+
+/// Which of a channel and a release [`point_channel_at`] found missing, for the message.
+pub(crate) async fn missing_channel_release(
+    pool: &SqlitePool,
+    app: &str,
+    channel: &str,
+    version: &str,
+) -> StoreResult<String> {
+    Ok(if channel_exists(pool, app, channel).await? {
         format!("release {app}@{version}")
     } else {
         format!("channel `{app}/{channel}`")
-    };
-    Err(StoreError::Missing { what })
+    })
 }
 
 /// The statement behind [`channel_history`]: each version once, by its newest entry.

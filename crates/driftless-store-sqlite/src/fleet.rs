@@ -243,6 +243,7 @@ struct CheckinRow {
     rollout_release_state: Option<String>,
     #[sqlx(flatten)]
     assignment: AssignmentColumns,
+    report_version: Option<String>,
 }
 
 /// The check-in read: every join is a primary-key or unique-index lookup, the active
@@ -256,7 +257,7 @@ fn checkin_sql() -> String {
                 rr.version AS rollout_release_version,
                 rr.release_counter AS rollout_release_counter,
                 rr.digest AS rollout_release_digest, rr.state AS rollout_release_state,
-                {ASSIGNMENT_COLUMNS}
+                {ASSIGNMENT_COLUMNS}, i.report_version
          FROM installs i
          JOIN licenses l ON l.id = i.license_id
          LEFT JOIN channels c ON c.app = i.app AND c.name = i.channel
@@ -304,6 +305,7 @@ pub(crate) async fn checkin_view(
         license_revoked: row.license_revoked,
         channel_release,
         rollout,
+        running_version: row.report_version,
     }))
 }
 

@@ -20,8 +20,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use driftless_store::{
     App, AuditEntry, AuditEvent, Channel, CheckinReport, CheckinView, Customer, Install,
-    InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, Store, StoreError,
-    StoreResult, StoredAssignment,
+    InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate, Store,
+    StoreError, StoreResult, StoredAssignment,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -204,8 +204,8 @@ impl Store for SqliteStore {
     async fn list_rollouts(&self, app: &str) -> StoreResult<Vec<Rollout>> {
         rollouts::list_rollouts(&self.pool, app).await
     }
-    async fn update_rollout(&self, rollout: &Rollout) -> StoreResult<()> {
-        rollouts::update_rollout(&self.pool, rollout).await
+    async fn update_rollout(&self, update: &RolloutUpdate) -> StoreResult<Rollout> {
+        rollouts::update_rollout(&self.pool, update).await
     }
     async fn rollout_outcomes(
         &self,

@@ -4,11 +4,15 @@
 //! unique index `rollouts_active_by_channel` refuses a second one, and the check-in
 //! read finds the active one through it.
 
-use driftless_store::{Rollout, RolloutOutcomes, RolloutState, StoreError, StoreResult};
-use sqlx::SqlitePool;
+use driftless_store::{
+    Rollout, RolloutOutcomes, RolloutState, RolloutUpdate, StoreError, StoreResult,
+};
+use sqlx::{SqliteConnection, SqlitePool};
 
-use crate::catalog::{app_exists, channel_exists, exists};
-use crate::error::{backend, from_db, is_unique_violation};
+use crate::catalog::{
+    app_exists, channel_exists, exists, missing_channel_release, point_channel_at,
+};
+use crate::error::{backend, from_db, is_unique_violation, to_db};
 
 /// The active states, exactly as the partial index `rollouts_active_by_channel` lists
 /// them: SQLite uses a partial index only for a query that repeats its condition.
@@ -22,7 +26,7 @@ pub(crate) const ROLLOUT_COLUMNS: &str = "ro.id AS rollout_id, ro.app AS rollout
      ro.interval_s AS rollout_interval_s, ro.state AS rollout_state, \
      ro.min_failures AS rollout_min_failures, ro.max_failure_pct AS rollout_max_failure_pct, \
      ro.reason AS rollout_reason, ro.created_at AS rollout_created_at, \
-     ro.updated_at AS rollout_updated_at";
+     ro.updated_at AS rollout_updated_at, ro.revision AS rollout_revision";
 
 /// A rollout's columns; all `None` when a LEFT JOIN found no rollout.
 #[derive(sqlx::FromRow)]
@@ -42,6 +46,7 @@ pub(crate) struct RolloutColumns {
     rollout_reason: Option<String>,
     rollout_created_at: Option<i64>,
     rollout_updated_at: Option<i64>,
+    rollout_revision: Option<i64>,
 }
 
 impl RolloutColumns {
@@ -63,6 +68,7 @@ impl RolloutColumns {
             Some(max_failure_pct),
             Some(created_at),
             Some(updated_at),
+            Some(revision),
         ) = (
             self.rollout_app,
             self.rollout_channel,
@@ -75,6 +81,7 @@ impl RolloutColumns {
             self.rollout_max_failure_pct,
             self.rollout_created_at,
             self.rollout_updated_at,
+            self.rollout_revision,
         )
         else {
             return Err(corrupt());
@@ -99,6 +106,7 @@ impl RolloutColumns {
             reason: self.rollout_reason,
             created_at,
             updated_at,
+            revision: from_db(revision, "rollout revision")?,
         }))
     }
 }
@@ -235,29 +243,106 @@ pub(crate) async fn list_rollouts(pool: &SqlitePool, app: &str) -> StoreResult<V
     fetch_rollouts(pool, &list_rollouts_sql(), &[app]).await
 }
 
-pub(crate) async fn update_rollout(pool: &SqlitePool, rollout: &Rollout) -> StoreResult<()> {
-    let result = sqlx::query(
-        "UPDATE rollouts SET state = ?2, wave_index = ?3, wave_started_at = ?4, reason = ?5,
-                             updated_at = ?6
-         WHERE id = ?1",
-    )
-    .bind(rollout.id)
-    .bind(rollout.state.name())
-    .bind(i64::from(rollout.wave_index))
-    .bind(rollout.wave_started_at)
-    .bind(&rollout.reason)
-    .bind(rollout.updated_at)
-    .execute(pool)
-    .await;
-    match result {
-        Ok(done) if done.rows_affected() == 0 => Err(StoreError::Missing {
-            what: format!("rollout #{}", rollout.id),
+/// Saves a rollout's mutable fields and bumps its revision, only if it is still at the
+/// revision the caller read (`?7`). The one statement is the compare-and-set.
+const UPDATE_ROLLOUT: &str = "UPDATE rollouts SET state = ?2, wave_index = ?3,
+        wave_started_at = ?4, reason = ?5, updated_at = ?6, revision = revision + 1
+     WHERE id = ?1 AND revision = ?7";
+
+/// Why an update's transaction wrote nothing.
+enum Refused {
+    /// No row at the expected revision: moved on, or never there.
+    NotAtRevision,
+    /// The channel or the release it should point at does not exist.
+    NoChannelRelease(String),
+}
+
+pub(crate) async fn update_rollout(
+    pool: &SqlitePool,
+    update: &RolloutUpdate,
+) -> StoreResult<Rollout> {
+    // IMMEDIATE: the write lock is held from the start, so the audit head read in the
+    // transaction cannot move before it commits.
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+    let refused = match write_update(&mut tx, update).await {
+        Ok(Ok(stored)) => {
+            tx.commit().await.map_err(backend)?;
+            return Ok(stored);
+        }
+        Ok(Err(refused)) => {
+            // Release the connection before explaining: an in-memory pool has only one.
+            tx.rollback().await.map_err(backend)?;
+            refused
+        }
+        Err(err) => {
+            tx.rollback().await.map_err(backend)?;
+            return Err(err);
+        }
+    };
+    let rollout = &update.rollout;
+    let (app, channel) = (&rollout.app, &rollout.channel);
+    match refused {
+        Refused::NoChannelRelease(version) => Err(StoreError::Missing {
+            what: missing_channel_release(pool, app, channel, &version).await?,
         }),
-        Ok(_) => Ok(()),
-        // Making a finished rollout active again while another is active.
-        Err(err) if is_unique_violation(&err) => Err(active_conflict(rollout)),
-        Err(err) => Err(backend(err)),
+        Refused::NotAtRevision => {
+            let found = sqlx::query("SELECT 1 FROM rollouts WHERE id = ?1")
+                .bind(rollout.id)
+                .fetch_optional(pool)
+                .await
+                .map_err(backend)?;
+            let what = format!("rollout #{} of {app}/{channel}", rollout.id);
+            Err(match found {
+                Some(_) => StoreError::Stale { what },
+                None => StoreError::Missing { what },
+            })
+        }
     }
+}
+
+/// The update's writes on `conn`: the rollout (compare-and-set), the channel switch and
+/// the audit entry. Returns the rollout as stored, or why nothing should be committed.
+async fn write_update(
+    conn: &mut SqliteConnection,
+    update: &RolloutUpdate,
+) -> StoreResult<Result<Rollout, Refused>> {
+    let rollout = &update.rollout;
+    let result = sqlx::query(UPDATE_ROLLOUT)
+        .bind(rollout.id)
+        .bind(rollout.state.name())
+        .bind(i64::from(rollout.wave_index))
+        .bind(rollout.wave_started_at)
+        .bind(&rollout.reason)
+        .bind(rollout.updated_at)
+        .bind(to_db(rollout.revision, "rollout revision")?)
+        .execute(&mut *conn)
+        .await;
+    match result {
+        Ok(done) if done.rows_affected() == 0 => return Ok(Err(Refused::NotAtRevision)),
+        Ok(_) => {}
+        // Making a finished rollout active again while another is active.
+        Err(err) if is_unique_violation(&err) => return Err(active_conflict(rollout)),
+        Err(err) => return Err(backend(err)),
+    }
+    if let Some(version) = &update.channel_release {
+        let (app, channel) = (&rollout.app, &rollout.channel);
+        if !point_channel_at(conn, app, channel, version, rollout.updated_at).await? {
+            return Ok(Err(Refused::NoChannelRelease(version.clone())));
+        }
+    }
+    if let Some(event) = &update.audit {
+        crate::audit::append_in(conn, event).await?;
+    }
+    let sql = format!("SELECT {ROLLOUT_COLUMNS} FROM rollouts ro WHERE ro.id = ?1");
+    let row: RolloutColumns = sqlx::query_as(&sql)
+        .bind(rollout.id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(backend)?;
+    let stored = row.into_rollout()?.ok_or_else(|| {
+        StoreError::Backend(format!("rollout #{} vanished while updated", rollout.id))
+    })?;
+    Ok(Ok(stored))
 }
 
 /// The statement behind [`rollout_outcomes`]: one pass over the channel's installs
@@ -337,7 +422,6 @@ mod tests {
     #[tokio::test]
     async fn updating_a_rollout_finds_it_by_id() {
         let store = store().await;
-        let update = "UPDATE rollouts SET state = ?2 WHERE id = ?1";
-        assert_indexed(&plan(&store.pool, update).await);
+        assert_indexed(&plan(&store.pool, UPDATE_ROLLOUT).await);
     }
 }

@@ -23,6 +23,13 @@ pub enum StoreError {
         /// What is missing, e.g. "channel `acme/beta`".
         what: String,
     },
+    /// The row changed since the caller read it; nothing was saved. Read it again and
+    /// decide again.
+    #[error("{what} changed since it was read")]
+    Stale {
+        /// What changed, e.g. "rollout #3".
+        what: String,
+    },
     /// The database failed; the cause is for the log, not the client.
     #[error("database error: {0}")]
     Backend(String),
@@ -119,8 +126,8 @@ pub trait Store: Send + Sync + 'static {
     /// Moves an install to another channel of its app; `Missing` if either does not exist.
     async fn move_install(&self, id: &str, channel: &str) -> StoreResult<()>;
 
-    /// Stores a new rollout and returns its id; `Conflict` if the channel has an
-    /// active one (running, paused or halted).
+    /// Stores a new rollout at revision 0 and returns its id; `Conflict` if the
+    /// channel has an active one (running, paused or halted).
     async fn create_rollout(&self, rollout: &Rollout) -> StoreResult<i64>;
     /// The channel's active rollout.
     async fn active_rollout(&self, app: &str, channel: &str) -> StoreResult<Option<Rollout>>;
@@ -128,8 +135,13 @@ pub trait Store: Send + Sync + 'static {
     async fn running_rollouts(&self) -> StoreResult<Vec<Rollout>>;
     /// The app's rollouts, newest first.
     async fn list_rollouts(&self, app: &str) -> StoreResult<Vec<Rollout>>;
-    /// Saves a rollout's state, wave and reason (by id); `Missing` if no such rollout.
-    async fn update_rollout(&self, rollout: &Rollout) -> StoreResult<()>;
+    /// Saves a rollout's state, wave, wave start, reason and update time (by id), with
+    /// the channel switch and the audit entry `update` carries, in one transaction,
+    /// only if the stored rollout is still at `update.rollout.revision`: `Stale` (and
+    /// nothing saved) if it moved, `Missing` if no such rollout or channel release,
+    /// `Conflict` if it would make a second rollout of the channel active. Returns the
+    /// rollout as stored, with its new revision.
+    async fn update_rollout(&self, update: &RolloutUpdate) -> StoreResult<Rollout>;
     /// How the installs on a channel fared with one release.
     async fn rollout_outcomes(
         &self,

@@ -157,7 +157,8 @@ impl RolloutState {
         }
     }
 
-    /// Whether installs in opened waves are assigned the rollout's release.
+    /// Whether the rollout still holds its channel: no other rollout may start there.
+    /// A halted rollout is active but hands its release only to installs already on it.
     pub fn is_active(self) -> bool {
         matches!(
             self,
@@ -199,6 +200,22 @@ pub struct Rollout {
     pub created_at: i64,
     /// Unix seconds of the last change.
     pub updated_at: i64,
+    /// Bumped by the store on every update; an update names the revision it read, so
+    /// of two changes made from the same read only the first is saved.
+    pub revision: u64,
+}
+
+/// A change to a rollout that the store saves in one transaction, only if the rollout
+/// is still at the revision it was read at (see [`crate::Store::update_rollout`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RolloutUpdate {
+    /// The rollout as it should be stored; its `revision` is the one it was read at.
+    pub rollout: Rollout,
+    /// Point the rollout's channel at this release in the same transaction (on
+    /// completion, or back on abort).
+    pub channel_release: Option<String>,
+    /// The change's audit entry, appended in the same transaction.
+    pub audit: Option<AuditEvent>,
 }
 
 /// How the installs that tried a release fared.
@@ -265,6 +282,8 @@ pub struct CheckinView {
     pub rollout: Option<(Rollout, ReleaseRef)>,
     /// The assignment it was last given.
     pub assignment: Option<StoredAssignment>,
+    /// The version it last reported running.
+    pub running_version: Option<String>,
 }
 
 /// What an install said at a check-in.

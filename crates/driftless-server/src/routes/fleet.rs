@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use driftless_store::{InstallSummary, Rollout};
 use driftless_wire::api::{InstallInfo, MoveInstall};
-use driftless_wire::status::{Reason, ReasonCode};
+use driftless_wire::status::Reason;
 use serde::Deserialize;
 
 use super::audit;
@@ -53,19 +53,19 @@ pub async fn list(
     Ok(Json(out))
 }
 
-/// One fleet row: the desired version follows the install's wave of an active rollout.
+/// One fleet row: the desired version follows the rollout the install follows.
 fn install_info(r: InstallSummary, rollout: Option<&Rollout>) -> InstallInfo {
     let report = r.last_report;
-    let in_wave =
-        rollout.filter(|ro| crate::rollout::seed(&r.install.id) < crate::rollout::seed_limit(ro));
-    let desired_version = in_wave.map(|ro| ro.version.clone()).or(r.desired_version);
+    let running = report.as_ref().and_then(|x| x.version.as_deref());
+    let followed = rollout.filter(|ro| crate::rollout::follows(ro, &r.install.id, running));
+    let desired_version = followed.map(|ro| ro.version.clone()).or(r.desired_version);
     let mut reason: Option<Reason> = report
         .as_ref()
         .and_then(|x| x.reason.as_deref())
         .and_then(|t| serde_json::from_str(t).ok());
-    if let (None, Some(ro)) = (&in_wave, rollout) {
+    if let (None, Some(ro)) = (&followed, rollout) {
         if reason.is_none() {
-            reason = Some(waiting_for_wave(ro));
+            reason = Some(crate::rollout::held_off(ro));
         }
     }
     InstallInfo {
@@ -84,20 +84,6 @@ fn install_info(r: InstallSummary, rollout: Option<&Rollout>) -> InstallInfo {
         revoked: r.install.revoked,
         target_version: report.as_ref().and_then(|x| x.target_version.clone()),
         reason,
-    }
-}
-
-/// Why an install outside the opened waves of `rollout` does not have its release yet.
-fn waiting_for_wave(rollout: &Rollout) -> Reason {
-    Reason {
-        code: ReasonCode::WaitingForWave,
-        detail: format!(
-            "{} is rolling out ({}, wave {} of {}); this install's wave has not opened",
-            rollout.version,
-            rollout.state.name(),
-            rollout.wave_index + 1,
-            rollout.waves.len()
-        ),
     }
 }
 

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use driftless_registry_token::{is_release_repository, release_repository};
-use driftless_store::{Release, ReleaseState, RolloutState};
+use driftless_store::{Release, ReleaseState, RolloutState, RolloutUpdate};
 use driftless_wire::api::{
     FloorWarning, ReleaseDetail, ReleaseInfo, ReleaseStateChanged, SetReleaseState, UploadRelease,
 };
@@ -264,7 +264,14 @@ async fn move_channels_off(
                 r.state = RolloutState::Aborted;
                 r.reason = Some(format!("release {version} was yanked"));
                 r.updated_at = now;
-                state.store.update_rollout(&r).await?;
+                let detail = serde_json::json!({ "reason": r.reason });
+                let audit = crate::rollout::audit_event(&r, "operator", "rollout.abort", detail);
+                let update = RolloutUpdate {
+                    rollout: r,
+                    channel_release: None,
+                    audit: Some(audit),
+                };
+                state.store.update_rollout(&update).await?;
                 back_to = ch.version.clone();
             }
         }

@@ -5,8 +5,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use driftless_store::{Channel, ReleaseState, Rollout, RolloutState};
-use driftless_wire::api::{RolloutInfo, StartRollout};
+use driftless_store::{Channel, ReleaseState, Rollout, RolloutState, RolloutUpdate, StoreError};
+use driftless_wire::api::{FloorWarning, RolloutInfo, StartRollout};
 
 use super::audit;
 use super::input::parse_json;
@@ -14,7 +14,7 @@ use super::lookup::{require_app, require_channel, require_release};
 use crate::auth::require_operator;
 use crate::error::ApiError;
 use crate::now;
-use crate::rollout::{apply_step, Step};
+use crate::rollout::{audit_event, step_update, Step};
 use crate::state::AppState;
 
 async fn info(state: &AppState, r: &Rollout) -> Result<RolloutInfo, ApiError> {
@@ -103,6 +103,7 @@ fn new_rollout(app: &str, channel: Channel, req: StartRollout, now: i64) -> Roll
         reason: None,
         created_at: now,
         updated_at: now,
+        revision: 0,
     }
 }
 
@@ -158,6 +159,10 @@ pub async fn list(
 }
 
 /// `POST /v1/apps/{app}/channels/{channel}/rollout/{action}`: pause, resume, advance, abort.
+///
+/// The change is made from the rollout as read and saved only if it did not change in
+/// between (the ticker may have opened a wave or halted it): `409 rollout_changed`
+/// otherwise, and nothing is saved.
 pub async fn act(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -165,7 +170,7 @@ pub async fn act(
 ) -> Result<Json<RolloutInfo>, ApiError> {
     require_operator(&state, &headers)?;
     require_app(&state, &app).await?;
-    let mut r = state
+    let r = state
         .store
         .active_rollout(&app, &channel)
         .await?
@@ -176,48 +181,100 @@ pub async fn act(
             )
         })?;
     let now = now();
+    let (update, floor_warning) = operator_update(&state, r, &action, now).await?;
+    let saved = state
+        .store
+        .update_rollout(&update)
+        .await
+        .map_err(|e| changed_meanwhile(e, &update.rollout, &action))?;
+    let mut answer = info(&state, &saved).await?;
+    answer.floor_warning = floor_warning;
+    Ok(Json(answer))
+}
+
+/// The store update an operator's `action` makes to `r` as read, and the warning an
+/// abort below a rollback floor gives.
+async fn operator_update(
+    state: &AppState,
+    r: Rollout,
+    action: &str,
+    now: i64,
+) -> Result<(RolloutUpdate, Option<FloorWarning>), ApiError> {
     if action == "advance" {
+        if r.state == RolloutState::Halted {
+            return Err(halted_cannot_advance(&r));
+        }
         // The ticker's own step, so an operator's advance is recorded like the ticker's.
         let step = if (r.wave_index as usize) + 1 >= r.waves.len() {
             Step::Complete
         } else {
             Step::Advance
         };
-        let r = apply_step(&state, r, step, "operator", now).await?;
-        return Ok(Json(info(&state, &r).await?));
+        let update = step_update(r, step, "operator", now)
+            .ok_or_else(|| ApiError::internal("an advance made no change"))?;
+        return Ok((update, None));
     }
-    change_state(&state, &mut r, &action, now).await?;
+    let mut r = r;
+    let channel_release = change_state(&mut r, action, now)?;
     r.updated_at = now;
-    state.store.update_rollout(&r).await?;
-    let floor_warning = match (&r.previous_version, action.as_str()) {
-        (Some(prev), "abort") => {
-            crate::rollback_floor::warning(&state, &app, &channel, &r.version, prev).await?
+    let floor_warning = match &channel_release {
+        Some(prev) => {
+            crate::rollback_floor::warning(state, &r.app, &r.channel, &r.version, prev).await?
         }
-        _ => None,
+        None => None,
     };
-    audit::record(
-        &state,
-        &format!("rollout.{action}"),
-        &format!("{app}/{channel}@{}", r.version),
-        match &floor_warning {
-            Some(w) => serde_json::json!({ "floor_warning": w.message }),
-            None => serde_json::json!({}),
-        },
-    )
-    .await?;
-    let mut answer = info(&state, &r).await?;
-    answer.floor_warning = floor_warning;
-    Ok(Json(answer))
+    let detail = match &floor_warning {
+        Some(w) => serde_json::json!({ "floor_warning": w.message }),
+        None => serde_json::json!({}),
+    };
+    let audit = audit_event(&r, "operator", &format!("rollout.{action}"), detail);
+    let update = RolloutUpdate {
+        rollout: r,
+        channel_release,
+        audit: Some(audit),
+    };
+    Ok((update, floor_warning))
 }
 
-/// Applies `pause`, `resume` or `abort` to `r` (an abort points its channel back at
-/// the previous release); refuses any other action, or one `r`'s state does not allow.
-async fn change_state(
-    state: &AppState,
-    r: &mut Rollout,
-    action: &str,
-    now: i64,
-) -> Result<(), ApiError> {
+/// `advance` on a halted rollout: it would hand a failing release to more installs.
+fn halted_cannot_advance(r: &Rollout) -> ApiError {
+    ApiError::conflict(
+        "rollout_halted",
+        format!(
+            "cannot advance the rollout of {} on `{}`: it halted ({})",
+            r.version,
+            r.channel,
+            r.reason.as_deref().unwrap_or("no reason recorded")
+        ),
+    )
+    .with_hint(format!(
+        "`driftless-vendor rollout resume --app {} --channel {}` continues it (the automatic halt applies again), `rollout abort` sends its hosts back",
+        r.app, r.channel
+    ))
+}
+
+/// A rollout that changed between the operator's read and write (the ticker opened a
+/// wave or halted it, or another operator acted) is `409 rollout_changed`.
+fn changed_meanwhile(e: StoreError, r: &Rollout, action: &str) -> ApiError {
+    match e {
+        StoreError::Stale { .. } => ApiError::conflict(
+            "rollout_changed",
+            format!(
+                "the rollout of {} on `{}` changed while the {action} was being saved; nothing was changed",
+                r.version, r.channel
+            ),
+        )
+        .with_hint(format!(
+            "see where it is now with `driftless-vendor rollout list --app {}` and repeat the {action} if it still applies",
+            r.app
+        )),
+        other => other.into(),
+    }
+}
+
+/// Applies `pause`, `resume` or `abort` to `r`; returns the release an abort points
+/// the channel back at. Refuses any other action, or one `r`'s state does not allow.
+fn change_state(r: &mut Rollout, action: &str, now: i64) -> Result<Option<String>, ApiError> {
     match action {
         "pause" if r.state == RolloutState::Running => r.state = RolloutState::Paused,
         "resume" if matches!(r.state, RolloutState::Paused | RolloutState::Halted) => {
@@ -226,14 +283,9 @@ async fn change_state(
             r.wave_started_at = now;
         }
         "abort" => {
-            if let Some(prev) = &r.previous_version {
-                state
-                    .store
-                    .set_channel_release(&r.app, &r.channel, prev, now)
-                    .await?;
-            }
             r.state = RolloutState::Aborted;
             r.reason = Some("aborted by an operator".into());
+            return Ok(r.previous_version.clone());
         }
         "pause" | "resume" => {
             return Err(ApiError::conflict(
@@ -249,5 +301,5 @@ async fn change_state(
             .with_hint("use pause, resume, advance or abort"))
         }
     }
-    Ok(())
+    Ok(None)
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use driftless_store::{
     AuditEvent, CheckinReport, Install, License, Release, ReleaseRef, ReleaseState, Rollout,
-    RolloutOutcomes, RolloutState, Store, StoreError, StoredAssignment,
+    RolloutOutcomes, RolloutState, RolloutUpdate, Store, StoreError, StoredAssignment,
 };
 use sha2::{Digest, Sha256};
 
@@ -51,6 +51,10 @@ macro_rules! conformance_tests {
             running_rollouts_exclude_paused_and_finished,
             update_rollout_round_trips,
             rollout_outcomes_count_the_channels_installs,
+            an_abort_racing_a_wave_tick_leaves_the_channel_on_the_previous_release,
+            a_rollout_update_that_cannot_switch_its_channel_saves_nothing,
+            concurrent_rollout_updates_from_one_read_save_exactly_one,
+            checkin_view_carries_the_running_version,
             a_signed_request_is_accepted_only_when_newer,
             concurrent_requests_signed_at_the_same_time_accept_one,
             a_signed_request_of_an_unknown_install_is_missing,
@@ -158,7 +162,18 @@ fn rollout(app: &str, channel: &str, version: &str, state: RolloutState, at: i64
         reason: None,
         created_at: NOW + at,
         updated_at: NOW + at,
+        revision: 0,
     }
+}
+
+/// Saves `rollout` as read at its revision, with no channel switch and no audit entry.
+async fn save<S: Store>(store: &S, rollout: &Rollout) -> Result<Rollout, StoreError> {
+    let update = RolloutUpdate {
+        rollout: rollout.clone(),
+        channel_release: None,
+        audit: None,
+    };
+    store.update_rollout(&update).await
 }
 
 /// Creates `rollout` and returns it with the id the store gave it.
@@ -875,16 +890,13 @@ pub async fn one_active_rollout_per_channel<S: Store>(store: Arc<S>) {
     )
     .await;
     let second = rollout("acme", "stable", "3.0.0", RolloutState::Running, 1);
+    let mut current = first.clone();
     for state in [
         RolloutState::Running,
         RolloutState::Paused,
         RolloutState::Halted,
     ] {
-        let current = Rollout {
-            state,
-            ..first.clone()
-        };
-        store.update_rollout(&current).await.unwrap();
+        current = save(&*store, &Rollout { state, ..current }).await.unwrap();
         assert_conflict(store.create_rollout(&second).await, "acme/stable");
     }
     // Another channel's rollout is independent.
@@ -894,21 +906,24 @@ pub async fn one_active_rollout_per_channel<S: Store>(store: Arc<S>) {
 
     let completed = Rollout {
         state: RolloutState::Completed,
-        ..first.clone()
+        ..current
     };
-    store.update_rollout(&completed).await.unwrap();
+    let completed = save(&*store, &completed).await.unwrap();
     let after_completed = seed_rollout(&*store, second.clone()).await;
     assert_ne!(after_completed.id, first.id);
     // Reviving a finished rollout while another is active is refused too.
-    let revived = store.update_rollout(&first).await;
-    assert_conflict(revived, "acme/stable");
+    let revived = Rollout {
+        state: RolloutState::Running,
+        ..completed
+    };
+    assert_conflict(save(&*store, &revived).await, "acme/stable");
 
     let aborted = Rollout {
         state: RolloutState::Aborted,
         reason: Some("operator".into()),
         ..after_completed
     };
-    store.update_rollout(&aborted).await.unwrap();
+    save(&*store, &aborted).await.unwrap();
     let third = seed_rollout(
         &*store,
         rollout("acme", "stable", "3.0.0", RolloutState::Paused, 2),
@@ -992,7 +1007,7 @@ pub async fn checkin_view_includes_the_active_rollout<S: Store>(store: Arc<S>) {
         updated_at: NOW + 5,
         ..running
     };
-    store.update_rollout(&halted).await.unwrap();
+    let halted = save(&*store, &halted).await.unwrap();
     let view = store.checkin_view("i-1").await.unwrap().unwrap();
     assert_eq!(view.rollout, Some((halted.clone(), rolled_out)));
 
@@ -1000,7 +1015,7 @@ pub async fn checkin_view_includes_the_active_rollout<S: Store>(store: Arc<S>) {
         state: RolloutState::Completed,
         ..halted
     };
-    store.update_rollout(&completed).await.unwrap();
+    save(&*store, &completed).await.unwrap();
     let view = store.checkin_view("i-1").await.unwrap().unwrap();
     assert_eq!(view.rollout, None, "a completed rollout is not active");
 }
@@ -1036,7 +1051,7 @@ pub async fn running_rollouts_exclude_paused_and_finished<S: Store>(store: Arc<S
         state: RolloutState::Paused,
         ..running[0].clone()
     };
-    store.update_rollout(&paused).await.unwrap();
+    save(&*store, &paused).await.unwrap();
     assert_eq!(store.running_rollouts().await.unwrap(), running[1..]);
 }
 
@@ -1086,7 +1101,15 @@ pub async fn update_rollout_round_trips<S: Store>(store: Arc<S>) {
         created_at: 0,
         ..advanced.clone()
     };
-    store.update_rollout(&with_other_changes).await.unwrap();
+    let advanced = Rollout {
+        revision: created.revision + 1,
+        ..advanced
+    };
+    let stored = save(&*store, &with_other_changes).await.unwrap();
+    assert_eq!(
+        stored, advanced,
+        "the rollout as stored, at its next revision"
+    );
     assert_eq!(
         store.active_rollout("acme", "stable").await.unwrap(),
         Some(advanced.clone())
@@ -1101,7 +1124,7 @@ pub async fn update_rollout_round_trips<S: Store>(store: Arc<S>) {
         id: advanced.id + 1000,
         ..advanced
     };
-    assert_missing(store.update_rollout(&ghost).await, "rollout");
+    assert_missing(save(&*store, &ghost).await, "rollout");
     assert!(store.list_rollouts("ghost").await.unwrap().is_empty());
 }
 
@@ -1175,6 +1198,175 @@ pub async fn rollout_outcomes_count_the_channels_installs<S: Store>(store: Arc<S
             .unwrap(),
         RolloutOutcomes::default()
     );
+}
+
+/// `acme` on `stable` at 1.0.0 with a running rollout of 2.0.0 in its last wave.
+async fn rollout_in_its_last_wave<S: Store>(store: &S) -> Rollout {
+    seed_license(store, "acme").await;
+    seed_releases(store, "acme", &["1.0.0", "2.0.0"]).await;
+    store
+        .set_channel_release("acme", "stable", "1.0.0", NOW)
+        .await
+        .unwrap();
+    seed_rollout(
+        store,
+        Rollout {
+            previous_version: Some("1.0.0".into()),
+            wave_index: 2,
+            ..rollout("acme", "stable", "2.0.0", RolloutState::Running, 0)
+        },
+    )
+    .await
+}
+
+/// The audit entry of `action` on `acme/stable@2.0.0`.
+fn rollout_event(action: &str, at: i64) -> AuditEvent {
+    AuditEvent {
+        at,
+        actor: "operator".into(),
+        action: action.into(),
+        subject: "acme/stable@2.0.0".into(),
+        detail: "{}".into(),
+    }
+}
+
+/// The ticker reads a rollout and decides to complete it; an operator's abort lands
+/// first; the tick's stale change (rollout, channel switch and audit entry) is refused
+/// whole: the channel stays on the previous release, the rollout aborted, the log
+/// holds the abort only.
+pub async fn an_abort_racing_a_wave_tick_leaves_the_channel_on_the_previous_release<S: Store>(
+    store: Arc<S>,
+) {
+    let read = rollout_in_its_last_wave(&*store).await;
+    let ticker_read = store
+        .active_rollout("acme", "stable")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ticker_read, read);
+
+    let abort = RolloutUpdate {
+        rollout: Rollout {
+            state: RolloutState::Aborted,
+            reason: Some("aborted by an operator".into()),
+            updated_at: NOW + 10,
+            ..read.clone()
+        },
+        channel_release: Some("1.0.0".into()),
+        audit: Some(rollout_event("rollout.abort", NOW + 10)),
+    };
+    let aborted = store.update_rollout(&abort).await.unwrap();
+    assert_eq!(aborted.state, RolloutState::Aborted);
+    assert_eq!(aborted.revision, read.revision + 1);
+
+    let complete = RolloutUpdate {
+        rollout: Rollout {
+            state: RolloutState::Completed,
+            updated_at: NOW + 11,
+            ..ticker_read
+        },
+        channel_release: Some("2.0.0".into()),
+        audit: Some(rollout_event("rollout.complete", NOW + 11)),
+    };
+    match store.update_rollout(&complete).await {
+        Err(StoreError::Stale { what }) => assert!(what.contains("acme/stable"), "{what}"),
+        other => panic!("a stale tick must be refused, got {other:?}"),
+    }
+    let channel = store.get_channel("acme", "stable").await.unwrap().unwrap();
+    assert_eq!(channel.version.as_deref(), Some("1.0.0"));
+    assert_eq!(
+        store.channel_history("acme", "stable").await.unwrap(),
+        ["1.0.0"],
+        "the refused tick left no trace in the channel's history"
+    );
+    assert_eq!(store.list_rollouts("acme").await.unwrap(), [aborted]);
+    let log = store.list_audit(10).await.unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.event.action.as_str()).collect();
+    assert_eq!(actions, ["rollout.abort"]);
+    assert_chain(&log);
+}
+
+/// A channel switch that cannot be made takes the rollout change and the audit entry
+/// down with it.
+pub async fn a_rollout_update_that_cannot_switch_its_channel_saves_nothing<S: Store>(
+    store: Arc<S>,
+) {
+    let read = rollout_in_its_last_wave(&*store).await;
+    let update = RolloutUpdate {
+        rollout: Rollout {
+            state: RolloutState::Completed,
+            ..read.clone()
+        },
+        channel_release: Some("9.9.9".into()),
+        audit: Some(rollout_event("rollout.complete", NOW + 1)),
+    };
+    assert_missing(store.update_rollout(&update).await, "acme@9.9.9");
+    assert_eq!(
+        store.active_rollout("acme", "stable").await.unwrap(),
+        Some(read.clone()),
+        "neither the state nor the revision moved"
+    );
+    assert!(store.list_audit(10).await.unwrap().is_empty());
+    // The same read can still be saved: the refusal changed nothing.
+    let saved = save(
+        &*store,
+        &Rollout {
+            wave_index: 1,
+            ..read
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(saved.wave_index, 1);
+}
+
+/// Ten concurrent changes made from the same read: one is saved, nine are stale, and
+/// the log holds one entry.
+pub async fn concurrent_rollout_updates_from_one_read_save_exactly_one<S: Store>(store: Arc<S>) {
+    let read = rollout_in_its_last_wave(&*store).await;
+    let tasks: Vec<_> = (0..10)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            let update = RolloutUpdate {
+                rollout: Rollout {
+                    reason: Some(format!("change {n}")),
+                    ..read.clone()
+                },
+                channel_release: None,
+                audit: Some(rollout_event("rollout.pause", NOW + n)),
+            };
+            tokio::spawn(async move { store.update_rollout(&update).await })
+        })
+        .collect();
+    let (mut saved, mut stale) = (Vec::new(), 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(r) => saved.push(r),
+            Err(StoreError::Stale { .. }) => stale += 1,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!((saved.len(), stale), (1, 9));
+    assert_eq!(saved[0].revision, read.revision + 1);
+    assert_eq!(
+        store.active_rollout("acme", "stable").await.unwrap(),
+        Some(saved[0].clone())
+    );
+    assert_eq!(store.list_audit(10).await.unwrap().len(), 1);
+}
+
+/// The check-in view carries the version the install last reported running.
+pub async fn checkin_view_carries_the_running_version<S: Store>(store: Arc<S>) {
+    let license = seed_license(&*store, "acme").await;
+    seed_install(&*store, &license, "i-1").await;
+    let view = store.checkin_view("i-1").await.unwrap().unwrap();
+    assert_eq!(view.running_version, None, "never checked in");
+    store
+        .record_checkin("i-1", &report(NOW, Some("2.0.0")), None)
+        .await
+        .unwrap();
+    let view = store.checkin_view("i-1").await.unwrap().unwrap();
+    assert_eq!(view.running_version.as_deref(), Some("2.0.0"));
 }
 
 /// A signed request is accepted once, and afterwards only a newer one: per install,
