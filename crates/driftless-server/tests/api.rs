@@ -604,6 +604,148 @@ async fn rollouts_are_checked_paused_aborted_and_completed_by_an_operator() {
     assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
 }
 
+/// A check-in of `install_id` reporting that it runs `version` with `status`, having
+/// tried `target`.
+async fn checkin_reporting(
+    h: &Harness,
+    install_id: &str,
+    key: &SigningKey,
+    version: Option<&str>,
+    status: &str,
+    target: Option<&str>,
+) -> Answer {
+    let path = format!("/v1/installs/{install_id}/checkin");
+    let body = serde_json::to_vec(&json!({
+        "release_counter": version.map(|v| if v == "1.0.0" { 1 } else { 2 }),
+        "version": version,
+        "status": status,
+        "cli_version": "0.1.0",
+        "platform": "linux/amd64",
+        "free_disk_bytes": 1_000_000_000u64,
+        "target_version": target,
+    }))
+    .unwrap();
+    let req = signed_request(Method::POST, &path, key, request_ms(), body.clone())
+        .body(Body::from(body))
+        .unwrap();
+    let answer = h.send(req).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json());
+    answer
+}
+
+/// The version a check-in answer assigns.
+fn assigned_version(answer: &Answer) -> String {
+    let env: Envelope = serde_json::from_value(answer.json()["assignment"].clone()).unwrap();
+    let a: driftless_wire::release::Assignment = env
+        .decode(driftless_wire::ASSIGNMENT_PAYLOAD_TYPE, "assignment")
+        .unwrap();
+    a.version.to_string()
+}
+
+/// The fleet row of `install_id`.
+async fn fleet_row(h: &Harness, install_id: &str) -> Value {
+    let fleet = h.get("/v1/installs").await.json();
+    fleet
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == install_id)
+        .unwrap_or_else(|| panic!("{install_id} not in the fleet: {fleet}"))
+        .clone()
+}
+
+#[tokio::test]
+async fn a_halted_rollout_keeps_its_release_only_on_installs_that_run_it() {
+    let h = Harness::new().await;
+    let license = h.app_with_license().await;
+    for (version, counter) in [("1.0.0", 1), ("2.0.0", 2)] {
+        let envelope = signed(&release_doc(version, counter), &h.release_key);
+        assert_eq!(h.upload(&envelope).await.status, StatusCode::CREATED);
+    }
+    assert_eq!(h.promote("1.0.0").await.status, StatusCode::OK);
+    let mut hosts = Vec::new();
+    for _ in 0..4 {
+        let key = generate_signing_key();
+        let reg = h.register(license["key"].as_str().unwrap(), &key).await;
+        hosts.push((reg.json()["install_id"].as_str().unwrap().to_string(), key));
+    }
+    let start = format!("/v1/apps/{APP}/channels/{CHANNEL}/rollouts");
+    let request = json!({"version": "2.0.0", "waves": [100], "interval_s": null,
+                         "min_failures": 2, "max_failure_pct": 20});
+    assert_eq!(h.post(&start, request).await.status, StatusCode::CREATED);
+
+    // `on` applied 2.0.0; two failed it and run 1.0.0 again; `late` never checked in.
+    let [(on, on_key), (f1, f1_key), (f2, f2_key), (late, late_key)] = &hosts[..] else {
+        unreachable!()
+    };
+    checkin_reporting(&h, on, on_key, Some("2.0.0"), "converged", None).await;
+    for (id, key) in [(f1, f1_key), (f2, f2_key)] {
+        let failed = "failed:health_failed: web exited";
+        checkin_reporting(&h, id, key, Some("1.0.0"), failed, Some("2.0.0")).await;
+    }
+    assert_eq!(
+        driftless_server::rollout_tick(&h.state, now())
+            .await
+            .unwrap(),
+        0
+    );
+    let act = |action: &str| format!("/v1/apps/{APP}/channels/{CHANNEL}/rollout/{action}");
+    let listed = h.get(&format!("/v1/apps/{APP}/rollouts")).await.json();
+    assert_eq!(listed[0]["state"], "halted", "{listed}");
+
+    // Already on 2.0.0: stays there, and is told why nothing moves.
+    let stays = checkin_reporting(&h, on, on_key, Some("2.0.0"), "converged", None).await;
+    assert_eq!(assigned_version(&stays), "2.0.0");
+    let message = stays.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(message.contains("halted"), "{message}");
+    // Every other install, tried or not, is handed the channel's release again.
+    for (id, key, running) in [(f1, f1_key, Some("1.0.0")), (late, late_key, None)] {
+        let answer = checkin_reporting(&h, id, key, running, "converged", None).await;
+        assert_eq!(assigned_version(&answer), "1.0.0", "{id}");
+        let pending = &answer.json()["pending"];
+        assert_eq!(pending["code"], "waiting_for_wave", "{pending}");
+        assert!(
+            pending["detail"].as_str().unwrap().contains("halted"),
+            "{pending}"
+        );
+    }
+    assert_eq!(fleet_row(&h, on).await["desired_version"], "2.0.0");
+    let row = fleet_row(&h, f1).await;
+    assert_eq!(row["desired_version"], "1.0.0", "{row}");
+
+    // Advancing a halted rollout is refused; resume is the way on.
+    let refused = h.post(&act("advance"), json!({})).await;
+    let message = refused.expect_error(StatusCode::CONFLICT, "rollout_halted");
+    assert!(message.contains("halted"), "{message}");
+    let hint = refused.json()["hint"].as_str().unwrap().to_string();
+    assert!(hint.contains("rollout resume"), "{hint}");
+    let listed = h.get(&format!("/v1/apps/{APP}/rollouts")).await.json();
+    assert_eq!(
+        (&listed[0]["state"], &listed[0]["wave_index"]),
+        (&json!("halted"), &json!(0)),
+        "the refused advance changed nothing: {listed}"
+    );
+    let resumed = h.post(&act("resume"), json!({})).await.json();
+    assert_eq!(resumed["state"], "running", "{resumed}");
+    let answer = checkin_reporting(&h, late, late_key, Some("1.0.0"), "converged", None).await;
+    assert_eq!(
+        assigned_version(&answer),
+        "2.0.0",
+        "resumed: the wave is open again"
+    );
+
+    // An abort sends the install that stayed on 2.0.0 back.
+    assert_eq!(
+        h.post(&act("abort"), json!({})).await.json()["state"],
+        "aborted"
+    );
+    let back = checkin_reporting(&h, on, on_key, Some("2.0.0"), "converged", None).await;
+    assert_eq!(assigned_version(&back), "1.0.0");
+}
+
 #[tokio::test]
 async fn yanking_a_release_moves_its_channels_back_and_refuses_promotion() {
     let h = Harness::new().await;

@@ -1,0 +1,506 @@
+#![allow(clippy::unwrap_used)]
+//! The rollout ticker and the operator's rollout actions against the real router over
+//! an in-memory SQLite store wrapped in a store that interferes: it can run one of them
+//! at the moment the other has read a rollout and not yet saved its change, and it can
+//! make one rollout's tick fail.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use driftless_registry_token::{generate_key_material, TokenSigner};
+use driftless_server::{rollout_tick, router, AppState, Keys, ServerConfig};
+use driftless_store::{
+    App, AuditEntry, AuditEvent, Channel, CheckinReport, CheckinView, Customer, Install,
+    InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutState,
+    RolloutUpdate, Store, StoreError, StoreResult, StoredAssignment,
+};
+use driftless_store_sqlite::SqliteStore;
+use driftless_wire::keys::generate_signing_key;
+use driftless_wire::release::{DescriptorRef, HealthSpec, ReleaseDocument};
+use driftless_wire::root::{Role, RoleKeys, RootDocument};
+use driftless_wire::{Digest, Envelope, PublicKey, RELEASE_PAYLOAD_TYPE, ROOT_PAYLOAD_TYPE};
+use ed25519_dalek::SigningKey;
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+use tower::ServiceExt as _;
+
+const OPERATOR_TOKEN: &str = "dlop_ticker_test_operator_token";
+const APP: &str = "acme";
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Something to run once, inside a store call made between a read of a rollout and
+/// the write of its change.
+type Hook = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>;
+
+/// Where a hook runs: the ticker asks for outcomes between its read and its write, an
+/// abort looks up releases (for its rollback-floor warning) between its own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum At {
+    RolloutOutcomes,
+    GetRelease,
+}
+
+/// The SQLite store, with two ways to interfere.
+struct Interfering {
+    inner: SqliteStore,
+    /// Runs at the next call of that method, once.
+    hook: Mutex<Option<(At, Hook)>>,
+    /// `rollout_outcomes` of this channel fails, as a broken database would.
+    failing_channel: Mutex<Option<String>>,
+}
+
+impl Interfering {
+    /// Arms `hook` to run at the next call of `at`.
+    fn arm(&self, at: At, hook: Hook) {
+        *self.hook.lock().unwrap() = Some((at, hook));
+    }
+
+    /// Runs the hook armed for `at`, if any.
+    async fn run_hook(&self, at: At) {
+        let hook = {
+            let mut armed = self.hook.lock().unwrap();
+            match armed.take() {
+                Some((when, hook)) if when == at => Some(hook),
+                other => {
+                    *armed = other;
+                    None
+                }
+            }
+        };
+        if let Some(hook) = hook {
+            hook().await;
+        }
+    }
+}
+
+#[async_trait]
+impl Store for Interfering {
+    async fn rollout_outcomes(
+        &self,
+        app: &str,
+        channel: &str,
+        version: &str,
+    ) -> StoreResult<RolloutOutcomes> {
+        self.run_hook(At::RolloutOutcomes).await;
+        if self.failing_channel.lock().unwrap().as_deref() == Some(channel) {
+            return Err(StoreError::Backend(format!(
+                "injected failure on {channel}"
+            )));
+        }
+        self.inner.rollout_outcomes(app, channel, version).await
+    }
+
+    async fn create_app(&self, name: &str, now: i64) -> StoreResult<App> {
+        self.inner.create_app(name, now).await
+    }
+    async fn list_apps(&self) -> StoreResult<Vec<App>> {
+        self.inner.list_apps().await
+    }
+    async fn get_app(&self, name: &str) -> StoreResult<Option<App>> {
+        self.inner.get_app(name).await
+    }
+    async fn create_channel(&self, app: &str, name: &str, now: i64) -> StoreResult<Channel> {
+        self.inner.create_channel(app, name, now).await
+    }
+    async fn list_channels(&self, app: &str) -> StoreResult<Vec<Channel>> {
+        self.inner.list_channels(app).await
+    }
+    async fn get_channel(&self, app: &str, name: &str) -> StoreResult<Option<Channel>> {
+        self.inner.get_channel(app, name).await
+    }
+    async fn set_channel_release(
+        &self,
+        app: &str,
+        channel: &str,
+        version: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        self.inner
+            .set_channel_release(app, channel, version, now)
+            .await
+    }
+    async fn create_customer(&self, name: &str, now: i64) -> StoreResult<Customer> {
+        self.inner.create_customer(name, now).await
+    }
+    async fn list_customers(&self) -> StoreResult<Vec<Customer>> {
+        self.inner.list_customers().await
+    }
+    async fn get_customer(&self, name: &str) -> StoreResult<Option<Customer>> {
+        self.inner.get_customer(name).await
+    }
+    async fn create_license(&self, license: &License) -> StoreResult<()> {
+        self.inner.create_license(license).await
+    }
+    async fn license_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<License>> {
+        self.inner.license_by_key_hash(key_hash).await
+    }
+    async fn list_licenses(&self) -> StoreResult<Vec<License>> {
+        self.inner.list_licenses().await
+    }
+    async fn revoke_license(&self, id: &str, now: i64) -> StoreResult<bool> {
+        self.inner.revoke_license(id, now).await
+    }
+    async fn insert_release(&self, release: &Release) -> StoreResult<()> {
+        self.inner.insert_release(release).await
+    }
+    async fn get_release(&self, app: &str, version: &str) -> StoreResult<Option<Release>> {
+        self.run_hook(At::GetRelease).await;
+        self.inner.get_release(app, version).await
+    }
+    async fn list_releases(&self, app: &str) -> StoreResult<Vec<Release>> {
+        self.inner.list_releases(app).await
+    }
+    async fn max_release_counter(&self, app: &str) -> StoreResult<u64> {
+        self.inner.max_release_counter(app).await
+    }
+    async fn create_install(&self, install: &Install) -> StoreResult<()> {
+        self.inner.create_install(install).await
+    }
+    async fn get_install(&self, id: &str) -> StoreResult<Option<Install>> {
+        self.inner.get_install(id).await
+    }
+    async fn revoke_install(&self, id: &str, now: i64) -> StoreResult<bool> {
+        self.inner.revoke_install(id, now).await
+    }
+    async fn checkin_view(&self, install_id: &str) -> StoreResult<Option<CheckinView>> {
+        self.inner.checkin_view(install_id).await
+    }
+    async fn record_checkin(
+        &self,
+        install_id: &str,
+        report: &CheckinReport,
+        assignment: Option<&StoredAssignment>,
+    ) -> StoreResult<()> {
+        self.inner
+            .record_checkin(install_id, report, assignment)
+            .await
+    }
+    async fn accept_signed_request(
+        &self,
+        install_id: &str,
+        signed_at_ms: i64,
+    ) -> StoreResult<bool> {
+        self.inner
+            .accept_signed_request(install_id, signed_at_ms)
+            .await
+    }
+    async fn list_installs(&self, app: Option<&str>) -> StoreResult<Vec<InstallSummary>> {
+        self.inner.list_installs(app).await
+    }
+    async fn set_release_state(
+        &self,
+        app: &str,
+        version: &str,
+        state: ReleaseState,
+    ) -> StoreResult<bool> {
+        self.inner.set_release_state(app, version, state).await
+    }
+    async fn channel_history(&self, app: &str, channel: &str) -> StoreResult<Vec<String>> {
+        self.inner.channel_history(app, channel).await
+    }
+    async fn move_install(&self, id: &str, channel: &str) -> StoreResult<()> {
+        self.inner.move_install(id, channel).await
+    }
+    async fn create_rollout(&self, rollout: &Rollout) -> StoreResult<i64> {
+        self.inner.create_rollout(rollout).await
+    }
+    async fn active_rollout(&self, app: &str, channel: &str) -> StoreResult<Option<Rollout>> {
+        self.inner.active_rollout(app, channel).await
+    }
+    async fn running_rollouts(&self) -> StoreResult<Vec<Rollout>> {
+        self.inner.running_rollouts().await
+    }
+    async fn list_rollouts(&self, app: &str) -> StoreResult<Vec<Rollout>> {
+        self.inner.list_rollouts(app).await
+    }
+    async fn update_rollout(&self, update: &RolloutUpdate) -> StoreResult<Rollout> {
+        self.inner.update_rollout(update).await
+    }
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        self.inner.append_audit(event).await
+    }
+    async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        self.inner.list_audit(limit).await
+    }
+}
+
+/// The control plane's state over an [`Interfering`] store, and that store.
+async fn control_plane() -> (AppState, Arc<Interfering>) {
+    let t = now();
+    let root_key = generate_signing_key();
+    let director = generate_signing_key();
+    let material = generate_key_material("driftless registry token", t).unwrap();
+    let tokens = TokenSigner::from_pem(&material.key_pem, &material.cert_pem).unwrap();
+    let mut keys = BTreeMap::new();
+    let mut roles = BTreeMap::new();
+    for (role, key) in [(Role::Root, &root_key), (Role::Director, &director)] {
+        let public = PublicKey::from_signing_key(key);
+        let keyids = vec![public.key_id()];
+        keys.insert(public.key_id(), public);
+        roles.insert(
+            role,
+            RoleKeys {
+                keyids,
+                threshold: 1,
+            },
+        );
+    }
+    let root = RootDocument {
+        doc_type: "root".into(),
+        version: 1,
+        expires: t + 86400,
+        keys,
+        roles,
+        registry_token_cert_sha256: None,
+    };
+    let payload = serde_json::to_vec(&root).unwrap();
+    let envelope = Envelope::sign(ROOT_PAYLOAD_TYPE, &payload, &[&root_key]);
+    let store = Arc::new(Interfering {
+        inner: SqliteStore::open("sqlite::memory:").await.unwrap(),
+        hook: Mutex::new(None),
+        failing_channel: Mutex::new(None),
+    });
+    let config = ServerConfig {
+        registry_host: "127.0.0.1:5000".into(),
+        registry_insecure: true,
+        token_service: "driftless-registry".into(),
+        token_issuer: "driftless".into(),
+        token_lifetime_s: driftless_registry_token::DEFAULT_LIFETIME_S,
+        assignment_lifetime_s: 3600,
+        next_checkin_s: 300,
+        operator_token_sha256: hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
+        rollout_tick_s: 3600,
+        artifacts_dir: None,
+    };
+    let keys = Keys {
+        director,
+        tokens,
+        roots: vec![envelope],
+        root,
+    };
+    let state = AppState::new(store.clone(), keys, config);
+    (state, store)
+}
+
+/// A stored release `version` of `APP` with counter `counter`, signed by `key`.
+fn release(version: &str, counter: u64, key: &SigningKey) -> Release {
+    let t = now();
+    let doc = ReleaseDocument {
+        doc_type: "release".into(),
+        app: APP.into(),
+        version: version.parse().unwrap(),
+        release_counter: counter,
+        created_at: t,
+        expires: t + 86400,
+        images: vec![],
+        descriptor: DescriptorRef {
+            repository: format!("{APP}/r{counter}/compose"),
+            manifest_digest: Digest::of(b"manifest"),
+            digest: Digest::of(b"compose"),
+            size: 7,
+        },
+        config_schema: vec![],
+        health: HealthSpec::default(),
+        min_cli_version: "0.1.0".parse().unwrap(),
+        rollback_floor: 0,
+        cli: vec![],
+        notes: None,
+    };
+    let payload = serde_json::to_vec(&doc).unwrap();
+    let envelope = Envelope::sign(RELEASE_PAYLOAD_TYPE, &payload, &[key]);
+    Release {
+        app: APP.into(),
+        version: version.into(),
+        release_counter: counter,
+        digest: Digest::of(&payload).to_string(),
+        envelope: serde_json::to_string(&envelope).unwrap(),
+        created_at: t,
+        state: ReleaseState::Active,
+    }
+}
+
+/// `APP` with 1.0.0 and 2.0.0, and on each of `channels` 1.0.0 and a running rollout
+/// of 2.0.0 in waves `waves`, opened `interval_s` ago; returns the rollouts.
+async fn rollouts_due(store: &Interfering, channels: &[&str], waves: &[u32]) -> Vec<Rollout> {
+    let t = now();
+    store.create_app(APP, t).await.unwrap();
+    let key = generate_signing_key();
+    store
+        .insert_release(&release("1.0.0", 1, &key))
+        .await
+        .unwrap();
+    store
+        .insert_release(&release("2.0.0", 2, &key))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for channel in channels {
+        store.create_channel(APP, channel, t).await.unwrap();
+        store
+            .set_channel_release(APP, channel, "1.0.0", t)
+            .await
+            .unwrap();
+        let rollout = Rollout {
+            id: 0,
+            app: APP.into(),
+            channel: (*channel).into(),
+            version: "2.0.0".into(),
+            previous_version: Some("1.0.0".into()),
+            waves: waves.to_vec(),
+            wave_index: 0,
+            wave_started_at: t - 60,
+            interval_s: Some(60),
+            state: RolloutState::Running,
+            min_failures: 3,
+            max_failure_pct: 20,
+            reason: None,
+            created_at: t - 60,
+            updated_at: t - 60,
+            revision: 0,
+        };
+        let id = store.create_rollout(&rollout).await.unwrap();
+        out.push(Rollout { id, ..rollout });
+    }
+    out
+}
+
+/// An operator's `action` on the rollout of `channel`, through the router: the status
+/// and the JSON body.
+async fn operator_action(state: &AppState, channel: &str, action: &str) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(format!(
+            "/v1/apps/{APP}/channels/{channel}/rollout/{action}"
+        ))
+        .header(header::AUTHORIZATION, format!("Bearer {OPERATOR_TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = router(state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+/// The actions of the audit log, newest first.
+async fn audit_actions(store: &Interfering) -> Vec<String> {
+    let log = store.list_audit(10).await.unwrap();
+    log.into_iter().map(|e| e.event.action).collect()
+}
+
+#[tokio::test]
+async fn an_abort_racing_a_wave_tick_leaves_the_channel_on_the_previous_release() {
+    let (state, store) = control_plane().await;
+    // One wave, due: the tick would complete the rollout and point the channel at 2.0.0.
+    rollouts_due(&store, &["stable"], &[100]).await;
+    let (abort_state, aborted) = (state.clone(), Arc::new(Mutex::new(None)));
+    let status = Arc::clone(&aborted);
+    let abort: Hook = Box::new(move || {
+        Box::pin(async move {
+            let (answer, _) = operator_action(&abort_state, "stable", "abort").await;
+            *status.lock().unwrap() = Some(answer);
+        })
+    });
+    store.arm(At::RolloutOutcomes, abort);
+
+    let failed = rollout_tick(&state, now()).await.unwrap();
+    assert_eq!(
+        *aborted.lock().unwrap(),
+        Some(StatusCode::OK),
+        "the abort ran between the tick's read and its write"
+    );
+    assert_eq!(
+        failed, 0,
+        "a rollout that changed under the tick is not a failure"
+    );
+    let channel = store.get_channel(APP, "stable").await.unwrap().unwrap();
+    assert_eq!(channel.version.as_deref(), Some("1.0.0"));
+    let rollouts = store.list_rollouts(APP).await.unwrap();
+    assert_eq!(rollouts[0].state, RolloutState::Aborted, "{rollouts:?}");
+    assert_eq!(
+        audit_actions(&store).await,
+        ["rollout.abort"],
+        "the stale completion left no entry"
+    );
+
+    // The next tick has nothing left to do: an aborted rollout is not running.
+    assert_eq!(rollout_tick(&state, now()).await.unwrap(), 0);
+    let channel = store.get_channel(APP, "stable").await.unwrap().unwrap();
+    assert_eq!(channel.version.as_deref(), Some("1.0.0"));
+}
+
+#[tokio::test]
+async fn an_abort_racing_a_wave_tick_the_other_way_round_is_refused_with_409() {
+    let (state, store) = control_plane().await;
+    rollouts_due(&store, &["stable"], &[10, 100]).await;
+    // The abort has read the rollout; the tick opens the next wave before it saves.
+    let tick_state = state.clone();
+    let tick: Hook = Box::new(move || {
+        Box::pin(async move {
+            assert_eq!(rollout_tick(&tick_state, now()).await.unwrap(), 0);
+        })
+    });
+    store.arm(At::GetRelease, tick);
+
+    let (status, body) = operator_action(&state, "stable", "abort").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "rollout_changed", "{body}");
+    assert!(
+        body["hint"].as_str().unwrap().contains("rollout list"),
+        "{body}"
+    );
+    let r = store.active_rollout(APP, "stable").await.unwrap().unwrap();
+    assert_eq!(
+        (r.state, r.wave_index),
+        (RolloutState::Running, 1),
+        "the tick's wave stands"
+    );
+    assert_eq!(audit_actions(&store).await, ["rollout.advance"]);
+
+    // Repeated on a fresh read, the abort goes through.
+    let (status, body) = operator_action(&state, "stable", "abort").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "aborted", "{body}");
+    let channel = store.get_channel(APP, "stable").await.unwrap().unwrap();
+    assert_eq!(channel.version.as_deref(), Some("1.0.0"));
+}
+
+#[tokio::test]
+async fn one_failing_rollout_does_not_stop_the_ticker_from_advancing_the_others() {
+    let (state, store) = control_plane().await;
+    let due = rollouts_due(&store, &["stable", "beta"], &[10, 100]).await;
+    assert!(due[0].id < due[1].id, "the failing rollout is ticked first");
+    *store.failing_channel.lock().unwrap() = Some("stable".into());
+
+    assert_eq!(rollout_tick(&state, now()).await.unwrap(), 1, "one failed");
+    let wave_of = |channel: &'static str| {
+        let store = Arc::clone(&store);
+        async move {
+            let r = store.active_rollout(APP, channel).await.unwrap().unwrap();
+            r.wave_index
+        }
+    };
+    assert_eq!(wave_of("beta").await, 1, "beta advanced past the failure");
+    assert_eq!(
+        wave_of("stable").await,
+        0,
+        "stable's step failed: unchanged"
+    );
+
+    // Once its store answers again, the failed one advances on the next tick.
+    *store.failing_channel.lock().unwrap() = None;
+    assert_eq!(rollout_tick(&state, now()).await.unwrap(), 0);
+    assert_eq!(wave_of("stable").await, 1);
+}
