@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 use driftless_exit::code::{CONFLICT, RUNTIME};
-use driftless_test_support::process::{assert_code, assert_success, stderr};
+use driftless_test_support::process::{
+    assert_code, assert_refused_with_hint, assert_success, stderr,
+};
 use driftless_test_support::release_spec::Spec;
 use driftless_test_support::world::World;
 use serde_json::Value;
@@ -231,6 +233,8 @@ fn a_release_failing_its_health_check_is_rolled_back_on_each_host_and_halts_the_
     );
     let hosts = hosts_on_1_0_0(&w, "h", 4);
     let names: Vec<String> = hosts.iter().map(|(h, _)| h.clone()).collect();
+    // On 1.0.0 too, but it does not sync while the rollout runs: it never tries 2.0.0.
+    let (late, late_id) = hosts_on_1_0_0(&w, "late", 1).remove(0);
 
     w.publish_built(
         "2.0.0",
@@ -280,22 +284,47 @@ fn a_release_failing_its_health_check_is_rolled_back_on_each_host_and_halts_the_
     );
     assert_eq!(halted["failed"], 4, "{halted}");
 
-    for h in &names {
+    // Halted: the rollout hands 2.0.0 to no one who has not applied it. The hosts that
+    // failed it are handed 1.0.0 again and stay as they are; so is a host that never
+    // tried it.
+    let mut all = names.clone();
+    all.push(late.clone());
+    for h in &all {
         let before = w.all_containers(h);
         let out = w.sync(h);
-        assert_code(&out, RUNTIME, &format!("second sync on {h}"));
-        // Held back: refused before anything is pulled or started (no apply at all),
-        // which is what a timing bound used to approximate.
+        assert_success(&out, &format!("sync on {h} after the halt"));
         let err = stderr(&out);
-        assert!(err.contains("release 2.0.0 is held back"), "{err}");
         assert!(
             !err.contains("starting ") && !err.contains("pulling "),
-            "a held-back release was applied again: {err}"
+            "a sync after the halt applied something on {h}: {err}"
         );
         assert_eq!(w.all_containers(h), before, "containers changed on {h}");
         w.assert_runs(h, "1.0.0");
+        let status = w.status(h);
+        assert_eq!(status["status"], "converged", "{status}");
+        let detail = status["reason"]["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("halted"), "{h} is not told why: {status}");
+    }
+    for h in &names {
+        // The failed release stays held back on the hosts it failed on.
         assert_eq!(w.status(h)["held_back"], "2.0.0");
     }
+    let row = w.fleet_row(&late_id);
+    assert_eq!(
+        (&row["desired_version"], &row["current_version"]),
+        (&Value::from("1.0.0"), &Value::from("1.0.0")),
+        "{row}"
+    );
+
+    // A halted rollout is not advanced: `resume` is the way on.
+    let out = w.vendor(&["rollout", "advance", "--app", &w.app, "--channel", "stable"]);
+    assert_refused_with_hint(&out, CONFLICT, "advance of a halted rollout");
+    let err = stderr(&out);
+    assert!(
+        err.contains("halted") && err.contains("rollout resume"),
+        "{err}"
+    );
+    assert_eq!(rollout_of(&w, "2.0.0")["state"], "halted");
 }
 
 #[test]
