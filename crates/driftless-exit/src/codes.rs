@@ -11,7 +11,7 @@ pub mod code {
     pub const INVALID_INPUT: u8 = 3;
     /// Something named does not exist (app, channel, customer, release).
     pub const NOT_FOUND: u8 = 4;
-    /// It exists already (a version, a name).
+    /// It exists already (a version, a name), or the current state refuses the change.
     pub const CONFLICT: u8 = 5;
     /// The control plane could not be reached.
     pub const UNREACHABLE: u8 = 6;
@@ -70,7 +70,7 @@ pub const CODES: &[ExitCodeInfo] = &[
     },
     ExitCodeInfo {
         code: code::CONFLICT,
-        meaning: "already exists (a version, a name)",
+        meaning: "already exists (a version, a name), or the current state refuses the change (an active or halted rollout, one that changed meanwhile)",
     },
     ExitCodeInfo {
         code: code::UNREACHABLE,

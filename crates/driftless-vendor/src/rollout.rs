@@ -35,9 +35,9 @@ enum RolloutAction {
     Start(StartArgs),
     /// Stop opening waves.
     Pause(ChannelRef),
-    /// Open waves again (also after an automatic halt).
+    /// Open waves again (also after an automatic halt, which then applies afresh).
     Resume(ChannelRef),
-    /// Open the next wave now.
+    /// Open the next wave now (past the last wave: complete); refused on a halted rollout.
     Advance(ChannelRef),
     /// Point the channel back at the previous release; its hosts converge back.
     Abort(ChannelRef),
