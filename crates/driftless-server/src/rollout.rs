@@ -318,6 +318,40 @@ mod tests {
     }
 
     #[test]
+    fn a_halted_rollout_is_followed_only_by_installs_that_run_its_release() {
+        let ids: Vec<String> = (0..200).map(|i| format!("ins_{i}")).collect();
+        let opened = rollout(vec![50, 100], 0);
+        let inside = ids
+            .iter()
+            .find(|id| seed(id) < seed_limit(&opened))
+            .unwrap();
+        let outside = ids
+            .iter()
+            .find(|id| seed(id) >= seed_limit(&opened))
+            .unwrap();
+        assert!(follows(&opened, inside, Some("1.0.0")));
+        assert!(!follows(&opened, outside, Some("2.0.0")));
+        let halted = Rollout {
+            state: RolloutState::Halted,
+            ..opened.clone()
+        };
+        for id in [inside, outside] {
+            assert!(follows(&halted, id, Some("2.0.0")), "{id} runs it: stays");
+            assert!(!follows(&halted, id, Some("1.0.0")), "{id} does not run it");
+            assert!(!follows(&halted, id, None), "{id} runs nothing yet");
+        }
+        let paused = Rollout {
+            state: RolloutState::Paused,
+            ..opened
+        };
+        assert!(
+            follows(&paused, inside, None),
+            "a pause keeps opened waves open"
+        );
+        assert!(held_off(&halted).detail.contains("halted"));
+    }
+
+    #[test]
     fn halts_only_past_both_thresholds() {
         let r = rollout(vec![10, 100], 0);
         let at = |tried, failed| {
