@@ -217,10 +217,11 @@ pub async fn run(dir: &StateDir, opts: &AgentOptions) -> Result<()> {
         let delay = next_delay(&kind, failures, interval_s, opts.backoff_cap_s, sample());
         // A release waiting for an update window is applied when the window opens,
         // not at the first check-in after it.
-        let opens_at = dir.load_sync().waiting.and_then(|w| w.next_window_at);
+        let waiting = dir.load_sync().waiting.filter(|_| result.is_ok());
+        let opens_at = waiting.as_ref().and_then(|w| w.next_window_at);
         let delay = until_window(delay, opens_at, crate::policy::now().as_second(), sample());
         let last = opts.once_max.is_some_and(|max| syncs >= max);
-        log(&sync_line(&result, delay, last));
+        log(&sync_line(&result, waiting.as_ref(), delay, last));
         if *stop.borrow() || (!last && sleep_or_stop(delay, &mut stop).await) {
             log("agent stopped");
             return Ok(());
@@ -229,8 +230,19 @@ pub async fn run(dir: &StateDir, opts: &AgentOptions) -> Result<()> {
 }
 
 /// The one line logged after a sync.
-fn sync_line(result: &Result<SyncOutcome>, delay: Duration, last: bool) -> String {
+fn sync_line(
+    result: &Result<SyncOutcome>,
+    waiting: Option<&crate::policy::Waiting>,
+    delay: Duration,
+    last: bool,
+) -> String {
     let what = match result {
+        Ok(out) if waiting.is_some() => format!(
+            "running {}; {}",
+            out.version.as_deref().unwrap_or("nothing yet"),
+            waiting.map_or(String::new(), |w| w
+                .describe(&crate::policy::host_time_zone()))
+        ),
         Ok(out) => match (&out.version, out.changed) {
             (Some(v), true) => format!("converged on {v}"),
             (Some(v), false) => format!("already converged on {v}"),

@@ -211,9 +211,22 @@ fn under_window_a_new_release_waits_outside_the_window_in_the_hosts_time_zone() 
     assert_eq!(shown["window_open"], false, "{shown}");
     assert_eq!(shown["waiting"]["waits_for"], "window", "{shown}");
 
+    // The agent honours the same gate.
+    let agent = ["agent", "--max-syncs", "1", "--initial-jitter-secs", "0"];
+    let out = at(&w, "h", tz, "2026-12-05T03:30:00Z", &agent);
+    assert_success(&out, "agent outside the window");
+    assert!(
+        stderr(&out).contains(
+            "running 1.0.0; release 2.0.0 is downloaded and verified; it waits for the update window"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    w.assert_runs("h", "1.0.0");
+
     // Saturday 02:30 UTC is 03:30 in the host's zone: inside.
-    let out = at(&w, "h", tz, "2026-12-05T02:30:00Z", &["sync"]);
-    assert_success(&out, "sync inside the window");
+    let out = at(&w, "h", tz, "2026-12-05T02:30:00Z", &agent);
+    assert_success(&out, "agent inside the window");
     assert!(
         stderr(&out).contains("converged on 2.0.0"),
         "{}",
