@@ -130,6 +130,24 @@ pub fn next_delay(
     Duration::from_millis(ms.max(MIN_DELAY_MS))
 }
 
+/// Spread of the wake-ups of hosts whose update window opens at the same time.
+const WINDOW_SPREAD_S: u64 = 60;
+
+/// `delay`, or less when an update window opens sooner: then its opening plus up to
+/// [`WINDOW_SPREAD_S`] of jitter.
+pub fn until_window(delay: Duration, opens_at: Option<i64>, now: i64, jitter: f64) -> Duration {
+    let Some(wait_s) = opens_at.and_then(|t| u64::try_from(t - now).ok()) else {
+        return delay;
+    };
+    let wake = Duration::from_millis(wait_s.saturating_mul(1000).saturating_add(spread(
+        WINDOW_SPREAD_S,
+        0.0,
+        1.0,
+        jitter.clamp(0.0, 1.0),
+    )));
+    delay.min(wake)
+}
+
 /// `seconds · (low + width · jitter)` in milliseconds, saturating instead of overflowing.
 fn spread(seconds: u64, low: f64, width: f64, jitter: f64) -> u64 {
     // Float-to-int `as` saturates, so a huge Retry-After cannot wrap or panic.
@@ -197,8 +215,13 @@ pub async fn run(dir: &StateDir, opts: &AgentOptions) -> Result<()> {
             _ => failures = failures.saturating_add(1),
         }
         let delay = next_delay(&kind, failures, interval_s, opts.backoff_cap_s, sample());
+        // A release waiting for an update window is applied when the window opens,
+        // not at the first check-in after it.
+        let waiting = dir.load_sync().waiting.filter(|_| result.is_ok());
+        let opens_at = waiting.as_ref().and_then(|w| w.next_window_at);
+        let delay = until_window(delay, opens_at, crate::policy::now().as_second(), sample());
         let last = opts.once_max.is_some_and(|max| syncs >= max);
-        log(&sync_line(&result, delay, last));
+        log(&sync_line(&result, waiting.as_ref(), delay, last));
         if *stop.borrow() || (!last && sleep_or_stop(delay, &mut stop).await) {
             log("agent stopped");
             return Ok(());
@@ -207,8 +230,19 @@ pub async fn run(dir: &StateDir, opts: &AgentOptions) -> Result<()> {
 }
 
 /// The one line logged after a sync.
-fn sync_line(result: &Result<SyncOutcome>, delay: Duration, last: bool) -> String {
+fn sync_line(
+    result: &Result<SyncOutcome>,
+    waiting: Option<&crate::policy::Waiting>,
+    delay: Duration,
+    last: bool,
+) -> String {
     let what = match result {
+        Ok(out) if waiting.is_some() => format!(
+            "running {}; {}",
+            out.version.as_deref().unwrap_or("nothing yet"),
+            waiting.map_or(String::new(), |w| w
+                .describe(&crate::policy::host_time_zone()))
+        ),
         Ok(out) => match (&out.version, out.changed) {
             (Some(v), true) => format!("converged on {v}"),
             (Some(v), false) => format!("already converged on {v}"),
@@ -344,6 +378,26 @@ mod tests {
 
     const LOW: f64 = 0.0;
     const HIGH: f64 = 0.999;
+
+    #[test]
+    fn a_window_opening_before_the_next_check_in_wakes_the_agent_at_it() {
+        let hour = Duration::from_secs(3600);
+        let now = 1_000_000;
+        // Opens in 10 minutes: wake then, plus at most a minute.
+        let wake = until_window(hour, Some(now + 600), now, HIGH);
+        assert!(
+            wake >= Duration::from_secs(600) && wake <= Duration::from_secs(660),
+            "{wake:?}"
+        );
+        assert_eq!(
+            until_window(hour, Some(now + 600), now, LOW),
+            Duration::from_secs(600)
+        );
+        // Opens after the next check-in, already opened, or no window: unchanged.
+        assert_eq!(until_window(hour, Some(now + 7200), now, LOW), hour);
+        assert_eq!(until_window(hour, Some(now - 5), now, LOW), hour);
+        assert_eq!(until_window(hour, None, now, LOW), hour);
+    }
 
     fn ok(next: Option<u64>) -> SyncResultKind {
         SyncResultKind::Ok {

@@ -75,13 +75,7 @@ pub async fn apply(
 ) -> Result<bool> {
     let host = registry_host(ctx, version, access)?;
     if let Some(a) = access {
-        pull_missing(ctx, release, a).await?;
-        fetch_descriptor(ctx, release, version, a).await?;
-        write_atomic(
-            &ctx.dir.release_dir(version).join("registry"),
-            a.host.as_bytes(),
-            false,
-        )?;
+        download(ctx, release, version, a).await?;
     }
     journal::begin(ctx.dir, Step::Pulled, version)?;
     journal::crash_point("after-pull");
@@ -123,6 +117,23 @@ pub async fn apply(
     journal::crash_point("before-switch");
     crate::files::switch_symlink(&ctx.dir.current_link(), &dir)?;
     Ok(true)
+}
+
+/// Pulls what is missing of `version` and fetches its descriptor, so that it can be
+/// applied later without the registry (a release waiting for the update policy).
+pub async fn download(
+    ctx: &Ctx<'_>,
+    release: &ReleaseDocument,
+    version: &str,
+    access: &RegistryAccess,
+) -> Result<()> {
+    pull_missing(ctx, release, access).await?;
+    fetch_descriptor(ctx, release, version, access).await?;
+    write_atomic(
+        &ctx.dir.release_dir(version).join("registry"),
+        access.host.as_bytes(),
+        false,
+    )
 }
 
 /// `compose up` of `version`; if it is not healthy, the previous release comes back.

@@ -245,6 +245,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            policy: crate::policy::Policy::Auto,
         }
     }
 

@@ -14,3 +14,8 @@ pub const HOME: &str = "HOME";
 /// Set by `driftless` on the process it re-executes after a self-update, so the new
 /// CLI never self-updates again in the same sync (internal; not for users).
 pub const SELF_UPDATED: &str = "DRIFTLESS_SELF_UPDATED";
+/// Debug builds only: the time the update-window check sees (Unix seconds or RFC 3339),
+/// so window tests are deterministic. Ignored by release builds.
+pub const TEST_NOW: &str = "DRIFTLESS_TEST_NOW";
+/// The host's time zone for update windows (a name, or a POSIX rule like `CET-1CEST,M3.5.0,M10.5.0/3`).
+pub const TZ: &str = "TZ";

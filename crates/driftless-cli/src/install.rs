@@ -148,6 +148,7 @@ pub async fn install(dir: &StateDir, opts: &InstallOptions) -> Result<Config> {
         project,
         root_fingerprint: opts.root_fingerprint.trim().to_string(),
         values: BTreeMap::new(),
+        policy: crate::policy::Policy::Auto,
     };
     dir.create()?;
     dir.save_key(&key)?;

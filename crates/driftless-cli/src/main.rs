@@ -7,6 +7,7 @@
 
 mod agent;
 mod apply;
+mod approve;
 mod config_cmd;
 mod drift;
 mod env;
@@ -14,6 +15,7 @@ mod files;
 mod host;
 mod install;
 mod journal;
+mod policy;
 mod probe;
 mod progress;
 mod reason;
@@ -24,6 +26,7 @@ mod self_update;
 mod state;
 mod status;
 mod sync;
+mod window;
 
 use anyhow::Result;
 use clap::{CommandFactory as _, Parser, Subcommand};
@@ -54,6 +57,10 @@ enum Command {
     Status(status::StatusArgs),
     /// Read or change the values the release declares.
     Config(config_cmd::ConfigArgs),
+    /// Choose when a new release is applied: auto, approve, or inside weekly windows.
+    Policy(policy::PolicyArgs),
+    /// Apply the release that waits for approval (under `policy set approve`).
+    Approve(approve::ApproveArgs),
     /// Print a short-lived credential for `docker login` to the vendor's registry.
     RegistryLogin,
     /// Replace this binary with the CLI build the newest verified release offers.
@@ -72,6 +79,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Sync => sync::run_command(&dir).await,
         Command::Status(args) => status::run_command(&dir, args).await,
         Command::Config(args) => config_cmd::run_command(&dir, args),
+        Command::Policy(args) => policy::run_command(&dir, args),
+        Command::Approve(args) => approve::run_command(&dir, args).await,
         Command::RegistryLogin => registry_login::run_command(&dir).await,
         Command::SelfUpdate(args) => self_update::run_command(&dir, args).await,
         Command::Agent(args) => agent::run_command(&dir, args).await,

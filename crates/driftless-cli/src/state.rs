@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use toml_edit::{value, DocumentMut, Item, Table};
 
 use crate::files::{create_private_dir, write_atomic};
+use crate::policy::{Policy, Waiting};
 
 const CONFIG_HEADER: &str =
     "# Managed by driftless: change it with `driftless config set`, not by hand.\n";
@@ -38,6 +39,8 @@ pub struct Config {
     pub root_fingerprint: String,
     /// Customer config values.
     pub values: BTreeMap<String, String>,
+    /// When a new release may be applied (`[policy]`; absent: `auto`).
+    pub policy: Policy,
 }
 
 /// What the last sync saw, for `status` and the next check-in.
@@ -73,6 +76,9 @@ pub struct SyncRecord {
     /// The check-in interval the control plane last asked for.
     #[serde(default)]
     pub next_checkin_s: Option<u64>,
+    /// A verified, downloaded release that waits for the update policy.
+    #[serde(default)]
+    pub waiting: Option<Waiting>,
 }
 
 /// A release this host tried and rolled back.
@@ -196,7 +202,16 @@ impl StateDir {
                 values.insert(k.to_string(), v.to_string());
             }
         }
+        let policy_field = |k: &str| {
+            doc.get("policy")
+                .and_then(|t| t.get(k))
+                .and_then(|v| v.as_str())
+        };
+        let policy = Policy::from_config(policy_field("mode"), policy_field("windows"))
+            .with_context(|| format!("{}: invalid [policy]", path.display()))
+            .hint("set it again with `driftless policy set`")?;
         Ok(Config {
+            policy,
             server: field("server")?,
             install_id: field("id")?,
             app: field("app")?,
@@ -223,6 +238,12 @@ impl StateDir {
             values.insert(k, value(v));
         }
         doc.insert("values", Item::Table(values));
+        let mut policy = Table::new();
+        policy.insert("mode", value(c.policy.mode()));
+        if let Some(w) = c.policy.windows_text() {
+            policy.insert("windows", value(w));
+        }
+        doc.insert("policy", Item::Table(policy));
         let text = format!("{CONFIG_HEADER}{doc}");
         write_atomic(&self.managed_config_path(), text.as_bytes(), true)?;
         write_atomic(&self.config_path(), text.as_bytes(), true)
@@ -374,6 +395,7 @@ mod tests {
             project: "acme".into(),
             root_fingerprint: "sha256:00".into(),
             values: BTreeMap::new(),
+            policy: Policy::Auto,
         })
         .unwrap();
         // What an older CLI wrote: no `app`.
@@ -393,5 +415,32 @@ mod tests {
         let stored: serde_json::Value =
             serde_json::from_slice(&fs::read(dir.trust_path()).unwrap()).unwrap();
         assert_eq!(stored["app"], "acme", "the pin is saved: {stored}");
+    }
+
+    #[test]
+    fn the_policy_is_kept_in_config_toml_and_an_older_file_means_auto() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StateDir::new(tmp.path());
+        dir.create().unwrap();
+        let mut config = Config {
+            server: "http://127.0.0.1:8080".into(),
+            install_id: "ins_1".into(),
+            app: "acme".into(),
+            channel: "stable".into(),
+            project: "acme".into(),
+            root_fingerprint: "sha256:00".into(),
+            values: BTreeMap::new(),
+            policy: Policy::Window(
+                crate::window::parse("Sat 02:00-04:00, Sun 23:00-01:00").unwrap(),
+            ),
+        };
+        dir.save_config(&config).unwrap();
+        assert_eq!(dir.load_config().unwrap(), config);
+        // What a CLI from before policies wrote: no [policy] table.
+        let text = fs::read_to_string(dir.config_path()).unwrap();
+        let old = text.split("[policy]").next().unwrap();
+        fs::write(dir.config_path(), old).unwrap();
+        config.policy = Policy::Auto;
+        assert_eq!(dir.load_config().unwrap(), config);
     }
 }

@@ -45,6 +45,8 @@ pub struct StatusReport {
     pub pending_notes: Option<String>,
     /// The project's containers, when the engine answers.
     pub services: Vec<ServiceStatus>,
+    /// The update policy, and the release that waits for it.
+    pub policy: crate::policy::PolicyReport,
 }
 
 /// One container of the project.
@@ -91,7 +93,9 @@ async fn report(dir: &StateDir) -> Result<StatusReport> {
     let current = dir.current_version();
     let pending_notes = pending_notes(dir, record.assigned_version.as_deref(), current.as_deref());
     let services = services(&config.project).await;
+    let policy = crate::policy::report(&config.policy, &record);
     Ok(StatusReport {
+        policy,
         schema: 1,
         install_id: config.install_id,
         app: config.app,
@@ -165,6 +169,7 @@ fn print_text(report: &StatusReport) {
     if let Some(n) = &report.notice {
         println!("notice    {n}");
     }
+    crate::policy::print_text(&report.policy);
     if let Some(v) = &report.held_back {
         println!("held back {v} (failed its health check here; not retried until it changes)");
     }

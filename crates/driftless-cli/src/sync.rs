@@ -71,6 +71,12 @@ pub async fn run_command(dir: &StateDir) -> Result<()> {
     for r in &out.repaired {
         eprintln!("repaired: {r}");
     }
+    if let Some(w) = dir.load_sync().waiting {
+        let running = out.version.as_deref().unwrap_or("nothing yet");
+        let tz = crate::policy::host_time_zone();
+        eprintln!("running {running}; {}", w.describe(&tz));
+        return Ok(());
+    }
     match (&out.version, out.changed) {
         (Some(v), true) => eprintln!("converged on {v}"),
         (Some(v), false) => eprintln!("already converged on {v}; nothing changed"),
@@ -132,10 +138,14 @@ pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
                     detail: repaired.join("; "),
                 })
             } else {
-                record
-                    .reason
-                    .take()
-                    .filter(|r| r.code == ReasonCode::WaitingForWave)
+                record.reason.take().filter(|r| {
+                    matches!(
+                        r.code,
+                        ReasonCode::WaitingForWave
+                            | ReasonCode::WaitingForApproval
+                            | ReasonCode::WaitingForWindow
+                    )
+                })
             };
             record.last_repair = (!repaired.is_empty()).then(|| repaired.join("; "));
             record.target_version = None;
@@ -189,6 +199,8 @@ fn checkin_request(ctx: &Ctx<'_>, record: &SyncRecord, free: Option<u64>) -> Che
         free_disk_bytes: free,
         target_version: record.target_version.clone(),
         reason: record.reason.clone(),
+        policy: Some(ctx.config.policy.to_string()),
+        waiting: record.waiting.as_ref().map(crate::policy::Waiting::to_wire),
     }
 }
 
@@ -424,6 +436,12 @@ async fn converge(
                     .hint("run `driftless sync` again")
             }
         }
+    }
+    let access = assigned.access.as_ref();
+    if let Some(waits) =
+        crate::policy::hold(ctx, record, &release, &version, &digest, access, repaired).await?
+    {
+        return Ok(waits);
     }
     journal::begin(ctx.dir, journal::Step::Verified, &version)?;
     record.target_version = Some(version.clone());

@@ -60,6 +60,7 @@ fn state_dir(dir: &Path) {
         rollback_floor: 0,
         cli: vec![],
         notes: None,
+        urgent: false,
     };
     let assignment = Assignment {
         doc_type: "assignment".into(),

@@ -237,6 +237,8 @@ fn checkin_token(w: &World, host: &str, id: &str) -> String {
         free_disk_bytes: None,
         target_version: None,
         reason: None,
+        policy: None,
+        waiting: None,
     };
     let client = InstallClient::new(&w.stack.url()).unwrap();
     // Signed requests carry milliseconds and must be newer than the install's last

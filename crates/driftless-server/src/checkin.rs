@@ -73,6 +73,9 @@ pub async fn handle(
     full_answer(state, &assignment, release_env, token, notes)
 }
 
+/// The longest policy text stored for an install.
+const MAX_POLICY_CHARS: usize = 256;
+
 /// What the install reported, as stored.
 fn report_of(req: &CheckinRequest, now: i64) -> CheckinReport {
     CheckinReport {
@@ -87,6 +90,15 @@ fn report_of(req: &CheckinRequest, now: i64) -> CheckinReport {
             .reason
             .as_ref()
             .and_then(|r| serde_json::to_string(r).ok()),
+        // A host names its policy in a few words; a longer one is cut, not stored whole.
+        policy: req
+            .policy
+            .as_ref()
+            .map(|p| p.chars().take(MAX_POLICY_CHARS).collect()),
+        waiting: req
+            .waiting
+            .as_ref()
+            .and_then(|w| serde_json::to_string(w).ok()),
     }
 }
 

@@ -19,7 +19,7 @@ const INSTALL_COLUMNS: &str = "i.id, i.license_id, i.customer, i.app, i.channel,
 /// The last report's columns, from `installs i`.
 const REPORT_COLUMNS: &str = "i.report_at, i.report_status, i.report_version, \
      i.report_release_counter, i.report_cli_version, i.report_free_disk_bytes, \
-     i.report_target_version, i.report_reason";
+     i.report_target_version, i.report_reason, i.report_policy, i.report_waiting";
 /// The last assignment's columns, from `installs i`.
 const ASSIGNMENT_COLUMNS: &str = "i.assignment_sequence, i.assignment_release_digest, \
      i.assignment_expires, i.assignment_etag, i.assignment_envelope";
@@ -65,6 +65,8 @@ struct ReportColumns {
     report_free_disk_bytes: Option<i64>,
     report_target_version: Option<String>,
     report_reason: Option<String>,
+    report_policy: Option<String>,
+    report_waiting: Option<String>,
 }
 
 impl ReportColumns {
@@ -86,6 +88,8 @@ impl ReportColumns {
             free_disk_bytes: opt_from_db(self.report_free_disk_bytes, "reported free disk bytes")?,
             target_version: self.report_target_version,
             reason: self.report_reason,
+            policy: self.report_policy,
+            waiting: self.report_waiting,
         }))
     }
 }
@@ -312,15 +316,17 @@ pub(crate) async fn checkin_view(
 const RECORD_REPORT: &str = "UPDATE installs SET
         report_at = ?2, report_status = ?3, report_version = ?4,
         report_release_counter = ?5, report_cli_version = ?6, report_free_disk_bytes = ?7,
-        report_target_version = ?8, report_reason = ?9
+        report_target_version = ?8, report_reason = ?9,
+        report_policy = ?10, report_waiting = ?11
      WHERE id = ?1";
 
 const RECORD_REPORT_AND_ASSIGNMENT: &str = "UPDATE installs SET
         report_at = ?2, report_status = ?3, report_version = ?4,
         report_release_counter = ?5, report_cli_version = ?6, report_free_disk_bytes = ?7,
         report_target_version = ?8, report_reason = ?9,
-        assignment_sequence = ?10, assignment_release_digest = ?11, assignment_expires = ?12,
-        assignment_etag = ?13, assignment_envelope = ?14
+        report_policy = ?10, report_waiting = ?11,
+        assignment_sequence = ?12, assignment_release_digest = ?13, assignment_expires = ?14,
+        assignment_etag = ?15, assignment_envelope = ?16
      WHERE id = ?1";
 
 pub(crate) async fn record_checkin(
@@ -349,7 +355,9 @@ pub(crate) async fn record_checkin(
             "reported free disk bytes",
         )?)
         .bind(&report.target_version)
-        .bind(&report.reason);
+        .bind(&report.reason)
+        .bind(&report.policy)
+        .bind(&report.waiting);
     if let Some(assignment) = assignment {
         query = query
             .bind(to_db(assignment.sequence, "assignment sequence")?)

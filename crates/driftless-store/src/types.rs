@@ -305,6 +305,12 @@ pub struct CheckinReport {
     pub target_version: Option<String>,
     /// Why it is not converged, as JSON text.
     pub reason: Option<String>,
+    /// Its update policy (`auto`, `approve`, `window <windows>`), if it reported one.
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// The release it holds back because of its policy, as JSON text.
+    #[serde(default)]
+    pub waiting: Option<String>,
 }
 
 /// One row of the fleet view.

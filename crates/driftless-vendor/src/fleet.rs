@@ -29,9 +29,9 @@ pub async fn run(args: FleetArgs) -> Result<()> {
     output::print_list(args.json, &list, table)
 }
 
-fn table(installs: &[InstallInfo]) -> Table<6> {
+fn table(installs: &[InstallInfo]) -> Table<8> {
     let mut t = Table::new([
-        "INSTALL", "CUSTOMER", "CHANNEL", "DESIRED", "CURRENT", "STATUS",
+        "INSTALL", "CUSTOMER", "CHANNEL", "DESIRED", "CURRENT", "STATUS", "POLICY", "REASON",
     ]);
     for i in installs {
         t.row([
@@ -41,7 +41,20 @@ fn table(installs: &[InstallInfo]) -> Table<6> {
             output::or_dash(i.desired_version.as_deref()),
             output::or_dash(i.current_version.as_deref()),
             i.status.clone(),
+            policy_cell(i),
+            output::or_dash(i.reason.as_ref().map(|r| r.code.name())),
         ]);
     }
     t
+}
+
+/// The install's policy, with the release it holds back (`approve (2.0.0 urgent)`);
+/// `auto` for hosts that never reported one.
+fn policy_cell(i: &InstallInfo) -> String {
+    let policy = i.policy.as_deref().unwrap_or("auto");
+    match &i.waiting {
+        Some(w) if w.urgent => format!("{policy} ({} urgent)", w.version),
+        Some(w) => format!("{policy} ({})", w.version),
+        None => policy.to_string(),
+    }
 }

@@ -66,6 +66,10 @@ pub struct PublishArgs {
     /// The --cli-binary builds' version, instead of running them (for tests).
     #[arg(long, hide = true)]
     cli_version: Option<String>,
+    /// Mark the release urgent (a security fix), signed into the release: hosts say
+    /// so while it waits, but still wait for their customer's approval or window.
+    #[arg(long)]
+    urgent: bool,
     #[command(flatten)]
     remote: Remote,
 }
@@ -97,6 +101,7 @@ pub async fn run(args: PublishArgs) -> Result<()> {
         rollback_floor: args.rollback_floor.as_deref(),
         cli_binaries: &args.cli_binaries,
         cli_version: args.cli_version.as_deref(),
+        urgent: args.urgent,
     };
     let p = publish(&c, &opts, now()).await?;
     println!("{}", p.digest);
@@ -110,6 +115,12 @@ pub async fn run(args: PublishArgs) -> Result<()> {
         p.registry_host,
         release_prefix(&args.app, p.release.release_counter)
     );
+    if p.release.urgent {
+        eprintln!(
+            "{} is marked urgent: hosts say so while it waits for their approval or window",
+            p.release.version
+        );
+    }
     if let Some(floor) = &args.rollback_floor {
         eprintln!(
             "hosts that verify {} never go below {floor} (release counter {})",
@@ -144,6 +155,8 @@ pub struct PublishOptions<'a> {
     pub cli_binaries: &'a [(String, PathBuf)],
     /// The binaries' version, instead of running `PATH --version` (hidden; tests).
     pub cli_version: Option<&'a str>,
+    /// Whether the release is marked urgent (signed into it).
+    pub urgent: bool,
 }
 
 /// What was published.
@@ -254,6 +267,7 @@ pub async fn publish(
         rollback_floor: floor,
         cli,
         notes: inputs.notes,
+        urgent: opts.urgent,
     };
     sign_and_upload(client, opts, key_id, release, info.registry_host).await
 }

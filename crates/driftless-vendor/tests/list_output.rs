@@ -135,7 +135,7 @@ fn app_customer_and_empty_lists_print_tables_or_json() {
 
     let fleet = cp.ok(&["fleet", "--app", "acme"]);
     let header = [
-        "INSTALL", "CUSTOMER", "CHANNEL", "DESIRED", "CURRENT", "STATUS",
+        "INSTALL", "CUSTOMER", "CHANNEL", "DESIRED", "CURRENT", "STATUS", "POLICY", "REASON",
     ];
     assert_eq!(table(&fleet, &header).len(), 1, "{fleet}");
 }

@@ -219,6 +219,12 @@ pub struct InstallInfo {
     /// Why it is not converged, as it reported.
     #[serde(default)]
     pub reason: Option<crate::status::Reason>,
+    /// Its update policy as it reported (`auto`, `approve`, `window <windows>`).
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// A release it holds back because of its policy, as it reported.
+    #[serde(default)]
+    pub waiting: Option<crate::checkin::WaitingRelease>,
 }
 
 /// `POST /v1/apps/{app}/channels/{channel}/rollouts`: start a staged rollout.

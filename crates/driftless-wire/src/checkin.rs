@@ -77,6 +77,28 @@ pub struct CheckinRequest {
     /// Why the host is not converged, when it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<crate::status::Reason>,
+    /// The host's update policy as the customer set it: `auto`, `approve`, or
+    /// `window <windows>` (absent from CLIs that predate policies: `auto`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// A release the host downloaded and verified that waits for the policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<WaitingRelease>,
+}
+
+/// A release a host holds back because of its update policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingRelease {
+    /// Its version.
+    pub version: String,
+    /// Whether the vendor marked it urgent (a security fix) in the signed release.
+    #[serde(default)]
+    pub urgent: bool,
+    /// What it waits for: `approval` or `window`.
+    pub waits_for: String,
+    /// Unix seconds of the next update window's opening, under the `window` policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_window_at: Option<i64>,
 }
 
 /// Where and how to pull the release's blobs.

@@ -189,6 +189,10 @@ pub struct ReleaseDocument {
     /// Release notes (Markdown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// Marked urgent by the vendor (a security fix): hosts say so, and still wait for
+    /// their customer's approval or window. Signed, so a control plane cannot fake it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub urgent: bool,
 }
 
 impl ReleaseDocument {

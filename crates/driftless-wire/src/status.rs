@@ -112,7 +112,14 @@ pub enum ReasonCode {
     /// The assigned release is below the rollback floor of a release the host already
     /// verified; it was refused and the running release keeps running.
     BelowRollbackFloor,
-    /// Anything else.
+    /// The host's update policy is `approve`: the new release is downloaded and
+    /// verified and waits for `driftless approve`.
+    WaitingForApproval,
+    /// The host's update policy is `window`: the new release is downloaded and
+    /// verified and waits for the next update window.
+    WaitingForWindow,
+    /// Anything else, and any code this build does not know (a newer peer's).
+    #[serde(other)]
     Other,
 }
 
@@ -133,6 +140,8 @@ impl ReasonCode {
             ReasonCode::RuntimeFailed => "runtime_failed",
             ReasonCode::WrongApp => "wrong_app",
             ReasonCode::BelowRollbackFloor => "below_rollback_floor",
+            ReasonCode::WaitingForApproval => "waiting_for_approval",
+            ReasonCode::WaitingForWindow => "waiting_for_window",
             ReasonCode::Other => "other",
         }
     }
@@ -161,11 +170,23 @@ mod tests {
 
     #[test]
     fn reason_codes_are_written_as_their_names() {
-        for code in [ReasonCode::WrongApp, ReasonCode::BelowRollbackFloor] {
+        for code in [
+            ReasonCode::WrongApp,
+            ReasonCode::BelowRollbackFloor,
+            ReasonCode::WaitingForApproval,
+            ReasonCode::WaitingForWindow,
+        ] {
             assert_eq!(
                 serde_json::to_value(code).unwrap(),
                 serde_json::Value::String(code.name().into())
             );
         }
+    }
+
+    #[test]
+    fn a_reason_code_this_build_does_not_know_reads_as_other() {
+        let r: Reason =
+            serde_json::from_str(r#"{"code":"some_future_code","detail":"d"}"#).unwrap();
+        assert_eq!(r.code, ReasonCode::Other);
     }
 }

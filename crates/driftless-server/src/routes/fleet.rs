@@ -84,6 +84,11 @@ fn install_info(r: InstallSummary, rollout: Option<&Rollout>) -> InstallInfo {
         revoked: r.install.revoked,
         target_version: report.as_ref().and_then(|x| x.target_version.clone()),
         reason,
+        policy: report.as_ref().and_then(|x| x.policy.clone()),
+        waiting: report
+            .as_ref()
+            .and_then(|x| x.waiting.as_deref())
+            .and_then(|t| serde_json::from_str(t).ok()),
     }
 }
 

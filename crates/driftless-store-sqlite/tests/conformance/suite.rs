@@ -45,6 +45,7 @@ macro_rules! conformance_tests {
             channel_history_is_newest_first_each_once,
             move_install_needs_a_channel_of_its_app,
             checkin_report_keeps_target_version_and_reason,
+            checkin_report_keeps_policy_and_waiting_release,
             one_active_rollout_per_channel,
             rollout_with_missing_parent_is_missing,
             checkin_view_includes_the_active_rollout,
@@ -193,6 +194,8 @@ fn report(at: i64, version: Option<&str>) -> CheckinReport {
         free_disk_bytes: Some(5_000_000_000_000),
         target_version: None,
         reason: None,
+        policy: None,
+        waiting: None,
     }
 }
 
@@ -841,6 +844,33 @@ pub async fn move_install_needs_a_channel_of_its_app<S: Store>(store: Arc<S>) {
     assert_missing(store.move_install("i-1", "edge").await, "acme/edge");
     assert_missing(store.move_install("ghost", "beta").await, "ghost");
     assert_eq!(store.get_install("i-1").await.unwrap(), Some(moved));
+}
+
+/// The policy and the waiting release of a report come back, and a later report
+/// without them clears them.
+pub async fn checkin_report_keeps_policy_and_waiting_release<S: Store>(store: Arc<S>) {
+    let license = seed_license(&*store, "acme").await;
+    seed_install(&*store, &license, "i-1").await;
+    let waiting = CheckinReport {
+        status: "converged".into(),
+        policy: Some("window Sat 02:00-04:00".into()),
+        waiting: Some("{\"version\":\"2.0.0\",\"urgent\":true}".into()),
+        ..report(NOW + 10, Some("1.0.0"))
+    };
+    store.record_checkin("i-1", &waiting, None).await.unwrap();
+    let fleet = store.list_installs(Some("acme")).await.unwrap();
+    assert_eq!(fleet[0].last_report.as_ref(), Some(&waiting));
+
+    let applied = CheckinReport {
+        policy: Some("approve".into()),
+        ..report(NOW + 20, Some("2.0.0"))
+    };
+    store
+        .record_checkin("i-1", &applied, Some(&assignment(1)))
+        .await
+        .unwrap();
+    let fleet = store.list_installs(None).await.unwrap();
+    assert_eq!(fleet[0].last_report.as_ref(), Some(&applied));
 }
 
 /// The target version and reason of a report come back, and a later report replaces them.
