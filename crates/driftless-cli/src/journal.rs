@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::fs;
 
-use crate::files::write_atomic;
+use crate::files::{write_atomic, write_atomic_volatile};
 use crate::state::StateDir;
 
 /// Names the step at which a debug build aborts itself: `after-pull`, `after-render`,
@@ -46,6 +46,16 @@ pub struct Entry {
     pub at: i64,
 }
 
+impl Step {
+    /// Whether the host's containers or `current` may change during this step. Steps
+    /// before that are journaled without fsync: a power cut that loses them loses
+    /// nothing the next sync would not redo, and a converged sync passes through
+    /// all of them.
+    fn changes_what_runs(self) -> bool {
+        !matches!(self, Step::Verified | Step::Pulled | Step::Rendered)
+    }
+}
+
 /// Records that `step` of applying `version` begins.
 pub fn begin(dir: &StateDir, step: Step, version: &str) -> Result<()> {
     let entry = Entry {
@@ -53,7 +63,12 @@ pub fn begin(dir: &StateDir, step: Step, version: &str) -> Result<()> {
         version: version.to_string(),
         at: crate::now(),
     };
-    write_atomic(&dir.journal_path(), &serde_json::to_vec(&entry)?, false)
+    let bytes = serde_json::to_vec(&entry)?;
+    if step.changes_what_runs() {
+        write_atomic(&dir.journal_path(), &bytes, false)
+    } else {
+        write_atomic_volatile(&dir.journal_path(), &bytes)
+    }
 }
 
 /// The journal left by an interrupted sync, if any.

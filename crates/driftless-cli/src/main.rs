@@ -89,5 +89,6 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    driftless_exit::run_async(run(Cli::parse()))
+    // One thing at a time: a runtime on this thread, without worker threads and their memory.
+    driftless_exit::run_async_current_thread(run(Cli::parse()))
 }

@@ -63,6 +63,8 @@ pub struct Ctx<'a> {
     pub runtime: DockerRuntime,
     /// How progress is shown.
     pub progress: Progress,
+    /// What this sync's check-in told the control plane, when it answered 304.
+    told_on_304: std::sync::Mutex<Option<serde_json::Value>>,
 }
 
 /// Runs `driftless sync`: one sync, then one line on stderr saying what changed.
@@ -128,6 +130,7 @@ pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
         client,
         runtime,
         progress,
+        told_on_304: std::sync::Mutex::default(),
     };
     match converge(&ctx, &mut record, &mut repaired).await {
         Ok(mut outcome) => {
@@ -151,11 +154,15 @@ pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
             record.target_version = None;
             record.last_error = None;
             dir.save_sync(&record)?;
-            if let Some(v) = &outcome.version {
+            let already_told =
+                !outcome.changed && repaired.is_empty() && already_told(&ctx, &record);
+            if let (Some(v), false) = (&outcome.version, already_told) {
                 journal::begin(dir, journal::Step::Reporting, v)?;
             }
             journal::crash_point("before-report");
-            report(&ctx, &record).await;
+            if !already_told {
+                report(&ctx, &record).await;
+            }
             journal::finish(dir);
             outcome.repaired = repaired;
             Ok(outcome)
@@ -202,6 +209,23 @@ fn checkin_request(ctx: &Ctx<'_>, record: &SyncRecord, free: Option<u64>) -> Che
         policy: Some(ctx.config.policy.to_string()),
         waiting: record.waiting.as_ref().map(crate::policy::Waiting::to_wire),
     }
+}
+
+/// What a check-in tells the control plane about the host, without the free disk space
+/// (which moves between two requests of one sync without meaning anything).
+fn told(req: &CheckinRequest) -> Option<serde_json::Value> {
+    let mut value = serde_json::to_value(req).ok()?;
+    value.as_object_mut()?.remove("free_disk_bytes");
+    Some(value)
+}
+
+/// Whether this sync's check-in, answered 304, already told the control plane what a
+/// report would: then the report is left out, so a converged sync makes one request.
+fn already_told(ctx: &Ctx<'_>, record: &SyncRecord) -> bool {
+    let Ok(told_on_304) = ctx.told_on_304.lock() else {
+        return false;
+    };
+    told_on_304.is_some() && *told_on_304 == told(&checkin_request(ctx, record, None))
 }
 
 /// Tells the control plane how the sync ended; a failure here is only a warning.
@@ -256,6 +280,9 @@ async fn check_in(
     record.last_checkin = Some(now);
     let (response, etag) = match outcome {
         CheckinOutcome::NotModified { root_version } => {
+            if let Ok(mut told_on_304) = ctx.told_on_304.lock() {
+                *told_on_304 = told(&req);
+            }
             walk_roots(ctx, root_version, now).await?;
             let version = record
                 .assigned_version

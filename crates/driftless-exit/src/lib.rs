@@ -151,9 +151,28 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
     ExitCode::from(exit_code(err))
 }
 
-/// Runs a binary's async body on a fresh runtime and turns its outcome into an exit code.
+/// Runs a binary's async body on a fresh multi-thread runtime and turns its outcome into
+/// an exit code.
 pub fn run_async(body: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
+    block_on(tokio::runtime::Runtime::new(), body)
+}
+
+/// Like [`run_async`], on a runtime that runs every task on the calling thread: for a
+/// binary that does one thing at a time, it saves the worker threads and their memory.
+pub fn run_async_current_thread(
+    body: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    block_on(runtime, body)
+}
+
+fn block_on(
+    runtime: std::io::Result<tokio::runtime::Runtime>,
+    body: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
+    let runtime = match runtime {
         Ok(r) => r,
         Err(e) => return report(&anyhow::Error::new(e).context("cannot start the async runtime")),
     };

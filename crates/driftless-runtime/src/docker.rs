@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,6 +10,7 @@ use bollard::container::{InspectContainerOptions, ListContainersOptions, LogsOpt
 use bollard::models::ContainerInspectResponse;
 use bollard::Docker;
 use futures_util::StreamExt;
+use tokio::sync::OnceCell;
 
 use crate::compose::{tail_lines, ComposeTool};
 use crate::health::{service_status, ServiceStatus, Settle};
@@ -23,15 +25,19 @@ const HEALTH_POLL: Duration = Duration::from_millis(500);
 const LOG_TAIL_LINES: usize = 20;
 
 /// The host's Docker Engine (API version negotiated) and its compose tool.
+///
+/// The compose tool is found on first use, not at connect: finding it starts
+/// `docker compose version` and perhaps `docker-compose version` (a Python start-up),
+/// and a sync that finds the host converged, or `status`, needs no compose tool at all.
 #[derive(Debug, Clone)]
 pub struct DockerRuntime {
     docker: Docker,
-    compose: ComposeTool,
+    compose: Arc<OnceCell<ComposeTool>>,
 }
 
 impl DockerRuntime {
-    /// Connects to the local engine (`DOCKER_HOST` when it is a `unix://` socket),
-    /// negotiates the API version, and finds the compose tool.
+    /// Connects to the local engine (`DOCKER_HOST` when it is a `unix://` socket) and
+    /// negotiates the API version. Starts no process.
     pub async fn connect() -> Result<Self, RuntimeError> {
         let unreachable = |err: bollard::errors::Error| RuntimeError::EngineUnreachable {
             reason: err.to_string(),
@@ -41,18 +47,21 @@ impl DockerRuntime {
             .negotiate_version()
             .await
             .map_err(unreachable)?;
-        let compose = ComposeTool::detect().await?;
-        Ok(DockerRuntime { docker, compose })
+        Ok(DockerRuntime {
+            docker,
+            compose: Arc::default(),
+        })
     }
 
-    /// The compose command in use: `docker compose` or `docker-compose`.
-    pub fn compose_command(&self) -> &str {
-        self.compose.command()
+    /// The compose tool, found by [`ComposeTool::detect`] the first time it is needed.
+    pub async fn compose_tool(&self) -> Result<&ComposeTool, RuntimeError> {
+        self.compose.get_or_try_init(ComposeTool::detect).await
     }
 
-    /// The compose tool in use.
-    pub fn compose_tool(&self) -> &ComposeTool {
-        &self.compose
+    /// The compose command as a person would type it (`docker compose` or
+    /// `docker-compose`), when this runtime has needed it so far.
+    pub fn compose_command(&self) -> Option<&'static str> {
+        self.compose.get().map(ComposeTool::command)
     }
 
     /// The underlying bollard client, for what this adapter does not cover.
@@ -202,7 +211,8 @@ impl ContainerRuntime for DockerRuntime {
         compose_file: &Path,
         env_file: &Path,
     ) -> Result<(), RuntimeError> {
-        self.compose
+        self.compose_tool()
+            .await?
             .run(
                 project,
                 compose_file,
@@ -221,7 +231,8 @@ impl ContainerRuntime for DockerRuntime {
     ) -> Result<(), RuntimeError> {
         let mut args = vec!["up", "-d", "--no-deps"];
         args.extend(services.iter().map(String::as_str));
-        self.compose
+        self.compose_tool()
+            .await?
             .run(project, compose_file, env_file, &args)
             .await
     }
@@ -246,7 +257,8 @@ impl ContainerRuntime for DockerRuntime {
         compose_file: &Path,
         env_file: &Path,
     ) -> Result<(), RuntimeError> {
-        self.compose
+        self.compose_tool()
+            .await?
             .run(
                 project,
                 compose_file,
