@@ -16,6 +16,7 @@ mod install;
 mod journal;
 mod probe;
 mod progress;
+mod pull_token;
 mod reason;
 mod registry_login;
 mod request_clock;
