@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 use crate::request_clock::next_request_ms;
 use crate::sync::Ctx;
 
+/// Debug builds only: when set, the CLI renews a token only after the registry refused
+/// it, so a test can prove that path on its own.
+pub const ONLY_RENEW_WHEN_REFUSED_ENV: &str = "DRIFTLESS_TEST_ONLY_RENEW_WHEN_REFUSED";
+
 /// A token is renewed once less than `1 / RENEW_WHEN_LEFT_FRACTION` of its life is left.
 const RENEW_WHEN_LEFT_FRACTION: u32 = 3;
 
@@ -48,7 +52,7 @@ impl PullToken {
 
     /// The access to use now, renewed first if it is running out.
     pub async fn fresh(&mut self, ctx: &Ctx<'_>) -> Result<&RegistryAccess> {
-        if running_out(self.obtained.elapsed(), self.access.expires_in) {
+        if renews_early() && running_out(self.obtained.elapsed(), self.access.expires_in) {
             self.renew(ctx).await?;
         }
         Ok(&self.access)
@@ -79,6 +83,12 @@ impl PullToken {
         );
         Ok(())
     }
+}
+
+/// Whether a token running out is renewed before it is refused (always, except when a
+/// debug build's test turns it off through [`ONLY_RENEW_WHEN_REFUSED_ENV`]).
+fn renews_early() -> bool {
+    !(cfg!(debug_assertions) && std::env::var_os(ONLY_RENEW_WHEN_REFUSED_ENV).is_some())
 }
 
 /// Whether a token `age` old that lives `lifetime_s` seconds has less than its renewal

@@ -168,6 +168,37 @@ fn a_pull_that_outlives_its_registry_token_renews_it_and_converges_in_one_sync()
 }
 
 #[test]
+fn a_pull_the_registry_refuses_for_an_expired_token_is_renewed_and_retried_in_the_same_sync() {
+    let _pulled = PulledImages(unique("renewal-refused"));
+    let (w, proxy) = slow_world("renewal-refused", PAYLOAD_PAST_EXPIRY);
+    w.install("h");
+
+    // Renewing only once refused: the token runs out before api's pull, as it would
+    // with no renewal margin at all (or a layer requested after expiry).
+    let out = w
+        .cli("h")
+        .env("DRIFTLESS_TEST_ONLY_RENEW_WHEN_REFUSED", "1")
+        .arg("sync")
+        .output()
+        .unwrap();
+    assert_success(&out, "one sync whose token is refused mid-way");
+    let requests = proxy.requests();
+    assert!(
+        requests.iter().any(|r| r.refused_expired),
+        "no request was refused, so this proves nothing: {requests:#?}"
+    );
+    assert!(
+        stderr(&out).contains("the registry refused the token while pulling api; renewing it"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(proxy.tokens().len() >= 2, "{requests:#?}");
+    assert_eq!(http_body(w.web_port), format!("web 1.0.0 of {}", w.app));
+    assert_eq!(http_body(w.api_port), format!("api 1.0.0 of {}", w.app));
+    assert_no_token_in(&out, &proxy);
+}
+
+#[test]
 fn a_host_revoked_during_its_pull_gets_no_fresh_token_and_starts_nothing() {
     let _pulled = PulledImages(unique("renewal-revoked"));
     let (w, proxy) = slow_world("renewal-revoked", PAYLOAD_PAST_MARGIN);
