@@ -291,8 +291,8 @@ async fn pull_with_retries(
                 return Ok(());
             }
             Err(e) if e.refused_credential() && attempt < PULL_ATTEMPTS => {
-                // Most likely the token ran out mid-pull: the layers already pulled
-                // stay, so a renewed token carries the pull on from there.
+                // Most likely the token ran out mid-pull: what is already pulled
+                // stays, so a renewed token carries the pull on from there.
                 bar.finish(&format!(
                     "the registry refused the token while pulling {}; renewing it and resuming",
                     image.service

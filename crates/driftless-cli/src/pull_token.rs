@@ -5,7 +5,8 @@
 //! request) after that would be refused. So before each pull attempt, a token with
 //! less than a third of its life left is renewed with a signed request to the control
 //! plane, and a pull the registry refuses the token for is renewed and retried: the
-//! engine keeps the layers it already has, so the pull carries on where it stopped.
+//! images already pulled stay and the engine skips the layers it holds, so the sync
+//! carries on where it stopped.
 //!
 //! The token is a bearer secret: it is never printed, logged or written to disk.
 
