@@ -17,6 +17,7 @@ use std::time::Duration;
 use crate::drift::{self, image_ref};
 use crate::files::write_atomic;
 use crate::journal::{self, Step};
+use crate::pull_token::PullToken;
 use crate::reason::DiskFull;
 use crate::sync::Ctx;
 
@@ -127,8 +128,9 @@ pub async fn download(
     version: &str,
     access: &RegistryAccess,
 ) -> Result<()> {
-    pull_missing(ctx, release, access).await?;
-    fetch_descriptor(ctx, release, version, access).await?;
+    let mut token = PullToken::new(access, version);
+    pull_missing(ctx, release, &mut token).await?;
+    fetch_descriptor(ctx, release, version, &mut token).await?;
     write_atomic(
         &ctx.dir.release_dir(version).join("registry"),
         access.host.as_bytes(),
@@ -227,11 +229,11 @@ async fn up_and_wait(
 async fn pull_missing(
     ctx: &Ctx<'_>,
     release: &ReleaseDocument,
-    access: &RegistryAccess,
+    token: &mut PullToken,
 ) -> Result<()> {
     let mut missing = Vec::new();
     for image in &release.images {
-        let r = image_ref(&access.host, image);
+        let r = image_ref(token.host(), image);
         if !ctx.runtime.image_present(&r).await? {
             missing.push((image, r));
         }
@@ -256,7 +258,7 @@ async fn pull_missing(
         }
     }
     for (image, r) in missing {
-        pull_with_retries(ctx, image, &r, access).await?;
+        pull_with_retries(ctx, image, &r, token).await?;
     }
     Ok(())
 }
@@ -275,14 +277,18 @@ async fn free_disk(ctx: &Ctx<'_>) -> Result<Option<u64>> {
     Ok(ctx.runtime.free_disk_bytes().await?)
 }
 
+/// Pulls one image, retrying a failed pull with a backoff and a pull the registry
+/// refused the token for at once with a renewed one; each attempt starts with a token
+/// that is not about to run out.
 async fn pull_with_retries(
     ctx: &Ctx<'_>,
     image: &driftless_wire::release::ReleaseImage,
     r: &str,
-    access: &RegistryAccess,
+    token: &mut PullToken,
 ) -> Result<()> {
     let mut attempt = 1;
     loop {
+        let access = token.fresh(ctx).await?;
         let bar = ctx
             .progress
             .start(&format!("pulling {} ({})", image.service, image.pinned()));
@@ -294,6 +300,16 @@ async fn pull_with_retries(
             Ok(()) => {
                 bar.finish(&format!("pulled {}", image.service));
                 return Ok(());
+            }
+            Err(e) if e.refused_credential() && attempt < PULL_ATTEMPTS => {
+                // Most likely the token ran out mid-pull: what is already pulled
+                // stays, so a renewed token carries the pull on from there.
+                bar.finish(&format!(
+                    "the registry refused the token while pulling {}; renewing it and resuming",
+                    image.service
+                ));
+                token.renew(ctx).await?;
+                attempt += 1;
             }
             Err(e @ RuntimeError::Pull { .. }) if attempt < PULL_ATTEMPTS => {
                 let wait = Duration::from_secs(2u64.pow(attempt - 1));
@@ -314,12 +330,13 @@ async fn fetch_descriptor(
     ctx: &Ctx<'_>,
     release: &ReleaseDocument,
     version: &str,
-    access: &RegistryAccess,
+    token: &mut PullToken,
 ) -> Result<()> {
     let dir = ctx.dir.release_dir(version);
     if cached_descriptor(&dir, release).is_some() {
         return Ok(());
     }
+    let access = token.fresh(ctx).await?;
     let registry = RegistryClient::new(&access.host, access.insecure, &access.token)?;
     let d = &release.descriptor;
     let cap = d.size.min(driftless_descriptor::MAX_DESCRIPTOR_BYTES);

@@ -18,6 +18,7 @@ mod journal;
 mod policy;
 mod probe;
 mod progress;
+mod pull_token;
 mod reason;
 mod registry_login;
 mod request_clock;
@@ -52,6 +53,10 @@ enum Command {
     /// Register this host with a license key.
     Install(install::InstallArgs),
     /// Check in once and converge on the assigned release.
+    ///
+    /// Images are pulled with the short-lived registry token the check-in gives; a pull
+    /// that outlives it renews it (a signed request to the control plane) and carries
+    /// on with what is already pulled, so a slow link still converges in one sync.
     Sync,
     /// Show what this host runs and why.
     Status(status::StatusArgs),

@@ -1,11 +1,12 @@
 //! The install API: registration, the root chain, and the signed requests (check-in,
-//! artifact download, registry login).
+//! artifact download, registry login, registry token renewal).
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use driftless_wire::checkin::{
     request_signing_input, CheckinRequest, CheckinResponse, RegisterRequest, RegisterResponse,
-    RegistryLoginResponse, INSTALL_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+    RegistryLoginResponse, RegistryTokenResponse, INSTALL_HEADER, SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
 };
 use driftless_wire::{Digest, Envelope};
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -175,6 +176,26 @@ impl InstallClient {
         signed_at_ms: i64,
     ) -> Result<RegistryLoginResponse, ClientError> {
         let path = format!("/v1/installs/{install_id}/registry-login");
+        let url = self.http.url(&path);
+        let sig = key.sign(&request_signing_input("POST", &path, signed_at_ms, b""));
+        let r = self
+            .http
+            .client()
+            .post(&url)
+            .header(TIMESTAMP_HEADER, signed_at_ms.to_string())
+            .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()));
+        self.http.send(r, &url).await?.json()
+    }
+
+    /// Asks, with a request signed at `signed_at_ms` (see [`InstallClient::checkin`]),
+    /// for a fresh registry token for the release this install is assigned now.
+    pub async fn registry_token(
+        &self,
+        install_id: &str,
+        key: &SigningKey,
+        signed_at_ms: i64,
+    ) -> Result<RegistryTokenResponse, ClientError> {
+        let path = format!("/v1/installs/{install_id}/registry-token");
         let url = self.http.url(&path);
         let sig = key.sign(&request_signing_input("POST", &path, signed_at_ms, b""));
         let r = self

@@ -88,6 +88,12 @@ impl RuntimeError {
         Some(text.into())
     }
 
+    /// Whether this is a pull the registry refused the credential for (an expired or
+    /// wrongly scoped token): a fresh token may get it through.
+    pub fn refused_credential(&self) -> bool {
+        matches!(self, RuntimeError::Pull { reason, .. } if reason.ends_with(&format!("({})", crate::pull::REFUSED_TOKEN)))
+    }
+
     /// An [`RuntimeError::Engine`] from a bollard error, or
     /// [`RuntimeError::EngineUnreachable`] when the engine did not answer at all.
     pub(crate) fn engine(what: impl Into<String>, err: bollard::errors::Error) -> Self {

@@ -89,10 +89,13 @@ fn pull_error(image: &str, token: &str, err: bollard::errors::Error) -> RuntimeE
     }
 }
 
-/// What a pull failure means and what to do about it, from the engine's message.
-fn diagnose(message: &str) -> (&'static str, &'static str) {
+/// What [`diagnose`] says of a pull the registry refused the credential for.
+pub(crate) const REFUSED_TOKEN: &str = "the registry refused this install's token";
+
+/// Whether the engine's `message` says the registry refused the credential.
+fn refuses_credential(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    if [
+    [
         "unauthorized",
         "denied",
         "authentication required",
@@ -100,9 +103,14 @@ fn diagnose(message: &str) -> (&'static str, &'static str) {
     ]
     .iter()
     .any(|w| m.contains(w))
-    {
+}
+
+/// What a pull failure means and what to do about it, from the engine's message.
+fn diagnose(message: &str) -> (&'static str, &'static str) {
+    let m = message.to_ascii_lowercase();
+    if refuses_credential(message) {
         (
-            "the registry refused this install's token",
+            REFUSED_TOKEN,
             "run sync again for a fresh token, and check that the licence is active",
         )
     } else if [
@@ -174,6 +182,7 @@ mod tests {
         assert!(matches!(err, RuntimeError::Pull { .. }));
         assert!(!shown.contains("s3cret-token"), "{shown}");
         assert!(shown.contains("refused this install's token"), "{shown}");
+        assert!(err.refused_credential(), "{err:?}");
         assert!(
             err.hint()
                 .is_some_and(|h| h.contains("run sync again for a fresh token")),
@@ -197,5 +206,6 @@ mod tests {
             "cannot pull image r/acme/web@sha256:abc: manifest for r/acme/web@sha256:abc not found: manifest unknown (the registry does not serve this exact digest: the release may be broken or the registry tampered with)"
         );
         assert_eq!(err.hint().as_deref(), Some("ask the vendor"));
+        assert!(!err.refused_credential(), "{err:?}");
     }
 }

@@ -9,6 +9,7 @@ mod checkin;
 mod error;
 mod registry;
 mod registry_login;
+mod registry_renewal;
 mod rollback_floor;
 mod rollout;
 mod routes;

@@ -15,7 +15,6 @@ use base64::Engine as _;
 use driftless_registry_token::{parse_scope, Access, TokenRequest};
 use driftless_wire::api::TokenResponse;
 use driftless_wire::release::ReleaseDocument;
-use driftless_wire::RELEASE_PAYLOAD_TYPE;
 
 use crate::auth::is_operator_token;
 use crate::error::ApiError;
@@ -98,19 +97,10 @@ async fn install_allowed(
     if view.install.revoked || view.license_revoked {
         return Ok(None);
     }
-    let running = view.running_version.as_deref();
-    let Some(version) = crate::rollout::desired(&view, running).map(|d| d.release.version) else {
-        return Ok(Some(Vec::new()));
-    };
-    let Some(release) = state.store.get_release(&view.install.app, &version).await? else {
-        return Ok(Some(Vec::new()));
-    };
-    let env: driftless_wire::Envelope =
-        serde_json::from_str(&release.envelope).map_err(ApiError::internal)?;
-    let doc: ReleaseDocument = env
-        .decode(RELEASE_PAYLOAD_TYPE, "release document")
-        .map_err(ApiError::internal)?;
-    Ok(Some(doc.repositories()))
+    let release = crate::registry_renewal::assigned_release(state, &view).await?;
+    Ok(Some(
+        release.map(|doc| doc.repositories()).unwrap_or_default(),
+    ))
 }
 
 /// `GET /v1/registry/token?service=…&scope=…`: distribution's token protocol.

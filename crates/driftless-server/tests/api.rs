@@ -1586,3 +1586,93 @@ async fn a_replayed_registry_login_is_refused_and_its_credential_pulls_the_relea
         .count();
     assert_eq!(logins, 1, "one credential issued: {audit}");
 }
+
+/// `POST /v1/installs/{id}/registry-token` signed at `timestamp` (Unix ms).
+fn registry_token_request(install_id: &str, key: &SigningKey, timestamp: i64) -> Request<Body> {
+    let path = format!("/v1/installs/{install_id}/registry-token");
+    signed_request(Method::POST, &path, key, timestamp, Vec::new())
+        .body(Body::empty())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_renewed_registry_token_pulls_exactly_the_assigned_release_and_only_a_live_install_gets_one(
+) {
+    let h = Harness::new().await;
+    let license = h.app_with_license().await;
+    let key = generate_signing_key();
+    let reg = h.register(license["key"].as_str().unwrap(), &key).await;
+    let id = reg.json()["install_id"].as_str().unwrap().to_string();
+
+    // Nothing assigned yet: nothing to pull, so no token.
+    let none = h
+        .send(registry_token_request(&id, &key, request_ms()))
+        .await;
+    let message = none.expect_error(StatusCode::CONFLICT, "no_assignment");
+    assert!(message.contains(&id), "{message}");
+    assert!(none.json()["hint"].is_string(), "{}", none.json());
+
+    let doc = release_doc("1.0.0", 1);
+    assert_eq!(
+        h.upload(&signed(&doc, &h.release_key)).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(h.promote("1.0.0").await.status, StatusCode::OK);
+    let t = request_ms();
+    let renewed = h.send(registry_token_request(&id, &key, t)).await;
+    assert_eq!(
+        renewed.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&renewed.body)
+    );
+    let body = renewed.json();
+    assert_eq!(body["version"], "1.0.0", "{body}");
+    let claims = jwt_claims(body["registry"]["token"].as_str().unwrap());
+    assert_eq!(claims["sub"], id.as_str());
+    let pull = |repo: String| json!({"type": "repository", "name": repo, "actions": ["pull"]});
+    let mut granted = claims["access"].as_array().unwrap().clone();
+    granted.sort_by_key(|a| a["name"].as_str().unwrap().to_string());
+    let mut expected: Vec<Value> = doc.repositories().into_iter().map(pull).collect();
+    expected.sort_by_key(|a| a["name"].as_str().unwrap().to_string());
+    assert_eq!(granted, expected);
+    assert_eq!(
+        body["registry"]["expires_in"].as_i64().unwrap(),
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        "{body}"
+    );
+    let audit = h.get("/v1/audit").await.json();
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"]["action"] == "install.registry_token"
+                && e["event"]["subject"] == id.as_str()),
+        "{audit}"
+    );
+
+    // Accepted once, and only signed by the install's own key.
+    assert_replay_refused(&h.send(registry_token_request(&id, &key, t)).await);
+    h.send(registry_token_request(
+        &id,
+        &generate_signing_key(),
+        request_ms(),
+    ))
+    .await
+    .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // A revoked install gets no fresh token.
+    let revoked = h
+        .post(&format!("/v1/installs/{id}/revoke"), json!({}))
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    let refused = h
+        .send(registry_token_request(&id, &key, request_ms()))
+        .await;
+    refused.expect_error(StatusCode::FORBIDDEN, "install_revoked");
+    assert!(
+        !String::from_utf8_lossy(&refused.body).contains("eyJ"),
+        "a refused renewal carries a token"
+    );
+}

@@ -182,6 +182,44 @@ fn build(tag: &str, dockerfile: &str, index_html: Option<&str>) -> anyhow::Resul
     Ok(id)
 }
 
+/// Builds an image like [`build_http_image`] with one more layer: `payload_bytes` of
+/// random bytes (which no compression shrinks), so pulling it takes as long as its
+/// size says; returns the image id.
+pub fn build_http_image_with_payload(
+    tag: &str,
+    body: &str,
+    payload_bytes: usize,
+) -> anyhow::Result<String> {
+    let context = tempfile::tempdir().context("cannot create a docker build context")?;
+    let dir = context.path();
+    let mut random = vec![0u8; payload_bytes];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random))
+        .context("cannot read /dev/urandom")?;
+    fs::write(dir.join("payload"), random).context("cannot write the payload")?;
+    let dockerfile = r#"FROM scratch
+COPY busybox /bin/busybox
+COPY www /www
+COPY payload /payload
+EXPOSE 8080
+HEALTHCHECK --interval=1s --timeout=3s --retries=30 CMD ["/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]
+CMD ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]
+"#;
+    fs::copy(busybox_path()?, dir.join("busybox"))
+        .context("cannot copy busybox into the build context")?;
+    fs::write(dir.join("Dockerfile"), dockerfile)?;
+    fs::create_dir(dir.join("www"))?;
+    fs::write(dir.join("www/index.html"), body)?;
+    docker(
+        &["build", "-q", "-t", tag, &path_arg(dir)?],
+        &format!("build image {tag}"),
+    )?;
+    docker(
+        &["image", "inspect", "--format", "{{.Id}}", tag],
+        &format!("inspect image {tag}"),
+    )
+}
+
 fn path_arg(path: &Path) -> anyhow::Result<String> {
     path.to_str()
         .map(str::to_owned)

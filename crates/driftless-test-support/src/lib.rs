@@ -16,4 +16,5 @@ pub mod registry;
 pub mod registry_log;
 pub mod release_spec;
 pub mod stack;
+pub mod throttling_proxy;
 pub mod world;

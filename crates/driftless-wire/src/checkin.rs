@@ -149,6 +149,17 @@ pub struct RegistryLoginResponse {
     pub expires_in: u64,
 }
 
+/// `200` answer to `POST /v1/installs/{id}/registry-token`: a fresh registry token for
+/// the release the install is assigned now, asked for when the one it pulls with is
+/// about to run out.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RegistryTokenResponse {
+    /// The version of the release the token pulls.
+    pub version: String,
+    /// Registry access for that release.
+    pub registry: RegistryAccess,
+}
+
 /// The bytes an install signs for a request: method, path, the millisecond timestamp
 /// and the body's digest. (v1 signed a timestamp in seconds.)
 pub fn request_signing_input(method: &str, path: &str, signed_at_ms: i64, body: &[u8]) -> Vec<u8> {

@@ -69,6 +69,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/installs/{id}/registry-login",
             post(crate::registry_login::issue),
         )
+        .route(
+            "/v1/installs/{id}/registry-token",
+            post(crate::registry_renewal::renew),
+        )
         .route("/v1/audit", get(audit::list))
         .route("/v1/registry/token", get(crate::registry::token_endpoint))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
