@@ -219,6 +219,10 @@ pub struct InstallInfo {
     /// Why it is not converged, as it reported.
     #[serde(default)]
     pub reason: Option<crate::status::Reason>,
+    /// Unix seconds the host said it was uninstalled (`driftless uninstall`); its key
+    /// is refused since. Such installs are listed only when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uninstalled_at: Option<i64>,
 }
 
 /// `POST /v1/apps/{app}/channels/{channel}/rollouts`: start a staged rollout.

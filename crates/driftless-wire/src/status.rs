@@ -112,7 +112,11 @@ pub enum ReasonCode {
     /// The assigned release is below the rollback floor of a release the host already
     /// verified; it was refused and the running release keeps running.
     BelowRollbackFloor,
-    /// Anything else.
+    /// The customer ran `driftless rollback`: the host runs the previous verified release
+    /// and holds the assigned one back until the vendor assigns a different release.
+    RolledBackByCustomer,
+    /// Anything else, including a code this build does not know (a newer peer's).
+    #[serde(other)]
     Other,
 }
 
@@ -133,6 +137,7 @@ impl ReasonCode {
             ReasonCode::RuntimeFailed => "runtime_failed",
             ReasonCode::WrongApp => "wrong_app",
             ReasonCode::BelowRollbackFloor => "below_rollback_floor",
+            ReasonCode::RolledBackByCustomer => "rolled_back_by_customer",
             ReasonCode::Other => "other",
         }
     }
@@ -161,11 +166,22 @@ mod tests {
 
     #[test]
     fn reason_codes_are_written_as_their_names() {
-        for code in [ReasonCode::WrongApp, ReasonCode::BelowRollbackFloor] {
+        for code in [
+            ReasonCode::WrongApp,
+            ReasonCode::BelowRollbackFloor,
+            ReasonCode::RolledBackByCustomer,
+        ] {
             assert_eq!(
                 serde_json::to_value(code).unwrap(),
                 serde_json::Value::String(code.name().into())
             );
         }
+    }
+
+    #[test]
+    fn a_reason_code_this_build_does_not_know_reads_as_other() {
+        let r: Reason =
+            serde_json::from_str(r#"{"code":"waiting_for_something_new","detail":"x"}"#).unwrap();
+        assert_eq!(r.code, ReasonCode::Other);
     }
 }
