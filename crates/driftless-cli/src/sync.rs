@@ -65,6 +65,25 @@ pub struct Ctx<'a> {
     pub progress: Progress,
 }
 
+impl<'a> Ctx<'a> {
+    /// Everything a command working on the install needs: its config, key, a client of
+    /// its control plane and the container runtime.
+    pub async fn open(dir: &'a StateDir, progress: Progress) -> Result<Ctx<'a>> {
+        let config = dir.load_config()?;
+        let key = dir.load_key()?;
+        let client = InstallClient::new(&config.server)?;
+        let runtime = DockerRuntime::connect().await?;
+        Ok(Ctx {
+            dir,
+            config,
+            key,
+            client,
+            runtime,
+            progress,
+        })
+    }
+}
+
 /// Runs `driftless sync`: one sync, then one line on stderr saying what changed.
 pub async fn run_command(dir: &StateDir) -> Result<()> {
     let out = sync(dir, Progress::detect()).await?;
@@ -132,10 +151,12 @@ pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
                     detail: repaired.join("; "),
                 })
             } else {
-                record
-                    .reason
-                    .take()
-                    .filter(|r| r.code == ReasonCode::WaitingForWave)
+                record.reason.take().filter(|r| {
+                    matches!(
+                        r.code,
+                        ReasonCode::WaitingForWave | ReasonCode::RolledBackByCustomer
+                    )
+                })
             };
             record.last_repair = (!repaired.is_empty()).then(|| repaired.join("; "));
             record.target_version = None;
@@ -193,7 +214,7 @@ fn checkin_request(ctx: &Ctx<'_>, record: &SyncRecord, free: Option<u64>) -> Che
 }
 
 /// Tells the control plane how the sync ended; a failure here is only a warning.
-async fn report(ctx: &Ctx<'_>, record: &SyncRecord) {
+pub async fn report(ctx: &Ctx<'_>, record: &SyncRecord) {
     let free = ctx.runtime.free_disk_bytes().await.ok().flatten();
     let req = checkin_request(ctx, record, free);
     let res = async {
@@ -398,6 +419,9 @@ async fn converge(
     let (release_env, release, assignment) = ctx.dir.load_verified(&version)?;
     let digest = driftless_wire::Digest::of(&release_env.payload_bytes()?).to_string();
     if let Some(failed) = record.failed.clone().filter(|f| f.digest == digest) {
+        if failed.reason.code == ReasonCode::RolledBackByCustomer {
+            return crate::rollback::stay_back(ctx, record, &failed, repaired).await;
+        }
         record.target_version = Some(version.clone());
         let why = format!("release {version} is held back");
         return Err(

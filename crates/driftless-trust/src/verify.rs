@@ -196,7 +196,11 @@ pub fn verify_release(
 }
 
 /// Refuses a document naming another app than the one the host installed.
-pub(crate) fn require_pinned_app(state: &TrustState, what: &'static str, app: &str) -> Result<(), TrustError> {
+pub(crate) fn require_pinned_app(
+    state: &TrustState,
+    what: &'static str,
+    app: &str,
+) -> Result<(), TrustError> {
     if app != state.app {
         return Err(TrustError::WrongApp {
             what,

@@ -43,7 +43,14 @@ fn a_rollback_below_the_floor_is_refused() {
     let (a, r) = stale_pair(&keys, 3);
     let err = verify_local_rollback(&state(&keys, 4), INSTALL_ID, &a, &r).unwrap_err();
     assert!(
-        matches!(err, TrustError::BelowRollbackFloor { target: 3, floor: 4, .. }),
+        matches!(
+            err,
+            TrustError::BelowRollbackFloor {
+                target: 3,
+                floor: 4,
+                ..
+            }
+        ),
         "{err}"
     );
 }

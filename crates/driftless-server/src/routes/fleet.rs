@@ -47,10 +47,10 @@ impl Show {
             None | Some("active") => Ok(Show::Active),
             Some("all") => Ok(Show::All),
             Some("uninstalled") => Ok(Show::Uninstalled),
-            Some(other) => Err(ApiError::bad_request(format!(
-                "unknown fleet filter show={other}"
-            ))
-            .with_hint("use show=active (the default), show=all or show=uninstalled")),
+            Some(other) => Err(
+                ApiError::bad_request(format!("unknown fleet filter show={other}"))
+                    .with_hint("use show=active (the default), show=all or show=uninstalled"),
+            ),
         }
     }
 

@@ -1253,9 +1253,7 @@ pub async fn a_signed_request_of_an_unknown_install_is_missing<S: Store>(store: 
 
 /// Uninstalling marks the install uninstalled and revoked, once: a second call keeps
 /// the first time; its siblings are untouched.
-pub async fn uninstalling_an_install_revokes_it_and_keeps_the_first_time<S: Store>(
-    store: Arc<S>,
-) {
+pub async fn uninstalling_an_install_revokes_it_and_keeps_the_first_time<S: Store>(store: Arc<S>) {
     let license = seed_license(&*store, "acme").await;
     seed_install(&*store, &license, "i-1").await;
     let kept = seed_install(&*store, &license, "i-2").await;
@@ -1270,5 +1268,8 @@ pub async fn uninstalling_an_install_revokes_it_and_keeps_the_first_time<S: Stor
     let row = listed.iter().find(|r| r.install.id == "i-1").unwrap();
     assert_eq!(row.install.uninstalled_at, Some(NOW + 5));
     assert_eq!(store.get_install("i-2").await.unwrap(), Some(kept));
-    assert!(!store.uninstall_install("no-such-install", NOW).await.unwrap());
+    assert!(!store
+        .uninstall_install("no-such-install", NOW)
+        .await
+        .unwrap());
 }
