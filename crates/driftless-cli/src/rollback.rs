@@ -148,6 +148,17 @@ fn hold_back_assigned(
     Ok(Some(assigned))
 }
 
+/// A rollback holds back one release digest: once the vendor assigns another, the hold
+/// ends (even if the vendor later goes back to the held release).
+pub fn end_hold_if_reassigned(record: &mut SyncRecord, assigned_digest: &str) {
+    let ended = record.failed.as_ref().is_some_and(|f| {
+        f.reason.code == ReasonCode::RolledBackByCustomer && f.digest != assigned_digest
+    });
+    if ended {
+        record.failed = None;
+    }
+}
+
 /// A sync whose assigned release a rollback holds back: the host keeps running what it
 /// runs (drift is still repaired) and says why.
 pub async fn stay_back(
@@ -176,4 +187,37 @@ pub async fn stay_back(
         repaired: vec![],
         message: Some(note),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(code: ReasonCode) -> SyncRecord {
+        SyncRecord {
+            failed: Some(FailedRelease {
+                version: "2.0.0".into(),
+                digest: "sha256:aa".into(),
+                reason: Reason {
+                    code,
+                    detail: String::new(),
+                },
+            }),
+            ..SyncRecord::default()
+        }
+    }
+
+    #[test]
+    fn a_rollback_hold_ends_when_another_release_is_assigned_and_only_then() {
+        let mut record = held(ReasonCode::RolledBackByCustomer);
+        end_hold_if_reassigned(&mut record, "sha256:aa");
+        assert!(record.failed.is_some(), "the same release ended the hold");
+        end_hold_if_reassigned(&mut record, "sha256:bb");
+        assert!(record.failed.is_none(), "another release kept the hold");
+
+        // A release that failed its health check stays held back, as before.
+        let mut record = held(ReasonCode::HealthFailed);
+        end_hold_if_reassigned(&mut record, "sha256:bb");
+        assert!(record.failed.is_some());
+    }
 }

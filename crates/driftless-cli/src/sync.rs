@@ -418,6 +418,7 @@ async fn converge(
     let version = assigned.version.clone();
     let (release_env, release, assignment) = ctx.dir.load_verified(&version)?;
     let digest = driftless_wire::Digest::of(&release_env.payload_bytes()?).to_string();
+    crate::rollback::end_hold_if_reassigned(record, &digest);
     if let Some(failed) = record.failed.clone().filter(|f| f.digest == digest) {
         if failed.reason.code == ReasonCode::RolledBackByCustomer {
             return crate::rollback::stay_back(ctx, record, &failed, repaired).await;

@@ -91,6 +91,12 @@ fn a_rollback_from_2_0_0_runs_1_0_0_and_holds_2_0_0_back_until_2_0_1_is_publishe
     w.release("2.0.1", Spec::default());
     w.sync_ok("h");
     w.assert_runs("h", "2.0.1");
+    let status = w.status("h");
+    assert_eq!(
+        status["held_back"],
+        Value::Null,
+        "the hold outlived it: {status}"
+    );
     let row = w.fleet_row(&id);
     assert_eq!(row["current_version"], "2.0.1", "{row}");
     assert_eq!(row["reason"], Value::Null, "{row}");
