@@ -117,6 +117,7 @@ pub async fn apply(
     journal::begin(ctx.dir, Step::Switching, version)?;
     journal::crash_point("before-switch");
     crate::files::switch_symlink(&ctx.dir.current_link(), &dir)?;
+    ctx.dir.mark_ran(version)?;
     Ok(true)
 }
 

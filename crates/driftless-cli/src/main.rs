@@ -22,12 +22,14 @@ mod pull_token;
 mod reason;
 mod registry_login;
 mod request_clock;
+mod rollback;
 mod secret_input;
 mod self_update;
 mod state;
 mod status;
 mod sync;
 mod window;
+mod uninstall;
 
 use anyhow::Result;
 use clap::{CommandFactory as _, Parser, Subcommand};
@@ -68,6 +70,13 @@ enum Command {
     Approve(approve::ApproveArgs),
     /// Print a short-lived credential for `docker login` to the vendor's registry.
     RegistryLogin,
+    /// Bring back the release this host ran before the current one, and hold the
+    /// assigned release back until the vendor assigns another (never below the
+    /// rollback floor; nothing is pulled).
+    Rollback,
+    /// Stop and remove the app (its volumes too unless --keep-data), tell the control
+    /// plane, and remove the state directory. Asks first; --yes when not on a terminal.
+    Uninstall(uninstall::UninstallArgs),
     /// Replace this binary with the CLI build the newest verified release offers.
     SelfUpdate(self_update::SelfUpdateArgs),
     /// Sync on the control plane's schedule until stopped (run by systemd).
@@ -87,6 +96,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Policy(args) => policy::run_command(&dir, args),
         Command::Approve(args) => approve::run_command(&dir, args).await,
         Command::RegistryLogin => registry_login::run_command(&dir).await,
+        Command::Rollback => rollback::run_command(&dir).await,
+        Command::Uninstall(args) => uninstall::run_command(&dir, args).await,
         Command::SelfUpdate(args) => self_update::run_command(&dir, args).await,
         Command::Agent(args) => agent::run_command(&dir, args).await,
         Command::Generate(args) => driftless_generate::run(args, Cli::command()),

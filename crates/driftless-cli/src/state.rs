@@ -371,6 +371,41 @@ impl StateDir {
         Ok((release_env, release, assignment))
     }
 
+    /// Records that `version` ran healthy here (`current` was switched to it): only
+    /// such a release is a target for `driftless rollback`.
+    pub fn mark_ran(&self, version: &str) -> Result<()> {
+        let at = crate::now().to_string();
+        write_atomic(&self.release_dir(version).join("ran"), at.as_bytes(), false)
+    }
+
+    /// Whether `version` ran healthy here (see [`StateDir::mark_ran`]).
+    pub fn has_run(&self, version: &str) -> bool {
+        self.release_dir(version).join("ran").exists()
+    }
+
+    /// Every version with a directory under `releases/`.
+    pub fn stored_versions(&self) -> Vec<String> {
+        let Ok(entries) = fs::read_dir(self.root.join("releases")) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// The stored assignment and release envelopes of `version`, as received.
+    pub fn load_verified_envelopes(&self, version: &str) -> Result<(Envelope, Envelope)> {
+        let dir = self.release_dir(version);
+        let read = |name: &str| -> Result<Envelope> {
+            let p = dir.join(name);
+            let b = fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
+            serde_json::from_slice(&b).with_context(|| format!("{} is corrupt", p.display()))
+        };
+        Ok((read("assignment.json")?, read("release.json")?))
+    }
+
     /// The version `current` points at.
     pub fn current_version(&self) -> Option<String> {
         let target = fs::read_link(self.current_link()).ok()?;

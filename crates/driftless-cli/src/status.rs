@@ -170,8 +170,16 @@ fn print_text(report: &StatusReport) {
         println!("notice    {n}");
     }
     crate::policy::print_text(&report.policy);
+    let rolled_back = report
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.code == driftless_wire::status::ReasonCode::RolledBackByCustomer);
     if let Some(v) = &report.held_back {
-        println!("held back {v} (failed its health check here; not retried until it changes)");
+        if rolled_back {
+            println!("held back {v} (`driftless rollback`; applied again only when the vendor assigns another release)");
+        } else {
+            println!("held back {v} (failed its health check here; not retried until it changes)");
+        }
     }
     for s in &report.services {
         println!(

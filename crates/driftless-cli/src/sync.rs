@@ -67,6 +67,25 @@ pub struct Ctx<'a> {
     told_on_304: std::sync::Mutex<Option<serde_json::Value>>,
 }
 
+impl<'a> Ctx<'a> {
+    /// Everything a command working on the install needs: its config, key, a client of
+    /// its control plane and the container runtime.
+    pub async fn open(dir: &'a StateDir, progress: Progress) -> Result<Ctx<'a>> {
+        let config = dir.load_config()?;
+        let key = dir.load_key()?;
+        let client = InstallClient::new(&config.server)?;
+        let runtime = DockerRuntime::connect().await?;
+        Ok(Ctx {
+            dir,
+            config,
+            key,
+            client,
+            runtime,
+            progress,
+        })
+    }
+}
+
 /// Runs `driftless sync`: one sync, then one line on stderr saying what changed.
 pub async fn run_command(dir: &StateDir) -> Result<()> {
     let out = sync(dir, Progress::detect()).await?;
@@ -147,6 +166,7 @@ pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
                         ReasonCode::WaitingForWave
                             | ReasonCode::WaitingForApproval
                             | ReasonCode::WaitingForWindow
+                            | ReasonCode::RolledBackByCustomer
                     )
                 })
             };
@@ -229,7 +249,7 @@ fn already_told(ctx: &Ctx<'_>, record: &SyncRecord) -> bool {
 }
 
 /// Tells the control plane how the sync ended; a failure here is only a warning.
-async fn report(ctx: &Ctx<'_>, record: &SyncRecord) {
+pub async fn report(ctx: &Ctx<'_>, record: &SyncRecord) {
     let free = ctx.runtime.free_disk_bytes().await.ok().flatten();
     let req = checkin_request(ctx, record, free);
     let res = async {
@@ -436,7 +456,11 @@ async fn converge(
     let version = assigned.version.clone();
     let (release_env, release, assignment) = ctx.dir.load_verified(&version)?;
     let digest = driftless_wire::Digest::of(&release_env.payload_bytes()?).to_string();
+    crate::rollback::end_hold_if_reassigned(record, &digest);
     if let Some(failed) = record.failed.clone().filter(|f| f.digest == digest) {
+        if failed.reason.code == ReasonCode::RolledBackByCustomer {
+            return crate::rollback::stay_back(ctx, record, &failed, repaired).await;
+        }
         record.target_version = Some(version.clone());
         let why = format!("release {version} is held back");
         return Err(

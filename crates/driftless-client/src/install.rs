@@ -5,7 +5,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use driftless_wire::checkin::{
     request_signing_input, CheckinRequest, CheckinResponse, RegisterRequest, RegisterResponse,
-    RegistryLoginResponse, RegistryTokenResponse, INSTALL_HEADER, SIGNATURE_HEADER,
+    RegistryLoginResponse, RegistryTokenResponse, UninstallRequest, INSTALL_HEADER, SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
 };
 use driftless_wire::{Digest, Envelope};
@@ -205,5 +205,32 @@ impl InstallClient {
             .header(TIMESTAMP_HEADER, signed_at_ms.to_string())
             .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()));
         self.http.send(r, &url).await?.json()
+    }
+
+    /// Tells the control plane, with a request signed at `signed_at_ms` (see
+    /// [`InstallClient::checkin`]), that this install was uninstalled.
+    pub async fn uninstall(
+        &self,
+        install_id: &str,
+        key: &SigningKey,
+        req: &UninstallRequest,
+        signed_at_ms: i64,
+    ) -> Result<(), ClientError> {
+        let path = format!("/v1/installs/{install_id}/uninstall");
+        let url = self.http.url(&path);
+        let body = serde_json::to_vec(req).map_err(|e| ClientError::Malformed {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        let sig = key.sign(&request_signing_input("POST", &path, signed_at_ms, &body));
+        let r = self
+            .http
+            .client()
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(TIMESTAMP_HEADER, signed_at_ms.to_string())
+            .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()))
+            .body(body);
+        self.http.send(r, &url).await?.ok()
     }
 }

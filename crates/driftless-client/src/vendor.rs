@@ -192,6 +192,18 @@ impl VendorClient {
             None => self.get("/v1/installs").await,
         }
     }
+    /// The fleet, optionally of one app, with `show` = `active` (what
+    /// [`VendorClient::list_installs`] lists), `all` or `uninstalled`.
+    pub async fn list_installs_showing(
+        &self,
+        app: Option<&str>,
+        show: &str,
+    ) -> Result<Vec<InstallInfo>, ClientError> {
+        match app {
+            Some(a) => self.get(&format!("/v1/installs?app={a}&show={show}")).await,
+            None => self.get(&format!("/v1/installs?show={show}")).await,
+        }
+    }
     /// Starts a staged rollout.
     pub async fn start_rollout(
         &self,

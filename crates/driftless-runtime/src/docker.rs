@@ -268,6 +268,22 @@ impl ContainerRuntime for DockerRuntime {
             .await
     }
 
+    async fn compose_down_removing_volumes(
+        &self,
+        project: &str,
+        compose_file: &Path,
+        env_file: &Path,
+    ) -> Result<(), RuntimeError> {
+        self.compose
+            .run(
+                project,
+                compose_file,
+                env_file,
+                &["down", "--remove-orphans", "--volumes"],
+            )
+            .await
+    }
+
     async fn project_containers(&self, project: &str) -> Result<Vec<ContainerState>, RuntimeError> {
         let all = self.containers_with_exit_codes(project).await?;
         Ok(all.into_iter().map(|(c, _)| c).collect())

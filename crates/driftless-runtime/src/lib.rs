@@ -75,6 +75,16 @@ pub trait ContainerRuntime: Send + Sync {
         env_file: &Path,
     ) -> Result<(), RuntimeError>;
 
+    /// Runs `down --remove-orphans --volumes` for `project`: its named volumes, and the
+    /// customer's data in them, are removed too (`driftless uninstall` without
+    /// `--keep-data`).
+    async fn compose_down_removing_volumes(
+        &self,
+        project: &str,
+        compose_file: &Path,
+        env_file: &Path,
+    ) -> Result<(), RuntimeError>;
+
     /// Containers labelled `com.docker.compose.project=<project>`, stopped ones included,
     /// sorted by service then name.
     async fn project_containers(&self, project: &str) -> Result<Vec<ContainerState>, RuntimeError>;

@@ -72,6 +72,13 @@ pub async fn authenticate_install(
     })?;
     let signed_at_ms =
         verify_install_signature(&view.install.public_key, headers, &request, now_ms())?;
+    if view.install.uninstalled_at.is_some() {
+        return Err(ApiError::forbidden(
+            "install_uninstalled",
+            format!("install `{id}` was uninstalled; its key is no longer accepted"),
+        )
+        .with_hint("to use this host again, run `driftless install` with your license key"));
+    }
     if view.install.revoked || view.license_revoked {
         return Err(ApiError::forbidden(
             "install_revoked",

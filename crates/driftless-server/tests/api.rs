@@ -1676,3 +1676,65 @@ async fn a_renewed_registry_token_pulls_exactly_the_assigned_release_and_only_a_
         "a refused renewal carries a token"
     );
 }
+
+
+/// `POST /v1/installs/{id}/uninstall` signed by `key` at `timestamp` (Unix ms).
+fn uninstall_request(install_id: &str, key: &SigningKey, timestamp: i64) -> Request<Body> {
+    let path = format!("/v1/installs/{install_id}/uninstall");
+    let body = serde_json::to_vec(&json!({ "keep_data": true, "version": "1.0.0" })).unwrap();
+    signed_request(Method::POST, &path, key, timestamp, body.clone())
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_uninstall_is_signed_accepted_once_and_hides_the_install_from_the_fleet() {
+    let h = Harness::new().await;
+    let (id, key) = install_on_1_0_0(&h).await;
+
+    // Another key's request changes nothing.
+    h.send(uninstall_request(
+        &id,
+        &generate_signing_key(),
+        request_ms(),
+    ))
+    .await
+    .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(fleet_status(&h, &id).await, "new");
+
+    let t1 = request_ms();
+    let done = h.send(uninstall_request(&id, &key, t1)).await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT);
+    // Hidden by default, listed as uninstalled when asked for.
+    let active = h.get("/v1/installs").await.json();
+    assert_eq!(active, json!([]), "{active}");
+    for show in ["all", "uninstalled"] {
+        let listed = h.get(&format!("/v1/installs?show={show}")).await.json();
+        assert_eq!(listed[0]["id"], id.as_str(), "{listed}");
+        assert_eq!(listed[0]["status"], "uninstalled", "{listed}");
+        assert_eq!(listed[0]["revoked"], true, "{listed}");
+        assert!(listed[0]["uninstalled_at"].is_i64(), "{listed}");
+    }
+    h.get("/v1/installs?show=gone")
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+
+    // Its key is refused from now on, with a reason of its own.
+    let message = h
+        .send(checkin_request(&id, &key, request_ms(), "converged"))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "install_uninstalled");
+    assert!(message.contains("uninstalled"), "{message}");
+    h.send(uninstall_request(&id, &key, request_ms()))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "install_uninstalled");
+
+    let audit = h.get("/v1/audit").await.json();
+    let entry = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"]["action"] == "install.uninstall")
+        .unwrap_or_else(|| panic!("no install.uninstall entry: {audit}"));
+    assert_eq!(entry["event"]["actor"], format!("install:{id}"), "{entry}");
+}

@@ -15,7 +15,7 @@ use crate::rollouts::{RolloutColumns, ACTIVE_STATES, ROLLOUT_COLUMNS};
 
 /// The install's own columns, from `installs i`.
 const INSTALL_COLUMNS: &str = "i.id, i.license_id, i.customer, i.app, i.channel, i.public_key, \
-     i.hostname, i.platform, i.revoked, i.created_at";
+     i.hostname, i.platform, i.revoked, i.created_at, i.uninstalled_at";
 /// The last report's columns, from `installs i`.
 const REPORT_COLUMNS: &str = "i.report_at, i.report_status, i.report_version, \
      i.report_release_counter, i.report_cli_version, i.report_free_disk_bytes, \
@@ -36,6 +36,7 @@ struct InstallRow {
     platform: String,
     revoked: bool,
     created_at: i64,
+    uninstalled_at: Option<i64>,
 }
 
 impl From<InstallRow> for Install {
@@ -51,6 +52,7 @@ impl From<InstallRow> for Install {
             platform: row.platform,
             revoked: row.revoked,
             created_at: row.created_at,
+            uninstalled_at: row.uninstalled_at,
         }
     }
 }
@@ -198,6 +200,22 @@ pub(crate) async fn revoke_install(pool: &SqlitePool, id: &str, now: i64) -> Sto
     .await
     .map_err(backend)?
     .rows_affected();
+    Ok(found > 0)
+}
+
+/// Marks the install uninstalled and revoked; the first time's instants are kept.
+const UNINSTALL_INSTALL: &str = "UPDATE installs SET revoked = 1,
+        revoked_at = COALESCE(revoked_at, ?2), uninstalled_at = COALESCE(uninstalled_at, ?2)
+     WHERE id = ?1";
+
+pub(crate) async fn uninstall_install(pool: &SqlitePool, id: &str, now: i64) -> StoreResult<bool> {
+    let found = sqlx::query(UNINSTALL_INSTALL)
+        .bind(id)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
     Ok(found > 0)
 }
 
@@ -489,6 +507,12 @@ mod tests {
             .collect();
         assert_eq!(reads.len(), 2, "installs, channels: {reads:?}");
         assert_indexed(&reads);
+    }
+
+    #[tokio::test]
+    async fn uninstalling_an_install_updates_one_row_by_primary_key() {
+        let store = crate::SqliteStore::open("sqlite::memory:").await.unwrap();
+        assert_indexed(&plan(&store.pool, UNINSTALL_INSTALL).await);
     }
 
     #[tokio::test]

@@ -155,6 +155,9 @@ impl Store for SqliteStore {
     async fn revoke_install(&self, id: &str, now: i64) -> StoreResult<bool> {
         fleet::revoke_install(&self.pool, id, now).await
     }
+    async fn uninstall_install(&self, id: &str, now: i64) -> StoreResult<bool> {
+        fleet::uninstall_install(&self.pool, id, now).await
+    }
     async fn checkin_view(&self, install_id: &str) -> StoreResult<Option<CheckinView>> {
         fleet::checkin_view(&self.pool, install_id).await
     }

@@ -94,6 +94,9 @@ pub trait Store: Send + Sync + 'static {
     async fn get_install(&self, id: &str) -> StoreResult<Option<Install>>;
     /// Revokes one install; false if no such install.
     async fn revoke_install(&self, id: &str, now: i64) -> StoreResult<bool>;
+    /// Marks one install uninstalled at `now` (the first time only) and revokes it, so
+    /// its key is refused from then on; false if no such install.
+    async fn uninstall_install(&self, id: &str, now: i64) -> StoreResult<bool>;
     /// What a check-in needs, in one indexed read: the install, what its channel
     /// points at, and the assignment it was last given.
     async fn checkin_view(&self, install_id: &str) -> StoreResult<Option<CheckinView>>;

@@ -252,6 +252,9 @@ pub struct Install {
     pub revoked: bool,
     /// Unix seconds.
     pub created_at: i64,
+    /// Unix seconds the host said it was uninstalled; such an install is also revoked.
+    #[serde(default)]
+    pub uninstalled_at: Option<i64>,
 }
 
 /// The last assignment issued to an install.

@@ -4,10 +4,12 @@
 //! attack is a unit test.
 
 mod error;
+mod local_rollback;
 mod state;
 mod verify;
 
 pub use error::TrustError;
+pub use local_rollback::verify_local_rollback;
 pub use state::TrustState;
 pub use verify::{
     root_fingerprint, verify_assignment, verify_release, verify_root_update, verify_root_v1,

@@ -29,7 +29,7 @@ pub fn root_fingerprint(root_v1: &Envelope) -> Result<String, TrustError> {
     Ok(Digest::of(&bytes).to_string())
 }
 
-fn decode<T: serde::de::DeserializeOwned>(
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     env: &Envelope,
     payload_type: &str,
     what: &'static str,
@@ -41,7 +41,7 @@ fn decode<T: serde::de::DeserializeOwned>(
         })
 }
 
-fn require_threshold(
+pub(crate) fn require_threshold(
     env: &Envelope,
     root: &RootDocument,
     role: Role,
@@ -196,7 +196,11 @@ pub fn verify_release(
 }
 
 /// Refuses a document naming another app than the one the host installed.
-fn require_pinned_app(state: &TrustState, what: &'static str, app: &str) -> Result<(), TrustError> {
+pub(crate) fn require_pinned_app(
+    state: &TrustState,
+    what: &'static str,
+    app: &str,
+) -> Result<(), TrustError> {
     if app != state.app {
         return Err(TrustError::WrongApp {
             what,
@@ -207,7 +211,7 @@ fn require_pinned_app(state: &TrustState, what: &'static str, app: &str) -> Resu
     Ok(())
 }
 
-fn check_pair(a: &Assignment, r: &ReleaseDocument) -> Result<(), TrustError> {
+pub(crate) fn check_pair(a: &Assignment, r: &ReleaseDocument) -> Result<(), TrustError> {
     if r.app != a.app {
         return Err(TrustError::Mismatch {
             what: "release app",

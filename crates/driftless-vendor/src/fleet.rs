@@ -1,4 +1,6 @@
-//! `driftless-vendor fleet`: every install with its desired and reported state.
+//! `driftless-vendor fleet`: every install with its desired and reported state. Installs
+//! a host uninstalled (`driftless uninstall`) are listed only with `--all` or
+//! `--uninstalled`, with the status `uninstalled`.
 
 use anyhow::Result;
 use driftless_wire::api::InstallInfo;
@@ -12,6 +14,12 @@ pub struct FleetArgs {
     /// Only this app.
     #[arg(long)]
     app: Option<String>,
+    /// Also list installs whose host was uninstalled.
+    #[arg(long, conflicts_with = "uninstalled")]
+    all: bool,
+    /// List only installs whose host was uninstalled.
+    #[arg(long)]
+    uninstalled: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -21,10 +29,14 @@ pub struct FleetArgs {
 
 /// Runs `fleet`.
 pub async fn run(args: FleetArgs) -> Result<()> {
-    let list = args
-        .remote
-        .client()?
-        .list_installs(args.app.as_deref())
+    let client = args.remote.client()?;
+    let show = match (args.all, args.uninstalled) {
+        (true, _) => "all",
+        (_, true) => "uninstalled",
+        _ => "active",
+    };
+    let list = client
+        .list_installs_showing(args.app.as_deref(), show)
         .await?;
     output::print_list(args.json, &list, table)
 }

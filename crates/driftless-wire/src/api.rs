@@ -225,6 +225,10 @@ pub struct InstallInfo {
     /// A release it holds back because of its policy, as it reported.
     #[serde(default)]
     pub waiting: Option<crate::checkin::WaitingRelease>,
+    /// Unix seconds the host said it was uninstalled (`driftless uninstall`); its key
+    /// is refused since. Such installs are listed only when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uninstalled_at: Option<i64>,
 }
 
 /// `POST /v1/apps/{app}/channels/{channel}/rollouts`: start a staged rollout.

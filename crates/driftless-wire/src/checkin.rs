@@ -160,6 +160,19 @@ pub struct RegistryTokenResponse {
     pub registry: RegistryAccess,
 }
 
+/// `POST /v1/installs/{id}/uninstall`: the host removed (or is removing) the app and
+/// tells the control plane, which lists the install as uninstalled and refuses its key
+/// from then on.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct UninstallRequest {
+    /// Whether the host kept the app's volumes (`driftless uninstall --keep-data`).
+    #[serde(default)]
+    pub keep_data: bool,
+    /// The version the host ran when it was uninstalled.
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
 /// The bytes an install signs for a request: method, path, the millisecond timestamp
 /// and the body's digest. (v1 signed a timestamp in seconds.)
 pub fn request_signing_input(method: &str, path: &str, signed_at_ms: i64, body: &[u8]) -> Vec<u8> {

@@ -118,7 +118,10 @@ pub enum ReasonCode {
     /// The host's update policy is `window`: the new release is downloaded and
     /// verified and waits for the next update window.
     WaitingForWindow,
-    /// Anything else, and any code this build does not know (a newer peer's).
+    /// The customer ran `driftless rollback`: the host runs the previous verified release
+    /// and holds the assigned one back until the vendor assigns a different release.
+    RolledBackByCustomer,
+    /// Anything else, including a code this build does not know (a newer peer's).
     #[serde(other)]
     Other,
 }
@@ -142,6 +145,7 @@ impl ReasonCode {
             ReasonCode::BelowRollbackFloor => "below_rollback_floor",
             ReasonCode::WaitingForApproval => "waiting_for_approval",
             ReasonCode::WaitingForWindow => "waiting_for_window",
+            ReasonCode::RolledBackByCustomer => "rolled_back_by_customer",
             ReasonCode::Other => "other",
         }
     }
@@ -175,6 +179,7 @@ mod tests {
             ReasonCode::BelowRollbackFloor,
             ReasonCode::WaitingForApproval,
             ReasonCode::WaitingForWindow,
+            ReasonCode::RolledBackByCustomer,
         ] {
             assert_eq!(
                 serde_json::to_value(code).unwrap(),

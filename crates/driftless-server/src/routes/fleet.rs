@@ -25,19 +25,59 @@ use crate::state::AppState;
 #[derive(Deserialize)]
 pub struct FleetQuery {
     app: Option<String>,
+    /// `all` also lists uninstalled installs; `uninstalled` lists only them.
+    #[serde(default)]
+    show: Option<String>,
 }
 
-/// `GET /v1/installs[?app=A]`: the fleet.
+/// Which installs the fleet view lists.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Show {
+    /// Installs in use (the default).
+    Active,
+    /// Every install, uninstalled ones included.
+    All,
+    /// Only uninstalled installs.
+    Uninstalled,
+}
+
+impl Show {
+    fn parse(value: Option<&str>) -> Result<Self, ApiError> {
+        match value {
+            None | Some("active") => Ok(Show::Active),
+            Some("all") => Ok(Show::All),
+            Some("uninstalled") => Ok(Show::Uninstalled),
+            Some(other) => Err(
+                ApiError::bad_request(format!("unknown fleet filter show={other}"))
+                    .with_hint("use show=active (the default), show=all or show=uninstalled"),
+            ),
+        }
+    }
+
+    fn lists(self, r: &InstallSummary) -> bool {
+        let uninstalled = r.install.uninstalled_at.is_some();
+        match self {
+            Show::Active => !uninstalled,
+            Show::All => true,
+            Show::Uninstalled => uninstalled,
+        }
+    }
+}
+
+/// `GET /v1/installs[?app=A][&show=all|uninstalled]`: the fleet; installs that were
+/// uninstalled only when asked for.
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<FleetQuery>,
 ) -> Result<Json<Vec<InstallInfo>>, ApiError> {
     require_operator(&state, &headers)?;
+    let show = Show::parse(q.show.as_deref())?;
     if let Some(app) = &q.app {
         require_app(&state, app).await?;
     }
-    let rows = state.store.list_installs(q.app.as_deref()).await?;
+    let mut rows = state.store.list_installs(q.app.as_deref()).await?;
+    rows.retain(|r| show.lists(r));
     // Looked up once per (app, channel), not once per install.
     let mut rollouts: HashMap<(String, String), Option<Rollout>> = HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
@@ -76,10 +116,14 @@ fn install_info(r: InstallSummary, rollout: Option<&Rollout>) -> InstallInfo {
         hostname: r.install.hostname,
         desired_version,
         current_version: report.as_ref().and_then(|x| x.version.clone()),
-        status: report
-            .as_ref()
-            .map(|x| x.status.clone())
-            .unwrap_or_else(|| "new".into()),
+        status: if r.install.uninstalled_at.is_some() {
+            "uninstalled".into()
+        } else {
+            report
+                .as_ref()
+                .map(|x| x.status.clone())
+                .unwrap_or_else(|| "new".into())
+        },
         last_seen: report.as_ref().map(|x| x.at),
         revoked: r.install.revoked,
         target_version: report.as_ref().and_then(|x| x.target_version.clone()),
@@ -89,6 +133,21 @@ fn install_info(r: InstallSummary, rollout: Option<&Rollout>) -> InstallInfo {
             .as_ref()
             .and_then(|x| x.waiting.as_deref())
             .and_then(|t| serde_json::from_str(t).ok()),
+        uninstalled_at: r.install.uninstalled_at,
+    }
+}
+
+/// Why an install outside the opened waves of `rollout` does not have its release yet.
+fn waiting_for_wave(rollout: &Rollout) -> Reason {
+    Reason {
+        code: ReasonCode::WaitingForWave,
+        detail: format!(
+            "{} is rolling out ({}, wave {} of {}); this install's wave has not opened",
+            rollout.version,
+            rollout.state.name(),
+            rollout.wave_index + 1,
+            rollout.waves.len()
+        ),
     }
 }
 

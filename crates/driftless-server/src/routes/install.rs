@@ -52,6 +52,7 @@ pub async fn register(
         platform: req.platform.chars().take(64).collect(),
         revoked: false,
         created_at: now(),
+        uninstalled_at: None,
     };
     state.store.create_install(&install).await?;
     let event = driftless_store::AuditEvent {

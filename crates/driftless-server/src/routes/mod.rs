@@ -15,6 +15,7 @@ mod push_token;
 mod releases;
 mod rollouts;
 mod trust;
+mod uninstall;
 
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/installs/{id}/revoke", post(fleet::revoke))
         .route("/v1/installs/{id}/move", post(fleet::move_to_channel))
         .route("/v1/installs/{id}/checkin", post(install::checkin))
+        .route("/v1/installs/{id}/uninstall", post(uninstall::uninstall))
         .route(
             "/v1/installs/{id}/registry-login",
             post(crate::registry_login::issue),

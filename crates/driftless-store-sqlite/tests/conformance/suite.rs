@@ -59,6 +59,7 @@ macro_rules! conformance_tests {
             a_signed_request_is_accepted_only_when_newer,
             concurrent_requests_signed_at_the_same_time_accept_one,
             a_signed_request_of_an_unknown_install_is_missing,
+            uninstalling_an_install_revokes_it_and_keeps_the_first_time,
         );
     };
     (@each $open:path; $($check:ident),* $(,)?) => {
@@ -107,6 +108,7 @@ async fn seed_install<S: Store>(store: &S, license: &License, id: &str) -> Insta
         platform: "linux/amd64".into(),
         revoked: false,
         created_at: NOW,
+        uninstalled_at: None,
     };
     store.create_install(&install).await.unwrap();
     install
@@ -1469,4 +1471,27 @@ pub async fn a_signed_request_of_an_unknown_install_is_missing<S: Store>(store: 
         store.accept_signed_request("ghost", NOW * 1000).await,
         "ghost",
     );
+}
+
+/// Uninstalling marks the install uninstalled and revoked, once: a second call keeps
+/// the first time; its siblings are untouched.
+pub async fn uninstalling_an_install_revokes_it_and_keeps_the_first_time<S: Store>(store: Arc<S>) {
+    let license = seed_license(&*store, "acme").await;
+    seed_install(&*store, &license, "i-1").await;
+    let kept = seed_install(&*store, &license, "i-2").await;
+    assert!(store.uninstall_install("i-1", NOW + 5).await.unwrap());
+    assert!(store.uninstall_install("i-1", NOW + 9).await.unwrap());
+    let gone = store.get_install("i-1").await.unwrap().unwrap();
+    assert!(gone.revoked);
+    assert_eq!(gone.uninstalled_at, Some(NOW + 5));
+    let view = store.checkin_view("i-1").await.unwrap().unwrap();
+    assert_eq!(view.install.uninstalled_at, Some(NOW + 5));
+    let listed = store.list_installs(Some("acme")).await.unwrap();
+    let row = listed.iter().find(|r| r.install.id == "i-1").unwrap();
+    assert_eq!(row.install.uninstalled_at, Some(NOW + 5));
+    assert_eq!(store.get_install("i-2").await.unwrap(), Some(kept));
+    assert!(!store
+        .uninstall_install("no-such-install", NOW)
+        .await
+        .unwrap());
 }

@@ -1,0 +1,50 @@
+//! `POST /v1/installs/{id}/uninstall`: a host says, with a signed request accepted once,
+//! that `driftless uninstall` removed its app. The install is revoked (its key is
+//! refused from then on) and listed as uninstalled in the fleet view, only when asked.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use driftless_store::AuditEvent;
+use driftless_wire::checkin::UninstallRequest;
+
+use super::input::parse_json;
+use crate::auth::{authenticate_install, SignedRequest};
+use crate::error::ApiError;
+use crate::now;
+use crate::state::AppState;
+
+/// Marks install `id` uninstalled, audited as the install's own action.
+pub async fn uninstall(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let path = format!("/v1/installs/{id}/uninstall");
+    let signed = SignedRequest {
+        method: "POST",
+        path: &path,
+        body: &body,
+    };
+    authenticate_install(&state, &id, &headers, signed).await?;
+    let req: UninstallRequest = parse_json(&body, "uninstall request")?;
+    let at = now();
+    if !state.store.uninstall_install(&id, at).await? {
+        return Err(ApiError::not_found(
+            "unknown_install",
+            format!("unknown install `{id}`"),
+        ));
+    }
+    let event = AuditEvent {
+        at,
+        actor: format!("install:{id}"),
+        action: "install.uninstall".into(),
+        subject: id.clone(),
+        detail: serde_json::json!({ "keep_data": req.keep_data, "version": req.version })
+            .to_string(),
+    };
+    state.store.append_audit(&event).await?;
+    tracing::info!(install = %id, keep_data = req.keep_data, "install uninstalled");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,69 @@
+//! `driftless rollback`: the customer goes back to a release this host verified and
+//! ran before. The documents come from the host's own state directory, not the network,
+//! so they are checked again for what can have changed since (the root's keys, the
+//! rollback floor) and for what must always hold (signatures, the install, the app,
+//! the pairing), but not for freshness.
+//!
+//! Not checked, on purpose: the expiry of the assignment (short by design: hours) and
+//! of the release document, the assignment's sequence and its downgrade permission.
+//! Expiry and sequences defend against a network attacker replaying or freezing old
+//! documents; here nobody but the customer chooses, among documents this host accepted
+//! when they were fresh. What the vendor uses to forbid going back, the rollback floor
+//! signed by the release key, is enforced exactly as for a sync.
+
+use driftless_wire::release::{Assignment, ReleaseDocument};
+use driftless_wire::root::Role;
+use driftless_wire::{Digest, Envelope, ASSIGNMENT_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE};
+
+use crate::error::TrustError;
+use crate::state::TrustState;
+use crate::verify::{check_pair, decode, require_pinned_app, require_threshold};
+
+/// Verifies a stored assignment and release document for a local rollback of
+/// `install_id`: signed by a threshold of the director and release keys of the root
+/// the host trusts now, for this install and its pinned app, paired, and not below the
+/// rollback floor of any release the host verified. Returns the release document.
+pub fn verify_local_rollback(
+    state: &TrustState,
+    install_id: &str,
+    assignment_env: &Envelope,
+    release_env: &Envelope,
+) -> Result<ReleaseDocument, TrustError> {
+    require_threshold(assignment_env, &state.root, Role::Director, "assignment")?;
+    let a: Assignment = decode(assignment_env, ASSIGNMENT_PAYLOAD_TYPE, "assignment")?;
+    if a.install_id != install_id {
+        return Err(TrustError::Mismatch {
+            what: "assignment install id",
+            expected: install_id.to_string(),
+            found: a.install_id,
+        });
+    }
+    require_pinned_app(state, "assignment", &a.app)?;
+    require_threshold(release_env, &state.root, Role::Release, "release document")?;
+    let payload = release_env
+        .payload_bytes()
+        .map_err(|e| TrustError::Malformed {
+            what: "release document",
+            reason: e.to_string(),
+        })?;
+    let digest = Digest::of(&payload);
+    if digest != a.release_digest {
+        return Err(TrustError::Mismatch {
+            what: "release document digest named by the assignment",
+            expected: a.release_digest.to_string(),
+            found: digest.to_string(),
+        });
+    }
+    let r: ReleaseDocument = decode(release_env, RELEASE_PAYLOAD_TYPE, "release document")?;
+    require_pinned_app(state, "release document", &r.app)?;
+    check_pair(&a, &r)?;
+    if r.release_counter < state.rollback_floor {
+        return Err(TrustError::BelowRollbackFloor {
+            version: r.version.to_string(),
+            target: r.release_counter,
+            floor: state.rollback_floor,
+            set_by: state.rollback_floor_set_by.clone(),
+        });
+    }
+    Ok(r)
+}
