@@ -167,6 +167,7 @@ mod tests {
             rollback_floor: 0,
             cli: vec![],
             notes: None,
+            migrations: Default::default(),
         }
     }
 

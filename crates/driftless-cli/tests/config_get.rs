@@ -60,6 +60,7 @@ fn state_dir(dir: &Path) {
         rollback_floor: 0,
         cli: vec![],
         notes: None,
+        migrations: Default::default(),
     };
     let assignment = Assignment {
         doc_type: "assignment".into(),

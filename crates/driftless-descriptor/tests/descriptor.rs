@@ -101,6 +101,7 @@ fn release_for(descriptor: &[u8]) -> ReleaseDocument {
         rollback_floor: 0,
         cli: Vec::new(),
         notes: None,
+        migrations: Default::default(),
     }
 }
 

@@ -347,6 +347,7 @@ fn release_doc(version: &str, counter: u64) -> ReleaseDocument {
         rollback_floor: 0,
         cli: vec![],
         notes: None,
+        migrations: Default::default(),
     }
 }
 

@@ -156,6 +156,7 @@ pub fn release_doc_of(app: &str, counter: u64, floor: u64) -> ReleaseDocument {
         rollback_floor: floor,
         cli: vec![],
         notes: None,
+        migrations: Default::default(),
     }
 }
 

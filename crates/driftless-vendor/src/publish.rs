@@ -13,7 +13,7 @@ use driftless_registry_token::{
 };
 use driftless_wire::api::ReleaseInfo;
 use driftless_wire::release::{
-    CliBinary, ConfigVar, DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage,
+    CliBinary, ConfigVar, DescriptorRef, HealthSpec, Migrations, ReleaseDocument, ReleaseImage,
     DEFAULT_SETTLE_S,
 };
 use driftless_wire::{Digest, Envelope, KeyId, RELEASE_PAYLOAD_TYPE};
@@ -176,6 +176,7 @@ struct Inputs {
     compose: ComposeFile,
     schema: Vec<ConfigVar>,
     health: DeclaredHealth,
+    migrations: Migrations,
     notes: Option<String>,
     cli_binaries: Vec<(CliBinary, Vec<u8>)>,
 }
@@ -254,6 +255,7 @@ pub async fn publish(
         rollback_floor: floor,
         cli,
         notes: inputs.notes,
+        migrations: inputs.migrations,
     };
     sign_and_upload(client, opts, key_id, release, info.registry_host).await
 }
@@ -278,6 +280,7 @@ fn read_inputs(opts: &PublishOptions<'_>) -> Result<Inputs> {
         .with_context(in_compose)?;
     let schema = compose.config_schema().with_context(in_compose)?;
     let health = compose.health().with_context(in_compose)?;
+    let migrations = compose.migrations().with_context(in_compose)?;
     let notes = match opts.notes {
         Some(p) => Some(
             String::from_utf8(read_capped(p, 256 * 1024)?)
@@ -292,6 +295,7 @@ fn read_inputs(opts: &PublishOptions<'_>) -> Result<Inputs> {
         compose,
         schema,
         health,
+        migrations,
         notes,
         cli_binaries,
     })
