@@ -46,6 +46,14 @@ pub enum RuntimeError {
     /// Neither `docker compose` (v2) nor `docker-compose` (v1) can be run.
     #[error("neither `docker compose` nor `docker-compose` works on this host")]
     NoCompose,
+    /// A volume's snapshot could not be taken or restored.
+    #[error("cannot snapshot or restore volume {volume}: {reason}")]
+    Snapshot {
+        /// The engine's name of the volume.
+        volume: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The engine refused or failed a request.
     #[error("docker engine could not {what}: {reason}")]
     Engine {
