@@ -39,7 +39,9 @@ pub fn containers(
     found: &[ContainerState],
 ) -> ContainerDrift {
     let mut d = ContainerDrift::default();
-    for image in &release.images {
+    // Jobs run once and are removed: no container of theirs is expected.
+    let is_job = |service: &str| release.migrations.is_job(service);
+    for image in release.images.iter().filter(|i| !is_job(&i.service)) {
         let want = image_ref(host, image);
         let mine: Vec<&ContainerState> = found
             .iter()
@@ -74,7 +76,7 @@ pub fn containers(
         }
     }
     for c in found {
-        if !release.images.iter().any(|i| i.service == c.service) {
+        if is_job(&c.service) || !release.images.iter().any(|i| i.service == c.service) {
             d.items.push(format!(
                 "container {} (service {}) is not part of the release",
                 c.name, c.service

@@ -14,6 +14,7 @@ mod files;
 mod host;
 mod install;
 mod journal;
+mod migrate;
 mod probe;
 mod progress;
 mod reason;
