@@ -176,7 +176,10 @@ async fn bring_up(
     }
     if e.is::<migrate::JobFailed>() {
         let what = format!("release {version} failed a job and was rolled back");
-        return Err(e.context(driftless_exit::Coded(driftless_exit::code::JOB_FAILED, what)));
+        return Err(e.context(driftless_exit::Coded(
+            driftless_exit::code::JOB_FAILED,
+            what,
+        )));
     }
     Err(e.context(format!("release {version} did not become healthy")))
 }

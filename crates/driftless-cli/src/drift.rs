@@ -218,6 +218,29 @@ mod tests {
     }
 
     #[test]
+    fn a_job_service_has_no_container_and_a_leftover_one_goes() {
+        let mut r = release();
+        let web = r.images[0].clone();
+        r.images.push(ReleaseImage {
+            service: "migrate".into(),
+            ..web
+        });
+        r.migrations.pre_upgrade = vec!["migrate".into()];
+        let want = image_ref("h:1", &r.images[0]);
+        let only_web = [container("1", "web", &want, true)];
+        assert!(containers(&r, "h:1", &only_web).is_clean());
+        let leftover = containers(
+            &r,
+            "h:1",
+            &[
+                container("1", "web", &want, true),
+                container("2", "migrate", &want, false),
+            ],
+        );
+        assert_eq!(leftover.extras, vec!["2"]);
+    }
+
+    #[test]
     fn a_hand_edit_is_kept_as_a_backup_and_restored() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(

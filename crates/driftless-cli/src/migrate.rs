@@ -83,7 +83,11 @@ impl std::fmt::Display for JobFailed {
             (true, _) | (false, None) => "ran past its timeout and was stopped".to_string(),
             (false, Some(code)) => format!("exited with code {code}"),
         };
-        let logs: Vec<&str> = j.log_tail.lines().filter(|l| !l.trim().is_empty()).collect();
+        let logs: Vec<&str> = j
+            .log_tail
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
         write!(
             f,
             "{} job {} of release {} {ended}; last log lines: {}",
@@ -175,7 +179,9 @@ pub async fn recover(ctx: &Ctx<'_>) -> Result<()> {
         return Ok(());
     };
     let current = ctx.dir.current_version();
-    if !m.complete || current.as_deref() == Some(m.for_version.as_str()) || m.from_version != current
+    if !m.complete
+        || current.as_deref() == Some(m.for_version.as_str())
+        || m.from_version != current
     {
         // Incomplete: no job ran yet, the data is untouched. Switched: the migration
         // succeeded. Another release running: the snapshot is not its data.

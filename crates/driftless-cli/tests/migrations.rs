@@ -145,7 +145,11 @@ fn assert_on(w: &World, host: &str, version: &str) {
     let status = w.status(host);
     assert_eq!(status["current_version"], version, "{status}");
     let running = w.running_containers(host);
-    assert_eq!(running.len(), 1, "only app runs (jobs are removed): {running:?}");
+    assert_eq!(
+        running.len(),
+        1,
+        "only app runs (jobs are removed): {running:?}"
+    );
     assert!(
         app_image(w, host).contains(&format!("/{}/r", w.app)),
         "app runs the release's image"
@@ -254,7 +258,11 @@ fn a_failed_migration_brings_the_previous_release_back_with_its_data() {
     );
     let out = w.sync("h");
     assert_exit(&out, RUNTIME, "sync of a release unhealthy after its job");
-    assert!(stderr(&out).contains("service app is not healthy"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("service app is not healthy"),
+        "{}",
+        stderr(&out)
+    );
     assert_on(&w, "h", "2.0.0");
     assert_eq!(volume_content(&w, "h"), after_two);
     assert_eq!(w.status("h")["last_job"]["release"], "4.0.0");
@@ -274,7 +282,11 @@ fn a_sync_killed_after_the_migration_restores_the_snapshot_before_migrating_agai
         .arg("sync")
         .output()
         .unwrap();
-    assert!(!out.status.success(), "the sync was killed: {}", stderr(&out));
+    assert!(
+        !out.status.success(),
+        "the sync was killed: {}",
+        stderr(&out)
+    );
     assert_eq!(
         volume_content(&w, "h").2,
         "1.0.0\n2.0.0",

@@ -32,8 +32,8 @@ pub use compose::{ComposeFile, ServiceImage};
 pub use env_file::{render_env_file, ENV_FILE_HEADER};
 pub use error::DescriptorError;
 pub use host_render::render_for_host;
-pub use migrations::JOB_PROFILE;
 pub use image_ref::{is_pinned, is_valid_repository};
+pub use migrations::JOB_PROFILE;
 pub use schema::{is_valid_variable_name, validate_value, DeclaredHealth, EXTENSION_KEY};
 pub use verify::verify_against_release;
 

@@ -98,7 +98,9 @@ impl ComposeFile {
                     "data_volumes: `{name}` is not a named volume declared under the file's top-level `volumes:`"
                 )));
             };
-            let external = volume.get("external").is_some_and(|e| !matches!(e, Value::Bool(false) | Value::Null));
+            let external = volume
+                .get("external")
+                .is_some_and(|e| !matches!(e, Value::Bool(false) | Value::Null));
             if external {
                 return Err(invalid(format!(
                     "data_volumes: volume `{name}` is external; only volumes the release creates can be snapshotted"
@@ -122,8 +124,10 @@ mod tests {
 
     #[test]
     fn jobs_and_volumes_are_read() {
-        let m = parse("  jobs:\n    pre_upgrade: [migrate]\n    timeout_s: 30\n  data_volumes: [data]\n")
-            .unwrap_or_default();
+        let m = parse(
+            "  jobs:\n    pre_upgrade: [migrate]\n    timeout_s: 30\n  data_volumes: [data]\n",
+        )
+        .unwrap_or_default();
         assert_eq!(m.pre_upgrade, vec!["migrate"]);
         assert_eq!(m.job_timeout_s, Some(30));
         assert_eq!(m.data_volumes, vec!["data"]);
@@ -133,9 +137,18 @@ mod tests {
     #[test]
     fn mistakes_are_refused_naming_what() {
         for (ext, want) in [
-            ("  jobs:\n    pre_upgrade: [nope]\n", "`nope` is not a service"),
-            ("  jobs:\n    pre_upgrade: [migrate]\n    post_upgrade: [migrate]\n", "listed twice"),
-            ("  jobs:\n    pre_upgrade: [migrate, app]\n", "every service is a job"),
+            (
+                "  jobs:\n    pre_upgrade: [nope]\n",
+                "`nope` is not a service",
+            ),
+            (
+                "  jobs:\n    pre_upgrade: [migrate]\n    post_upgrade: [migrate]\n",
+                "listed twice",
+            ),
+            (
+                "  jobs:\n    pre_upgrade: [migrate, app]\n",
+                "every service is a job",
+            ),
             ("  jobs:\n    pre: [migrate]\n", "unknown field"),
             ("  jobs:\n    timeout_s: 0\n", "at least 1"),
             ("  data_volumes: [missing]\n", "not a named volume declared"),
@@ -151,5 +164,32 @@ mod tests {
     #[test]
     fn a_file_without_them_has_none() {
         assert!(parse("  config: []\n").is_ok_and(|m| m.is_empty()));
+    }
+
+    #[test]
+    fn the_host_render_gives_jobs_a_profile_so_up_skips_them() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let yaml = format!(
+            "services:\n  app:\n    image: a/app@{digest}\n  migrate:\n    image: a/app@{digest}\n    profiles: [other]\nx-driftless:\n  jobs:\n    pre_upgrade: [migrate]\n"
+        );
+        let file = ComposeFile::parse(yaml.as_bytes()).map_err(|e| e.to_string());
+        let rendered = file
+            .and_then(|f| crate::render_for_host(&f, "127.0.0.1:5000").map_err(|e| e.to_string()))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_else(|e| e);
+        let reread = ComposeFile::parse(rendered.as_bytes()).map(|f| f.root().clone());
+        let services = reread.as_ref().ok().and_then(|r| r.get("services"));
+        let profiles = |s: &str| {
+            services
+                .and_then(|m| m.get(s))
+                .and_then(|m| m.get("profiles"))
+                .cloned()
+        };
+        assert_eq!(
+            profiles("migrate"),
+            Some(Value::Sequence(vec![Value::String(JOB_PROFILE.into())])),
+            "{rendered}"
+        );
+        assert_eq!(profiles("app"), None, "{rendered}");
     }
 }

@@ -111,8 +111,11 @@ pub trait ContainerRuntime: Send + Sync {
 
     /// The engine's name of volume `volume` (its key in the compose file) of `project`,
     /// when compose has created it.
-    async fn find_volume(&self, project: &str, volume: &str)
-        -> Result<Option<String>, RuntimeError>;
+    async fn find_volume(
+        &self,
+        project: &str,
+        volume: &str,
+    ) -> Result<Option<String>, RuntimeError>;
 
     /// Writes the content of volume `name` as a tar to `dest` (mode 0600), through a
     /// helper container of `image` (already on the host; it is never started), refusing

@@ -133,8 +133,9 @@ impl DockerRuntime {
         let mut stream = self.engine().download_from_container(id, Some(options));
         let mut total: u64 = 0;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk
-                .map_err(|e| RuntimeError::engine(format!("read the content of volume {volume}"), e))?;
+            let chunk = chunk.map_err(|e| {
+                RuntimeError::engine(format!("read the content of volume {volume}"), e)
+            })?;
             total = total.saturating_add(chunk.len() as u64);
             if total > max_bytes {
                 return Err(RuntimeError::Snapshot {
