@@ -181,6 +181,10 @@ async fn bring_up(
             what,
         )));
     }
+    if e.is::<crate::reason::DiskFull>() || e.chain().any(|c| c.is::<crate::reason::DiskFull>()) {
+        // No room for the snapshot: the release never started.
+        return Err(e.context(format!("release {version} was not applied")));
+    }
     Err(e.context(format!("release {version} did not become healthy")))
 }
 

@@ -9,7 +9,7 @@
 
 use anyhow::{anyhow, Context as _, Result};
 use driftless_exit::HintExt as _;
-use driftless_runtime::{ContainerRuntime, JobOutcome};
+use driftless_runtime::{ContainerRuntime, JobOutcome, RuntimeError};
 use driftless_wire::release::ReleaseDocument;
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -225,6 +225,10 @@ pub async fn snapshot(ctx: &Ctx<'_>, release: &ReleaseDocument, version: &str) -
                     .runtime
                     .snapshot_volume(n, &m.helper_image, &path, budget)
                     .await
+                    .map_err(|e| match e {
+                        e @ RuntimeError::SnapshotTooLarge { .. } => disk_full(e.to_string()),
+                        e => anyhow::Error::new(e),
+                    })
                     .hint("free space in the state dir, then run `driftless sync` again")?;
                 budget = budget.saturating_sub(written);
                 Some(file)
@@ -251,17 +255,21 @@ fn snapshot_budget(dir: &StateDir) -> Result<u64> {
     });
     let budget = free.saturating_sub(SNAPSHOT_RESERVE);
     if budget == 0 {
-        let why = DiskFull(format!(
+        return Err(disk_full(format!(
             "the state dir {} has {free} bytes free, too few to snapshot the data volumes (the running app was not touched)",
             dir.root().display()
-        ));
-        return Err(anyhow::Error::new(why).context(driftless_exit::Coded(
-            driftless_exit::code::DISK_FULL,
-            "not enough disk space".into(),
         )))
         .hint("free some space and run `driftless sync` again");
     }
     Ok(budget)
+}
+
+/// A [`DiskFull`] error with its exit code.
+fn disk_full(why: String) -> anyhow::Error {
+    anyhow::Error::new(DiskFull(why)).context(driftless_exit::Coded(
+        driftless_exit::code::DISK_FULL,
+        "not enough disk space for the snapshot of the data volumes".into(),
+    ))
 }
 
 fn test_free_bytes() -> Option<u64> {

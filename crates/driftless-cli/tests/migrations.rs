@@ -2,8 +2,9 @@
 //! a schema version in a named volume, and each release's `pre_upgrade` job writes its
 //! own version there (and appends it to a history file). A job that succeeds keeps its
 //! data; a job that fails, or a release that is unhealthy after its job, sends the host
-//! back to the previous release with the volume exactly as it was; a sync killed after
-//! the job restores the snapshot first, then migrates again.
+//! back to the previous release with the volume exactly as it was; no room for the
+//! snapshot changes nothing; a sync killed after the job restores the snapshot first,
+//! then migrates again.
 //!
 //! Needs `cargo build --bins` first (scripts/test does).
 #![allow(clippy::unwrap_used)]
@@ -11,11 +12,12 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use driftless_exit::code::{JOB_FAILED, RUNTIME};
+use driftless_exit::code::{DISK_FULL, JOB_FAILED, RUNTIME};
 use driftless_test_support::docker_cli::docker;
 use driftless_test_support::images::{build_busybox_image, with_retries};
 use driftless_test_support::process::{assert_exit, assert_success, stderr, stdout};
 use driftless_test_support::world::World;
+use serde_json::Value;
 
 /// How one release of the demo app behaves.
 #[derive(Clone, Copy)]
@@ -269,13 +271,38 @@ fn a_failed_migration_brings_the_previous_release_back_with_its_data() {
 }
 
 #[test]
-fn a_sync_killed_after_the_migration_restores_the_snapshot_before_migrating_again() {
+fn no_room_for_the_snapshot_or_a_killed_sync_leaves_the_data_of_the_release_that_runs() {
     let w = World::new("migration-crash");
     release(&w, "1.0.0", GOOD);
     w.install("h");
     w.sync_ok("h");
 
     release(&w, "2.0.0", GOOD);
+    // Room for 10 bytes of snapshot: refused midway, the old release comes back as it was.
+    let out = w
+        .cli("h")
+        .env(
+            "DRIFTLESS_TEST_SNAPSHOT_FREE_BYTES",
+            (64 * 1024 * 1024 + 10).to_string(),
+        )
+        .arg("sync")
+        .output()
+        .unwrap();
+    assert_exit(&out, DISK_FULL, "sync without room for the snapshot");
+    assert!(
+        stderr(&out).contains("bytes free for its snapshot"),
+        "{}",
+        stderr(&out)
+    );
+    assert_on(&w, "h", "1.0.0");
+    assert_eq!(
+        volume_content(&w, "h"),
+        (expected_files(&["1.0.0"]), "1.0.0".into(), "1.0.0".into())
+    );
+    let status = w.status("h");
+    assert_eq!(status["reason"]["code"], "disk_full", "{status}");
+    assert_eq!(status["held_back"], Value::Null, "{status}");
+
     let out = w
         .cli("h")
         .env("DRIFTLESS_CRASH_AT", "after-pre-upgrade")

@@ -54,6 +54,14 @@ pub enum RuntimeError {
         /// What went wrong.
         reason: String,
     },
+    /// A volume holds more than the room its snapshot may take.
+    #[error("volume {volume} holds more than the {max_bytes} bytes free for its snapshot")]
+    SnapshotTooLarge {
+        /// The engine's name of the volume.
+        volume: String,
+        /// The room there was.
+        max_bytes: u64,
+    },
     /// The engine refused or failed a request.
     #[error("docker engine could not {what}: {reason}")]
     Engine {

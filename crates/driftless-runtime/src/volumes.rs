@@ -138,11 +138,9 @@ impl DockerRuntime {
             })?;
             total = total.saturating_add(chunk.len() as u64);
             if total > max_bytes {
-                return Err(RuntimeError::Snapshot {
+                return Err(RuntimeError::SnapshotTooLarge {
                     volume: volume.to_owned(),
-                    reason: format!(
-                        "it holds more than the {max_bytes} bytes free for its snapshot"
-                    ),
+                    max_bytes,
                 });
             }
             file.write_all(&chunk).await.map_err(file_error)?;
