@@ -18,6 +18,7 @@ use crate::drift::{self, image_ref};
 use crate::files::write_atomic;
 use crate::journal::{self, Step};
 use crate::pull_token::PullToken;
+use crate::migrate;
 use crate::reason::DiskFull;
 use crate::sync::Ctx;
 
@@ -118,6 +119,7 @@ pub async fn apply(
     journal::crash_point("before-switch");
     crate::files::switch_symlink(&ctx.dir.current_link(), &dir)?;
     ctx.dir.mark_ran(version)?;
+    crate::migrate::discard(ctx.dir);
     Ok(true)
 }
 
@@ -140,6 +142,9 @@ pub async fn download(
 }
 
 /// `compose up` of `version`; if it is not healthy, the previous release comes back.
+/// A release with jobs and data volumes is migrated on the way (see [`crate::migrate`]):
+/// snapshot → `pre_upgrade` jobs → `up` + health gate → `post_upgrade` jobs; when any
+/// of them fails, the data volumes are restored before the previous release comes back.
 async fn bring_up(
     ctx: &Ctx<'_>,
     release: &ReleaseDocument,
@@ -147,36 +152,24 @@ async fn bring_up(
     dir: &Path,
 ) -> Result<()> {
     let previous = ctx.dir.current_version().filter(|v| v != version);
-    journal::begin(ctx.dir, Step::Up, version)?;
-    eprintln!("starting {} {version}", ctx.config.app);
-    if journal::crash_requested("mid-up") {
-        // Bring up one service of the new release, then die, as a kill mid-`up` would.
-        let first: Vec<String> = release
-            .images
-            .iter()
-            .take(1)
-            .map(|i| i.service.clone())
-            .collect();
-        ctx.runtime
-            .compose_up_services(
-                &ctx.config.project,
-                &dir.join("compose.yaml"),
-                &dir.join("app.env"),
-                &first,
-            )
-            .await?;
-        journal::crash_point("mid-up");
-    }
-    let started = up_and_wait(
-        ctx,
-        release,
-        &dir.join("compose.yaml"),
-        &dir.join("app.env"),
-    )
-    .await;
+    migrate::recover(ctx).await?;
+    let migrating = migrate::applies(ctx, release, version);
+    let started = migrate_and_start(ctx, release, version, dir, migrating).await;
     let Err(e) = started else {
         return Ok(());
     };
+    if migrating {
+        eprintln!("release {version} failed; restoring its data volumes from the snapshot");
+        if let Err(r) = migrate::restore(ctx).await {
+            // The old release must not run on data it does not know; the next sync
+            // retries the restore before anything else.
+            return Err(r.context(format!(
+                "release {version} failed ({}) and restoring its data volumes failed too; the app is stopped",
+                driftless_exit::one_line(&e)
+            )))
+            .hint("fix what it reports, then run `driftless sync` again");
+        }
+    }
     if let Some(prev) = previous {
         eprintln!("release {version} is not healthy; bringing {prev} back up");
         let pdir = ctx.dir.release_dir(&prev);
@@ -195,7 +188,66 @@ async fn bring_up(
             );
         }
     }
+    if e.is::<migrate::JobFailed>() {
+        let what = format!("release {version} failed a job and was rolled back");
+        return Err(e.context(driftless_exit::Coded(
+            driftless_exit::code::JOB_FAILED,
+            what,
+        )));
+    }
+    if e.is::<crate::reason::DiskFull>() || e.chain().any(|c| c.is::<crate::reason::DiskFull>()) {
+        // No room for the snapshot: the release never started.
+        return Err(e.context(format!("release {version} was not applied")));
+    }
     Err(e.context(format!("release {version} did not become healthy")))
+}
+
+/// The steps of [`bring_up`] that can fail and send the host back.
+async fn migrate_and_start(
+    ctx: &Ctx<'_>,
+    release: &ReleaseDocument,
+    version: &str,
+    dir: &Path,
+    migrating: bool,
+) -> Result<()> {
+    if migrating {
+        migrate::snapshot(ctx, release, version).await?;
+        journal::crash_point("after-snapshot");
+        migrate::run_jobs(ctx, release, version, dir, migrate::Phase::PreUpgrade).await?;
+        journal::crash_point("after-pre-upgrade");
+    }
+    journal::begin(ctx.dir, Step::Up, version)?;
+    eprintln!("starting {} {version}", ctx.config.app);
+    if journal::crash_requested("mid-up") {
+        // Bring up one service of the new release, then die, as a kill mid-`up` would.
+        let first: Vec<String> = release
+            .images
+            .iter()
+            .filter(|i| !release.migrations.is_job(&i.service))
+            .take(1)
+            .map(|i| i.service.clone())
+            .collect();
+        ctx.runtime
+            .compose_up_services(
+                &ctx.config.project,
+                &dir.join("compose.yaml"),
+                &dir.join("app.env"),
+                &first,
+            )
+            .await?;
+        journal::crash_point("mid-up");
+    }
+    up_and_wait(
+        ctx,
+        release,
+        &dir.join("compose.yaml"),
+        &dir.join("app.env"),
+    )
+    .await?;
+    if migrating {
+        migrate::run_jobs(ctx, release, version, dir, migrate::Phase::PostUpgrade).await?;
+    }
+    Ok(())
 }
 
 async fn up_and_wait(
@@ -207,7 +259,13 @@ async fn up_and_wait(
     ctx.runtime
         .compose_up(&ctx.config.project, compose, env)
         .await?;
-    let services: Vec<String> = release.images.iter().map(|i| i.service.clone()).collect();
+    // Jobs are run by the host, never by `up`: they are not waited for.
+    let services: Vec<String> = release
+        .images
+        .iter()
+        .filter(|i| !release.migrations.is_job(&i.service))
+        .map(|i| i.service.clone())
+        .collect();
     let timeout = Duration::from_secs(release.health.timeout_s);
     let gate = HealthGate {
         timeout,

@@ -39,7 +39,9 @@ pub fn containers(
     found: &[ContainerState],
 ) -> ContainerDrift {
     let mut d = ContainerDrift::default();
-    for image in &release.images {
+    // Jobs run once and are removed: no container of theirs is expected.
+    let is_job = |service: &str| release.migrations.is_job(service);
+    for image in release.images.iter().filter(|i| !is_job(&i.service)) {
         let want = image_ref(host, image);
         let mine: Vec<&ContainerState> = found
             .iter()
@@ -74,7 +76,7 @@ pub fn containers(
         }
     }
     for c in found {
-        if !release.images.iter().any(|i| i.service == c.service) {
+        if is_job(&c.service) || !release.images.iter().any(|i| i.service == c.service) {
             d.items.push(format!(
                 "container {} (service {}) is not part of the release",
                 c.name, c.service
@@ -168,6 +170,7 @@ mod tests {
             cli: vec![],
             notes: None,
             urgent: false,
+            migrations: Default::default(),
         }
     }
 
@@ -213,6 +216,29 @@ mod tests {
             ],
         );
         assert_eq!(extra.extras, vec!["2"]);
+    }
+
+    #[test]
+    fn a_job_service_has_no_container_and_a_leftover_one_goes() {
+        let mut r = release();
+        let web = r.images[0].clone();
+        r.images.push(ReleaseImage {
+            service: "migrate".into(),
+            ..web
+        });
+        r.migrations.pre_upgrade = vec!["migrate".into()];
+        let want = image_ref("h:1", &r.images[0]);
+        let only_web = [container("1", "web", &want, true)];
+        assert!(containers(&r, "h:1", &only_web).is_clean());
+        let leftover = containers(
+            &r,
+            "h:1",
+            &[
+                container("1", "web", &want, true),
+                container("2", "migrate", &want, false),
+            ],
+        );
+        assert_eq!(leftover.extras, vec!["2"]);
     }
 
     #[test]

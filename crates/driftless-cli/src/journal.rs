@@ -11,7 +11,7 @@ use crate::files::{write_atomic, write_atomic_volatile};
 use crate::state::StateDir;
 
 /// Names the step at which a debug build aborts itself: `after-pull`, `after-render`,
-/// `mid-up`, `before-switch` or `before-report`. Ignored by release builds.
+/// `after-snapshot`, `after-pre-upgrade`, `mid-up`, `before-switch` or `before-report`. Ignored by release builds.
 pub const CRASH_AT_ENV: &str = "DRIFTLESS_CRASH_AT";
 
 /// Debug builds only: the free disk bytes a sync believes it has (tests of the disk check).
@@ -27,8 +27,16 @@ pub enum Step {
     Pulled,
     /// The compose and env files are written.
     Rendered,
+    /// The data volumes are being snapshotted (the app is stopped).
+    Snapshot,
+    /// The release's `pre_upgrade` jobs are running.
+    PreUpgrade,
     /// `compose up` is running.
     Up,
+    /// The release's `post_upgrade` jobs are running.
+    PostUpgrade,
+    /// The data volumes are being restored from the snapshot.
+    Restore,
     /// Healthy; `current` is being switched.
     Switching,
     /// Switched; the outcome is being reported.

@@ -16,6 +16,7 @@ mod host;
 mod install;
 mod journal;
 mod policy;
+mod migrate;
 mod probe;
 mod progress;
 mod pull_token;

@@ -84,6 +84,10 @@ pub fn code_of(err: &anyhow::Error) -> ReasonCode {
                 _ => ReasonCode::VerificationFailed,
             };
         }
+        // A failed migration holds the release back like a failed health check.
+        if cause.is::<crate::migrate::JobFailed>() {
+            return ReasonCode::HealthFailed;
+        }
         if cause.is::<crate::probe::ProbeFailed>() {
             return ReasonCode::HealthFailed;
         }

@@ -47,6 +47,8 @@ pub struct StatusReport {
     pub services: Vec<ServiceStatus>,
     /// The update policy, and the release that waits for it.
     pub policy: crate::policy::PolicyReport,
+    /// The last run-once job of a release (migration) on this host.
+    pub last_job: Option<crate::migrate::JobRecord>,
 }
 
 /// One container of the project.
@@ -117,6 +119,7 @@ async fn report(dir: &StateDir) -> Result<StatusReport> {
         last_sync: record.last_sync,
         pending_notes,
         services,
+        last_job: crate::migrate::last_job(dir),
     })
 }
 
@@ -188,6 +191,19 @@ fn print_text(report: &StatusReport) {
             s.health.as_deref().unwrap_or(&s.state),
             s.image
         );
+    }
+    if let Some(j) = &report.last_job {
+        let ended = match (j.timed_out, j.exit_code) {
+            (false, Some(code)) => format!("exited with code {code}"),
+            _ => "ran past its timeout and was stopped".to_string(),
+        };
+        println!(
+            "last job  {} ({} of {}) {ended}",
+            j.service, j.phase, j.release
+        );
+        for line in j.log_tail.lines() {
+            println!("          | {line}");
+        }
     }
     if let Some(n) = &report.pending_notes {
         println!("\nnotes of the pending release:\n{n}");

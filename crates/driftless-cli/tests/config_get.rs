@@ -61,6 +61,7 @@ fn state_dir(dir: &Path) {
         cli: vec![],
         notes: None,
         urgent: false,
+        migrations: Default::default(),
     };
     let assignment = Assignment {
         doc_type: "assignment".into(),

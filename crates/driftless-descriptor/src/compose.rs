@@ -213,6 +213,11 @@ impl ComposeFile {
         yaml_emit::emit_document(&self.root).map(String::into_bytes)
     }
 
+    /// The document root, for the crate's readers.
+    pub(crate) fn root(&self) -> &Mapping {
+        &self.root
+    }
+
     /// The document root, for the crate's renderers.
     pub(crate) fn root_mut(&mut self) -> &mut Mapping {
         &mut self.root

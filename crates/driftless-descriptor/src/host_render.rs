@@ -6,12 +6,14 @@ use serde_norway::Value;
 
 use crate::compose::set_image;
 use crate::image_ref::{is_pinned, is_valid_registry_host};
+use crate::migrations::JOB_PROFILE;
 use crate::schema::EXTENSION_KEY;
 use crate::{ComposeFile, DescriptorError};
 
 /// The compose file to run: every image prefixed with `registry_host`, `x-driftless`
 /// removed, and every service's `build` removed (the host only runs the release's images,
-/// it never builds). Every image must already be pinned by digest.
+/// it never builds). Job services get the [`JOB_PROFILE`] profile only, so `up` never
+/// starts them and the host runs them by name. Every image must already be pinned by digest.
 pub fn render_for_host(
     file: &ComposeFile,
     registry_host: &str,
@@ -32,6 +34,7 @@ pub fn render_for_host(
         .iter()
         .map(|s| (s.service.as_str(), s.image.as_str()))
         .collect();
+    let migrations = file.migrations()?;
     let mut rendered = file.clone();
     let root = rendered.root_mut();
     root.shift_remove(EXTENSION_KEY);
@@ -43,6 +46,10 @@ pub fn render_for_host(
             set_image(service, format!("{registry_host}/{image}"))?;
             if let Some(settings) = service.as_mapping_mut() {
                 settings.shift_remove("build");
+                if key.as_str().is_some_and(|k| migrations.is_job(k)) {
+                    let profile = Value::Sequence(vec![Value::String(JOB_PROFILE.into())]);
+                    settings.insert(Value::String("profiles".into()), profile);
+                }
             }
         }
     }

@@ -22,6 +22,7 @@ mod error;
 mod host_render;
 mod image_ref;
 mod interpolation;
+mod migrations;
 mod schema;
 mod verify;
 mod yaml_emit;
@@ -32,6 +33,7 @@ pub use env_file::{render_env_file, ENV_FILE_HEADER};
 pub use error::DescriptorError;
 pub use host_render::render_for_host;
 pub use image_ref::{is_pinned, is_valid_repository};
+pub use migrations::JOB_PROFILE;
 pub use schema::{is_valid_variable_name, validate_value, DeclaredHealth, EXTENSION_KEY};
 pub use verify::verify_against_release;
 

@@ -13,8 +13,8 @@ use crate::DescriptorError;
 pub const EXTENSION_KEY: &str = "x-driftless";
 
 // Both readers parse the whole block, so either can meet a mistake in either part.
-const EXTENSION_SHAPE: &str =
-    "write it as `x-driftless: {config: [ {name, type, ...} ], health: {timeout_s, settle_s, probe: {url, status}}}`";
+pub(crate) const EXTENSION_SHAPE: &str =
+    "write it as `x-driftless: {config: [ {name, type, ...} ], health: {timeout_s, settle_s, probe: {url, status}}, jobs: {pre_upgrade: [service], post_upgrade: [service], timeout_s}, data_volumes: [volume]}`";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +23,13 @@ struct Extension {
     config: Vec<Value>,
     #[serde(default)]
     health: Option<RawHealth>,
+    // Read by `crate::migrations`; accepted here so each reader sees the whole block.
+    #[serde(default)]
+    #[allow(dead_code)]
+    jobs: Option<Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    data_volumes: Option<Value>,
 }
 
 #[derive(Deserialize)]

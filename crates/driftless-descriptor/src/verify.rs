@@ -12,7 +12,7 @@ use crate::{ComposeFile, DescriptorError};
 /// The bytes must have the release's descriptor digest and size; the services must be
 /// exactly the release's; each service's image must be exactly `<repository>@<digest>` of
 /// the release's image for it; the `x-driftless` schema must equal the release's
-/// `config_schema`; and every interpolated variable must be declared.
+/// `config_schema` and its jobs and data volumes the release's; and every interpolated variable must be declared.
 pub fn verify_against_release(
     yaml: &[u8],
     release: &ReleaseDocument,
@@ -33,6 +33,11 @@ pub fn verify_against_release(
     let file = ComposeFile::parse(yaml)?;
     check_images(&file, &release.images)?;
     check_schema_equal(&file.config_schema()?, &release.config_schema)?;
+    if file.migrations()? != release.migrations {
+        return Err(DescriptorError::SchemaMismatch(
+            "x-driftless jobs or data_volumes differ from the release's".into(),
+        ));
+    }
     file.check_variables_declared()?;
     Ok(file)
 }

@@ -102,6 +102,7 @@ fn release_for(descriptor: &[u8]) -> ReleaseDocument {
         cli: Vec::new(),
         notes: None,
         urgent: false,
+        migrations: Default::default(),
     }
 }
 
@@ -599,6 +600,22 @@ fn schema_other_than_the_signed_one_is_refused() {
         verify_against_release(&bytes, &release),
         Err(DescriptorError::SchemaMismatch(_))
     ));
+}
+
+#[test]
+fn jobs_other_than_the_signed_ones_are_refused() {
+    // A release that says `db` is a job while its descriptor runs `db` as a service (or
+    // the reverse) would let the host skip or run what the vendor did not sign.
+    let bytes = pinned_bytes();
+    let mut release = release_for(&bytes);
+    assert!(verify_against_release(&bytes, &release).is_ok());
+    release.migrations.pre_upgrade = vec!["db".to_string()];
+    assert_eq!(
+        verify_against_release(&bytes, &release).unwrap_err(),
+        DescriptorError::SchemaMismatch(
+            "x-driftless jobs or data_volumes differ from the release's".into()
+        )
+    );
 }
 
 #[test]

@@ -35,6 +35,9 @@ pub mod code {
     /// The assigned release is below the rollback floor of a release the host
     /// verified; nothing was pulled.
     pub const BELOW_ROLLBACK_FLOOR: u8 = 15;
+    /// A release's run-once job (`pre_upgrade` or `post_upgrade`) failed; its data
+    /// volumes were restored from the snapshot and the previous release brought back.
+    pub const JOB_FAILED: u8 = 18;
 }
 
 /// One exit code as the README documents it.
@@ -111,6 +114,10 @@ pub const CODES: &[ExitCodeInfo] = &[
     ExitCodeInfo {
         code: code::BELOW_ROLLBACK_FLOOR,
         meaning: "a release below the rollback floor of a release this host verified was refused; nothing was pulled",
+    },
+    ExitCodeInfo {
+        code: code::JOB_FAILED,
+        meaning: "a release's run-once job failed; its data volumes were restored and the previous release brought back",
     },
 ];
 

@@ -15,8 +15,8 @@ use tokio::sync::OnceCell;
 use crate::compose::{tail_lines, ComposeTool};
 use crate::health::{service_status, ServiceStatus, Settle};
 use crate::{
-    disk, pull, ContainerRuntime, ContainerState, HealthGate, PullProgress, RuntimeError,
-    PROJECT_LABEL, SERVICE_LABEL,
+    disk, pull, ContainerRuntime, ContainerState, HealthGate, JobOutcome, PullProgress,
+    RuntimeError, PROJECT_LABEL, SERVICE_LABEL,
 };
 
 /// How often [`ContainerRuntime::wait_healthy`] looks at the containers again.
@@ -69,7 +69,7 @@ impl DockerRuntime {
         &self.docker
     }
 
-    async fn inspect(&self, id: &str) -> Result<ContainerInspectResponse, RuntimeError> {
+    pub(crate) async fn inspect(&self, id: &str) -> Result<ContainerInspectResponse, RuntimeError> {
         self.docker
             .inspect_container(id, None::<InspectContainerOptions>)
             .await
@@ -112,7 +112,7 @@ impl DockerRuntime {
     }
 
     /// The last lines of a container's stdout and stderr, best effort.
-    async fn log_tail(&self, id: &str) -> String {
+    pub(crate) async fn log_tail(&self, id: &str) -> String {
         let options = LogsOptions::<String> {
             stdout: true,
             stderr: true,
@@ -340,5 +340,48 @@ impl ContainerRuntime for DockerRuntime {
                 what: "measure free disk space".to_owned(),
                 reason: e.to_string(),
             })
+    }
+
+    async fn run_job(
+        &self,
+        project: &str,
+        compose_file: &Path,
+        env_file: &Path,
+        service: &str,
+        timeout: Duration,
+    ) -> Result<JobOutcome, RuntimeError> {
+        self.run_job_once(project, compose_file, env_file, service, timeout)
+            .await
+    }
+
+    async fn find_volume(
+        &self,
+        project: &str,
+        volume: &str,
+    ) -> Result<Option<String>, RuntimeError> {
+        self.volume_of(project, volume).await
+    }
+
+    async fn snapshot_volume(
+        &self,
+        name: &str,
+        image: &str,
+        dest: &Path,
+        max_bytes: u64,
+    ) -> Result<u64, RuntimeError> {
+        self.snapshot(name, image, dest, max_bytes).await
+    }
+
+    async fn restore_volume(
+        &self,
+        name: &str,
+        image: &str,
+        src: &Path,
+    ) -> Result<(), RuntimeError> {
+        self.restore(name, image, src).await
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
+        self.remove_named_volume(name).await
     }
 }

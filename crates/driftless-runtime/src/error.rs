@@ -46,6 +46,22 @@ pub enum RuntimeError {
     /// Neither `docker compose` (v2) nor `docker-compose` (v1) can be run.
     #[error("neither `docker compose` nor `docker-compose` works on this host")]
     NoCompose,
+    /// A volume's snapshot could not be taken or restored.
+    #[error("cannot snapshot or restore volume {volume}: {reason}")]
+    Snapshot {
+        /// The engine's name of the volume.
+        volume: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A volume holds more than the room its snapshot may take.
+    #[error("volume {volume} holds more than the {max_bytes} bytes free for its snapshot")]
+    SnapshotTooLarge {
+        /// The engine's name of the volume.
+        volume: String,
+        /// The room there was.
+        max_bytes: u64,
+    },
     /// The engine refused or failed a request.
     #[error("docker engine could not {what}: {reason}")]
     Engine {

@@ -11,7 +11,9 @@ mod disk;
 mod docker;
 mod error;
 mod health;
+mod jobs;
 mod pull;
+mod volumes;
 
 use std::path::Path;
 use std::time::Duration;
@@ -21,6 +23,7 @@ use async_trait::async_trait;
 pub use compose::{ComposeTool, COMPOSE_PASSTHROUGH_ENV};
 pub use docker::DockerRuntime;
 pub use error::RuntimeError;
+pub use volumes::VOLUME_LABEL;
 
 /// The label compose puts on every container of a project.
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
@@ -103,6 +106,66 @@ pub trait ContainerRuntime: Send + Sync {
     /// Free bytes on the filesystem of the engine's data root, when that filesystem is
     /// on this host (`None` when it cannot be known, e.g. a remote engine or a VM).
     async fn free_disk_bytes(&self) -> Result<Option<u64>, RuntimeError>;
+
+    /// Runs `service` of the project once (`compose run -d`, so with the release's
+    /// config, volumes and networks), waits for it to stop for at most `timeout` (then
+    /// stops it), and returns its exit code and last log lines. Its container is removed.
+    async fn run_job(
+        &self,
+        project: &str,
+        compose_file: &Path,
+        env_file: &Path,
+        service: &str,
+        timeout: Duration,
+    ) -> Result<JobOutcome, RuntimeError>;
+
+    /// The engine's name of volume `volume` (its key in the compose file) of `project`,
+    /// when compose has created it.
+    async fn find_volume(
+        &self,
+        project: &str,
+        volume: &str,
+    ) -> Result<Option<String>, RuntimeError>;
+
+    /// Writes the content of volume `name` as a tar to `dest` (mode 0600), through a
+    /// helper container of `image` (already on the host; it is never started), refusing
+    /// past `max_bytes`; returns the bytes written. Nothing may write to the volume meanwhile.
+    async fn snapshot_volume(
+        &self,
+        name: &str,
+        image: &str,
+        dest: &Path,
+        max_bytes: u64,
+    ) -> Result<u64, RuntimeError>;
+
+    /// Replaces the content of volume `name` with the tar at `src` (from
+    /// [`ContainerRuntime::snapshot_volume`]): the volume is recreated empty with the
+    /// same driver and labels, then filled. No container may use it meanwhile.
+    async fn restore_volume(&self, name: &str, image: &str, src: &Path)
+        -> Result<(), RuntimeError>;
+
+    /// Removes volume `name` (nothing when it does not exist).
+    async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError>;
+}
+
+/// How a run-once job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobOutcome {
+    /// The compose service run.
+    pub service: String,
+    /// Its exit code; `None` when it was stopped at its timeout.
+    pub exit_code: Option<i64>,
+    /// Whether it ran past its timeout.
+    pub timed_out: bool,
+    /// Its last log lines.
+    pub log_tail: String,
+}
+
+impl JobOutcome {
+    /// Whether the job ran to completion with exit code 0.
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out
+    }
 }
 
 /// One container of a compose project, as the engine reports it.

@@ -348,6 +348,7 @@ fn release_doc(version: &str, counter: u64) -> ReleaseDocument {
         cli: vec![],
         notes: None,
         urgent: false,
+        migrations: Default::default(),
     }
 }
 

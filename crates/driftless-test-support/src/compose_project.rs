@@ -155,5 +155,12 @@ impl Drop for ComposeProject {
         args.extend(networks.lines());
         args.push(&default);
         docker_quiet(&args);
+        // Volumes last: a volume a container uses cannot be removed.
+        let volumes = docker_quiet(&["volume", "ls", "-q", "--filter", &label]);
+        if !volumes.is_empty() {
+            let mut args = vec!["volume", "rm", "-f"];
+            args.extend(volumes.lines());
+            docker_quiet(&args);
+        }
     }
 }

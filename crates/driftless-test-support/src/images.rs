@@ -53,6 +53,16 @@ CMD ["/bin/busybox", "sh", "-c", "echo started; /bin/busybox sleep {after_s}; ec
     build(tag, &dockerfile, None)
 }
 
+/// Builds a FROM-scratch image tagged `tag` holding only busybox, for services whose
+/// compose `command` says what they do; returns the image id.
+pub fn build_busybox_image(tag: &str) -> anyhow::Result<String> {
+    let dockerfile = r#"FROM scratch
+COPY busybox /bin/busybox
+CMD ["/bin/busybox", "sleep", "3600"]
+"#;
+    build(tag, dockerfile, None)
+}
+
 /// The line a container of [`build_failing_image`] writes before it exits.
 pub const FAILING_IMAGE_MESSAGE: &str = "driftless test service failing on purpose";
 

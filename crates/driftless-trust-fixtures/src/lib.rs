@@ -157,6 +157,7 @@ pub fn release_doc_of(app: &str, counter: u64, floor: u64) -> ReleaseDocument {
         cli: vec![],
         notes: None,
         urgent: false,
+        migrations: Default::default(),
     }
 }
 

@@ -13,7 +13,7 @@ use driftless_registry_token::{
 };
 use driftless_wire::api::ReleaseInfo;
 use driftless_wire::release::{
-    CliBinary, ConfigVar, DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage,
+    CliBinary, ConfigVar, DescriptorRef, HealthSpec, Migrations, ReleaseDocument, ReleaseImage,
     DEFAULT_SETTLE_S,
 };
 use driftless_wire::{Digest, Envelope, KeyId, RELEASE_PAYLOAD_TYPE};
@@ -189,6 +189,7 @@ struct Inputs {
     compose: ComposeFile,
     schema: Vec<ConfigVar>,
     health: DeclaredHealth,
+    migrations: Migrations,
     notes: Option<String>,
     cli_binaries: Vec<(CliBinary, Vec<u8>)>,
 }
@@ -268,6 +269,7 @@ pub async fn publish(
         cli,
         notes: inputs.notes,
         urgent: opts.urgent,
+        migrations: inputs.migrations,
     };
     sign_and_upload(client, opts, key_id, release, info.registry_host).await
 }
@@ -292,6 +294,7 @@ fn read_inputs(opts: &PublishOptions<'_>) -> Result<Inputs> {
         .with_context(in_compose)?;
     let schema = compose.config_schema().with_context(in_compose)?;
     let health = compose.health().with_context(in_compose)?;
+    let migrations = compose.migrations().with_context(in_compose)?;
     let notes = match opts.notes {
         Some(p) => Some(
             String::from_utf8(read_capped(p, 256 * 1024)?)
@@ -306,6 +309,7 @@ fn read_inputs(opts: &PublishOptions<'_>) -> Result<Inputs> {
         compose,
         schema,
         health,
+        migrations,
         notes,
         cli_binaries,
     })

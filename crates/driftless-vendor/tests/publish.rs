@@ -228,6 +228,31 @@ fn an_undeclared_variable_is_invalid_input() {
 }
 
 #[test]
+fn undeclared_data_volumes_and_unknown_jobs_are_invalid_input() {
+    let stack = stack_with_app();
+    let services = "services:\n  web:\n    image: foo:1\n    volumes: [\"data:/data\"]\nvolumes:\n  data: {}\n";
+    for (ext, want) in [
+        (
+            "  data_volumes: [db]\n",
+            "data_volumes: `db` is not a named volume declared",
+        ),
+        (
+            "  jobs:\n    pre_upgrade: [migrate]\n",
+            "jobs: `migrate` is not a service of this file",
+        ),
+    ] {
+        let yaml = format!("{services}x-driftless:\n{ext}");
+        let compose = write_compose(&stack, "compose.yaml", &yaml);
+        let (line, _) = refused(
+            &stack,
+            publish_cmd(&stack, VERSION, &compose),
+            code::INVALID_INPUT,
+        );
+        assert!(line.contains(want), "{line}");
+    }
+}
+
+#[test]
 fn a_build_only_service_is_invalid_input() {
     let stack = stack_with_app();
     let yaml = "services:\n  web:\n    build: .\n";

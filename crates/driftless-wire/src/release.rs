@@ -193,6 +193,54 @@ pub struct ReleaseDocument {
     /// their customer's approval or window. Signed, so a control plane cannot fake it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub urgent: bool,
+    /// Run-once jobs around the switch and the volumes that hold the app's data.
+    #[serde(default, skip_serializing_if = "Migrations::is_empty")]
+    pub migrations: Migrations,
+}
+
+/// The run-once jobs of a release (compose services run to completion, never by
+/// `up`) and the named volumes the host snapshots before them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Migrations {
+    /// Services run, in order, before the new release starts (e.g. a schema migration).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_upgrade: Vec<String>,
+    /// Services run, in order, once the new release is healthy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_upgrade: Vec<String>,
+    /// Seconds each job may run before it is stopped and counted as failed
+    /// ([`DEFAULT_JOB_TIMEOUT_S`] when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_timeout_s: Option<u64>,
+    /// Compose volume names (keys of the file's `volumes:`) holding the app's data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_volumes: Vec<String>,
+}
+
+/// How long a job may run when the release declares no `jobs.timeout_s`.
+pub const DEFAULT_JOB_TIMEOUT_S: u64 = 600;
+
+impl Migrations {
+    /// Whether the release declares neither jobs nor data volumes.
+    pub fn is_empty(&self) -> bool {
+        self.pre_upgrade.is_empty()
+            && self.post_upgrade.is_empty()
+            && self.data_volumes.is_empty()
+            && self.job_timeout_s.is_none()
+    }
+
+    /// Whether `service` is a job (run by the host, never started by `up`).
+    pub fn is_job(&self, service: &str) -> bool {
+        self.pre_upgrade
+            .iter()
+            .chain(&self.post_upgrade)
+            .any(|s| s == service)
+    }
+
+    /// The job timeout in force.
+    pub fn job_timeout_s(&self) -> u64 {
+        self.job_timeout_s.unwrap_or(DEFAULT_JOB_TIMEOUT_S)
+    }
 }
 
 impl ReleaseDocument {
