@@ -82,6 +82,7 @@ impl<'a> Ctx<'a> {
             client,
             runtime,
             progress,
+            told_on_304: std::sync::Mutex::default(),
         })
     }
 }

@@ -274,7 +274,8 @@ impl ContainerRuntime for DockerRuntime {
         compose_file: &Path,
         env_file: &Path,
     ) -> Result<(), RuntimeError> {
-        self.compose
+        self.compose_tool()
+            .await?
             .run(
                 project,
                 compose_file,

@@ -30,6 +30,7 @@ impl DockerRuntime {
     ) -> Result<JobOutcome, RuntimeError> {
         let name = job_container_name(project, service);
         self.compose_tool()
+            .await?
             .run(
                 project,
                 compose_file,

@@ -173,6 +173,9 @@ impl Store for Interfering {
     async fn revoke_install(&self, id: &str, now: i64) -> StoreResult<bool> {
         self.inner.revoke_install(id, now).await
     }
+    async fn uninstall_install(&self, id: &str, now: i64) -> StoreResult<bool> {
+        self.inner.uninstall_install(id, now).await
+    }
     async fn checkin_view(&self, install_id: &str) -> StoreResult<Option<CheckinView>> {
         self.inner.checkin_view(install_id).await
     }
@@ -316,6 +319,8 @@ fn release(version: &str, counter: u64, key: &SigningKey) -> Release {
         rollback_floor: 0,
         cli: vec![],
         notes: None,
+        urgent: false,
+        migrations: Default::default(),
     };
     let payload = serde_json::to_vec(&doc).unwrap();
     let envelope = Envelope::sign(RELEASE_PAYLOAD_TYPE, &payload, &[key]);

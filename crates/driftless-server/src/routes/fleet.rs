@@ -137,20 +137,6 @@ fn install_info(r: InstallSummary, rollout: Option<&Rollout>) -> InstallInfo {
     }
 }
 
-/// Why an install outside the opened waves of `rollout` does not have its release yet.
-fn waiting_for_wave(rollout: &Rollout) -> Reason {
-    Reason {
-        code: ReasonCode::WaitingForWave,
-        detail: format!(
-            "{} is rolling out ({}, wave {} of {}); this install's wave has not opened",
-            rollout.version,
-            rollout.state.name(),
-            rollout.wave_index + 1,
-            rollout.waves.len()
-        ),
-    }
-}
-
 /// `POST /v1/installs/{id}/revoke`.
 pub async fn revoke(
     State(state): State<AppState>,
