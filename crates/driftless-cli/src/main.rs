@@ -67,7 +67,7 @@ enum Command {
     Config(config_cmd::ConfigArgs),
     /// Choose when a new release is applied: auto, approve, or inside weekly windows.
     Policy(policy::PolicyArgs),
-    /// Apply the release that waits for approval (under `policy set approve`).
+    /// Approve the release that waits (under `policy set approve`) and apply it now.
     Approve(approve::ApproveArgs),
     /// Print a short-lived credential for `docker login` to the vendor's registry.
     RegistryLogin,

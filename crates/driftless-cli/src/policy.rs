@@ -376,7 +376,7 @@ fn set(dir: &StateDir, mode: Mode, windows: Option<&str>) -> Result<()> {
         (m, Some(extra)) => driftless_exit::refuse!(
             hint = "windows go with `window` only";
             "policy `{}` takes no windows, got `{extra}`",
-            Policy::from(m).mode()
+            if matches!(m, Mode::Auto) { "auto" } else { "approve" }
         ),
     };
     let mut config = dir.load_config()?;
@@ -390,16 +390,6 @@ fn set(dir: &StateDir, mode: Mode, windows: Option<&str>) -> Result<()> {
         );
     }
     Ok(())
-}
-
-impl From<Mode> for Policy {
-    fn from(m: Mode) -> Policy {
-        match m {
-            Mode::Auto => Policy::Auto,
-            Mode::Approve => Policy::Approve,
-            Mode::Window => Policy::Window(vec![]),
-        }
-    }
 }
 
 /// `policy show --json` and the `policy` of `status --json` (stable: fields are only added).
