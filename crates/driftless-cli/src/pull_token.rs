@@ -82,10 +82,17 @@ impl PullToken {
             .registry_token(&ctx.config.install_id, &key, signed_at_ms)
             .await
             .context("cannot renew the registry token; the running app was not touched")?;
-        if answer.version != self.version || answer.registry.host != self.access.host {
+        if answer.version != self.version {
             return Err(anyhow!(
                 "the assignment changed to {} during the sync",
                 answer.version
+            ))
+            .hint("run `driftless sync` again");
+        }
+        if answer.registry.host != self.access.host {
+            return Err(anyhow!(
+                "the registry moved to {} during the sync",
+                answer.registry.host
             ))
             .hint("run `driftless sync` again");
         }
