@@ -11,7 +11,7 @@
 //! The token is a bearer secret: it is never printed, logged or written to disk.
 
 use anyhow::{anyhow, Context as _, Result};
-use driftless_client::InstallClient;
+use driftless_client::{ClientError, InstallClient};
 use driftless_exit::HintExt as _;
 use driftless_wire::checkin::RegistryAccess;
 use std::time::{Duration, Instant};
@@ -51,10 +51,23 @@ impl PullToken {
         &self.access.host
     }
 
-    /// The access to use now, renewed first if it is running out.
+    /// The access to use now, renewed first if it is running out. When the control
+    /// plane cannot be reached, a token that has not expired yet is used as it is; when
+    /// it refuses (a revoked install), the sync stops.
     pub async fn fresh(&mut self, ctx: &Ctx<'_>) -> Result<&RegistryAccess> {
-        if renews_early() && running_out(self.obtained.elapsed(), self.access.expires_in) {
-            self.renew(ctx).await?;
+        let age = self.obtained.elapsed();
+        if !renews_early() || !running_out(age, self.access.expires_in) {
+            return Ok(&self.access);
+        }
+        if let Err(e) = self.renew(ctx).await {
+            let expired = age >= Duration::from_secs(self.access.expires_in);
+            if expired || refused_by_control_plane(&e) {
+                return Err(e);
+            }
+            eprintln!(
+                "warning: {}; pulling with the current token while it lasts",
+                driftless_exit::one_line(&e)
+            );
         }
         Ok(&self.access)
     }
@@ -69,10 +82,17 @@ impl PullToken {
             .registry_token(&ctx.config.install_id, &key, signed_at_ms)
             .await
             .context("cannot renew the registry token; the running app was not touched")?;
-        if answer.version != self.version || answer.registry.host != self.access.host {
+        if answer.version != self.version {
             return Err(anyhow!(
                 "the assignment changed to {} during the sync",
                 answer.version
+            ))
+            .hint("run `driftless sync` again");
+        }
+        if answer.registry.host != self.access.host {
+            return Err(anyhow!(
+                "the registry moved to {} during the sync",
+                answer.registry.host
             ))
             .hint("run `driftless sync` again");
         }
@@ -84,6 +104,16 @@ impl PullToken {
         );
         Ok(())
     }
+}
+
+/// Whether the control plane answered a renewal with a refusal (rather than not at all).
+fn refused_by_control_plane(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<ClientError>(),
+            Some(ClientError::Api { .. })
+        )
+    })
 }
 
 /// Whether a token running out is renewed before it is refused (always, except when a
@@ -114,5 +144,23 @@ mod tests {
         assert!(running_out(s(200), 300));
         // A token the server says lives no time at all is always renewed.
         assert!(running_out(s(0), 0));
+    }
+
+    #[test]
+    fn only_an_answer_of_the_control_plane_counts_as_a_refusal() {
+        let refused = anyhow::Error::new(ClientError::Api {
+            status: 403,
+            code: "install_revoked".into(),
+            message: "this install or its license has been revoked".into(),
+            hint: Some("contact your vendor".into()),
+        })
+        .context("cannot renew the registry token");
+        assert!(refused_by_control_plane(&refused));
+        let away = anyhow::Error::new(ClientError::Unreachable {
+            url: "http://127.0.0.1:1/v1/installs/ins_1/registry-token".into(),
+            reason: "connection refused or no route".into(),
+        })
+        .context("cannot renew the registry token");
+        assert!(!refused_by_control_plane(&away));
     }
 }
