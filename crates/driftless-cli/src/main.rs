@@ -50,8 +50,18 @@ enum Command {
     /// Register this host with a license key.
     Install(install::InstallArgs),
     /// Check in once and converge on the assigned release.
+    ///
+    /// A release that declares run-once jobs and data volumes (x-driftless.jobs,
+    /// x-driftless.data_volumes) is migrated on the way: the app is stopped, its data
+    /// volumes are snapshotted into the state dir, the pre_upgrade jobs run, the
+    /// release starts and must be healthy, then the post_upgrade jobs run. If a job or
+    /// the health gate fails, the volumes are restored and the previous release comes
+    /// back (exit 18 for a failed job, 10 for a failed health gate).
     Sync,
     /// Show what this host runs and why.
+    ///
+    /// Includes the last run-once job of a release (migration): its service, phase,
+    /// release, exit code and last log lines.
     Status(status::StatusArgs),
     /// Read or change the values the release declares.
     Config(config_cmd::ConfigArgs),
