@@ -2,10 +2,9 @@
 //! a schema version in a named volume, and each release's `pre_upgrade` job writes its
 //! own version there (and appends it to a history file). A job that succeeds keeps its
 //! data; a job that fails (before the switch or after the health gate), or a release
-//! that is unhealthy after its job, sends the host
-//! back to the previous release with the volume exactly as it was; no room for the
-//! snapshot changes nothing; a sync killed after the job restores the snapshot first,
-//! then migrates again.
+//! that is unhealthy after its job, sends the host back to the previous release with
+//! the volume exactly as it was; no room for the snapshot changes nothing; a sync
+//! killed after the job restores the snapshot first, then migrates again.
 //!
 //! Needs `cargo build --bins` first (scripts/test does).
 #![allow(clippy::unwrap_used)]
