@@ -60,8 +60,18 @@ enum Command {
     /// Images are pulled with the short-lived registry token the check-in gives; a pull
     /// that outlives it renews it (a signed request to the control plane) and carries
     /// on with what is already pulled, so a slow link still converges in one sync.
+    ///
+    /// A release that declares run-once jobs and data volumes (x-driftless.jobs,
+    /// x-driftless.data_volumes) is migrated on the way: the app is stopped, its data
+    /// volumes are snapshotted into the state dir, the pre_upgrade jobs run, the
+    /// release starts and must be healthy, then the post_upgrade jobs run. If a job or
+    /// the health gate fails, the volumes are restored and the previous release comes
+    /// back (exit 18 for a failed job, 10 for a failed health gate).
     Sync,
     /// Show what this host runs and why.
+    ///
+    /// Includes the last run-once job of a release (migration): its service, phase,
+    /// release, exit code and last log lines.
     Status(status::StatusArgs),
     /// Read or change the values the release declares.
     Config(config_cmd::ConfigArgs),

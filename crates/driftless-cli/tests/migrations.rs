@@ -1,10 +1,10 @@
 //! Migrations with a way back, on the real Docker Engine and registry: a demo app keeps
 //! a schema version in a named volume, and each release's `pre_upgrade` job writes its
 //! own version there (and appends it to a history file). A job that succeeds keeps its
-//! data; a job that fails, or a release that is unhealthy after its job, sends the host
-//! back to the previous release with the volume exactly as it was; no room for the
-//! snapshot changes nothing; a sync killed after the job restores the snapshot first,
-//! then migrates again.
+//! data; a job that fails (before the switch or after the health gate), or a release
+//! that is unhealthy after its job, sends the host back to the previous release with
+//! the volume exactly as it was; no room for the snapshot changes nothing; a sync
+//! killed after the job restores the snapshot first, then migrates again.
 //!
 //! Needs `cargo build --bins` first (scripts/test does).
 #![allow(clippy::unwrap_used)]
@@ -26,11 +26,14 @@ struct Demo {
     job_exit: u8,
     /// Whether its app service exits at once (never healthy).
     app_crashes: bool,
+    /// The exit code of a `post_upgrade` job it declares, if any (after it wrote).
+    post_job_exit: Option<u8>,
 }
 
 const GOOD: Demo = Demo {
     job_exit: 0,
     app_crashes: false,
+    post_job_exit: None,
 };
 
 /// What a failing job of `version` prints last.
@@ -57,13 +60,22 @@ fn demo_release(w: &World, version: &str, demo: Demo) -> PathBuf {
             demo.job_exit
         ));
     }
+    let (post_jobs, post_service) = match demo.post_job_exit {
+        Some(code) => (
+            "\n    post_upgrade: [check]".to_string(),
+            format!(
+                "  check:\n    image: {image}\n    network_mode: bridge\n    command: [\"/bin/busybox\", \"sh\", \"-c\", \"echo post-{version} >> /data/history; echo 'check of {version} failed on purpose'; exit {code}\"]\n    volumes: [\"data:/data\"]\n"
+            ),
+        ),
+        None => (String::new(), String::new()),
+    };
     let compose = format!(
         r#"x-driftless:
   health:
     timeout_s: 30
     settle_s: 1
   jobs:
-    pre_upgrade: [migrate]
+    pre_upgrade: [migrate]{post_jobs}
     timeout_s: 60
   data_volumes: [data]
 services:
@@ -77,7 +89,7 @@ services:
     network_mode: bridge
     command: ["/bin/busybox", "sh", "-c", "{job}"]
     volumes: ["data:/data"]
-volumes:
+{post_service}volumes:
   data: {{}}
 "#
     );
@@ -268,6 +280,32 @@ fn a_failed_migration_brings_the_previous_release_back_with_its_data() {
     assert_on(&w, "h", "2.0.0");
     assert_eq!(volume_content(&w, "h"), after_two);
     assert_eq!(w.status("h")["last_job"]["release"], "4.0.0");
+
+    // Healthy after its migration, but its post_upgrade job fails: restored too.
+    release(
+        &w,
+        "5.0.0",
+        Demo {
+            post_job_exit: Some(5),
+            ..GOOD
+        },
+    );
+    let out = w.sync("h");
+    assert_exit(
+        &out,
+        JOB_FAILED,
+        "sync of a release whose post_upgrade job fails",
+    );
+    assert!(
+        stderr(&out).contains("post_upgrade job check of release 5.0.0 exited with code 5"),
+        "{}",
+        stderr(&out)
+    );
+    assert_on(&w, "h", "2.0.0");
+    assert_eq!(volume_content(&w, "h"), after_two);
+    let status = w.status("h");
+    assert_eq!(status["last_job"]["phase"], "post_upgrade", "{status}");
+    assert_eq!(status["last_job"]["exit_code"], 5, "{status}");
 }
 
 #[test]
