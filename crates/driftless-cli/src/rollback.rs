@@ -63,7 +63,7 @@ async fn verified_target(
     current: &str,
     target: &str,
 ) -> Result<driftless_wire::release::ReleaseDocument> {
-    let (assignment_env, release_env) = ctx.dir.load_verified_envelopes(&target)?;
+    let (assignment_env, release_env) = ctx.dir.load_verified_envelopes(target)?;
     let trust = ctx.dir.load_trust()?;
     let verified = driftless_trust::verify_local_rollback(
         &trust,
@@ -87,7 +87,7 @@ async fn verified_target(
             ));
         }
     };
-    if !crate::apply::ready_offline(&ctx, &release, &target).await? {
+    if !crate::apply::ready_offline(ctx, &release, target).await? {
         return Err(Coded(
             code::NOT_FOUND,
             format!("the images or the descriptor of {target} are no longer on this host"),
