@@ -81,12 +81,15 @@ enum Command {
     Approve(approve::ApproveArgs),
     /// Print a short-lived credential for `docker login` to the vendor's registry.
     RegistryLogin,
-    /// Bring back the release this host ran before the current one, and hold the
-    /// assigned release back until the vendor assigns another (never below the
-    /// rollback floor; nothing is pulled).
+    /// Go back to the release this host ran before the current one.
+    ///
+    /// The assigned release is held back until the vendor assigns another. Never below
+    /// the rollback floor; nothing is pulled.
     Rollback,
-    /// Stop and remove the app (its volumes too unless --keep-data), tell the control
-    /// plane, and remove the state directory. Asks first; --yes when not on a terminal.
+    /// Stop and remove the app, tell the control plane, remove the state directory.
+    ///
+    /// The app's volumes go too unless --keep-data. Asks first; off a terminal, only
+    /// --yes goes ahead. Without the control plane, nothing is removed unless --force.
     Uninstall(uninstall::UninstallArgs),
     /// Replace this binary with the CLI build the newest verified release offers.
     SelfUpdate(self_update::SelfUpdateArgs),

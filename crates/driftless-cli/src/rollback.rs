@@ -34,8 +34,37 @@ pub async fn run_command(dir: &StateDir) -> Result<()> {
         .ok_or_else(|| Coded(code::NOT_FOUND, "nothing runs on this host yet".into()))
         .hint("there is nothing to roll back; nothing was changed")?;
     let target = previous_release(dir, &current)?;
-    let (assignment_env, release_env) = dir.load_verified_envelopes(&target)?;
-    let trust = dir.load_trust()?;
+    let release = verified_target(&ctx, &current, &target).await?;
+    eprintln!("rolling back {} from {current} to {target}", ctx.config.app);
+    let mut repaired = Vec::new();
+    journal::begin(dir, Step::Verified, &target)?;
+    let applied = crate::apply::apply(&ctx, &release, &target, None, &mut repaired).await;
+    journal::finish(dir);
+    applied.with_context(|| format!("rollback from {current} to {target} failed"))?;
+    let held = hold_back_assigned(dir, &mut record, &current, &target)?;
+    record.status = Some(InstallStatus::Converged);
+    record.target_version = None;
+    record.last_error = None;
+    dir.save_sync(&record)?;
+    crate::sync::report(&ctx, &record).await;
+    match held {
+        Some(v) => eprintln!(
+            "rolled back to {target}; {v} is held back until your vendor assigns another release"
+        ),
+        None => eprintln!("rolled back to {target}"),
+    }
+    Ok(())
+}
+
+/// The release document of `target`, verified again, once its images and descriptor
+/// are known to be on the host; refuses, changing nothing, otherwise.
+async fn verified_target(
+    ctx: &Ctx<'_>,
+    current: &str,
+    target: &str,
+) -> Result<driftless_wire::release::ReleaseDocument> {
+    let (assignment_env, release_env) = ctx.dir.load_verified_envelopes(target)?;
+    let trust = ctx.dir.load_trust()?;
     let verified = driftless_trust::verify_local_rollback(
         &trust,
         &ctx.config.install_id,
@@ -58,7 +87,7 @@ pub async fn run_command(dir: &StateDir) -> Result<()> {
             ));
         }
     };
-    if !crate::apply::ready_offline(&ctx, &release, &target).await? {
+    if !crate::apply::ready_offline(ctx, &release, target).await? {
         return Err(Coded(
             code::NOT_FOUND,
             format!("the images or the descriptor of {target} are no longer on this host"),
@@ -67,25 +96,7 @@ pub async fn run_command(dir: &StateDir) -> Result<()> {
             "nothing was changed; {current} keeps running (a rollback pulls nothing: ask your vendor to assign {target})"
         ));
     }
-    eprintln!("rolling back {} from {current} to {target}", ctx.config.app);
-    let mut repaired = Vec::new();
-    journal::begin(dir, Step::Verified, &target)?;
-    let applied = crate::apply::apply(&ctx, &release, &target, None, &mut repaired).await;
-    journal::finish(dir);
-    applied.with_context(|| format!("rollback from {current} to {target} failed"))?;
-    let held = hold_back_assigned(dir, &mut record, &current, &target)?;
-    record.status = Some(InstallStatus::Converged);
-    record.target_version = None;
-    record.last_error = None;
-    dir.save_sync(&record)?;
-    crate::sync::report(&ctx, &record).await;
-    match held {
-        Some(v) => eprintln!(
-            "rolled back to {target}; {v} is held back until your vendor assigns another release"
-        ),
-        None => eprintln!("rolled back to {target}"),
-    }
-    Ok(())
+    Ok(release)
 }
 
 /// The release to go back to: the highest release counter below `current`'s among the
