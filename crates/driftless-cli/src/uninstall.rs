@@ -31,6 +31,10 @@ const OWNED_ENTRIES: &[&str] = &[
     "sync.json",
     "journal.json",
     ".lock",
+    // The update policy's approval, the migrations' snapshots and last job.
+    "approval.json",
+    "snapshots",
+    "last-job.json",
 ];
 
 /// Arguments of `driftless uninstall`.
