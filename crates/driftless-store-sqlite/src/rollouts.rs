@@ -3,6 +3,10 @@
 //! A channel has at most one active rollout (running, paused or halted): the partial
 //! unique index `rollouts_active_by_channel` refuses a second one, and the check-in
 //! read finds the active one through it.
+//!
+//! An update is a compare-and-set on the rollout's `revision`, in one `BEGIN IMMEDIATE`
+//! transaction with the channel switch and the audit entry it carries: all of it is
+//! saved, or none.
 
 use driftless_store::{
     Rollout, RolloutOutcomes, RolloutState, RolloutUpdate, StoreError, StoreResult,
