@@ -17,8 +17,8 @@ use std::time::Duration;
 use crate::drift::{self, image_ref};
 use crate::files::write_atomic;
 use crate::journal::{self, Step};
-use crate::pull_token::PullToken;
 use crate::migrate;
+use crate::pull_token::PullToken;
 use crate::reason::DiskFull;
 use crate::sync::Ctx;
 

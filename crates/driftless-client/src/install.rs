@@ -5,8 +5,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use driftless_wire::checkin::{
     request_signing_input, CheckinRequest, CheckinResponse, RegisterRequest, RegisterResponse,
-    RegistryLoginResponse, RegistryTokenResponse, UninstallRequest, INSTALL_HEADER, SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
+    RegistryLoginResponse, RegistryTokenResponse, UninstallRequest, INSTALL_HEADER,
+    SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
 use driftless_wire::{Digest, Envelope};
 use ed25519_dalek::{Signer as _, SigningKey};

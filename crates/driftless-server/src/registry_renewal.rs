@@ -72,7 +72,9 @@ pub async fn assigned_release(
     state: &AppState,
     view: &CheckinView,
 ) -> Result<Option<ReleaseDocument>, ApiError> {
-    let Some(version) = crate::rollout::desired(view, view.running_version.as_deref()).map(|d| d.release.version) else {
+    let Some(version) =
+        crate::rollout::desired(view, view.running_version.as_deref()).map(|d| d.release.version)
+    else {
         return Ok(None);
     };
     let Some(release) = state.store.get_release(&view.install.app, &version).await? else {

@@ -1678,7 +1678,6 @@ async fn a_renewed_registry_token_pulls_exactly_the_assigned_release_and_only_a_
     );
 }
 
-
 /// `POST /v1/installs/{id}/uninstall` signed by `key` at `timestamp` (Unix ms).
 fn uninstall_request(install_id: &str, key: &SigningKey, timestamp: i64) -> Request<Body> {
     let path = format!("/v1/installs/{install_id}/uninstall");
