@@ -83,20 +83,7 @@ impl InstallClient {
         signed_at_ms: i64,
     ) -> Result<CheckinOutcome, ClientError> {
         let path = format!("/v1/installs/{install_id}/checkin");
-        let url = self.http.url(&path);
-        let body = serde_json::to_vec(req).map_err(|e| ClientError::Malformed {
-            url: url.clone(),
-            reason: e.to_string(),
-        })?;
-        let sig = key.sign(&request_signing_input("POST", &path, signed_at_ms, &body));
-        let mut r = self
-            .http
-            .client()
-            .post(&url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(TIMESTAMP_HEADER, signed_at_ms.to_string())
-            .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()))
-            .body(body);
+        let (mut r, url) = self.signed_post(&path, key, signed_at_ms, Some(req))?;
         if let Some(tag) = etag {
             r = r.header(reqwest::header::IF_NONE_MATCH, format!("\"{tag}\""));
         }
@@ -176,14 +163,7 @@ impl InstallClient {
         signed_at_ms: i64,
     ) -> Result<RegistryLoginResponse, ClientError> {
         let path = format!("/v1/installs/{install_id}/registry-login");
-        let url = self.http.url(&path);
-        let sig = key.sign(&request_signing_input("POST", &path, signed_at_ms, b""));
-        let r = self
-            .http
-            .client()
-            .post(&url)
-            .header(TIMESTAMP_HEADER, signed_at_ms.to_string())
-            .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()));
+        let (r, url) = self.signed_post(&path, key, signed_at_ms, None::<&()>)?;
         self.http.send(r, &url).await?.json()
     }
 
@@ -196,14 +176,7 @@ impl InstallClient {
         signed_at_ms: i64,
     ) -> Result<RegistryTokenResponse, ClientError> {
         let path = format!("/v1/installs/{install_id}/registry-token");
-        let url = self.http.url(&path);
-        let sig = key.sign(&request_signing_input("POST", &path, signed_at_ms, b""));
-        let r = self
-            .http
-            .client()
-            .post(&url)
-            .header(TIMESTAMP_HEADER, signed_at_ms.to_string())
-            .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()));
+        let (r, url) = self.signed_post(&path, key, signed_at_ms, None::<&()>)?;
         self.http.send(r, &url).await?.json()
     }
 
@@ -217,20 +190,39 @@ impl InstallClient {
         signed_at_ms: i64,
     ) -> Result<(), ClientError> {
         let path = format!("/v1/installs/{install_id}/uninstall");
-        let url = self.http.url(&path);
-        let body = serde_json::to_vec(req).map_err(|e| ClientError::Malformed {
-            url: url.clone(),
-            reason: e.to_string(),
-        })?;
-        let sig = key.sign(&request_signing_input("POST", &path, signed_at_ms, &body));
-        let r = self
+        let (r, url) = self.signed_post(&path, key, signed_at_ms, Some(req))?;
+        self.http.send(r, &url).await?.ok()
+    }
+
+    /// A `POST` of `path` signed by the install's `key` at `signed_at_ms`, with `body`
+    /// as JSON when there is one, and its URL (for errors).
+    fn signed_post<T: serde::Serialize>(
+        &self,
+        path: &str,
+        key: &SigningKey,
+        signed_at_ms: i64,
+        body: Option<&T>,
+    ) -> Result<(reqwest::RequestBuilder, String), ClientError> {
+        let url = self.http.url(path);
+        let body = match body {
+            Some(b) => serde_json::to_vec(b).map_err(|e| ClientError::Malformed {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?,
+            None => Vec::new(),
+        };
+        let sig = key.sign(&request_signing_input("POST", path, signed_at_ms, &body));
+        let mut r = self
             .http
             .client()
             .post(&url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(TIMESTAMP_HEADER, signed_at_ms.to_string())
-            .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()))
-            .body(body);
-        self.http.send(r, &url).await?.ok()
+            .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()));
+        if !body.is_empty() {
+            r = r
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        Ok((r, url))
     }
 }

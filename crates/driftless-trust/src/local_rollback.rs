@@ -13,11 +13,11 @@
 
 use driftless_wire::release::{Assignment, ReleaseDocument};
 use driftless_wire::root::Role;
-use driftless_wire::{Digest, Envelope, ASSIGNMENT_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE};
+use driftless_wire::{Envelope, ASSIGNMENT_PAYLOAD_TYPE};
 
 use crate::error::TrustError;
 use crate::state::TrustState;
-use crate::verify::{check_pair, decode, require_pinned_app, require_threshold};
+use crate::verify::{decode, release_named_by, require_pinned_app, require_threshold};
 
 /// Verifies a stored assignment and release document for a local rollback of
 /// `install_id`: signed by a threshold of the director and release keys of the root
@@ -39,24 +39,7 @@ pub fn verify_local_rollback(
         });
     }
     require_pinned_app(state, "assignment", &a.app)?;
-    require_threshold(release_env, &state.root, Role::Release, "release document")?;
-    let payload = release_env
-        .payload_bytes()
-        .map_err(|e| TrustError::Malformed {
-            what: "release document",
-            reason: e.to_string(),
-        })?;
-    let digest = Digest::of(&payload);
-    if digest != a.release_digest {
-        return Err(TrustError::Mismatch {
-            what: "release document digest named by the assignment",
-            expected: a.release_digest.to_string(),
-            found: digest.to_string(),
-        });
-    }
-    let r: ReleaseDocument = decode(release_env, RELEASE_PAYLOAD_TYPE, "release document")?;
-    require_pinned_app(state, "release document", &r.app)?;
-    check_pair(&a, &r)?;
+    let r = release_named_by(state, &a, release_env)?;
     if r.release_counter < state.rollback_floor {
         return Err(TrustError::BelowRollbackFloor {
             version: r.version.to_string(),

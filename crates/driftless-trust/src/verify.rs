@@ -144,17 +144,14 @@ pub fn verify_assignment(
     Ok(a)
 }
 
-/// Verifies the release document an already-verified assignment names.
-///
-/// Refuses a forged, expired or mismatched release, one of another app, one below the
-/// rollback floor of a release already verified, and a downgrade without permission.
-/// Returns the state to persist on success.
-pub fn verify_release(
+/// The release document `assignment` names: signed by a threshold of release keys, its
+/// digest the one the assignment names, for the pinned app, and a pair with the
+/// assignment. Freshness, floor and downgrade rules are the caller's.
+pub(crate) fn release_named_by(
     state: &TrustState,
     assignment: &Assignment,
     release_env: &Envelope,
-    now: i64,
-) -> Result<Verified, TrustError> {
+) -> Result<ReleaseDocument, TrustError> {
     require_threshold(release_env, &state.root, Role::Release, "release document")?;
     let payload = release_env
         .payload_bytes()
@@ -173,6 +170,21 @@ pub fn verify_release(
     let r: ReleaseDocument = decode(release_env, RELEASE_PAYLOAD_TYPE, "release document")?;
     require_pinned_app(state, "release document", &r.app)?;
     check_pair(assignment, &r)?;
+    Ok(r)
+}
+
+/// Verifies the release document an already-verified assignment names.
+///
+/// Refuses a forged, expired or mismatched release, one of another app, one below the
+/// rollback floor of a release already verified, and a downgrade without permission.
+/// Returns the state to persist on success.
+pub fn verify_release(
+    state: &TrustState,
+    assignment: &Assignment,
+    release_env: &Envelope,
+    now: i64,
+) -> Result<Verified, TrustError> {
+    let r = release_named_by(state, assignment, release_env)?;
     require_fresh("release document", r.expires, now)?;
     check_downgrade(state, assignment, &r)?;
     let raises_floor = r.rollback_floor > state.rollback_floor;
