@@ -49,6 +49,11 @@ enum Command {
     /// Register this host with a license key.
     Install(install::InstallArgs),
     /// Check in once and converge on the assigned release.
+    ///
+    /// A host found converged (nothing assigned changed, nothing drifted) is checked
+    /// through the Docker Engine API alone: no process is started and no compose tool is
+    /// needed. The compose tool (`docker compose`, else `docker-compose`) runs only to
+    /// apply a change or repair drift.
     Sync,
     /// Show what this host runs and why.
     Status(status::StatusArgs),
