@@ -67,6 +67,11 @@ enum Command {
     /// release starts and must be healthy, then the post_upgrade jobs run. If a job or
     /// the health gate fails, the volumes are restored and the previous release comes
     /// back (exit 18 for a failed job, 10 for a failed health gate).
+    ///
+    /// A host found converged (nothing assigned changed, nothing drifted) is checked
+    /// through the Docker Engine API alone: no process is started and no compose tool is
+    /// needed. The compose tool (`docker compose`, else `docker-compose`) runs only to
+    /// apply a change or repair drift.
     Sync,
     /// Show what this host runs and why.
     ///

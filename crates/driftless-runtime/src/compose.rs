@@ -26,12 +26,17 @@ pub enum ComposeTool {
 }
 
 impl ComposeTool {
-    /// Picks `docker compose` when it answers `version`, else `docker-compose`.
+    /// Picks `docker compose` when it answers `version`, else `docker-compose` when it
+    /// is on `PATH`. The standalone tool is not asked for its version: that is a Python
+    /// start-up (a second on a busy host) before the command that needs it; a broken
+    /// one fails that command instead, with its own complaint.
     pub async fn detect() -> Result<Self, RuntimeError> {
-        for tool in [ComposeTool::Plugin, ComposeTool::Standalone] {
-            if tool.answers_version().await {
-                return Ok(tool);
-            }
+        if ComposeTool::Plugin.answers_version().await {
+            return Ok(ComposeTool::Plugin);
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        if executable_on(&path, "docker-compose") {
+            return Ok(ComposeTool::Standalone);
         }
         Err(RuntimeError::NoCompose)
     }
@@ -122,6 +127,15 @@ impl ComposeTool {
     }
 }
 
+/// Whether a directory of `path` (a `PATH` value) holds an executable file `program`.
+fn executable_on(path: &std::ffi::OsStr, program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::env::split_paths(path).any(|dir| {
+        std::fs::metadata(dir.join(program))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
 /// The last `n` non-empty lines of `text`, newline-separated.
 pub(crate) fn tail_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -131,6 +145,23 @@ pub(crate) fn tail_lines(text: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_program_is_on_path_only_as_an_executable_file() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let (plain, exec) = (tmp.path().join("plain"), tmp.path().join("exec"));
+        std::fs::create_dir_all(&plain).unwrap();
+        std::fs::create_dir_all(exec.join("docker-compose")).unwrap();
+        std::fs::write(plain.join("docker-compose"), "#!/bin/sh\n").unwrap();
+        let path = std::env::join_paths([&plain, &exec]).unwrap();
+        // A file that is not executable, and a directory, do not count.
+        assert!(!executable_on(&path, "docker-compose"));
+        let file = plain.join("docker-compose");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(executable_on(&path, "docker-compose"));
+        assert!(!executable_on(&path, "docker-compose-v9"));
+    }
 
     #[test]
     fn tail_keeps_only_the_last_lines() {
