@@ -28,12 +28,18 @@ struct Demo {
     app_crashes: bool,
     /// The exit code of a `post_upgrade` job it declares, if any (after it wrote).
     post_job_exit: Option<u8>,
+    /// Whether its `pre_upgrade` job never ends (after it wrote).
+    job_hangs: bool,
+    /// The release's job timeout (`x-driftless.jobs.timeout_s`).
+    job_timeout_s: u32,
 }
 
 const GOOD: Demo = Demo {
     job_exit: 0,
     app_crashes: false,
     post_job_exit: None,
+    job_hangs: false,
+    job_timeout_s: 60,
 };
 
 /// What a failing job of `version` prints last.
@@ -53,6 +59,9 @@ fn demo_release(w: &World, version: &str, demo: Demo) -> PathBuf {
     let mut job = format!(
         "echo migrating schema to {version}; echo {version} > /data/schema; echo {version} >> /data/history; echo {version} > /data/written-by-{version}"
     );
+    if demo.job_hangs {
+        job.push_str("; echo hanging on purpose; while true; do /bin/busybox sleep 1; done");
+    }
     if demo.job_exit != 0 {
         job.push_str(&format!(
             "; echo '{}' >&2; exit {}",
@@ -76,7 +85,7 @@ fn demo_release(w: &World, version: &str, demo: Demo) -> PathBuf {
     settle_s: 1
   jobs:
     pre_upgrade: [migrate]{post_jobs}
-    timeout_s: 60
+    timeout_s: {job_timeout_s}
   data_volumes: [data]
 services:
   app:
@@ -91,7 +100,8 @@ services:
     volumes: ["data:/data"]
 {post_service}volumes:
   data: {{}}
-"#
+"#,
+        job_timeout_s = demo.job_timeout_s
     );
     let path = w.stack.dir.path().join(format!("demo-{version}.yaml"));
     std::fs::write(&path, compose).unwrap();
@@ -306,6 +316,52 @@ fn a_failed_migration_brings_the_previous_release_back_with_its_data() {
     let status = w.status("h");
     assert_eq!(status["last_job"]["phase"], "post_upgrade", "{status}");
     assert_eq!(status["last_job"]["exit_code"], 5, "{status}");
+
+    // A pre_upgrade job that runs past its timeout is stopped and fails: restored too.
+    release(
+        &w,
+        "6.0.0",
+        Demo {
+            job_hangs: true,
+            job_timeout_s: 3,
+            ..GOOD
+        },
+    );
+    let out = w.sync("h");
+    assert_exit(&out, JOB_FAILED, "sync of a release whose job hangs");
+    assert!(
+        stderr(&out).contains("pre_upgrade job migrate of release 6.0.0 ran past its timeout"),
+        "{}",
+        stderr(&out)
+    );
+    assert_on(&w, "h", "2.0.0");
+    assert_eq!(volume_content(&w, "h"), after_two);
+    let status = w.status("h");
+    assert_eq!(status["last_job"]["release"], "6.0.0", "{status}");
+    assert_eq!(status["last_job"]["timed_out"], true, "{status}");
+
+    // Both jobs succeed: the release stays, with what each of them wrote.
+    release(
+        &w,
+        "7.0.0",
+        Demo {
+            post_job_exit: Some(0),
+            ..GOOD
+        },
+    );
+    w.sync_ok("h");
+    assert_on(&w, "h", "7.0.0");
+    assert_eq!(
+        volume_content(&w, "h"),
+        (
+            expected_files(&["1.0.0", "2.0.0", "7.0.0"]),
+            "7.0.0".to_string(),
+            "1.0.0\n2.0.0\n7.0.0\npost-7.0.0".to_string(),
+        )
+    );
+    let status = w.status("h");
+    assert_eq!(status["last_job"]["phase"], "post_upgrade", "{status}");
+    assert_eq!(status["last_job"]["exit_code"], 0, "{status}");
 }
 
 #[test]
