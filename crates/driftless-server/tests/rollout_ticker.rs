@@ -20,7 +20,7 @@ use driftless_store::{
 };
 use driftless_store_sqlite::SqliteStore;
 use driftless_wire::keys::generate_signing_key;
-use driftless_wire::release::{DescriptorRef, HealthSpec, ReleaseDocument};
+use driftless_wire::release::ReleaseDocument;
 use driftless_wire::root::{Role, RoleKeys, RootDocument};
 use driftless_wire::{Digest, Envelope, PublicKey, RELEASE_PAYLOAD_TYPE, ROOT_PAYLOAD_TYPE};
 use ed25519_dalek::SigningKey;
@@ -300,27 +300,10 @@ async fn control_plane() -> (AppState, Arc<Interfering>) {
 fn release(version: &str, counter: u64, key: &SigningKey) -> Release {
     let t = now();
     let doc = ReleaseDocument {
-        doc_type: "release".into(),
-        app: APP.into(),
         version: version.parse().unwrap(),
-        release_counter: counter,
         created_at: t,
         expires: t + 86400,
-        images: vec![],
-        descriptor: DescriptorRef {
-            repository: format!("{APP}/r{counter}/compose"),
-            manifest_digest: Digest::of(b"manifest"),
-            digest: Digest::of(b"compose"),
-            size: 7,
-        },
-        config_schema: vec![],
-        health: HealthSpec::default(),
-        min_cli_version: "0.1.0".parse().unwrap(),
-        rollback_floor: 0,
-        cli: vec![],
-        notes: None,
-        urgent: false,
-        migrations: Default::default(),
+        ..driftless_trust_fixtures::release_doc_of(APP, counter, 0)
     };
     let payload = serde_json::to_vec(&doc).unwrap();
     let envelope = Envelope::sign(RELEASE_PAYLOAD_TYPE, &payload, &[key]);
