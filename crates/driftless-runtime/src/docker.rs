@@ -58,6 +58,20 @@ impl DockerRuntime {
         self.compose.get_or_try_init(ComposeTool::detect).await
     }
 
+    /// Runs the compose tool (found on first use) with `args` for `project`.
+    pub(crate) async fn compose(
+        &self,
+        project: &str,
+        compose_file: &Path,
+        env_file: &Path,
+        args: &[&str],
+    ) -> Result<(), RuntimeError> {
+        self.compose_tool()
+            .await?
+            .run(project, compose_file, env_file, args)
+            .await
+    }
+
     /// The compose command as a person would type it (`docker compose` or
     /// `docker-compose`), when this runtime has needed it so far.
     pub fn compose_command(&self) -> Option<&'static str> {
@@ -211,15 +225,13 @@ impl ContainerRuntime for DockerRuntime {
         compose_file: &Path,
         env_file: &Path,
     ) -> Result<(), RuntimeError> {
-        self.compose_tool()
-            .await?
-            .run(
-                project,
-                compose_file,
-                env_file,
-                &["up", "-d", "--remove-orphans"],
-            )
-            .await
+        self.compose(
+            project,
+            compose_file,
+            env_file,
+            &["up", "-d", "--remove-orphans"],
+        )
+        .await
     }
 
     async fn compose_up_services(
@@ -231,10 +243,7 @@ impl ContainerRuntime for DockerRuntime {
     ) -> Result<(), RuntimeError> {
         let mut args = vec!["up", "-d", "--no-deps"];
         args.extend(services.iter().map(String::as_str));
-        self.compose_tool()
-            .await?
-            .run(project, compose_file, env_file, &args)
-            .await
+        self.compose(project, compose_file, env_file, &args).await
     }
 
     async fn remove_container(&self, id: &str) -> Result<(), RuntimeError> {
@@ -257,15 +266,13 @@ impl ContainerRuntime for DockerRuntime {
         compose_file: &Path,
         env_file: &Path,
     ) -> Result<(), RuntimeError> {
-        self.compose_tool()
-            .await?
-            .run(
-                project,
-                compose_file,
-                env_file,
-                &["down", "--remove-orphans"],
-            )
-            .await
+        self.compose(
+            project,
+            compose_file,
+            env_file,
+            &["down", "--remove-orphans"],
+        )
+        .await
     }
 
     async fn compose_down_removing_volumes(
@@ -274,15 +281,13 @@ impl ContainerRuntime for DockerRuntime {
         compose_file: &Path,
         env_file: &Path,
     ) -> Result<(), RuntimeError> {
-        self.compose_tool()
-            .await?
-            .run(
-                project,
-                compose_file,
-                env_file,
-                &["down", "--remove-orphans", "--volumes"],
-            )
-            .await
+        self.compose(
+            project,
+            compose_file,
+            env_file,
+            &["down", "--remove-orphans", "--volumes"],
+        )
+        .await
     }
 
     async fn project_containers(&self, project: &str) -> Result<Vec<ContainerState>, RuntimeError> {

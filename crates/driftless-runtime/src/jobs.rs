@@ -29,15 +29,13 @@ impl DockerRuntime {
         timeout: Duration,
     ) -> Result<JobOutcome, RuntimeError> {
         let name = job_container_name(project, service);
-        self.compose_tool()
-            .await?
-            .run(
-                project,
-                compose_file,
-                env_file,
-                &["run", "-d", "--name", &name, service],
-            )
-            .await?;
+        self.compose(
+            project,
+            compose_file,
+            env_file,
+            &["run", "-d", "--name", &name, service],
+        )
+        .await?;
         let waited = tokio::time::timeout(timeout, self.wait_stopped(&name)).await;
         let exit_code = match waited {
             Ok(()) => self.inspect(&name).await?.state.and_then(|s| s.exit_code),
