@@ -11,13 +11,12 @@
 //! when they were fresh. What the vendor uses to forbid going back, the rollback floor
 //! signed by the release key, is enforced exactly as for a sync.
 
-use driftless_wire::release::{Assignment, ReleaseDocument};
-use driftless_wire::root::Role;
-use driftless_wire::{Envelope, ASSIGNMENT_PAYLOAD_TYPE};
+use driftless_wire::release::ReleaseDocument;
+use driftless_wire::Envelope;
 
 use crate::error::TrustError;
 use crate::state::TrustState;
-use crate::verify::{decode, release_named_by, require_pinned_app, require_threshold};
+use crate::verify::{assignment_for, release_named_by};
 
 /// Verifies a stored assignment and release document for a local rollback of
 /// `install_id`: signed by a threshold of the director and release keys of the root
@@ -29,16 +28,7 @@ pub fn verify_local_rollback(
     assignment_env: &Envelope,
     release_env: &Envelope,
 ) -> Result<ReleaseDocument, TrustError> {
-    require_threshold(assignment_env, &state.root, Role::Director, "assignment")?;
-    let a: Assignment = decode(assignment_env, ASSIGNMENT_PAYLOAD_TYPE, "assignment")?;
-    if a.install_id != install_id {
-        return Err(TrustError::Mismatch {
-            what: "assignment install id",
-            expected: install_id.to_string(),
-            found: a.install_id,
-        });
-    }
-    require_pinned_app(state, "assignment", &a.app)?;
+    let a = assignment_for(state, install_id, assignment_env)?;
     let r = release_named_by(state, &a, release_env)?;
     if r.release_counter < state.rollback_floor {
         return Err(TrustError::BelowRollbackFloor {

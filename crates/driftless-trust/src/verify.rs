@@ -29,7 +29,7 @@ pub fn root_fingerprint(root_v1: &Envelope) -> Result<String, TrustError> {
     Ok(Digest::of(&bytes).to_string())
 }
 
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+fn decode<T: serde::de::DeserializeOwned>(
     env: &Envelope,
     payload_type: &str,
     what: &'static str,
@@ -41,7 +41,7 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
         })
 }
 
-pub(crate) fn require_threshold(
+fn require_threshold(
     env: &Envelope,
     root: &RootDocument,
     role: Role,
@@ -122,6 +122,26 @@ pub fn verify_assignment(
     assignment_env: &Envelope,
     now: i64,
 ) -> Result<Assignment, TrustError> {
+    let a = assignment_for(state, install_id, assignment_env)?;
+    require_fresh("assignment", a.expires, now)?;
+    if a.sequence < state.highest_sequence {
+        return Err(TrustError::Rollback {
+            what: "assignment",
+            field: "sequence",
+            got: a.sequence,
+            highest: state.highest_sequence,
+        });
+    }
+    Ok(a)
+}
+
+/// The assignment in `assignment_env`: signed by a threshold of director keys, for
+/// `install_id` and the pinned app. Freshness and sequence rules are the caller's.
+pub(crate) fn assignment_for(
+    state: &TrustState,
+    install_id: &str,
+    assignment_env: &Envelope,
+) -> Result<Assignment, TrustError> {
     require_threshold(assignment_env, &state.root, Role::Director, "assignment")?;
     let a: Assignment = decode(assignment_env, ASSIGNMENT_PAYLOAD_TYPE, "assignment")?;
     if a.install_id != install_id {
@@ -132,15 +152,6 @@ pub fn verify_assignment(
         });
     }
     require_pinned_app(state, "assignment", &a.app)?;
-    require_fresh("assignment", a.expires, now)?;
-    if a.sequence < state.highest_sequence {
-        return Err(TrustError::Rollback {
-            what: "assignment",
-            field: "sequence",
-            got: a.sequence,
-            highest: state.highest_sequence,
-        });
-    }
     Ok(a)
 }
 
@@ -208,11 +219,7 @@ pub fn verify_release(
 }
 
 /// Refuses a document naming another app than the one the host installed.
-pub(crate) fn require_pinned_app(
-    state: &TrustState,
-    what: &'static str,
-    app: &str,
-) -> Result<(), TrustError> {
+fn require_pinned_app(state: &TrustState, what: &'static str, app: &str) -> Result<(), TrustError> {
     if app != state.app {
         return Err(TrustError::WrongApp {
             what,
@@ -223,7 +230,7 @@ pub(crate) fn require_pinned_app(
     Ok(())
 }
 
-pub(crate) fn check_pair(a: &Assignment, r: &ReleaseDocument) -> Result<(), TrustError> {
+fn check_pair(a: &Assignment, r: &ReleaseDocument) -> Result<(), TrustError> {
     if r.app != a.app {
         return Err(TrustError::Mismatch {
             what: "release app",
