@@ -1,11 +1,8 @@
-//! Runs the backend-agnostic conformance suite (`conformance/suite.rs`) against
+//! Runs the backend-agnostic conformance suite (`driftless-store-conformance`) against
 //! SQLite: once on a WAL file with a full connection pool, as in production, and once
 //! on `sqlite::memory:`.
 
 #![allow(clippy::unwrap_used)]
-
-#[path = "conformance/suite.rs"]
-mod suite;
 
 use driftless_store_sqlite::SqliteStore;
 
@@ -23,12 +20,12 @@ async fn open_memory() -> (SqliteStore, ()) {
 
 mod file {
     use super::open_file;
-    use crate::conformance_tests;
+    use driftless_store_conformance::conformance_tests;
     conformance_tests!(open_file);
 }
 
 mod memory {
     use super::open_memory;
-    use crate::conformance_tests;
+    use driftless_store_conformance::conformance_tests;
     conformance_tests!(open_memory);
 }

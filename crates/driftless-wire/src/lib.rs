@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod keys;
 pub mod release;
 pub mod root;
+pub mod session;
 pub mod status;
 
 pub use digest::Digest;

@@ -1,10 +1,10 @@
 //! The backend-agnostic conformance suite for `driftless_store::Store`.
 //!
 //! Every check is a `pub async fn` over any `S: Store`, given a fresh, empty store.
-//! A backend runs them all with `conformance_tests!(open)`, where `open()` is an async
+//! A backend runs them all from its own tests with
+//! `driftless_store_conformance::conformance_tests!(open)`, where `open()` is an async
 //! fn returning `(store, guard)` and the guard keeps whatever backs the store (a temp
-//! dir, a container) alive. Another backend's crate reuses this file with
-//! `#[path = "../../driftless-store-sqlite/tests/conformance/suite.rs"] mod suite;`.
+//! dir, a database) alive. Every backend runs the same checks.
 
 #![allow(clippy::unwrap_used)]
 
@@ -67,7 +67,7 @@ macro_rules! conformance_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $check() {
                 let (store, _guard) = $open().await;
-                $crate::suite::$check(std::sync::Arc::new(store)).await;
+                $crate::$check(std::sync::Arc::new(store)).await;
             }
         )*
     };
