@@ -4,13 +4,12 @@ use anyhow::{Context as _, Result};
 use driftless_exit::HintExt as _;
 use driftless_registry_token::TokenSigner;
 use driftless_server::{AppState, Keys};
-use driftless_store_sqlite::SqliteStore;
 use driftless_wire::root::RootDocument;
 use driftless_wire::ROOT_PAYLOAD_TYPE;
 use std::fs;
 use std::path::PathBuf;
-use std::sync::Arc;
 
+use crate::database;
 use crate::datadir::{read_signing_key, DataDir};
 use crate::env;
 
@@ -23,12 +22,21 @@ pub struct ServeArgs {
     /// Override the listen address from the settings.
     #[arg(long)]
     listen: Option<String>,
+    /// The database: `postgres://user:password@host:5432/db` or `sqlite:///path`;
+    /// overrides `database_url` in the settings (default: the data dir's SQLite file).
+    #[arg(long, env = env::DATABASE_URL, hide_env_values = true)]
+    database_url: Option<String>,
 }
 
 /// Runs `serve`, logging JSON lines on stderr.
 pub async fn run(args: ServeArgs) -> Result<()> {
     init_logging();
-    serve(&DataDir::new(&args.data_dir), args.listen.as_deref()).await
+    serve(
+        &DataDir::new(&args.data_dir),
+        args.listen.as_deref(),
+        args.database_url.as_deref(),
+    )
+    .await
 }
 
 /// JSON logs on stderr, filtered by `DRIFTLESS_LOG` (default `info`).
@@ -40,11 +48,6 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-}
-
-/// The database URL of a data directory.
-pub fn database_url(dir: &DataDir) -> String {
-    format!("sqlite://{}", dir.database().display())
 }
 
 /// Reads the keys and root documents `serve` uses; never reads offline keys.
@@ -70,8 +73,9 @@ pub fn load_keys(dir: &DataDir) -> Result<Keys> {
     })
 }
 
-/// Builds the server state from a data directory.
-pub async fn load_state(dir: &DataDir) -> Result<(AppState, String)> {
+/// Builds the server state from a data directory, on the database `database_url` names
+/// (else the settings' or the data directory's; see [`crate::database`]).
+pub async fn load_state(dir: &DataDir, database_url: Option<&str>) -> Result<(AppState, String)> {
     let mut settings = dir.load_settings()?;
     let artifacts = settings
         .server
@@ -80,8 +84,9 @@ pub async fn load_state(dir: &DataDir) -> Result<(AppState, String)> {
     fs::create_dir_all(&*artifacts)
         .with_context(|| format!("cannot create {}", artifacts.display()))?;
     let keys = load_keys(dir)?;
-    let store = SqliteStore::open(&database_url(dir)).await?;
-    let state = AppState::new(Arc::new(store), keys, settings.server);
+    let url = database::resolve_url(database_url, &settings, dir);
+    let store = database::open_store(&url).await?;
+    let state = AppState::new(store, keys, settings.server);
     Ok((state, settings.listen))
 }
 
@@ -105,8 +110,12 @@ fn reload_on_hangup(dir: DataDir, state: AppState) {
 }
 
 /// Serves until SIGINT or SIGTERM.
-pub async fn serve(dir: &DataDir, listen_override: Option<&str>) -> Result<()> {
-    let (state, listen) = load_state(dir).await?;
+pub async fn serve(
+    dir: &DataDir,
+    listen_override: Option<&str>,
+    database_url: Option<&str>,
+) -> Result<()> {
+    let (state, listen) = load_state(dir, database_url).await?;
     let listen = listen_override.unwrap_or(&listen).to_string();
     reload_on_hangup(dir.clone(), state.clone());
     let listener = tokio::net::TcpListener::bind(&listen)
