@@ -69,7 +69,10 @@ impl PgStore {
                 }
                 other => StoreError::Backend(format!("cannot open database `{shown}`: {other}")),
             })?;
-        schema::check(&pool, &MIGRATOR).await?;
+        schema::check(&pool, &MIGRATOR).await.map_err(|e| match e {
+            StoreError::Backend(why) => StoreError::Backend(format!("database `{shown}`: {why}")),
+            other => other,
+        })?;
         MIGRATOR
             .run(&pool)
             .await
