@@ -27,7 +27,7 @@ use driftless_store::{
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{Connection as _, PgConnection, PgPool};
 
 pub use url::redact_url;
 
@@ -56,6 +56,20 @@ impl PgStore {
         let shown = redact_url(url);
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Backend(format!("invalid database URL `{shown}`: {e}")))?;
+        let cannot_connect = |e: sqlx::Error| match error::backend(e) {
+            StoreError::Unavailable(cause) => {
+                StoreError::Unavailable(format!("cannot connect to `{shown}`: {cause}"))
+            }
+            other => StoreError::Backend(format!("cannot open database `{shown}`: {other}")),
+        };
+        // One connection first: the pool would retry until its timeout and then report
+        // only that, where this says why (refused, no such database, bad password).
+        PgConnection::connect_with(&options)
+            .await
+            .map_err(cannot_connect)?
+            .close()
+            .await
+            .map_err(cannot_connect)?;
         // test_before_acquire (the default) drops a connection the server closed, so
         // the pool reconnects by itself once the database is back.
         let pool = PgPoolOptions::new()
@@ -63,12 +77,7 @@ impl PgStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
-            .map_err(|e| match error::backend(e) {
-                StoreError::Unavailable(cause) => {
-                    StoreError::Unavailable(format!("cannot connect to `{shown}`: {cause}"))
-                }
-                other => StoreError::Backend(format!("cannot open database `{shown}`: {other}")),
-            })?;
+            .map_err(cannot_connect)?;
         schema::check(&pool, &MIGRATOR).await.map_err(|e| match e {
             StoreError::Backend(why) => StoreError::Backend(format!("database `{shown}`: {why}")),
             other => other,
