@@ -11,6 +11,8 @@ mod catalog;
 mod error;
 mod fleet;
 mod licensing;
+#[cfg(test)]
+mod query_plan;
 mod requests;
 mod rollouts;
 mod schema;
@@ -240,5 +242,18 @@ impl Store for PgStore {
     }
     async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
         audit::list_audit(&self.pool, limit).await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
+    use super::*;
+    use driftless_test_support::postgres::{fresh_database, TestDatabase};
+
+    /// A store on a fresh database, and the guard that drops it.
+    pub(crate) async fn store() -> (PgStore, TestDatabase) {
+        let db = fresh_database().unwrap_or_else(|| panic!("this test needs PostgreSQL"));
+        (PgStore::open(db.url()).await.unwrap(), db)
     }
 }
