@@ -50,7 +50,8 @@ pub struct PgStore {
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/db`), checks
-    /// that its schema is one this build knows, and runs the missing migrations.
+    /// that its schema is one this build knows, and runs the missing migrations (under
+    /// sqlx's advisory lock, so replicas starting together migrate once).
     ///
     /// `Unavailable` when the server cannot be reached; `Backend` for a bad URL or a
     /// schema this build cannot use. Messages name the URL with its password redacted.
