@@ -303,6 +303,7 @@ async fn control_plane() -> (AppState, Arc<Interfering>) {
         operator_token_sha256: hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
         rollout_tick_s: 3600,
         artifacts_dir: None,
+        max_in_flight: 1024,
     };
     let keys = Keys {
         director,
