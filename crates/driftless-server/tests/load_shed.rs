@@ -3,16 +3,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod support;
 
-use driftless_registry_token::{generate_key_material, TokenSigner};
-use driftless_server::{serve, AppState, Keys, ServerConfig, RETRY_AFTER_S};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use driftless_server::{serve, RETRY_AFTER_S};
 use driftless_store_sqlite::SqliteStore;
-use driftless_wire::keys::generate_signing_key;
-use driftless_wire::root::{Role, RoleKeys, RootDocument};
-use driftless_wire::{Envelope, PublicKey, ROOT_PAYLOAD_TYPE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -20,60 +17,8 @@ const LIMIT: usize = 4;
 
 /// A control plane on a loopback port with room for `LIMIT` requests at once.
 async fn control_plane() -> std::net::SocketAddr {
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let key = generate_signing_key();
-    let public = PublicKey::from_signing_key(&key);
-    let mut keys = BTreeMap::new();
-    let mut roles = BTreeMap::new();
-    for role in [Role::Root, Role::Release, Role::Director] {
-        let keyids = vec![public.key_id()];
-        roles.insert(
-            role,
-            RoleKeys {
-                keyids,
-                threshold: 1,
-            },
-        );
-    }
-    keys.insert(public.key_id(), public);
-    let root = RootDocument {
-        doc_type: "root".into(),
-        version: 1,
-        expires: t + 86400,
-        keys,
-        roles,
-        registry_token_cert_sha256: None,
-    };
-    let envelope = Envelope::sign(
-        ROOT_PAYLOAD_TYPE,
-        &serde_json::to_vec(&root).unwrap(),
-        &[&key],
-    );
-    let material = generate_key_material("driftless test", t).unwrap();
-    let keys = Keys {
-        director: key,
-        tokens: TokenSigner::from_pem(&material.key_pem, &material.cert_pem).unwrap(),
-        roots: vec![envelope],
-        root,
-    };
-    let config = ServerConfig {
-        registry_host: "127.0.0.1:5000".into(),
-        registry_insecure: true,
-        token_service: "driftless-registry".into(),
-        token_issuer: "driftless".into(),
-        token_lifetime_s: 300,
-        assignment_lifetime_s: 3600,
-        next_checkin_s: 300,
-        operator_token_sha256: "00".repeat(32),
-        rollout_tick_s: 3600,
-        artifacts_dir: None,
-        max_in_flight: LIMIT,
-    };
     let store = SqliteStore::open("sqlite::memory:").await.unwrap();
-    let state = AppState::new(Arc::new(store), keys, config);
+    let state = support::state(Arc::new(store), LIMIT);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(serve(listener, state, std::future::pending()));
