@@ -79,7 +79,11 @@ async fn main() {
         .unwrap();
     sqlx::query("ANALYZE").execute(&mut conn).await.unwrap();
     conn.close().await.unwrap();
-    timed(&format!("seed {installs} installs (one statement)"), start, ());
+    timed(
+        &format!("seed {installs} installs (one statement)"),
+        start,
+        (),
+    );
     for n in 0..1_000 {
         let event = driftless_store::AuditEvent {
             at: NOW + n,
@@ -103,7 +107,10 @@ async fn main() {
         let start = Instant::now();
         let summary = store.fleet_summary(None).await.unwrap();
         timed("fleet_summary(all apps)", start, ());
-        assert_eq!(summary.total, installs as u64, "the summary counts every install");
+        assert_eq!(
+            summary.total, installs as u64,
+            "the summary counts every install"
+        );
         let start = Instant::now();
         store.fleet_summary(Some("acme")).await.unwrap();
         timed("fleet_summary(acme)", start, ());
@@ -113,7 +120,10 @@ async fn main() {
             show: InstallShow::Active,
         };
         let start = Instant::now();
-        let first = store.list_installs_page(&filter, None, 1_000).await.unwrap();
+        let first = store
+            .list_installs_page(&filter, None, 1_000)
+            .await
+            .unwrap();
         timed("first fleet page (1000 installs)", start, ());
         let middle = InstallCursor {
             created_at: NOW + installs / 40,
