@@ -9,7 +9,7 @@ mod vendor;
 
 pub use error::ClientError;
 pub use install::{CheckinOutcome, InstallClient};
-pub use vendor::VendorClient;
+pub use vendor::{ListPage, VendorClient, NEXT_CURSOR_HEADER};
 
 /// The largest answer the client reads from the control plane.
 pub const MAX_RESPONSE_BYTES: usize = 8 << 20;

@@ -185,24 +185,82 @@ impl VendorClient {
     pub async fn revoke_install(&self, id: &str) -> Result<(), ClientError> {
         self.post_empty(&format!("/v1/installs/{id}/revoke")).await
     }
-    /// The fleet, optionally of one app.
+    /// The fleet, optionally of one app, every page.
     pub async fn list_installs(&self, app: Option<&str>) -> Result<Vec<InstallInfo>, ClientError> {
-        match app {
-            Some(a) => self.get(&format!("/v1/installs?app={a}")).await,
-            None => self.get("/v1/installs").await,
-        }
+        self.list_installs_showing(app, "active").await
     }
     /// The fleet, optionally of one app, with `show` = `active` (what
-    /// [`VendorClient::list_installs`] lists), `all` or `uninstalled`.
+    /// [`VendorClient::list_installs`] lists), `all` or `uninstalled`: every page.
     pub async fn list_installs_showing(
         &self,
         app: Option<&str>,
         show: &str,
     ) -> Result<Vec<InstallInfo>, ClientError> {
-        match app {
-            Some(a) => self.get(&format!("/v1/installs?app={a}&show={show}")).await,
-            None => self.get(&format!("/v1/installs?show={show}")).await,
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .list_installs_page(app, show, cursor.as_deref(), None)
+                .await?;
+            all.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(all),
+            }
         }
+    }
+    /// One page of the fleet (`GET /v1/installs`): `limit` installs (the server's
+    /// default when `None`) after `cursor` (from the start when `None`).
+    pub async fn list_installs_page(
+        &self,
+        app: Option<&str>,
+        show: &str,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<ListPage<InstallInfo>, ClientError> {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if let Some(app) = app {
+            query.append_pair("app", app);
+        }
+        query.append_pair("show", show);
+        self.get_page("/v1/installs", query, cursor, limit).await
+    }
+    /// The fleet's counts per app, channel, version, status and reason
+    /// (`GET /v1/fleet/summary`), as the control plane sent them.
+    pub async fn fleet_summary(&self, app: Option<&str>) -> Result<serde_json::Value, ClientError> {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if let Some(app) = app {
+            query.append_pair("app", app);
+        }
+        self.get(&format!("/v1/fleet/summary?{}", query.finish()))
+            .await
+    }
+    /// One page of a paged list at `path` with `query` and the cursor and limit added.
+    async fn get_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        mut query: form_urlencoded::Serializer<'_, String>,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<ListPage<T>, ClientError> {
+        if let Some(cursor) = cursor {
+            query.append_pair("cursor", cursor);
+        }
+        if let Some(limit) = limit {
+            query.append_pair("limit", &limit.to_string());
+        }
+        let url = self.http.url(&format!("{path}?{}", query.finish()));
+        let req = self.http.client().get(&url).bearer_auth(&self.token);
+        let answer = self.http.send(req, &url).await?;
+        let next_cursor = answer
+            .headers
+            .get(NEXT_CURSOR_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok(ListPage {
+            items: answer.json()?,
+            next_cursor,
+        })
     }
     /// Starts a staged rollout.
     pub async fn start_rollout(
@@ -267,6 +325,28 @@ impl VendorClient {
     }
     /// The newest audit entries.
     pub async fn audit(&self, limit: u32) -> Result<Vec<serde_json::Value>, ClientError> {
-        self.get(&format!("/v1/audit?limit={limit}")).await
+        Ok(self.audit_page(Some(limit), None).await?.items)
     }
+    /// One page of the audit log, newest first: `limit` entries (the server's default
+    /// when `None`) older than `cursor` (the newest when `None`).
+    pub async fn audit_page(
+        &self,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<ListPage<serde_json::Value>, ClientError> {
+        let query = form_urlencoded::Serializer::new(String::new());
+        self.get_page("/v1/audit", query, cursor, limit).await
+    }
+}
+
+/// The response header in which a paged list names its next page.
+pub const NEXT_CURSOR_HEADER: &str = "driftless-next-cursor";
+
+/// One page of a paged list.
+#[derive(Clone, Debug)]
+pub struct ListPage<T> {
+    /// The page's items.
+    pub items: Vec<T>,
+    /// The cursor of the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
 }

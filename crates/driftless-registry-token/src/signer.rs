@@ -4,11 +4,12 @@ use crate::cert_spki::spki_of_certificate;
 use crate::{libtrust_kid, valid_repository_name, Access, TokenError, MIN_LIFETIME_S};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use p256::ecdsa::signature::Signer as _;
-use p256::ecdsa::{Signature, SigningKey};
+use p256::ecdsa::{SigningKey, VerifyingKey};
 use p256::pkcs8::der::Document;
 use p256::pkcs8::{DecodePrivateKey, EncodePublicKey};
 use rand::RngCore;
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -17,8 +18,14 @@ use time::OffsetDateTime;
 const NOT_BEFORE_SKEW_S: i64 = 5;
 
 /// Signs registry tokens with one P-256 key and names its certificate in each token.
+///
+/// The key is parsed from PEM once (p256), and signing goes through ring: constant-time
+/// and an order of magnitude faster than the pure-Rust signer, which matters because a
+/// check-in that hands out a token signs one.
 pub struct TokenSigner {
-    key: SigningKey,
+    key: EcdsaKeyPair,
+    verifying_key: VerifyingKey,
+    rng: SystemRandom,
     kid: String,
     cert_b64: String,
 }
@@ -128,8 +135,21 @@ impl TokenSigner {
                 key_kid: kid,
             });
         }
+        let rng = SystemRandom::new();
+        let public_point = key.verifying_key().to_encoded_point(false);
+        let ring_key = EcdsaKeyPair::from_private_key_and_public_key(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            &key.to_bytes(),
+            public_point.as_bytes(),
+            &rng,
+        )
+        .map_err(|e| TokenError::Key {
+            reason: e.to_string(),
+        })?;
         Ok(TokenSigner {
-            key,
+            key: ring_key,
+            verifying_key: *key.verifying_key(),
+            rng,
             kid,
             cert_b64: STANDARD.encode(cert.as_bytes()),
         })
@@ -141,8 +161,8 @@ impl TokenSigner {
     }
 
     /// The verifying half of the key, for checking tokens this signer minted.
-    pub fn verifying_key(&self) -> &p256::ecdsa::VerifyingKey {
-        self.key.verifying_key()
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        &self.verifying_key
     }
 
     /// Signs a token for `req`, issued at `now_unix`.
@@ -176,7 +196,7 @@ impl TokenSigner {
             kid: &self.kid,
             x5c: [&self.cert_b64],
         };
-        let token = self.sign_jws(&to_json(&header)?, &to_json(&claims)?);
+        let token = self.sign_jws(&to_json(&header)?, &to_json(&claims)?)?;
         Ok(MintedToken {
             token,
             expires_in: lifetime,
@@ -185,18 +205,23 @@ impl TokenSigner {
         })
     }
 
-    fn sign_jws(&self, header: &[u8], claims: &[u8]) -> String {
+    fn sign_jws(&self, header: &[u8], claims: &[u8]) -> Result<String, TokenError> {
         let signing_input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header),
             URL_SAFE_NO_PAD.encode(claims)
         );
-        // ES256 in JWS is the raw 64-byte r||s, not DER.
-        let signature: Signature = self.key.sign(signing_input.as_bytes());
-        format!(
+        // ES256 in JWS is the raw 64-byte r||s (ring's FIXED encoding), not DER.
+        let signature = self
+            .key
+            .sign(&self.rng, signing_input.as_bytes())
+            .map_err(|_| TokenError::Generate {
+                reason: "the system random number generator failed while signing".into(),
+            })?;
+        Ok(format!(
             "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature.to_bytes())
-        )
+            URL_SAFE_NO_PAD.encode(signature.as_ref())
+        ))
     }
 }
 

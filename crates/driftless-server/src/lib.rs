@@ -7,6 +7,7 @@
 mod auth;
 mod checkin;
 mod error;
+mod load_shed;
 mod registry;
 mod registry_login;
 mod registry_renewal;
@@ -16,6 +17,7 @@ mod routes;
 mod state;
 
 pub use error::ApiError;
+pub use load_shed::RETRY_AFTER_S;
 pub use rollout::{seed, tick as rollout_tick, SEED_SPACE};
 pub use state::{AppState, Keys, ServerConfig};
 
@@ -25,9 +27,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// The largest request body any route accepts.
 pub const MAX_BODY_BYTES: usize = 4 << 20;
 
-/// The control plane's routes over `state`.
+/// The control plane's routes over `state`, shedding load past
+/// `state.config.max_in_flight` requests in flight (see [`load_shed`]).
 pub fn router(state: AppState) -> Router {
-    routes::router(state)
+    let limit = state.config.max_in_flight;
+    let routes = routes::router(state);
+    match load_shed::InFlight::new(limit) {
+        Some(budget) => routes.layer(axum::middleware::from_fn_with_state(
+            budget,
+            load_shed::shed,
+        )),
+        None => routes,
+    }
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` resolves.

@@ -33,10 +33,18 @@ pub struct ServerConfig {
     /// stores none (`/v1/artifacts/…` answers 404).
     #[serde(default)]
     pub artifacts_dir: Option<std::path::PathBuf>,
+    /// Requests served at once; past it the server answers `503` with `Retry-After`
+    /// at once, without queueing. `0` means no limit.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
 }
 
 fn default_rollout_tick_s() -> u64 {
     5
+}
+
+fn default_max_in_flight() -> usize {
+    1024
 }
 
 /// The keys and trust documents a running control plane signs and serves with;

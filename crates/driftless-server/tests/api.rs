@@ -147,6 +147,7 @@ impl Harness {
             operator_token_sha256: hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
             rollout_tick_s: 5,
             artifacts_dir,
+            max_in_flight: 1024,
         };
         let keys = driftless_server::Keys {
             director,

@@ -236,6 +236,24 @@ impl Store for Interfering {
     async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
         self.inner.list_audit(limit).await
     }
+    async fn list_installs_page(
+        &self,
+        filter: &driftless_store::InstallFilter,
+        after: Option<&driftless_store::InstallCursor>,
+        limit: u32,
+    ) -> StoreResult<driftless_store::InstallPage> {
+        self.inner.list_installs_page(filter, after, limit).await
+    }
+    async fn fleet_summary(&self, app: Option<&str>) -> StoreResult<driftless_store::FleetSummary> {
+        self.inner.fleet_summary(app).await
+    }
+    async fn list_audit_page(
+        &self,
+        before: Option<u64>,
+        limit: u32,
+    ) -> StoreResult<driftless_store::AuditPage> {
+        self.inner.list_audit_page(before, limit).await
+    }
 }
 
 /// The control plane's state over an [`Interfering`] store, and that store.
@@ -285,6 +303,7 @@ async fn control_plane() -> (AppState, Arc<Interfering>) {
         operator_token_sha256: hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
         rollout_tick_s: 3600,
         artifacts_dir: None,
+        max_in_flight: 1024,
     };
     let keys = Keys {
         director,

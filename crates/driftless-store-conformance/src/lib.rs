@@ -16,6 +16,9 @@ use driftless_store::{
 };
 use sha2::{Digest, Sha256};
 
+mod pages;
+pub use pages::*;
+
 /// Generates one `#[tokio::test]` per suite check, each on a store from `$open`.
 #[macro_export]
 macro_rules! conformance_tests {
@@ -60,6 +63,11 @@ macro_rules! conformance_tests {
             concurrent_requests_signed_at_the_same_time_accept_one,
             a_signed_request_of_an_unknown_install_is_missing,
             uninstalling_an_install_revokes_it_and_keeps_the_first_time,
+            // Lists that scale.
+            install_pages_visit_every_install_once_in_order,
+            install_pages_carry_desired_version_and_report,
+            fleet_summary_counts_versions_statuses_and_reasons,
+            audit_pages_walk_the_log_newest_first,
         );
     };
     (@each $open:path; $($check:ident),* $(,)?) => {

@@ -87,7 +87,7 @@ pub(crate) async fn append_in(conn: &mut SqliteConnection, event: &AuditEvent) -
 }
 
 #[derive(sqlx::FromRow)]
-struct AuditRow {
+pub(crate) struct AuditRow {
     seq: i64,
     at: i64,
     actor: String,
@@ -106,21 +106,24 @@ pub(crate) async fn list_audit(pool: &SqlitePool, limit: u32) -> StoreResult<Vec
     .fetch_all(pool)
     .await
     .map_err(backend)?;
-    rows.into_iter()
-        .map(|row| {
-            Ok(AuditEntry {
-                seq: from_db(row.seq, "audit sequence")?,
-                event: AuditEvent {
-                    at: row.at,
-                    actor: row.actor,
-                    action: row.action,
-                    subject: row.subject,
-                    detail: row.detail,
-                },
-                hash: row.hash,
-            })
+    rows.into_iter().map(AuditRow::into_entry).collect()
+}
+
+impl AuditRow {
+    /// The stored entry this row holds.
+    pub(crate) fn into_entry(self) -> StoreResult<AuditEntry> {
+        Ok(AuditEntry {
+            seq: from_db(self.seq, "audit sequence")?,
+            event: AuditEvent {
+                at: self.at,
+                actor: self.actor,
+                action: self.action,
+                subject: self.subject,
+                detail: self.detail,
+            },
+            hash: self.hash,
         })
-        .collect()
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod catalog;
 mod error;
 mod fleet;
 mod licensing;
+mod pages;
 #[cfg(test)]
 mod query_plan;
 mod requests;
@@ -24,6 +25,7 @@ use driftless_store::{
     InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate, Store,
     StoreError, StoreResult, StoredAssignment,
 };
+use driftless_store::{AuditPage, FleetSummary, InstallCursor, InstallFilter, InstallPage};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
@@ -234,6 +236,21 @@ impl Store for SqliteStore {
     }
     async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
         audit::list_audit(&self.pool, limit).await
+    }
+
+    async fn list_installs_page(
+        &self,
+        filter: &InstallFilter,
+        after: Option<&InstallCursor>,
+        limit: u32,
+    ) -> StoreResult<InstallPage> {
+        pages::list_installs_page(&self.pool, filter, after, limit).await
+    }
+    async fn fleet_summary(&self, app: Option<&str>) -> StoreResult<FleetSummary> {
+        pages::fleet_summary(&self.pool, app).await
+    }
+    async fn list_audit_page(&self, before: Option<u64>, limit: u32) -> StoreResult<AuditPage> {
+        pages::list_audit_page(&self.pool, before, limit).await
     }
 }
 

@@ -2,8 +2,10 @@
 //! per backend (SQLite embedded by default, PostgreSQL for replicas), each owning its
 //! migrations. Handlers never build SQL.
 
+mod pages;
 mod types;
 
+pub use pages::*;
 pub use types::*;
 
 use async_trait::async_trait;
@@ -161,4 +163,23 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;
     /// The newest `limit` audit entries, newest first.
     async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+
+    // Lists that scale: keyset pages and database-computed counts.
+
+    /// One page of the fleet in registration order (then id), starting after `after`,
+    /// at most `limit` installs (at least one), with the channel's version as
+    /// `desired_version`. `next` is set when more installs follow.
+    async fn list_installs_page(
+        &self,
+        filter: &InstallFilter,
+        after: Option<&InstallCursor>,
+        limit: u32,
+    ) -> StoreResult<InstallPage>;
+    /// How many installs (of one app, if given) share each app, channel, running
+    /// version, status and reason, counted by the database.
+    async fn fleet_summary(&self, app: Option<&str>) -> StoreResult<FleetSummary>;
+    /// One page of the audit log, newest first: entries with `seq` below `before` (all
+    /// when `None`), at most `limit` (at least one). `next` is set when older entries
+    /// follow.
+    async fn list_audit_page(&self, before: Option<u64>, limit: u32) -> StoreResult<AuditPage>;
 }

@@ -1,4 +1,4 @@
-//! `driftless-vendor audit`: the newest entries of the audit log.
+//! `driftless-vendor audit`: the newest entries of the audit log, a page at a time.
 
 use anyhow::Result;
 use serde_json::Value;
@@ -9,9 +9,12 @@ use crate::remote::Remote;
 /// Arguments of `audit`.
 #[derive(clap::Args)]
 pub struct AuditArgs {
-    /// How many.
-    #[arg(long, default_value_t = 50)]
+    /// How many (1 to 10000); the cursor of older entries goes to stderr.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     limit: u32,
+    /// Start below this cursor (from a previous page) instead of at the newest entry.
+    #[arg(long)]
+    cursor: Option<String>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -21,8 +24,16 @@ pub struct AuditArgs {
 
 /// Runs `audit`.
 pub async fn run(args: AuditArgs) -> Result<()> {
-    let entries = args.remote.client()?.audit(args.limit).await?;
-    output::print_list(args.json, &entries, table)
+    let page = args
+        .remote
+        .client()?
+        .audit_page(Some(args.limit), args.cursor.as_deref())
+        .await?;
+    output::print_list(args.json, &page.items, table)?;
+    if let Some(next) = page.next_cursor {
+        eprintln!("older entries follow: next page with --cursor {next}");
+    }
+    Ok(())
 }
 
 /// The entries as the control plane sent them: kept as JSON values so `--json` prints

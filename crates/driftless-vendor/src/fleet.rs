@@ -1,9 +1,12 @@
 //! `driftless-vendor fleet`: every install with its desired and reported state. Installs
 //! a host uninstalled (`driftless uninstall`) are listed only with `--all` or
-//! `--uninstalled`, with the status `uninstalled`.
+//! `--uninstalled`, with the status `uninstalled`. The list is fetched a page at a time;
+//! `--limit`/`--cursor` print one page, and `--summary` prints the counts the control
+//! plane's database makes instead of the installs.
 
 use anyhow::Result;
 use driftless_wire::api::InstallInfo;
+use serde_json::Value;
 
 use crate::output::{self, Table};
 use crate::remote::Remote;
@@ -20,6 +23,17 @@ pub struct FleetArgs {
     /// List only installs whose host was uninstalled.
     #[arg(long)]
     uninstalled: bool,
+    /// Print one page of at most this many installs (1 to 10000) instead of every
+    /// install; the next page's cursor goes to stderr.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    limit: Option<u32>,
+    /// Print the page that starts at this cursor (from a previous page).
+    #[arg(long)]
+    cursor: Option<String>,
+    /// Print how many installs run each version with each status and reason, per app
+    /// and channel, instead of the installs.
+    #[arg(long, conflicts_with_all = ["all", "uninstalled", "limit", "cursor"])]
+    summary: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -30,15 +44,69 @@ pub struct FleetArgs {
 /// Runs `fleet`.
 pub async fn run(args: FleetArgs) -> Result<()> {
     let client = args.remote.client()?;
+    if args.summary {
+        let summary = client.fleet_summary(args.app.as_deref()).await?;
+        return if args.json {
+            output::print_json(&summary)
+        } else {
+            print!("{}", summary_table(&summary).render());
+            Ok(())
+        };
+    }
     let show = match (args.all, args.uninstalled) {
         (true, _) => "all",
         (_, true) => "uninstalled",
         _ => "active",
     };
-    let list = client
-        .list_installs_showing(args.app.as_deref(), show)
+    if args.limit.is_none() && args.cursor.is_none() {
+        let list = client
+            .list_installs_showing(args.app.as_deref(), show)
+            .await?;
+        return output::print_list(args.json, &list, table);
+    }
+    let page = client
+        .list_installs_page(
+            args.app.as_deref(),
+            show,
+            args.cursor.as_deref(),
+            args.limit,
+        )
         .await?;
-    output::print_list(args.json, &list, table)
+    output::print_list(args.json, &page.items, table)?;
+    if let Some(next) = page.next_cursor {
+        eprintln!("more installs follow: next page with --cursor {next}");
+    }
+    Ok(())
+}
+
+/// The summary as the control plane sent it: JSON values, so `--json` prints every
+/// field; the table shows the known ones and a total.
+fn summary_table(summary: &Value) -> Table<6> {
+    let mut t = Table::new(["APP", "CHANNEL", "VERSION", "STATUS", "REASON", "INSTALLS"]);
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    let empty = Vec::new();
+    for c in summary["counts"].as_array().unwrap_or(&empty) {
+        t.row([
+            text(&c["app"]),
+            text(&c["channel"]),
+            text(&c["version"]),
+            text(&c["status"]),
+            text(&c["reason"]),
+            c["installs"].as_u64().map_or("-".into(), |n| n.to_string()),
+        ]);
+    }
+    let total = summary["total"]
+        .as_u64()
+        .map_or("-".into(), |n| n.to_string());
+    t.row([
+        "total".into(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        total,
+    ]);
+    t
 }
 
 fn table(installs: &[InstallInfo]) -> Table<8> {
@@ -68,5 +136,30 @@ fn policy_cell(i: &InstallInfo) -> String {
         Some(w) if w.urgent => format!("{policy} ({} urgent)", w.version),
         Some(w) => format!("{policy} ({})", w.version),
         None => policy.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_rows_show_each_count_and_the_total() {
+        let summary = serde_json::json!({
+            "total": 7,
+            "counts": [
+                {"app": "acme", "channel": "stable", "version": "1.0.0", "status": "converged",
+                 "reason": null, "installs": 5},
+                {"app": "acme", "channel": "stable", "version": null, "status": "new",
+                 "reason": null, "installs": 2}
+            ]
+        });
+        assert_eq!(
+            summary_table(&summary).render(),
+            "APP    CHANNEL  VERSION  STATUS     REASON  INSTALLS\n\
+             acme   stable   1.0.0    converged  -       5\n\
+             acme   stable   -        new        -       2\n\
+             total                                       7\n"
+        );
     }
 }

@@ -218,6 +218,7 @@ fn settings(opts: &InitOptions, operator_token: &str) -> Settings {
             operator_token_sha256: hex::encode(Sha256::digest(operator_token.as_bytes())),
             rollout_tick_s: 5,
             artifacts_dir: None,
+            max_in_flight: 1024,
         },
     }
 }

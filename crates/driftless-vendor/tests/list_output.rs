@@ -164,3 +164,74 @@ fn audit_prints_a_row_per_entry_or_the_entries_as_json() {
         1
     );
 }
+
+/// The cursor a paged command printed on stderr (`... --cursor C`), if any.
+fn next_cursor(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .find_map(|l| l.split_once("--cursor ").map(|(_, c)| c.trim().to_string()))
+}
+
+#[test]
+fn audit_pages_follow_the_cursor_on_stderr_and_keep_stdout_data() {
+    let (cp, _) = with_license();
+    let everything = cp.json(&["audit", "--limit", "1000", "--json"]);
+    let everything = everything.as_array().unwrap().clone();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut args = vec!["audit", "--limit", "2", "--json"];
+        if let Some(c) = &cursor {
+            args.extend(["--cursor", c.as_str()]);
+        }
+        let out = cp.vendor().args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let page: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let page = page.as_array().unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(page.iter().cloned());
+        match next_cursor(&String::from_utf8_lossy(&out.stderr)) {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen, everything,
+        "two at a time, the pages are the whole log"
+    );
+
+    let out = cp
+        .vendor()
+        .args(["audit", "--cursor", "bogus"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cursor"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn fleet_summary_prints_the_counts_and_a_total() {
+    let (cp, _) = with_license();
+    let text = cp.ok(&["fleet", "--summary", "--app", "acme"]);
+    let lines = table(
+        &text,
+        &["APP", "CHANNEL", "VERSION", "STATUS", "REASON", "INSTALLS"],
+    );
+    assert_eq!(
+        lines[1..],
+        ["total                                    0"],
+        "{text}"
+    );
+    let json = cp.json(&["fleet", "--summary", "--json"]);
+    assert_eq!(json, serde_json::json!({"total": 0, "counts": []}));
+    assert_eq!(
+        cp.json(&["fleet", "--limit", "5", "--json"]),
+        serde_json::json!([])
+    );
+}

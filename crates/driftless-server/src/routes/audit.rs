@@ -7,6 +7,7 @@ use axum::Json;
 use driftless_store::{AuditEntry, AuditEvent};
 use serde::Deserialize;
 
+use super::page_cursor;
 use crate::auth::require_operator;
 use crate::error::ApiError;
 use crate::now;
@@ -33,20 +34,30 @@ pub(crate) async fn record(
 /// Query of `GET /v1/audit`.
 #[derive(Deserialize)]
 pub struct AuditQuery {
+    /// Entries per page (default 100, at most 10000).
     limit: Option<u32>,
+    /// Where the page starts: the previous page's `Driftless-Next-Cursor`.
+    cursor: Option<String>,
 }
 
-/// `GET /v1/audit`.
+/// Entries per page when the request names no limit.
+const DEFAULT_LIMIT: u32 = 100;
+
+/// `GET /v1/audit[?limit=N][&cursor=C]`: one page of the log, newest first, as a JSON
+/// array; `Driftless-Next-Cursor` names the page of older entries when there is one.
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<AuditQuery>,
-) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+) -> Result<(HeaderMap, Json<Vec<AuditEntry>>), ApiError> {
     require_operator(&state, &headers)?;
-    Ok(Json(
-        state
-            .store
-            .list_audit(q.limit.unwrap_or(100).min(10_000))
-            .await?,
-    ))
+    let before = q
+        .cursor
+        .as_deref()
+        .map(page_cursor::decode_audit)
+        .transpose()?;
+    let limit = page_cursor::limit(q.limit, DEFAULT_LIMIT);
+    let page = state.store.list_audit_page(before, limit).await?;
+    let next = page.next.map(page_cursor::encode_audit);
+    Ok((page_cursor::next_headers(next), Json(page.items)))
 }

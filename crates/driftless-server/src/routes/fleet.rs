@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use driftless_store::{InstallSummary, Rollout};
+use driftless_store::{FleetSummary, InstallFilter, InstallShow, InstallSummary, Rollout};
 use driftless_wire::api::{InstallInfo, MoveInstall};
 use driftless_wire::status::Reason;
 use serde::Deserialize;
@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::audit;
 use super::input::parse_json;
 use super::lookup::{require_app, require_channel};
+use super::page_cursor;
 use crate::auth::require_operator;
 use crate::error::ApiError;
 use crate::now;
@@ -28,60 +29,56 @@ pub struct FleetQuery {
     /// `all` also lists uninstalled installs; `uninstalled` lists only them.
     #[serde(default)]
     show: Option<String>,
+    /// Where the page starts: the previous page's `Driftless-Next-Cursor`.
+    #[serde(default)]
+    cursor: Option<String>,
+    /// Installs per page (default 1000, at most 10000).
+    #[serde(default)]
+    limit: Option<u32>,
 }
 
-/// Which installs the fleet view lists.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Show {
-    /// Installs in use (the default).
-    Active,
-    /// Every install, uninstalled ones included.
-    All,
-    /// Only uninstalled installs.
-    Uninstalled,
-}
-
-impl Show {
-    fn parse(value: Option<&str>) -> Result<Self, ApiError> {
-        match value {
-            None | Some("active") => Ok(Show::Active),
-            Some("all") => Ok(Show::All),
-            Some("uninstalled") => Ok(Show::Uninstalled),
-            Some(other) => Err(
-                ApiError::bad_request(format!("unknown fleet filter show={other}"))
-                    .with_hint("use show=active (the default), show=all or show=uninstalled"),
-            ),
-        }
-    }
-
-    fn lists(self, r: &InstallSummary) -> bool {
-        let uninstalled = r.install.uninstalled_at.is_some();
-        match self {
-            Show::Active => !uninstalled,
-            Show::All => true,
-            Show::Uninstalled => uninstalled,
-        }
+fn parse_show(value: Option<&str>) -> Result<InstallShow, ApiError> {
+    match value {
+        None | Some("active") => Ok(InstallShow::Active),
+        Some("all") => Ok(InstallShow::All),
+        Some("uninstalled") => Ok(InstallShow::Uninstalled),
+        Some(other) => Err(
+            ApiError::bad_request(format!("unknown fleet filter show={other}"))
+                .with_hint("use show=active (the default), show=all or show=uninstalled"),
+        ),
     }
 }
 
-/// `GET /v1/installs[?app=A][&show=all|uninstalled]`: the fleet; installs that were
-/// uninstalled only when asked for.
+/// `GET /v1/installs[?app=A][&show=all|uninstalled][&cursor=C][&limit=N]`: one page of
+/// the fleet in registration order, as a JSON array; `Driftless-Next-Cursor` names the
+/// next page when there is one. Installs that were uninstalled only when asked for.
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<FleetQuery>,
-) -> Result<Json<Vec<InstallInfo>>, ApiError> {
+) -> Result<(HeaderMap, Json<Vec<InstallInfo>>), ApiError> {
     require_operator(&state, &headers)?;
-    let show = Show::parse(q.show.as_deref())?;
+    let filter = InstallFilter {
+        app: q.app.clone(),
+        show: parse_show(q.show.as_deref())?,
+    };
+    let after = q
+        .cursor
+        .as_deref()
+        .map(page_cursor::decode_install)
+        .transpose()?;
     if let Some(app) = &q.app {
         require_app(&state, app).await?;
     }
-    let mut rows = state.store.list_installs(q.app.as_deref()).await?;
-    rows.retain(|r| show.lists(r));
-    // Looked up once per (app, channel), not once per install.
+    let limit = page_cursor::limit(q.limit, page_cursor::DEFAULT_LIMIT);
+    let page = state
+        .store
+        .list_installs_page(&filter, after.as_ref(), limit)
+        .await?;
+    // Looked up once per (app, channel) of the page, not once per install.
     let mut rollouts: HashMap<(String, String), Option<Rollout>> = HashMap::new();
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
+    let mut out = Vec::with_capacity(page.items.len());
+    for r in page.items {
         let key = (r.install.app.clone(), r.install.channel.clone());
         if !rollouts.contains_key(&key) {
             let active = state.store.active_rollout(&key.0, &key.1).await?;
@@ -90,7 +87,28 @@ pub async fn list(
         let rollout = rollouts.get(&key).and_then(Option::as_ref);
         out.push(install_info(r, rollout));
     }
-    Ok(Json(out))
+    let next = page.next.as_ref().map(page_cursor::encode_install);
+    Ok((page_cursor::next_headers(next), Json(out)))
+}
+
+/// Query of `GET /v1/fleet/summary`.
+#[derive(Deserialize)]
+pub struct SummaryQuery {
+    app: Option<String>,
+}
+
+/// `GET /v1/fleet/summary[?app=A]`: how many installs run each version with each
+/// status and reason, per app and channel, counted by the database.
+pub async fn summary(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<SummaryQuery>,
+) -> Result<Json<FleetSummary>, ApiError> {
+    require_operator(&state, &headers)?;
+    if let Some(app) = &q.app {
+        require_app(&state, app).await?;
+    }
+    Ok(Json(state.store.fleet_summary(q.app.as_deref()).await?))
 }
 
 /// One fleet row: the desired version follows the rollout the install follows.

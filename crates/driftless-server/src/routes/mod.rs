@@ -11,6 +11,7 @@ pub(crate) mod input;
 mod install;
 mod licenses;
 mod lookup;
+mod page_cursor;
 mod push_token;
 mod releases;
 mod rollouts;
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/installs/{id}/registry-token",
             post(crate::registry_renewal::renew),
         )
+        .route("/v1/fleet/summary", get(fleet::summary))
         .route("/v1/audit", get(audit::list))
         .route("/v1/registry/token", get(crate::registry::token_endpoint))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
