@@ -8,6 +8,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod replicas;
+pub use replicas::*;
+
 use std::sync::Arc;
 
 use driftless_store::{
@@ -61,6 +64,7 @@ macro_rules! conformance_tests {
             a_signed_request_of_an_unknown_install_is_missing,
             uninstalling_an_install_revokes_it_and_keeps_the_first_time,
         );
+        $crate::replica_conformance_tests!($open);
     };
     (@each $open:path; $($check:ident),* $(,)?) => {
         $(
