@@ -33,6 +33,10 @@ pub struct ServerConfig {
     /// stores none (`/v1/artifacts/…` answers 404).
     #[serde(default)]
     pub artifacts_dir: Option<std::path::PathBuf>,
+    /// Store uploaded artifacts in the database instead, so every replica serves them
+    /// (`artifacts_dir` is then not used). Set by `serve`, never read from settings.
+    #[serde(skip)]
+    pub artifacts_in_database: bool,
 }
 
 fn default_rollout_tick_s() -> u64 {

@@ -309,6 +309,7 @@ async fn control_plane() -> (AppState, Arc<Interfering>) {
         operator_token_sha256: hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
         rollout_tick_s: 3600,
         artifacts_dir: None,
+        artifacts_in_database: false,
     };
     let keys = Keys {
         director,

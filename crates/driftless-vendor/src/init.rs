@@ -202,6 +202,7 @@ fn settings(opts: &InitOptions, operator_token: &str) -> Settings {
             operator_token_sha256: hex::encode(Sha256::digest(operator_token.as_bytes())),
             rollout_tick_s: 5,
             artifacts_dir: None,
+            artifacts_in_database: false,
         },
     }
 }
