@@ -1,0 +1,174 @@
+//! How the trust state reaches every replica: `serve` publishes its data directory's
+//! root chain and online keys to the database when they are newer than what the
+//! database holds (at start, on SIGHUP, and when a new root file appears), and every
+//! replica serves what the database holds, polling it for a newer version.
+
+use anyhow::{anyhow, Context as _, Result};
+use driftless_exit::HintExt as _;
+use driftless_server::{adopt_newest_trust, keys_from_trust, AppState, Keys};
+use driftless_store::{Store, TrustState};
+use driftless_wire::root::RootDocument;
+use driftless_wire::{Envelope, ROOT_PAYLOAD_TYPE};
+use std::fs;
+use std::time::Duration;
+
+use crate::clock::now;
+use crate::datadir::DataDir;
+
+/// How often every replica checks the database (and its data directory) for a newer
+/// root version: a rotation reaches every replica within about this long.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// What publishing a data directory's trust state did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Published {
+    /// The data directory holds no trust state (a replica that only reads the database).
+    NoneHere,
+    /// The database holds this version or a newer one already.
+    UpToDate(u64),
+    /// This version is now the database's.
+    Published(u64),
+}
+
+/// Whether the data directory holds a trust state `serve` could publish.
+pub fn dir_has_trust(dir: &DataDir) -> bool {
+    dir.root_doc(1).exists()
+}
+
+/// The newest root version in the data directory (0 when none).
+fn dir_root_version(dir: &DataDir) -> u64 {
+    (1..).take_while(|v| dir.root_doc(*v).exists()).count() as u64
+}
+
+/// Reads the root chain and online keys of a data directory.
+pub fn trust_of_dir(dir: &DataDir) -> Result<TrustState> {
+    let roots = dir.load_roots()?;
+    let read = |path: std::path::PathBuf| {
+        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    Ok(TrustState {
+        root_version: roots.len() as u64,
+        roots: roots
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<_, _>>()?,
+        director_pem: read(dir.director_key())?,
+        token_key_pem: read(dir.token_key())?,
+        token_cert_pem: read(dir.token_cert())?,
+    })
+}
+
+/// Publishes the data directory's trust state if it is newer than the database's and
+/// extends the database's root chain (the same roots up to the database's version,
+/// each newer one signed as the next link). Refuses a data directory of another
+/// control plane and keys its newest root does not trust.
+pub async fn publish_from_dir(dir: &DataDir, store: &dyn Store) -> Result<Published> {
+    if !dir_has_trust(dir) {
+        return Ok(Published::NoneHere);
+    }
+    let local = trust_of_dir(dir)?;
+    let stored = store.trust_state().await?;
+    let stored_version = stored.as_ref().map_or(0, |s| s.root_version);
+    if local.root_version <= stored_version {
+        return Ok(Published::UpToDate(stored_version));
+    }
+    // Checks every key before anything is published.
+    keys_from_trust(&local).hint(
+        "finish the rotation (`driftless-vendor keys rotate` writes the root last), or restore the keys directory from a backup",
+    )?;
+    if let Some(stored) = &stored {
+        check_extends(stored, &local, dir)?;
+    }
+    if store.publish_trust(&local).await? {
+        Ok(Published::Published(local.root_version))
+    } else {
+        Ok(Published::UpToDate(store.trust_version().await?))
+    }
+}
+
+/// Requires `local`'s chain to start with `stored`'s and each newer root to be
+/// signed as the next version of the one before.
+fn check_extends(stored: &TrustState, local: &TrustState, dir: &DataDir) -> Result<()> {
+    let parse = |text: &String| -> Result<Envelope> { Ok(serde_json::from_str(text)?) };
+    for (i, db_text) in stored.roots.iter().enumerate() {
+        let (db, here) = (parse(db_text)?, parse(&local.roots[i])?);
+        if db != here {
+            return Err(driftless_exit::Conflict(format!(
+                "root version {} in {} differs from the one in the database: this data directory belongs to another control plane",
+                i + 1,
+                dir.trust().display()
+            )))
+            .hint("point serve at the database its data directory was initialised with, or start this replica with an empty data directory holding only settings.toml");
+        }
+    }
+    let mut current: RootDocument = parse(&local.roots[stored.roots.len() - 1])?
+        .decode(ROOT_PAYLOAD_TYPE, "root document")?;
+    for text in &local.roots[stored.roots.len()..] {
+        current = driftless_trust::verify_root_update(&current, &parse(text)?, now())
+            .map_err(|e| {
+                driftless_exit::Coded(
+                    driftless_exit::code::VERIFICATION,
+                    format!(
+                        "root version {} in {} is not a valid next version: {e}",
+                        current.version + 1,
+                        dir.trust().display()
+                    ),
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// The keys the database's trust state puts in force.
+pub async fn keys_in_force(store: &dyn Store, dir: &DataDir) -> Result<Keys> {
+    let trust = store.trust_state().await?.ok_or_else(|| {
+        anyhow!(
+            "neither the database nor {} holds a root document and keys",
+            dir.trust().display()
+        )
+    });
+    let trust = trust.hint(
+        "run `driftless-vendor init` for this data directory, or start first a replica whose data directory holds the keys",
+    )?;
+    Ok(keys_from_trust(&trust)?)
+}
+
+/// Publishes the data directory's trust state (if newer) and puts the database's
+/// newest in force; logs what happened.
+pub async fn sync_once(dir: &DataDir, state: &AppState) {
+    match publish_from_dir(dir, state.store.as_ref()).await {
+        Ok(Published::Published(v)) => {
+            tracing::info!(root_version = v, "published the data directory's root and keys to the database");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %format!("{e:#}"), "cannot publish the data directory's root and keys; serving the database's"),
+    }
+    adopt(state).await;
+}
+
+async fn adopt(state: &AppState) {
+    match adopt_newest_trust(state).await {
+        Ok(Some(v)) => tracing::info!(root_version = v, "put the database's newer root and keys in force"),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "cannot use the database's newer root and keys; keeping the ones in force"),
+    }
+}
+
+/// Every [`POLL_INTERVAL`]: publishes a new root that appeared in the data directory,
+/// and puts a newer version from the database in force.
+pub fn spawn_poller(dir: DataDir, state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(POLL_INTERVAL);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            // Reading the files only when a new root file is there keeps a poll to one
+            // stat and one small query.
+            if dir_root_version(&dir) > state.keys().root.version {
+                sync_once(&dir, &state).await;
+            } else {
+                adopt(&state).await;
+            }
+        }
+    })
+}
