@@ -77,11 +77,12 @@ pub fn keys_from_trust(trust: &TrustState) -> Result<Keys, TrustStateError> {
             });
         }
     }
-    let tokens = TokenSigner::from_pem(&trust.token_key_pem, &trust.token_cert_pem).map_err(
-        |e| TrustStateError::Key {
-            what: format!("the registry-token key and certificate are not a pair: {e}"),
-        },
-    )?;
+    let tokens =
+        TokenSigner::from_pem(&trust.token_key_pem, &trust.token_cert_pem).map_err(|e| {
+            TrustStateError::Key {
+                what: format!("the registry-token key and certificate are not a pair: {e}"),
+            }
+        })?;
     Ok(Keys {
         director,
         tokens,

@@ -1348,8 +1348,7 @@ async fn artifacts_are_stored_only_under_their_digest_and_served_to_signed_insta
 }
 
 #[tokio::test]
-async fn artifacts_in_the_database_are_stored_under_their_digest_and_served_to_signed_installs()
-{
+async fn artifacts_in_the_database_are_stored_under_their_digest_and_served_to_signed_installs() {
     let h = Harness::with_artifacts_in_database().await;
     let bytes: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 241) as u8).collect();
     let digest = Digest::of(&bytes);
@@ -1362,7 +1361,12 @@ async fn artifacts_in_the_database_are_stored_under_their_digest_and_served_to_s
     .await
     .expect_error(StatusCode::BAD_REQUEST, "bad_request");
     assert!(
-        h.state.store.get_artifact(other.as_str()).await.unwrap().is_none(),
+        h.state
+            .store
+            .get_artifact(other.as_str())
+            .await
+            .unwrap()
+            .is_none(),
         "a refused upload was stored"
     );
     let path = format!("/v1/artifacts/{digest}");

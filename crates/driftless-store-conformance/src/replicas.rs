@@ -37,8 +37,14 @@ pub async fn trust_is_published_only_when_newer<S: Store>(store: Arc<S>) {
     assert_eq!(store.trust_version().await.unwrap(), 2);
     assert_eq!(store.trust_state().await.unwrap(), Some(trust(2, "d2")));
 
-    assert!(!store.publish_trust(&trust(1, "d1")).await.unwrap(), "older");
-    assert!(!store.publish_trust(&trust(2, "other")).await.unwrap(), "same");
+    assert!(
+        !store.publish_trust(&trust(1, "d1")).await.unwrap(),
+        "older"
+    );
+    assert!(
+        !store.publish_trust(&trust(2, "other")).await.unwrap(),
+        "same"
+    );
     assert_eq!(store.trust_state().await.unwrap(), Some(trust(2, "d2")));
 
     assert!(store.publish_trust(&trust(3, "d3")).await.unwrap());
@@ -85,11 +91,23 @@ pub async fn artifacts_are_stored_once_under_their_digest<S: Store>(store: Arc<S
 pub async fn a_lease_has_one_holder_until_it_expires<S: Store>(store: Arc<S>) {
     assert!(store.try_lease("ticker", "a", 1_000, 300).await.unwrap());
     assert!(!store.try_lease("ticker", "b", 1_100, 300).await.unwrap());
-    assert!(store.try_lease("ticker", "a", 1_200, 300).await.unwrap(), "renewed to 1500");
+    assert!(
+        store.try_lease("ticker", "a", 1_200, 300).await.unwrap(),
+        "renewed to 1500"
+    );
     assert!(!store.try_lease("ticker", "b", 1_400, 300).await.unwrap());
-    assert!(store.try_lease("other", "b", 1_400, 300).await.unwrap(), "leases are per name");
-    assert!(store.try_lease("ticker", "b", 1_500, 300).await.unwrap(), "expired: taken over");
-    assert!(!store.try_lease("ticker", "a", 1_600, 300).await.unwrap(), "a lost it");
+    assert!(
+        store.try_lease("other", "b", 1_400, 300).await.unwrap(),
+        "leases are per name"
+    );
+    assert!(
+        store.try_lease("ticker", "b", 1_500, 300).await.unwrap(),
+        "expired: taken over"
+    );
+    assert!(
+        !store.try_lease("ticker", "a", 1_600, 300).await.unwrap(),
+        "a lost it"
+    );
 }
 
 /// Replicas racing for an expired lease: exactly one holds it.

@@ -46,7 +46,9 @@ pub(crate) async fn trust_state(pool: &SqlitePool) -> StoreResult<Option<TrustSt
         return Ok(None);
     };
     let roots: Vec<String> = serde_json::from_str(&roots).map_err(|e| {
-        StoreError::Backend(format!("stored root chain of version {version} is corrupt: {e}"))
+        StoreError::Backend(format!(
+            "stored root chain of version {version} is corrupt: {e}"
+        ))
     })?;
     Ok(Some(TrustState {
         root_version: from_db(version, "root version")?,

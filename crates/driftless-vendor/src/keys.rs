@@ -335,8 +335,13 @@ fn swap_in(staged: &Path, target: &Path) -> Result<()> {
 /// Undoes [`swap_in`]: puts `<target>.prev` back as `target`.
 fn swap_back(target: &Path) -> Result<()> {
     let prev = target.with_extension("prev.pem");
-    fs::rename(&prev, target)
-        .with_context(|| format!("cannot put {} back; restore it from {}", target.display(), prev.display()))
+    fs::rename(&prev, target).with_context(|| {
+        format!(
+            "cannot put {} back; restore it from {}",
+            target.display(),
+            prev.display()
+        )
+    })
 }
 
 fn write_replace(path: &Path, bytes: &[u8], private: bool) -> Result<()> {

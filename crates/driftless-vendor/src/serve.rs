@@ -66,7 +66,10 @@ pub async fn load_state(dir: &DataDir) -> Result<(AppState, String)> {
 async fn publish_at_start(dir: &DataDir, store: &dyn Store) -> Result<()> {
     match trust_publish::publish_from_dir(dir, store).await {
         Ok(trust_publish::Published::Published(v)) => {
-            tracing::info!(root_version = v, "published the data directory's root and keys to the database");
+            tracing::info!(
+                root_version = v,
+                "published the data directory's root and keys to the database"
+            );
             Ok(())
         }
         Ok(_) => Ok(()),
@@ -112,7 +115,10 @@ async fn artifacts_into_database(
             tracing::warn!(path = %path.display(), "artifact file does not hash to its name; not imported");
             continue;
         }
-        if store.put_artifact(&digest, &bytes, crate::clock::now()).await? {
+        if store
+            .put_artifact(&digest, &bytes, crate::clock::now())
+            .await?
+        {
             tracing::info!(%digest, "artifact file moved into the database");
         }
     }
@@ -129,7 +135,10 @@ fn reload_on_hangup(dir: DataDir, state: AppState) {
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
             trust_publish::sync_once(&dir, &state).await;
-            tracing::info!(root_version = state.keys().root.version, "reloaded keys and roots");
+            tracing::info!(
+                root_version = state.keys().root.version,
+                "reloaded keys and roots"
+            );
         }
     });
 }

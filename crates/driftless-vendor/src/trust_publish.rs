@@ -101,11 +101,11 @@ fn check_extends(stored: &TrustState, local: &TrustState, dir: &DataDir) -> Resu
             .hint("point serve at the database its data directory was initialised with, or start this replica with an empty data directory holding only settings.toml");
         }
     }
-    let mut current: RootDocument = parse(&local.roots[stored.roots.len() - 1])?
-        .decode(ROOT_PAYLOAD_TYPE, "root document")?;
+    let mut current: RootDocument =
+        parse(&local.roots[stored.roots.len() - 1])?.decode(ROOT_PAYLOAD_TYPE, "root document")?;
     for text in &local.roots[stored.roots.len()..] {
-        current = driftless_trust::verify_root_update(&current, &parse(text)?, now())
-            .map_err(|e| {
+        current =
+            driftless_trust::verify_root_update(&current, &parse(text)?, now()).map_err(|e| {
                 driftless_exit::Coded(
                     driftless_exit::code::VERIFICATION,
                     format!(
@@ -138,19 +138,29 @@ pub async fn keys_in_force(store: &dyn Store, dir: &DataDir) -> Result<Keys> {
 pub async fn sync_once(dir: &DataDir, state: &AppState) {
     match publish_from_dir(dir, state.store.as_ref()).await {
         Ok(Published::Published(v)) => {
-            tracing::info!(root_version = v, "published the data directory's root and keys to the database");
+            tracing::info!(
+                root_version = v,
+                "published the data directory's root and keys to the database"
+            );
         }
         Ok(_) => {}
-        Err(e) => tracing::warn!(error = %format!("{e:#}"), "cannot publish the data directory's root and keys; serving the database's"),
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "cannot publish the data directory's root and keys; serving the database's")
+        }
     }
     adopt(state).await;
 }
 
 async fn adopt(state: &AppState) {
     match adopt_newest_trust(state).await {
-        Ok(Some(v)) => tracing::info!(root_version = v, "put the database's newer root and keys in force"),
+        Ok(Some(v)) => tracing::info!(
+            root_version = v,
+            "put the database's newer root and keys in force"
+        ),
         Ok(None) => {}
-        Err(e) => tracing::error!(error = %e, "cannot use the database's newer root and keys; keeping the ones in force"),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot use the database's newer root and keys; keeping the ones in force")
+        }
     }
 }
 

@@ -126,7 +126,10 @@ async fn upload_to_store(
         )));
     }
     let now = crate::now();
-    state.store.put_artifact(digest.as_str(), &bytes, now).await?;
+    state
+        .store
+        .put_artifact(digest.as_str(), &bytes, now)
+        .await?;
     stored_answer(state, &digest, bytes.len() as u64).await
 }
 
