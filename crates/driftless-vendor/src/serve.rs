@@ -65,7 +65,7 @@ pub async fn load_state(dir: &DataDir) -> Result<(AppState, String)> {
 /// nothing to serve instead.
 async fn publish_at_start(dir: &DataDir, store: &dyn Store) -> Result<()> {
     match trust_publish::publish_from_dir(dir, store).await {
-        Ok(trust_publish::Published::Published(v)) => {
+        Ok(trust_publish::Publication::Published(v)) => {
             tracing::info!(
                 root_version = v,
                 "published the data directory's root and keys to the database"

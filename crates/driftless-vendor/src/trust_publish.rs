@@ -21,7 +21,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What publishing a data directory's trust state did.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Published {
+pub enum Publication {
     /// The data directory holds no trust state (a replica that only reads the database).
     NoneHere,
     /// The database holds this version or a newer one already.
@@ -62,15 +62,15 @@ pub fn trust_of_dir(dir: &DataDir) -> Result<TrustState> {
 /// extends the database's root chain (the same roots up to the database's version,
 /// each newer one signed as the next link). Refuses a data directory of another
 /// control plane and keys its newest root does not trust.
-pub async fn publish_from_dir(dir: &DataDir, store: &dyn Store) -> Result<Published> {
+pub async fn publish_from_dir(dir: &DataDir, store: &dyn Store) -> Result<Publication> {
     if !dir_has_trust(dir) {
-        return Ok(Published::NoneHere);
+        return Ok(Publication::NoneHere);
     }
     let local = trust_of_dir(dir)?;
     let stored = store.trust_state().await?;
     let stored_version = stored.as_ref().map_or(0, |s| s.root_version);
     if local.root_version <= stored_version {
-        return Ok(Published::UpToDate(stored_version));
+        return Ok(Publication::UpToDate(stored_version));
     }
     // Checks every key before anything is published.
     keys_from_trust(&local).hint(
@@ -80,9 +80,9 @@ pub async fn publish_from_dir(dir: &DataDir, store: &dyn Store) -> Result<Publis
         check_extends(stored, &local, dir)?;
     }
     if store.publish_trust(&local).await? {
-        Ok(Published::Published(local.root_version))
+        Ok(Publication::Published(local.root_version))
     } else {
-        Ok(Published::UpToDate(store.trust_version().await?))
+        Ok(Publication::UpToDate(store.trust_version().await?))
     }
 }
 
@@ -137,7 +137,7 @@ pub async fn keys_in_force(store: &dyn Store, dir: &DataDir) -> Result<Keys> {
 /// newest in force; logs what happened.
 pub async fn sync_once(dir: &DataDir, state: &AppState) {
     match publish_from_dir(dir, state.store.as_ref()).await {
-        Ok(Published::Published(v)) => {
+        Ok(Publication::Published(v)) => {
             tracing::info!(
                 root_version = v,
                 "published the data directory's root and keys to the database"
