@@ -44,7 +44,7 @@ fn default_rollout_tick_s() -> u64 {
 }
 
 /// The keys and trust documents a running control plane signs and serves with;
-/// replaced whole when an operator rotates a key (SIGHUP to `serve`).
+/// replaced whole when a newer trust state reaches the database (a key rotation).
 pub struct Keys {
     /// The online director key that signs assignments.
     pub director: SigningKey,
