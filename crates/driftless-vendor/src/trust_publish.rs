@@ -59,26 +59,29 @@ pub fn trust_of_dir(dir: &DataDir) -> Result<TrustState> {
 }
 
 /// Publishes the data directory's trust state if it is newer than the database's and
-/// extends the database's root chain (the same roots up to the database's version,
-/// each newer one signed as the next link). Refuses a data directory of another
-/// control plane and keys its newest root does not trust.
+/// extends the database's root chain (each newer root signed as the next version of
+/// the one before). Refuses a data directory of another control plane (its roots
+/// differ from the database's), even when it has nothing newer, and keys its newest
+/// root does not trust.
 pub async fn publish_from_dir(dir: &DataDir, store: &dyn Store) -> Result<Publication> {
     if !dir_has_trust(dir) {
         return Ok(Publication::NoneHere);
     }
-    let local = trust_of_dir(dir)?;
+    let roots = dir.load_roots()?;
     let stored = store.trust_state().await?;
-    let stored_version = stored.as_ref().map_or(0, |s| s.root_version);
-    if local.root_version <= stored_version {
-        return Ok(Publication::UpToDate(stored_version));
+    let stored_roots = match &stored {
+        Some(s) => parse_roots(&s.roots)?,
+        None => Vec::new(),
+    };
+    check_same_chain(&stored_roots, &roots, dir)?;
+    if roots.len() <= stored_roots.len() {
+        return Ok(Publication::UpToDate(stored_roots.len() as u64));
     }
-    // Checks every key before anything is published.
+    check_links(&roots, stored_roots.len().max(1), dir)?;
+    let local = trust_of_dir(dir)?;
     keys_from_trust(&local).hint(
         "finish the rotation (`driftless-vendor keys rotate` writes the root last), or restore the keys directory from a backup",
     )?;
-    if let Some(stored) = &stored {
-        check_extends(stored, &local, dir)?;
-    }
     if store.publish_trust(&local).await? {
         Ok(Publication::Published(local.root_version))
     } else {
@@ -86,35 +89,44 @@ pub async fn publish_from_dir(dir: &DataDir, store: &dyn Store) -> Result<Public
     }
 }
 
-/// Requires `local`'s chain to start with `stored`'s and each newer root to be
-/// signed as the next version of the one before.
-fn check_extends(stored: &TrustState, local: &TrustState, dir: &DataDir) -> Result<()> {
-    let parse = |text: &String| -> Result<Envelope> { Ok(serde_json::from_str(text)?) };
-    for (i, db_text) in stored.roots.iter().enumerate() {
-        let (db, here) = (parse(db_text)?, parse(&local.roots[i])?);
-        if db != here {
-            return Err(driftless_exit::Conflict(format!(
-                "root version {} in {} differs from the one in the database: this data directory belongs to another control plane",
-                i + 1,
-                dir.trust().display()
-            )))
-            .hint("point serve at the database its data directory was initialised with, or start this replica with an empty data directory holding only settings.toml");
-        }
-    }
-    let mut current: RootDocument =
-        parse(&local.roots[stored.roots.len() - 1])?.decode(ROOT_PAYLOAD_TYPE, "root document")?;
-    for text in &local.roots[stored.roots.len()..] {
-        current =
-            driftless_trust::verify_root_update(&current, &parse(text)?, now()).map_err(|e| {
-                driftless_exit::Coded(
-                    driftless_exit::code::VERIFICATION,
-                    format!(
-                        "root version {} in {} is not a valid next version: {e}",
-                        current.version + 1,
-                        dir.trust().display()
-                    ),
-                )
-            })?;
+fn parse_roots(texts: &[String]) -> Result<Vec<Envelope>> {
+    texts
+        .iter()
+        .map(|t| serde_json::from_str(t).context("the database holds a malformed root document"))
+        .collect()
+}
+
+/// Requires the roots both hold to be the same documents.
+fn check_same_chain(stored: &[Envelope], local: &[Envelope], dir: &DataDir) -> Result<()> {
+    let Some(i) = stored.iter().zip(local).position(|(db, here)| db != here) else {
+        return Ok(());
+    };
+    Err(driftless_exit::Conflict(format!(
+        "root version {} in {} differs from the one in the database: this data directory belongs to another control plane",
+        i + 1,
+        dir.trust().display()
+    )))
+    .hint("point serve at the database this data directory was initialised with, or give this replica a data directory holding only settings.toml")
+}
+
+/// Requires each root from index `from` on to be signed as the next version of the
+/// one before it.
+fn check_links(roots: &[Envelope], from: usize, dir: &DataDir) -> Result<()> {
+    let Some(first) = roots.get(from - 1) else {
+        return Ok(());
+    };
+    let mut current: RootDocument = first.decode(ROOT_PAYLOAD_TYPE, "root document")?;
+    for env in &roots[from..] {
+        current = driftless_trust::verify_root_update(&current, env, now()).map_err(|e| {
+            driftless_exit::Coded(
+                driftless_exit::code::VERIFICATION,
+                format!(
+                    "root version {} in {} is not a valid next version: {e}",
+                    current.version + 1,
+                    dir.trust().display()
+                ),
+            )
+        })?;
     }
     Ok(())
 }
@@ -127,9 +139,11 @@ pub async fn keys_in_force(store: &dyn Store, dir: &DataDir) -> Result<Keys> {
             dir.trust().display()
         )
     });
-    let trust = trust.hint(
-        "run `driftless-vendor init` for this data directory, or start first a replica whose data directory holds the keys",
-    )?;
+    let trust = trust
+        .map_err(|e| driftless_exit::Coded(driftless_exit::code::NOT_FOUND, e.to_string()))
+        .hint(
+            "run `driftless-vendor init` for this data directory, or start first a replica whose data directory holds the keys",
+        )?;
     Ok(keys_from_trust(&trust)?)
 }
 

@@ -590,3 +590,81 @@ fn two_replicas_share_check_ins_rotations_and_the_ticker_and_survive_a_sigkill()
     assert_eq!(assigned.version.to_string(), "3.0.0");
     assert_signed_by(&ans, &director_v2);
 }
+
+/// Runs `serve` on `data`, expecting it to refuse to start; returns its exit code and
+/// stderr.
+fn refused_serve(vendor_bin: &Path, data: &Path) -> (Option<i32>, String) {
+    let mut child = Command::new(vendor_bin)
+        .args(["serve", "--data-dir"])
+        .arg(data)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_for(Duration::from_secs(20), || child.try_wait().unwrap());
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("serve on {} started instead of refusing", data.display());
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status.code(), err)
+}
+
+#[test]
+fn a_replica_with_another_control_planes_data_dir_or_nothing_to_serve_is_refused() {
+    let vendor_bin = workspace_bin("driftless-vendor").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let addr_a = format!("127.0.0.1:{}", free_port().unwrap());
+    let (dir_a, _, token) = data_dirs(&vendor_bin, tmp.path(), &addr_a, "127.0.0.1:1");
+    let a = Replica::start(&vendor_bin, &dir_a, tmp.path().join("a.log"), &addr_a);
+    let op = Operator {
+        http: Client::new(),
+        token,
+    };
+    let info_before = op.ok(&a.url, Method::GET, "/v1/info", None);
+
+    // Another `init`'s data directory, on A's database: its root 1 is not A's.
+    let other = tmp.path().join("other");
+    init_data_dir(&vendor_bin, &other, "127.0.0.1:1").unwrap();
+    std::fs::remove_file(other.join("driftless.db")).unwrap();
+    std::os::unix::fs::symlink(dir_a.join("driftless.db"), other.join("driftless.db")).unwrap();
+    let (code, err) = refused_serve(&vendor_bin, &other);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(
+        err.contains("belongs to another control plane") && err.contains("hint:"),
+        "{err}"
+    );
+    // A rotation there (root 2, newer than the database's) is refused the same way.
+    vendor_output(
+        Command::new(&vendor_bin),
+        &[
+            "keys",
+            "rotate",
+            "--role",
+            "director",
+            "--data-dir",
+            other.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    let (code, err) = refused_serve(&vendor_bin, &other);
+    assert_eq!(code, Some(5), "{err}");
+    let info_after = op.ok(&a.url, Method::GET, "/v1/info", None);
+    assert_eq!(
+        info_after["root_fingerprint"],
+        info_before["root_fingerprint"]
+    );
+    assert_eq!(info_after["root_version"], 1, "{info_after}");
+
+    // A settings file alone, on a database nobody published to.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::copy(dir_a.join("settings.toml"), empty.join("settings.toml")).unwrap();
+    let (code, err) = refused_serve(&vendor_bin, &empty);
+    assert_eq!(code, Some(4), "{err}");
+    assert!(
+        err.contains("holds a root document") && err.contains("hint:"),
+        "{err}"
+    );
+}
