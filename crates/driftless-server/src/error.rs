@@ -1,6 +1,6 @@
 //! API errors: a status code and a small JSON body; the internal cause goes to the log.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use driftless_store::StoreError;
@@ -17,7 +17,13 @@ pub struct ApiError {
     pub message: String,
     /// What to do about it, sent as its own field.
     pub hint: Option<String>,
+    /// Seconds the client should wait before retrying, sent as `Retry-After`.
+    pub retry_after: Option<u32>,
 }
+
+/// How long a client waits before retrying when the database is unavailable: long
+/// enough for a database restart or failover, short enough not to be noticed.
+pub const DATABASE_RETRY_AFTER_S: u32 = 5;
 
 impl ApiError {
     /// An error with `status`, `code` and `message`.
@@ -27,6 +33,7 @@ impl ApiError {
             code,
             message: message.into(),
             hint: None,
+            retry_after: None,
         }
     }
 
@@ -61,6 +68,23 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
+    /// 503 with `Retry-After`: the database cannot be reached right now. The cause is
+    /// logged here and never sent.
+    pub fn database_unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "database unavailable");
+        ApiError {
+            retry_after: Some(DATABASE_RETRY_AFTER_S),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the control plane's database is unavailable; nothing was changed",
+            )
+            .with_hint(format!(
+                "retry in {DATABASE_RETRY_AFTER_S} seconds; the control plane reconnects by itself"
+            ))
+        }
+    }
+
     /// 500: the cause is logged here and never sent.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -87,6 +111,7 @@ impl From<StoreError> for ApiError {
                 format!("{what} changed while this request was handled; nothing was changed"),
             )
             .with_hint("read it again and repeat the request if it still applies"),
+            StoreError::Unavailable(cause) => ApiError::database_unavailable(cause),
             StoreError::Backend(cause) => ApiError::internal(cause),
         }
     }
@@ -99,6 +124,33 @@ impl IntoResponse for ApiError {
             message: self.message,
             hint: self.hint,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_database_is_503_with_retry_after() {
+        let response =
+            ApiError::from(StoreError::Unavailable("connection refused".into())).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+    }
+
+    #[test]
+    fn other_errors_carry_no_retry_after() {
+        let response = ApiError::from(StoreError::Backend("boom".into())).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
     }
 }

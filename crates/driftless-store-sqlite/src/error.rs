@@ -2,9 +2,31 @@
 
 use driftless_store::StoreError;
 
-/// Any database failure, for the log.
+/// Any database failure: `Unavailable` when the database cannot be used right now (no
+/// connection free in time, the file locked past the busy timeout, an I/O failure), a
+/// backend error (for the log) otherwise.
 pub(crate) fn backend(err: sqlx::Error) -> StoreError {
-    StoreError::Backend(err.to_string())
+    if is_unavailable(&err) {
+        StoreError::Unavailable(err.to_string())
+    } else {
+        StoreError::Backend(err.to_string())
+    }
+}
+
+/// Whether the error means "try again later" rather than "this statement is wrong".
+pub(crate) fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes.
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
+        _ => false,
+    }
 }
 
 /// A unique-key violation becomes `Conflict { what }`; anything else is a backend error.
@@ -61,6 +83,20 @@ mod tests {
             to_db(i64::MAX as u64, "release counter").ok(),
             Some(i64::MAX)
         );
+    }
+
+    #[test]
+    fn pool_and_io_failures_are_unavailable() {
+        assert!(matches!(
+            backend(sqlx::Error::PoolTimedOut),
+            StoreError::Unavailable(_)
+        ));
+        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(matches!(backend(io), StoreError::Unavailable(_)));
+        assert!(matches!(
+            backend(sqlx::Error::RowNotFound),
+            StoreError::Backend(_)
+        ));
     }
 
     #[test]

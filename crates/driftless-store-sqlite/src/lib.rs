@@ -14,6 +14,7 @@ mod query_plan;
 mod replicas;
 mod requests;
 mod rollouts;
+mod schema;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -66,7 +67,16 @@ impl SqliteStore {
         let pool = pool
             .connect_with(options)
             .await
-            .map_err(|e| StoreError::Backend(format!("cannot open database `{url}`: {e}")))?;
+            .map_err(|e| match error::backend(e) {
+                StoreError::Unavailable(cause) => {
+                    StoreError::Unavailable(format!("cannot open database `{url}`: {cause}"))
+                }
+                other => StoreError::Backend(format!("cannot open database `{url}`: {other}")),
+            })?;
+        schema::check(&pool, &MIGRATOR).await.map_err(|e| match e {
+            StoreError::Backend(why) => StoreError::Backend(format!("database `{url}`: {why}")),
+            other => other,
+        })?;
         MIGRATOR
             .run(&pool)
             .await

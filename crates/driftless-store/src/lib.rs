@@ -1,5 +1,5 @@
 //! The control plane's storage: one [`Store`] trait in domain types, with one crate
-//! per backend (SQLite embedded by default; PostgreSQL later), each owning its
+//! per backend (SQLite embedded by default, PostgreSQL for replicas), each owning its
 //! migrations. Handlers never build SQL.
 
 mod types;
@@ -30,6 +30,10 @@ pub enum StoreError {
         /// What changed, e.g. "rollout #3".
         what: String,
     },
+    /// The database cannot be reached right now (down, restarting, no free connection
+    /// in time); nothing was saved. Retry later: the store reconnects by itself.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// The database failed; the cause is for the log, not the client.
     #[error("database error: {0}")]
     Backend(String),

@@ -21,6 +21,10 @@ pub struct Settings {
     pub listen: String,
     /// URL installs and the registry reach the control plane at.
     pub public_url: String,
+    /// The database `serve` uses (`sqlite://…` or `postgres://…`); the SQLite file in
+    /// the data directory when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
     /// What the running server needs.
     #[serde(flatten)]
     pub server: driftless_server::ServerConfig,
@@ -47,7 +51,7 @@ impl DataDir {
     pub fn settings(&self) -> PathBuf {
         self.root.join("settings.toml")
     }
-    /// The SQLite database.
+    /// The SQLite database, the default when no database URL is set.
     pub fn database(&self) -> PathBuf {
         self.root.join("driftless.db")
     }

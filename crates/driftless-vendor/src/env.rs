@@ -12,5 +12,8 @@ pub const RELEASE_KEY_FILE: &str = "DRIFTLESS_RELEASE_KEY_FILE";
 /// `DRIFTLESS_RELEASE_KEY_FILE`, not over `--release-key`. Neither this nor the
 /// operator token reaches a `--sign-with` command.
 pub const RELEASE_KEY: &str = "DRIFTLESS_RELEASE_KEY";
+/// The database of `serve` (`--database-url`): `sqlite://…` or `postgres://…`. It may
+/// carry a password, which Driftless never prints.
+pub const DATABASE_URL: &str = "DRIFTLESS_DATABASE_URL";
 /// Log filter for `serve` (tracing's env-filter syntax).
 pub const LOG: &str = "DRIFTLESS_LOG";

@@ -36,6 +36,11 @@ pub struct InitArgs {
     /// The registry speaks plain HTTP (loopback registries only).
     #[arg(long)]
     registry_insecure: bool,
+    /// The database `serve` will use (`postgres://user:password@host:5432/db`), saved
+    /// in settings.toml (mode 0600) and migrated now; default: a SQLite file in the
+    /// data directory.
+    #[arg(long, env = env::DATABASE_URL, hide_env_values = true)]
+    database_url: Option<String>,
     /// Print the outcome as JSON.
     #[arg(long)]
     json: bool,
@@ -54,6 +59,7 @@ pub async fn run(args: InitArgs) -> Result<()> {
         public_url,
         registry_host: args.registry_host,
         registry_insecure: args.registry_insecure,
+        database_url: args.database_url,
     };
     let out = init(&dir, &opts, now()).await?;
     if args.json {
@@ -83,6 +89,8 @@ pub struct InitOptions {
     pub registry_host: String,
     /// Whether the registry speaks plain HTTP.
     pub registry_insecure: bool,
+    /// The database `serve` will use; `None`: the data directory's SQLite file.
+    pub database_url: Option<String>,
 }
 
 /// What `init` made that the operator must see once.
@@ -172,7 +180,8 @@ pub async fn init(dir: &DataDir, opts: &InitOptions, now: i64) -> Result<InitOut
         toml::to_string_pretty(&settings)?.as_bytes(),
     )?;
     // Creating the store now runs the migrations, so `serve` starts on a ready database.
-    driftless_store_sqlite::SqliteStore::open(&crate::serve::database_url(dir)).await?;
+    let url = crate::database::resolve_url(None, &settings, dir);
+    crate::database::open_store(&url).await?;
     Ok(InitOutcome {
         operator_token,
         root_fingerprint: fingerprint,
@@ -191,6 +200,7 @@ fn settings(opts: &InitOptions, operator_token: &str) -> Settings {
     Settings {
         listen: opts.listen.clone(),
         public_url: opts.public_url.trim_end_matches('/').to_string(),
+        database_url: opts.database_url.clone(),
         server: driftless_server::ServerConfig {
             registry_host: opts.registry_host.clone(),
             registry_insecure: opts.registry_insecure,

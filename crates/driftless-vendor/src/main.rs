@@ -7,6 +7,7 @@ mod audit;
 mod channel;
 mod clock;
 mod customer;
+mod database;
 mod datadir;
 mod env;
 mod fleet;

@@ -4,12 +4,11 @@ use anyhow::{Context as _, Result};
 use driftless_exit::HintExt as _;
 use driftless_server::AppState;
 use driftless_store::Store;
-use driftless_store_sqlite::SqliteStore;
 use sha2::{Digest as _, Sha256};
 use std::fs;
 use std::path::PathBuf;
-use std::sync::Arc;
 
+use crate::database;
 use crate::datadir::DataDir;
 use crate::env;
 use crate::trust_publish;
@@ -23,12 +22,21 @@ pub struct ServeArgs {
     /// Override the listen address from the settings.
     #[arg(long)]
     listen: Option<String>,
+    /// The database: `postgres://user:password@host:5432/db` or `sqlite:///path`;
+    /// overrides `database_url` in the settings (default: the data dir's SQLite file).
+    #[arg(long, env = env::DATABASE_URL, hide_env_values = true)]
+    database_url: Option<String>,
 }
 
 /// Runs `serve`, logging JSON lines on stderr.
 pub async fn run(args: ServeArgs) -> Result<()> {
     init_logging();
-    serve(&DataDir::new(&args.data_dir), args.listen.as_deref()).await
+    serve(
+        &DataDir::new(&args.data_dir),
+        args.listen.as_deref(),
+        args.database_url.as_deref(),
+    )
+    .await
 }
 
 /// JSON logs on stderr, filtered by `DRIFTLESS_LOG` (default `info`).
@@ -42,21 +50,19 @@ fn init_logging() {
         .init();
 }
 
-/// The database URL of a data directory.
-pub fn database_url(dir: &DataDir) -> String {
-    format!("sqlite://{}", dir.database().display())
-}
-
-/// Builds the server state from a data directory: publishes the directory's root and
-/// keys to the database if they are newer, then serves what the database holds.
-pub async fn load_state(dir: &DataDir) -> Result<(AppState, String)> {
+/// Builds the server state from a data directory, on the database `database_url` names
+/// (else the settings' or the data directory's; see [`crate::database`]): publishes the
+/// directory's root and keys to the database if they are newer, then serves what the
+/// database holds.
+pub async fn load_state(dir: &DataDir, database_url: Option<&str>) -> Result<(AppState, String)> {
     let mut settings = dir.load_settings()?;
-    let store = SqliteStore::open(&database_url(dir)).await?;
-    publish_at_start(dir, &store).await?;
-    let keys = trust_publish::keys_in_force(&store, dir).await?;
-    artifacts_into_database(dir, &settings, &store).await?;
+    let url = database::resolve_url(database_url, &settings, dir);
+    let store = database::open_store(&url).await?;
+    publish_at_start(dir, store.as_ref()).await?;
+    let keys = trust_publish::keys_in_force(store.as_ref(), dir).await?;
+    artifacts_into_database(dir, &settings, store.as_ref()).await?;
     settings.server.artifacts_in_database = true;
-    let state = AppState::new(Arc::new(store), keys, settings.server);
+    let state = AppState::new(store, keys, settings.server);
     Ok((state, settings.listen))
 }
 
@@ -144,8 +150,12 @@ fn reload_on_hangup(dir: DataDir, state: AppState) {
 }
 
 /// Serves until SIGINT or SIGTERM.
-pub async fn serve(dir: &DataDir, listen_override: Option<&str>) -> Result<()> {
-    let (state, listen) = load_state(dir).await?;
+pub async fn serve(
+    dir: &DataDir,
+    listen_override: Option<&str>,
+    database_url: Option<&str>,
+) -> Result<()> {
+    let (state, listen) = load_state(dir, database_url).await?;
     let listen = listen_override.unwrap_or(&listen).to_string();
     reload_on_hangup(dir.clone(), state.clone());
     let poller = trust_publish::spawn_poller(dir.clone(), state.clone());

@@ -1,0 +1,159 @@
+//! The tamper-evident audit log: each entry's hash covers the previous entry's hash.
+//!
+//! `hash = hex(sha256(prev_hash || "\n" || canonical_json(event)))`, where the first
+//! entry's `prev_hash` is 64 zeros and the canonical JSON is the event as a compact
+//! object with its keys sorted: `{"action","actor","at","detail","subject"}`.
+
+use driftless_store::{AuditEntry, AuditEvent, StoreError, StoreResult};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, PgPool};
+
+use crate::error::{backend, from_db};
+
+/// The advisory lock key that serialises appends to the chain ("audit" in ASCII).
+const AUDIT_CHAIN_LOCK: i64 = 0x0061_7564_6974;
+
+/// The `prev_hash` of the first entry.
+const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The event with its fields in sorted key order, so the JSON does not depend on the
+/// declaration order of `AuditEvent` or on serde_json's map features.
+#[derive(Serialize)]
+struct CanonicalEvent<'a> {
+    action: &'a str,
+    actor: &'a str,
+    at: i64,
+    detail: &'a str,
+    subject: &'a str,
+}
+
+/// The hash an entry with this predecessor and event must carry.
+fn entry_hash(prev_hash: &str, event: &AuditEvent) -> StoreResult<String> {
+    let canonical = serde_json::to_string(&CanonicalEvent {
+        action: &event.action,
+        actor: &event.actor,
+        at: event.at,
+        detail: &event.detail,
+        subject: &event.subject,
+    })
+    .map_err(|e| StoreError::Backend(format!("cannot encode audit event: {e}")))?;
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(canonical.as_bytes());
+    Ok(hex::encode(hasher.finalize()))
+}
+
+pub(crate) async fn append_audit(pool: &PgPool, event: &AuditEvent) -> StoreResult<()> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    append_in(&mut tx, event).await?;
+    tx.commit().await.map_err(backend)
+}
+
+/// Appends `event` on the caller's transaction. It first takes the chain's
+/// transaction-scoped advisory lock, held until the transaction ends, so the head it
+/// chains onto cannot move before it commits: appends form one chain, never a fork
+/// (and the UNIQUE prev_hash would refuse a fork anyway).
+pub(crate) async fn append_in(conn: &mut PgConnection, event: &AuditEvent) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(AUDIT_CHAIN_LOCK)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    let head: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+    let (seq, prev_hash) = match head {
+        Some((seq, hash)) => {
+            let next = seq
+                .checked_add(1)
+                .ok_or_else(|| StoreError::Backend("audit log sequence is exhausted".into()))?;
+            (next, hash)
+        }
+        None => (1, GENESIS_HASH.to_owned()),
+    };
+    let hash = entry_hash(&prev_hash, event)?;
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(seq)
+    .bind(event.at)
+    .bind(&event.actor)
+    .bind(&event.action)
+    .bind(&event.subject)
+    .bind(&event.detail)
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    seq: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    subject: String,
+    detail: String,
+    hash: String,
+}
+
+pub(crate) async fn list_audit(pool: &PgPool, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+    let rows: Vec<AuditRow> = sqlx::query_as(
+        "SELECT seq, at, actor, action, subject, detail, hash
+         FROM audit_log ORDER BY seq DESC LIMIT $1",
+    )
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(backend)?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(AuditEntry {
+                seq: from_db(row.seq, "audit sequence")?,
+                event: AuditEvent {
+                    at: row.at,
+                    actor: row.actor,
+                    action: row.action,
+                    subject: row.subject,
+                    detail: row.detail,
+                },
+                hash: row.hash,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_covers_predecessor_and_every_field() {
+        let event = AuditEvent {
+            at: 1,
+            actor: "operator".into(),
+            action: "app.create".into(),
+            subject: "acme".into(),
+            detail: "{}".into(),
+        };
+        let base = entry_hash(GENESIS_HASH, &event).unwrap();
+        assert_eq!(base.len(), 64);
+        assert_ne!(entry_hash(&base, &event).unwrap(), base);
+        let changed = AuditEvent {
+            detail: "{\"x\":1}".into(),
+            ..event.clone()
+        };
+        assert_ne!(entry_hash(GENESIS_HASH, &changed).unwrap(), base);
+        let changed = AuditEvent { at: 2, ..event };
+        assert_ne!(entry_hash(GENESIS_HASH, &changed).unwrap(), base);
+    }
+}

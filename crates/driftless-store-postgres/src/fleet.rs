@@ -1,0 +1,460 @@
+//! The customer hosts: installs, their check-ins and the fleet view.
+//!
+//! Check-ins are the hot path: [`checkin_view`] is one SELECT of indexed lookups and
+//! [`record_checkin`] one UPDATE of the install's own row.
+
+use driftless_store::{
+    CheckinReport, CheckinView, Install, InstallSummary, ReleaseRef, StoreError, StoreResult,
+    StoredAssignment,
+};
+use sqlx::PgPool;
+
+use crate::catalog::{channel_exists, exists, release_state};
+use crate::error::{backend, conflict_or_backend, from_db, opt_from_db, opt_to_db, to_db};
+use crate::rollouts::{RolloutColumns, ACTIVE_STATES, ROLLOUT_COLUMNS};
+
+/// The install's own columns, from `installs i`.
+const INSTALL_COLUMNS: &str = "i.id, i.license_id, i.customer, i.app, i.channel, i.public_key, \
+     i.hostname, i.platform, i.revoked, i.created_at, i.uninstalled_at";
+/// The last report's columns, from `installs i`.
+const REPORT_COLUMNS: &str = "i.report_at, i.report_status, i.report_version, \
+     i.report_release_counter, i.report_cli_version, i.report_free_disk_bytes, \
+     i.report_target_version, i.report_reason, i.report_policy, i.report_waiting";
+/// The last assignment's columns, from `installs i`.
+const ASSIGNMENT_COLUMNS: &str = "i.assignment_sequence, i.assignment_release_digest, \
+     i.assignment_expires, i.assignment_etag, i.assignment_envelope";
+
+#[derive(sqlx::FromRow)]
+struct InstallRow {
+    id: String,
+    license_id: String,
+    customer: String,
+    app: String,
+    channel: String,
+    public_key: String,
+    hostname: String,
+    platform: String,
+    revoked: bool,
+    created_at: i64,
+    uninstalled_at: Option<i64>,
+}
+
+impl From<InstallRow> for Install {
+    fn from(row: InstallRow) -> Self {
+        Install {
+            id: row.id,
+            license_id: row.license_id,
+            customer: row.customer,
+            app: row.app,
+            channel: row.channel,
+            public_key: row.public_key,
+            hostname: row.hostname,
+            platform: row.platform,
+            revoked: row.revoked,
+            created_at: row.created_at,
+            uninstalled_at: row.uninstalled_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ReportColumns {
+    report_at: Option<i64>,
+    report_status: Option<String>,
+    report_version: Option<String>,
+    report_release_counter: Option<i64>,
+    report_cli_version: Option<String>,
+    report_free_disk_bytes: Option<i64>,
+    report_target_version: Option<String>,
+    report_reason: Option<String>,
+    report_policy: Option<String>,
+    report_waiting: Option<String>,
+}
+
+impl ReportColumns {
+    /// The last report, or `None` if the install never checked in.
+    fn into_report(self, install_id: &str) -> StoreResult<Option<CheckinReport>> {
+        let Some(at) = self.report_at else {
+            return Ok(None);
+        };
+        let (Some(status), Some(cli_version)) = (self.report_status, self.report_cli_version)
+        else {
+            return Err(corrupt("report", install_id));
+        };
+        Ok(Some(CheckinReport {
+            at,
+            status,
+            version: self.report_version,
+            release_counter: opt_from_db(self.report_release_counter, "reported release counter")?,
+            cli_version,
+            free_disk_bytes: opt_from_db(self.report_free_disk_bytes, "reported free disk bytes")?,
+            target_version: self.report_target_version,
+            reason: self.report_reason,
+            policy: self.report_policy,
+            waiting: self.report_waiting,
+        }))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AssignmentColumns {
+    assignment_sequence: Option<i64>,
+    assignment_release_digest: Option<String>,
+    assignment_expires: Option<i64>,
+    assignment_etag: Option<String>,
+    assignment_envelope: Option<String>,
+}
+
+impl AssignmentColumns {
+    /// The last assignment, or `None` if the install was never given one.
+    fn into_assignment(self, install_id: &str) -> StoreResult<Option<StoredAssignment>> {
+        let Some(sequence) = self.assignment_sequence else {
+            return Ok(None);
+        };
+        let (Some(release_digest), Some(expires), Some(etag), Some(envelope)) = (
+            self.assignment_release_digest,
+            self.assignment_expires,
+            self.assignment_etag,
+            self.assignment_envelope,
+        ) else {
+            return Err(corrupt("assignment", install_id));
+        };
+        Ok(Some(StoredAssignment {
+            sequence: from_db(sequence, "assignment sequence")?,
+            release_digest,
+            expires,
+            etag,
+            envelope,
+        }))
+    }
+}
+
+fn corrupt(what: &str, install_id: &str) -> StoreError {
+    StoreError::Backend(format!(
+        "install `{install_id}` has a partially stored {what}"
+    ))
+}
+
+pub(crate) async fn create_install(pool: &PgPool, install: &Install) -> StoreResult<()> {
+    // One statement: the parents are checked by the same statement that inserts.
+    let inserted = sqlx::query(
+        "INSERT INTO installs (id, license_id, customer, app, channel, public_key, hostname,
+                               platform, revoked, created_at)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+         WHERE EXISTS (SELECT 1 FROM licenses WHERE id = $2)
+           AND EXISTS (SELECT 1 FROM channels WHERE app = $4 AND name = $5)",
+    )
+    .bind(&install.id)
+    .bind(&install.license_id)
+    .bind(&install.customer)
+    .bind(&install.app)
+    .bind(&install.channel)
+    .bind(&install.public_key)
+    .bind(&install.hostname)
+    .bind(&install.platform)
+    .bind(install.revoked)
+    .bind(install.created_at)
+    .execute(pool)
+    .await
+    .map_err(|e| conflict_or_backend(e, || format!("install `{}`", install.id)))?
+    .rows_affected();
+    if inserted > 0 {
+        return Ok(());
+    }
+    let what = if !exists(
+        pool,
+        "SELECT 1 FROM licenses WHERE id = $1",
+        &[&install.license_id],
+    )
+    .await?
+    {
+        format!("license `{}`", install.license_id)
+    } else if !channel_exists(pool, &install.app, &install.channel).await? {
+        format!("channel `{}/{}`", install.app, install.channel)
+    } else {
+        return Err(StoreError::Backend(format!(
+            "install `{}` was not inserted although its license and channel exist",
+            install.id
+        )));
+    };
+    Err(StoreError::Missing { what })
+}
+
+pub(crate) async fn get_install(pool: &PgPool, id: &str) -> StoreResult<Option<Install>> {
+    let sql = format!("SELECT {INSTALL_COLUMNS} FROM installs i WHERE i.id = $1");
+    let row: Option<InstallRow> = sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(backend)?;
+    Ok(row.map(Install::from))
+}
+
+pub(crate) async fn revoke_install(pool: &PgPool, id: &str, now: i64) -> StoreResult<bool> {
+    let found = sqlx::query(
+        "UPDATE installs SET revoked = TRUE, revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map_err(backend)?
+    .rows_affected();
+    Ok(found > 0)
+}
+
+/// Marks the install uninstalled and revoked; the first time's instants are kept.
+const UNINSTALL_INSTALL: &str = "UPDATE installs SET revoked = TRUE,
+        revoked_at = COALESCE(revoked_at, $2), uninstalled_at = COALESCE(uninstalled_at, $2)
+     WHERE id = $1";
+
+pub(crate) async fn uninstall_install(pool: &PgPool, id: &str, now: i64) -> StoreResult<bool> {
+    let found = sqlx::query(UNINSTALL_INSTALL)
+        .bind(id)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+    Ok(found > 0)
+}
+
+/// A release's columns as the check-in reads them; all `None` when a LEFT JOIN found none.
+#[derive(sqlx::FromRow)]
+struct ReleaseRefColumns {
+    version: Option<String>,
+    release_counter: Option<i64>,
+    digest: Option<String>,
+    state: Option<String>,
+}
+
+impl ReleaseRefColumns {
+    /// The release, or `None` if there was none.
+    fn into_release_ref(self, install_id: &str) -> StoreResult<Option<ReleaseRef>> {
+        let Some(version) = self.version else {
+            return Ok(None);
+        };
+        let (Some(counter), Some(digest), Some(state)) =
+            (self.release_counter, self.digest, self.state)
+        else {
+            return Err(corrupt("release", install_id));
+        };
+        Ok(Some(ReleaseRef {
+            version,
+            release_counter: from_db(counter, "release counter")?,
+            digest,
+            state: release_state(&state)?,
+        }))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CheckinRow {
+    #[sqlx(flatten)]
+    install: InstallRow,
+    license_revoked: bool,
+    channel_version: Option<String>,
+    channel_counter: Option<i64>,
+    channel_digest: Option<String>,
+    channel_state: Option<String>,
+    #[sqlx(flatten)]
+    rollout: RolloutColumns,
+    rollout_release_version: Option<String>,
+    rollout_release_counter: Option<i64>,
+    rollout_release_digest: Option<String>,
+    rollout_release_state: Option<String>,
+    #[sqlx(flatten)]
+    assignment: AssignmentColumns,
+    report_version: Option<String>,
+}
+
+/// The check-in read: every join is a primary-key or unique-index lookup, the active
+/// rollout's through the partial index (the query-plan test below checks it).
+fn checkin_sql() -> String {
+    format!(
+        "SELECT {INSTALL_COLUMNS}, l.revoked AS license_revoked,
+                r.version AS channel_version, r.release_counter AS channel_counter,
+                r.digest AS channel_digest, r.state AS channel_state,
+                {ROLLOUT_COLUMNS},
+                rr.version AS rollout_release_version,
+                rr.release_counter AS rollout_release_counter,
+                rr.digest AS rollout_release_digest, rr.state AS rollout_release_state,
+                {ASSIGNMENT_COLUMNS}, i.report_version
+         FROM installs i
+         JOIN licenses l ON l.id = i.license_id
+         LEFT JOIN channels c ON c.app = i.app AND c.name = i.channel
+         LEFT JOIN releases r ON r.app = c.app AND r.version = c.version
+         LEFT JOIN rollouts ro ON ro.app = i.app AND ro.channel = i.channel
+                              AND ro.state IN {ACTIVE_STATES}
+         LEFT JOIN releases rr ON rr.app = ro.app AND rr.version = ro.version
+         WHERE i.id = $1"
+    )
+}
+
+pub(crate) async fn checkin_view(
+    pool: &PgPool,
+    install_id: &str,
+) -> StoreResult<Option<CheckinView>> {
+    let row: Option<CheckinRow> = sqlx::query_as(&checkin_sql())
+        .bind(install_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(backend)?;
+    let Some(row) = row else { return Ok(None) };
+    let channel_release = ReleaseRefColumns {
+        version: row.channel_version,
+        release_counter: row.channel_counter,
+        digest: row.channel_digest,
+        state: row.channel_state,
+    }
+    .into_release_ref(install_id)?;
+    let rollout_release = ReleaseRefColumns {
+        version: row.rollout_release_version,
+        release_counter: row.rollout_release_counter,
+        digest: row.rollout_release_digest,
+        state: row.rollout_release_state,
+    }
+    .into_release_ref(install_id)?;
+    let rollout = match (row.rollout.into_rollout()?, rollout_release) {
+        (Some(rollout), Some(release)) => Some((rollout, release)),
+        (None, None) => None,
+        // The foreign key makes this impossible short of a corrupt file.
+        _ => return Err(corrupt("rollout", install_id)),
+    };
+    Ok(Some(CheckinView {
+        assignment: row.assignment.into_assignment(install_id)?,
+        install: row.install.into(),
+        license_revoked: row.license_revoked,
+        channel_release,
+        rollout,
+        running_version: row.report_version,
+    }))
+}
+
+const RECORD_REPORT: &str = "UPDATE installs SET
+        report_at = $2, report_status = $3, report_version = $4,
+        report_release_counter = $5, report_cli_version = $6, report_free_disk_bytes = $7,
+        report_target_version = $8, report_reason = $9,
+        report_policy = $10, report_waiting = $11
+     WHERE id = $1";
+
+const RECORD_REPORT_AND_ASSIGNMENT: &str = "UPDATE installs SET
+        report_at = $2, report_status = $3, report_version = $4,
+        report_release_counter = $5, report_cli_version = $6, report_free_disk_bytes = $7,
+        report_target_version = $8, report_reason = $9,
+        report_policy = $10, report_waiting = $11,
+        assignment_sequence = $12, assignment_release_digest = $13, assignment_expires = $14,
+        assignment_etag = $15, assignment_envelope = $16
+     WHERE id = $1";
+
+pub(crate) async fn record_checkin(
+    pool: &PgPool,
+    install_id: &str,
+    report: &CheckinReport,
+    assignment: Option<&StoredAssignment>,
+) -> StoreResult<()> {
+    let sql = if assignment.is_some() {
+        RECORD_REPORT_AND_ASSIGNMENT
+    } else {
+        RECORD_REPORT
+    };
+    let mut query = sqlx::query(sql)
+        .bind(install_id)
+        .bind(report.at)
+        .bind(&report.status)
+        .bind(&report.version)
+        .bind(opt_to_db(
+            report.release_counter,
+            "reported release counter",
+        )?)
+        .bind(&report.cli_version)
+        .bind(opt_to_db(
+            report.free_disk_bytes,
+            "reported free disk bytes",
+        )?)
+        .bind(&report.target_version)
+        .bind(&report.reason)
+        .bind(&report.policy)
+        .bind(&report.waiting);
+    if let Some(assignment) = assignment {
+        query = query
+            .bind(to_db(assignment.sequence, "assignment sequence")?)
+            .bind(&assignment.release_digest)
+            .bind(assignment.expires)
+            .bind(&assignment.etag)
+            .bind(&assignment.envelope);
+    }
+    let updated = query.execute(pool).await.map_err(backend)?.rows_affected();
+    if updated == 0 {
+        return Err(StoreError::Missing {
+            what: format!("install `{install_id}`"),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) async fn move_install(pool: &PgPool, id: &str, channel: &str) -> StoreResult<()> {
+    // One statement: the channel is checked by the same statement that moves.
+    let moved = sqlx::query(
+        "UPDATE installs SET channel = $2
+         WHERE id = $1 AND EXISTS (SELECT 1 FROM channels WHERE app = installs.app AND name = $2)",
+    )
+    .bind(id)
+    .bind(channel)
+    .execute(pool)
+    .await
+    .map_err(backend)?
+    .rows_affected();
+    if moved > 0 {
+        return Ok(());
+    }
+    let what = match get_install(pool, id).await? {
+        None => format!("install `{id}`"),
+        Some(install) => format!("channel `{}/{channel}`", install.app),
+    };
+    Err(StoreError::Missing { what })
+}
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    #[sqlx(flatten)]
+    install: InstallRow,
+    desired_version: Option<String>,
+    #[sqlx(flatten)]
+    report: ReportColumns,
+}
+
+pub(crate) async fn list_installs(
+    pool: &PgPool,
+    app: Option<&str>,
+) -> StoreResult<Vec<InstallSummary>> {
+    // Two statements rather than `$1 IS NULL OR i.app = $1`, which would defeat the
+    // index on app. `ord` orders installs registered in the same second.
+    let filter = if app.is_some() {
+        "WHERE i.app = $1"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {INSTALL_COLUMNS}, c.version AS desired_version, {REPORT_COLUMNS}
+         FROM installs i
+         LEFT JOIN channels c ON c.app = i.app AND c.name = i.channel
+         {filter}
+         ORDER BY i.created_at, i.ord"
+    );
+    let mut query = sqlx::query_as::<_, SummaryRow>(&sql);
+    if let Some(app) = app {
+        query = query.bind(app);
+    }
+    let rows = query.fetch_all(pool).await.map_err(backend)?;
+    rows.into_iter()
+        .map(|row| {
+            let last_report = row.report.into_report(&row.install.id)?;
+            Ok(InstallSummary {
+                install: row.install.into(),
+                desired_version: row.desired_version,
+                last_report,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,270 @@
+//! PostgreSQL implementation of the control plane's store: for several `serve`
+//! replicas on one database, with its own migrations (`migrations/`, embedded at build).
+//!
+//! Each module owns one part of the schema; this one opens the database and maps the
+//! [`Store`] trait onto them. Transactions run at READ COMMITTED: every conditional
+//! write is one statement (the row lock it takes makes a concurrent writer re-check its
+//! condition), and the audit chain is serialised by an advisory lock.
+
+mod audit;
+mod catalog;
+mod error;
+mod fleet;
+mod licensing;
+mod replicas;
+mod requests;
+mod rollouts;
+mod schema;
+mod url;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use driftless_store::{
+    App, AuditEntry, AuditEvent, Channel, CheckinReport, CheckinView, Customer, Install,
+    InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate, Store,
+    StoreError, StoreResult, StoredAssignment, TrustState,
+};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection as _, PgConnection, PgPool};
+
+pub use url::redact_url;
+
+/// The schema migrations, embedded in the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// How long a request waits for a connection before the store answers `Unavailable`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most connections one store (one `serve` replica) holds.
+const MAX_CONNECTIONS: u32 = 16;
+
+/// The control plane's store on a PostgreSQL database.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db`), checks
+    /// that its schema is one this build knows, and runs the missing migrations.
+    ///
+    /// `Unavailable` when the server cannot be reached; `Backend` for a bad URL or a
+    /// schema this build cannot use. Messages name the URL with its password redacted.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let shown = redact_url(url);
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("invalid database URL `{shown}`: {e}")))?;
+        let cannot_connect = |e: sqlx::Error| match error::backend(e) {
+            StoreError::Unavailable(cause) => {
+                StoreError::Unavailable(format!("cannot connect to `{shown}`: {cause}"))
+            }
+            other => StoreError::Backend(format!("cannot open database `{shown}`: {other}")),
+        };
+        // One connection first: the pool would retry until its timeout and then report
+        // only that, where this says why (refused, no such database, bad password).
+        PgConnection::connect_with(&options)
+            .await
+            .map_err(cannot_connect)?
+            .close()
+            .await
+            .map_err(cannot_connect)?;
+        // test_before_acquire (the default) drops a connection the server closed, so
+        // the pool reconnects by itself once the database is back.
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(cannot_connect)?;
+        schema::check(&pool, &MIGRATOR).await.map_err(|e| match e {
+            StoreError::Backend(why) => StoreError::Backend(format!("database `{shown}`: {why}")),
+            other => other,
+        })?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot migrate database `{shown}`: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    /// Closes every connection; calls made afterwards fail as `Unavailable`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn create_app(&self, name: &str, now: i64) -> StoreResult<App> {
+        catalog::create_app(&self.pool, name, now).await
+    }
+    async fn list_apps(&self) -> StoreResult<Vec<App>> {
+        catalog::list_apps(&self.pool).await
+    }
+    async fn get_app(&self, name: &str) -> StoreResult<Option<App>> {
+        catalog::get_app(&self.pool, name).await
+    }
+
+    async fn create_channel(&self, app: &str, name: &str, now: i64) -> StoreResult<Channel> {
+        catalog::create_channel(&self.pool, app, name, now).await
+    }
+    async fn list_channels(&self, app: &str) -> StoreResult<Vec<Channel>> {
+        catalog::list_channels(&self.pool, app).await
+    }
+    async fn get_channel(&self, app: &str, name: &str) -> StoreResult<Option<Channel>> {
+        catalog::get_channel(&self.pool, app, name).await
+    }
+    async fn set_channel_release(
+        &self,
+        app: &str,
+        channel: &str,
+        version: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        catalog::set_channel_release(&self.pool, app, channel, version, now).await
+    }
+
+    async fn create_customer(&self, name: &str, now: i64) -> StoreResult<Customer> {
+        licensing::create_customer(&self.pool, name, now).await
+    }
+    async fn list_customers(&self) -> StoreResult<Vec<Customer>> {
+        licensing::list_customers(&self.pool).await
+    }
+    async fn get_customer(&self, name: &str) -> StoreResult<Option<Customer>> {
+        licensing::get_customer(&self.pool, name).await
+    }
+
+    async fn create_license(&self, license: &License) -> StoreResult<()> {
+        licensing::create_license(&self.pool, license).await
+    }
+    async fn license_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<License>> {
+        licensing::license_by_key_hash(&self.pool, key_hash).await
+    }
+    async fn list_licenses(&self) -> StoreResult<Vec<License>> {
+        licensing::list_licenses(&self.pool).await
+    }
+    async fn revoke_license(&self, id: &str, now: i64) -> StoreResult<bool> {
+        licensing::revoke_license(&self.pool, id, now).await
+    }
+
+    async fn insert_release(&self, release: &Release) -> StoreResult<()> {
+        catalog::insert_release(&self.pool, release).await
+    }
+    async fn get_release(&self, app: &str, version: &str) -> StoreResult<Option<Release>> {
+        catalog::get_release(&self.pool, app, version).await
+    }
+    async fn list_releases(&self, app: &str) -> StoreResult<Vec<Release>> {
+        catalog::list_releases(&self.pool, app).await
+    }
+    async fn max_release_counter(&self, app: &str) -> StoreResult<u64> {
+        catalog::max_release_counter(&self.pool, app).await
+    }
+
+    async fn create_install(&self, install: &Install) -> StoreResult<()> {
+        fleet::create_install(&self.pool, install).await
+    }
+    async fn get_install(&self, id: &str) -> StoreResult<Option<Install>> {
+        fleet::get_install(&self.pool, id).await
+    }
+    async fn revoke_install(&self, id: &str, now: i64) -> StoreResult<bool> {
+        fleet::revoke_install(&self.pool, id, now).await
+    }
+    async fn uninstall_install(&self, id: &str, now: i64) -> StoreResult<bool> {
+        fleet::uninstall_install(&self.pool, id, now).await
+    }
+    async fn checkin_view(&self, install_id: &str) -> StoreResult<Option<CheckinView>> {
+        fleet::checkin_view(&self.pool, install_id).await
+    }
+    async fn record_checkin(
+        &self,
+        install_id: &str,
+        report: &CheckinReport,
+        assignment: Option<&StoredAssignment>,
+    ) -> StoreResult<()> {
+        fleet::record_checkin(&self.pool, install_id, report, assignment).await
+    }
+    async fn accept_signed_request(
+        &self,
+        install_id: &str,
+        signed_at_ms: i64,
+    ) -> StoreResult<bool> {
+        requests::accept_signed_request(&self.pool, install_id, signed_at_ms).await
+    }
+    async fn list_installs(&self, app: Option<&str>) -> StoreResult<Vec<InstallSummary>> {
+        fleet::list_installs(&self.pool, app).await
+    }
+
+    async fn set_release_state(
+        &self,
+        app: &str,
+        version: &str,
+        state: ReleaseState,
+    ) -> StoreResult<bool> {
+        catalog::set_release_state(&self.pool, app, version, state).await
+    }
+    async fn channel_history(&self, app: &str, channel: &str) -> StoreResult<Vec<String>> {
+        catalog::channel_history(&self.pool, app, channel).await
+    }
+    async fn move_install(&self, id: &str, channel: &str) -> StoreResult<()> {
+        fleet::move_install(&self.pool, id, channel).await
+    }
+
+    async fn create_rollout(&self, rollout: &Rollout) -> StoreResult<i64> {
+        rollouts::create_rollout(&self.pool, rollout).await
+    }
+    async fn active_rollout(&self, app: &str, channel: &str) -> StoreResult<Option<Rollout>> {
+        rollouts::active_rollout(&self.pool, app, channel).await
+    }
+    async fn running_rollouts(&self) -> StoreResult<Vec<Rollout>> {
+        rollouts::running_rollouts(&self.pool).await
+    }
+    async fn list_rollouts(&self, app: &str) -> StoreResult<Vec<Rollout>> {
+        rollouts::list_rollouts(&self.pool, app).await
+    }
+    async fn update_rollout(&self, update: &RolloutUpdate) -> StoreResult<Rollout> {
+        rollouts::update_rollout(&self.pool, update).await
+    }
+    async fn rollout_outcomes(
+        &self,
+        app: &str,
+        channel: &str,
+        version: &str,
+    ) -> StoreResult<RolloutOutcomes> {
+        rollouts::rollout_outcomes(&self.pool, app, channel, version).await
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        audit::append_audit(&self.pool, event).await
+    }
+    async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        audit::list_audit(&self.pool, limit).await
+    }
+
+    async fn publish_trust(&self, state: &TrustState) -> StoreResult<bool> {
+        replicas::publish_trust(&self.pool, state).await
+    }
+    async fn trust_state(&self) -> StoreResult<Option<TrustState>> {
+        replicas::trust_state(&self.pool).await
+    }
+    async fn trust_version(&self) -> StoreResult<u64> {
+        replicas::trust_version(&self.pool).await
+    }
+    async fn put_artifact(&self, digest: &str, bytes: &[u8], now: i64) -> StoreResult<bool> {
+        replicas::put_artifact(&self.pool, digest, bytes, now).await
+    }
+    async fn get_artifact(&self, digest: &str) -> StoreResult<Option<Vec<u8>>> {
+        replicas::get_artifact(&self.pool, digest).await
+    }
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> StoreResult<bool> {
+        replicas::try_lease(&self.pool, name, holder, now_ms, ttl_ms).await
+    }
+}

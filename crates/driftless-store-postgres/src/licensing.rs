@@ -1,0 +1,180 @@
+//! Who may install what: customers and their licenses.
+
+use driftless_store::{Customer, License, StoreError, StoreResult};
+use sqlx::PgPool;
+
+use crate::catalog::{app_exists, channel_exists, exists};
+use crate::error::{backend, conflict_or_backend, is_unique_violation};
+
+pub(crate) async fn create_customer(pool: &PgPool, name: &str, now: i64) -> StoreResult<Customer> {
+    sqlx::query("INSERT INTO customers (name, created_at) VALUES ($1, $2)")
+        .bind(name)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map_err(|e| conflict_or_backend(e, || format!("customer `{name}`")))?;
+    Ok(Customer {
+        name: name.to_owned(),
+        created_at: now,
+    })
+}
+
+pub(crate) async fn list_customers(pool: &PgPool) -> StoreResult<Vec<Customer>> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT name, created_at FROM customers ORDER BY name")
+            .fetch_all(pool)
+            .await
+            .map_err(backend)?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, created_at)| Customer { name, created_at })
+        .collect())
+}
+
+pub(crate) async fn get_customer(pool: &PgPool, name: &str) -> StoreResult<Option<Customer>> {
+    let row: Option<(String, i64)> =
+        sqlx::query_as("SELECT name, created_at FROM customers WHERE name = $1")
+            .bind(name)
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?;
+    Ok(row.map(|(name, created_at)| Customer { name, created_at }))
+}
+
+pub(crate) async fn create_license(pool: &PgPool, license: &License) -> StoreResult<()> {
+    // One statement: the parents are checked by the same statement that inserts.
+    let result = sqlx::query(
+        "INSERT INTO licenses (id, customer, app, channel, key_hash, revoked, created_at)
+         SELECT $1, $2, $3, $4, $5, $6, $7
+         WHERE EXISTS (SELECT 1 FROM customers WHERE name = $2)
+           AND EXISTS (SELECT 1 FROM channels WHERE app = $3 AND name = $4)",
+    )
+    .bind(&license.id)
+    .bind(&license.customer)
+    .bind(&license.app)
+    .bind(&license.channel)
+    .bind(&license.key_hash)
+    .bind(license.revoked)
+    .bind(license.created_at)
+    .execute(pool)
+    .await;
+    match result {
+        Ok(done) if done.rows_affected() == 0 => Err(StoreError::Missing {
+            what: missing_license_parent(pool, license).await?,
+        }),
+        Ok(_) => Ok(()),
+        Err(err) if is_unique_violation(&err) => Err(StoreError::Conflict {
+            what: license_conflict(pool, license).await?,
+        }),
+        Err(err) => Err(backend(err)),
+    }
+}
+
+/// Names the unique key (id or key hash) a license's insert collided on; licenses are
+/// never deleted, so the colliding row is still there.
+async fn license_conflict(pool: &PgPool, license: &License) -> StoreResult<String> {
+    if exists(pool, "SELECT 1 FROM licenses WHERE id = $1", &[&license.id]).await? {
+        Ok(format!("license `{}`", license.id))
+    } else {
+        Ok(format!("a license with the same key as `{}`", license.id))
+    }
+}
+
+/// Which of customer, app and channel a license's insert found missing.
+async fn missing_license_parent(pool: &PgPool, license: &License) -> StoreResult<String> {
+    let customer_sql = "SELECT 1 FROM customers WHERE name = $1";
+    if !exists(pool, customer_sql, &[&license.customer]).await? {
+        return Ok(format!("customer `{}`", license.customer));
+    }
+    if !app_exists(pool, &license.app).await? {
+        return Ok(format!("app `{}`", license.app));
+    }
+    if !channel_exists(pool, &license.app, &license.channel).await? {
+        return Ok(format!("channel `{}/{}`", license.app, license.channel));
+    }
+    // Every parent is there now: one appeared between the insert and the check.
+    Err(StoreError::Backend(format!(
+        "license `{}` was not inserted although its customer, app and channel exist",
+        license.id
+    )))
+}
+
+#[derive(sqlx::FromRow)]
+struct LicenseRow {
+    id: String,
+    customer: String,
+    app: String,
+    channel: String,
+    key_hash: String,
+    revoked: bool,
+    created_at: i64,
+}
+
+impl From<LicenseRow> for License {
+    fn from(row: LicenseRow) -> Self {
+        License {
+            id: row.id,
+            customer: row.customer,
+            app: row.app,
+            channel: row.channel,
+            key_hash: row.key_hash,
+            revoked: row.revoked,
+            created_at: row.created_at,
+        }
+    }
+}
+
+pub(crate) async fn license_by_key_hash(
+    pool: &PgPool,
+    key_hash: &str,
+) -> StoreResult<Option<License>> {
+    let row: Option<LicenseRow> = sqlx::query_as(
+        "SELECT id, customer, app, channel, key_hash, revoked, created_at
+         FROM licenses WHERE key_hash = $1",
+    )
+    .bind(key_hash)
+    .fetch_optional(pool)
+    .await
+    .map_err(backend)?;
+    Ok(row.map(License::from))
+}
+
+pub(crate) async fn list_licenses(pool: &PgPool) -> StoreResult<Vec<License>> {
+    // `ord` breaks ties between licenses created in the same second: later insert first.
+    let rows: Vec<LicenseRow> = sqlx::query_as(
+        "SELECT id, customer, app, channel, key_hash, revoked, created_at
+         FROM licenses ORDER BY created_at DESC, ord DESC",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(backend)?;
+    Ok(rows.into_iter().map(License::from).collect())
+}
+
+pub(crate) async fn revoke_license(pool: &PgPool, id: &str, now: i64) -> StoreResult<bool> {
+    // License and installs are revoked together or not at all.
+    let mut tx = pool.begin().await.map_err(backend)?;
+    let found = sqlx::query(
+        "UPDATE licenses SET revoked = TRUE, revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?
+    .rows_affected();
+    if found == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE installs SET revoked = TRUE, revoked_at = COALESCE(revoked_at, $2)
+         WHERE license_id = $1",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    tx.commit().await.map_err(backend)?;
+    Ok(true)
+}
