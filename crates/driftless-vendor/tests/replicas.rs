@@ -539,6 +539,11 @@ fn replicas_share_check_ins_rotations_and_the_ticker_and_survive_a_sigkill(datab
         (acked_customers.lock().unwrap().len() >= 20).then_some(())
     })
     .unwrap();
+    assert!(
+        !b.log_text().contains("rollout ticker lease taken"),
+        "B ran the ticker while A held the lease: {}",
+        b.log_text()
+    );
     a.child.kill().unwrap();
     a.child.wait().unwrap();
     let killed_at = Instant::now();
@@ -608,6 +613,21 @@ fn replicas_share_check_ins_rotations_and_the_ticker_and_survive_a_sigkill(datab
         "the rollout completed {:?} after A was killed",
         killed_at.elapsed()
     );
+    // Each step of the rollout was applied once, whichever replica's ticker made it.
+    let audit = op.ok(&b.url, Method::GET, "/v1/audit?limit=1000", None);
+    let steps = |action: &str| {
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["event"]["action"] == action
+                    && e["event"]["subject"] == format!("{APP}/stable@3.0.0").as_str()
+            })
+            .count()
+    };
+    assert_eq!(steps("rollout.advance"), 1, "{audit}");
+    assert_eq!(steps("rollout.complete"), 1, "{audit}");
     // The channel now points at the rollout's release: B assigns it to every host.
     marker += 1;
     let ans = checkin(&http, &b.url, &hosts[2], None, marker).unwrap();
