@@ -150,3 +150,104 @@ pub async fn adopt_newest_trust(state: &AppState) -> Result<Option<u64>, TrustSt
     state.replace_keys(keys);
     Ok(Some(version))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use driftless_registry_token::generate_key_material;
+    use driftless_wire::keys::generate_signing_key;
+    use driftless_wire::root::RoleKeys;
+    use driftless_wire::PublicKey;
+    use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+    use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+
+    const NOW: i64 = 1_700_000_000;
+
+    /// A trust state of root version 1 whose director role names `trusted`, signed by
+    /// one root key, with `director` as the director key in force.
+    fn state(trusted: &SigningKey, director: &SigningKey, pin_cert: bool) -> TrustState {
+        let root_key = generate_signing_key();
+        let material = generate_key_material("test", NOW).unwrap();
+        let mut root = RootDocument {
+            doc_type: "root".into(),
+            version: 1,
+            expires: NOW + 86400,
+            keys: Default::default(),
+            roles: Default::default(),
+            registry_token_cert_sha256: pin_cert
+                .then(|| hex::encode(Sha256::digest(material.cert_pem.as_bytes()))),
+        };
+        for (role, key) in [(Role::Root, &root_key), (Role::Director, trusted)] {
+            let p = PublicKey::from_signing_key(key);
+            root.roles.insert(
+                role,
+                RoleKeys {
+                    keyids: vec![p.key_id()],
+                    threshold: 1,
+                },
+            );
+            root.keys.insert(p.key_id(), p);
+        }
+        let env = Envelope::sign(
+            ROOT_PAYLOAD_TYPE,
+            &serde_json::to_vec(&root).unwrap(),
+            &[&root_key],
+        );
+        TrustState {
+            root_version: 1,
+            roots: vec![serde_json::to_string(&env).unwrap()],
+            director_pem: director.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
+            token_key_pem: material.key_pem,
+            token_cert_pem: material.cert_pem,
+        }
+    }
+
+    #[test]
+    fn a_consistent_state_gives_its_keys() {
+        let director = generate_signing_key();
+        let keys = keys_from_trust(&state(&director, &director, true)).unwrap();
+        assert_eq!(keys.root.version, 1);
+        assert_eq!(keys.director.to_bytes(), director.to_bytes());
+    }
+
+    #[test]
+    fn a_director_key_the_root_does_not_trust_is_refused() {
+        let state = state(&generate_signing_key(), &generate_signing_key(), true);
+        let err = keys_from_trust(&state).err().unwrap();
+        assert!(
+            err.to_string()
+                .contains("director key is not one root version 1 trusts"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_token_certificate_other_than_the_pinned_one_is_refused() {
+        let director = generate_signing_key();
+        let mut state = state(&director, &director, true);
+        let other = generate_key_material("other", NOW).unwrap();
+        state.token_key_pem = other.key_pem;
+        state.token_cert_pem = other.cert_pem;
+        let err = keys_from_trust(&state).err().unwrap();
+        assert!(
+            err.to_string()
+                .contains("certificate is not the one root version 1 pins"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_chain_shorter_than_its_version_is_refused() {
+        let director = generate_signing_key();
+        let mut state = state(&director, &director, false);
+        state.root_version = 2;
+        assert!(matches!(
+            keys_from_trust(&state),
+            Err(TrustStateError::Chain {
+                version: 2,
+                count: 1
+            })
+        ));
+    }
+}
