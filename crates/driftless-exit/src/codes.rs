@@ -13,7 +13,7 @@ pub mod code {
     pub const NOT_FOUND: u8 = 4;
     /// It exists already (a version, a name), or the current state refuses the change.
     pub const CONFLICT: u8 = 5;
-    /// The control plane could not be reached.
+    /// The control plane could not be reached (for `serve`: its database).
     pub const UNREACHABLE: u8 = 6;
     /// Credentials were refused: operator token, license, revoked install.
     pub const UNAUTHORIZED: u8 = 7;
@@ -77,7 +77,7 @@ pub const CODES: &[ExitCodeInfo] = &[
     },
     ExitCodeInfo {
         code: code::UNREACHABLE,
-        meaning: "control plane unreachable",
+        meaning: "control plane unreachable (for `serve`: its database)",
     },
     ExitCodeInfo {
         code: code::UNAUTHORIZED,

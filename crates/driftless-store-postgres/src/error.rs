@@ -7,11 +7,19 @@
 
 use driftless_store::StoreError;
 
-/// SQLSTATE classes and codes that mean "the database cannot be reached right now".
+/// SQLSTATE classes and codes that mean "the database cannot serve this right now;
+/// nothing was saved, try again".
 fn is_unavailable_state(code: &str) -> bool {
     // 08: connection exception; 57P01..57P03: admin/crash shutdown, cannot connect now;
-    // 53300: too many connections.
-    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+    // 53300: too many connections; 40001/40P01: the transaction lost a serialization
+    // conflict or a deadlock and was rolled back. The store runs at READ COMMITTED with
+    // one-statement conditional writes, so the last two should not occur; if a future
+    // change makes them possible, the caller retries as for an outage.
+    code.starts_with("08")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
+        )
 }
 
 /// Whether the error means the database is unreachable rather than the statement wrong.

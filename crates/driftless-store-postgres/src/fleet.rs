@@ -458,3 +458,35 @@ pub(crate) async fn list_installs(
         })
         .collect()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::query_plan::{assert_indexed, plan, texts};
+
+    #[tokio::test]
+    async fn checkin_read_is_one_indexed_select() {
+        let store = crate::tests::store().await;
+        let sql = checkin_sql();
+        let steps = plan(&store.0.pool, &sql, texts(1)).await;
+        assert_indexed(&steps);
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("rollouts_active_by_channel")),
+            "the active rollout is found through its partial index: {steps:#?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn revoking_a_license_and_looking_up_a_key_are_indexed() {
+        let store = crate::tests::store().await;
+        for sql in [
+            "UPDATE installs SET revoked = TRUE WHERE license_id = $1",
+            "SELECT id FROM licenses WHERE key_hash = $1",
+        ] {
+            assert_indexed(&plan(&store.0.pool, sql, texts(1)).await);
+        }
+    }
+}

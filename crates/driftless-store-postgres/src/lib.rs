@@ -11,6 +11,8 @@ mod catalog;
 mod error;
 mod fleet;
 mod licensing;
+#[cfg(test)]
+mod query_plan;
 mod replicas;
 mod requests;
 mod rollouts;
@@ -49,7 +51,8 @@ pub struct PgStore {
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/db`), checks
-    /// that its schema is one this build knows, and runs the missing migrations.
+    /// that its schema is one this build knows, and runs the missing migrations (under
+    /// sqlx's advisory lock, so replicas starting together migrate once).
     ///
     /// `Unavailable` when the server cannot be reached; `Backend` for a bad URL or a
     /// schema this build cannot use. Messages name the URL with its password redacted.
@@ -266,5 +269,18 @@ impl Store for PgStore {
         ttl_ms: i64,
     ) -> StoreResult<bool> {
         replicas::try_lease(&self.pool, name, holder, now_ms, ttl_ms).await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
+    use super::*;
+    use driftless_test_support::postgres::{fresh_database, TestDatabase};
+
+    /// A store on a fresh database, and the guard that drops it.
+    pub(crate) async fn store() -> (PgStore, TestDatabase) {
+        let db = fresh_database().unwrap_or_else(|| panic!("this test needs PostgreSQL"));
+        (PgStore::open(db.url()).await.unwrap(), db)
     }
 }

@@ -39,3 +39,24 @@ pub(crate) async fn accept_signed_request(
         }),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::query_plan::{assert_indexed, plan};
+
+    #[tokio::test]
+    async fn accepting_a_request_updates_one_row_by_primary_key() {
+        let store = crate::tests::store().await;
+        let steps = plan(&store.0.pool, ACCEPT_SIGNED_REQUEST, |q| {
+            q.bind("x").bind(1_i64)
+        })
+        .await;
+        assert_indexed(&steps);
+        assert!(
+            steps.iter().any(|s| s.contains("installs_pkey")),
+            "{steps:#?}"
+        );
+    }
+}

@@ -374,3 +374,29 @@ pub(crate) async fn rollout_outcomes(
         converged: from_db(converged, "installs that converged on a release")?,
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::query_plan::{assert_indexed, plan, texts};
+
+    #[tokio::test]
+    async fn rollout_lookups_are_indexed() {
+        let store = crate::tests::store().await;
+        let pool = &store.0.pool;
+        let active = active_rollout_sql();
+        let steps = plan(pool, &active, texts(2)).await;
+        assert_indexed(&steps);
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("rollouts_active_by_channel")),
+            "{steps:#?}"
+        );
+        assert_indexed(&plan(pool, &running_rollouts_sql(), texts(0)).await);
+        assert_indexed(&plan(pool, &list_rollouts_sql(), texts(1)).await);
+        assert_indexed(&plan(pool, ROLLOUT_OUTCOMES, texts(3)).await);
+        assert_indexed(&plan(pool, crate::catalog::CHANNEL_HISTORY, texts(2)).await);
+    }
+}

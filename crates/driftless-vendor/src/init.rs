@@ -128,6 +128,11 @@ pub async fn init(dir: &DataDir, opts: &InitOptions, now: i64) -> Result<InitOut
         return Err(anyhow!("{} is already initialised", dir.root().display()))
             .hint("choose another --data-dir or keep using this one");
     }
+    // A database given by URL is reached (and migrated) before anything is written, so
+    // a wrong URL or a database that is down leaves no half-made data directory.
+    if let Some(url) = &opts.database_url {
+        crate::database::open_store(url).await?;
+    }
     create_private_dir(dir.root())?;
     create_private_dir(&dir.keys())?;
     create_private_dir(&dir.offline())?;
@@ -180,8 +185,9 @@ pub async fn init(dir: &DataDir, opts: &InitOptions, now: i64) -> Result<InitOut
         toml::to_string_pretty(&settings)?.as_bytes(),
     )?;
     // Creating the store now runs the migrations, so `serve` starts on a ready database.
-    let url = crate::database::resolve_url(None, &settings, dir);
-    crate::database::open_store(&url).await?;
+    if opts.database_url.is_none() {
+        crate::database::open_store(&crate::database::sqlite_url(dir)).await?;
+    }
     Ok(InitOutcome {
         operator_token,
         root_fingerprint: fingerprint,

@@ -77,13 +77,30 @@ fn spawn_serve(data: &Path, addr: &str, log: &Path) -> Serve {
 }
 
 #[test]
-fn serve_refuses_an_unreachable_postgres_naming_the_url_without_its_password() {
+fn init_and_serve_refuse_an_unreachable_postgres_naming_the_url_without_its_password() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("control");
     let addr = format!("127.0.0.1:{}", free_port().unwrap());
     init(&data, &addr, &[]);
     let port = free_port().unwrap();
     let url = format!("postgres://driftless:hunter2@127.0.0.1:{port}/driftless");
+
+    // init refuses it before writing anything.
+    let fresh = dir.path().join("never-made");
+    let out = Command::new(workspace_bin("driftless-vendor").unwrap())
+        .args(["init", "--data-dir"])
+        .arg(&fresh)
+        .args(["--database-url", &url])
+        .output()
+        .unwrap();
+    assert_exit(
+        &out,
+        driftless_exit::code::UNREACHABLE,
+        "init on a dead database",
+    );
+    assert!(!stderr(&out).contains("hunter2"), "{}", stderr(&out));
+    assert!(!fresh.exists(), "init left a data directory behind");
+
     let out = serve_output(&data, &["--database-url", &url]);
     assert_exit(
         &out,
