@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 use driftless_exit::code::{CONFLICT, SELF_UPDATE, VERIFICATION};
+use driftless_test_support::hostile_control_plane::TamperingProxy;
 use driftless_test_support::http_probe::http_body;
 use driftless_test_support::process::{assert_exit, assert_success, stderr, stdout};
 use driftless_test_support::release_spec::Spec;
@@ -97,11 +98,6 @@ impl SelfUpdating {
         self.w.release_document(version)
     }
 
-    /// Where the control plane stores the artifact with hex digest `hex`.
-    fn artifact_path(&self, hex: &str) -> PathBuf {
-        self.w.stack.data_dir().join("artifacts").join(hex)
-    }
-
     fn serves(&self) -> String {
         http_body(self.w.web_port)
     }
@@ -146,10 +142,8 @@ fn a_release_that_needs_a_newer_cli_updates_it_re_execs_and_converges() {
         format!("sha256:{}", hex_sha256(&next_bytes))
     );
     assert_eq!(doc["cli"][0]["size"], next_bytes.len() as u64);
-    assert!(
-        std::fs::read(w.artifact_path(&hex_sha256(&next_bytes))).unwrap() == next_bytes,
-        "the control plane does not hold the uploaded CLI under its digest"
-    );
+    // That the control plane holds the build under its digest shows below: the host
+    // downloads it by that digest, checks it, and runs exactly those bytes.
 
     w.install();
     let out = w.driftless(&["sync"]);
@@ -186,16 +180,18 @@ fn a_tampered_cli_build_on_the_control_plane_is_refused_and_nothing_is_replaced(
         "1.0.0",
         &["--cli-binary", &offer, "--min-cli-version", "99.0.0"],
     );
-    let next_bytes = std::fs::read(&next).unwrap();
-    let stored = w.artifact_path(&hex_sha256(&next_bytes));
-    // Same size, other bytes: only the digest can tell.
-    let mut tampered = std::fs::read(&stored).unwrap();
-    let middle = tampered.len() / 2;
-    tampered[middle] ^= 0xff;
-    std::fs::write(&stored, &tampered).unwrap();
+    // The control plane serves the build with one byte changed, same size: only the
+    // digest can tell.
+    let proxy = TamperingProxy::flipping_artifacts(&w.w.stack.url()).unwrap();
 
     w.install();
+    w.w.point_host_at(HOST, &proxy.url());
     let out = w.driftless(&["sync"]);
+    assert!(
+        proxy.tampered() >= 1,
+        "the proxy changed no download: {}",
+        stderr(&out)
+    );
     assert_exit(&out, VERIFICATION, "sync with a tampered CLI build");
     assert!(
         stderr(&out).contains("needs driftless 99.0.0") && stderr(&out).contains("hashes to"),

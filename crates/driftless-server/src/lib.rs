@@ -15,11 +15,13 @@ mod rollback_floor;
 mod rollout;
 mod routes;
 mod state;
+mod trust_sync;
 
 pub use error::ApiError;
 pub use load_shed::RETRY_AFTER_S;
 pub use rollout::{seed, tick as rollout_tick, SEED_SPACE};
 pub use state::{AppState, Keys, ServerConfig};
+pub use trust_sync::{adopt_newest_trust, keys_from_trust, TrustStateError};
 
 use axum::Router;
 use std::time::{SystemTime, UNIX_EPOCH};

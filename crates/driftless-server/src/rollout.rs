@@ -259,18 +259,57 @@ async fn tick_one(state: &AppState, r: Rollout, now: i64) -> StoreResult<Rollout
     apply_step(state, r, step, "system", now).await
 }
 
-/// Runs [`tick`] every `every` until the process ends.
+/// The lease that makes one replica at a time run the ticker.
+pub const TICKER_LEASE: &str = "rollout-ticker";
+
+/// How many ticks a ticker's lease outlives its last renewal: a replica that dies
+/// (SIGKILL) is replaced by another within this many ticks plus one.
+pub const LEASE_TICKS: u32 = 3;
+
+/// Runs [`tick`] every `every` until the process ends, on one replica at a time: each
+/// pass first takes or renews the [`TICKER_LEASE`] (good for [`LEASE_TICKS`] ticks),
+/// and a replica that does not hold it skips the pass. A stale holder cannot apply a
+/// step twice: every rollout update is a compare-and-set on its revision.
 pub fn spawn_ticker(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+    let holder = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    let ttl_ms = i64::try_from((every * LEASE_TICKS).as_millis()).unwrap_or(i64::MAX);
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut leading = false;
         loop {
             interval.tick().await;
+            let held = match state
+                .store
+                .try_lease(TICKER_LEASE, &holder, now_ms(), ttl_ms)
+                .await
+            {
+                Ok(held) => held,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take the rollout ticker's lease; skipping this tick");
+                    false
+                }
+            };
+            if held != leading {
+                tracing::info!(%holder, leading = held, "rollout ticker lease {}", if held { "taken" } else { "lost" });
+                leading = held;
+            }
+            if !held {
+                continue;
+            }
             if let Err(e) = tick(&state, crate::now()).await {
                 tracing::warn!(error = %e, "rollout tick could not list the running rollouts");
             }
         }
     })
+}
+
+/// Unix milliseconds now.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

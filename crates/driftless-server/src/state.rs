@@ -37,6 +37,10 @@ pub struct ServerConfig {
     /// at once, without queueing. `0` means no limit.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
+    /// Store uploaded artifacts in the database instead, so every replica serves them
+    /// (`artifacts_dir` is then not used). Set by `serve`, never read from settings.
+    #[serde(skip)]
+    pub artifacts_in_database: bool,
 }
 
 fn default_rollout_tick_s() -> u64 {
@@ -48,7 +52,7 @@ fn default_max_in_flight() -> usize {
 }
 
 /// The keys and trust documents a running control plane signs and serves with;
-/// replaced whole when an operator rotates a key (SIGHUP to `serve`).
+/// replaced whole when a newer trust state reaches the database (a key rotation).
 pub struct Keys {
     /// The online director key that signs assignments.
     pub director: SigningKey,

@@ -110,6 +110,18 @@ impl Harness {
 
     /// A harness whose control plane stores artifacts in `artifacts_dir`.
     async fn with_artifacts(artifacts_dir: Option<std::path::PathBuf>) -> Harness {
+        Harness::with_artifact_store(artifacts_dir, false).await
+    }
+
+    /// A harness whose control plane stores artifacts in its database.
+    async fn with_artifacts_in_database() -> Harness {
+        Harness::with_artifact_store(None, true).await
+    }
+
+    async fn with_artifact_store(
+        artifacts_dir: Option<std::path::PathBuf>,
+        artifacts_in_database: bool,
+    ) -> Harness {
         let t = now();
         let root_keys: Vec<SigningKey> = (0..3).map(|_| generate_signing_key()).collect();
         let release_key = generate_signing_key();
@@ -148,6 +160,7 @@ impl Harness {
             rollout_tick_s: 5,
             artifacts_dir,
             max_in_flight: 1024,
+            artifacts_in_database,
         };
         let keys = driftless_server::Keys {
             director,
@@ -1333,6 +1346,54 @@ async fn artifacts_are_stored_only_under_their_digest_and_served_to_signed_insta
     get_artifact(&h, &install_id, &key, digest.as_str())
         .await
         .expect_error(StatusCode::FORBIDDEN, "install_revoked");
+}
+
+#[tokio::test]
+async fn artifacts_in_the_database_are_stored_under_their_digest_and_served_to_signed_installs() {
+    let h = Harness::with_artifacts_in_database().await;
+    let bytes: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 241) as u8).collect();
+    let digest = Digest::of(&bytes);
+    let other = Digest::of(b"something else");
+    h.operator_raw(
+        Method::PUT,
+        &format!("/v1/artifacts/{other}"),
+        bytes.clone(),
+    )
+    .await
+    .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+    assert!(
+        h.state
+            .store
+            .get_artifact(other.as_str())
+            .await
+            .unwrap()
+            .is_none(),
+        "a refused upload was stored"
+    );
+    let path = format!("/v1/artifacts/{digest}");
+    let put = h.operator_raw(Method::PUT, &path, bytes.clone()).await;
+    assert_eq!(put.status, StatusCode::CREATED);
+    assert_eq!(put.json()["size"], bytes.len() as u64);
+    let stored = h.state.store.get_artifact(digest.as_str()).await.unwrap();
+    assert!(stored.as_deref() == Some(&bytes[..]), "not in the database");
+
+    let license = h.app_with_license().await;
+    let key = generate_signing_key();
+    let reg = h.register(license["key"].as_str().unwrap(), &key).await;
+    let install_id = reg.json()["install_id"].as_str().unwrap().to_string();
+    let got = get_artifact(&h, &install_id, &key, digest.as_str()).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(
+        got.headers[header::CONTENT_LENGTH],
+        bytes.len().to_string().as_str()
+    );
+    assert!(got.body == bytes, "the download differs from the upload");
+    get_artifact(&h, &install_id, &key, other.as_str())
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_artifact");
+    get_artifact(&h, &install_id, &generate_signing_key(), digest.as_str())
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
 }
 
 #[tokio::test]

@@ -254,6 +254,30 @@ impl Store for Interfering {
     ) -> StoreResult<driftless_store::AuditPage> {
         self.inner.list_audit_page(before, limit).await
     }
+    async fn publish_trust(&self, state: &driftless_store::TrustState) -> StoreResult<bool> {
+        self.inner.publish_trust(state).await
+    }
+    async fn trust_state(&self) -> StoreResult<Option<driftless_store::TrustState>> {
+        self.inner.trust_state().await
+    }
+    async fn trust_version(&self) -> StoreResult<u64> {
+        self.inner.trust_version().await
+    }
+    async fn put_artifact(&self, digest: &str, bytes: &[u8], now: i64) -> StoreResult<bool> {
+        self.inner.put_artifact(digest, bytes, now).await
+    }
+    async fn get_artifact(&self, digest: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.get_artifact(digest).await
+    }
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> StoreResult<bool> {
+        self.inner.try_lease(name, holder, now_ms, ttl_ms).await
+    }
 }
 
 /// The control plane's state over an [`Interfering`] store, and that store.
@@ -304,6 +328,7 @@ async fn control_plane() -> (AppState, Arc<Interfering>) {
         rollout_tick_s: 3600,
         artifacts_dir: None,
         max_in_flight: 1024,
+        artifacts_in_database: false,
     };
     let keys = Keys {
         director,

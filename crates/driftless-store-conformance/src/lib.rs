@@ -8,6 +8,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod replicas;
+pub use replicas::*;
+
 use std::sync::Arc;
 
 use driftless_store::{
@@ -69,6 +72,7 @@ macro_rules! conformance_tests {
             fleet_summary_counts_versions_statuses_and_reasons,
             audit_pages_walk_the_log_newest_first,
         );
+        $crate::replica_conformance_tests!($open);
     };
     (@each $open:path; $($check:ident),* $(,)?) => {
         $(

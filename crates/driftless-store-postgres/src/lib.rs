@@ -13,6 +13,7 @@ mod fleet;
 mod licensing;
 #[cfg(test)]
 mod query_plan;
+mod replicas;
 mod requests;
 mod rollouts;
 mod schema;
@@ -25,7 +26,7 @@ use async_trait::async_trait;
 use driftless_store::{
     App, AuditEntry, AuditEvent, Channel, CheckinReport, CheckinView, Customer, Install,
     InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate, Store,
-    StoreError, StoreResult, StoredAssignment,
+    StoreError, StoreResult, StoredAssignment, TrustState,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -243,6 +244,31 @@ impl Store for PgStore {
     }
     async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
         audit::list_audit(&self.pool, limit).await
+    }
+
+    async fn publish_trust(&self, state: &TrustState) -> StoreResult<bool> {
+        replicas::publish_trust(&self.pool, state).await
+    }
+    async fn trust_state(&self) -> StoreResult<Option<TrustState>> {
+        replicas::trust_state(&self.pool).await
+    }
+    async fn trust_version(&self) -> StoreResult<u64> {
+        replicas::trust_version(&self.pool).await
+    }
+    async fn put_artifact(&self, digest: &str, bytes: &[u8], now: i64) -> StoreResult<bool> {
+        replicas::put_artifact(&self.pool, digest, bytes, now).await
+    }
+    async fn get_artifact(&self, digest: &str) -> StoreResult<Option<Vec<u8>>> {
+        replicas::get_artifact(&self.pool, digest).await
+    }
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> StoreResult<bool> {
+        replicas::try_lease(&self.pool, name, holder, now_ms, ttl_ms).await
     }
 }
 

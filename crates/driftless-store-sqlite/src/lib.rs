@@ -12,6 +12,7 @@ mod licensing;
 mod pages;
 #[cfg(test)]
 mod query_plan;
+mod replicas;
 mod requests;
 mod rollouts;
 mod schema;
@@ -23,7 +24,7 @@ use async_trait::async_trait;
 use driftless_store::{
     App, AuditEntry, AuditEvent, Channel, CheckinReport, CheckinView, Customer, Install,
     InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate, Store,
-    StoreError, StoreResult, StoredAssignment,
+    StoreError, StoreResult, StoredAssignment, TrustState,
 };
 use driftless_store::{AuditPage, FleetSummary, InstallCursor, InstallFilter, InstallPage};
 use sqlx::migrate::Migrator;
@@ -251,6 +252,30 @@ impl Store for SqliteStore {
     }
     async fn list_audit_page(&self, before: Option<u64>, limit: u32) -> StoreResult<AuditPage> {
         pages::list_audit_page(&self.pool, before, limit).await
+    }
+    async fn publish_trust(&self, state: &TrustState) -> StoreResult<bool> {
+        replicas::publish_trust(&self.pool, state).await
+    }
+    async fn trust_state(&self) -> StoreResult<Option<TrustState>> {
+        replicas::trust_state(&self.pool).await
+    }
+    async fn trust_version(&self) -> StoreResult<u64> {
+        replicas::trust_version(&self.pool).await
+    }
+    async fn put_artifact(&self, digest: &str, bytes: &[u8], now: i64) -> StoreResult<bool> {
+        replicas::put_artifact(&self.pool, digest, bytes, now).await
+    }
+    async fn get_artifact(&self, digest: &str) -> StoreResult<Option<Vec<u8>>> {
+        replicas::get_artifact(&self.pool, digest).await
+    }
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> StoreResult<bool> {
+        replicas::try_lease(&self.pool, name, holder, now_ms, ttl_ms).await
     }
 }
 

@@ -182,4 +182,29 @@ pub trait Store: Send + Sync + 'static {
     /// when `None`), at most `limit` (at least one). `next` is set when older entries
     /// follow.
     async fn list_audit_page(&self, before: Option<u64>, limit: u32) -> StoreResult<AuditPage>;
+    // Replicas: trust state, artifacts and leases shared through the database.
+
+    /// Stores `state` only if its root version is newer than every stored one; of
+    /// concurrent publishes of one version exactly one returns true. False (nothing
+    /// changed) when the stored version is the same or newer.
+    async fn publish_trust(&self, state: &TrustState) -> StoreResult<bool>;
+    /// The newest trust state published, if any.
+    async fn trust_state(&self) -> StoreResult<Option<TrustState>>;
+    /// The newest published root version (0 when none): a cheap read for polling.
+    async fn trust_version(&self) -> StoreResult<u64>;
+    /// Stores an artifact under its `sha256:` digest (the caller checked it); false if
+    /// one was stored under that digest already (it is kept as it was).
+    async fn put_artifact(&self, digest: &str, bytes: &[u8], now: i64) -> StoreResult<bool>;
+    /// The artifact stored under `digest`.
+    async fn get_artifact(&self, digest: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Takes or renews lease `name` for `holder` until `now_ms + ttl_ms`: true if it
+    /// is free, expired (at or before `now_ms`) or already `holder`'s; false, and
+    /// nothing changed, while another holder's lease runs.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> StoreResult<bool>;
 }

@@ -352,3 +352,30 @@ pub struct AuditEntry {
     /// Hex SHA-256 of the previous entry's hash and this event.
     pub hash: String,
 }
+
+/// The trust state every replica of the control plane serves with: every root version
+/// and the online keys the newest one trusts. Held in the database so replicas need no
+/// key files; the private keys in it make the database as sensitive as a keys directory.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustState {
+    /// The newest root's version (the number of entries in `roots`).
+    pub root_version: u64,
+    /// Every root version, oldest first, each the signed envelope's JSON text.
+    pub roots: Vec<String>,
+    /// The director's Ed25519 private key, PKCS#8 PEM.
+    pub director_pem: String,
+    /// The registry-token P-256 private key, PEM.
+    pub token_key_pem: String,
+    /// The registry-token certificate, PEM.
+    pub token_cert_pem: String,
+}
+
+impl std::fmt::Debug for TrustState {
+    /// Never prints the private keys.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustState")
+            .field("root_version", &self.root_version)
+            .field("roots", &self.roots.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -2,7 +2,8 @@
 //! request with malformed JSON, and a man in the middle (or a compromised control
 //! plane) that forwards every request to the real one but changes each check-in
 //! answer: by default one byte of the release document, or any [`Rewrite`] a test
-//! gives it (e.g. another app's release under a re-signed assignment). A host pointed
+//! gives it (e.g. another app's release under a re-signed assignment), or one byte of
+//! each artifact download. A host pointed
 //! at either must refuse what it is sent and keep running what it runs.
 
 use std::net::SocketAddr;
@@ -116,6 +117,16 @@ struct Upstream {
     client: reqwest::Client,
     tampered: Arc<AtomicUsize>,
     rewrite: Rewrite,
+    /// Which answers it rewrites, by request path.
+    targets: fn(&str) -> bool,
+}
+
+fn is_checkin(path: &str) -> bool {
+    path.ends_with("/checkin")
+}
+
+fn is_artifact(path: &str) -> bool {
+    path.starts_with("/v1/artifacts/")
 }
 
 impl TamperingProxy {
@@ -128,12 +139,24 @@ impl TamperingProxy {
     /// Starts a proxy forwarding to `upstream` that changes each check-in answer with
     /// `rewrite`.
     pub fn rewriting(upstream: &str, rewrite: Rewrite) -> Result<TamperingProxy> {
+        TamperingProxy::on(upstream, rewrite, is_checkin)
+    }
+
+    /// Starts a proxy forwarding to `upstream` that flips one byte in the middle of
+    /// every artifact download (a CLI build), keeping its size: a control plane whose
+    /// stored bytes were changed.
+    pub fn flipping_artifacts(upstream: &str) -> Result<TamperingProxy> {
+        TamperingProxy::on(upstream, Arc::new(flip_middle_byte), is_artifact)
+    }
+
+    fn on(upstream: &str, rewrite: Rewrite, targets: fn(&str) -> bool) -> Result<TamperingProxy> {
         let tampered = Arc::new(AtomicUsize::new(0));
         let state = Arc::new(Upstream {
             base: upstream.trim_end_matches('/').to_string(),
             client: reqwest::Client::new(),
             tampered: Arc::clone(&tampered),
             rewrite,
+            targets,
         });
         let app = Router::new().fallback(forward).with_state(state);
         Ok(TamperingProxy {
@@ -147,7 +170,7 @@ impl TamperingProxy {
         self.server.url()
     }
 
-    /// How many check-in answers it has changed so far.
+    /// How many answers it has changed so far.
     pub fn tampered(&self) -> usize {
         self.tampered.load(Ordering::SeqCst)
     }
@@ -181,7 +204,7 @@ async fn relay(up: &Upstream, req: Request) -> Result<Response> {
     let status = answer.status();
     let headers = end_to_end(answer.headers().clone());
     let mut bytes = answer.bytes().await.context("reading the answer")?.to_vec();
-    if status == StatusCode::OK && parts.uri.path().ends_with("/checkin") {
+    if status == StatusCode::OK && (up.targets)(parts.uri.path()) {
         if let Some(changed) = (up.rewrite)(&bytes) {
             bytes = changed;
             up.tampered.fetch_add(1, Ordering::SeqCst);
@@ -204,6 +227,14 @@ fn end_to_end(mut headers: HeaderMap) -> HeaderMap {
         headers.remove(name);
     }
     headers
+}
+
+/// `body` with its middle byte flipped; `None` when it is empty.
+pub fn flip_middle_byte(body: &[u8]) -> Option<Vec<u8>> {
+    let mut bytes = body.to_vec();
+    let middle = bytes.len() / 2;
+    *bytes.get_mut(middle)? ^= 0xff;
+    Some(bytes)
 }
 
 /// The check-in answer `body` with the first digit of the release document's

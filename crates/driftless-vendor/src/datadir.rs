@@ -100,7 +100,8 @@ impl DataDir {
     pub fn trust(&self) -> PathBuf {
         self.root.join("trust")
     }
-    /// `artifacts/`: the CLI binaries `publish --cli-binary` uploaded, one file per digest.
+    /// `artifacts/`: where earlier versions kept the CLI binaries `publish --cli-binary`
+    /// uploaded, one file per digest; `serve` moves them into the database.
     pub fn artifacts(&self) -> PathBuf {
         self.root.join("artifacts")
     }

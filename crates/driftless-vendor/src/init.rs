@@ -219,6 +219,7 @@ fn settings(opts: &InitOptions, operator_token: &str) -> Settings {
             rollout_tick_s: 5,
             artifacts_dir: None,
             max_in_flight: 1024,
+            artifacts_in_database: false,
         },
     }
 }

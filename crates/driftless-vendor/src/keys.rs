@@ -2,9 +2,11 @@
 //! and rotate one role's key with an overlap so installs in the field keep converging.
 //!
 //! Every rotation writes root version N+1, signed by a threshold of N's root keys and
-//! of its own. New key files are written first and the root document last, so a
-//! failure halfway leaves the old root in force. A running `serve` picks the new root
-//! and keys up on SIGHUP (or a restart).
+//! of its own. New key files are written first and the root document last (atomically),
+//! so a failure halfway leaves the old root in force and a `serve` that sees the new
+//! root finds its keys in place. A running `serve` publishes the new root and keys to
+//! the database within seconds (or at once on SIGHUP), and every replica on that
+//! database puts them in force.
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use driftless_exit::HintExt as _;
@@ -64,12 +66,12 @@ pub fn run(args: KeysArgs) -> Result<()> {
         KeysAction::RotateRoot => {
             let v = rotate_root(&dir, now())?;
             println!("{v}");
-            eprintln!("wrote root version {v}; reload serve (SIGHUP) to publish it, then move the new root keys in {} offline", dir.offline().display());
+            eprintln!("wrote root version {v}; a serve on this data directory publishes it to every replica within seconds (SIGHUP: at once); then move the new root keys in {} offline", dir.offline().display());
         }
         KeysAction::Rotate { role } => {
             let v = rotate_role(&dir, role, now())?;
             println!("{v}");
-            eprintln!("wrote root version {v} trusting the new {role:?} key and the previous one; reload serve (SIGHUP) to use it");
+            eprintln!("wrote root version {v} trusting the new {role:?} key and the previous one; a serve on this data directory publishes it to every replica within seconds (SIGHUP: at once)");
         }
     }
     Ok(())
@@ -177,6 +179,18 @@ fn write_root(
     old_signers: &[SigningKey],
     new_signers: &[SigningKey],
 ) -> Result<()> {
+    let env = sign_root(dir, next, old_signers, new_signers)?;
+    commit_root(dir, next.version, &env)
+}
+
+/// Signs `next` with `old_signers` and `new_signers`, checked to verify as the next
+/// link of the chain; writes nothing.
+fn sign_root(
+    dir: &DataDir,
+    next: &RootDocument,
+    old_signers: &[SigningKey],
+    new_signers: &[SigningKey],
+) -> Result<Envelope> {
     let payload = serde_json::to_vec(next)?;
     let mut signers: Vec<&SigningKey> = old_signers.iter().collect();
     for k in new_signers {
@@ -185,15 +199,22 @@ fn write_root(
         }
     }
     let env = Envelope::sign(ROOT_PAYLOAD_TYPE, &payload, &signers);
-    // Check what we wrote verifies as the next link of the chain before committing it.
     let current = newest_root(dir)?;
     driftless_trust::verify_root_update(&current, &env, now())?;
-    let path = dir.root_doc(next.version);
+    Ok(env)
+}
+
+/// Writes root `version` atomically (a running `serve` polls for it, and must never
+/// read half a file), refusing to replace one that exists.
+fn commit_root(dir: &DataDir, version: u64, env: &Envelope) -> Result<()> {
+    let path = dir.root_doc(version);
     if path.exists() {
         bail!("{} exists already; another rotation ran", path.display());
     }
-    fs::write(&path, serde_json::to_vec_pretty(&env)?)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let tmp = path.with_extension("json.tmp");
+    fs::write(&tmp, serde_json::to_vec_pretty(env)?)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
@@ -263,10 +284,16 @@ pub fn rotate_role(dir: &DataDir, role: RotatedRole, now: i64) -> Result<u64> {
                     swap_in(&staged, &dir.release_key())?;
                 }
                 _ => {
+                    // The key first and the root last: a `serve` that sees the new
+                    // root finds the key it trusts next to it.
+                    let env = sign_root(dir, &next, &signers, &[])?;
                     let staged = dir.keys().join(format!("director-v{}.pem", next.version));
                     write_signing_key(&staged, &fresh)?;
-                    write_root(dir, &next, &signers, &[])?;
                     swap_in(&staged, &dir.director_key())?;
+                    if let Err(e) = commit_root(dir, next.version, &env) {
+                        swap_back(&dir.director_key())?;
+                        return Err(e);
+                    }
                 }
             }
         }
@@ -279,13 +306,15 @@ pub fn rotate_role(dir: &DataDir, role: RotatedRole, now: i64) -> Result<u64> {
             let staged = generate_key_material("driftless registry token (next)", now)?;
             next.registry_token_cert_sha256 =
                 Some(hex::encode(Sha256::digest(next_cert.as_bytes())));
-            write_root(dir, &next, &signers, &[])?;
+            // The key files first and the root (which pins the new certificate) last.
+            let env = sign_root(dir, &next, &signers, &[])?;
             write_replace(&dir.token_key(), next_key.as_bytes(), true)?;
             write_replace(&dir.token_cert(), next_cert.as_bytes(), false)?;
             write_replace(&dir.next_token_key(), staged.key_pem.as_bytes(), true)?;
             write_replace(&dir.next_token_cert(), staged.cert_pem.as_bytes(), false)?;
             let bundle = format!("{next_cert}{}{old_cert}", staged.cert_pem);
             write_replace(&dir.token_bundle(), bundle.as_bytes(), false)?;
+            commit_root(dir, next.version, &env)?;
         }
     }
     Ok(next.version)
@@ -301,6 +330,18 @@ fn swap_in(staged: &Path, target: &Path) -> Result<()> {
     fs::rename(staged, target)
         .with_context(|| format!("cannot put {} in place", target.display()))?;
     Ok(())
+}
+
+/// Undoes [`swap_in`]: puts `<target>.prev` back as `target`.
+fn swap_back(target: &Path) -> Result<()> {
+    let prev = target.with_extension("prev.pem");
+    fs::rename(&prev, target).with_context(|| {
+        format!(
+            "cannot put {} back; restore it from {}",
+            target.display(),
+            prev.display()
+        )
+    })
 }
 
 fn write_replace(path: &Path, bytes: &[u8], private: bool) -> Result<()> {

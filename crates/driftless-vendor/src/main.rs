@@ -26,6 +26,7 @@ mod remote;
 mod rollout;
 mod serve;
 mod signer;
+mod trust_publish;
 
 use anyhow::Result;
 use clap::{CommandFactory as _, Parser, Subcommand};

@@ -2,16 +2,16 @@
 
 use anyhow::{Context as _, Result};
 use driftless_exit::HintExt as _;
-use driftless_registry_token::TokenSigner;
-use driftless_server::{AppState, Keys};
-use driftless_wire::root::RootDocument;
-use driftless_wire::ROOT_PAYLOAD_TYPE;
+use driftless_server::AppState;
+use driftless_store::Store;
+use sha2::{Digest as _, Sha256};
 use std::fs;
 use std::path::PathBuf;
 
 use crate::database;
-use crate::datadir::{read_signing_key, DataDir};
+use crate::datadir::DataDir;
 use crate::env;
+use crate::trust_publish;
 
 /// Arguments of `serve`.
 #[derive(clap::Args)]
@@ -50,61 +50,101 @@ fn init_logging() {
         .init();
 }
 
-/// Reads the keys and root documents `serve` uses; never reads offline keys.
-pub fn load_keys(dir: &DataDir) -> Result<Keys> {
-    let roots = dir.load_roots()?;
-    let newest = roots.last().context("no root document")?;
-    let root: RootDocument = newest.decode(ROOT_PAYLOAD_TYPE, "root document")?;
-    let director = read_signing_key(&dir.director_key())?;
-    let key_pem = fs::read_to_string(dir.token_key())
-        .with_context(|| format!("cannot read {}", dir.token_key().display()))?;
-    let cert_pem = fs::read_to_string(dir.token_cert())
-        .with_context(|| format!("cannot read {}", dir.token_cert().display()))?;
-    // The customer CLI shares driftless-exit, so the token crate's errors get their
-    // hint here rather than through it.
-    let tokens = TokenSigner::from_pem(&key_pem, &cert_pem).hint(
-        "keys/registry-token.pem and .crt must be the pair `init` wrote: restore them from a backup, or promote the next pair with `driftless-vendor keys rotate --role registry-token`",
-    )?;
-    Ok(Keys {
-        director,
-        tokens,
-        roots,
-        root,
-    })
-}
-
 /// Builds the server state from a data directory, on the database `database_url` names
-/// (else the settings' or the data directory's; see [`crate::database`]).
+/// (else the settings' or the data directory's; see [`crate::database`]): publishes the
+/// directory's root and keys to the database if they are newer, then serves what the
+/// database holds.
 pub async fn load_state(dir: &DataDir, database_url: Option<&str>) -> Result<(AppState, String)> {
     let mut settings = dir.load_settings()?;
-    let artifacts = settings
-        .server
-        .artifacts_dir
-        .get_or_insert_with(|| dir.artifacts());
-    fs::create_dir_all(&*artifacts)
-        .with_context(|| format!("cannot create {}", artifacts.display()))?;
-    let keys = load_keys(dir)?;
     let url = database::resolve_url(database_url, &settings, dir);
     let store = database::open_store(&url).await?;
+    publish_at_start(dir, store.as_ref()).await?;
+    let keys = trust_publish::keys_in_force(store.as_ref(), dir).await?;
+    artifacts_into_database(dir, &settings, store.as_ref()).await?;
+    settings.server.artifacts_in_database = true;
     let state = AppState::new(store, keys, settings.server);
     Ok((state, settings.listen))
 }
 
-/// Reloads the keys and roots on SIGHUP, after `driftless-vendor keys rotate…`.
+/// Publishes the data directory's trust state if newer than the database's. A data
+/// directory whose keys are unusable stops the start only when the database has
+/// nothing to serve instead.
+async fn publish_at_start(dir: &DataDir, store: &dyn Store) -> Result<()> {
+    match trust_publish::publish_from_dir(dir, store).await {
+        Ok(trust_publish::Publication::Published(v)) => {
+            tracing::info!(
+                root_version = v,
+                "published the data directory's root and keys to the database"
+            );
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(e) if store.trust_version().await? > 0 && !is_foreign_chain(&e) => {
+            tracing::warn!(error = %format!("{e:#}"), "cannot publish the data directory's root and keys; serving the database's");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `e` says the data directory belongs to another control plane.
+fn is_foreign_chain(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<driftless_exit::Conflict>())
+}
+
+/// Moves CLI binaries an earlier version stored as files under `artifacts/` into the
+/// database (each checked against its name), so every replica serves them.
+async fn artifacts_into_database(
+    dir: &DataDir,
+    settings: &crate::datadir::Settings,
+    store: &dyn Store,
+) -> Result<()> {
+    let from = settings
+        .server
+        .artifacts_dir
+        .clone()
+        .unwrap_or_else(|| dir.artifacts());
+    let Ok(entries) = fs::read_dir(&from) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.len() != 64 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+        if digest != format!("sha256:{name}") {
+            tracing::warn!(path = %path.display(), "artifact file does not hash to its name; not imported");
+            continue;
+        }
+        if store
+            .put_artifact(&digest, &bytes, crate::clock::now())
+            .await?
+        {
+            tracing::info!(%digest, "artifact file moved into the database");
+        }
+    }
+    Ok(())
+}
+
+/// On SIGHUP (after `driftless-vendor keys rotate…`) publishes the data directory's
+/// root and keys at once rather than at the next poll.
 fn reload_on_hangup(dir: DataDir, state: AppState) {
     let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-        tracing::warn!("cannot listen for SIGHUP; restart serve to load rotated keys");
+        tracing::warn!("cannot listen for SIGHUP; rotated keys are picked up by the poll");
         return;
     };
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            match load_keys(&dir) {
-                Ok(keys) => {
-                    tracing::info!(root_version = keys.root.version, "reloaded keys and roots");
-                    state.replace_keys(keys);
-                }
-                Err(e) => tracing::error!(error = %e, "reload failed; keeping the keys in force"),
-            }
+            trust_publish::sync_once(&dir, &state).await;
+            tracing::info!(
+                root_version = state.keys().root.version,
+                "reloaded keys and roots"
+            );
         }
     });
 }
@@ -118,12 +158,15 @@ pub async fn serve(
     let (state, listen) = load_state(dir, database_url).await?;
     let listen = listen_override.unwrap_or(&listen).to_string();
     reload_on_hangup(dir.clone(), state.clone());
+    let poller = trust_publish::spawn_poller(dir.clone(), state.clone());
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))
         .hint("check whether another process is using it, or pass another --listen")?;
     tracing::info!(addr = %listen, "control plane listening");
-    driftless_server::serve(listener, state, shutdown_signal()).await?;
+    let served = driftless_server::serve(listener, state, shutdown_signal()).await;
+    poller.abort();
+    served?;
     tracing::info!("control plane stopped");
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! The artifact store: CLI binaries the vendor uploads (`PUT`, operator token) and
 //! installs download for self-update (`GET`, signed by the install's key). Each
-//! artifact is one file named by the hex of its sha256 under the artifacts directory;
-//! the control plane checks the digest on upload, and the install checks it again
-//! against the release key-signed release document, so a tampered file is refused.
+//! artifact is stored under its sha256: in the database (`artifacts_in_database`, what
+//! `serve` uses, so every replica serves every upload) or as one file named by the hex
+//! of its sha256 under the artifacts directory. The control plane checks the digest on
+//! upload, and the install checks it again against the release key-signed release
+//! document, so a tampered file is refused.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -49,6 +51,9 @@ pub async fn upload(
 ) -> Result<(StatusCode, Json<ArtifactInfo>), ApiError> {
     require_operator(&state, &headers)?;
     let digest = parse_digest(&digest)?;
+    if state.config.artifacts_in_database {
+        return upload_to_store(&state, digest, body).await;
+    }
     let dir = artifacts_dir(&state)?;
     let tmp = dir.join(format!(".upload-{}", uuid::Uuid::new_v4().simple()));
     let stored = receive(body, &tmp).await;
@@ -70,8 +75,17 @@ pub async fn upload(
         .await
         .map_err(|e| ApiError::internal(format!("rename into {}: {e}", path.display())))?;
     sync_dir(dir).await?;
+    stored_answer(&state, &digest, size).await
+}
+
+/// Audits a stored upload and answers `201` with its digest and size.
+async fn stored_answer(
+    state: &AppState,
+    digest: &Digest,
+    size: u64,
+) -> Result<(StatusCode, Json<ArtifactInfo>), ApiError> {
     audit::record(
-        &state,
+        state,
         "artifact.upload",
         digest.as_str(),
         serde_json::json!({ "size": size }),
@@ -87,6 +101,61 @@ pub async fn upload(
     ))
 }
 
+/// Receives the body whole (at most [`MAX_ARTIFACT_BYTES`]) and stores it in the
+/// database if it hashes to `digest`.
+async fn upload_to_store(
+    state: &AppState,
+    digest: Digest,
+    body: Body,
+) -> Result<(StatusCode, Json<ArtifactInfo>), ApiError> {
+    let mut bytes = Vec::new();
+    let mut hasher = Sha256::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| upload_failed(bytes.len() as u64, &e))?;
+        if (bytes.len() + chunk.len()) as u64 > MAX_ARTIFACT_BYTES {
+            return Err(too_large());
+        }
+        hasher.update(&chunk);
+        bytes.extend_from_slice(&chunk);
+    }
+    let actual = sha256_digest(hasher)?;
+    if actual != digest {
+        return Err(ApiError::bad_request(format!(
+            "the uploaded bytes hash to {actual}, not {digest}; nothing was stored"
+        )));
+    }
+    let now = crate::now();
+    state
+        .store
+        .put_artifact(digest.as_str(), &bytes, now)
+        .await?;
+    stored_answer(state, &digest, bytes.len() as u64).await
+}
+
+fn upload_failed(size: u64, e: &dyn std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "upload_failed",
+        format!("upload failed after {size} bytes ({e})"),
+    )
+    .with_hint(format!("artifacts are at most {MAX_ARTIFACT_BYTES} bytes"))
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("artifacts are at most {MAX_ARTIFACT_BYTES} bytes"),
+    )
+}
+
+fn sha256_digest(hasher: Sha256) -> Result<Digest, ApiError> {
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+        .parse::<Digest>()
+        .map_err(ApiError::internal)
+}
+
 /// Streams `body` into a new file at `tmp` (fsynced), returning its digest and size.
 async fn receive(body: Body, tmp: &FsPath) -> Result<(Digest, u64), ApiError> {
     let mut file = tokio::fs::File::create(tmp)
@@ -96,21 +165,10 @@ async fn receive(body: Body, tmp: &FsPath) -> Result<(Digest, u64), ApiError> {
     let mut size: u64 = 0;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "upload_failed",
-                format!("upload failed after {size} bytes ({e})"),
-            )
-            .with_hint(format!("artifacts are at most {MAX_ARTIFACT_BYTES} bytes"))
-        })?;
+        let chunk = chunk.map_err(|e| upload_failed(size, &e))?;
         size += chunk.len() as u64;
         if size > MAX_ARTIFACT_BYTES {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("artifacts are at most {MAX_ARTIFACT_BYTES} bytes"),
-            ));
+            return Err(too_large());
         }
         hasher.update(&chunk);
         file.write_all(&chunk)
@@ -120,10 +178,7 @@ async fn receive(body: Body, tmp: &FsPath) -> Result<(Digest, u64), ApiError> {
     file.sync_all()
         .await
         .map_err(|e| ApiError::internal(format!("fsync {}: {e}", tmp.display())))?;
-    let digest = format!("sha256:{}", hex::encode(hasher.finalize()))
-        .parse::<Digest>()
-        .map_err(ApiError::internal)?;
-    Ok((digest, size))
+    Ok((sha256_digest(hasher)?, size))
 }
 
 async fn sync_dir(dir: &FsPath) -> Result<(), ApiError> {
@@ -144,13 +199,18 @@ pub async fn download(
 ) -> Result<Response, ApiError> {
     authorize_download(&state, &headers, &digest_text).await?;
     let digest = parse_digest(&digest_text)?;
+    if state.config.artifacts_in_database {
+        let Some(bytes) = state.store.get_artifact(digest.as_str()).await? else {
+            return Err(unknown_artifact(&digest));
+        };
+        let len = bytes.len() as u64;
+        return Ok(octet_stream(Body::from(bytes), len));
+    }
     let file_path: PathBuf = artifacts_dir(&state)?.join(digest.hex());
     let file = match tokio::fs::File::open(&file_path).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let why = format!("this control plane holds no artifact {digest}");
-            return Err(ApiError::not_found("unknown_artifact", why)
-                .with_hint("the vendor must publish it again"));
+            return Err(unknown_artifact(&digest));
         }
         Err(e) => {
             let why = format!("open {}: {e}", file_path.display());
@@ -162,14 +222,24 @@ pub async fn download(
         .await
         .map_err(|e| ApiError::internal(format!("stat {}: {e}", file_path.display())))?
         .len();
-    let mut resp = file_body(file).into_response();
+    Ok(octet_stream(file_body(file), len))
+}
+
+fn unknown_artifact(digest: &Digest) -> ApiError {
+    let why = format!("this control plane holds no artifact {digest}");
+    ApiError::not_found("unknown_artifact", why).with_hint("the vendor must publish it again")
+}
+
+/// A `200` of `len` bytes of `application/octet-stream`.
+fn octet_stream(body: Body, len: u64) -> Response {
+    let mut resp = body.into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    Ok(resp)
+    resp
 }
 
 /// Requires a download request signed by a known install that is not revoked, and

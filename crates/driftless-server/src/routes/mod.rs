@@ -81,7 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/registry/token", get(crate::registry::token_endpoint))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // Merged after the layer above so only this route takes bodies up to an
-        // artifact's size; it streams them to disk rather than holding them.
+        // artifact's size.
         .merge(
             Router::new()
                 .route(
