@@ -236,6 +236,12 @@ impl Store for Interfering {
     async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
         self.inner.list_audit(limit).await
     }
+    async fn import_installs(
+        &self,
+        installs: &[driftless_store::ImportedInstall],
+    ) -> StoreResult<()> {
+        self.inner.import_installs(installs).await
+    }
 }
 
 /// The control plane's state over an [`Interfering`] store, and that store.

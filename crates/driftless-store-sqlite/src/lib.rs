@@ -8,6 +8,7 @@ mod audit;
 mod catalog;
 mod error;
 mod fleet;
+mod import;
 mod licensing;
 #[cfg(test)]
 mod query_plan;
@@ -19,9 +20,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use driftless_store::{
-    App, AuditEntry, AuditEvent, Channel, CheckinReport, CheckinView, Customer, Install,
-    InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate, Store,
-    StoreError, StoreResult, StoredAssignment,
+    App, AuditEntry, AuditEvent, Channel, CheckinReport, CheckinView, Customer, ImportedInstall,
+    Install, InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes,
+    RolloutUpdate, Store, StoreError, StoreResult, StoredAssignment,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -224,6 +225,10 @@ impl Store for SqliteStore {
     }
     async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
         audit::list_audit(&self.pool, limit).await
+    }
+
+    async fn import_installs(&self, installs: &[ImportedInstall]) -> StoreResult<()> {
+        import::import_installs(&self.pool, installs).await
     }
 }
 
