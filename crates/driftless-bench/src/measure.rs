@@ -15,13 +15,15 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// The bytes of an SQLite database: the file and its WAL.
-pub fn sqlite_bytes(path: &Path) -> std::io::Result<u64> {
+/// The bytes of an SQLite database file, and of its write-ahead log (which holds
+/// recent writes until a checkpoint copies them into the file, then is reused: its
+/// size is a high-water mark, not data).
+pub fn sqlite_bytes(path: &Path) -> std::io::Result<(u64, u64)> {
     let main = std::fs::metadata(path)?.len();
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
     let wal = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
-    Ok(main + wal)
+    Ok((main, wal))
 }
 
 #[cfg(test)]

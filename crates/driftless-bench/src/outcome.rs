@@ -45,6 +45,8 @@ pub struct Subject {
     pub installs: u64,
     /// Database bytes per install, if measured.
     pub db_bytes_per_install: Option<f64>,
+    /// The write-ahead log's bytes, if measured.
+    pub wal_bytes: Option<u64>,
 }
 
 /// A finished run: its report and the first unexpected thing it saw.
@@ -70,6 +72,7 @@ pub fn finish(common: &Common, tally: Tally, elapsed: Duration, subject: Subject
         summary: summarise(tally, elapsed),
         server_rss_bytes: common.server_pid.and_then(measure::rss_bytes),
         db_bytes_per_install: subject.db_bytes_per_install,
+        wal_bytes: subject.wal_bytes,
     };
     Outcome {
         report,

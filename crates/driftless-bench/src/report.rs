@@ -29,8 +29,10 @@ pub struct Report {
     pub summary: Summary,
     /// The server's resident memory after the run, bytes.
     pub server_rss_bytes: Option<u64>,
-    /// Database bytes per install after the run.
+    /// Database file bytes per install after the run (audit included).
     pub db_bytes_per_install: Option<f64>,
+    /// The database's write-ahead log after the run, bytes (not counted above).
+    pub wal_bytes: Option<u64>,
 }
 
 impl Report {
@@ -90,9 +92,10 @@ impl Report {
         }
         if let Some(per) = self.db_bytes_per_install {
             out.push_str(&format!(
-                "database   {per:.0} bytes per install ({:.1} MB for {} installs)\n",
+                "database   {per:.0} bytes per install ({:.1} MB for {} installs; WAL {:.1} MB besides)\n",
                 per * self.installs as f64 / 1e6,
-                self.installs
+                self.installs,
+                self.wal_bytes.unwrap_or(0) as f64 / 1e6
             ));
         }
         out

@@ -162,7 +162,8 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
         auth: auth_name(args.auth).into(),
         active: args.active.min(args.installs),
         installs: args.installs,
-        db_bytes_per_install: db.map(|bytes| bytes as f64 / args.installs as f64),
+        db_bytes_per_install: db.map(|(bytes, _)| bytes as f64 / args.installs as f64),
+        wal_bytes: db.map(|(_, wal)| wal),
     };
     Ok(finish(&args.common, tally, elapsed, subject))
 }

@@ -63,6 +63,7 @@ pub async fn run(args: StaticArgs) -> Result<Outcome> {
         active: 0,
         installs: 0,
         db_bytes_per_install: None,
+        wal_bytes: None,
     };
     Ok(finish(&args.common, tally, elapsed, subject))
 }
