@@ -278,6 +278,12 @@ impl Store for Interfering {
     ) -> StoreResult<bool> {
         self.inner.try_lease(name, holder, now_ms, ttl_ms).await
     }
+    async fn import_installs(
+        &self,
+        installs: &[driftless_store::ImportedInstall],
+    ) -> StoreResult<()> {
+        self.inner.import_installs(installs).await
+    }
 }
 
 /// The control plane's state over an [`Interfering`] store, and that store.

@@ -14,8 +14,9 @@ pub use replicas::*;
 use std::sync::Arc;
 
 use driftless_store::{
-    AuditEvent, CheckinReport, Install, License, Release, ReleaseRef, ReleaseState, Rollout,
-    RolloutOutcomes, RolloutState, RolloutUpdate, Store, StoreError, StoredAssignment,
+    AuditEvent, CheckinReport, ImportedInstall, Install, License, Release, ReleaseRef,
+    ReleaseState, Rollout, RolloutOutcomes, RolloutState, RolloutUpdate, Store, StoreError,
+    StoredAssignment,
 };
 use sha2::{Digest, Sha256};
 
@@ -71,6 +72,8 @@ macro_rules! conformance_tests {
             install_pages_carry_desired_version_and_report,
             fleet_summary_counts_versions_statuses_and_reasons,
             audit_pages_walk_the_log_newest_first,
+            imported_installs_are_what_registration_and_a_checkin_leave,
+            an_import_that_cannot_be_stored_whole_stores_nothing,
         );
         $crate::replica_conformance_tests!($open);
     };
@@ -1506,4 +1509,112 @@ pub async fn uninstalling_an_install_revokes_it_and_keeps_the_first_time<S: Stor
         .uninstall_install("no-such-install", NOW)
         .await
         .unwrap());
+}
+
+// --- Bulk import (the load generator's seeding) ---
+
+/// Install `id` of `license` as registration and one check-in leave it.
+fn imported(license: &License, id: &str, sequence: u64) -> ImportedInstall {
+    ImportedInstall {
+        install: Install {
+            id: id.into(),
+            license_id: license.id.clone(),
+            customer: license.customer.clone(),
+            app: license.app.clone(),
+            channel: license.channel.clone(),
+            public_key: "cd".repeat(32),
+            hostname: format!("host-{id}"),
+            platform: "linux/amd64".into(),
+            revoked: false,
+            created_at: NOW,
+            uninstalled_at: None,
+        },
+        registered: AuditEvent {
+            at: NOW,
+            actor: format!("install:{id}"),
+            action: "install.register".into(),
+            subject: id.into(),
+            detail: format!(
+                "{{\"license\":\"{}\",\"hostname\":\"host-{id}\"}}",
+                license.id
+            ),
+        },
+        report: Some(report(NOW + 1, Some("1.0.0"))),
+        assignment: Some(assignment(sequence)),
+        newest_request_ms: Some(NOW * 1000 + 7),
+    }
+}
+
+/// Imported installs read back as registered and checked in: rows, reports,
+/// assignments, replay clocks, and one audit entry each, chained after the log's head.
+pub async fn imported_installs_are_what_registration_and_a_checkin_leave<S: Store>(store: Arc<S>) {
+    let license = seed_license(&*store, "acme").await;
+    store.append_audit(&audit_event(1)).await.unwrap();
+    let batch: Vec<_> = (1..=3)
+        .map(|n| imported(&license, &format!("i-{n}"), n))
+        .collect();
+    store.import_installs(&batch).await.unwrap();
+    store.import_installs(&[]).await.unwrap();
+
+    for item in &batch {
+        let id = item.install.id.as_str();
+        assert_eq!(
+            store.get_install(id).await.unwrap().as_ref(),
+            Some(&item.install)
+        );
+        let view = store.checkin_view(id).await.unwrap().unwrap();
+        assert_eq!(view.assignment, item.assignment, "{id}");
+        assert_eq!(view.running_version.as_deref(), Some("1.0.0"), "{id}");
+        assert!(
+            !store
+                .accept_signed_request(id, NOW * 1000 + 7)
+                .await
+                .unwrap(),
+            "{id}: a request no newer than the imported clock is a replay"
+        );
+        assert!(store
+            .accept_signed_request(id, NOW * 1000 + 8)
+            .await
+            .unwrap());
+    }
+    let fleet = store.list_installs(Some("acme")).await.unwrap();
+    let reports: Vec<_> = fleet.iter().map(|s| s.last_report.clone()).collect();
+    assert_eq!(reports, vec![batch[0].report.clone(); 3]);
+
+    let log = store.list_audit(10).await.unwrap();
+    assert_eq!(log.len(), 4, "the earlier entry and one per install");
+    let registered: Vec<_> = log[..3].iter().rev().map(|e| e.event.clone()).collect();
+    let expected: Vec<_> = batch.iter().map(|i| i.registered.clone()).collect();
+    assert_eq!(registered, expected, "in import order");
+    assert_chain(&log);
+}
+
+/// An import naming a missing license or channel, or a taken install id, stores none
+/// of its installs and no audit entry.
+pub async fn an_import_that_cannot_be_stored_whole_stores_nothing<S: Store>(store: Arc<S>) {
+    let license = seed_license(&*store, "acme").await;
+    seed_install(&*store, &license, "taken").await;
+
+    let mut orphan = imported(&license, "i-2", 1);
+    orphan.install.license_id = "lic-nope".into();
+    let result = store
+        .import_installs(&[imported(&license, "i-1", 1), orphan])
+        .await;
+    assert_missing(result, "lic-nope");
+
+    let mut lost = imported(&license, "i-2", 1);
+    lost.install.channel = "nope".into();
+    let result = store
+        .import_installs(&[imported(&license, "i-1", 1), lost])
+        .await;
+    assert_missing(result, "acme/nope");
+
+    let result = store
+        .import_installs(&[imported(&license, "i-1", 1), imported(&license, "taken", 1)])
+        .await;
+    assert_conflict(result, "taken");
+
+    assert!(store.get_install("i-1").await.unwrap().is_none());
+    assert!(store.list_audit(10).await.unwrap().is_empty());
+    assert_eq!(store.list_installs(None).await.unwrap().len(), 1);
 }

@@ -12,7 +12,8 @@ use sqlx::{SqliteConnection, SqlitePool};
 use crate::error::{backend, from_db};
 
 /// The `prev_hash` of the first entry.
-const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const GENESIS_HASH: &str =
+    "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The event with its fields in sorted key order, so the JSON does not depend on the
 /// declaration order of `AuditEvent` or on serde_json's map features.
@@ -26,7 +27,7 @@ struct CanonicalEvent<'a> {
 }
 
 /// The hash an entry with this predecessor and event must carry.
-fn entry_hash(prev_hash: &str, event: &AuditEvent) -> StoreResult<String> {
+pub(crate) fn entry_hash(prev_hash: &str, event: &AuditEvent) -> StoreResult<String> {
     let canonical = serde_json::to_string(&CanonicalEvent {
         action: &event.action,
         actor: &event.actor,

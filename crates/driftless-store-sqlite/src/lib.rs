@@ -8,6 +8,7 @@ mod audit;
 mod catalog;
 mod error;
 mod fleet;
+mod import;
 mod licensing;
 mod pages;
 #[cfg(test)]
@@ -22,9 +23,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use driftless_store::{
-    App, AuditEntry, AuditEvent, Channel, CheckinReport, CheckinView, Customer, Install,
-    InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate, Store,
-    StoreError, StoreResult, StoredAssignment, TrustState,
+    App, AuditEntry, AuditEvent, Channel, CheckinReport, CheckinView, Customer, ImportedInstall,
+    Install, InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes,
+    RolloutUpdate, Store, StoreError, StoreResult, StoredAssignment, TrustState,
 };
 use driftless_store::{AuditPage, FleetSummary, InstallCursor, InstallFilter, InstallPage};
 use sqlx::migrate::Migrator;
@@ -276,6 +277,9 @@ impl Store for SqliteStore {
         ttl_ms: i64,
     ) -> StoreResult<bool> {
         replicas::try_lease(&self.pool, name, holder, now_ms, ttl_ms).await
+    }
+    async fn import_installs(&self, installs: &[ImportedInstall]) -> StoreResult<()> {
+        import::import_installs(&self.pool, installs).await
     }
 }
 

@@ -207,4 +207,13 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
         ttl_ms: i64,
     ) -> StoreResult<bool>;
+
+    // --- Bulk import (the load generator's seeding) ---
+
+    /// Stores `installs` with what registration and a check-in would have written (the
+    /// install row, its report, assignment and newest request time, and its
+    /// registration's audit entry, chained in order), in one transaction: all or
+    /// nothing. `Missing` if a license or channel does not exist, `Conflict` if an
+    /// install id is taken.
+    async fn import_installs(&self, installs: &[ImportedInstall]) -> StoreResult<()>;
 }

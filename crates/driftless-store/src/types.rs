@@ -379,3 +379,21 @@ impl std::fmt::Debug for TrustState {
             .finish_non_exhaustive()
     }
 }
+
+// --- Bulk import (the load generator's seeding) ---
+
+/// An install as its registration and first check-in leave it, imported in bulk by
+/// [`crate::Store::import_installs`] (the load generator seeds a million this way).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedInstall {
+    /// The install as registration stores it.
+    pub install: Install,
+    /// Its registration's audit entry (`install.register`).
+    pub registered: AuditEvent,
+    /// Its last check-in report, if it checked in.
+    pub report: Option<CheckinReport>,
+    /// The assignment it was last given, if any.
+    pub assignment: Option<StoredAssignment>,
+    /// Unix milliseconds of the newest signed request accepted from it, if any.
+    pub newest_request_ms: Option<i64>,
+}
