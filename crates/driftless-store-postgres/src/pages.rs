@@ -400,4 +400,55 @@ mod tests {
             assert_eq!(derived.as_deref(), code, "{reason:?}");
         }
     }
+
+    /// Text that does not compress: a B-tree entry holding it would not fit in a page.
+    fn incompressible(len: usize) -> String {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from(b'a' + (state % 26) as u8)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_long_or_malformed_reason_is_stored_and_counted_by_its_code() {
+        use driftless_store::{CheckinReport, Store};
+        let (store, _db) = crate::tests::store().await;
+        seed_fleet(&store.pool, 3).await;
+        let detail = incompressible(20_000);
+        let long = format!(r#"{{"code":"health_failed","detail":"{detail}"}}"#);
+        for (id, reason) in [("i-1", long.as_str()), ("i-3", "not json {")] {
+            let report = CheckinReport {
+                at: 5,
+                status: "failed:health".into(),
+                version: Some("1.0.0".into()),
+                release_counter: None,
+                cli_version: "0.1.0".into(),
+                free_disk_bytes: None,
+                target_version: None,
+                reason: Some(reason.into()),
+                policy: None,
+                waiting: None,
+            };
+            store.record_checkin(id, &report, None).await.unwrap();
+        }
+        let summary = store.fleet_summary(Some("acme")).await.unwrap();
+        let failing: Vec<_> = summary
+            .counts
+            .iter()
+            .filter(|c| c.status == "failed:health")
+            .map(|c| (c.reason.as_deref(), c.installs))
+            .collect();
+        assert_eq!(failing, [(None, 1), (Some("health_failed"), 1)]);
+        let page = store
+            .list_installs_page(&InstallFilter::default(), None, 10)
+            .await
+            .unwrap();
+        let stored = page.items[0].last_report.as_ref().unwrap();
+        assert_eq!(stored.reason.as_deref(), Some(long.as_str()));
+    }
 }
