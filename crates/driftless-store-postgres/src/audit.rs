@@ -94,8 +94,9 @@ pub(crate) async fn append_in(conn: &mut PgConnection, event: &AuditEvent) -> St
     Ok(())
 }
 
+/// One row of the audit log as the lists read it.
 #[derive(sqlx::FromRow)]
-struct AuditRow {
+pub(crate) struct AuditRow {
     seq: i64,
     at: i64,
     actor: String,
@@ -103,6 +104,23 @@ struct AuditRow {
     subject: String,
     detail: String,
     hash: String,
+}
+
+impl AuditRow {
+    /// The entry this row holds.
+    pub(crate) fn into_entry(self) -> StoreResult<AuditEntry> {
+        Ok(AuditEntry {
+            seq: from_db(self.seq, "audit sequence")?,
+            event: AuditEvent {
+                at: self.at,
+                actor: self.actor,
+                action: self.action,
+                subject: self.subject,
+                detail: self.detail,
+            },
+            hash: self.hash,
+        })
+    }
 }
 
 pub(crate) async fn list_audit(pool: &PgPool, limit: u32) -> StoreResult<Vec<AuditEntry>> {
@@ -114,21 +132,7 @@ pub(crate) async fn list_audit(pool: &PgPool, limit: u32) -> StoreResult<Vec<Aud
     .fetch_all(pool)
     .await
     .map_err(backend)?;
-    rows.into_iter()
-        .map(|row| {
-            Ok(AuditEntry {
-                seq: from_db(row.seq, "audit sequence")?,
-                event: AuditEvent {
-                    at: row.at,
-                    actor: row.actor,
-                    action: row.action,
-                    subject: row.subject,
-                    detail: row.detail,
-                },
-                hash: row.hash,
-            })
-        })
-        .collect()
+    rows.into_iter().map(AuditRow::into_entry).collect()
 }
 
 #[cfg(test)]

@@ -14,10 +14,11 @@ use crate::error::{backend, conflict_or_backend, from_db, opt_from_db, opt_to_db
 use crate::rollouts::{RolloutColumns, ACTIVE_STATES, ROLLOUT_COLUMNS};
 
 /// The install's own columns, from `installs i`.
-const INSTALL_COLUMNS: &str = "i.id, i.license_id, i.customer, i.app, i.channel, i.public_key, \
+pub(crate) const INSTALL_COLUMNS: &str =
+    "i.id, i.license_id, i.customer, i.app, i.channel, i.public_key, \
      i.hostname, i.platform, i.revoked, i.created_at, i.uninstalled_at";
 /// The last report's columns, from `installs i`.
-const REPORT_COLUMNS: &str = "i.report_at, i.report_status, i.report_version, \
+pub(crate) const REPORT_COLUMNS: &str = "i.report_at, i.report_status, i.report_version, \
      i.report_release_counter, i.report_cli_version, i.report_free_disk_bytes, \
      i.report_target_version, i.report_reason, i.report_policy, i.report_waiting";
 /// The last assignment's columns, from `installs i`.
@@ -416,7 +417,7 @@ pub(crate) async fn move_install(pool: &PgPool, id: &str, channel: &str) -> Stor
 }
 
 #[derive(sqlx::FromRow)]
-struct SummaryRow {
+pub(crate) struct SummaryRow {
     #[sqlx(flatten)]
     install: InstallRow,
     desired_version: Option<String>,
@@ -447,16 +448,19 @@ pub(crate) async fn list_installs(
         query = query.bind(app);
     }
     let rows = query.fetch_all(pool).await.map_err(backend)?;
-    rows.into_iter()
-        .map(|row| {
-            let last_report = row.report.into_report(&row.install.id)?;
-            Ok(InstallSummary {
-                install: row.install.into(),
-                desired_version: row.desired_version,
-                last_report,
-            })
+    rows.into_iter().map(SummaryRow::into_summary).collect()
+}
+
+impl SummaryRow {
+    /// The fleet row this database row holds.
+    pub(crate) fn into_summary(self) -> StoreResult<InstallSummary> {
+        let last_report = self.report.into_report(&self.install.id)?;
+        Ok(InstallSummary {
+            install: self.install.into(),
+            desired_version: self.desired_version,
+            last_report,
         })
-        .collect()
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod catalog;
 mod error;
 mod fleet;
 mod licensing;
+mod pages;
 #[cfg(test)]
 mod query_plan;
 mod replicas;
@@ -24,9 +25,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use driftless_store::{
-    App, AuditEntry, AuditEvent, Channel, CheckinReport, CheckinView, Customer, Install,
-    InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate, Store,
-    StoreError, StoreResult, StoredAssignment, TrustState,
+    App, AuditEntry, AuditEvent, AuditPage, Channel, CheckinReport, CheckinView, Customer,
+    FleetSummary, Install, InstallCursor, InstallFilter, InstallPage, InstallSummary, License,
+    Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate, Store, StoreError, StoreResult,
+    StoredAssignment, TrustState,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -246,6 +248,20 @@ impl Store for PgStore {
         audit::list_audit(&self.pool, limit).await
     }
 
+    async fn list_installs_page(
+        &self,
+        filter: &InstallFilter,
+        after: Option<&InstallCursor>,
+        limit: u32,
+    ) -> StoreResult<InstallPage> {
+        pages::list_installs_page(&self.pool, filter, after, limit).await
+    }
+    async fn fleet_summary(&self, app: Option<&str>) -> StoreResult<FleetSummary> {
+        pages::fleet_summary(&self.pool, app).await
+    }
+    async fn list_audit_page(&self, before: Option<u64>, limit: u32) -> StoreResult<AuditPage> {
+        pages::list_audit_page(&self.pool, before, limit).await
+    }
     async fn publish_trust(&self, state: &TrustState) -> StoreResult<bool> {
         replicas::publish_trust(&self.pool, state).await
     }
