@@ -6,6 +6,7 @@
 
 mod audit;
 mod catalog;
+mod changes;
 mod error;
 mod fleet;
 mod licensing;
@@ -13,15 +14,16 @@ mod licensing;
 mod query_plan;
 mod requests;
 mod rollouts;
+mod sessions;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use driftless_store::{
-    App, AuditEntry, AuditEvent, Channel, CheckinReport, CheckinView, Customer, Install,
-    InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate, Store,
-    StoreError, StoreResult, StoredAssignment,
+    App, AuditEntry, AuditEvent, Change, Channel, CheckinReport, CheckinView, Customer, Heartbeat,
+    Install, InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes,
+    RolloutUpdate, Store, StoreError, StoreResult, StoredAssignment, StoredSession,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -224,6 +226,25 @@ impl Store for SqliteStore {
     }
     async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
         audit::list_audit(&self.pool, limit).await
+    }
+
+    async fn put_session(&self, session: &StoredSession) -> StoreResult<()> {
+        sessions::put_session(&self.pool, session).await
+    }
+    async fn get_session(&self, install_id: &str) -> StoreResult<Option<StoredSession>> {
+        sessions::get_session(&self.pool, install_id).await
+    }
+    async fn record_heartbeats(&self, beats: &[Heartbeat]) -> StoreResult<()> {
+        changes::record_heartbeats(&self.pool, beats).await
+    }
+    async fn changes_since(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<Change>> {
+        changes::changes_since(&self.pool, after_seq, limit).await
+    }
+    async fn latest_change_seq(&self) -> StoreResult<i64> {
+        changes::latest_change_seq(&self.pool).await
+    }
+    async fn prune_changes(&self, before: i64) -> StoreResult<u64> {
+        changes::prune_changes(&self.pool, before).await
     }
 }
 
