@@ -14,9 +14,9 @@ use axum::http::{header, Method, Request, StatusCode};
 use driftless_registry_token::{generate_key_material, TokenSigner};
 use driftless_server::{rollout_tick, router, AppState, Keys, ServerConfig};
 use driftless_store::{
-    App, AuditEntry, AuditEvent, Channel, CheckinReport, CheckinView, Customer, Install,
-    InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutState,
-    RolloutUpdate, Store, StoreError, StoreResult, StoredAssignment,
+    App, AuditEntry, AuditEvent, Change, Channel, CheckinReport, CheckinView, Customer, Heartbeat,
+    Install, InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes,
+    RolloutState, RolloutUpdate, Store, StoreError, StoreResult, StoredAssignment, StoredSession,
 };
 use driftless_store_sqlite::SqliteStore;
 use driftless_wire::keys::generate_signing_key;
@@ -236,6 +236,24 @@ impl Store for Interfering {
     async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
         self.inner.list_audit(limit).await
     }
+    async fn put_session(&self, session: &StoredSession) -> StoreResult<()> {
+        self.inner.put_session(session).await
+    }
+    async fn get_session(&self, install_id: &str) -> StoreResult<Option<StoredSession>> {
+        self.inner.get_session(install_id).await
+    }
+    async fn record_heartbeats(&self, beats: &[Heartbeat]) -> StoreResult<()> {
+        self.inner.record_heartbeats(beats).await
+    }
+    async fn changes_since(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<Change>> {
+        self.inner.changes_since(after_seq, limit).await
+    }
+    async fn latest_change_seq(&self) -> StoreResult<i64> {
+        self.inner.latest_change_seq().await
+    }
+    async fn prune_changes(&self, before: i64) -> StoreResult<u64> {
+        self.inner.prune_changes(before).await
+    }
 }
 
 /// The control plane's state over an [`Interfering`] store, and that store.
@@ -285,6 +303,8 @@ async fn control_plane() -> (AppState, Arc<Interfering>) {
         operator_token_sha256: hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
         rollout_tick_s: 3600,
         artifacts_dir: None,
+        session_lifetime_s: driftless_server::default_session_lifetime_s(),
+        heartbeat_flush_ms: driftless_server::default_heartbeat_flush_ms(),
     };
     let keys = Keys {
         director,
