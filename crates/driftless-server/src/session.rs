@@ -30,7 +30,7 @@ pub async fn open(
     };
     authenticate_install(&state, &id, &headers, signed).await?;
     let req: SessionRequest = parse_json(&body, "session request")?;
-    let session_id = format!("ses_{}", uuid::Uuid::new_v4().simple());
+    let session_id = new_session_id();
     let (server_public, key) = server_accept(&id, &session_id, &req).map_err(|e| {
         ApiError::bad_request(e.to_string()).with_hint("update driftless on this host")
     })?;
@@ -84,4 +84,11 @@ pub(crate) async fn live_session(
         return Err(session_expired("this check-in session expired"));
     }
     Ok(session)
+}
+
+/// A fresh session id: 128 random bits, short (it is stored on every install's row).
+fn new_session_id() -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    format!("s_{}", URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>()))
 }

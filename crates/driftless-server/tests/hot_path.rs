@@ -741,3 +741,51 @@ async fn a_change_through_one_replica_is_seen_by_another_within_the_bound() {
     );
     upkeep.abort();
 }
+
+/// Bytes the database takes per table and index (SQLite's `dbstat`).
+async fn table_bytes(url: &str) -> BTreeMap<String, i64> {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    rows.into_iter().collect()
+}
+
+/// Bytes per install (registered, with a session, given an assignment, its
+/// registration audited), measured over many installs: the control plane must hold 1M in under 1 GB.
+#[tokio::test]
+async fn an_install_with_its_assignment_and_audit_entry_takes_under_1_kb() {
+    const INSTALLS: i64 = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("driftless.db").display());
+    let trust = Trust::new();
+    let state = trust.state(SqliteStore::open(&url).await.unwrap(), 86_400);
+    let license = seed(&state, &trust).await;
+    let before = table_bytes(&url).await;
+    for _ in 0..INSTALLS {
+        let mut host = register(&state, &license).await;
+        assert_eq!(host.open_session(&state).await.status, StatusCode::OK);
+        let answer = send(
+            &state,
+            host.mac_checkin(request_ms(), "converged", Some("1.0.0"), None),
+        )
+        .await;
+        assert_eq!(answer.assigned_version(), "1.0.0");
+    }
+    // The feed's entries (one per session opened) are pruned after an hour.
+    state.store.prune_changes(i64::MAX).await.unwrap();
+    let after = table_bytes(&url).await;
+    let mut report = String::new();
+    let mut total = 0;
+    for (name, bytes) in &after {
+        let grown = bytes - before.get(name).copied().unwrap_or(0);
+        total += grown;
+        report.push_str(&format!("{name}: {} B/install\n", grown / INSTALLS));
+    }
+    let per_install = total / INSTALLS;
+    eprintln!("{report}total: {per_install} B/install");
+    assert!(per_install < 1024, "{per_install} B per install:\n{report}");
+}

@@ -1,11 +1,10 @@
--- Check-in sessions: one per install at most; a new one replaces the old. The key is
--- the HMAC key the install and the control plane share until `expires_at`.
-CREATE TABLE sessions (
-    install_id  TEXT    NOT NULL PRIMARY KEY REFERENCES installs (id),
-    session_id  TEXT    NOT NULL,
-    key         BLOB    NOT NULL CHECK (length(key) = 32),
-    expires_at  INTEGER NOT NULL
-) STRICT;
+-- Check-in sessions: one per install at most, on the install's own row (no table or
+-- index of their own: a few dozen bytes per install); a new one replaces the old.
+-- `session_key` is the HMAC key the install and the control plane share until
+-- `session_expires_at`. All NULL until the install's first session.
+ALTER TABLE installs ADD COLUMN session_id TEXT;
+ALTER TABLE installs ADD COLUMN session_key BLOB CHECK (length(session_key) = 32);
+ALTER TABLE installs ADD COLUMN session_expires_at INTEGER;
 
 -- The change feed: every change a replica may have cached, written by triggers in the
 -- same transaction as the change itself, so a committed change is never missing from
@@ -23,17 +22,10 @@ CREATE INDEX changes_by_at ON changes (at);
 
 -- An install's check-in answer depends on these columns only; the check-in's own
 -- writes (report_*, assignment_*, newest_request_ms) do not fire it.
-CREATE TRIGGER installs_changed AFTER UPDATE OF revoked, channel, uninstalled_at, public_key
-ON installs BEGIN
+-- (A new session is one too: a replica that cached the old one drops it.)
+CREATE TRIGGER installs_changed
+AFTER UPDATE OF revoked, channel, uninstalled_at, public_key, session_id ON installs BEGIN
     INSERT INTO changes (kind, key) VALUES ('install', NEW.id);
-END;
-
-CREATE TRIGGER sessions_inserted AFTER INSERT ON sessions BEGIN
-    INSERT INTO changes (kind, key) VALUES ('install', NEW.install_id);
-END;
-
-CREATE TRIGGER sessions_updated AFTER UPDATE ON sessions BEGIN
-    INSERT INTO changes (kind, key) VALUES ('install', NEW.install_id);
 END;
 
 CREATE TRIGGER channels_changed AFTER UPDATE ON channels BEGIN

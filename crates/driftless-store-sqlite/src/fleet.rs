@@ -9,9 +9,11 @@ use driftless_store::{
 };
 use sqlx::SqlitePool;
 
+use crate::assignment_codec::{self, RowFacts};
 use crate::catalog::{channel_exists, exists, release_state};
 use crate::error::{backend, conflict_or_backend, from_db, opt_from_db, opt_to_db, to_db};
 use crate::rollouts::{RolloutColumns, ACTIVE_STATES, ROLLOUT_COLUMNS};
+use driftless_wire::Digest;
 
 /// The install's own columns, from `installs i`.
 const INSTALL_COLUMNS: &str = "i.id, i.license_id, i.customer, i.app, i.channel, i.public_key, \
@@ -22,7 +24,7 @@ const REPORT_COLUMNS: &str = "i.report_at, i.report_status, i.report_version, \
      i.report_target_version, i.report_reason, i.report_policy, i.report_waiting";
 /// The last assignment's columns, from `installs i`.
 const ASSIGNMENT_COLUMNS: &str = "i.assignment_sequence, i.assignment_release_digest, \
-     i.assignment_expires, i.assignment_etag, i.assignment_envelope";
+     i.assignment_expires, i.assignment_etag, i.assignment_envelope, i.assignment_compact";
 
 #[derive(sqlx::FromRow)]
 struct InstallRow {
@@ -103,6 +105,7 @@ struct AssignmentColumns {
     assignment_expires: Option<i64>,
     assignment_etag: Option<String>,
     assignment_envelope: Option<String>,
+    assignment_compact: Option<Vec<u8>>,
 }
 
 impl AssignmentColumns {
@@ -111,16 +114,31 @@ impl AssignmentColumns {
         let Some(sequence) = self.assignment_sequence else {
             return Ok(None);
         };
-        let (Some(release_digest), Some(expires), Some(etag), Some(envelope)) = (
-            self.assignment_release_digest,
-            self.assignment_expires,
-            self.assignment_etag,
-            self.assignment_envelope,
-        ) else {
+        let (Some(release_digest), Some(expires)) =
+            (self.assignment_release_digest, self.assignment_expires)
+        else {
             return Err(corrupt("assignment", install_id));
         };
+        let sequence = from_db(sequence, "assignment sequence")?;
+        let (envelope, etag) = match (
+            self.assignment_compact,
+            self.assignment_envelope,
+            self.assignment_etag,
+        ) {
+            (Some(blob), _, _) => {
+                let row = RowFacts {
+                    install_id,
+                    sequence,
+                    release_digest: &release_digest,
+                    expires,
+                };
+                assignment_codec::expand_with_etag(&blob, &row)?
+            }
+            (None, Some(envelope), Some(etag)) => (envelope, etag),
+            _ => return Err(corrupt("assignment", install_id)),
+        };
         Ok(Some(StoredAssignment {
-            sequence: from_db(sequence, "assignment sequence")?,
+            sequence,
             release_digest,
             expires,
             etag,
@@ -344,7 +362,7 @@ const RECORD_REPORT_AND_ASSIGNMENT: &str = "UPDATE installs SET
         report_target_version = ?8, report_reason = ?9,
         report_policy = ?10, report_waiting = ?11,
         assignment_sequence = ?12, assignment_release_digest = ?13, assignment_expires = ?14,
-        assignment_etag = ?15, assignment_envelope = ?16
+        assignment_etag = ?15, assignment_envelope = ?16, assignment_compact = ?17
      WHERE id = ?1";
 
 pub(crate) async fn record_checkin(
@@ -377,12 +395,27 @@ pub(crate) async fn record_checkin(
         .bind(&report.policy)
         .bind(&report.waiting);
     if let Some(assignment) = assignment {
+        let row = RowFacts {
+            install_id,
+            sequence: assignment.sequence,
+            release_digest: &assignment.release_digest,
+            expires: assignment.expires,
+        };
+        // The ETag is the digest of the rebuilt envelope: compact only when it is also
+        // the one given.
+        let compact = assignment_codec::compact(&assignment.envelope, &row)
+            .filter(|_| Digest::of(assignment.envelope.as_bytes()).hex() == assignment.etag);
+        let (etag, envelope) = match compact {
+            Some(_) => (None, None),
+            None => (Some(&assignment.etag), Some(&assignment.envelope)),
+        };
         query = query
             .bind(to_db(assignment.sequence, "assignment sequence")?)
             .bind(&assignment.release_digest)
             .bind(assignment.expires)
-            .bind(&assignment.etag)
-            .bind(&assignment.envelope);
+            .bind(etag)
+            .bind(envelope)
+            .bind(compact);
     }
     let updated = query.execute(pool).await.map_err(backend)?.rows_affected();
     if updated == 0 {

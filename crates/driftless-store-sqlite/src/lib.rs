@@ -4,6 +4,7 @@
 //! Each module owns one part of the schema; this one opens the database and maps the
 //! [`Store`] trait onto them.
 
+mod assignment_codec;
 mod audit;
 mod catalog;
 mod changes;

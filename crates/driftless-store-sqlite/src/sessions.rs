@@ -1,5 +1,5 @@
-//! Check-in sessions: one row per install, replaced whole when the install opens a new
-//! one.
+//! Check-in sessions: three columns of the install's row, replaced whole when the
+//! install opens a new one.
 
 use driftless_store::{StoreError, StoreResult, StoredSession};
 use sqlx::SqlitePool;
@@ -7,10 +7,8 @@ use sqlx::SqlitePool;
 use crate::error::backend;
 
 /// Inserts or replaces the install's session, only if the install exists.
-const PUT_SESSION: &str = "INSERT INTO sessions (install_id, session_id, key, expires_at)
-     SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM installs WHERE id = ?1)
-     ON CONFLICT (install_id) DO UPDATE SET
-        session_id = excluded.session_id, key = excluded.key, expires_at = excluded.expires_at";
+const PUT_SESSION: &str = "UPDATE installs
+     SET session_id = ?2, session_key = ?3, session_expires_at = ?4 WHERE id = ?1";
 
 pub(crate) async fn put_session(pool: &SqlitePool, session: &StoredSession) -> StoreResult<()> {
     let written = sqlx::query(PUT_SESSION)
@@ -34,13 +32,14 @@ pub(crate) async fn get_session(
     pool: &SqlitePool,
     install_id: &str,
 ) -> StoreResult<Option<StoredSession>> {
-    let row: Option<(String, Vec<u8>, i64)> =
-        sqlx::query_as("SELECT session_id, key, expires_at FROM sessions WHERE install_id = ?1")
-            .bind(install_id)
-            .fetch_optional(pool)
-            .await
-            .map_err(backend)?;
-    let Some((session_id, key, expires_at)) = row else {
+    let row: Option<(Option<String>, Option<Vec<u8>>, Option<i64>)> = sqlx::query_as(
+        "SELECT session_id, session_key, session_expires_at FROM installs WHERE id = ?1",
+    )
+    .bind(install_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(backend)?;
+    let Some((Some(session_id), Some(key), Some(expires_at))) = row else {
         return Ok(None);
     };
     let key: [u8; 32] = key.try_into().map_err(|_| {
