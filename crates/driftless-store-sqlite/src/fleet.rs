@@ -519,6 +519,100 @@ mod tests {
         );
     }
 
+    /// A real signed assignment is stored compactly and read back byte for byte,
+    /// with the same ETag; a document the codec does not rebuild is kept whole.
+    #[tokio::test]
+    async fn assignments_read_back_exactly_as_written() {
+        use driftless_store::{Install, License, Store};
+        use driftless_wire::release::Assignment;
+        use driftless_wire::{Envelope, ASSIGNMENT_PAYLOAD_TYPE};
+
+        let store = crate::SqliteStore::open("sqlite::memory:").await.unwrap();
+        store.create_app("acme", 1).await.unwrap();
+        store.create_channel("acme", "stable", 1).await.unwrap();
+        store.create_customer("cust", 1).await.unwrap();
+        let license = License {
+            id: "lic".into(),
+            customer: "cust".into(),
+            app: "acme".into(),
+            channel: "stable".into(),
+            key_hash: "kh".into(),
+            revoked: false,
+            created_at: 1,
+        };
+        store.create_license(&license).await.unwrap();
+        store
+            .create_install(&Install {
+                id: "i-1".into(),
+                license_id: "lic".into(),
+                customer: "cust".into(),
+                app: "acme".into(),
+                channel: "stable".into(),
+                public_key: "pk".into(),
+                hostname: "h".into(),
+                platform: "p".into(),
+                revoked: false,
+                created_at: 1,
+                uninstalled_at: None,
+            })
+            .await
+            .unwrap();
+        let digest = format!("sha256:{}", "cd".repeat(32));
+        let a = Assignment {
+            doc_type: "assignment".into(),
+            install_id: "i-1".into(),
+            app: "acme".into(),
+            channel: "stable".into(),
+            version: "2.0.0".parse().unwrap(),
+            release_digest: digest.parse().unwrap(),
+            release_counter: 2,
+            sequence: 4,
+            issued_at: 10,
+            expires: 20,
+            allow_downgrade: true,
+        };
+        let env = Envelope::sign(
+            ASSIGNMENT_PAYLOAD_TYPE,
+            &serde_json::to_vec(&a).unwrap(),
+            &[&driftless_wire::keys::generate_signing_key()],
+        );
+        let text = serde_json::to_string(&env).unwrap();
+        let report = CheckinReport {
+            at: 5,
+            status: "converged".into(),
+            version: None,
+            release_counter: None,
+            cli_version: "0.1.0".into(),
+            free_disk_bytes: None,
+            target_version: None,
+            reason: None,
+            policy: None,
+            waiting: None,
+        };
+        for (envelope, compacted) in [(text, true), ("{\"not\":\"compactable\"}".into(), false)] {
+            let stored = StoredAssignment {
+                sequence: 4,
+                release_digest: digest.clone(),
+                expires: 20,
+                etag: Digest::of(envelope.as_bytes()).hex().to_string(),
+                envelope,
+            };
+            store
+                .record_checkin("i-1", &report, Some(&stored))
+                .await
+                .unwrap();
+            let view = store.checkin_view("i-1").await.unwrap().unwrap();
+            assert_eq!(view.assignment.as_ref(), Some(&stored));
+            let (compact, whole): (Option<Vec<u8>>, Option<String>) = sqlx::query_as(
+                "SELECT assignment_compact, assignment_envelope FROM installs WHERE id = 'i-1'",
+            )
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+            assert_eq!((compact.is_some(), whole.is_none()), (compacted, compacted));
+        }
+    }
+
     #[tokio::test]
     async fn checkin_write_updates_one_row_by_primary_key() {
         let store = crate::SqliteStore::open("sqlite::memory:").await.unwrap();

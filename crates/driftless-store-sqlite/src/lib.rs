@@ -338,6 +338,74 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn upgrading_keeps_the_audit_chain_and_stored_assignments() {
+        use sqlx::migrate::Migrate;
+        use sqlx::Connection;
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("driftless.db").display());
+        let mut conn = sqlx::SqliteConnection::connect_with(
+            &SqliteConnectOptions::from_str(&url)
+                .unwrap()
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+        conn.ensure_migrations_table().await.unwrap();
+        for migration in MIGRATOR.iter().filter(|m| m.version <= 6) {
+            conn.apply(migration).await.unwrap();
+        }
+        let hash = "ab".repeat(32);
+        for sql in [
+            "INSERT INTO apps VALUES ('acme', 1)",
+            "INSERT INTO channels VALUES ('acme', 'stable', NULL, 7)",
+            "INSERT INTO customers VALUES ('cust', 1)",
+            "INSERT INTO licenses (id, customer, app, channel, key_hash, created_at)
+             VALUES ('lic', 'cust', 'acme', 'stable', 'kh', 1)",
+            "INSERT INTO installs (id, license_id, customer, app, channel, public_key, hostname,
+                                   platform, created_at, assignment_sequence,
+                                   assignment_release_digest, assignment_expires,
+                                   assignment_etag, assignment_envelope)
+             VALUES ('i-1', 'lic', 'cust', 'acme', 'stable', 'pk', 'h', 'p', 1, 3,
+                     'sha256:00', 99, 'etag', '{\"old\":\"envelope\"}')",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO audit_log VALUES (1, 5, 'operator', 'app.create', 'acme', '{}', ?1, ?2)",
+        )
+        .bind("0".repeat(64))
+        .bind(&hash)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+
+        let store = SqliteStore::open(&url).await.unwrap();
+        let audit = store.list_audit(10).await.unwrap();
+        assert_eq!(audit.len(), 1);
+        assert_eq!(audit[0].hash, hash);
+        let view = store.checkin_view("i-1").await.unwrap().unwrap();
+        let held = view.assignment.unwrap();
+        assert_eq!(
+            (held.etag.as_str(), held.envelope.as_str()),
+            ("etag", "{\"old\":\"envelope\"}")
+        );
+        // The next entry chains onto the converted hash.
+        store
+            .append_audit(&AuditEvent {
+                at: 6,
+                actor: "operator".into(),
+                action: "app.create".into(),
+                subject: "b".into(),
+                detail: "{}".into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.list_audit(10).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
     async fn bad_url_names_the_url() {
         let err = SqliteStore::open("postgres://nope").await.unwrap_err();
         assert!(err.to_string().contains("postgres://nope"), "{err}");

@@ -28,11 +28,14 @@ pub(crate) async fn put_session(pool: &SqlitePool, session: &StoredSession) -> S
     Ok(())
 }
 
+/// An install's session columns, all NULL until its first session.
+type SessionColumns = (Option<String>, Option<Vec<u8>>, Option<i64>);
+
 pub(crate) async fn get_session(
     pool: &SqlitePool,
     install_id: &str,
 ) -> StoreResult<Option<StoredSession>> {
-    let row: Option<(Option<String>, Option<Vec<u8>>, Option<i64>)> = sqlx::query_as(
+    let row: Option<SessionColumns> = sqlx::query_as(
         "SELECT session_id, session_key, session_expires_at FROM installs WHERE id = ?1",
     )
     .bind(install_id)
