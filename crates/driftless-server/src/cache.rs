@@ -12,10 +12,11 @@
 //! [`CheckinCache::epoch`]), so a stale read never outlives the change that made it
 //! stale.
 //!
-//! Memory: an install entry costs about 400 bytes (ids, key, assignment head, the
-//! session, the map's own slot), so 1M installs take about 400 MB; the number of
-//! entries is capped ([`MAX_INSTALL_ENTRIES`]), past which arbitrary entries are
-//! dropped to make room.
+//! Memory: an install entry costs about 700 bytes of resident memory (its id, key,
+//! assignment head and session, the map's slot, the allocator's rounding; the test
+//! below weighs 200k of them), so 1M installs take about 700 MB; the number of entries
+//! is capped ([`MAX_INSTALL_ENTRIES`]), past which arbitrary entries are dropped to
+//! make room.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -117,8 +118,8 @@ pub struct Live {
 
 /// One install, as a check-in needs it.
 pub struct InstallEntry {
-    /// Its id.
-    pub id: Box<str>,
+    /// Its id (shared with the map's key).
+    pub id: Arc<str>,
     /// Its app.
     pub app: Arc<str>,
     /// Its channel.
@@ -135,7 +136,7 @@ pub struct InstallEntry {
 }
 
 impl InstallEntry {
-    fn from_view(view: &CheckinView, live: Live) -> Self {
+    fn from_view(view: &CheckinView, names: Names, live: Live) -> Self {
         let install = &view.install;
         let refusal = if install.uninstalled_at.is_some() {
             Some(Refusal::Uninstalled)
@@ -145,9 +146,9 @@ impl InstallEntry {
             None
         };
         InstallEntry {
-            id: install.id.as_str().into(),
-            app: install.app.as_str().into(),
-            channel: install.channel.as_str().into(),
+            id: names.id,
+            app: names.app,
+            channel: names.channel,
             public_key: install.public_key.as_str().into(),
             refusal,
             assignment: view.assignment.as_ref().map(AssignmentHead::from),
@@ -172,7 +173,15 @@ pub struct ChannelEntry {
     loaded_at: Instant,
 }
 
-type InstallShard = Mutex<HashMap<Box<str>, Arc<InstallEntry>>>;
+type InstallShard = Mutex<HashMap<Arc<str>, Arc<InstallEntry>>>;
+
+/// An entry's names: its id (the map's key too) and its app and channel, shared by
+/// every entry that names them.
+struct Names {
+    id: Arc<str>,
+    app: Arc<str>,
+    channel: Arc<str>,
+}
 /// Channels by app, then by name (so a lookup borrows its keys).
 type ChannelMap = HashMap<Box<str>, HashMap<Box<str>, Arc<ChannelEntry>>>;
 
@@ -181,6 +190,8 @@ pub struct CheckinCache {
     installs: Vec<InstallShard>,
     channels: RwLock<ChannelMap>,
     hasher: RandomState,
+    /// App and channel names, each allocated once.
+    names: Mutex<std::collections::HashSet<Arc<str>>>,
     /// Bumped by every invalidation; a load that saw it move is not kept.
     epoch: AtomicU64,
     max_installs_per_shard: usize,
@@ -199,12 +210,13 @@ impl CheckinCache {
             installs: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             channels: RwLock::new(HashMap::new()),
             hasher: RandomState::new(),
+            names: Mutex::default(),
             epoch: AtomicU64::new(0),
             max_installs_per_shard: max_installs.div_ceil(SHARDS).max(1),
         }
     }
 
-    fn shard(&self, id: &str) -> MutexGuard<'_, HashMap<Box<str>, Arc<InstallEntry>>> {
+    fn shard(&self, id: &str) -> MutexGuard<'_, HashMap<Arc<str>, Arc<InstallEntry>>> {
         let i = (self.hasher.hash_one(id) % SHARDS as u64) as usize;
         self.installs[i].lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -268,7 +280,12 @@ impl CheckinCache {
                 ..Live::default()
             },
         };
-        let entry = Arc::new(InstallEntry::from_view(view, live));
+        let names = Names {
+            id: id.into(),
+            app: self.intern(&view.install.app),
+            channel: self.intern(&view.install.channel),
+        };
+        let entry = Arc::new(InstallEntry::from_view(view, names, live));
         let mut shard = self.shard(id);
         if self.epoch() == epoch {
             if shard.len() >= self.max_installs_per_shard && !shard.contains_key(id) {
@@ -277,9 +294,20 @@ impl CheckinCache {
                     shard.remove(&victim);
                 }
             }
-            shard.insert(id.into(), entry.clone());
+            shard.insert(entry.id.clone(), entry.clone());
         }
         entry
+    }
+
+    /// `name`, allocated once for every entry that names it.
+    fn intern(&self, name: &str) -> Arc<str> {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(known) = names.get(name) {
+            return known.clone();
+        }
+        let fresh: Arc<str> = name.into();
+        names.insert(fresh.clone());
+        fresh
     }
 
     /// The entry of channel `app/channel`, read from `store` on a miss.
@@ -384,4 +412,70 @@ async fn release_ref(
         digest: r.digest,
         state: r.state,
     }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use driftless_store::{Install, StoredAssignment};
+
+    fn view(i: usize) -> CheckinView {
+        CheckinView {
+            install: Install {
+                id: format!("ins_{i:032x}"),
+                license_id: "lic_27c4172546404b05".into(),
+                customer: "acme-corp".into(),
+                app: "acme".into(),
+                channel: "stable".into(),
+                public_key: "ab".repeat(32),
+                hostname: "host-1".into(),
+                platform: "linux/amd64".into(),
+                revoked: false,
+                created_at: 1,
+                uninstalled_at: None,
+            },
+            license_revoked: false,
+            channel_release: None,
+            rollout: None,
+            assignment: Some(StoredAssignment {
+                sequence: 1,
+                release_digest: format!("sha256:{}", "cd".repeat(32)),
+                expires: 2,
+                etag: "ef".repeat(32),
+                envelope: String::new(),
+            }),
+            running_version: Some("1.0.0".into()),
+        }
+    }
+
+    /// The process's resident memory, in bytes.
+    fn resident() -> usize {
+        let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+        let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+        pages * 4096
+    }
+
+    /// Weighs the entries of 200k installs with a session each, as the process's
+    /// resident memory grows (allocator rounding included); the module doc quotes it.
+    #[test]
+    fn an_install_entry_weighs_under_a_kilobyte() {
+        const N: usize = 200_000;
+        let cache = CheckinCache::new(2 * N);
+        let before = resident();
+        for i in 0..N {
+            let entry = cache.keep_view(&view(i), cache.epoch(), 0);
+            let mut live = entry.live();
+            live.last_body = Some([1; 16]);
+            live.session = SessionSlot::Some(CachedSession {
+                id: "s_AAAAAAAAAAAAAAAAAAAAAA".into(),
+                key: SessionKey::from_bytes([2; 32]),
+                expires_at: 3,
+            });
+        }
+        let per_entry = resident().saturating_sub(before) / N;
+        assert_eq!(cache.install_count(), N);
+        eprintln!("{per_entry} bytes per cached install");
+        assert!(per_entry < 1024, "{per_entry} bytes per cached install");
+    }
 }
