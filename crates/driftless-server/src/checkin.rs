@@ -5,12 +5,14 @@
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use driftless_store::{CheckinReport, CheckinView, StoredAssignment};
+use driftless_store::{CheckinReport, CheckinView, ReleaseState, StoredAssignment};
 use driftless_wire::api::TokenResponse;
 use driftless_wire::checkin::{CheckinRequest, CheckinResponse, RegistryAccess};
 use driftless_wire::release::{Assignment, ReleaseDocument};
 use driftless_wire::status::Reason;
 use driftless_wire::{Digest, Envelope, ASSIGNMENT_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE};
+
+use std::borrow::Cow;
 
 use crate::auth::{self, SignedRequest};
 use crate::cache::{ChannelEntry, InstallEntry};
@@ -209,25 +211,33 @@ fn body_hash(body: &[u8]) -> [u8; 16] {
 /// The ETag of the `304` when the install holds what it should and says so in
 /// `If-None-Match`: its held assignment names the release it is to run and has at
 /// least half its life left.
-fn converged_tag(
+fn converged_tag<'e>(
     state: &AppState,
-    entry: &InstallEntry,
+    entry: &'e InstallEntry,
     channel: &ChannelEntry,
     running: Option<&str>,
     headers: &HeaderMap,
     now: i64,
-) -> Option<String> {
+) -> Option<Cow<'e, str>> {
     let held = entry.assignment.as_ref()?;
     let sent = if_none_match(headers)?;
+    if held.expires - now <= state.config.assignment_lifetime_s / 2 {
+        return None;
+    }
+    // The common case, without a copy: no rollout, an active release, no notes.
+    if let (None, Some(release)) = (&channel.rollout, &channel.release) {
+        if release.state == ReleaseState::Active {
+            let current = *held.release_digest == *release.digest && sent == &*held.etag;
+            return current.then_some(Cow::Borrowed(&*held.etag));
+        }
+    }
     let view = ChannelView {
         name: &entry.channel,
         release: channel.release.as_ref(),
         rollout: channel.rollout.as_ref(),
     };
     let desired = desired_on(&view, &entry.id, running)?;
-    if *held.release_digest != *desired.release.digest
-        || held.expires - now <= state.config.assignment_lifetime_s / 2
-    {
+    if *held.release_digest != *desired.release.digest {
         return None;
     }
     let tag = response_etag(
@@ -235,7 +245,7 @@ fn converged_tag(
         desired.note.as_deref(),
         desired.pending.as_ref(),
     );
-    (sent == tag).then_some(tag)
+    (sent == tag).then_some(Cow::Owned(tag))
 }
 
 /// An answer read afresh from the database, and the assignment it issued, if any.
