@@ -28,7 +28,9 @@ use driftless_store::{
     Change, ChangeKind, CheckinView, ReleaseRef, Rollout, Store, StoreResult, StoredAssignment,
     StoredSession,
 };
+use driftless_wire::release::ReleaseDocument;
 use driftless_wire::session::SessionKey;
+use driftless_wire::Envelope;
 
 /// How long an entry is trusted without the feed saying anything about it.
 pub const ENTRY_TTL: Duration = Duration::from_secs(60);
@@ -173,6 +175,20 @@ pub struct ChannelEntry {
     loaded_at: Instant,
 }
 
+/// A release's signed envelope and its decoded document, as a `200` sends them.
+pub struct ReleaseDocs {
+    /// The envelope, as uploaded.
+    pub envelope: Envelope,
+    /// Its document.
+    pub document: ReleaseDocument,
+}
+
+/// Releases kept at most; past it the map starts over (releases are few).
+const MAX_RELEASES: usize = 1024;
+
+/// Release documents by app, then version.
+type ReleaseMap = HashMap<Box<str>, HashMap<Box<str>, Arc<ReleaseDocs>>>;
+
 type InstallShard = Mutex<HashMap<Arc<str>, Arc<InstallEntry>>>;
 
 /// An entry's names: its id (the map's key too) and its app and channel, shared by
@@ -190,6 +206,8 @@ pub struct CheckinCache {
     installs: Vec<InstallShard>,
     channels: RwLock<ChannelMap>,
     hasher: RandomState,
+    /// Release documents by app, then version: immutable once uploaded.
+    releases: RwLock<ReleaseMap>,
     /// App and channel names, each allocated once.
     names: Mutex<std::collections::HashSet<Arc<str>>>,
     /// Bumped by every invalidation; a load that saw it move is not kept.
@@ -211,6 +229,7 @@ impl CheckinCache {
             channels: RwLock::new(HashMap::new()),
             hasher: RandomState::new(),
             names: Mutex::default(),
+            releases: RwLock::default(),
             epoch: AtomicU64::new(0),
             max_installs_per_shard: max_installs.div_ceil(SHARDS).max(1),
         }
@@ -297,6 +316,24 @@ impl CheckinCache {
             shard.insert(entry.id.clone(), entry.clone());
         }
         entry
+    }
+
+    /// The documents of release `app@version`, if kept.
+    pub fn release(&self, app: &str, version: &str) -> Option<Arc<ReleaseDocs>> {
+        let releases = self.releases.read().unwrap_or_else(|p| p.into_inner());
+        releases.get(app)?.get(version).cloned()
+    }
+
+    /// Keeps the documents of release `app@version`.
+    pub fn keep_release(&self, app: &str, version: &str, docs: Arc<ReleaseDocs>) {
+        let mut releases = self.releases.write().unwrap_or_else(|p| p.into_inner());
+        if releases.values().map(HashMap::len).sum::<usize>() >= MAX_RELEASES {
+            releases.clear();
+        }
+        releases
+            .entry(app.into())
+            .or_default()
+            .insert(version.into(), docs);
     }
 
     /// `name`, allocated once for every entry that names it.

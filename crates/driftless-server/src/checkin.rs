@@ -15,12 +15,13 @@ use driftless_wire::{Digest, Envelope, ASSIGNMENT_PAYLOAD_TYPE, RELEASE_PAYLOAD_
 use std::borrow::Cow;
 
 use crate::auth::{self, SignedRequest};
-use crate::cache::{ChannelEntry, InstallEntry};
+use crate::cache::{ChannelEntry, InstallEntry, ReleaseDocs};
 use crate::error::ApiError;
 use crate::rollout::{desired_on, ChannelView};
 use crate::routes::input::parse_json;
 use crate::state::AppState;
 use sha2::{Digest as _, Sha256};
+use std::sync::Arc;
 
 /// Handles `POST /v1/installs/{id}/checkin`.
 ///
@@ -293,7 +294,7 @@ async fn answer_afresh(
             });
         }
     }
-    let (release_env, release_doc) = load_release(state, &view.install.app, &version).await?;
+    let release = load_release(state, &view.install.app, &version).await?;
     let (assignment, issued) = match reusable {
         Some(held) => (held.clone(), false),
         None => (issue(state, view, &version, counter, &digest, now)?, true),
@@ -302,12 +303,12 @@ async fn answer_afresh(
         .store
         .record_checkin(id, report, issued.then_some(&assignment))
         .await?;
-    let token = crate::registry::mint(state, id, crate::registry::pull_access(&release_doc))?;
+    let token = crate::registry::mint(state, id, crate::registry::pull_access(&release.document))?;
     let notes = Notes {
         message: note,
         pending,
     };
-    let response = full_answer(state, &assignment, release_env, token, notes)?;
+    let response = full_answer(state, &assignment, release.envelope.clone(), token, notes)?;
     Ok(FreshAnswer {
         response,
         issued: issued.then_some(assignment),
@@ -375,12 +376,16 @@ fn not_modified(state: &AppState, tag: &str) -> Response {
     resp
 }
 
-/// The stored release `version` of `app`: its envelope and its decoded document.
+/// The stored release `version` of `app`: its envelope and its decoded document, from
+/// the cache (a release's documents never change) or read and kept.
 async fn load_release(
     state: &AppState,
     app: &str,
     version: &str,
-) -> Result<(Envelope, ReleaseDocument), ApiError> {
+) -> Result<Arc<ReleaseDocs>, ApiError> {
+    if let Some(docs) = state.hot.cache.release(app, version) {
+        return Ok(docs);
+    }
     let release = state
         .store
         .get_release(app, version)
@@ -388,12 +393,13 @@ async fn load_release(
         .ok_or_else(|| {
             ApiError::internal(format!("channel points at missing release {version}"))
         })?;
-    let release_env: Envelope =
-        serde_json::from_str(&release.envelope).map_err(ApiError::internal)?;
-    let release_doc: ReleaseDocument = release_env
+    let envelope: Envelope = serde_json::from_str(&release.envelope).map_err(ApiError::internal)?;
+    let document: ReleaseDocument = envelope
         .decode(RELEASE_PAYLOAD_TYPE, "release document")
         .map_err(ApiError::internal)?;
-    Ok((release_env, release_doc))
+    let docs = Arc::new(ReleaseDocs { envelope, document });
+    state.hot.cache.keep_release(app, version, docs.clone());
+    Ok(docs)
 }
 
 /// What comes with an assignment besides the documents: a warning, and why a newer
