@@ -11,8 +11,9 @@ use driftless_wire::checkin::{CheckinRequest, CheckinResponse, RegistryAccess};
 use driftless_wire::release::{Assignment, ReleaseDocument};
 use driftless_wire::status::Reason;
 use driftless_wire::{Digest, Envelope, ASSIGNMENT_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE};
-
+use sha2::{Digest as _, Sha256};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use crate::auth::{self, SignedRequest};
 use crate::cache::{ChannelEntry, InstallEntry, ReleaseDocs};
@@ -20,8 +21,6 @@ use crate::error::ApiError;
 use crate::rollout::{desired_on, ChannelView};
 use crate::routes::input::parse_json;
 use crate::state::AppState;
-use sha2::{Digest as _, Sha256};
-use std::sync::Arc;
 
 /// Handles `POST /v1/installs/{id}/checkin`.
 ///
