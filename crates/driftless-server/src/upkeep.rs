@@ -21,7 +21,9 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
         let flush_every = Duration::from_millis(state.config.heartbeat_flush_ms.max(10));
         let mut flush = tokio::time::interval(flush_every);
         let mut poll = tokio::time::interval(POLL_INTERVAL);
-        let mut prune = tokio::time::interval(PRUNE_INTERVAL);
+        // Not at start: a starting replica has nothing to prune that another did not.
+        let mut prune =
+            tokio::time::interval_at(tokio::time::Instant::now() + PRUNE_INTERVAL, PRUNE_INTERVAL);
         for timer in [&mut flush, &mut poll, &mut prune] {
             timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
         }
