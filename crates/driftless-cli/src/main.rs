@@ -8,6 +8,7 @@
 mod agent;
 mod apply;
 mod approve;
+mod checkin_session;
 mod config_cmd;
 mod drift;
 mod env;

@@ -18,7 +18,6 @@ use ed25519_dalek::SigningKey;
 use crate::journal;
 use crate::progress::Progress;
 use crate::reason::CliTooOld;
-use crate::request_clock::next_request_ms;
 use crate::state::{Config, FailedRelease, StateDir, SyncRecord};
 use crate::{now, platform, CLI_VERSION};
 
@@ -254,11 +253,9 @@ pub async fn report(ctx: &Ctx<'_>, record: &SyncRecord) {
     let free = ctx.runtime.free_disk_bytes().await.ok().flatten();
     let req = checkin_request(ctx, record, free);
     let res = async {
-        let signed_at_ms = next_request_ms(ctx.dir)?;
         let etag = record.etag.as_deref();
         let id = &ctx.config.install_id;
-        ctx.client
-            .checkin(id, &ctx.key, &req, etag, signed_at_ms)
+        crate::checkin_session::checkin(ctx.dir, &ctx.client, id, &ctx.key, &req, etag, now())
             .await?;
         anyhow::Ok(())
     }
@@ -286,18 +283,17 @@ async fn check_in(
     let req = checkin_request(ctx, record, free);
     let etag = if use_etag { record.etag.clone() } else { None };
     let now = now();
-    let signed_at_ms = next_request_ms(ctx.dir)?;
-    let outcome = ctx
-        .client
-        .checkin(
-            &ctx.config.install_id,
-            &ctx.key,
-            &req,
-            etag.as_deref(),
-            signed_at_ms,
-        )
-        .await
-        .context("check-in failed; the running app was not touched")?;
+    let outcome = crate::checkin_session::checkin(
+        ctx.dir,
+        &ctx.client,
+        &ctx.config.install_id,
+        &ctx.key,
+        &req,
+        etag.as_deref(),
+        now,
+    )
+    .await
+    .context("check-in failed; the running app was not touched")?;
     record.last_checkin = Some(now);
     let (response, etag) = match outcome {
         CheckinOutcome::NotModified { root_version } => {

@@ -29,6 +29,7 @@ const OWNED_ENTRIES: &[&str] = &[
     "releases",
     "current",
     "sync.json",
+    "session.json",
     "journal.json",
     ".lock",
     // The update policy's approval, the migrations' snapshots and last job.

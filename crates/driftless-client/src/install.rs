@@ -1,5 +1,6 @@
 //! The install API: registration, the root chain, and the signed requests (check-in,
-//! artifact download, registry login, registry token renewal).
+//! check-in session, artifact download, registry login, registry token renewal). A
+//! check-in is signed, or MACed with a check-in session's key.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -7,6 +8,9 @@ use driftless_wire::checkin::{
     request_signing_input, CheckinRequest, CheckinResponse, RegisterRequest, RegisterResponse,
     RegistryLoginResponse, RegistryTokenResponse, UninstallRequest, INSTALL_HEADER,
     SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
+use driftless_wire::session::{
+    SessionKey, SessionRequest, SessionResponse, MAC_HEADER, SESSION_HEADER,
 };
 use driftless_wire::{Digest, Envelope};
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -40,6 +44,20 @@ pub enum CheckinOutcome {
     },
     /// `429`/`503`: try again after this many seconds.
     RetryAfter(u64),
+}
+
+/// How a check-in is authenticated.
+#[derive(Clone, Copy, Debug)]
+pub enum CheckinAuth<'a> {
+    /// Signed with the install's key (every control plane accepts it).
+    Signed(&'a SigningKey),
+    /// MACed with a check-in session's key.
+    Session {
+        /// The session's id.
+        id: &'a str,
+        /// Its key.
+        key: &'a SessionKey,
+    },
 }
 
 impl InstallClient {
@@ -82,8 +100,49 @@ impl InstallClient {
         etag: Option<&str>,
         signed_at_ms: i64,
     ) -> Result<CheckinOutcome, ClientError> {
+        self.checkin_with(
+            install_id,
+            CheckinAuth::Signed(key),
+            req,
+            etag,
+            signed_at_ms,
+        )
+        .await
+    }
+
+    /// One check-in authenticated by `auth` (see [`InstallClient::checkin`]). With a
+    /// session the control plane may answer `401` code
+    /// [`driftless_wire::session::SESSION_EXPIRED_CODE`]: open a new one and retry.
+    pub async fn checkin_with(
+        &self,
+        install_id: &str,
+        auth: CheckinAuth<'_>,
+        req: &CheckinRequest,
+        etag: Option<&str>,
+        signed_at_ms: i64,
+    ) -> Result<CheckinOutcome, ClientError> {
         let path = format!("/v1/installs/{install_id}/checkin");
-        let (mut r, url) = self.signed_post(&path, key, signed_at_ms, Some(req))?;
+        let (mut r, url) = match auth {
+            CheckinAuth::Signed(key) => self.signed_post(&path, key, signed_at_ms, Some(req))?,
+            CheckinAuth::Session { id, key } => {
+                let url = self.http.url(&path);
+                let body = serde_json::to_vec(req).map_err(|e| ClientError::Malformed {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                })?;
+                let mac = key.mac("POST", &path, signed_at_ms, &body);
+                let r = self
+                    .http
+                    .client()
+                    .post(&url)
+                    .header(TIMESTAMP_HEADER, signed_at_ms.to_string())
+                    .header(SESSION_HEADER, id)
+                    .header(MAC_HEADER, B64.encode(mac))
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body);
+                (r, url)
+            }
+        };
         if let Some(tag) = etag {
             r = r.header(reqwest::header::IF_NONE_MATCH, format!("\"{tag}\""));
         }
@@ -152,6 +211,26 @@ impl InstallClient {
             return Err(ClientError::TooLarge { url, cap });
         }
         Ok(answer.body)
+    }
+
+    /// Opens a check-in session with a request signed at `signed_at_ms` (see
+    /// [`InstallClient::checkin`]); `None` when the control plane predates sessions
+    /// (it has no such route), so check-ins stay signed.
+    pub async fn open_session(
+        &self,
+        install_id: &str,
+        key: &SigningKey,
+        req: &SessionRequest,
+        signed_at_ms: i64,
+    ) -> Result<Option<SessionResponse>, ClientError> {
+        let path = format!("/v1/installs/{install_id}/session");
+        let (r, url) = self.signed_post(&path, key, signed_at_ms, Some(req))?;
+        let answer = self.http.send(r, &url).await?;
+        // A missing route answers a bare 404; an unknown install a 404 with its code.
+        if answer.status == StatusCode::NOT_FOUND && answer.error().code().is_none() {
+            return Ok(None);
+        }
+        answer.json().map(Some)
     }
 
     /// Asks, with a request signed at `signed_at_ms` (see [`InstallClient::checkin`]),

@@ -8,7 +8,7 @@ mod install;
 mod vendor;
 
 pub use error::ClientError;
-pub use install::{CheckinOutcome, InstallClient};
+pub use install::{CheckinAuth, CheckinOutcome, InstallClient};
 pub use vendor::{ListPage, VendorClient, NEXT_CURSOR_HEADER};
 
 /// The largest answer the client reads from the control plane.

@@ -1,42 +1,276 @@
-//! The check-in: the hot path. One indexed read, one conditional write that refuses a
-//! replayed request, one small write; signing a new assignment and minting a token
-//! only when the install needs them.
+//! The check-in: the hot path. A converged install's heartbeat is answered from memory
+//! (see [`handle`]); a change is written before its answer; signing a new assignment
+//! and minting a token happen only when the install needs them.
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use driftless_store::{CheckinReport, CheckinView, StoredAssignment};
+use driftless_store::{CheckinReport, CheckinView, ReleaseState, StoredAssignment};
 use driftless_wire::api::TokenResponse;
 use driftless_wire::checkin::{CheckinRequest, CheckinResponse, RegistryAccess};
 use driftless_wire::release::{Assignment, ReleaseDocument};
 use driftless_wire::status::Reason;
 use driftless_wire::{Digest, Envelope, ASSIGNMENT_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE};
+use sha2::{Digest as _, Sha256};
+use std::borrow::Cow;
+use std::sync::Arc;
 
-use crate::auth::{authenticate_install, SignedRequest};
+use crate::auth::{self, SignedRequest};
+use crate::cache::{ChannelEntry, InstallEntry, ReleaseDocs};
 use crate::error::ApiError;
+use crate::rollout::{desired_on, ChannelView};
 use crate::routes::input::parse_json;
 use crate::state::AppState;
 
 /// Handles `POST /v1/installs/{id}/checkin`.
+///
+/// The hot path, a converged install saying it is still there, reads nothing from the
+/// database and writes nothing before answering `304`: install and channel come from
+/// the cache, the replay rule is checked against the newest request time this process
+/// accepted, and the heartbeat is queued for the next batch write. A check-in that
+/// changes what the install reported is written (after the database's own replay
+/// check) before the answer; anything else than a `304` reads the install afresh.
 pub async fn handle(
     state: &AppState,
     id: &str,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
+    let signed_at_ms = auth::request_time(headers, auth::now_ms())?;
+    let credential = auth::credential(headers)?;
+    let hot = &state.hot;
+    let entry = hot
+        .cache
+        .install(&*state.store, id, || hot.heartbeats.newest_ms(id))
+        .await?
+        .ok_or_else(|| auth::unknown_install(id))?;
     let path = format!("/v1/installs/{id}/checkin");
     let signed = SignedRequest {
         method: "POST",
         path: &path,
         body,
     };
-    let view = authenticate_install(state, id, headers, signed).await?;
+    authenticate(state, &entry, headers, credential, &signed, signed_at_ms).await?;
+    if let Some(why) = entry.refusal {
+        return Err(auth::refused(id, why));
+    }
     let now = crate::now();
+    let body_hash = body_hash(body);
+    let channel = hot
+        .cache
+        .channel(&*state.store, &entry.app, &entry.channel)
+        .await?;
+    if let Some(answer) = heartbeat(
+        state,
+        &entry,
+        &channel,
+        headers,
+        body_hash,
+        signed_at_ms,
+        now,
+    )? {
+        return Ok(answer);
+    }
+    accept_fresh(state, &entry, signed_at_ms).await?;
     let req: CheckinRequest = parse_json(body, "check-in")?;
     let report = report_of(&req, now);
-    let Some(desired) = crate::rollout::desired(&view, req.version.as_deref()) else {
+    if let Some(tag) = converged_tag(
+        state,
+        &entry,
+        &channel,
+        req.version.as_deref(),
+        headers,
+        now,
+    ) {
         state.store.record_checkin(id, &report, None).await?;
-        return Ok(no_release(state, &view));
+        remember(&entry, body_hash, req.version.as_deref());
+        return Ok(not_modified(state, &tag));
+    }
+    let epoch = hot.cache.epoch();
+    let mut view = state
+        .store
+        .checkin_view(id)
+        .await?
+        .ok_or_else(|| auth::unknown_install(id))?;
+    let answer = answer_afresh(state, &view, &req, &report, headers, now).await?;
+    if let Some(issued) = answer.issued {
+        view.assignment = Some(issued);
+    }
+    view.running_version = req.version.clone();
+    let fresh = hot
+        .cache
+        .keep_view(&view, epoch, hot.heartbeats.newest_ms(id));
+    remember(&fresh, body_hash, req.version.as_deref());
+    Ok(answer.response)
+}
+
+/// Checks the request's session MAC or signature against the cached install.
+async fn authenticate(
+    state: &AppState,
+    entry: &InstallEntry,
+    headers: &HeaderMap,
+    credential: auth::Credential<'_>,
+    signed: &SignedRequest<'_>,
+    signed_at_ms: i64,
+) -> Result<(), ApiError> {
+    match credential {
+        auth::Credential::Signature => {
+            auth::verify_install_signature(&entry.public_key, headers, signed, signed_at_ms)
+        }
+        auth::Credential::Session { id, mac } => {
+            let session = crate::session::live_session(state, entry, id).await?;
+            if session
+                .key
+                .verify(signed.method, signed.path, signed_at_ms, signed.body, &mac)
+            {
+                Ok(())
+            } else {
+                Err(ApiError::unauthorized(
+                    "request MAC does not verify with this check-in session",
+                ))
+            }
+        }
+    }
+}
+
+/// The `304` of a pure heartbeat (the same report as the last one this process
+/// recorded, and the assignment the install holds is still the answer), accepted in
+/// memory and queued for the next batch write; `None` when the check-in is not one.
+fn heartbeat(
+    state: &AppState,
+    entry: &InstallEntry,
+    channel: &ChannelEntry,
+    headers: &HeaderMap,
+    body_hash: [u8; 16],
+    signed_at_ms: i64,
+    now: i64,
+) -> Result<Option<Response>, ApiError> {
+    let mut live = entry.live();
+    if live.last_body != Some(body_hash) {
+        return Ok(None);
+    }
+    let Some(tag) = converged_tag(
+        state,
+        entry,
+        channel,
+        live.running_version.as_deref(),
+        headers,
+        now,
+    ) else {
+        return Ok(None);
+    };
+    if signed_at_ms <= live.newest_request_ms {
+        return Err(auth::replayed(&entry.id));
+    }
+    live.newest_request_ms = signed_at_ms;
+    drop(live);
+    state.hot.heartbeats.push(&entry.id, now, signed_at_ms);
+    Ok(Some(not_modified(state, &tag)))
+}
+
+/// Accepts a check-in that is not a heartbeat: newer than what this process accepted,
+/// then by the database's conditional write.
+async fn accept_fresh(
+    state: &AppState,
+    entry: &InstallEntry,
+    signed_at_ms: i64,
+) -> Result<(), ApiError> {
+    {
+        let mut live = entry.live();
+        if signed_at_ms <= live.newest_request_ms {
+            return Err(auth::replayed(&entry.id));
+        }
+        live.newest_request_ms = signed_at_ms;
+    }
+    if !state
+        .store
+        .accept_signed_request(&entry.id, signed_at_ms)
+        .await?
+    {
+        return Err(auth::replayed(&entry.id));
+    }
+    Ok(())
+}
+
+/// Notes that install `entry` reported `body` (running `version`), recorded.
+fn remember(entry: &InstallEntry, body_hash: [u8; 16], version: Option<&str>) {
+    let mut live = entry.live();
+    live.last_body = Some(body_hash);
+    if live.running_version.as_deref() != version {
+        live.running_version = version.map(Into::into);
+    }
+}
+
+fn body_hash(body: &[u8]) -> [u8; 16] {
+    let digest = Sha256::digest(body);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
+/// The ETag of the `304` when the install holds what it should and says so in
+/// `If-None-Match`: its held assignment names the release it is to run and has at
+/// least half its life left.
+fn converged_tag<'e>(
+    state: &AppState,
+    entry: &'e InstallEntry,
+    channel: &ChannelEntry,
+    running: Option<&str>,
+    headers: &HeaderMap,
+    now: i64,
+) -> Option<Cow<'e, str>> {
+    let held = entry.assignment.as_ref()?;
+    let sent = if_none_match(headers)?;
+    if held.expires - now <= state.config.assignment_lifetime_s / 2 {
+        return None;
+    }
+    // The common case, without a copy: no rollout, an active release, no notes.
+    if let (None, Some(release)) = (&channel.rollout, &channel.release) {
+        if release.state == ReleaseState::Active {
+            let current = *held.release_digest == *release.digest && sent == &*held.etag;
+            return current.then_some(Cow::Borrowed(&*held.etag));
+        }
+    }
+    let view = ChannelView {
+        name: &entry.channel,
+        release: channel.release.as_ref(),
+        rollout: channel.rollout.as_ref(),
+    };
+    let desired = desired_on(&view, &entry.id, running)?;
+    if *held.release_digest != *desired.release.digest {
+        return None;
+    }
+    let tag = response_etag(
+        &held.etag,
+        desired.note.as_deref(),
+        desired.pending.as_ref(),
+    );
+    (sent == tag).then_some(Cow::Owned(tag))
+}
+
+/// An answer read afresh from the database, and the assignment it issued, if any.
+struct FreshAnswer {
+    response: Response,
+    issued: Option<StoredAssignment>,
+}
+
+/// The check-in's answer from a fresh read of the install (`view`): what every
+/// check-in did before the cache, for everything but a `304` from memory.
+async fn answer_afresh(
+    state: &AppState,
+    view: &CheckinView,
+    req: &CheckinRequest,
+    report: &CheckinReport,
+    headers: &HeaderMap,
+    now: i64,
+) -> Result<FreshAnswer, ApiError> {
+    let id = view.install.id.as_str();
+    let Some(desired) = crate::rollout::desired(view, req.version.as_deref()) else {
+        state.store.record_checkin(id, report, None).await?;
+        return Ok(FreshAnswer {
+            response: no_release(state, view),
+            issued: None,
+        });
     };
     let (note, pending) = (desired.note, desired.pending);
     let (version, counter, digest) = (
@@ -52,25 +286,32 @@ pub async fn handle(
     if let Some(held) = reusable {
         let tag = response_etag(&held.etag, note.as_deref(), pending.as_ref());
         if if_none_match(headers) == Some(tag.as_str()) {
-            state.store.record_checkin(id, &report, None).await?;
-            return Ok(not_modified(state, &tag));
+            state.store.record_checkin(id, report, None).await?;
+            return Ok(FreshAnswer {
+                response: not_modified(state, &tag),
+                issued: None,
+            });
         }
     }
-    let (release_env, release_doc) = load_release(state, &view.install.app, &version).await?;
+    let release = load_release(state, &view.install.app, &version).await?;
     let (assignment, issued) = match reusable {
         Some(held) => (held.clone(), false),
-        None => (issue(state, &view, &version, counter, &digest, now)?, true),
+        None => (issue(state, view, &version, counter, &digest, now)?, true),
     };
     state
         .store
-        .record_checkin(id, &report, issued.then_some(&assignment))
+        .record_checkin(id, report, issued.then_some(&assignment))
         .await?;
-    let token = crate::registry::mint(state, id, crate::registry::pull_access(&release_doc))?;
+    let token = crate::registry::mint(state, id, crate::registry::pull_access(&release.document))?;
     let notes = Notes {
         message: note,
         pending,
     };
-    full_answer(state, &assignment, release_env, token, notes)
+    let response = full_answer(state, &assignment, release.envelope.clone(), token, notes)?;
+    Ok(FreshAnswer {
+        response,
+        issued: issued.then_some(assignment),
+    })
 }
 
 /// The longest policy text stored for an install.
@@ -134,12 +375,16 @@ fn not_modified(state: &AppState, tag: &str) -> Response {
     resp
 }
 
-/// The stored release `version` of `app`: its envelope and its decoded document.
+/// The stored release `version` of `app`: its envelope and its decoded document, from
+/// the cache (a release's documents never change) or read and kept.
 async fn load_release(
     state: &AppState,
     app: &str,
     version: &str,
-) -> Result<(Envelope, ReleaseDocument), ApiError> {
+) -> Result<Arc<ReleaseDocs>, ApiError> {
+    if let Some(docs) = state.hot.cache.release(app, version) {
+        return Ok(docs);
+    }
     let release = state
         .store
         .get_release(app, version)
@@ -147,12 +392,13 @@ async fn load_release(
         .ok_or_else(|| {
             ApiError::internal(format!("channel points at missing release {version}"))
         })?;
-    let release_env: Envelope =
-        serde_json::from_str(&release.envelope).map_err(ApiError::internal)?;
-    let release_doc: ReleaseDocument = release_env
+    let envelope: Envelope = serde_json::from_str(&release.envelope).map_err(ApiError::internal)?;
+    let document: ReleaseDocument = envelope
         .decode(RELEASE_PAYLOAD_TYPE, "release document")
         .map_err(ApiError::internal)?;
-    Ok((release_env, release_doc))
+    let docs = Arc::new(ReleaseDocs { envelope, document });
+    state.hot.cache.keep_release(app, version, docs.clone());
+    Ok(docs)
 }
 
 /// What comes with an assignment besides the documents: a warning, and why a newer

@@ -5,8 +5,12 @@
 //! can serve one database.
 
 mod auth;
+mod cache;
+mod caching_store;
+mod change_feed;
 mod checkin;
 mod error;
+mod heartbeats;
 mod load_shed;
 mod registry;
 mod registry_login;
@@ -14,14 +18,20 @@ mod registry_renewal;
 mod rollback_floor;
 mod rollout;
 mod routes;
+mod session;
 mod state;
 mod trust_sync;
+mod upkeep;
 
 pub use error::ApiError;
 pub use load_shed::RETRY_AFTER_S;
 pub use rollout::{seed, tick as rollout_tick, SEED_SPACE};
+pub use state::{
+    default_heartbeat_flush_ms, default_session_lifetime_s, AppState, Keys, ServerConfig,
+};
 pub use state::{AppState, Keys, ServerConfig};
 pub use trust_sync::{adopt_newest_trust, keys_from_trust, TrustStateError};
+pub use upkeep::spawn as spawn_upkeep;
 
 use axum::Router;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -51,10 +61,16 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let tick = std::time::Duration::from_secs(state.config.rollout_tick_s.max(1));
     let ticker = rollout::spawn_ticker(state.clone(), tick);
-    let result = axum::serve(listener, router(state))
+    let upkeep = upkeep::spawn(state.clone());
+    let result = axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await;
     ticker.abort();
+    upkeep.abort();
+    // Requests stopped: write the heartbeats answered from memory.
+    if let Err(e) = state.flush_heartbeats().await {
+        tracing::error!(error = %e, "cannot write the last heartbeats at shutdown");
+    }
     result
 }
 

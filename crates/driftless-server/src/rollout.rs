@@ -88,14 +88,39 @@ pub struct Desired {
 /// The release an install that runs `running` is assigned: the rollout's when the
 /// install follows it (see [`follows`]), otherwise its channel's.
 pub fn desired(view: &CheckinView, running: Option<&str>) -> Option<Desired> {
-    let base = view.channel_release.clone();
-    if let Some((rollout, release)) = &view.rollout {
+    let channel = ChannelView {
+        name: &view.install.channel,
+        release: view.channel_release.as_ref(),
+        rollout: view.rollout.as_ref(),
+    };
+    desired_on(&channel, &view.install.id, running)
+}
+
+/// What a check-in reads of an install's channel.
+pub struct ChannelView<'a> {
+    /// The channel's name.
+    pub name: &'a str,
+    /// The release it points at.
+    pub release: Option<&'a ReleaseRef>,
+    /// Its active rollout, with the release it rolls out.
+    pub rollout: Option<&'a (Rollout, ReleaseRef)>,
+}
+
+/// [`desired`] from the channel's parts, for callers that keep them apart from the
+/// install (the check-in cache).
+pub fn desired_on(
+    channel: &ChannelView<'_>,
+    install_id: &str,
+    running: Option<&str>,
+) -> Option<Desired> {
+    let base = channel.release.cloned();
+    if let Some((rollout, release)) = channel.rollout {
         let assignable = release.state != ReleaseState::Yanked;
-        if assignable && follows(rollout, &view.install.id, running) {
+        if assignable && follows(rollout, install_id, running) {
             let note = (rollout.state == RolloutState::Halted).then(|| {
                 format!(
                     "the rollout of {} on `{}` is halted; this install stays on it until your vendor resumes or aborts it",
-                    release.version, view.install.channel
+                    release.version, channel.name
                 )
             });
             return Some(Desired {

@@ -7,6 +7,8 @@ use driftless_wire::Envelope;
 use ed25519_dalek::SigningKey;
 use std::sync::{Arc, RwLock};
 
+use crate::caching_store::{CachingStore, HotState};
+
 /// Settings of a running control plane.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ServerConfig {
@@ -41,6 +43,13 @@ pub struct ServerConfig {
     /// (`artifacts_dir` is then not used). Set by `serve`, never read from settings.
     #[serde(skip)]
     pub artifacts_in_database: bool,
+    /// Lifetime of a check-in session, in seconds.
+    #[serde(default = "default_session_lifetime_s")]
+    pub session_lifetime_s: i64,
+    /// How often pure heartbeats (check-ins that change nothing) are written, in
+    /// milliseconds.
+    #[serde(default = "default_heartbeat_flush_ms")]
+    pub heartbeat_flush_ms: u64,
 }
 
 fn default_rollout_tick_s() -> u64 {
@@ -49,6 +58,16 @@ fn default_rollout_tick_s() -> u64 {
 
 fn default_max_in_flight() -> usize {
     1024
+}
+
+/// A day.
+pub fn default_session_lifetime_s() -> i64 {
+    86_400
+}
+
+/// A second.
+pub fn default_heartbeat_flush_ms() -> u64 {
+    1000
 }
 
 /// The keys and trust documents a running control plane signs and serves with;
@@ -67,8 +86,10 @@ pub struct Keys {
 /// Shared handler state.
 #[derive(Clone)]
 pub struct AppState {
-    /// The database.
+    /// The database, seen through the check-in cache (see [`CachingStore`]).
     pub store: Arc<dyn Store>,
+    /// The check-in hot path's memory.
+    pub(crate) hot: Arc<HotState>,
     keys: Arc<RwLock<Arc<Keys>>>,
     /// Settings.
     pub config: Arc<ServerConfig>,
@@ -77,8 +98,10 @@ pub struct AppState {
 impl AppState {
     /// State over `store` with `keys` and `config`.
     pub fn new(store: Arc<dyn Store>, keys: Keys, config: ServerConfig) -> Self {
+        let hot = Arc::new(HotState::default());
         AppState {
-            store,
+            store: Arc::new(CachingStore::new(store, hot.clone())),
+            hot,
             keys: Arc::new(RwLock::new(Arc::new(keys))),
             config: Arc::new(config),
         }
@@ -100,5 +123,30 @@ impl AppState {
             Err(poisoned) => poisoned.into_inner(),
         };
         *guard = Arc::new(keys);
+    }
+}
+
+impl AppState {
+    /// Writes the heartbeats answered from memory and not yet written. Call it once the
+    /// server stopped taking requests ([`crate::serve`] does), so a graceful shutdown
+    /// loses no last-seen time.
+    pub async fn flush_heartbeats(&self) -> Result<usize, driftless_store::StoreError> {
+        self.hot.heartbeats.flush(&*self.store).await
+    }
+
+    /// Reads the change feed once and drops what it made stale (the background task
+    /// does it every second; tests call it to not wait).
+    pub async fn follow_changes(&self) -> Result<(), driftless_store::StoreError> {
+        self.hot.feed.catch_up(&*self.store, &self.hot.cache).await
+    }
+
+    /// How many installs have a heartbeat waiting to be written.
+    pub fn pending_heartbeats(&self) -> usize {
+        self.hot.heartbeats.len()
+    }
+
+    /// How many installs the check-in cache holds.
+    pub fn cached_installs(&self) -> usize {
+        self.hot.cache.install_count()
     }
 }

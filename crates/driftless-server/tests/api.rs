@@ -158,6 +158,8 @@ impl Harness {
             next_checkin_s: 300,
             operator_token_sha256: hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
             rollout_tick_s: 5,
+            session_lifetime_s: driftless_server::default_session_lifetime_s(),
+            heartbeat_flush_ms: driftless_server::default_heartbeat_flush_ms(),
             artifacts_dir,
             max_in_flight: 1024,
             artifacts_in_database,

@@ -14,9 +14,9 @@ use axum::http::{header, Method, Request, StatusCode};
 use driftless_registry_token::{generate_key_material, TokenSigner};
 use driftless_server::{rollout_tick, router, AppState, Keys, ServerConfig};
 use driftless_store::{
-    App, AuditEntry, AuditEvent, Channel, CheckinReport, CheckinView, Customer, Install,
-    InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutState,
-    RolloutUpdate, Store, StoreError, StoreResult, StoredAssignment,
+    App, AuditEntry, AuditEvent, Change, Channel, CheckinReport, CheckinView, Customer, Heartbeat,
+    Install, InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes,
+    RolloutState, RolloutUpdate, Store, StoreError, StoreResult, StoredAssignment, StoredSession,
 };
 use driftless_store_sqlite::SqliteStore;
 use driftless_wire::keys::generate_signing_key;
@@ -284,6 +284,24 @@ impl Store for Interfering {
     ) -> StoreResult<()> {
         self.inner.import_installs(installs).await
     }
+    async fn put_session(&self, session: &StoredSession) -> StoreResult<()> {
+        self.inner.put_session(session).await
+    }
+    async fn get_session(&self, install_id: &str) -> StoreResult<Option<StoredSession>> {
+        self.inner.get_session(install_id).await
+    }
+    async fn record_heartbeats(&self, beats: &[Heartbeat]) -> StoreResult<()> {
+        self.inner.record_heartbeats(beats).await
+    }
+    async fn changes_since(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<Change>> {
+        self.inner.changes_since(after_seq, limit).await
+    }
+    async fn latest_change_seq(&self) -> StoreResult<i64> {
+        self.inner.latest_change_seq().await
+    }
+    async fn prune_changes(&self, before: i64) -> StoreResult<u64> {
+        self.inner.prune_changes(before).await
+    }
 }
 
 /// The control plane's state over an [`Interfering`] store, and that store.
@@ -335,6 +353,8 @@ async fn control_plane() -> (AppState, Arc<Interfering>) {
         artifacts_dir: None,
         max_in_flight: 1024,
         artifacts_in_database: false,
+        session_lifetime_s: driftless_server::default_session_lifetime_s(),
+        heartbeat_flush_ms: driftless_server::default_heartbeat_flush_ms(),
     };
     let keys = Keys {
         director,

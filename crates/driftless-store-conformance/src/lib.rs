@@ -14,9 +14,9 @@ pub use replicas::*;
 use std::sync::Arc;
 
 use driftless_store::{
-    AuditEvent, CheckinReport, ImportedInstall, Install, License, Release, ReleaseRef,
-    ReleaseState, Rollout, RolloutOutcomes, RolloutState, RolloutUpdate, Store, StoreError,
-    StoredAssignment,
+    AuditEvent, Change, ChangeKind, CheckinReport, Heartbeat, ImportedInstall, Install, License,
+    Release, ReleaseRef, ReleaseState, Rollout, RolloutOutcomes, RolloutState, RolloutUpdate,
+    Store, StoreError, StoredAssignment, StoredSession,
 };
 use sha2::{Digest, Sha256};
 
@@ -74,6 +74,11 @@ macro_rules! conformance_tests {
             audit_pages_walk_the_log_newest_first,
             imported_installs_are_what_registration_and_a_checkin_leave,
             an_import_that_cannot_be_stored_whole_stores_nothing,
+            a_new_session_replaces_the_old_one,
+            a_session_of_an_unknown_install_is_missing,
+            heartbeats_move_report_and_request_times_forward_only,
+            the_change_feed_names_what_a_check_in_depends_on,
+            the_check_ins_own_writes_leave_the_change_feed_alone,
         );
         $crate::replica_conformance_tests!($open);
     };
@@ -1617,4 +1622,173 @@ pub async fn an_import_that_cannot_be_stored_whole_stores_nothing<S: Store>(stor
     assert!(store.get_install("i-1").await.unwrap().is_none());
     assert!(store.list_audit(10).await.unwrap().is_empty());
     assert_eq!(store.list_installs(None).await.unwrap().len(), 1);
+}
+
+fn session(install_id: &str, session_id: &str, byte: u8, expires_at: i64) -> StoredSession {
+    StoredSession {
+        install_id: install_id.into(),
+        session_id: session_id.into(),
+        key: [byte; 32],
+        expires_at,
+    }
+}
+
+/// `put_session` stores an install's session; a second replaces the first.
+pub async fn a_new_session_replaces_the_old_one<S: Store>(store: Arc<S>) {
+    let license = seed_license(&*store, "acme").await;
+    seed_install(&*store, &license, "i-1").await;
+    seed_install(&*store, &license, "i-2").await;
+    assert_eq!(store.get_session("i-1").await.unwrap(), None);
+    let first = session("i-1", "s-1", 1, NOW + 60);
+    store.put_session(&first).await.unwrap();
+    assert_eq!(store.get_session("i-1").await.unwrap(), Some(first));
+    let second = session("i-1", "s-2", 2, NOW + 120);
+    store.put_session(&second).await.unwrap();
+    assert_eq!(store.get_session("i-1").await.unwrap(), Some(second));
+    assert_eq!(store.get_session("i-2").await.unwrap(), None, "its own");
+}
+
+/// A session of an install that does not exist is refused, and nothing is stored.
+pub async fn a_session_of_an_unknown_install_is_missing<S: Store>(store: Arc<S>) {
+    let err = store
+        .put_session(&session("nope", "s-1", 1, NOW))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Missing { .. }), "{err:?}");
+    assert_eq!(store.get_session("nope").await.unwrap(), None);
+}
+
+/// A batch of heartbeats moves the last report time and the newest request time
+/// forward, never back; an unknown install in the batch is skipped.
+pub async fn heartbeats_move_report_and_request_times_forward_only<S: Store>(store: Arc<S>) {
+    let license = seed_license(&*store, "acme").await;
+    seed_install(&*store, &license, "i-1").await;
+    store
+        .record_checkin("i-1", &report(NOW, None), None)
+        .await
+        .unwrap();
+    assert!(store
+        .accept_signed_request("i-1", NOW * 1000)
+        .await
+        .unwrap());
+    let beat = |id: &str, at: i64, ms: i64| Heartbeat {
+        install_id: id.into(),
+        at,
+        signed_at_ms: ms,
+    };
+    store
+        .record_heartbeats(&[
+            beat("i-1", NOW + 30, NOW * 1000 + 30_000),
+            beat("gone", NOW, 1),
+        ])
+        .await
+        .unwrap();
+    let last_at = |rows: Vec<driftless_store::InstallSummary>| {
+        rows.into_iter()
+            .find(|r| r.install.id == "i-1")
+            .and_then(|r| r.last_report)
+            .map(|r| r.at)
+    };
+    assert_eq!(
+        last_at(store.list_installs(None).await.unwrap()),
+        Some(NOW + 30)
+    );
+    assert!(
+        !store
+            .accept_signed_request("i-1", NOW * 1000 + 30_000)
+            .await
+            .unwrap(),
+        "the heartbeat's request time is the newest accepted"
+    );
+    // An older heartbeat (a late batch) moves nothing back.
+    store
+        .record_heartbeats(&[beat("i-1", NOW + 10, NOW * 1000 + 10_000)])
+        .await
+        .unwrap();
+    assert_eq!(
+        last_at(store.list_installs(None).await.unwrap()),
+        Some(NOW + 30)
+    );
+    assert!(store
+        .accept_signed_request("i-1", NOW * 1000 + 30_001)
+        .await
+        .unwrap());
+}
+
+/// Every change a cached check-in answer depends on appears in the feed, in order.
+pub async fn the_change_feed_names_what_a_check_in_depends_on<S: Store>(store: Arc<S>) {
+    let license = seed_license(&*store, "acme").await;
+    seed_install(&*store, &license, "i-1").await;
+    seed_releases(&*store, "acme", &["1.0.0"]).await;
+    let start = store.latest_change_seq().await.unwrap();
+    store
+        .set_channel_release("acme", "stable", "1.0.0", NOW)
+        .await
+        .unwrap();
+    store
+        .set_release_state("acme", "1.0.0", ReleaseState::Deprecated)
+        .await
+        .unwrap();
+    store
+        .put_session(&session("i-1", "s-1", 1, NOW))
+        .await
+        .unwrap();
+    store.revoke_install("i-1", NOW).await.unwrap();
+    let changes = store.changes_since(start, 100).await.unwrap();
+    let seen: Vec<(ChangeKind, &str)> = changes.iter().map(|c| (c.kind, c.key.as_str())).collect();
+    for expected in [
+        (ChangeKind::Channel, "acme/stable"),
+        (ChangeKind::App, "acme"),
+        (ChangeKind::Install, "i-1"),
+    ] {
+        assert!(
+            seen.contains(&expected),
+            "{expected:?} missing from {seen:?}"
+        );
+    }
+    assert!(
+        changes.windows(2).all(|w| w[0].seq < w[1].seq),
+        "{changes:?}"
+    );
+    let newest = store.latest_change_seq().await.unwrap();
+    assert_eq!(changes.last().map(|c: &Change| c.seq), Some(newest));
+    assert!(store.changes_since(newest, 100).await.unwrap().is_empty());
+    assert_eq!(
+        store.changes_since(start, 1).await.unwrap().len(),
+        1,
+        "limit"
+    );
+    // Pruning drops entries older than the given time, and positions go on.
+    assert!(store.prune_changes(i64::MAX).await.unwrap() >= 3);
+    assert!(store.changes_since(0, 100).await.unwrap().is_empty());
+    store.move_install("i-1", "stable").await.unwrap();
+    assert!(
+        store.latest_change_seq().await.unwrap() > newest,
+        "a move is a change, numbered after the pruned ones"
+    );
+}
+
+/// Check-ins, accepted requests and heartbeats are not changes: they would flood the
+/// feed and empty every replica's cache.
+pub async fn the_check_ins_own_writes_leave_the_change_feed_alone<S: Store>(store: Arc<S>) {
+    let license = seed_license(&*store, "acme").await;
+    seed_install(&*store, &license, "i-1").await;
+    let start = store.latest_change_seq().await.unwrap();
+    store
+        .record_checkin("i-1", &report(NOW, None), Some(&assignment(1)))
+        .await
+        .unwrap();
+    assert!(store
+        .accept_signed_request("i-1", NOW * 1000)
+        .await
+        .unwrap());
+    store
+        .record_heartbeats(&[Heartbeat {
+            install_id: "i-1".into(),
+            at: NOW,
+            signed_at_ms: NOW * 1000 + 1,
+        }])
+        .await
+        .unwrap();
+    assert!(store.changes_since(start, 100).await.unwrap().is_empty());
 }

@@ -45,7 +45,7 @@ pub(crate) fn entry_hash(prev_hash: &str, event: &AuditEvent) -> StoreResult<Str
 
 pub(crate) async fn append_audit(pool: &SqlitePool, event: &AuditEvent) -> StoreResult<()> {
     // IMMEDIATE takes the write lock before reading the head, so two appends cannot
-    // both chain onto the same entry (and the UNIQUE prev_hash would refuse it anyway).
+    // both chain onto the same entry (nor take the same seq, its primary key).
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     append_in(&mut tx, event).await?;
     tx.commit().await.map_err(backend)
@@ -54,7 +54,7 @@ pub(crate) async fn append_audit(pool: &SqlitePool, event: &AuditEvent) -> Store
 /// Appends `event` on the caller's transaction, which must hold the write lock
 /// (`BEGIN IMMEDIATE`) so the head it chains onto cannot move before it commits.
 pub(crate) async fn append_in(conn: &mut SqliteConnection, event: &AuditEvent) -> StoreResult<()> {
-    let head: Option<(i64, String)> =
+    let head: Option<(i64, Vec<u8>)> =
         sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *conn)
             .await
@@ -64,14 +64,15 @@ pub(crate) async fn append_in(conn: &mut SqliteConnection, event: &AuditEvent) -
             let next = seq
                 .checked_add(1)
                 .ok_or_else(|| StoreError::Backend("audit log sequence is exhausted".into()))?;
-            (next, hash)
+            (next, hex::encode(hash))
         }
         None => (1, GENESIS_HASH.to_owned()),
     };
-    let hash = entry_hash(&prev_hash, event)?;
+    let hash = hex::decode(entry_hash(&prev_hash, event)?)
+        .map_err(|e| StoreError::Backend(format!("audit hash is not hex: {e}")))?;
     sqlx::query(
-        "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO audit_log (seq, at, actor, action, subject, detail, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
     .bind(seq)
     .bind(event.at)
@@ -79,7 +80,6 @@ pub(crate) async fn append_in(conn: &mut SqliteConnection, event: &AuditEvent) -
     .bind(&event.action)
     .bind(&event.subject)
     .bind(&event.detail)
-    .bind(&prev_hash)
     .bind(&hash)
     .execute(&mut *conn)
     .await
@@ -95,7 +95,7 @@ pub(crate) struct AuditRow {
     action: String,
     subject: String,
     detail: String,
-    hash: String,
+    hash: Vec<u8>,
 }
 
 pub(crate) async fn list_audit(pool: &SqlitePool, limit: u32) -> StoreResult<Vec<AuditEntry>> {
@@ -122,7 +122,7 @@ impl AuditRow {
                 subject: self.subject,
                 detail: self.detail,
             },
-            hash: self.hash,
+            hash: hex::encode(self.hash),
         })
     }
 }

@@ -4,8 +4,10 @@
 //! Each module owns one part of the schema; this one opens the database and maps the
 //! [`Store`] trait onto them.
 
+mod assignment_codec;
 mod audit;
 mod catalog;
+mod changes;
 mod error;
 mod fleet;
 mod import;
@@ -17,15 +19,17 @@ mod replicas;
 mod requests;
 mod rollouts;
 mod schema;
+mod sessions;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use driftless_store::{
-    App, AuditEntry, AuditEvent, Channel, CheckinReport, CheckinView, Customer, ImportedInstall,
-    Install, InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes,
-    RolloutUpdate, Store, StoreError, StoreResult, StoredAssignment, TrustState,
+    App, AuditEntry, AuditEvent, Change, Channel, CheckinReport, CheckinView, Customer, Heartbeat,
+    ImportedInstall, Install, InstallSummary, License, Release, ReleaseState, Rollout,
+    RolloutOutcomes, RolloutUpdate, Store, StoreError, StoreResult, StoredAssignment,
+    StoredSession, TrustState,
 };
 use driftless_store::{AuditPage, FleetSummary, InstallCursor, InstallFilter, InstallPage};
 use sqlx::migrate::Migrator;
@@ -281,6 +285,24 @@ impl Store for SqliteStore {
     async fn import_installs(&self, installs: &[ImportedInstall]) -> StoreResult<()> {
         import::import_installs(&self.pool, installs).await
     }
+    async fn put_session(&self, session: &StoredSession) -> StoreResult<()> {
+        sessions::put_session(&self.pool, session).await
+    }
+    async fn get_session(&self, install_id: &str) -> StoreResult<Option<StoredSession>> {
+        sessions::get_session(&self.pool, install_id).await
+    }
+    async fn record_heartbeats(&self, beats: &[Heartbeat]) -> StoreResult<()> {
+        changes::record_heartbeats(&self.pool, beats).await
+    }
+    async fn changes_since(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<Change>> {
+        changes::changes_since(&self.pool, after_seq, limit).await
+    }
+    async fn latest_change_seq(&self) -> StoreResult<i64> {
+        changes::latest_change_seq(&self.pool).await
+    }
+    async fn prune_changes(&self, before: i64) -> StoreResult<u64> {
+        changes::prune_changes(&self.pool, before).await
+    }
 }
 
 #[cfg(test)]
@@ -369,6 +391,74 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn upgrading_keeps_the_audit_chain_and_stored_assignments() {
+        use sqlx::migrate::Migrate;
+        use sqlx::Connection;
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("driftless.db").display());
+        let mut conn = sqlx::SqliteConnection::connect_with(
+            &SqliteConnectOptions::from_str(&url)
+                .unwrap()
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+        conn.ensure_migrations_table().await.unwrap();
+        for migration in MIGRATOR.iter().filter(|m| m.version <= 6) {
+            conn.apply(migration).await.unwrap();
+        }
+        let hash = "ab".repeat(32);
+        for sql in [
+            "INSERT INTO apps VALUES ('acme', 1)",
+            "INSERT INTO channels VALUES ('acme', 'stable', NULL, 7)",
+            "INSERT INTO customers VALUES ('cust', 1)",
+            "INSERT INTO licenses (id, customer, app, channel, key_hash, created_at)
+             VALUES ('lic', 'cust', 'acme', 'stable', 'kh', 1)",
+            "INSERT INTO installs (id, license_id, customer, app, channel, public_key, hostname,
+                                   platform, created_at, assignment_sequence,
+                                   assignment_release_digest, assignment_expires,
+                                   assignment_etag, assignment_envelope)
+             VALUES ('i-1', 'lic', 'cust', 'acme', 'stable', 'pk', 'h', 'p', 1, 3,
+                     'sha256:00', 99, 'etag', '{\"old\":\"envelope\"}')",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO audit_log VALUES (1, 5, 'operator', 'app.create', 'acme', '{}', ?1, ?2)",
+        )
+        .bind("0".repeat(64))
+        .bind(&hash)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+
+        let store = SqliteStore::open(&url).await.unwrap();
+        let audit = store.list_audit(10).await.unwrap();
+        assert_eq!(audit.len(), 1);
+        assert_eq!(audit[0].hash, hash);
+        let view = store.checkin_view("i-1").await.unwrap().unwrap();
+        let held = view.assignment.unwrap();
+        assert_eq!(
+            (held.etag.as_str(), held.envelope.as_str()),
+            ("etag", "{\"old\":\"envelope\"}")
+        );
+        // The next entry chains onto the converted hash.
+        store
+            .append_audit(&AuditEvent {
+                at: 6,
+                actor: "operator".into(),
+                action: "app.create".into(),
+                subject: "b".into(),
+                detail: "{}".into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.list_audit(10).await.unwrap().len(), 2);
     }
 
     #[tokio::test]

@@ -216,4 +216,19 @@ pub trait Store: Send + Sync + 'static {
     /// nothing. `Missing` if a license or channel does not exist, `Conflict` if an
     /// install id is taken.
     async fn import_installs(&self, installs: &[ImportedInstall]) -> StoreResult<()>;
+    /// Stores the install's check-in session, replacing the one it had; `Missing` if
+    /// no such install.
+    async fn put_session(&self, session: &StoredSession) -> StoreResult<()>;
+    /// The install's current session, expired or not.
+    async fn get_session(&self, install_id: &str) -> StoreResult<Option<StoredSession>>;
+    /// Writes a batch of heartbeats: each install's last report time and newest
+    /// accepted request time move forward to the heartbeat's (never back). Installs
+    /// that no longer exist are skipped.
+    async fn record_heartbeats(&self, beats: &[Heartbeat]) -> StoreResult<()>;
+    /// The change feed after `after_seq`, oldest first, at most `limit` entries.
+    async fn changes_since(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<Change>>;
+    /// The newest position of the change feed (0 when empty).
+    async fn latest_change_seq(&self) -> StoreResult<i64>;
+    /// Drops feed entries recorded before `before` (Unix seconds); returns how many.
+    async fn prune_changes(&self, before: i64) -> StoreResult<u64>;
 }

@@ -380,6 +380,30 @@ impl std::fmt::Debug for TrustState {
     }
 }
 
+/// A check-in session: a key an install shares with the control plane for a while, so
+/// its check-ins are authenticated by an HMAC instead of an Ed25519 signature.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    /// The install it belongs to; an install has at most one session.
+    pub install_id: String,
+    /// Names the session in the `x-driftless-session` header.
+    pub session_id: String,
+    /// The shared HMAC key (never logged: `Debug` leaves it out).
+    pub key: [u8; 32],
+    /// Unix seconds after which it is refused.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for StoredSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSession")
+            .field("install_id", &self.install_id)
+            .field("session_id", &self.session_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 // --- Bulk import (the load generator's seeding) ---
 
 /// An install as its registration and first check-in leave it, imported in bulk by
@@ -396,4 +420,60 @@ pub struct ImportedInstall {
     pub assignment: Option<StoredAssignment>,
     /// Unix milliseconds of the newest signed request accepted from it, if any.
     pub newest_request_ms: Option<i64>,
+}
+
+/// What a change in the change feed touched, so replicas drop what they cached of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// One install (revoked, uninstalled, moved, a new session); the key is its id.
+    Install,
+    /// One channel (its release, its rollout); the key is `app/channel`.
+    Channel,
+    /// Every channel of an app (a release's state changed); the key is the app.
+    App,
+}
+
+impl ChangeKind {
+    /// The kind's name as stored.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeKind::Install => "install",
+            ChangeKind::Channel => "channel",
+            ChangeKind::App => "app",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "install" => Some(ChangeKind::Install),
+            "channel" => Some(ChangeKind::Channel),
+            "app" => Some(ChangeKind::App),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of the change feed: written by the database itself in the same
+/// transaction as the change, so no committed change is missing from it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// Position in the feed; increases in commit order.
+    pub seq: i64,
+    /// What it touched.
+    pub kind: ChangeKind,
+    /// Which one (see [`ChangeKind`]).
+    pub key: String,
+}
+
+/// A pure "still here" check-in answered from memory, written later in a batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The install.
+    pub install_id: String,
+    /// Unix seconds it checked in at (its last report's time).
+    pub at: i64,
+    /// The time its request was made at (Unix milliseconds), accepted as its newest.
+    pub signed_at_ms: i64,
 }

@@ -217,6 +217,8 @@ fn settings(opts: &InitOptions, operator_token: &str) -> Settings {
             next_checkin_s: 300,
             operator_token_sha256: hex::encode(Sha256::digest(operator_token.as_bytes())),
             rollout_tick_s: 5,
+            session_lifetime_s: driftless_server::default_session_lifetime_s(),
+            heartbeat_flush_ms: driftless_server::default_heartbeat_flush_ms(),
             artifacts_dir: None,
             max_in_flight: 1024,
             artifacts_in_database: false,

@@ -67,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/installs/{id}/revoke", post(fleet::revoke))
         .route("/v1/installs/{id}/move", post(fleet::move_to_channel))
         .route("/v1/installs/{id}/checkin", post(install::checkin))
+        .route("/v1/installs/{id}/session", post(crate::session::open))
         .route("/v1/installs/{id}/uninstall", post(uninstall::uninstall))
         .route(
             "/v1/installs/{id}/registry-login",

@@ -1,0 +1,518 @@
+//! The check-in cache: what a check-in needs of each install and each channel, kept in
+//! memory so a converged check-in (`304`) reads nothing from the database.
+//!
+//! Entries are loaded lazily on a miss. They are dropped
+//! * at once, in this process, by [`crate::caching_store::CachingStore`] after every
+//!   mutation (it reads the change feed the mutation's own transaction wrote);
+//! * within [`crate::change_feed::POLL_INTERVAL`] on every other replica, which polls the
+//!   same feed;
+//! * after [`ENTRY_TTL`] in any case, a safety net should the feed ever be missed.
+//!
+//! A load that races an invalidation is used for its own request but not kept (see
+//! [`CheckinCache::epoch`]), so a stale read never outlives the change that made it
+//! stale.
+//!
+//! Memory: an install entry costs about 700 bytes of resident memory (its id, key,
+//! assignment head and session, the map's slot, the allocator's rounding; the test
+//! below weighs 200k of them), so 1M installs take about 700 MB; the number of entries
+//! is capped ([`MAX_INSTALL_ENTRIES`]), past which arbitrary entries are dropped to
+//! make room.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use driftless_store::{
+    Change, ChangeKind, CheckinView, ReleaseRef, Rollout, Store, StoreResult, StoredAssignment,
+    StoredSession,
+};
+use driftless_wire::release::ReleaseDocument;
+use driftless_wire::session::SessionKey;
+use driftless_wire::Envelope;
+
+/// How long an entry is trusted without the feed saying anything about it.
+pub const ENTRY_TTL: Duration = Duration::from_secs(60);
+/// The most install entries kept.
+pub const MAX_INSTALL_ENTRIES: usize = 2_000_000;
+/// Shards of the install map, so concurrent check-ins rarely wait on one lock.
+const SHARDS: usize = 64;
+
+/// Why an install's requests are refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Revoked, directly or through its license.
+    Revoked,
+    /// The host said it was uninstalled.
+    Uninstalled,
+}
+
+/// What the 304 answer needs of the held assignment (not its envelope, which only a
+/// `200` sends and reads from the database).
+#[derive(Clone, Debug)]
+pub struct AssignmentHead {
+    /// The release digest it names.
+    pub release_digest: Box<str>,
+    /// Unix seconds it expires at.
+    pub expires: i64,
+    /// Its ETag.
+    pub etag: Box<str>,
+}
+
+impl From<&StoredAssignment> for AssignmentHead {
+    fn from(a: &StoredAssignment) -> Self {
+        AssignmentHead {
+            release_digest: a.release_digest.as_str().into(),
+            expires: a.expires,
+            etag: a.etag.as_str().into(),
+        }
+    }
+}
+
+/// A session as the cache keeps it.
+#[derive(Clone)]
+pub struct CachedSession {
+    /// Its id.
+    pub id: Arc<str>,
+    /// Its key.
+    pub key: SessionKey,
+    /// Unix seconds it expires at.
+    pub expires_at: i64,
+}
+
+impl From<&StoredSession> for CachedSession {
+    fn from(s: &StoredSession) -> Self {
+        CachedSession {
+            id: s.session_id.as_str().into(),
+            key: SessionKey::from_bytes(s.key),
+            expires_at: s.expires_at,
+        }
+    }
+}
+
+/// Whether the install's session was read from the database yet.
+#[derive(Clone, Default)]
+pub enum SessionSlot {
+    /// Not read yet.
+    #[default]
+    Unknown,
+    /// Read: the install has none.
+    None,
+    /// Read.
+    Some(CachedSession),
+}
+
+/// What changes with each accepted request of an install.
+#[derive(Default)]
+pub struct Live {
+    /// The newest request time accepted from the install, as far as this process knows
+    /// (0: nothing known, the database decides).
+    pub newest_request_ms: i64,
+    /// SHA-256 (first 16 bytes) of the last report body recorded; `None` until this
+    /// process recorded one, so the first check-in it sees is always written.
+    pub last_body: Option<[u8; 16]>,
+    /// The version the install last reported running.
+    pub running_version: Option<Box<str>>,
+    /// Its session.
+    pub session: SessionSlot,
+}
+
+/// One install, as a check-in needs it.
+pub struct InstallEntry {
+    /// Its id (shared with the map's key).
+    pub id: Arc<str>,
+    /// Its app.
+    pub app: Arc<str>,
+    /// Its channel.
+    pub channel: Arc<str>,
+    /// Hex of its Ed25519 key.
+    pub public_key: Box<str>,
+    /// Why it is refused, if it is.
+    pub refusal: Option<Refusal>,
+    /// The assignment it holds.
+    pub assignment: Option<AssignmentHead>,
+    /// What its requests change.
+    pub live: Mutex<Live>,
+    loaded_at: Instant,
+}
+
+impl InstallEntry {
+    fn from_view(view: &CheckinView, names: Names, live: Live) -> Self {
+        let install = &view.install;
+        let refusal = if install.uninstalled_at.is_some() {
+            Some(Refusal::Uninstalled)
+        } else if install.revoked || view.license_revoked {
+            Some(Refusal::Revoked)
+        } else {
+            None
+        };
+        InstallEntry {
+            id: names.id,
+            app: names.app,
+            channel: names.channel,
+            public_key: install.public_key.as_str().into(),
+            refusal,
+            assignment: view.assignment.as_ref().map(AssignmentHead::from),
+            live: Mutex::new(live),
+            loaded_at: Instant::now(),
+        }
+    }
+
+    /// Its mutable part, locked.
+    pub fn live(&self) -> MutexGuard<'_, Live> {
+        // A panic while holding the lock leaves plain data behind, still usable.
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One channel, as a check-in needs it.
+pub struct ChannelEntry {
+    /// The release it points at.
+    pub release: Option<ReleaseRef>,
+    /// Its active rollout, with the release it rolls out.
+    pub rollout: Option<(Rollout, ReleaseRef)>,
+    loaded_at: Instant,
+}
+
+/// A release's signed envelope and its decoded document, as a `200` sends them.
+pub struct ReleaseDocs {
+    /// The envelope, as uploaded.
+    pub envelope: Envelope,
+    /// Its document.
+    pub document: ReleaseDocument,
+}
+
+/// Releases kept at most; past it the map starts over (releases are few).
+const MAX_RELEASES: usize = 1024;
+
+/// Release documents by app, then version.
+type ReleaseMap = HashMap<Box<str>, HashMap<Box<str>, Arc<ReleaseDocs>>>;
+
+type InstallShard = Mutex<HashMap<Arc<str>, Arc<InstallEntry>>>;
+
+/// An entry's names: its id (the map's key too) and its app and channel, shared by
+/// every entry that names them.
+struct Names {
+    id: Arc<str>,
+    app: Arc<str>,
+    channel: Arc<str>,
+}
+/// Channels by app, then by name (so a lookup borrows its keys).
+type ChannelMap = HashMap<Box<str>, HashMap<Box<str>, Arc<ChannelEntry>>>;
+
+/// The cache itself; one per process, shared by every handler.
+pub struct CheckinCache {
+    installs: Vec<InstallShard>,
+    channels: RwLock<ChannelMap>,
+    hasher: RandomState,
+    /// Release documents by app, then version: immutable once uploaded.
+    releases: RwLock<ReleaseMap>,
+    /// App and channel names, each allocated once.
+    names: Mutex<std::collections::HashSet<Arc<str>>>,
+    /// Bumped by every invalidation; a load that saw it move is not kept.
+    epoch: AtomicU64,
+    max_installs_per_shard: usize,
+}
+
+impl Default for CheckinCache {
+    fn default() -> Self {
+        Self::new(MAX_INSTALL_ENTRIES)
+    }
+}
+
+impl CheckinCache {
+    /// An empty cache holding at most about `max_installs` installs.
+    pub fn new(max_installs: usize) -> Self {
+        CheckinCache {
+            installs: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            channels: RwLock::new(HashMap::new()),
+            hasher: RandomState::new(),
+            names: Mutex::default(),
+            releases: RwLock::default(),
+            epoch: AtomicU64::new(0),
+            max_installs_per_shard: max_installs.div_ceil(SHARDS).max(1),
+        }
+    }
+
+    fn shard(&self, id: &str) -> MutexGuard<'_, HashMap<Arc<str>, Arc<InstallEntry>>> {
+        let i = (self.hasher.hash_one(id) % SHARDS as u64) as usize;
+        self.installs[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current invalidation epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// The cached entry of install `id`, if fresh.
+    pub fn cached_install(&self, id: &str) -> Option<Arc<InstallEntry>> {
+        let shard = self.shard(id);
+        let entry = shard.get(id)?;
+        (entry.loaded_at.elapsed() < ENTRY_TTL).then(|| entry.clone())
+    }
+
+    /// The entry of install `id`, read from `store` on a miss; `None` if no such install.
+    /// `newest_pending_ms` is the newest request time accepted but not yet written (a
+    /// queued heartbeat), so a reloaded entry still refuses its replay.
+    pub async fn install(
+        &self,
+        store: &dyn Store,
+        id: &str,
+        newest_pending_ms: impl FnOnce() -> i64,
+    ) -> StoreResult<Option<Arc<InstallEntry>>> {
+        if let Some(entry) = self.cached_install(id) {
+            return Ok(Some(entry));
+        }
+        let epoch = self.epoch();
+        let Some(view) = store.checkin_view(id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(self.keep_view(&view, epoch, newest_pending_ms())))
+    }
+
+    /// Replaces install `view.install.id`'s entry with one made from `view`, read from
+    /// the database when the epoch was `epoch`; keeps what this process knows of its
+    /// requests. Returns the new entry (kept only if nothing was invalidated since).
+    pub fn keep_view(
+        &self,
+        view: &CheckinView,
+        epoch: u64,
+        newest_pending_ms: i64,
+    ) -> Arc<InstallEntry> {
+        let id = view.install.id.as_str();
+        let old = self.shard(id).get(id).cloned();
+        let live = match &old {
+            Some(old) => {
+                let old = old.live();
+                Live {
+                    newest_request_ms: old.newest_request_ms.max(newest_pending_ms),
+                    last_body: old.last_body,
+                    running_version: view.running_version.as_deref().map(Into::into),
+                    // The session is read again: it may be what changed.
+                    session: SessionSlot::Unknown,
+                }
+            }
+            None => Live {
+                newest_request_ms: newest_pending_ms,
+                running_version: view.running_version.as_deref().map(Into::into),
+                ..Live::default()
+            },
+        };
+        let names = Names {
+            id: id.into(),
+            app: self.intern(&view.install.app),
+            channel: self.intern(&view.install.channel),
+        };
+        let entry = Arc::new(InstallEntry::from_view(view, names, live));
+        let mut shard = self.shard(id);
+        if self.epoch() == epoch {
+            if shard.len() >= self.max_installs_per_shard && !shard.contains_key(id) {
+                // Room for the newcomer: any entry will do, it is only a cache.
+                if let Some(victim) = shard.keys().next().cloned() {
+                    shard.remove(&victim);
+                }
+            }
+            shard.insert(entry.id.clone(), entry.clone());
+        }
+        entry
+    }
+
+    /// The documents of release `app@version`, if kept.
+    pub fn release(&self, app: &str, version: &str) -> Option<Arc<ReleaseDocs>> {
+        let releases = self.releases.read().unwrap_or_else(|p| p.into_inner());
+        releases.get(app)?.get(version).cloned()
+    }
+
+    /// Keeps the documents of release `app@version`.
+    pub fn keep_release(&self, app: &str, version: &str, docs: Arc<ReleaseDocs>) {
+        let mut releases = self.releases.write().unwrap_or_else(|p| p.into_inner());
+        if releases.values().map(HashMap::len).sum::<usize>() >= MAX_RELEASES {
+            releases.clear();
+        }
+        releases
+            .entry(app.into())
+            .or_default()
+            .insert(version.into(), docs);
+    }
+
+    /// `name`, allocated once for every entry that names it.
+    fn intern(&self, name: &str) -> Arc<str> {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(known) = names.get(name) {
+            return known.clone();
+        }
+        let fresh: Arc<str> = name.into();
+        names.insert(fresh.clone());
+        fresh
+    }
+
+    /// The entry of channel `app/channel`, read from `store` on a miss.
+    pub async fn channel(
+        &self,
+        store: &dyn Store,
+        app: &str,
+        channel: &str,
+    ) -> StoreResult<Arc<ChannelEntry>> {
+        if let Some(entry) = self.cached_channel(app, channel) {
+            return Ok(entry);
+        }
+        let epoch = self.epoch();
+        let entry = Arc::new(load_channel(store, app, channel).await?);
+        if self.epoch() == epoch {
+            self.channels_write()
+                .entry(app.into())
+                .or_default()
+                .insert(channel.into(), entry.clone());
+        }
+        Ok(entry)
+    }
+
+    fn cached_channel(&self, app: &str, channel: &str) -> Option<Arc<ChannelEntry>> {
+        let channels = self.channels.read().unwrap_or_else(|p| p.into_inner());
+        let entry = channels.get(app)?.get(channel)?;
+        (entry.loaded_at.elapsed() < ENTRY_TTL).then(|| entry.clone())
+    }
+
+    fn channels_write(&self) -> std::sync::RwLockWriteGuard<'_, ChannelMap> {
+        self.channels.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops what `change` made stale.
+    pub fn apply(&self, change: &Change) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        match change.kind {
+            ChangeKind::Install => {
+                self.shard(&change.key).remove(change.key.as_str());
+            }
+            ChangeKind::Channel => {
+                let (app, channel) = change.key.split_once('/').unwrap_or((&change.key, ""));
+                if let Some(channels) = self.channels_write().get_mut(app) {
+                    channels.remove(channel);
+                }
+            }
+            ChangeKind::App => {
+                self.channels_write().remove(change.key.as_str());
+            }
+        }
+    }
+
+    /// Drops everything (the feed could not be read in full).
+    pub fn clear(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        for shard in &self.installs {
+            shard.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+        self.channels_write().clear();
+    }
+
+    /// How many installs are cached.
+    pub fn install_count(&self) -> usize {
+        self.installs
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
+    }
+}
+
+/// Reads what a check-in needs of one channel.
+async fn load_channel(store: &dyn Store, app: &str, channel: &str) -> StoreResult<ChannelEntry> {
+    let release = match store
+        .get_channel(app, channel)
+        .await?
+        .and_then(|c| c.version)
+    {
+        Some(version) => release_ref(store, app, &version).await?,
+        None => None,
+    };
+    let rollout = match store.active_rollout(app, channel).await? {
+        Some(rollout) => release_ref(store, app, &rollout.version)
+            .await?
+            .map(|r| (rollout, r)),
+        None => None,
+    };
+    Ok(ChannelEntry {
+        release,
+        rollout,
+        loaded_at: Instant::now(),
+    })
+}
+
+async fn release_ref(
+    store: &dyn Store,
+    app: &str,
+    version: &str,
+) -> StoreResult<Option<ReleaseRef>> {
+    Ok(store.get_release(app, version).await?.map(|r| ReleaseRef {
+        version: r.version,
+        release_counter: r.release_counter,
+        digest: r.digest,
+        state: r.state,
+    }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use driftless_store::{Install, StoredAssignment};
+
+    fn view(i: usize) -> CheckinView {
+        CheckinView {
+            install: Install {
+                id: format!("ins_{i:032x}"),
+                license_id: "lic_27c4172546404b05".into(),
+                customer: "acme-corp".into(),
+                app: "acme".into(),
+                channel: "stable".into(),
+                public_key: "ab".repeat(32),
+                hostname: "host-1".into(),
+                platform: "linux/amd64".into(),
+                revoked: false,
+                created_at: 1,
+                uninstalled_at: None,
+            },
+            license_revoked: false,
+            channel_release: None,
+            rollout: None,
+            assignment: Some(StoredAssignment {
+                sequence: 1,
+                release_digest: format!("sha256:{}", "cd".repeat(32)),
+                expires: 2,
+                etag: "ef".repeat(32),
+                envelope: String::new(),
+            }),
+            running_version: Some("1.0.0".into()),
+        }
+    }
+
+    /// The process's resident memory, in bytes.
+    fn resident() -> usize {
+        let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+        let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+        pages * 4096
+    }
+
+    /// Weighs the entries of 200k installs with a session each, as the process's
+    /// resident memory grows (allocator rounding included); the module doc quotes it.
+    #[test]
+    fn an_install_entry_weighs_under_a_kilobyte() {
+        const N: usize = 200_000;
+        let cache = CheckinCache::new(2 * N);
+        let before = resident();
+        for i in 0..N {
+            let entry = cache.keep_view(&view(i), cache.epoch(), 0);
+            let mut live = entry.live();
+            live.last_body = Some([1; 16]);
+            live.session = SessionSlot::Some(CachedSession {
+                id: "s_AAAAAAAAAAAAAAAAAAAAAA".into(),
+                key: SessionKey::from_bytes([2; 32]),
+                expires_at: 3,
+            });
+        }
+        let per_entry = resident().saturating_sub(before) / N;
+        assert_eq!(cache.install_count(), N);
+        eprintln!("{per_entry} bytes per cached install");
+        assert!(per_entry < 1024, "{per_entry} bytes per cached install");
+    }
+}

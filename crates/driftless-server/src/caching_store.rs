@@ -1,0 +1,233 @@
+//! The store the handlers use: the database, plus the check-in cache kept in step
+//! with it. After every mutation that can change a check-in's answer it reads the
+//! change feed the mutation's own transaction wrote and drops what went stale, before
+//! returning, so a `promote` followed at once by a check-in sees the new release.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use driftless_store::{
+    App, AuditEntry, AuditEvent, Change, Channel, CheckinReport, CheckinView, Customer, Heartbeat,
+    Install, InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes,
+    RolloutUpdate, Store, StoreResult, StoredAssignment, StoredSession,
+};
+
+use crate::cache::CheckinCache;
+use crate::change_feed::FeedCursor;
+
+/// Everything the check-in hot path keeps in memory.
+#[derive(Default)]
+pub struct HotState {
+    /// Installs and channels.
+    pub cache: CheckinCache,
+    /// Where this process is in the change feed.
+    pub feed: FeedCursor,
+    /// Heartbeats waiting to be written.
+    pub heartbeats: crate::heartbeats::HeartbeatQueue,
+}
+
+/// [`Store`] over `inner` that keeps [`HotState`]'s cache in step.
+pub struct CachingStore {
+    inner: Arc<dyn Store>,
+    hot: Arc<HotState>,
+}
+
+impl CachingStore {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Store>, hot: Arc<HotState>) -> Self {
+        CachingStore { inner, hot }
+    }
+
+    /// Reads the change feed after a successful mutation. The mutation is committed
+    /// whatever happens here; should the feed not be readable, the whole cache goes,
+    /// so nothing stale is served.
+    async fn caught_up(&self) {
+        if let Err(e) = self.hot.feed.catch_up(&*self.inner, &self.hot.cache).await {
+            tracing::warn!(error = %e, "cannot read the change feed; dropping the check-in cache");
+            self.hot.cache.clear();
+        }
+    }
+}
+
+#[async_trait]
+impl Store for CachingStore {
+    async fn create_app(&self, name: &str, now: i64) -> StoreResult<App> {
+        self.inner.create_app(name, now).await
+    }
+    async fn list_apps(&self) -> StoreResult<Vec<App>> {
+        self.inner.list_apps().await
+    }
+    async fn get_app(&self, name: &str) -> StoreResult<Option<App>> {
+        self.inner.get_app(name).await
+    }
+    async fn create_channel(&self, app: &str, name: &str, now: i64) -> StoreResult<Channel> {
+        self.inner.create_channel(app, name, now).await
+    }
+    async fn list_channels(&self, app: &str) -> StoreResult<Vec<Channel>> {
+        self.inner.list_channels(app).await
+    }
+    async fn get_channel(&self, app: &str, name: &str) -> StoreResult<Option<Channel>> {
+        self.inner.get_channel(app, name).await
+    }
+    async fn set_channel_release(
+        &self,
+        app: &str,
+        channel: &str,
+        version: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        let out = self
+            .inner
+            .set_channel_release(app, channel, version, now)
+            .await?;
+        self.caught_up().await;
+        Ok(out)
+    }
+    async fn create_customer(&self, name: &str, now: i64) -> StoreResult<Customer> {
+        self.inner.create_customer(name, now).await
+    }
+    async fn list_customers(&self) -> StoreResult<Vec<Customer>> {
+        self.inner.list_customers().await
+    }
+    async fn get_customer(&self, name: &str) -> StoreResult<Option<Customer>> {
+        self.inner.get_customer(name).await
+    }
+    async fn create_license(&self, license: &License) -> StoreResult<()> {
+        self.inner.create_license(license).await
+    }
+    async fn license_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<License>> {
+        self.inner.license_by_key_hash(key_hash).await
+    }
+    async fn list_licenses(&self) -> StoreResult<Vec<License>> {
+        self.inner.list_licenses().await
+    }
+    async fn revoke_license(&self, id: &str, now: i64) -> StoreResult<bool> {
+        let out = self.inner.revoke_license(id, now).await?;
+        self.caught_up().await;
+        Ok(out)
+    }
+    async fn insert_release(&self, release: &Release) -> StoreResult<()> {
+        self.inner.insert_release(release).await
+    }
+    async fn get_release(&self, app: &str, version: &str) -> StoreResult<Option<Release>> {
+        self.inner.get_release(app, version).await
+    }
+    async fn list_releases(&self, app: &str) -> StoreResult<Vec<Release>> {
+        self.inner.list_releases(app).await
+    }
+    async fn max_release_counter(&self, app: &str) -> StoreResult<u64> {
+        self.inner.max_release_counter(app).await
+    }
+    async fn create_install(&self, install: &Install) -> StoreResult<()> {
+        self.inner.create_install(install).await
+    }
+    async fn get_install(&self, id: &str) -> StoreResult<Option<Install>> {
+        self.inner.get_install(id).await
+    }
+    async fn revoke_install(&self, id: &str, now: i64) -> StoreResult<bool> {
+        let out = self.inner.revoke_install(id, now).await?;
+        self.caught_up().await;
+        Ok(out)
+    }
+    async fn uninstall_install(&self, id: &str, now: i64) -> StoreResult<bool> {
+        let out = self.inner.uninstall_install(id, now).await?;
+        self.caught_up().await;
+        Ok(out)
+    }
+    async fn checkin_view(&self, install_id: &str) -> StoreResult<Option<CheckinView>> {
+        self.inner.checkin_view(install_id).await
+    }
+    async fn record_checkin(
+        &self,
+        install_id: &str,
+        report: &CheckinReport,
+        assignment: Option<&StoredAssignment>,
+    ) -> StoreResult<()> {
+        self.inner
+            .record_checkin(install_id, report, assignment)
+            .await
+    }
+    async fn accept_signed_request(
+        &self,
+        install_id: &str,
+        signed_at_ms: i64,
+    ) -> StoreResult<bool> {
+        self.inner
+            .accept_signed_request(install_id, signed_at_ms)
+            .await
+    }
+    async fn list_installs(&self, app: Option<&str>) -> StoreResult<Vec<InstallSummary>> {
+        self.inner.list_installs(app).await
+    }
+    async fn set_release_state(
+        &self,
+        app: &str,
+        version: &str,
+        state: ReleaseState,
+    ) -> StoreResult<bool> {
+        let out = self.inner.set_release_state(app, version, state).await?;
+        self.caught_up().await;
+        Ok(out)
+    }
+    async fn channel_history(&self, app: &str, channel: &str) -> StoreResult<Vec<String>> {
+        self.inner.channel_history(app, channel).await
+    }
+    async fn move_install(&self, id: &str, channel: &str) -> StoreResult<()> {
+        let out = self.inner.move_install(id, channel).await?;
+        self.caught_up().await;
+        Ok(out)
+    }
+    async fn create_rollout(&self, rollout: &Rollout) -> StoreResult<i64> {
+        let out = self.inner.create_rollout(rollout).await?;
+        self.caught_up().await;
+        Ok(out)
+    }
+    async fn active_rollout(&self, app: &str, channel: &str) -> StoreResult<Option<Rollout>> {
+        self.inner.active_rollout(app, channel).await
+    }
+    async fn running_rollouts(&self) -> StoreResult<Vec<Rollout>> {
+        self.inner.running_rollouts().await
+    }
+    async fn list_rollouts(&self, app: &str) -> StoreResult<Vec<Rollout>> {
+        self.inner.list_rollouts(app).await
+    }
+    async fn update_rollout(&self, update: &RolloutUpdate) -> StoreResult<Rollout> {
+        let out = self.inner.update_rollout(update).await?;
+        self.caught_up().await;
+        Ok(out)
+    }
+    async fn rollout_outcomes(
+        &self,
+        app: &str,
+        channel: &str,
+        version: &str,
+    ) -> StoreResult<RolloutOutcomes> {
+        self.inner.rollout_outcomes(app, channel, version).await
+    }
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        self.inner.append_audit(event).await
+    }
+    async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        self.inner.list_audit(limit).await
+    }
+    async fn put_session(&self, session: &StoredSession) -> StoreResult<()> {
+        let out = self.inner.put_session(session).await?;
+        self.caught_up().await;
+        Ok(out)
+    }
+    async fn get_session(&self, install_id: &str) -> StoreResult<Option<StoredSession>> {
+        self.inner.get_session(install_id).await
+    }
+    async fn record_heartbeats(&self, beats: &[Heartbeat]) -> StoreResult<()> {
+        self.inner.record_heartbeats(beats).await
+    }
+    async fn changes_since(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<Change>> {
+        self.inner.changes_since(after_seq, limit).await
+    }
+    async fn latest_change_seq(&self) -> StoreResult<i64> {
+        self.inner.latest_change_seq().await
+    }
+    async fn prune_changes(&self, before: i64) -> StoreResult<u64> {
+        self.inner.prune_changes(before).await
+    }
+}

@@ -1,0 +1,52 @@
+//! The hot path's background work: follow the change feed every
+//! [`POLL_INTERVAL`](crate::change_feed::POLL_INTERVAL), write queued heartbeats every
+//! `heartbeat_flush_ms`, and prune the feed now and then.
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use crate::change_feed::{FEED_RETENTION_S, POLL_INTERVAL};
+use crate::state::AppState;
+
+/// How often old feed entries are pruned.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Starts the background work for `state`; [`crate::serve`] runs it, a caller serving
+/// the router some other way must too (and call [`AppState::flush_heartbeats`] once
+/// it stopped serving).
+pub fn spawn(state: AppState) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let flush_every = Duration::from_millis(state.config.heartbeat_flush_ms.max(10));
+        let mut flush = tokio::time::interval(flush_every);
+        let mut poll = tokio::time::interval(POLL_INTERVAL);
+        // Not at start: a starting replica has nothing to prune that another did not.
+        let mut prune =
+            tokio::time::interval_at(tokio::time::Instant::now() + PRUNE_INTERVAL, PRUNE_INTERVAL);
+        for timer in [&mut flush, &mut poll, &mut prune] {
+            timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        }
+        loop {
+            tokio::select! {
+                _ = flush.tick() => {
+                    if let Err(e) = state.flush_heartbeats().await {
+                        tracing::warn!(error = %e, "cannot write heartbeats; will retry");
+                    }
+                }
+                _ = poll.tick() => {
+                    if let Err(e) = state.follow_changes().await {
+                        tracing::warn!(error = %e, "cannot read the change feed; dropping the check-in cache");
+                        state.hot.cache.clear();
+                    }
+                }
+                _ = prune.tick() => {
+                    let before = crate::now() - FEED_RETENTION_S;
+                    if let Err(e) = state.store.prune_changes(before).await {
+                        tracing::warn!(error = %e, "cannot prune the change feed");
+                    }
+                }
+            }
+        }
+    })
+}

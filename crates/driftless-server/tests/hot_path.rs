@@ -1,0 +1,791 @@
+#![allow(clippy::unwrap_used)]
+//! The check-in hot path: sessions (HMAC check-ins), the check-in cache and how it is
+//! kept in step with the database (in this process and across replicas), and
+//! heartbeats answered from memory and written in batches.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use driftless_registry_token::{generate_key_material, TokenSigner};
+use driftless_server::{router, AppState, Keys, ServerConfig};
+use driftless_store_sqlite::SqliteStore;
+use driftless_wire::checkin::{request_signing_input, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use driftless_wire::keys::generate_signing_key;
+use driftless_wire::release::{DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage};
+use driftless_wire::root::{Role, RoleKeys, RootDocument};
+use driftless_wire::session::{
+    HostHandshake, SessionKey, SessionResponse, MAC_HEADER, SESSION_HEADER,
+};
+use driftless_wire::{Digest, Envelope, PublicKey, RELEASE_PAYLOAD_TYPE, ROOT_PAYLOAD_TYPE};
+use ed25519_dalek::{Signer as _, SigningKey};
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use tower::ServiceExt as _;
+
+const OPERATOR_TOKEN: &str = "dlop_test_operator_token";
+const APP: &str = "acme";
+const CHANNEL: &str = "stable";
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A request time in Unix milliseconds, never the same twice.
+fn request_ms() -> i64 {
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let prev = LAST
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+            Some(wall.max(last + 1))
+        })
+        .unwrap();
+    wall.max(prev + 1)
+}
+
+/// The keys a control plane signs with; every replica of one control plane shares them.
+struct Trust {
+    director: SigningKey,
+    key_pem: String,
+    cert_pem: String,
+    root_env: Envelope,
+    root: RootDocument,
+    release_key: SigningKey,
+}
+
+impl Trust {
+    fn new() -> Trust {
+        let t = now();
+        let root_key = generate_signing_key();
+        let release_key = generate_signing_key();
+        let director = generate_signing_key();
+        let material = generate_key_material("driftless registry token", t).unwrap();
+        let mut keys = BTreeMap::new();
+        let mut roles = BTreeMap::new();
+        for (role, key) in [
+            (Role::Root, &root_key),
+            (Role::Release, &release_key),
+            (Role::Director, &director),
+        ] {
+            let p = PublicKey::from_signing_key(key);
+            roles.insert(
+                role,
+                RoleKeys {
+                    keyids: vec![p.key_id()],
+                    threshold: 1,
+                },
+            );
+            keys.insert(p.key_id(), p);
+        }
+        let root = RootDocument {
+            doc_type: "root".into(),
+            version: 1,
+            expires: t + 365 * 86400,
+            keys,
+            roles,
+            registry_token_cert_sha256: None,
+        };
+        let root_env = Envelope::sign(
+            ROOT_PAYLOAD_TYPE,
+            &serde_json::to_vec(&root).unwrap(),
+            &[&root_key],
+        );
+        Trust {
+            director,
+            key_pem: material.key_pem,
+            cert_pem: material.cert_pem,
+            root_env,
+            root,
+            release_key,
+        }
+    }
+
+    /// A replica's state over `store`.
+    fn state(&self, store: SqliteStore, session_lifetime_s: i64) -> AppState {
+        let config = ServerConfig {
+            registry_host: "127.0.0.1:5000".into(),
+            registry_insecure: true,
+            token_service: "driftless-registry".into(),
+            token_issuer: "driftless".into(),
+            token_lifetime_s: driftless_registry_token::DEFAULT_LIFETIME_S,
+            assignment_lifetime_s: 6 * 3600,
+            next_checkin_s: 300,
+            operator_token_sha256: hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
+            rollout_tick_s: 3600,
+            artifacts_dir: None,
+            session_lifetime_s,
+            heartbeat_flush_ms: 50,
+        };
+        let keys = Keys {
+            director: self.director.clone(),
+            tokens: TokenSigner::from_pem(&self.key_pem, &self.cert_pem).unwrap(),
+            roots: vec![self.root_env.clone()],
+            root: self.root.clone(),
+        };
+        AppState::new(Arc::new(store), keys, config)
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    etag: Option<String>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn expect_error(&self, status: StatusCode, code: &str) {
+        let text = String::from_utf8_lossy(&self.body);
+        assert_eq!(self.status, status, "body: {text}");
+        assert_eq!(self.json()["code"], code, "body: {text}");
+    }
+
+    /// The version of the assignment in a `200`.
+    fn assigned_version(&self) -> String {
+        assert_eq!(
+            self.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        let env: Envelope = serde_json::from_value(self.json()["assignment"].clone()).unwrap();
+        let payload: Value = serde_json::from_slice(&env.payload_bytes().unwrap()).unwrap();
+        payload["version"].as_str().unwrap().to_string()
+    }
+}
+
+async fn send(state: &AppState, req: Request<Body>) -> Answer {
+    let resp = router(state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let etag = resp
+        .headers()
+        .get(header::ETAG)
+        .map(|v| v.to_str().unwrap().trim_matches('"').to_string());
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 24)
+        .await
+        .unwrap()
+        .to_vec();
+    Answer { status, etag, body }
+}
+
+async fn operator(state: &AppState, method: Method, path: &str, body: Value) -> Answer {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {OPERATOR_TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(serde_json::to_vec(&body).unwrap()))
+        .unwrap();
+    send(state, req).await
+}
+
+fn release_doc(version: &str, counter: u64) -> ReleaseDocument {
+    let t = now();
+    let image = |service: &str| ReleaseImage {
+        service: service.into(),
+        repository: format!("{APP}/r{counter}/{service}"),
+        digest: Digest::of(format!("{service}-{version}").as_bytes()),
+        platforms: vec!["linux/amd64".into()],
+        size: 1024,
+    };
+    ReleaseDocument {
+        doc_type: "release".into(),
+        app: APP.into(),
+        version: version.parse().unwrap(),
+        release_counter: counter,
+        created_at: t,
+        expires: t + 86400,
+        images: vec![image("web")],
+        descriptor: DescriptorRef {
+            repository: format!("{APP}/r{counter}/compose"),
+            manifest_digest: Digest::of(b"manifest"),
+            digest: Digest::of(b"compose"),
+            size: 7,
+        },
+        config_schema: vec![],
+        health: HealthSpec::default(),
+        min_cli_version: "0.1.0".parse().unwrap(),
+        rollback_floor: 0,
+        cli: vec![],
+        notes: None,
+        urgent: false,
+        migrations: Default::default(),
+    }
+}
+
+/// Uploads release `version` (counter `counter`) signed by the release key.
+async fn upload(state: &AppState, trust: &Trust, version: &str, counter: u64) {
+    let env = Envelope::sign(
+        RELEASE_PAYLOAD_TYPE,
+        &serde_json::to_vec(&release_doc(version, counter)).unwrap(),
+        &[&trust.release_key],
+    );
+    let path = format!("/v1/apps/{APP}/releases");
+    let answer = operator(state, Method::POST, &path, json!({ "envelope": env })).await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+}
+
+async fn promote(state: &AppState, version: &str) {
+    let path = format!("/v1/apps/{APP}/channels/{CHANNEL}/promote");
+    let answer = operator(state, Method::POST, &path, json!({ "version": version })).await;
+    assert_eq!(answer.status, StatusCode::OK);
+}
+
+/// App, channel, customer, license and release 1.0.0 on the channel; returns the
+/// license key.
+async fn seed(state: &AppState, trust: &Trust) -> String {
+    operator(state, Method::POST, "/v1/apps", json!({"name": APP})).await;
+    let path = format!("/v1/apps/{APP}/channels");
+    for channel in [CHANNEL, "beta"] {
+        operator(state, Method::POST, &path, json!({ "name": channel })).await;
+    }
+    operator(
+        state,
+        Method::POST,
+        "/v1/customers",
+        json!({"name": "Acme"}),
+    )
+    .await;
+    let license = operator(
+        state,
+        Method::POST,
+        "/v1/licenses",
+        json!({"customer": "Acme", "app": APP, "channel": CHANNEL}),
+    )
+    .await;
+    assert_eq!(license.status, StatusCode::CREATED);
+    upload(state, trust, "1.0.0", 1).await;
+    promote(state, "1.0.0").await;
+    license.json()["key"].as_str().unwrap().to_string()
+}
+
+/// A registered host: its id and key, and its session once opened.
+struct Host {
+    id: String,
+    key: SigningKey,
+    session: Option<(String, SessionKey)>,
+}
+
+async fn register(state: &AppState, license_key: &str) -> Host {
+    let key = generate_signing_key();
+    let body = json!({
+        "license_key": license_key,
+        "public_key": PublicKey::from_signing_key(&key).public,
+        "hostname": "host-1",
+        "platform": "linux/amd64",
+        "cli_version": "0.1.0",
+    });
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/installs")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(serde_json::to_vec(&body).unwrap()))
+        .unwrap();
+    let answer = send(state, req).await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    Host {
+        id: answer.json()["install_id"].as_str().unwrap().to_string(),
+        key,
+        session: None,
+    }
+}
+
+fn signed(path: &str, key: &SigningKey, ts: i64, body: &[u8]) -> axum::http::request::Builder {
+    let sig = key.sign(&request_signing_input("POST", path, ts, body));
+    Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(TIMESTAMP_HEADER, ts.to_string())
+        .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()))
+}
+
+impl Host {
+    /// Opens a session through `state`; returns the answer.
+    async fn open_session(&mut self, state: &AppState) -> Answer {
+        let handshake = HostHandshake::new();
+        let path = format!("/v1/installs/{}/session", self.id);
+        let body = serde_json::to_vec(&handshake.request()).unwrap();
+        let req = signed(&path, &self.key, request_ms(), &body)
+            .body(Body::from(body))
+            .unwrap();
+        let answer = send(state, req).await;
+        if answer.status == StatusCode::OK {
+            let response: SessionResponse = serde_json::from_slice(&answer.body).unwrap();
+            let key = handshake.finish(&self.id, &response).unwrap();
+            self.session = Some((response.session_id, key));
+        }
+        answer
+    }
+
+    fn body(status: &str, version: Option<&str>) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "release_counter": null,
+            "version": version,
+            "status": status,
+            "cli_version": "0.1.0",
+            "platform": "linux/amd64",
+            "free_disk_bytes": 1_000_000_000u64,
+        }))
+        .unwrap()
+    }
+
+    /// A check-in MACed with the host's session at `ts`.
+    fn mac_checkin(
+        &self,
+        ts: i64,
+        status: &str,
+        version: Option<&str>,
+        etag: Option<&str>,
+    ) -> Request<Body> {
+        let (session_id, key) = self.session.as_ref().unwrap();
+        let path = format!("/v1/installs/{}/checkin", self.id);
+        let body = Host::body(status, version);
+        let mac = key.mac("POST", &path, ts, &body);
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(&path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(TIMESTAMP_HEADER, ts.to_string())
+            .header(SESSION_HEADER, session_id.as_str())
+            .header(MAC_HEADER, B64.encode(mac));
+        if let Some(tag) = etag {
+            req = req.header(header::IF_NONE_MATCH, format!("\"{tag}\""));
+        }
+        req.body(Body::from(body)).unwrap()
+    }
+
+    /// A check-in signed with the host's key at `ts`.
+    fn signed_checkin(
+        &self,
+        ts: i64,
+        status: &str,
+        version: Option<&str>,
+        etag: Option<&str>,
+    ) -> Request<Body> {
+        let path = format!("/v1/installs/{}/checkin", self.id);
+        let body = Host::body(status, version);
+        let mut req = signed(&path, &self.key, ts, &body);
+        if let Some(tag) = etag {
+            req = req.header(header::IF_NONE_MATCH, format!("\"{tag}\""));
+        }
+        req.body(Body::from(body)).unwrap()
+    }
+
+    /// Checks in with the session until converged on what it is given: a `200`, then
+    /// the `304` of a heartbeat. Returns the ETag it holds.
+    async fn converge(&self, state: &AppState) -> String {
+        let first = send(
+            state,
+            self.mac_checkin(request_ms(), "applying", None, None),
+        )
+        .await;
+        let version = first.assigned_version();
+        let tag = first.etag.clone().unwrap();
+        let converged = send(
+            state,
+            self.mac_checkin(request_ms(), "converged", Some(&version), Some(&tag)),
+        )
+        .await;
+        assert_eq!(converged.status, StatusCode::NOT_MODIFIED);
+        let heartbeat = send(
+            state,
+            self.mac_checkin(request_ms(), "converged", Some(&version), Some(&tag)),
+        )
+        .await;
+        assert_eq!(heartbeat.status, StatusCode::NOT_MODIFIED);
+        tag
+    }
+}
+
+async fn single() -> (Trust, AppState, String) {
+    let trust = Trust::new();
+    let state = trust.state(SqliteStore::open("sqlite::memory:").await.unwrap(), 86_400);
+    let license = seed(&state, &trust).await;
+    (trust, state, license)
+}
+
+/// The last report time and status the database holds for `id`.
+async fn stored_report(state: &AppState, id: &str) -> (i64, String) {
+    let rows = state.store.list_installs(None).await.unwrap();
+    let report = rows
+        .into_iter()
+        .find(|r| r.install.id == id)
+        .and_then(|r| r.last_report)
+        .unwrap();
+    (report.at, report.status)
+}
+
+#[tokio::test]
+async fn a_session_macs_check_ins_that_converge_to_304() {
+    let (_trust, state, license) = single().await;
+    let mut host = register(&state, &license).await;
+    let opened = host.open_session(&state).await;
+    assert_eq!(opened.status, StatusCode::OK);
+    let expires_at = opened.json()["expires_at"].as_i64().unwrap();
+    assert!((expires_at - now() - 86_400).abs() < 10, "{expires_at}");
+    let tag = host.converge(&state).await;
+    // Old CLIs' signed check-ins are still accepted, and get the same answer.
+    let signed = send(
+        &state,
+        host.signed_checkin(request_ms(), "converged", Some("1.0.0"), Some(&tag)),
+    )
+    .await;
+    assert_eq!(signed.status, StatusCode::NOT_MODIFIED);
+}
+
+#[tokio::test]
+async fn a_wrong_mac_is_401_and_changes_nothing() {
+    let (_trust, state, license) = single().await;
+    let mut host = register(&state, &license).await;
+    host.open_session(&state).await;
+    let tag = host.converge(&state).await;
+    let mut req = host.mac_checkin(request_ms(), "failed", Some("1.0.0"), Some(&tag));
+    let forged = B64.encode([7u8; 32]);
+    req.headers_mut()
+        .insert(MAC_HEADER, forged.parse().unwrap());
+    send(&state, req)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(stored_report(&state, &host.id).await.1, "converged");
+    // A MAC that is not 32 bytes of base64 is refused the same way.
+    let mut req = host.mac_checkin(request_ms(), "failed", Some("1.0.0"), Some(&tag));
+    req.headers_mut()
+        .insert(MAC_HEADER, "bm90IGEgbWFj".parse().unwrap());
+    send(&state, req)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+#[tokio::test]
+async fn another_installs_or_an_unknown_session_is_session_expired() {
+    let (_trust, state, license) = single().await;
+    let mut a = register(&state, &license).await;
+    let mut b = register(&state, &license).await;
+    a.open_session(&state).await;
+    b.open_session(&state).await;
+    // A's session, MACed with A's key, sent as a check-in of B.
+    let mut thief = Host {
+        id: b.id.clone(),
+        key: b.key.clone(),
+        session: a.session.clone(),
+    };
+    send(&state, thief.mac_checkin(request_ms(), "new", None, None))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "session_expired");
+    thief.session.as_mut().unwrap().0 = "ses_unknown".into();
+    send(&state, thief.mac_checkin(request_ms(), "new", None, None))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "session_expired");
+    // B's own session still works.
+    let answer = send(&state, b.mac_checkin(request_ms(), "new", None, None)).await;
+    assert_eq!(answer.assigned_version(), "1.0.0");
+}
+
+#[tokio::test]
+async fn an_expired_or_replaced_session_is_session_expired() {
+    let trust = Trust::new();
+    let state = trust.state(SqliteStore::open("sqlite::memory:").await.unwrap(), 0);
+    let license = seed(&state, &trust).await;
+    let mut host = register(&state, &license).await;
+    host.open_session(&state).await;
+    send(&state, host.mac_checkin(request_ms(), "new", None, None))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "session_expired");
+
+    let (_trust, state, license) = single().await;
+    let mut host = register(&state, &license).await;
+    host.open_session(&state).await;
+    let old = host.session.clone();
+    host.open_session(&state).await;
+    let answer = send(&state, host.mac_checkin(request_ms(), "new", None, None)).await;
+    assert_eq!(answer.status, StatusCode::OK, "the new session works");
+    host.session = old;
+    send(&state, host.mac_checkin(request_ms(), "new", None, None))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "session_expired");
+}
+
+#[tokio::test]
+async fn a_replayed_maced_check_in_is_refused_heartbeat_or_not() {
+    let (_trust, state, license) = single().await;
+    let mut host = register(&state, &license).await;
+    host.open_session(&state).await;
+    let tag = host.converge(&state).await;
+    // A heartbeat, answered from memory, then the same bytes again.
+    let t = request_ms();
+    let beat = send(
+        &state,
+        host.mac_checkin(t, "converged", Some("1.0.0"), Some(&tag)),
+    )
+    .await;
+    assert_eq!(beat.status, StatusCode::NOT_MODIFIED);
+    send(
+        &state,
+        host.mac_checkin(t, "converged", Some("1.0.0"), Some(&tag)),
+    )
+    .await
+    .expect_error(StatusCode::UNAUTHORIZED, "replayed_request");
+    // A transition, written to the database, then the same bytes again.
+    let t = request_ms();
+    let change = send(
+        &state,
+        host.mac_checkin(t, "applying", Some("1.0.0"), Some(&tag)),
+    )
+    .await;
+    assert_eq!(change.status, StatusCode::NOT_MODIFIED);
+    send(
+        &state,
+        host.mac_checkin(t, "applying", Some("1.0.0"), Some(&tag)),
+    )
+    .await
+    .expect_error(StatusCode::UNAUTHORIZED, "replayed_request");
+    // An older request that was never sent is refused too: not newer than the newest.
+    send(
+        &state,
+        host.mac_checkin(t - 5, "converged", Some("1.0.0"), Some(&tag)),
+    )
+    .await
+    .expect_error(StatusCode::UNAUTHORIZED, "replayed_request");
+}
+
+#[tokio::test]
+async fn a_heartbeat_replayed_after_its_install_was_reloaded_is_still_refused() {
+    let (_trust, state, license) = single().await;
+    let mut host = register(&state, &license).await;
+    host.open_session(&state).await;
+    let tag = host.converge(&state).await;
+    let t = request_ms();
+    let beat = send(
+        &state,
+        host.mac_checkin(t, "converged", Some("1.0.0"), Some(&tag)),
+    )
+    .await;
+    assert_eq!(beat.status, StatusCode::NOT_MODIFIED);
+    // Moving the install drops its cache entry; the heartbeat is not written yet.
+    let path = format!("/v1/installs/{}/move", host.id);
+    let moved = operator(&state, Method::POST, &path, json!({ "channel": "beta" })).await;
+    assert_eq!(
+        moved.status,
+        StatusCode::NO_CONTENT,
+        "{}",
+        String::from_utf8_lossy(&moved.body)
+    );
+    assert_eq!(state.pending_heartbeats(), 1);
+    send(
+        &state,
+        host.mac_checkin(t, "converged", Some("1.0.0"), Some(&tag)),
+    )
+    .await
+    .expect_error(StatusCode::UNAUTHORIZED, "replayed_request");
+}
+
+#[tokio::test]
+async fn a_revoked_install_with_a_live_session_is_refused_at_once() {
+    let (_trust, state, license) = single().await;
+    let mut host = register(&state, &license).await;
+    host.open_session(&state).await;
+    let tag = host.converge(&state).await;
+    let path = format!("/v1/installs/{}/revoke", host.id);
+    assert_eq!(
+        operator(&state, Method::POST, &path, json!({}))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    send(
+        &state,
+        host.mac_checkin(request_ms(), "converged", Some("1.0.0"), Some(&tag)),
+    )
+    .await
+    .expect_error(StatusCode::FORBIDDEN, "install_revoked");
+    // Nor can it open a new session.
+    host.open_session(&state)
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "install_revoked");
+}
+
+#[tokio::test]
+async fn a_promote_is_seen_by_the_very_next_check_in() {
+    let (trust, state, license) = single().await;
+    let mut host = register(&state, &license).await;
+    host.open_session(&state).await;
+    let tag = host.converge(&state).await;
+    upload(&state, &trust, "2.0.0", 2).await;
+    promote(&state, "2.0.0").await;
+    let answer = send(
+        &state,
+        host.mac_checkin(request_ms(), "converged", Some("1.0.0"), Some(&tag)),
+    )
+    .await;
+    assert_eq!(answer.assigned_version(), "2.0.0");
+}
+
+#[tokio::test]
+async fn heartbeats_are_written_by_the_flush_and_transitions_before_the_answer() {
+    let (_trust, state, license) = single().await;
+    let mut host = register(&state, &license).await;
+    host.open_session(&state).await;
+    let tag = host.converge(&state).await;
+    state.flush_heartbeats().await.unwrap();
+    let (seen_before, _) = stored_report(&state, &host.id).await;
+
+    // A transition: in the database as soon as it is answered.
+    let answer = send(
+        &state,
+        host.mac_checkin(request_ms(), "applying", Some("1.0.0"), Some(&tag)),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(stored_report(&state, &host.id).await.1, "applying");
+    assert_eq!(state.pending_heartbeats(), 0);
+
+    // Heartbeats: answered, queued, and written by the flush.
+    let clock = now();
+    while now() == clock {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let answer = send(
+        &state,
+        host.mac_checkin(request_ms(), "applying", Some("1.0.0"), Some(&tag)),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(state.pending_heartbeats(), 1);
+    let (unflushed, status) = stored_report(&state, &host.id).await;
+    assert_eq!(status, "applying");
+    assert!(unflushed >= seen_before);
+    assert_eq!(state.flush_heartbeats().await.unwrap(), 1);
+    let (flushed, status) = stored_report(&state, &host.id).await;
+    assert_eq!(status, "applying");
+    assert!(
+        flushed > unflushed,
+        "last seen {flushed} after the flush, {unflushed} before"
+    );
+    assert_eq!(state.pending_heartbeats(), 0);
+}
+
+/// Polls `check` until it returns true or `within` passes.
+async fn eventually(within: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_change_through_one_replica_is_seen_by_another_within_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("driftless.db").display());
+    let trust = Trust::new();
+    let a = trust.state(SqliteStore::open(&url).await.unwrap(), 86_400);
+    let b = trust.state(SqliteStore::open(&url).await.unwrap(), 86_400);
+    let upkeep = driftless_server::spawn_upkeep(b.clone());
+    let license = seed(&a, &trust).await;
+    let mut host = register(&a, &license).await;
+    // The session is opened through A, the check-ins go to B.
+    host.open_session(&a).await;
+    let tag = host.converge(&b).await;
+    assert!(b.cached_installs() >= 1);
+
+    upload(&a, &trust, "2.0.0", 2).await;
+    promote(&a, "2.0.0").await;
+    let seen = eventually(Duration::from_secs(5), async || {
+        let answer = send(
+            &b,
+            host.mac_checkin(request_ms(), "converged", Some("1.0.0"), Some(&tag)),
+        )
+        .await;
+        answer.status == StatusCode::OK
+    })
+    .await;
+    assert!(seen, "replica B never saw the promote made through A");
+
+    let tag = host.converge(&b).await;
+    let path = format!("/v1/installs/{}/revoke", host.id);
+    assert_eq!(
+        operator(&a, Method::POST, &path, json!({})).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let refused = eventually(Duration::from_secs(5), async || {
+        let answer = send(
+            &b,
+            host.mac_checkin(request_ms(), "converged", Some("2.0.0"), Some(&tag)),
+        )
+        .await;
+        answer.status == StatusCode::FORBIDDEN
+    })
+    .await;
+    assert!(
+        refused,
+        "replica B kept accepting an install revoked through A"
+    );
+    upkeep.abort();
+}
+
+/// Bytes the database takes per table and index (SQLite's `dbstat`).
+async fn table_bytes(url: &str) -> BTreeMap<String, i64> {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    rows.into_iter().collect()
+}
+
+/// Bytes per install (registered, with a session, given an assignment, its
+/// registration audited), measured over many installs: the control plane must hold 1M in under 1 GB.
+#[tokio::test]
+async fn an_install_with_its_assignment_and_audit_entry_takes_under_1_kb() {
+    const INSTALLS: i64 = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("driftless.db").display());
+    let trust = Trust::new();
+    let state = trust.state(SqliteStore::open(&url).await.unwrap(), 86_400);
+    let license = seed(&state, &trust).await;
+    let before = table_bytes(&url).await;
+    for _ in 0..INSTALLS {
+        let mut host = register(&state, &license).await;
+        assert_eq!(host.open_session(&state).await.status, StatusCode::OK);
+        let answer = send(
+            &state,
+            host.mac_checkin(request_ms(), "converged", Some("1.0.0"), None),
+        )
+        .await;
+        assert_eq!(answer.assigned_version(), "1.0.0");
+    }
+    // The feed's entries (one per session opened) are pruned after an hour.
+    state.store.prune_changes(i64::MAX).await.unwrap();
+    let after = table_bytes(&url).await;
+    let mut report = String::new();
+    let mut total = 0;
+    for (name, bytes) in &after {
+        let grown = bytes - before.get(name).copied().unwrap_or(0);
+        total += grown;
+        report.push_str(&format!("{name}: {} B/install\n", grown / INSTALLS));
+    }
+    let per_install = total / INSTALLS;
+    eprintln!("{report}total: {per_install} B/install");
+    assert!(per_install < 1024, "{per_install} B per install:\n{report}");
+}
