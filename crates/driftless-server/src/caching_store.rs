@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use driftless_store::{
-    App, AuditEntry, AuditEvent, Change, Channel, CheckinReport, CheckinView, Customer, Heartbeat,
-    Install, InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes,
-    RolloutUpdate, Store, StoreResult, StoredAssignment, StoredSession,
+    App, AuditEntry, AuditEvent, AuditPage, Change, Channel, CheckinReport, CheckinView, Customer,
+    FleetSummary, Heartbeat, ImportedInstall, Install, InstallCursor, InstallFilter, InstallPage,
+    InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate, Store,
+    StoreResult, StoredAssignment, StoredSession, TrustState,
 };
 
 use crate::cache::CheckinCache;
@@ -229,5 +230,48 @@ impl Store for CachingStore {
     }
     async fn prune_changes(&self, before: i64) -> StoreResult<u64> {
         self.inner.prune_changes(before).await
+    }
+    async fn list_installs_page(
+        &self,
+        filter: &InstallFilter,
+        after: Option<&InstallCursor>,
+        limit: u32,
+    ) -> StoreResult<InstallPage> {
+        self.inner.list_installs_page(filter, after, limit).await
+    }
+    async fn fleet_summary(&self, app: Option<&str>) -> StoreResult<FleetSummary> {
+        self.inner.fleet_summary(app).await
+    }
+    async fn list_audit_page(&self, before: Option<u64>, limit: u32) -> StoreResult<AuditPage> {
+        self.inner.list_audit_page(before, limit).await
+    }
+    async fn publish_trust(&self, state: &TrustState) -> StoreResult<bool> {
+        self.inner.publish_trust(state).await
+    }
+    async fn trust_state(&self) -> StoreResult<Option<TrustState>> {
+        self.inner.trust_state().await
+    }
+    async fn trust_version(&self) -> StoreResult<u64> {
+        self.inner.trust_version().await
+    }
+    async fn put_artifact(&self, digest: &str, bytes: &[u8], now: i64) -> StoreResult<bool> {
+        self.inner.put_artifact(digest, bytes, now).await
+    }
+    async fn get_artifact(&self, digest: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.get_artifact(digest).await
+    }
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> StoreResult<bool> {
+        self.inner.try_lease(name, holder, now_ms, ttl_ms).await
+    }
+    async fn import_installs(&self, installs: &[ImportedInstall]) -> StoreResult<()> {
+        self.inner.import_installs(installs).await?;
+        self.caught_up().await;
+        Ok(())
     }
 }

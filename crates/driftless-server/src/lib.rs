@@ -29,7 +29,6 @@ pub use rollout::{seed, tick as rollout_tick, SEED_SPACE};
 pub use state::{
     default_heartbeat_flush_ms, default_session_lifetime_s, AppState, Keys, ServerConfig,
 };
-pub use state::{AppState, Keys, ServerConfig};
 pub use trust_sync::{adopt_newest_trust, keys_from_trust, TrustStateError};
 pub use upkeep::spawn as spawn_upkeep;
 
