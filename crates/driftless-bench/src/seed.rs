@@ -109,10 +109,11 @@ pub async fn open_store(dir: &Path, url: Option<&str>) -> Result<Arc<dyn Store>>
         None => format!("sqlite://{}", dir.join("driftless.db").display()),
     };
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        refuse!(hint = "seed the SQLite database (leave out --database-url)"; "this build has no PostgreSQL backend");
+        let store = driftless_store_postgres::PgStore::open(&url).await?;
+        return Ok(Arc::new(store));
     }
     if !url.starts_with("sqlite:") {
-        refuse!(hint = "pass sqlite:///path/to/driftless.db"; "unsupported database URL `{url}`");
+        refuse!(hint = "pass sqlite:///path/to/driftless.db or postgres://user:password@host/db"; "unsupported database URL `{}`", driftless_store_postgres::redact_url(&url));
     }
     let store = driftless_store_sqlite::SqliteStore::open(&url).await?;
     Ok(Arc::new(store))
