@@ -38,8 +38,9 @@ pub struct SeedArgs {
     /// The data directory `driftless-vendor init` made (keys, settings, database).
     #[arg(long)]
     data_dir: PathBuf,
-    /// The database, if not the data dir's SQLite file.
-    #[arg(long)]
+    /// The database (`postgres://…` or `sqlite://…`); default: the data dir's
+    /// `database_url` setting, else its SQLite file, as for `serve`.
+    #[arg(long, env = "DRIFTLESS_DATABASE_URL")]
     database_url: Option<String>,
     /// How many installs to create.
     #[arg(long)]
@@ -102,17 +103,25 @@ pub async fn run(args: SeedArgs) -> Result<()> {
     Ok(())
 }
 
-/// The store at `url`, or the data dir's SQLite database.
+/// The store at `url`, else at the data dir's `database_url` setting, else the data
+/// dir's SQLite database: the order `serve` resolves it in.
 pub async fn open_store(dir: &Path, url: Option<&str>) -> Result<Arc<dyn Store>> {
     let url = match url {
         Some(u) => u.to_string(),
-        None => format!("sqlite://{}", dir.join("driftless.db").display()),
+        None => settings(dir)?
+            .get("database_url")
+            .and_then(toml::Value::as_str)
+            .map_or_else(
+                || format!("sqlite://{}", dir.join("driftless.db").display()),
+                str::to_owned,
+            ),
     };
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        refuse!(hint = "seed the SQLite database (leave out --database-url)"; "this build has no PostgreSQL backend");
+        let store = driftless_store_postgres::PgStore::open(&url).await?;
+        return Ok(Arc::new(store));
     }
     if !url.starts_with("sqlite:") {
-        refuse!(hint = "pass sqlite:///path/to/driftless.db"; "unsupported database URL `{url}`");
+        refuse!(hint = "pass sqlite:///path/to/driftless.db or postgres://user:password@host/db"; "unsupported database URL `{}`", driftless_store_postgres::redact_url(&url));
     }
     let store = driftless_store_sqlite::SqliteStore::open(&url).await?;
     Ok(Arc::new(store))
@@ -136,15 +145,18 @@ fn read_key(path: &Path) -> Result<SigningKey> {
 
 /// The settings' assignment lifetime, so seeded assignments live as served ones do.
 fn assignment_lifetime_s(dir: &Path) -> Result<i64> {
-    let path = dir.join("settings.toml");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let settings: toml::Table =
-        toml::from_str(&text).with_context(|| format!("malformed {}", path.display()))?;
-    Ok(settings
+    Ok(settings(dir)?
         .get("assignment_lifetime_s")
         .and_then(toml::Value::as_integer)
         .unwrap_or(DEFAULT_ASSIGNMENT_LIFETIME_S))
+}
+
+/// The data dir's settings.toml.
+fn settings(dir: &Path) -> Result<toml::Table> {
+    let path = dir.join("settings.toml");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("malformed {}", path.display()))
 }
 
 /// A release document signed with the release key; its images' digests are made up

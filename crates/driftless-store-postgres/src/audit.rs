@@ -51,11 +51,26 @@ pub(crate) async fn append_audit(pool: &PgPool, event: &AuditEvent) -> StoreResu
     tx.commit().await.map_err(backend)
 }
 
-/// Appends `event` on the caller's transaction. It first takes the chain's
-/// transaction-scoped advisory lock, held until the transaction ends, so the head it
-/// chains onto cannot move before it commits: appends form one chain, never a fork
-/// (and the UNIQUE prev_hash would refuse a fork anyway).
+/// Appends `event` on the caller's transaction (see [`append_all_in`]).
 pub(crate) async fn append_in(conn: &mut PgConnection, event: &AuditEvent) -> StoreResult<()> {
+    append_all_in(conn, &[event]).await
+}
+
+/// Entries per INSERT of [`append_all_in`]: each column travels as one array.
+const ENTRIES_PER_STATEMENT: usize = 10_000;
+
+/// Appends `events`, in order, on the caller's transaction: the one place entries are
+/// chained and written. It first takes the chain's transaction-scoped advisory lock,
+/// held until the transaction ends, so the head it chains onto cannot move before it
+/// commits: appends form one chain, never a fork (and the UNIQUE prev_hash would refuse
+/// a fork anyway).
+pub(crate) async fn append_all_in(
+    conn: &mut PgConnection,
+    events: &[&AuditEvent],
+) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(AUDIT_CHAIN_LOCK)
         .execute(&mut *conn)
@@ -66,31 +81,40 @@ pub(crate) async fn append_in(conn: &mut PgConnection, event: &AuditEvent) -> St
             .fetch_optional(&mut *conn)
             .await
             .map_err(backend)?;
-    let (seq, prev_hash) = match head {
-        Some((seq, hash)) => {
-            let next = seq
+    let (mut seq, mut prev) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+    for chunk in events.chunks(ENTRIES_PER_STATEMENT) {
+        let mut seqs = Vec::with_capacity(chunk.len());
+        let mut prev_hashes = Vec::with_capacity(chunk.len());
+        let mut hashes = Vec::with_capacity(chunk.len());
+        for event in chunk {
+            seq = seq
                 .checked_add(1)
                 .ok_or_else(|| StoreError::Backend("audit log sequence is exhausted".into()))?;
-            (next, hash)
+            let hash = entry_hash(&prev, event)?;
+            seqs.push(seq);
+            prev_hashes.push(std::mem::replace(&mut prev, hash.clone()));
+            hashes.push(hash);
         }
-        None => (1, GENESIS_HASH.to_owned()),
-    };
-    let hash = entry_hash(&prev_hash, event)?;
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(seq)
-    .bind(event.at)
-    .bind(&event.actor)
-    .bind(&event.action)
-    .bind(&event.subject)
-    .bind(&event.detail)
-    .bind(&prev_hash)
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await
-    .map_err(backend)?;
+        let column = |field: fn(&AuditEvent) -> &str| -> Vec<&str> {
+            chunk.iter().map(|e| field(e)).collect()
+        };
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[],
+                                  $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[])",
+        )
+        .bind(&seqs)
+        .bind(chunk.iter().map(|e| e.at).collect::<Vec<i64>>())
+        .bind(column(|e| &e.actor))
+        .bind(column(|e| &e.action))
+        .bind(column(|e| &e.subject))
+        .bind(column(|e| &e.detail))
+        .bind(&prev_hashes)
+        .bind(&hashes)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    }
     Ok(())
 }
 

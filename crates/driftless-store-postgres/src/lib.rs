@@ -10,6 +10,7 @@ mod audit;
 mod catalog;
 mod error;
 mod fleet;
+mod import;
 mod licensing;
 mod pages;
 #[cfg(test)]
@@ -26,9 +27,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use driftless_store::{
     App, AuditEntry, AuditEvent, AuditPage, Channel, CheckinReport, CheckinView, Customer,
-    FleetSummary, Install, InstallCursor, InstallFilter, InstallPage, InstallSummary, License,
-    Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate, Store, StoreError, StoreResult,
-    StoredAssignment, TrustState,
+    FleetSummary, ImportedInstall, Install, InstallCursor, InstallFilter, InstallPage,
+    InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate, Store,
+    StoreError, StoreResult, StoredAssignment, TrustState,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -197,6 +198,9 @@ impl Store for PgStore {
         signed_at_ms: i64,
     ) -> StoreResult<bool> {
         requests::accept_signed_request(&self.pool, install_id, signed_at_ms).await
+    }
+    async fn import_installs(&self, installs: &[ImportedInstall]) -> StoreResult<()> {
+        import::import_installs(&self.pool, installs).await
     }
     async fn list_installs(&self, app: Option<&str>) -> StoreResult<Vec<InstallSummary>> {
         fleet::list_installs(&self.pool, app).await
