@@ -50,7 +50,7 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     mode: Mode,
     /// How installs authenticate.
-    #[arg(long, value_enum, default_value = "signature")]
+    #[arg(long, value_enum, default_value = "session")]
     auth: AuthKind,
     /// The seed `seed` derived the installs' keys from.
     #[arg(long, default_value_t = 1)]

@@ -8,6 +8,9 @@ use sqlx::sqlite::SqliteArguments;
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 use std::collections::BTreeSet;
 
+use driftless_wire::Digest;
+
+use crate::assignment_codec::{self, RowFacts};
 use crate::audit::{entry_hash, GENESIS_HASH};
 use crate::error::{backend, is_unique_violation, opt_to_db, to_db};
 
@@ -39,20 +42,12 @@ const INSTALL_COLUMNS: &[&str] = &[
     "assignment_expires",
     "assignment_etag",
     "assignment_envelope",
+    "assignment_compact",
     "newest_request_ms",
 ];
 
 /// The audit columns an import writes, in bind order.
-const AUDIT_COLUMNS: &[&str] = &[
-    "seq",
-    "at",
-    "actor",
-    "action",
-    "subject",
-    "detail",
-    "prev_hash",
-    "hash",
-];
+const AUDIT_COLUMNS: &[&str] = &["seq", "at", "actor", "action", "subject", "detail", "hash"];
 
 /// Rows per INSERT: well under SQLite's limit of 32766 bound parameters.
 const ROWS_PER_STATEMENT: usize = 64;
@@ -186,6 +181,18 @@ fn bind_install<'q>(
     let sequence = a
         .map(|a| to_db(a.sequence, "assignment sequence"))
         .transpose()?;
+    // Stored as a check-in stores it: compact when the envelope rebuilds exactly.
+    let compact = a.and_then(|a| {
+        let row = RowFacts {
+            install_id: &i.id,
+            sequence: a.sequence,
+            release_digest: &a.release_digest,
+            expires: a.expires,
+        };
+        assignment_codec::compact(&a.envelope, &row)
+            .filter(|_| Digest::of(a.envelope.as_bytes()).hex() == a.etag)
+    });
+    let whole = a.filter(|_| compact.is_none());
     Ok(query
         .bind(&i.id)
         .bind(&i.license_id)
@@ -211,16 +218,16 @@ fn bind_install<'q>(
         .bind(sequence)
         .bind(a.map(|a| a.release_digest.as_str()))
         .bind(a.map(|a| a.expires))
-        .bind(a.map(|a| a.etag.as_str()))
-        .bind(a.map(|a| a.envelope.as_str()))
+        .bind(whole.map(|a| a.etag.as_str()))
+        .bind(whole.map(|a| a.envelope.as_str()))
+        .bind(compact)
         .bind(imported.newest_request_ms))
 }
 
 /// One chained audit entry, as stored.
 struct ChainedEntry {
     seq: i64,
-    prev_hash: String,
-    hash: String,
+    hash: Vec<u8>,
 }
 
 /// Appends each install's registration entry after the log's head, in order.
@@ -228,23 +235,23 @@ async fn append_registrations(
     conn: &mut SqliteConnection,
     installs: &[ImportedInstall],
 ) -> StoreResult<()> {
-    let head: Option<(i64, String)> =
+    let head: Option<(i64, Vec<u8>)> =
         sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *conn)
             .await
             .map_err(backend)?;
-    let (mut seq, mut prev) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+    let (mut seq, mut prev) = head.map_or((0, GENESIS_HASH.to_owned()), |(seq, hash)| {
+        (seq, hex::encode(hash))
+    });
     let mut chained = Vec::with_capacity(installs.len());
     for imported in installs {
         seq = seq
             .checked_add(1)
             .ok_or_else(|| StoreError::Backend("audit log sequence is exhausted".into()))?;
-        let hash = entry_hash(&prev, &imported.registered)?;
-        chained.push(ChainedEntry {
-            seq,
-            prev_hash: std::mem::replace(&mut prev, hash.clone()),
-            hash,
-        });
+        prev = entry_hash(&prev, &imported.registered)?;
+        let hash = hex::decode(&prev)
+            .map_err(|e| StoreError::Backend(format!("audit hash is not hex: {e}")))?;
+        chained.push(ChainedEntry { seq, hash });
     }
     for (entries, events) in chained
         .chunks(ROWS_PER_STATEMENT)
@@ -261,7 +268,6 @@ async fn append_registrations(
                 .bind(&e.action)
                 .bind(&e.subject)
                 .bind(&e.detail)
-                .bind(&entry.prev_hash)
                 .bind(&entry.hash);
         }
         query.execute(&mut *conn).await.map_err(backend)?;
