@@ -4,7 +4,8 @@
 //! Each module owns one part of the schema; this one opens the database and maps the
 //! [`Store`] trait onto them. Transactions run at READ COMMITTED: every conditional
 //! write is one statement (the row lock it takes makes a concurrent writer re-check its
-//! condition), and the audit chain is serialised by an advisory lock.
+//! condition), and the audit chain is serialised by an advisory lock, as is the change
+//! feed's numbering (see `changes`).
 
 mod audit;
 mod catalog;
