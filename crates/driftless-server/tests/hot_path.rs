@@ -126,6 +126,8 @@ impl Trust {
             artifacts_dir: None,
             session_lifetime_s,
             heartbeat_flush_ms: 50,
+            max_in_flight: 1024,
+            artifacts_in_database: false,
         };
         let keys = Keys {
             director: self.director.clone(),

@@ -62,8 +62,9 @@ const ENTRIES_PER_STATEMENT: usize = 10_000;
 /// Appends `events`, in order, on the caller's transaction: the one place entries are
 /// chained and written. It first takes the chain's transaction-scoped advisory lock,
 /// held until the transaction ends, so the head it chains onto cannot move before it
-/// commits: appends form one chain, never a fork (and the UNIQUE prev_hash would refuse
-/// a fork anyway).
+/// commits: appends form one chain, never a fork (and the primary key on `seq` would
+/// refuse a second entry after the same predecessor anyway). An entry's predecessor is
+/// the entry numbered one before it; its hash is stored as 32 bytes (migration 0010).
 pub(crate) async fn append_all_in(
     conn: &mut PgConnection,
     events: &[&AuditEvent],
@@ -76,32 +77,36 @@ pub(crate) async fn append_all_in(
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
-    let head: Option<(i64, String)> =
+    let head: Option<(i64, Vec<u8>)> =
         sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *conn)
             .await
             .map_err(backend)?;
-    let (mut seq, mut prev) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+    let (mut seq, mut prev) = match head {
+        Some((seq, hash)) => (seq, hex::encode(hash)),
+        None => (0, GENESIS_HASH.to_owned()),
+    };
     for chunk in events.chunks(ENTRIES_PER_STATEMENT) {
         let mut seqs = Vec::with_capacity(chunk.len());
-        let mut prev_hashes = Vec::with_capacity(chunk.len());
         let mut hashes = Vec::with_capacity(chunk.len());
         for event in chunk {
             seq = seq
                 .checked_add(1)
                 .ok_or_else(|| StoreError::Backend("audit log sequence is exhausted".into()))?;
-            let hash = entry_hash(&prev, event)?;
+            prev = entry_hash(&prev, event)?;
             seqs.push(seq);
-            prev_hashes.push(std::mem::replace(&mut prev, hash.clone()));
-            hashes.push(hash);
+            hashes.push(
+                hex::decode(&prev)
+                    .map_err(|e| StoreError::Backend(format!("audit hash is not hex: {e}")))?,
+            );
         }
         let column = |field: fn(&AuditEvent) -> &str| -> Vec<&str> {
             chunk.iter().map(|e| field(e)).collect()
         };
         sqlx::query(
-            "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash)
+            "INSERT INTO audit_log (seq, at, actor, action, subject, detail, hash)
              SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[],
-                                  $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[])",
+                                  $5::TEXT[], $6::TEXT[], $7::BYTEA[])",
         )
         .bind(&seqs)
         .bind(chunk.iter().map(|e| e.at).collect::<Vec<i64>>())
@@ -109,7 +114,6 @@ pub(crate) async fn append_all_in(
         .bind(column(|e| &e.action))
         .bind(column(|e| &e.subject))
         .bind(column(|e| &e.detail))
-        .bind(&prev_hashes)
         .bind(&hashes)
         .execute(&mut *conn)
         .await
@@ -127,7 +131,7 @@ pub(crate) struct AuditRow {
     action: String,
     subject: String,
     detail: String,
-    hash: String,
+    hash: Vec<u8>,
 }
 
 impl AuditRow {
@@ -142,7 +146,7 @@ impl AuditRow {
                 subject: self.subject,
                 detail: self.detail,
             },
-            hash: self.hash,
+            hash: hex::encode(self.hash),
         })
     }
 }
@@ -163,6 +167,69 @@ pub(crate) async fn list_audit(pool: &PgPool, limit: u32) -> StoreResult<Vec<Aud
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use driftless_store::Store;
+    use driftless_test_support::postgres::fresh_database;
+    use sqlx::migrate::Migrator;
+
+    fn event(at: i64) -> AuditEvent {
+        AuditEvent {
+            at,
+            actor: "operator".into(),
+            action: "app.create".into(),
+            subject: format!("app-{at}"),
+            detail: "{}".into(),
+        }
+    }
+
+    /// Migration 0010 keeps every entry's hash (now as bytes), and appends made after it
+    /// chain onto the last entry written before it.
+    #[tokio::test]
+    async fn the_compact_audit_log_keeps_the_chain_written_before_it() {
+        let db = fresh_database().unwrap_or_else(|| panic!("this test needs PostgreSQL"));
+        let pool = PgPool::connect(db.url()).await.unwrap();
+        let before_0010 = Migrator {
+            migrations: crate::MIGRATOR
+                .iter()
+                .filter(|m| m.version < 10)
+                .cloned()
+                .collect(),
+            ..Migrator::DEFAULT
+        };
+        before_0010.run(&pool).await.unwrap();
+        let first = entry_hash(GENESIS_HASH, &event(1)).unwrap();
+        let second = entry_hash(&first, &event(2)).unwrap();
+        for (seq, prev, hash) in [(1_i64, GENESIS_HASH, &first), (2, &first, &second)] {
+            let e = event(seq);
+            sqlx::query(
+                "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(seq)
+            .bind(e.at)
+            .bind(&e.actor)
+            .bind(&e.action)
+            .bind(&e.subject)
+            .bind(&e.detail)
+            .bind(prev)
+            .bind(hash)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+
+        let store = crate::PgStore::open(db.url()).await.unwrap();
+        store.append_audit(&event(3)).await.unwrap();
+        let third = entry_hash(&second, &event(3)).unwrap();
+        let hashes: Vec<String> = store
+            .list_audit(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.hash)
+            .collect();
+        assert_eq!(hashes, [third, second, first]);
+    }
 
     #[test]
     fn hash_covers_predecessor_and_every_field() {

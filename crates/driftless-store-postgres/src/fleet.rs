@@ -3,6 +3,7 @@
 //! Check-ins are the hot path: [`checkin_view`] is one SELECT of indexed lookups and
 //! [`record_checkin`] one UPDATE of the install's own row.
 
+use driftless_store::assignment_codec::{self, RowFacts};
 use driftless_store::{
     CheckinReport, CheckinView, Install, InstallSummary, ReleaseRef, StoreError, StoreResult,
     StoredAssignment,
@@ -23,7 +24,7 @@ pub(crate) const REPORT_COLUMNS: &str = "i.report_at, i.report_status, i.report_
      i.report_target_version, i.report_reason, i.report_policy, i.report_waiting";
 /// The last assignment's columns, from `installs i`.
 const ASSIGNMENT_COLUMNS: &str = "i.assignment_sequence, i.assignment_release_digest, \
-     i.assignment_expires, i.assignment_etag, i.assignment_envelope";
+     i.assignment_expires, i.assignment_etag, i.assignment_envelope, i.assignment_compact";
 
 #[derive(sqlx::FromRow)]
 struct InstallRow {
@@ -104,6 +105,7 @@ struct AssignmentColumns {
     assignment_expires: Option<i64>,
     assignment_etag: Option<String>,
     assignment_envelope: Option<String>,
+    assignment_compact: Option<Vec<u8>>,
 }
 
 impl AssignmentColumns {
@@ -112,16 +114,31 @@ impl AssignmentColumns {
         let Some(sequence) = self.assignment_sequence else {
             return Ok(None);
         };
-        let (Some(release_digest), Some(expires), Some(etag), Some(envelope)) = (
-            self.assignment_release_digest,
-            self.assignment_expires,
-            self.assignment_etag,
-            self.assignment_envelope,
-        ) else {
+        let (Some(release_digest), Some(expires)) =
+            (self.assignment_release_digest, self.assignment_expires)
+        else {
             return Err(corrupt("assignment", install_id));
         };
+        let sequence = from_db(sequence, "assignment sequence")?;
+        let (envelope, etag) = match (
+            self.assignment_compact,
+            self.assignment_envelope,
+            self.assignment_etag,
+        ) {
+            (Some(blob), _, _) => {
+                let row = RowFacts {
+                    install_id,
+                    sequence,
+                    release_digest: &release_digest,
+                    expires,
+                };
+                assignment_codec::expand_with_etag(&blob, &row)?
+            }
+            (None, Some(envelope), Some(etag)) => (envelope, etag),
+            _ => return Err(corrupt("assignment", install_id)),
+        };
         Ok(Some(StoredAssignment {
-            sequence: from_db(sequence, "assignment sequence")?,
+            sequence,
             release_digest,
             expires,
             etag,
@@ -345,7 +362,7 @@ const RECORD_REPORT_AND_ASSIGNMENT: &str = "UPDATE installs SET
         report_target_version = $8, report_reason = $9,
         report_policy = $10, report_waiting = $11,
         assignment_sequence = $12, assignment_release_digest = $13, assignment_expires = $14,
-        assignment_etag = $15, assignment_envelope = $16
+        assignment_etag = $15, assignment_envelope = $16, assignment_compact = $17
      WHERE id = $1";
 
 pub(crate) async fn record_checkin(
@@ -378,12 +395,19 @@ pub(crate) async fn record_checkin(
         .bind(&report.policy)
         .bind(&report.waiting);
     if let Some(assignment) = assignment {
+        // Compact when the envelope rebuilds exactly; else it is kept whole.
+        let compact = assignment_codec::compact_stored(install_id, assignment);
+        let (etag, envelope) = match compact {
+            Some(_) => (None, None),
+            None => (Some(&assignment.etag), Some(&assignment.envelope)),
+        };
         query = query
             .bind(to_db(assignment.sequence, "assignment sequence")?)
             .bind(&assignment.release_digest)
             .bind(assignment.expires)
-            .bind(&assignment.etag)
-            .bind(&assignment.envelope);
+            .bind(etag)
+            .bind(envelope)
+            .bind(compact);
     }
     let updated = query.execute(pool).await.map_err(backend)?.rows_affected();
     if updated == 0 {
@@ -468,6 +492,177 @@ impl SummaryRow {
 mod tests {
     use super::*;
     use crate::query_plan::{assert_indexed, plan, texts};
+
+    /// A signed assignment for install `i-1` with release `digest`, as JSON text.
+    fn signed_assignment(digest: &str) -> String {
+        use driftless_wire::release::Assignment;
+        use driftless_wire::{Envelope, ASSIGNMENT_PAYLOAD_TYPE};
+        let a = Assignment {
+            doc_type: "assignment".into(),
+            install_id: "i-1".into(),
+            app: "acme".into(),
+            channel: "stable".into(),
+            version: "2.0.0".parse().unwrap(),
+            release_digest: digest.parse().unwrap(),
+            release_counter: 2,
+            sequence: 4,
+            issued_at: 10,
+            expires: 20,
+            allow_downgrade: true,
+        };
+        let env = Envelope::sign(
+            ASSIGNMENT_PAYLOAD_TYPE,
+            &serde_json::to_vec(&a).unwrap(),
+            &[&driftless_wire::keys::generate_signing_key()],
+        );
+        serde_json::to_string(&env).unwrap()
+    }
+
+    /// An imported install's assignment is stored as a check-in stores it: compactly,
+    /// read back byte for byte with the same ETag.
+    #[tokio::test]
+    async fn imported_assignments_are_compacted_too() {
+        use driftless_store::{AuditEvent, ImportedInstall, License, Store};
+        use driftless_wire::Digest;
+
+        let (store, _db) = crate::tests::store().await;
+        store.create_app("acme", 1).await.unwrap();
+        store.create_channel("acme", "stable", 1).await.unwrap();
+        store.create_customer("cust", 1).await.unwrap();
+        store
+            .create_license(&License {
+                id: "lic".into(),
+                customer: "cust".into(),
+                app: "acme".into(),
+                channel: "stable".into(),
+                key_hash: "kh".into(),
+                revoked: false,
+                created_at: 1,
+            })
+            .await
+            .unwrap();
+        let digest = format!("sha256:{}", "cd".repeat(32));
+        let envelope = signed_assignment(&digest);
+        let assignment = StoredAssignment {
+            sequence: 4,
+            release_digest: digest,
+            expires: 20,
+            etag: Digest::of(envelope.as_bytes()).hex().to_string(),
+            envelope,
+        };
+        let imported = ImportedInstall {
+            install: Install {
+                id: "i-1".into(),
+                license_id: "lic".into(),
+                customer: "cust".into(),
+                app: "acme".into(),
+                channel: "stable".into(),
+                public_key: "pk".into(),
+                hostname: "h".into(),
+                platform: "p".into(),
+                revoked: false,
+                created_at: 1,
+                uninstalled_at: None,
+            },
+            registered: AuditEvent {
+                at: 1,
+                actor: "install:i-1".into(),
+                action: "install.register".into(),
+                subject: "i-1".into(),
+                detail: "{}".into(),
+            },
+            report: None,
+            assignment: Some(assignment.clone()),
+            newest_request_ms: None,
+        };
+        store.import_installs(&[imported]).await.unwrap();
+        let view = store.checkin_view("i-1").await.unwrap().unwrap();
+        assert_eq!(view.assignment, Some(assignment));
+        let (compact, whole, etag): (Option<Vec<u8>>, Option<String>, Option<String>) =
+            sqlx::query_as(
+                "SELECT assignment_compact, assignment_envelope, assignment_etag
+                 FROM installs WHERE id = 'i-1'",
+            )
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert!(compact.is_some() && whole.is_none() && etag.is_none());
+    }
+
+    /// A real signed assignment is stored compactly and read back byte for byte,
+    /// with the same ETag; a document the codec does not rebuild is kept whole.
+    #[tokio::test]
+    async fn assignments_read_back_exactly_as_written() {
+        use driftless_store::{License, Store};
+        use driftless_wire::Digest;
+
+        let (store, _db) = crate::tests::store().await;
+        store.create_app("acme", 1).await.unwrap();
+        store.create_channel("acme", "stable", 1).await.unwrap();
+        store.create_customer("cust", 1).await.unwrap();
+        let license = License {
+            id: "lic".into(),
+            customer: "cust".into(),
+            app: "acme".into(),
+            channel: "stable".into(),
+            key_hash: "kh".into(),
+            revoked: false,
+            created_at: 1,
+        };
+        store.create_license(&license).await.unwrap();
+        store
+            .create_install(&Install {
+                id: "i-1".into(),
+                license_id: "lic".into(),
+                customer: "cust".into(),
+                app: "acme".into(),
+                channel: "stable".into(),
+                public_key: "pk".into(),
+                hostname: "h".into(),
+                platform: "p".into(),
+                revoked: false,
+                created_at: 1,
+                uninstalled_at: None,
+            })
+            .await
+            .unwrap();
+        let digest = format!("sha256:{}", "cd".repeat(32));
+        let report = CheckinReport {
+            at: 5,
+            status: "converged".into(),
+            version: None,
+            release_counter: None,
+            cli_version: "0.1.0".into(),
+            free_disk_bytes: None,
+            target_version: None,
+            reason: None,
+            policy: None,
+            waiting: None,
+        };
+        let text = signed_assignment(&digest);
+        for (envelope, compacted) in [(text, true), ("{\"not\":\"compactable\"}".into(), false)] {
+            let stored = StoredAssignment {
+                sequence: 4,
+                release_digest: digest.clone(),
+                expires: 20,
+                etag: Digest::of(envelope.as_bytes()).hex().to_string(),
+                envelope,
+            };
+            store
+                .record_checkin("i-1", &report, Some(&stored))
+                .await
+                .unwrap();
+            let view = store.checkin_view("i-1").await.unwrap().unwrap();
+            assert_eq!(view.assignment.as_ref(), Some(&stored));
+            let (compact, whole): (Option<Vec<u8>>, Option<String>) = sqlx::query_as(
+                "SELECT assignment_compact, assignment_envelope FROM installs WHERE id = 'i-1'",
+            )
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+            assert_eq!((compact.is_some(), whole.is_none()), (compacted, compacted));
+        }
+    }
 
     #[tokio::test]
     async fn checkin_read_is_one_indexed_select() {

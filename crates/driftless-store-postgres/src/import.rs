@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 
+use driftless_store::assignment_codec;
 use driftless_store::{AuditEvent, ImportedInstall, StoreError, StoreResult};
 use sqlx::{PgConnection, PgPool};
 
@@ -152,6 +153,7 @@ struct Columns<'a> {
     assignment_expires: Vec<Option<i64>>,
     assignment_etag: Vec<Option<&'a str>>,
     assignment_envelope: Vec<Option<&'a str>>,
+    assignment_compact: Vec<Option<Vec<u8>>>,
     newest_request_ms: Vec<Option<i64>>,
 }
 
@@ -197,8 +199,13 @@ impl<'a> Columns<'a> {
             c.assignment_release_digest
                 .push(a.map(|a| a.release_digest.as_str()));
             c.assignment_expires.push(a.map(|a| a.expires));
-            c.assignment_etag.push(a.map(|a| a.etag.as_str()));
-            c.assignment_envelope.push(a.map(|a| a.envelope.as_str()));
+            // As a check-in stores it: compact when the envelope rebuilds exactly.
+            let compact = a.and_then(|a| assignment_codec::compact_stored(&i.id, a));
+            let whole = a.filter(|_| compact.is_none());
+            c.assignment_etag.push(whole.map(|a| a.etag.as_str()));
+            c.assignment_envelope
+                .push(whole.map(|a| a.envelope.as_str()));
+            c.assignment_compact.push(compact);
             c.newest_request_ms.push(imported.newest_request_ms);
         }
         Ok(c)
@@ -215,7 +222,7 @@ async fn insert_installs(conn: &mut PgConnection, c: &Columns<'_>) -> Result<(),
                                report_policy, report_waiting,
                                assignment_sequence, assignment_release_digest,
                                assignment_expires, assignment_etag, assignment_envelope,
-                               newest_request_ms)
+                               assignment_compact, newest_request_ms)
          SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[],
                               $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BOOLEAN[],
                               $10::BIGINT[], $11::BIGINT[],
@@ -225,7 +232,7 @@ async fn insert_installs(conn: &mut PgConnection, c: &Columns<'_>) -> Result<(),
                               $20::TEXT[], $21::TEXT[],
                               $22::BIGINT[], $23::TEXT[],
                               $24::BIGINT[], $25::TEXT[], $26::TEXT[],
-                              $27::BIGINT[])",
+                              $27::BYTEA[], $28::BIGINT[])",
     )
     .bind(&c.id)
     .bind(&c.license_id)
@@ -253,6 +260,7 @@ async fn insert_installs(conn: &mut PgConnection, c: &Columns<'_>) -> Result<(),
     .bind(&c.assignment_expires)
     .bind(&c.assignment_etag)
     .bind(&c.assignment_envelope)
+    .bind(&c.assignment_compact)
     .bind(&c.newest_request_ms)
     .execute(&mut *conn)
     .await

@@ -4,10 +4,12 @@
 //! Each module owns one part of the schema; this one opens the database and maps the
 //! [`Store`] trait onto them. Transactions run at READ COMMITTED: every conditional
 //! write is one statement (the row lock it takes makes a concurrent writer re-check its
-//! condition), and the audit chain is serialised by an advisory lock.
+//! condition), and the audit chain is serialised by an advisory lock, as is the change
+//! feed's numbering (see `changes`).
 
 mod audit;
 mod catalog;
+mod changes;
 mod error;
 mod fleet;
 mod import;
@@ -19,6 +21,7 @@ mod replicas;
 mod requests;
 mod rollouts;
 mod schema;
+mod sessions;
 mod url;
 
 use std::str::FromStr;
@@ -26,10 +29,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use driftless_store::{
-    App, AuditEntry, AuditEvent, AuditPage, Channel, CheckinReport, CheckinView, Customer,
-    FleetSummary, ImportedInstall, Install, InstallCursor, InstallFilter, InstallPage,
+    App, AuditEntry, AuditEvent, AuditPage, Change, Channel, CheckinReport, CheckinView, Customer,
+    FleetSummary, Heartbeat, ImportedInstall, Install, InstallCursor, InstallFilter, InstallPage,
     InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate, Store,
-    StoreError, StoreResult, StoredAssignment, TrustState,
+    StoreError, StoreResult, StoredAssignment, StoredSession, TrustState,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -289,6 +292,25 @@ impl Store for PgStore {
         ttl_ms: i64,
     ) -> StoreResult<bool> {
         replicas::try_lease(&self.pool, name, holder, now_ms, ttl_ms).await
+    }
+
+    async fn put_session(&self, session: &StoredSession) -> StoreResult<()> {
+        sessions::put_session(&self.pool, session).await
+    }
+    async fn get_session(&self, install_id: &str) -> StoreResult<Option<StoredSession>> {
+        sessions::get_session(&self.pool, install_id).await
+    }
+    async fn record_heartbeats(&self, beats: &[Heartbeat]) -> StoreResult<()> {
+        changes::record_heartbeats(&self.pool, beats).await
+    }
+    async fn changes_since(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<Change>> {
+        changes::changes_since(&self.pool, after_seq, limit).await
+    }
+    async fn latest_change_seq(&self) -> StoreResult<i64> {
+        changes::latest_change_seq(&self.pool).await
+    }
+    async fn prune_changes(&self, before: i64) -> StoreResult<u64> {
+        changes::prune_changes(&self.pool, before).await
     }
 }
 

@@ -9,10 +9,10 @@ use driftless_store::{
 };
 use sqlx::SqlitePool;
 
-use crate::assignment_codec::{self, RowFacts};
 use crate::catalog::{channel_exists, exists, release_state};
 use crate::error::{backend, conflict_or_backend, from_db, opt_from_db, opt_to_db, to_db};
 use crate::rollouts::{RolloutColumns, ACTIVE_STATES, ROLLOUT_COLUMNS};
+use driftless_store::assignment_codec::{self, RowFacts};
 use driftless_wire::Digest;
 
 /// The install's own columns, from `installs i`.

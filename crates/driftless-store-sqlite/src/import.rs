@@ -2,15 +2,13 @@
 //! first check-in write, and registration's audit entries chained onto the log, many
 //! rows per statement and one transaction per call.
 
+use driftless_store::assignment_codec;
 use driftless_store::{ImportedInstall, StoreError, StoreResult};
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 use std::collections::BTreeSet;
 
-use driftless_wire::Digest;
-
-use crate::assignment_codec::{self, RowFacts};
 use crate::audit::{entry_hash, GENESIS_HASH};
 use crate::error::{backend, is_unique_violation, opt_to_db, to_db};
 
@@ -181,17 +179,8 @@ fn bind_install<'q>(
     let sequence = a
         .map(|a| to_db(a.sequence, "assignment sequence"))
         .transpose()?;
-    // Stored as a check-in stores it: compact when the envelope rebuilds exactly.
-    let compact = a.and_then(|a| {
-        let row = RowFacts {
-            install_id: &i.id,
-            sequence: a.sequence,
-            release_digest: &a.release_digest,
-            expires: a.expires,
-        };
-        assignment_codec::compact(&a.envelope, &row)
-            .filter(|_| Digest::of(a.envelope.as_bytes()).hex() == a.etag)
-    });
+    // As a check-in stores it: compact when the envelope rebuilds exactly.
+    let compact = a.and_then(|a| assignment_codec::compact_stored(&i.id, a));
     let whole = a.filter(|_| compact.is_none());
     Ok(query
         .bind(&i.id)
@@ -224,7 +213,7 @@ fn bind_install<'q>(
         .bind(imported.newest_request_ms))
 }
 
-/// One chained audit entry, as stored.
+/// One chained audit entry, as stored (migration 0010: the hash as 32 bytes).
 struct ChainedEntry {
     seq: i64,
     hash: Vec<u8>,
@@ -240,9 +229,10 @@ async fn append_registrations(
             .fetch_optional(&mut *conn)
             .await
             .map_err(backend)?;
-    let (mut seq, mut prev) = head.map_or((0, GENESIS_HASH.to_owned()), |(seq, hash)| {
-        (seq, hex::encode(hash))
-    });
+    let (mut seq, mut prev) = match head {
+        Some((seq, hash)) => (seq, hex::encode(hash)),
+        None => (0, GENESIS_HASH.to_owned()),
+    };
     let mut chained = Vec::with_capacity(installs.len());
     for imported in installs {
         seq = seq
@@ -276,8 +266,97 @@ async fn append_registrations(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use driftless_store::{AuditEvent, Install, License, Store, StoredAssignment};
+    use driftless_wire::release::Assignment;
+    use driftless_wire::{Digest, Envelope, ASSIGNMENT_PAYLOAD_TYPE};
+
+    /// An imported install's assignment is stored as a check-in stores it (compactly),
+    /// and read back byte for byte with the same ETag; the audit entry chains.
+    #[tokio::test]
+    async fn an_imported_assignment_is_compacted_as_a_check_in_would() {
+        let store = crate::SqliteStore::open("sqlite::memory:").await.unwrap();
+        store.create_app("acme", 1).await.unwrap();
+        store.create_channel("acme", "stable", 1).await.unwrap();
+        store.create_customer("cust", 1).await.unwrap();
+        let license = License {
+            id: "lic".into(),
+            customer: "cust".into(),
+            app: "acme".into(),
+            channel: "stable".into(),
+            key_hash: "kh".into(),
+            revoked: false,
+            created_at: 1,
+        };
+        store.create_license(&license).await.unwrap();
+        let digest = format!("sha256:{}", "cd".repeat(32));
+        let a = Assignment {
+            doc_type: "assignment".into(),
+            install_id: "i-1".into(),
+            app: "acme".into(),
+            channel: "stable".into(),
+            version: "2.0.0".parse().unwrap(),
+            release_digest: digest.parse().unwrap(),
+            release_counter: 2,
+            sequence: 4,
+            issued_at: 10,
+            expires: 20,
+            allow_downgrade: false,
+        };
+        let env = Envelope::sign(
+            ASSIGNMENT_PAYLOAD_TYPE,
+            &serde_json::to_vec(&a).unwrap(),
+            &[&driftless_wire::keys::generate_signing_key()],
+        );
+        let envelope = serde_json::to_string(&env).unwrap();
+        let assignment = StoredAssignment {
+            sequence: 4,
+            release_digest: digest,
+            expires: 20,
+            etag: Digest::of(envelope.as_bytes()).hex().to_string(),
+            envelope,
+        };
+        let registered = AuditEvent {
+            at: 1,
+            actor: "install:i-1".into(),
+            action: "install.register".into(),
+            subject: "i-1".into(),
+            detail: "{}".into(),
+        };
+        let imported = ImportedInstall {
+            install: Install {
+                id: "i-1".into(),
+                license_id: "lic".into(),
+                customer: "cust".into(),
+                app: "acme".into(),
+                channel: "stable".into(),
+                public_key: "pk".into(),
+                hostname: "h".into(),
+                platform: "p".into(),
+                revoked: false,
+                created_at: 1,
+                uninstalled_at: None,
+            },
+            registered: registered.clone(),
+            report: None,
+            assignment: Some(assignment.clone()),
+            newest_request_ms: None,
+        };
+        store.import_installs(&[imported]).await.unwrap();
+        let view = store.checkin_view("i-1").await.unwrap().unwrap();
+        assert_eq!(view.assignment, Some(assignment));
+        let (compact, whole): (Option<Vec<u8>>, Option<String>) = sqlx::query_as(
+            "SELECT assignment_compact, assignment_envelope FROM installs WHERE id = 'i-1'",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        assert!(compact.is_some() && whole.is_none());
+        let log = store.list_audit(1).await.unwrap();
+        assert_eq!(log[0].hash, entry_hash(GENESIS_HASH, &registered).unwrap());
+    }
 
     #[test]
     fn insert_sql_has_one_placeholder_per_column_and_row() {

@@ -4,7 +4,6 @@
 //! Each module owns one part of the schema; this one opens the database and maps the
 //! [`Store`] trait onto them.
 
-mod assignment_codec;
 mod audit;
 mod catalog;
 mod changes;

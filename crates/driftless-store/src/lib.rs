@@ -2,6 +2,7 @@
 //! per backend (SQLite embedded by default, PostgreSQL for replicas), each owning its
 //! migrations. Handlers never build SQL.
 
+pub mod assignment_codec;
 mod pages;
 mod types;
 

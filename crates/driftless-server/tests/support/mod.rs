@@ -71,8 +71,11 @@ pub fn state(store: Arc<dyn Store>, max_in_flight: usize) -> AppState {
         next_checkin_s: 300,
         operator_token_sha256: hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
         rollout_tick_s: 3600,
+        session_lifetime_s: driftless_server::default_session_lifetime_s(),
+        heartbeat_flush_ms: driftless_server::default_heartbeat_flush_ms(),
         artifacts_dir: None,
         max_in_flight,
+        artifacts_in_database: false,
     };
     AppState::new(store, keys, config)
 }

@@ -6,10 +6,12 @@
 //!
 //! An envelope is compacted only if rebuilding it gives exactly the same text, so a
 //! document this code does not know (a future field, another signer) is stored whole.
+//!
+//! Shared by every backend: a blob written by one is read back by any other.
 
+use crate::{StoreError, StoreResult, StoredAssignment};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use driftless_store::{StoreError, StoreResult};
 use driftless_wire::release::Assignment;
 use driftless_wire::{Digest, Envelope, KeyId, ASSIGNMENT_PAYLOAD_TYPE};
 
@@ -19,15 +21,19 @@ const LAYOUT_V1: u8 = 1;
 const FIELDS: usize = 5;
 
 /// What the install row holds besides the blob.
-pub(crate) struct RowFacts<'a> {
+pub struct RowFacts<'a> {
+    /// The install the assignment was issued to.
     pub install_id: &'a str,
+    /// The assignment's sequence number.
     pub sequence: u64,
+    /// The assigned release's `sha256:` digest.
     pub release_digest: &'a str,
+    /// Unix seconds the assignment expires at.
     pub expires: i64,
 }
 
 /// The blob for `envelope_text`, if the envelope rebuilds from it exactly.
-pub(crate) fn compact(envelope_text: &str, row: &RowFacts<'_>) -> Option<Vec<u8>> {
+pub fn compact(envelope_text: &str, row: &RowFacts<'_>) -> Option<Vec<u8>> {
     let env: Envelope = serde_json::from_str(envelope_text).ok()?;
     let [signature] = env.signatures.as_slice() else {
         return None;
@@ -53,8 +59,22 @@ pub(crate) fn compact(envelope_text: &str, row: &RowFacts<'_>) -> Option<Vec<u8>
     (rebuilt == envelope_text).then_some(out)
 }
 
+/// The blob to store for `assignment` of install `install_id` in place of its envelope
+/// and ETag: only if the envelope rebuilds from it exactly and the ETag is the
+/// envelope's digest (what a read computes from the rebuilt envelope).
+pub fn compact_stored(install_id: &str, assignment: &StoredAssignment) -> Option<Vec<u8>> {
+    let row = RowFacts {
+        install_id,
+        sequence: assignment.sequence,
+        release_digest: &assignment.release_digest,
+        expires: assignment.expires,
+    };
+    compact(&assignment.envelope, &row)
+        .filter(|_| Digest::of(assignment.envelope.as_bytes()).hex() == assignment.etag)
+}
+
 /// The envelope text `blob` was made from, and its ETag.
-pub(crate) fn expand_with_etag(blob: &[u8], row: &RowFacts<'_>) -> StoreResult<(String, String)> {
+pub fn expand_with_etag(blob: &[u8], row: &RowFacts<'_>) -> StoreResult<(String, String)> {
     let text = expand(blob, row)?;
     let etag = Digest::of(text.as_bytes()).hex().to_string();
     Ok((text, etag))
@@ -175,6 +195,26 @@ mod tests {
         let spaced = text.replace("\",\"", "\", \"");
         assert!(compact(&spaced, &row()).is_none());
         assert!(compact("not json", &row()).is_none());
+    }
+
+    #[test]
+    fn a_stored_assignment_is_compacted_only_with_its_own_etag() {
+        let r = row();
+        let envelope = envelope("stable", false);
+        let mut stored = StoredAssignment {
+            sequence: r.sequence,
+            release_digest: r.release_digest.into(),
+            expires: r.expires,
+            etag: Digest::of(envelope.as_bytes()).hex().to_string(),
+            envelope,
+        };
+        let blob = compact_stored(r.install_id, &stored).unwrap();
+        assert_eq!(
+            expand_with_etag(&blob, &r).unwrap(),
+            (stored.envelope.clone(), stored.etag.clone())
+        );
+        stored.etag = "other".into();
+        assert!(compact_stored(r.install_id, &stored).is_none());
     }
 
     #[test]
