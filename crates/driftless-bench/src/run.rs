@@ -191,10 +191,22 @@ impl SetupContext {
         let mut conn = Connection::new(&self.host);
         let mut posts = Vec::with_capacity(share.len());
         for index in share {
-            let post = self
-                .set_up_one(&mut conn, index)
-                .await
-                .with_context(|| format!("setting up install #{index} of seed {}", self.seed))?;
+            let mut attempt = 0;
+            let post = loop {
+                match self.set_up_one(&mut conn, index).await {
+                    // Setup is not measured: a control plane shedding load (503 +
+                    // Retry-After) is asked again after the second it names.
+                    Err(e) if e.is::<Shed>() && attempt < SETUP_RETRIES => {
+                        attempt += 1;
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                    other => {
+                        break other.with_context(|| {
+                            format!("setting up install #{index} of seed {}", self.seed)
+                        })?
+                    }
+                }
+            };
             posts.push(post);
         }
         Ok(posts)
@@ -283,7 +295,23 @@ async fn open_session(
     Ok((auth, post.last_ms()))
 }
 
-fn unexpected_setup_answer(id: &str, what: &str, answer: &Answer, buf: &[u8]) -> anyhow::Error {
+/// How many times setup asks again after a `503` (load shed).
+const SETUP_RETRIES: u32 = 60;
+
+/// A setup request the control plane shed (`503`): asked again after a second.
+#[derive(Debug, thiserror::Error)]
+#[error("install `{0}`: the {1} was shed (503 + Retry-After)")]
+struct Shed(String, &'static str);
+
+fn unexpected_setup_answer(
+    id: &str,
+    what: &'static str,
+    answer: &Answer,
+    buf: &[u8],
+) -> anyhow::Error {
+    if answer.status == 503 {
+        return Shed(id.to_string(), what).into();
+    }
     let hint = if answer.status == 404 {
         "seed this control plane's database with `driftless-bench seed` and pass the same --installs and --seed"
     } else {
