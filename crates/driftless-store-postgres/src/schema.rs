@@ -3,7 +3,7 @@
 //! applied migration differs from this build's (edited after it was applied), or one
 //! a migration failed half-way in.
 
-use driftless_store::{StoreError, StoreResult};
+use driftless_store::StoreResult;
 use sqlx::migrate::Migrator;
 use sqlx::PgPool;
 
@@ -33,33 +33,11 @@ pub(crate) async fn check(pool: &PgPool, migrator: &Migrator) -> StoreResult<()>
 
 /// The comparison itself, on rows already read.
 fn compare(applied: &[Applied], migrator: &Migrator) -> StoreResult<()> {
-    let expected = migrator.iter().map(|m| m.version).max().unwrap_or(0);
-    let found = applied.iter().map(|(v, _, _)| *v).max().unwrap_or(0);
-    for (version, checksum, success) in applied {
-        let Some(known) = migrator.iter().find(|m| m.version == *version) else {
-            return Err(StoreError::Backend(format!(
-                "the database schema is at version {found} but this Driftless expects version \
-                 {expected}: it was migrated by a newer Driftless (migration {version} is \
-                 unknown here); run that version of Driftless, or restore a backup made \
-                 before the upgrade"
-            )));
-        };
-        if !success {
-            return Err(StoreError::Backend(format!(
-                "migration {version} failed part-way in this database (schema version \
-                 found {found}, expected {expected}); restore a backup made before it"
-            )));
-        }
-        if known.checksum.as_ref() != checksum.as_slice() {
-            return Err(StoreError::Backend(format!(
-                "migration {version} applied to this database differs from this Driftless's \
-                 migration {version} (schema version found {found}, expected {expected}); \
-                 the database was migrated by a different build: use that build, or \
-                 restore a backup"
-            )));
-        }
-    }
-    Ok(())
+    let known: Vec<(i64, &[u8])> = migrator
+        .iter()
+        .map(|m| (m.version, m.checksum.as_ref()))
+        .collect();
+    driftless_store::schema_check::check_applied(applied, &known)
 }
 
 #[cfg(test)]

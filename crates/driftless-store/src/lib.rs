@@ -4,6 +4,7 @@
 
 pub mod assignment_codec;
 mod pages;
+pub mod schema_check;
 mod types;
 
 pub use pages::*;
