@@ -12,9 +12,11 @@ mod checkin;
 mod error;
 mod heartbeats;
 mod load_shed;
+pub mod log_format;
 mod registry;
 mod registry_login;
 mod registry_renewal;
+mod request_context;
 mod rollback_floor;
 mod rollout;
 mod routes;
@@ -39,17 +41,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const MAX_BODY_BYTES: usize = 4 << 20;
 
 /// The control plane's routes over `state`, shedding load past
-/// `state.config.max_in_flight` requests in flight (see [`load_shed`]).
+/// `state.config.max_in_flight` requests in flight (see [`load_shed`]); every request,
+/// a shed one too, is logged with its request id and trace (see [`request_context`]).
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_in_flight;
     let routes = routes::router(state);
-    match load_shed::InFlight::new(limit) {
+    let routes = match load_shed::InFlight::new(limit) {
         Some(budget) => routes.layer(axum::middleware::from_fn_with_state(
             budget,
             load_shed::shed,
         )),
         None => routes,
-    }
+    };
+    routes.layer(axum::middleware::from_fn(request_context::track))
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` resolves.

@@ -39,15 +39,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     .await
 }
 
-/// JSON logs on stderr, filtered by `DRIFTLESS_LOG` (default `info`).
+/// JSON logs on stderr, filtered by `DRIFTLESS_LOG` (default `info`); the format is
+/// [`driftless_server::log_format`]'s.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env(env::LOG)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = std::env::var(env::LOG).ok();
+    driftless_server::log_format::json_subscriber(filter.as_deref(), std::io::stderr).init();
 }
 
 /// Builds the server state from a data directory, on the database `database_url` names

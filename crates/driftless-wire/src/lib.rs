@@ -12,6 +12,7 @@ pub mod release;
 pub mod root;
 pub mod session;
 pub mod status;
+pub mod trace_context;
 
 pub use digest::Digest;
 pub use envelope::{Envelope, EnvelopeError};
