@@ -2,10 +2,11 @@
 //! backs off while it is unreachable or busy, and never stops the running app.
 //!
 //! The scheduling decision is [`next_delay`], a pure function; [`run`] only sleeps,
-//! syncs, logs one line per sync and listens for SIGINT/SIGTERM.
+//! syncs, logs one line per sync (with the sync's `trace_id`, see [`crate::run_trace`])
+//! and listens for SIGINT/SIGTERM.
 
 use anyhow::{Context as _, Result};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::progress::Progress;
@@ -185,13 +186,13 @@ pub async fn run(dir: &StateDir, opts: &AgentOptions) -> Result<()> {
     dir.load_config()?;
     let mut stop = listen_for_stop()?;
     let first = Duration::from_millis(spread(opts.initial_jitter_max_s, 0.0, 1.0, sample()));
-    log(&format!(
+    tracing::info!(
         "agent started for {}; first sync in {}",
         dir.root().display(),
         seconds(first)
-    ));
+    );
     if sleep_or_stop(first, &mut stop).await {
-        log("agent stopped");
+        tracing::info!("agent stopped");
         return Ok(());
     }
     let mut interval_s = DEFAULT_INTERVAL_S;
@@ -199,9 +200,10 @@ pub async fn run(dir: &StateDir, opts: &AgentOptions) -> Result<()> {
     let mut syncs: u32 = 0;
     loop {
         if opts.once_max.is_some_and(|max| syncs >= max) {
-            log(&format!("agent stopped after {syncs} syncs"));
+            tracing::info!("agent stopped after {syncs} syncs");
             return Ok(());
         }
+        let trace_id = crate::run_trace::begin();
         let result = crate::sync::sync(dir, Progress::detect()).await;
         syncs = syncs.saturating_add(1);
         let kind = SyncResultKind::of(&result);
@@ -221,9 +223,14 @@ pub async fn run(dir: &StateDir, opts: &AgentOptions) -> Result<()> {
         let opens_at = waiting.as_ref().and_then(|w| w.next_window_at);
         let delay = until_window(delay, opens_at, crate::policy::now().as_second(), sample());
         let last = opts.once_max.is_some_and(|max| syncs >= max);
-        log(&sync_line(&result, waiting.as_ref(), delay, last));
+        let line = sync_line(&result, waiting.as_ref(), delay, last);
+        if result.is_ok() {
+            tracing::info!(%trace_id, "{line}");
+        } else {
+            tracing::warn!(%trace_id, "{line}");
+        }
         if *stop.borrow() || (!last && sleep_or_stop(delay, &mut stop).await) {
-            log("agent stopped");
+            tracing::info!("agent stopped");
             return Ok(());
         }
     }
@@ -278,9 +285,11 @@ fn listen_for_stop() -> Result<watch::Receiver<bool>> {
     tokio::spawn(async move {
         signals.recv().await;
         let _ = tx.send(true);
-        log("stop requested; a sync in progress finishes first (signal again to quit now)");
+        tracing::info!(
+            "stop requested; a sync in progress finishes first (signal again to quit now)"
+        );
         signals.recv().await;
-        log("agent stopped");
+        tracing::info!("agent stopped");
         std::process::exit(130);
     });
     Ok(rx)
@@ -330,46 +339,10 @@ impl StopSignals {
     }
 }
 
-/// Prints `line` to stderr after a UTC timestamp.
-fn log(line: &str) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    eprintln!("{} {line}", rfc3339(now));
-}
-
 /// `delay` as whole seconds, rounded up, e.g. `297s`.
 fn seconds(delay: Duration) -> String {
     let ms = delay.as_millis();
     format!("{}s", ms.div_ceil(1000))
-}
-
-/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
-fn rfc3339(unix_s: u64) -> String {
-    let days = unix_s / 86_400;
-    let rem = unix_s % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
@@ -543,13 +516,6 @@ mod tests {
             shown.contains("hint: run `driftless install` first"),
             "{shown}"
         );
-    }
-
-    #[test]
-    fn timestamps_are_rfc3339_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 
     #[test]

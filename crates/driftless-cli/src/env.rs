@@ -19,3 +19,7 @@ pub const SELF_UPDATED: &str = "DRIFTLESS_SELF_UPDATED";
 pub const TEST_NOW: &str = "DRIFTLESS_TEST_NOW";
 /// The host's time zone for update windows (a name, or a POSIX rule like `CET-1CEST,M3.5.0,M10.5.0/3`).
 pub const TZ: &str = "TZ";
+/// The log filter (tracing's env-filter syntax, e.g. `debug`); default `info`.
+pub const LOG: &str = "DRIFTLESS_LOG";
+/// The log format when `--log-format` is not given: `text` or `json`.
+pub const LOG_FORMAT: &str = "DRIFTLESS_LOG_FORMAT";

@@ -2,7 +2,6 @@
 //! with the license key, and write the owned `config.toml`.
 
 use anyhow::Result;
-use driftless_client::InstallClient;
 use driftless_exit::{code, Coded, HintExt as _};
 use driftless_trust::{verify_root_v1, TrustState};
 use driftless_wire::checkin::RegisterRequest;
@@ -121,7 +120,7 @@ pub async fn install(dir: &StateDir, opts: &InstallOptions) -> Result<Config> {
             );
         }
     }
-    let client = InstallClient::new(&opts.server)?;
+    let client = crate::run_trace::client(&opts.server)?;
     let root_env = client.root(1).await?;
     let root = verify_root_v1(&root_env, opts.root_fingerprint.trim(), now())?;
     let key = generate_signing_key();

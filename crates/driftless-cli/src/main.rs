@@ -16,6 +16,7 @@ mod files;
 mod host;
 mod install;
 mod journal;
+mod logging;
 mod migrate;
 mod policy;
 mod probe;
@@ -25,6 +26,7 @@ mod reason;
 mod registry_login;
 mod request_clock;
 mod rollback;
+mod run_trace;
 mod secret_input;
 mod self_update;
 mod state;
@@ -48,6 +50,9 @@ struct Cli {
     /// Where this install keeps its state [default: /var/lib/driftless as root, else $XDG_STATE_HOME/driftless].
     #[arg(long, env = env::STATE_DIR, global = true)]
     state_dir: Option<PathBuf>,
+    /// How log lines on stderr are written (the agent's, and requests under DRIFTLESS_LOG=debug).
+    #[arg(long, env = env::LOG_FORMAT, global = true, value_enum, default_value_t)]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -107,6 +112,7 @@ enum Command {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    logging::init(cli.log_format);
     let dir = StateDir::new(&cli.state_dir.unwrap_or_else(host::default_state_dir));
     match cli.command {
         Command::Install(args) => install::run_command(&dir, args).await,

@@ -11,7 +11,7 @@
 //! The token is a bearer secret: it is never printed, logged or written to disk.
 
 use anyhow::{anyhow, Context as _, Result};
-use driftless_client::{ClientError, InstallClient};
+use driftless_client::ClientError;
 use driftless_exit::HintExt as _;
 use driftless_wire::checkin::RegistryAccess;
 use std::time::{Duration, Instant};
@@ -75,7 +75,7 @@ impl PullToken {
     /// Asks the control plane for a fresh token for the release being applied.
     pub async fn renew(&mut self, ctx: &Ctx<'_>) -> Result<()> {
         let key = ctx.dir.load_key()?;
-        let client = InstallClient::new(&ctx.config.server)?;
+        let client = crate::run_trace::client(&ctx.config.server)?;
         let asked = Instant::now();
         let signed_at_ms = next_request_ms(ctx.dir)?;
         let answer = client

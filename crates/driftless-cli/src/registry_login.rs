@@ -3,7 +3,6 @@
 //! asked for with a signed request the control plane accepts once.
 
 use anyhow::Result;
-use driftless_client::InstallClient;
 
 use crate::request_clock::next_request_ms;
 use crate::state::StateDir;
@@ -12,7 +11,7 @@ use crate::state::StateDir;
 pub async fn run_command(dir: &StateDir) -> Result<()> {
     let config = dir.load_config()?;
     let key = dir.load_key()?;
-    let client = InstallClient::new(&config.server)?;
+    let client = crate::run_trace::client(&config.server)?;
     let signed_at_ms = next_request_ms(dir)?;
     let login = client
         .registry_login(&config.install_id, &key, signed_at_ms)

@@ -92,7 +92,7 @@ pub async fn run(dir: &StateDir, force: bool) -> Result<Replaced> {
             ),
         )
     })?;
-    let client = InstallClient::new(&config.server)?;
+    let client = crate::run_trace::client(&config.server)?;
     update_to(&client, dir, &config.install_id, &key, binary, force).await
 }
 

@@ -72,7 +72,7 @@ impl<'a> Ctx<'a> {
     pub async fn open(dir: &'a StateDir, progress: Progress) -> Result<Ctx<'a>> {
         let config = dir.load_config()?;
         let key = dir.load_key()?;
-        let client = InstallClient::new(&config.server)?;
+        let client = crate::run_trace::client(&config.server)?;
         let runtime = DockerRuntime::connect().await?;
         Ok(Ctx {
             dir,
@@ -125,7 +125,7 @@ pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
     }
     let config = dir.load_config()?;
     let key = dir.load_key()?;
-    let client = InstallClient::new(&config.server)?;
+    let client = crate::run_trace::client(&config.server)?;
     let mut record = dir.load_sync();
     record.last_sync = Some(now());
     if let Some(j) = journal::interrupted(dir) {

@@ -8,7 +8,7 @@
 //! partial failure finishes the job (the control plane answers that it already knows).
 
 use anyhow::{Context as _, Result};
-use driftless_client::{ClientError, InstallClient};
+use driftless_client::ClientError;
 use driftless_exit::{refuse, HintExt as _};
 use driftless_runtime::{ContainerRuntime, DockerRuntime};
 use driftless_wire::checkin::UninstallRequest;
@@ -144,7 +144,7 @@ fn confirm(dir: &StateDir, config: &Config, args: &UninstallArgs) -> Result<()> 
 /// Tells the control plane; without `--force`, a failure stops the uninstall here.
 async fn tell_control_plane(dir: &StateDir, config: &Config, args: &UninstallArgs) -> Result<Told> {
     let key = dir.load_key()?;
-    let client = InstallClient::new(&config.server)?;
+    let client = crate::run_trace::client(&config.server)?;
     let req = UninstallRequest {
         keep_data: args.keep_data,
         version: dir.current_version(),

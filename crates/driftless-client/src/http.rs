@@ -1,18 +1,24 @@
-//! Sending a request and reading its answer under a cap.
+//! Sending a request and reading its answer under a cap. Every request carries a W3C
+//! `traceparent`: the client's trace id (one per command run) and a new span id, so the
+//! control plane's log lines for it can be found from the host's.
 
 use driftless_wire::api::ErrorBody;
+use driftless_wire::trace_context::{
+    SpanId, TraceId, TraceParent, REQUEST_ID_HEADER, TRACEPARENT_HEADER,
+};
 use reqwest::{RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::ClientError;
 use crate::MAX_RESPONSE_BYTES;
 
-/// A base URL and a connection pool.
+/// A base URL, a connection pool and the trace its requests belong to.
 #[derive(Clone, Debug)]
 pub struct Http {
     base: String,
     client: reqwest::Client,
+    trace: TraceId,
 }
 
 /// An answer read in full: status, headers, body.
@@ -42,7 +48,18 @@ impl Http {
         Ok(Http {
             base: base.trim_end_matches('/').to_string(),
             client,
+            trace: TraceId::random(),
         })
+    }
+
+    /// The same client, its requests in trace `trace`.
+    pub fn with_trace(self, trace: TraceId) -> Self {
+        Http { trace, ..self }
+    }
+
+    /// The trace this client's requests belong to.
+    pub fn trace_id(&self) -> TraceId {
+        self.trace
     }
 
     /// The full URL of `path`.
@@ -67,12 +84,40 @@ impl Http {
         url: &str,
         cap: usize,
     ) -> Result<Answer, ClientError> {
-        let mut resp = req.send().await.map_err(|e| ClientError::Unreachable {
-            url: url.to_string(),
-            reason: transport_reason(&e),
+        let span = SpanId::random();
+        let req = req
+            .header(
+                TRACEPARENT_HEADER,
+                TraceParent::new(self.trace, span).to_string(),
+            )
+            .build()
+            .map_err(|e| ClientError::Unreachable {
+                url: url.to_string(),
+                reason: transport_reason(&e),
+            })?;
+        let (method, path) = (req.method().clone(), req.url().path().to_string());
+        let started = Instant::now();
+        let sent = self.client.execute(req).await;
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let mut resp = sent.map_err(|e| {
+            tracing::debug!(%method, path, trace_id = %self.trace, span_id = %span, latency_ms, error = %transport_reason(&e), "control plane unreachable");
+            ClientError::Unreachable {
+                url: url.to_string(),
+                reason: transport_reason(&e),
+            }
         })?;
         let status = resp.status();
         let headers = resp.headers().clone();
+        tracing::debug!(
+            %method,
+            path,
+            status = status.as_u16(),
+            trace_id = %self.trace,
+            span_id = %span,
+            request_id = headers.get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()),
+            latency_ms,
+            "control plane answered"
+        );
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| ClientError::Unreachable {
             url: url.to_string(),

@@ -68,6 +68,18 @@ impl InstallClient {
         })
     }
 
+    /// The same client, its requests in trace `trace` (one trace per command run).
+    pub fn with_trace(self, trace: driftless_wire::trace_context::TraceId) -> Self {
+        InstallClient {
+            http: self.http.with_trace(trace),
+        }
+    }
+
+    /// The trace this client's requests belong to.
+    pub fn trace_id(&self) -> driftless_wire::trace_context::TraceId {
+        self.http.trace_id()
+    }
+
     /// Registers this host's key with a license key.
     pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterResponse, ClientError> {
         let url = self.http.url("/v1/installs");

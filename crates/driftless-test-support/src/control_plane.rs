@@ -63,9 +63,21 @@ pub fn init_data_dir(vendor_bin: &Path, data: &Path, listen: &str) -> Result<Ini
 /// Starts `driftless-vendor serve` on `data`, logging to `log`, and waits until `addr`
 /// accepts connections.
 pub fn spawn_serve(vendor_bin: &Path, data: &Path, log: &Path, addr: &str) -> Result<Child> {
+    spawn_serve_with_env(vendor_bin, data, log, addr, &[])
+}
+
+/// [`spawn_serve`] with `env` added to the environment of `serve`.
+pub fn spawn_serve_with_env(
+    vendor_bin: &Path,
+    data: &Path,
+    log: &Path,
+    addr: &str,
+    env: &[(String, String)],
+) -> Result<Child> {
     let mut child = Command::new(vendor_bin)
         .args(["serve", "--data-dir"])
         .arg(data)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log)?)
         .spawn()?;

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use crate::control_plane::{create_app_with_license, init_data_dir, spawn_serve, vendor_output};
+use crate::control_plane::{
+    create_app_with_license, init_data_dir, spawn_serve_with_env, vendor_output,
+};
 use crate::registry::{Registry, RegistryOptions};
 
 /// The path of a workspace binary built by `cargo build --bins` (scripts/test does).
@@ -53,6 +55,10 @@ pub struct Stack {
     pub vendor_bin: PathBuf,
     /// The `driftless` binary.
     pub cli_bin: PathBuf,
+    /// What `serve` gets added to its environment at its next start.
+    pub serve_env: Vec<(String, String)>,
+    /// What every `driftless` command gets added to its environment.
+    pub cli_env: Vec<(String, String)>,
 }
 
 impl Stack {
@@ -87,6 +93,8 @@ impl Stack {
             control_addr,
             vendor_bin,
             cli_bin,
+            serve_env: Vec::new(),
+            cli_env: Vec::new(),
         };
         stack.start_control()?;
         Ok(stack)
@@ -102,11 +110,21 @@ impl Stack {
         format!("http://{}", self.control_addr)
     }
 
+    /// Where `serve` writes its log (stderr); a restart starts it afresh.
+    pub fn control_log(&self) -> PathBuf {
+        self.dir.path().join("control-plane.log")
+    }
+
     /// Starts (or restarts) `driftless-vendor serve`.
     pub fn start_control(&mut self) -> Result<()> {
         self.stop_control();
-        let log = self.dir.path().join("control-plane.log");
-        let child = spawn_serve(&self.vendor_bin, &self.data_dir(), &log, &self.control_addr)?;
+        let child = spawn_serve_with_env(
+            &self.vendor_bin,
+            &self.data_dir(),
+            &self.control_log(),
+            &self.control_addr,
+            &self.serve_env,
+        )?;
         self.control = Some(child);
         Ok(())
     }
@@ -154,7 +172,8 @@ impl Stack {
             .arg(self.host_state_dir(host))
             .env("NO_COLOR", "1")
             // Set by a CLI that re-executes itself after a self-update, never by a user.
-            .env_remove("DRIFTLESS_SELF_UPDATED");
+            .env_remove("DRIFTLESS_SELF_UPDATED")
+            .envs(self.cli_env.iter().map(|(k, v)| (k, v)));
         c
     }
 

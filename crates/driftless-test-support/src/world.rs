@@ -100,6 +100,20 @@ impl World {
         or_fail(self.stack.start_control(), "restart the control plane");
     }
 
+    /// Restarts the control plane with `key=value` in its environment (e.g. `DRIFTLESS_LOG`).
+    pub fn set_server_env(&mut self, key: &str, value: &str) {
+        self.stack.serve_env.push((key.into(), value.into()));
+        or_fail(self.stack.start_control(), "restart the control plane");
+    }
+
+    /// The control plane's log since its last start.
+    pub fn server_log(&self) -> String {
+        or_fail(
+            std::fs::read_to_string(self.stack.control_log()),
+            "read the control plane's log",
+        )
+    }
+
     /// The compose project of `host`.
     pub fn project(&self, host: &str) -> String {
         format!("{}-{host}", self.app)
