@@ -54,6 +54,10 @@ pub struct SyncRecord {
     pub status: Option<InstallStatus>,
     /// Unix seconds of the last sync attempt.
     pub last_sync: Option<i64>,
+    /// The W3C trace id of the last sync attempt, to find its requests in the control
+    /// plane's log.
+    #[serde(default)]
+    pub last_trace_id: Option<String>,
     /// Unix seconds of the last successful check-in.
     pub last_checkin: Option<i64>,
     /// One line: why the last sync failed.

@@ -41,6 +41,8 @@ pub struct StatusReport {
     pub last_repair: Option<String>,
     /// Unix seconds of the last sync.
     pub last_sync: Option<i64>,
+    /// The W3C trace id of the last sync: its requests in the control plane's log.
+    pub last_trace_id: Option<String>,
     /// Release notes of a pending release.
     pub pending_notes: Option<String>,
     /// The project's containers, when the engine answers.
@@ -117,6 +119,7 @@ async fn report(dir: &StateDir) -> Result<StatusReport> {
         notice: record.notice,
         last_repair: record.last_repair,
         last_sync: record.last_sync,
+        last_trace_id: record.last_trace_id,
         pending_notes,
         services,
         last_job: crate::migrate::last_job(dir),

@@ -128,6 +128,7 @@ pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
     let client = crate::run_trace::client(&config.server)?;
     let mut record = dir.load_sync();
     record.last_sync = Some(now());
+    record.last_trace_id = Some(crate::run_trace::current().to_string());
     if let Some(j) = journal::interrupted(dir) {
         eprintln!(
             "the previous sync was interrupted while applying {} (step {:?}); converging from here",

@@ -68,6 +68,11 @@ fn a_syncs_trace_id_finds_its_requests_in_the_control_planes_log() {
     let spans: BTreeSet<&str> = requests.iter().map(|l| field(l, "span_id")).collect();
     assert_eq!(spans.len(), requests.len(), "a span per request");
     let request_ids: BTreeSet<&str> = requests.iter().map(|l| field(l, "request_id")).collect();
+    assert_eq!(
+        w.status("h1")["last_trace_id"],
+        trace_id,
+        "status names the trace"
+    );
 
     let log = w.server_log();
     let lines = server_lines_of(&log, trace_id);
