@@ -269,7 +269,8 @@ fn no_token_key_license_or_secret_value_reaches_any_log_at_trace_level() {
     let login_line = stdout(&login);
     let mut credential = login_line.split_whitespace();
     let (user, password) = (credential.next().unwrap(), credential.next().unwrap());
-    let registry_token = token_for(&w, user, password);
+    let web = format!("{app}/r1/web");
+    let registry_token = w.stack.registry_token(user, password, &[&web]).unwrap();
     for args in [
         &["fleet", "--app", &app, "--json"][..],
         &["audit", "--limit", "100"],
@@ -327,23 +328,4 @@ fn no_token_key_license_or_secret_value_reaches_any_log_at_trace_level() {
         jwt_in(&registry_token).is_some(),
         "the token scan recognises a registry token"
     );
-}
-
-/// What the token endpoint gives `docker login`'s credential for pulling the release.
-fn token_for(w: &World, user: &str, password: &str) -> String {
-    let url = format!(
-        "{}/v1/registry/token?service=driftless-registry&scope=repository:{}/r1/web:pull",
-        w.stack.url(),
-        w.app
-    );
-    let answer: Value = reqwest::blocking::Client::new()
-        .get(&url)
-        .basic_auth(user, Some(password))
-        .send()
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .unwrap();
-    field(&answer, "token").to_string()
 }

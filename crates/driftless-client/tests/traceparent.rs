@@ -18,14 +18,20 @@ fn traceparent(req: &Request) -> TraceParent {
     TraceParent::parse(values[0].to_str().unwrap()).unwrap()
 }
 
-#[tokio::test]
-async fn one_trace_per_client_and_a_new_span_per_request() {
+/// A control plane that answers every `registry-login` of `ins_x` with a 500.
+async fn control_plane() -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/installs/ins_x/registry-login"))
         .respond_with(ResponseTemplate::new(500))
         .mount(&server)
         .await;
+    server
+}
+
+#[tokio::test]
+async fn one_trace_per_client_and_a_new_span_per_request() {
+    let server = control_plane().await;
     let trace = TraceId::random();
     let client = InstallClient::new(&server.uri()).unwrap().with_trace(trace);
     assert_eq!(client.trace_id(), trace);
@@ -52,12 +58,7 @@ async fn one_trace_per_client_and_a_new_span_per_request() {
 
 #[tokio::test]
 async fn a_signed_request_with_a_traceparent_still_verifies() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/installs/ins_x/registry-login"))
-        .respond_with(ResponseTemplate::new(500))
-        .mount(&server)
-        .await;
+    let server = control_plane().await;
     let client = InstallClient::new(&server.uri()).unwrap();
     let key = driftless_wire::keys::generate_signing_key();
     let _ = client.registry_login("ins_x", &key, 42).await;

@@ -200,6 +200,33 @@ impl Stack {
         serde_json::from_str(&body).with_context(|| format!("GET {url}: not JSON: {body}"))
     }
 
+    /// A registry token the token endpoint gives `user` with `password` (the operator
+    /// token, or an install's `registry-login` credential) for pulling `repos`.
+    /// Blocking: call it from a test thread, not a runtime.
+    pub fn registry_token(&self, user: &str, password: &str, repos: &[&str]) -> Result<String> {
+        let url = format!("{}/v1/registry/token", self.url());
+        let scopes: Vec<(&str, String)> = repos
+            .iter()
+            .map(|r| ("scope", format!("repository:{r}:pull")))
+            .collect();
+        let answer: serde_json::Value = reqwest::blocking::Client::new()
+            .get(&url)
+            .basic_auth(user, Some(password))
+            .query(&[("service", "driftless-registry")])
+            .query(&scopes)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .with_context(|| format!("GET {url}"))?
+            .error_for_status()
+            .with_context(|| format!("GET {url}"))?
+            .json()
+            .with_context(|| format!("GET {url}: not JSON"))?;
+        answer["token"]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("GET {url}: no token in {answer}"))
+    }
+
     /// The release document of `app` at `version`: the stored envelope's decoded payload.
     pub fn release_document(&self, app: &str, version: &str) -> Result<serde_json::Value> {
         let release = self.release(app, version)?;

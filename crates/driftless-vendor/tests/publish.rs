@@ -301,22 +301,9 @@ fn publishing_with_a_wrong_operator_token_is_unauthorized() {
 
 /// A token that may pull `repos` of the stack's app: the operator's, from the token endpoint.
 fn pull_token(stack: &Stack, repos: &[&str]) -> String {
-    let scopes: Vec<(&str, String)> = repos
-        .iter()
-        .map(|r| ("scope", format!("repository:{r}:pull")))
-        .collect();
-    let answer: Value = reqwest::blocking::Client::new()
-        .get(format!("{}/v1/registry/token", stack.url()))
-        .basic_auth("operator", Some(&stack.token))
-        .query(&[("service", "driftless-registry")])
-        .query(&scopes)
-        .send()
+    stack
+        .registry_token("operator", &stack.token, repos)
         .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .unwrap();
-    answer["token"].as_str().unwrap().to_string()
 }
 
 /// `GET /v2/<path>` on the stack's registry with `token` and `accept`; status checked.
