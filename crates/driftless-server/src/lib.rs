@@ -12,6 +12,10 @@ mod checkin;
 mod error;
 mod heartbeats;
 mod load_shed;
+mod metrics;
+mod metrics_fleet;
+mod metrics_process;
+mod metrics_store;
 mod registry;
 mod registry_login;
 mod registry_renewal;
@@ -25,9 +29,12 @@ mod upkeep;
 
 pub use error::ApiError;
 pub use load_shed::RETRY_AFTER_S;
+pub use metrics::Metrics;
+pub use metrics_fleet::spawn as spawn_metrics_aggregate;
 pub use rollout::{seed, tick as rollout_tick, SEED_SPACE};
 pub use state::{
-    default_heartbeat_flush_ms, default_session_lifetime_s, AppState, Keys, ServerConfig,
+    default_heartbeat_flush_ms, default_session_lifetime_s, AppState, Keys, MetricsConfig,
+    ServerConfig,
 };
 pub use trust_sync::{adopt_newest_trust, keys_from_trust, TrustStateError};
 pub use upkeep::spawn as spawn_upkeep;
@@ -39,17 +46,23 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const MAX_BODY_BYTES: usize = 4 << 20;
 
 /// The control plane's routes over `state`, shedding load past
-/// `state.config.max_in_flight` requests in flight (see [`load_shed`]).
+/// `state.config.max_in_flight` requests in flight (see [`load_shed`]), each request
+/// counted and timed (see [`metrics`]), shed ones included.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_in_flight;
+    let metrics = state.metrics.clone();
     let routes = routes::router(state);
-    match load_shed::InFlight::new(limit) {
+    let routes = match load_shed::InFlight::new(limit) {
         Some(budget) => routes.layer(axum::middleware::from_fn_with_state(
             budget,
             load_shed::shed,
         )),
         None => routes,
-    }
+    };
+    routes.layer(axum::middleware::from_fn_with_state(
+        metrics,
+        metrics::observe,
+    ))
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` resolves.
@@ -61,11 +74,13 @@ pub async fn serve(
     let tick = std::time::Duration::from_secs(state.config.rollout_tick_s.max(1));
     let ticker = rollout::spawn_ticker(state.clone(), tick);
     let upkeep = upkeep::spawn(state.clone());
+    let aggregate = metrics_fleet::spawn(state.clone());
     let result = axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await;
     ticker.abort();
     upkeep.abort();
+    aggregate.abort();
     // Requests stopped: write the heartbeats answered from memory.
     if let Err(e) = state.flush_heartbeats().await {
         tracing::error!(error = %e, "cannot write the last heartbeats at shutdown");
