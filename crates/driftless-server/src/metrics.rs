@@ -17,10 +17,14 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeGaugeValue, EncodeLabelSet, EncodeMetric,
+};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use subtle::ConstantTimeEq as _;
 
@@ -80,6 +84,17 @@ pub(crate) struct ErrorCode(pub(crate) &'static str);
 /// Seconds, from 0.1 ms to about 18 s in steps of 3.
 pub(crate) fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 3.0, 12))
+}
+
+/// Writes one gauge without labels, for the collectors.
+pub(crate) fn gauge<N: EncodeGaugeValue>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: N,
+) -> Result<(), std::fmt::Error> {
+    let metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    ConstGauge::new(value).encode(metric)
 }
 
 /// Every metric of one control plane.

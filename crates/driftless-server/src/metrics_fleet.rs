@@ -15,6 +15,7 @@ use prometheus_client::metrics::MetricType;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
+use crate::metrics::gauge;
 use crate::state::AppState;
 
 /// Every state a rollout can be in, each exported as its own 0/1 series.
@@ -178,17 +179,17 @@ impl Collector for FleetCollector {
         let Some(snap) = self.0.current() else {
             return Ok(());
         };
-        gauge_family(
+        gauge(
             &mut encoder,
             "fleet_aggregate_timestamp_seconds",
             "When the fleet gauges were last computed (Unix seconds)",
-            [(vec![], snap.at)],
+            snap.at,
         )?;
-        gauge_family(
+        gauge(
             &mut encoder,
             "fleet_stale_after_seconds",
             "Seconds without a check-in after which an install counts as stale",
-            [(vec![], count(snap.stale_after_s))],
+            count(snap.stale_after_s),
         )?;
         let installs = snap.counts.iter().map(|c| {
             let labels = vec![

@@ -7,7 +7,6 @@ use std::fs;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 
 /// `/proc` counts CPU time and start time in `USER_HZ` ticks, which the kernel fixes at
@@ -85,17 +84,17 @@ fn read_figures() -> Option<ProcessFigures> {
     })
 }
 
-fn gauge<N: prometheus_client::encoding::EncodeGaugeValue>(
+/// A gauge `/proc` could give a value for; nothing otherwise.
+fn gauge(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
-    value: Option<N>,
+    value: Option<impl prometheus_client::encoding::EncodeGaugeValue>,
 ) -> Result<(), std::fmt::Error> {
-    let Some(value) = value else {
-        return Ok(());
-    };
-    let metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-    ConstGauge::new(value).encode(metric)
+    match value {
+        Some(value) => crate::metrics::gauge(encoder, name, help, value),
+        None => Ok(()),
+    }
 }
 
 impl Collector for ProcessCollector {
