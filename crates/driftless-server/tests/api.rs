@@ -1412,17 +1412,7 @@ async fn a_control_plane_without_an_artifacts_dir_answers_404() {
 /// A harness with release 1.0.0 on the channel and one registered install; returns
 /// the install's id and key.
 async fn install_on_1_0_0(h: &Harness) -> (String, SigningKey) {
-    let license = h.app_with_license().await;
-    let doc = release_doc("1.0.0", 1);
-    assert_eq!(
-        h.upload(&signed(&doc, &h.release_key)).await.status,
-        StatusCode::CREATED
-    );
-    assert_eq!(h.promote("1.0.0").await.status, StatusCode::OK);
-    let key = generate_signing_key();
-    let reg = h.register(license["key"].as_str().unwrap(), &key).await;
-    assert_eq!(reg.status, StatusCode::CREATED);
-    let id = reg.json()["install_id"].as_str().unwrap().to_string();
+    let (id, key, _license) = install_on_release(h).await;
     (id, key)
 }
 

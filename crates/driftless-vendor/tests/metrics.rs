@@ -25,8 +25,13 @@ impl Drop for Serve {
 
 /// `GET /metrics` with `token`: the status and the body.
 fn scrape(addr: &str, token: &str) -> (u16, String) {
+    get(addr, "/metrics", token)
+}
+
+/// `GET path` with `token`: the status and the body.
+fn get(addr: &str, path: &str, token: &str) -> (u16, String) {
     let response = reqwest::blocking::Client::new()
-        .get(format!("http://{addr}/metrics"))
+        .get(format!("http://{addr}{path}"))
         .bearer_auth(token)
         .timeout(Duration::from_secs(30))
         .send()
@@ -67,12 +72,7 @@ fn prometheus_scrapes_with_the_token_file_and_sees_the_fleet_gauges() {
     assert!(body.ends_with("# EOF\n"), "{body}");
     // The operator token reads it too; the scrape token reads nothing else.
     assert_eq!(scrape(&addr, &init.token).0, 200);
-    let apps = reqwest::blocking::Client::new()
-        .get(format!("http://{addr}/v1/apps"))
-        .bearer_auth(SCRAPE_TOKEN)
-        .send()
-        .unwrap();
-    assert_eq!(apps.status().as_u16(), 401);
+    assert_eq!(get(&addr, "/v1/apps", SCRAPE_TOKEN).0, 401);
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(
         !logged.contains(SCRAPE_TOKEN),
