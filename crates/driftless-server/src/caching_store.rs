@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use driftless_store::{
     App, AuditEntry, AuditEvent, AuditPage, Change, Channel, CheckinReport, CheckinView, Customer,
     FleetSummary, Heartbeat, ImportedInstall, Install, InstallCursor, InstallFilter, InstallPage,
-    InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate, Store,
-    StoreResult, StoredAssignment, StoredSession, TrustState,
+    InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate,
+    StaleCount, Store, StoreResult, StoredAssignment, StoredSession, TrustState,
 };
 
 use crate::cache::CheckinCache;
@@ -241,6 +241,9 @@ impl Store for CachingStore {
     }
     async fn fleet_summary(&self, app: Option<&str>) -> StoreResult<FleetSummary> {
         self.inner.fleet_summary(app).await
+    }
+    async fn stale_installs(&self, seen_before: i64) -> StoreResult<Vec<StaleCount>> {
+        self.inner.stale_installs(seen_before).await
     }
     async fn list_audit_page(&self, before: Option<u64>, limit: u32) -> StoreResult<AuditPage> {
         self.inner.list_audit_page(before, limit).await

@@ -125,6 +125,9 @@ impl IntoResponse for ApiError {
             hint: self.hint,
         };
         let mut response = (self.status, Json(body)).into_response();
+        response
+            .extensions_mut()
+            .insert(crate::metrics::ErrorCode(self.code));
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

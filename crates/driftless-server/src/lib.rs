@@ -13,6 +13,10 @@ mod error;
 mod heartbeats;
 mod load_shed;
 pub mod log_format;
+mod metrics;
+mod metrics_fleet;
+mod metrics_process;
+mod metrics_store;
 mod registry;
 mod registry_login;
 mod registry_renewal;
@@ -27,9 +31,12 @@ mod upkeep;
 
 pub use error::ApiError;
 pub use load_shed::RETRY_AFTER_S;
+pub use metrics::Metrics;
+pub use metrics_fleet::spawn as spawn_metrics_aggregate;
 pub use rollout::{seed, tick as rollout_tick, SEED_SPACE};
 pub use state::{
-    default_heartbeat_flush_ms, default_session_lifetime_s, AppState, Keys, ServerConfig,
+    default_heartbeat_flush_ms, default_session_lifetime_s, AppState, Keys, MetricsConfig,
+    ServerConfig,
 };
 pub use trust_sync::{adopt_newest_trust, keys_from_trust, TrustStateError};
 pub use upkeep::spawn as spawn_upkeep;
@@ -42,9 +49,11 @@ pub const MAX_BODY_BYTES: usize = 4 << 20;
 
 /// The control plane's routes over `state`, shedding load past
 /// `state.config.max_in_flight` requests in flight (see [`load_shed`]); every request,
-/// a shed one too, is logged with its request id and trace (see [`request_context`]).
+/// a shed one too, is counted and timed (see [`metrics`]) and logged with its request
+/// id and trace (see [`request_context`]).
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_in_flight;
+    let metrics = state.metrics.clone();
     let routes = routes::router(state);
     let routes = match load_shed::InFlight::new(limit) {
         Some(budget) => routes.layer(axum::middleware::from_fn_with_state(
@@ -53,7 +62,12 @@ pub fn router(state: AppState) -> Router {
         )),
         None => routes,
     };
-    routes.layer(axum::middleware::from_fn(request_context::track))
+    routes
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::observe,
+        ))
+        .layer(axum::middleware::from_fn(request_context::track))
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` resolves.
@@ -65,11 +79,13 @@ pub async fn serve(
     let tick = std::time::Duration::from_secs(state.config.rollout_tick_s.max(1));
     let ticker = rollout::spawn_ticker(state.clone(), tick);
     let upkeep = upkeep::spawn(state.clone());
+    let aggregate = metrics_fleet::spawn(state.clone());
     let result = axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await;
     ticker.abort();
     upkeep.abort();
+    aggregate.abort();
     // Requests stopped: write the heartbeats answered from memory.
     if let Err(e) = state.flush_heartbeats().await {
         tracing::error!(error = %e, "cannot write the last heartbeats at shutdown");

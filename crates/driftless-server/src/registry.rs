@@ -38,6 +38,7 @@ pub fn mint(
         .tokens
         .mint(&req, crate::now())
         .map_err(ApiError::internal)?;
+    state.metrics.token_minted();
     Ok(TokenResponse {
         access_token: t.token.clone(),
         token: t.token,

@@ -8,6 +8,7 @@ use ed25519_dalek::SigningKey;
 use std::sync::{Arc, RwLock};
 
 use crate::caching_store::{CachingStore, HotState};
+use crate::metrics_store::MeteredStore;
 
 /// Settings of a running control plane.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -50,6 +51,33 @@ pub struct ServerConfig {
     /// milliseconds.
     #[serde(default = "default_heartbeat_flush_ms")]
     pub heartbeat_flush_ms: u64,
+    /// What `/metrics` serves and who may read it.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// Settings of the `/metrics` endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct MetricsConfig {
+    /// Hex SHA-256 of the scrape token, which reads `/metrics` and nothing else; the
+    /// operator token reads it too.
+    pub scrape_token_sha256: Option<String>,
+    /// Check-in intervals (`next_checkin_s`) without a check-in after which an install
+    /// counts as stale.
+    pub stale_after_checkins: u32,
+    /// Seconds between two computations of the fleet and rollout gauges.
+    pub aggregate_s: u64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            scrape_token_sha256: None,
+            stale_after_checkins: 3,
+            aggregate_s: 60,
+        }
+    }
 }
 
 fn default_rollout_tick_s() -> u64 {
@@ -93,17 +121,22 @@ pub struct AppState {
     keys: Arc<RwLock<Arc<Keys>>>,
     /// Settings.
     pub config: Arc<ServerConfig>,
+    /// What `/metrics` serves.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
     /// State over `store` with `keys` and `config`.
     pub fn new(store: Arc<dyn Store>, keys: Keys, config: ServerConfig) -> Self {
         let hot = Arc::new(HotState::default());
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let metered = Arc::new(MeteredStore::new(store, metrics.clone()));
         AppState {
-            store: Arc::new(CachingStore::new(store, hot.clone())),
+            store: Arc::new(CachingStore::new(metered, hot.clone())),
             hot,
             keys: Arc::new(RwLock::new(Arc::new(keys))),
             config: Arc::new(config),
+            metrics,
         }
     }
 
@@ -143,6 +176,12 @@ impl AppState {
     /// How many installs have a heartbeat waiting to be written.
     pub fn pending_heartbeats(&self) -> usize {
         self.hot.heartbeats.len()
+    }
+
+    /// Computes the fleet and rollout gauges now (the background task does it every
+    /// `metrics.aggregate_s`; tests call it to not wait).
+    pub async fn aggregate_metrics(&self) -> Result<(), driftless_store::StoreError> {
+        crate::metrics_fleet::aggregate(self).await
     }
 
     /// How many installs the check-in cache holds.

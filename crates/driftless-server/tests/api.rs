@@ -160,6 +160,7 @@ impl Harness {
             rollout_tick_s: 5,
             session_lifetime_s: driftless_server::default_session_lifetime_s(),
             heartbeat_flush_ms: driftless_server::default_heartbeat_flush_ms(),
+            metrics: Default::default(),
             artifacts_dir,
             max_in_flight: 1024,
             artifacts_in_database,
@@ -1411,17 +1412,7 @@ async fn a_control_plane_without_an_artifacts_dir_answers_404() {
 /// A harness with release 1.0.0 on the channel and one registered install; returns
 /// the install's id and key.
 async fn install_on_1_0_0(h: &Harness) -> (String, SigningKey) {
-    let license = h.app_with_license().await;
-    let doc = release_doc("1.0.0", 1);
-    assert_eq!(
-        h.upload(&signed(&doc, &h.release_key)).await.status,
-        StatusCode::CREATED
-    );
-    assert_eq!(h.promote("1.0.0").await.status, StatusCode::OK);
-    let key = generate_signing_key();
-    let reg = h.register(license["key"].as_str().unwrap(), &key).await;
-    assert_eq!(reg.status, StatusCode::CREATED);
-    let id = reg.json()["install_id"].as_str().unwrap().to_string();
+    let (id, key, _license) = install_on_release(h).await;
     (id, key)
 }
 
@@ -1801,4 +1792,351 @@ async fn an_uninstall_is_signed_accepted_once_and_hides_the_install_from_the_fle
         .find(|e| e["event"]["action"] == "install.uninstall")
         .unwrap_or_else(|| panic!("no install.uninstall entry: {audit}"));
     assert_eq!(entry["event"]["actor"], format!("install:{id}"), "{entry}");
+}
+
+// --- /metrics ---
+
+/// The scrape token the metrics tests configure.
+const SCRAPE_TOKEN: &str = "dlscrape_test_token";
+
+/// The harness's control plane with a scrape token and room for `max_in_flight`
+/// requests at once (shared by the requests sent through one router).
+fn with_metrics_settings(h: Harness, max_in_flight: usize) -> Harness {
+    let mut state = h.state.clone();
+    let metrics = driftless_server::MetricsConfig {
+        scrape_token_sha256: Some(hex::encode(Sha256::digest(SCRAPE_TOKEN.as_bytes()))),
+        ..Default::default()
+    };
+    state.config = Arc::new(ServerConfig {
+        max_in_flight,
+        metrics,
+        ..(*h.state.config).clone()
+    });
+    Harness {
+        state,
+        release_key: h.release_key,
+    }
+}
+
+/// `GET /metrics` with `token`.
+async fn scrape_with(h: &Harness, token: Option<&str>) -> Answer {
+    let mut req = Request::builder().method(Method::GET).uri("/metrics");
+    if let Some(token) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    h.send(req.body(Body::empty()).unwrap()).await
+}
+
+/// One scrape, parsed: each sample's name and labels (in order, as written) to its
+/// value.
+async fn scrape(h: &Harness) -> Samples {
+    let answer = scrape_with(h, Some(SCRAPE_TOKEN)).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    Samples::parse(&String::from_utf8(answer.body).unwrap())
+}
+
+/// The samples of a scrape in the text format.
+struct Samples(BTreeMap<(String, Vec<(String, String)>), f64>);
+
+impl Samples {
+    fn parse(text: &str) -> Samples {
+        assert!(text.ends_with("# EOF\n"), "not OpenMetrics text: {text}");
+        let mut samples = BTreeMap::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            let (name, labels) = match series.split_once('{') {
+                Some((name, rest)) => (name, parse_labels(rest.strip_suffix('}').unwrap())),
+                None => (series, Vec::new()),
+            };
+            let value: f64 = value
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value: {line}"));
+            let old = samples.insert((name.to_string(), labels), value);
+            assert!(old.is_none(), "sample written twice: {line}");
+        }
+        Samples(samples)
+    }
+
+    /// The value of `name` with exactly `labels`; 0 when there is no such sample (a
+    /// counter not yet created).
+    fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let mut key: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        key.sort();
+        self.0
+            .iter()
+            .find(|((n, l), _)| {
+                let mut l = l.clone();
+                l.sort();
+                n == name && l == key
+            })
+            .map_or(0.0, |(_, v)| *v)
+    }
+
+    /// Whether a sample named `name` exists.
+    fn has(&self, name: &str) -> bool {
+        self.0.keys().any(|(n, _)| n == name)
+    }
+}
+
+/// `a="x",b="y"` (values without quotes or commas, as the tests' are).
+fn parse_labels(text: &str) -> Vec<(String, String)> {
+    text.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap();
+            (k.to_string(), v.trim_matches('"').to_string())
+        })
+        .collect()
+}
+
+/// A registered install of `acme`/`stable` with release 1.0.0 on the channel: its id
+/// and key, and the license.
+async fn install_on_release(h: &Harness) -> (String, SigningKey, Value) {
+    let license = h.app_with_license().await;
+    let doc = release_doc("1.0.0", 1);
+    assert_eq!(
+        h.upload(&signed(&doc, &h.release_key)).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(h.promote("1.0.0").await.status, StatusCode::OK);
+    let key = generate_signing_key();
+    let reg = h.register(license["key"].as_str().unwrap(), &key).await;
+    assert_eq!(reg.status, StatusCode::CREATED);
+    let id = reg.json()["install_id"].as_str().unwrap().to_string();
+    (id, key, license)
+}
+
+/// What the check-in counters moved by between two scrapes.
+fn checkin_deltas(before: &Samples, after: &Samples) -> BTreeMap<&'static str, f64> {
+    let answers = ["200", "304", "401", "403", "404", "503"];
+    answers
+        .into_iter()
+        .map(|a| {
+            let labels = [("answer", a)];
+            let name = "driftless_checkins_total";
+            (a, after.get(name, &labels) - before.get(name, &labels))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn metrics_count_each_check_in_answer_exactly_once() {
+    let h = with_metrics_settings(Harness::new().await, 1);
+    let (id, key, license) = install_on_release(&h).await;
+    let before = scrape(&h).await;
+
+    let full = h.checkin(&id, &key, request_ms(), None).await;
+    assert_eq!(full.status, StatusCode::OK);
+    let etag = full.headers[header::ETAG]
+        .to_str()
+        .unwrap()
+        .trim_matches('"');
+    let at = request_ms();
+    let same = h.checkin(&id, &key, at, Some(etag)).await;
+    assert_eq!(same.status, StatusCode::NOT_MODIFIED);
+    h.checkin(&id, &key, at, Some(etag))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "replayed_request");
+    h.checkin("ins_unknown", &key, request_ms(), None)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_install");
+    shed_one_checkin(&h, &id, &key).await;
+    let license_id = license["id"].as_str().unwrap();
+    let revoked = h
+        .post(&format!("/v1/licenses/{license_id}/revoke"), json!({}))
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    h.checkin(&id, &key, request_ms(), None)
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "install_revoked");
+
+    let after = scrape(&h).await;
+    let one = |a| (a, 1.0);
+    let expected: BTreeMap<&str, f64> = ["200", "304", "401", "403", "404", "503"]
+        .into_iter()
+        .map(one)
+        .collect();
+    assert_eq!(checkin_deltas(&before, &after), expected);
+    let moved = |name: &str| after.get(name, &[]) - before.get(name, &[]);
+    assert_eq!(moved("driftless_replays_refused_total"), 1.0);
+    // The probe that found the slot taken, and the check-in.
+    assert_eq!(moved("driftless_load_shed_total"), 2.0);
+    assert_eq!(moved("driftless_registry_tokens_minted_total"), 1.0);
+    assert_eq!(moved("driftless_assignments_issued_total"), 1.0);
+    // Routes are labelled by template, never by the install id in the path.
+    let route = "/v1/installs/{id}/checkin";
+    let by_route = |name: &str, labels: &[(&str, &str)]| {
+        let mut all = vec![("method", "POST"), ("route", route)];
+        all.extend_from_slice(labels);
+        after.get(name, &all) - before.get(name, &all)
+    };
+    assert_eq!(
+        by_route("driftless_http_requests_total", &[("status", "304")]),
+        1.0
+    );
+    assert_eq!(
+        by_route("driftless_http_request_duration_seconds_count", &[]),
+        6.0
+    );
+    let replay = [("route", route), ("code", "replayed_request")];
+    assert_eq!(after.get("driftless_http_errors_total", &replay), 1.0);
+    assert!(!after
+        .0
+        .keys()
+        .any(|(_, l)| l.iter().any(|(_, v)| v.contains(&id))));
+    // The database saw the one check-in that changed something; the heartbeat was
+    // answered from memory.
+    let recorded = [("call", "record_checkin")];
+    assert_eq!(
+        after.get("driftless_store_call_duration_seconds_count", &recorded),
+        1.0
+    );
+    assert!(after.get("process_resident_memory_bytes", &[]) > 0.0);
+}
+
+/// Holds the one request slot of a router with a request whose body never comes,
+/// then checks in through the same router: the check-in is shed with `503`.
+async fn shed_one_checkin(h: &Harness, id: &str, key: &SigningKey) {
+    let app = router(h.state.clone());
+    let (_body_tx, body_rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let stream = tokio_stream_of(body_rx);
+    let held = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/apps")
+        .header(header::AUTHORIZATION, format!("Bearer {OPERATOR_TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(stream))
+        .unwrap();
+    let holder = tokio::spawn(app.clone().oneshot(held));
+    // The held request takes the slot once it runs: probe until a probe is shed.
+    loop {
+        let probe = Request::get("/healthz").body(Body::empty()).unwrap();
+        let answer = app.clone().oneshot(probe).await.unwrap();
+        if answer.status() == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let answer = app
+        .clone()
+        .oneshot(checkin_request(id, key, request_ms(), "new"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    holder.abort();
+}
+
+/// A body stream fed by `rx`.
+fn tokio_stream_of(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test]
+async fn fleet_and_rollout_gauges_are_computed_by_the_aggregate_and_stale_installs_counted() {
+    let h = with_metrics_settings(Harness::new().await, 1024);
+    let (id, key, license) = install_on_release(&h).await;
+    let answer = checkin_reporting(&h, &id, &key, Some("1.0.0"), "converged", None).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let second_key = generate_signing_key();
+    let reg = h
+        .register(license["key"].as_str().unwrap(), &second_key)
+        .await;
+    let second = reg.json()["install_id"].as_str().unwrap().to_string();
+    // The second install last checked in four intervals ago: stale (the default is
+    // three intervals of `next_checkin_s`).
+    let long_ago = now() - 4 * h.state.config.next_checkin_s as i64;
+    let report = driftless_store::CheckinReport {
+        at: long_ago,
+        status: "converged".into(),
+        version: Some("1.0.0".into()),
+        release_counter: Some(1),
+        cli_version: "0.1.0".into(),
+        free_disk_bytes: None,
+        target_version: None,
+        reason: None,
+        policy: None,
+        waiting: None,
+    };
+    h.state
+        .store
+        .record_checkin(&second, &report, None)
+        .await
+        .unwrap();
+    let envelope = signed(&release_doc("2.0.0", 2), &h.release_key);
+    assert_eq!(h.upload(&envelope).await.status, StatusCode::CREATED);
+    let start = format!("/v1/apps/{APP}/channels/{CHANNEL}/rollouts");
+    let rollout = json!({"version": "2.0.0", "waves": [10, 100], "interval_s": null,
+                         "min_failures": 3, "max_failure_pct": 20});
+    assert_eq!(h.post(&start, rollout).await.status, StatusCode::CREATED);
+
+    let before = scrape(&h).await;
+    assert!(
+        !before.has("driftless_fleet_installs"),
+        "no gauges before the aggregate"
+    );
+    h.state.aggregate_metrics().await.unwrap();
+    let after = scrape(&h).await;
+    let fleet = |status: &str, version: &str| {
+        let labels = [
+            ("app", APP),
+            ("channel", CHANNEL),
+            ("version", version),
+            ("status", status),
+            ("reason", ""),
+        ];
+        after.get("driftless_fleet_installs", &labels)
+    };
+    assert_eq!(fleet("converged", "1.0.0"), 2.0);
+    let channel = [("app", APP), ("channel", CHANNEL)];
+    assert_eq!(after.get("driftless_fleet_stale_installs", &channel), 1.0);
+    assert_eq!(after.get("driftless_fleet_stale_after_seconds", &[]), 900.0);
+    let rollout = |extra: Option<(&'static str, &'static str)>| {
+        let mut labels: Vec<(&str, &str)> = vec![
+            ("app", APP),
+            ("channel", CHANNEL),
+            ("rollout", "1"),
+            ("version", "2.0.0"),
+        ];
+        labels.extend(extra);
+        labels
+    };
+    let state = |s| after.get("driftless_rollout_state", &rollout(Some(("state", s))));
+    assert_eq!((state("running"), state("halted")), (1.0, 0.0));
+    assert_eq!(after.get("driftless_rollout_wave", &rollout(None)), 1.0);
+    assert_eq!(
+        after.get("driftless_rollout_wave_percent", &rollout(None)),
+        10.0
+    );
+    let outcome = |o| after.get("driftless_rollout_installs", &rollout(Some(("outcome", o))));
+    assert_eq!((outcome("tried"), outcome("failed")), (0.0, 0.0));
+}
+
+#[tokio::test]
+async fn metrics_need_the_scrape_or_operator_token_and_the_scrape_token_reads_nothing_else() {
+    let h = with_metrics_settings(Harness::new().await, 1024);
+    scrape_with(&h, None)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    scrape_with(&h, Some("dlscrape_wrong"))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    for token in [SCRAPE_TOKEN, OPERATOR_TOKEN] {
+        let answer = scrape_with(&h, Some(token)).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        let kind = answer.headers[header::CONTENT_TYPE].to_str().unwrap();
+        assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+    }
+    let req = Request::builder()
+        .uri("/v1/apps")
+        .header(header::AUTHORIZATION, format!("Bearer {SCRAPE_TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    h.send(req)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
 }

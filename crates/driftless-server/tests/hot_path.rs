@@ -126,6 +126,7 @@ impl Trust {
             artifacts_dir: None,
             session_lifetime_s,
             heartbeat_flush_ms: 50,
+            metrics: Default::default(),
             max_in_flight: 1024,
             artifacts_in_database: false,
         };

@@ -247,6 +247,12 @@ impl Store for Interfering {
     async fn fleet_summary(&self, app: Option<&str>) -> StoreResult<driftless_store::FleetSummary> {
         self.inner.fleet_summary(app).await
     }
+    async fn stale_installs(
+        &self,
+        seen_before: i64,
+    ) -> StoreResult<Vec<driftless_store::StaleCount>> {
+        self.inner.stale_installs(seen_before).await
+    }
     async fn list_audit_page(
         &self,
         before: Option<u64>,
@@ -355,6 +361,7 @@ async fn control_plane() -> (AppState, Arc<Interfering>) {
         artifacts_in_database: false,
         session_lifetime_s: driftless_server::default_session_lifetime_s(),
         heartbeat_flush_ms: driftless_server::default_heartbeat_flush_ms(),
+        metrics: Default::default(),
     };
     let keys = Keys {
         director,

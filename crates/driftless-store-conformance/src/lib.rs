@@ -71,6 +71,7 @@ macro_rules! conformance_tests {
             install_pages_visit_every_install_once_in_order,
             install_pages_carry_desired_version_and_report,
             fleet_summary_counts_versions_statuses_and_reasons,
+            stale_installs_are_the_ones_seen_once_and_not_since,
             audit_pages_walk_the_log_newest_first,
             imported_installs_are_what_registration_and_a_checkin_leave,
             an_import_that_cannot_be_stored_whole_stores_nothing,

@@ -1,11 +1,12 @@
 //! Checks of the paged lists and the fleet summary (`list_installs_page`,
-//! `fleet_summary`, `list_audit_page`).
+//! `fleet_summary`, `stale_installs`, `list_audit_page`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use driftless_store::{
-    CheckinReport, FleetCount, InstallCursor, InstallFilter, InstallShow, License, Store,
+    CheckinReport, FleetCount, Heartbeat, InstallCursor, InstallFilter, InstallShow, License,
+    StaleCount, Store,
 };
 
 use crate::{audit_event, report, seed_license, NOW};
@@ -240,6 +241,61 @@ pub async fn fleet_summary_counts_versions_statuses_and_reasons<S: Store>(store:
 
     let empty = store.fleet_summary(Some("ghost")).await.unwrap();
     assert_eq!((empty.total, empty.counts.len()), (0, 0));
+}
+
+/// Stale installs are those that checked in once and not since the cut-off (a batched
+/// heartbeat counts as seen), per app and channel; installs that never checked in,
+/// revoked and uninstalled ones are not stale.
+pub async fn stale_installs_are_the_ones_seen_once_and_not_since<S: Store>(store: Arc<S>) {
+    let acme = seed_license(&*store, "acme").await;
+    let other = seed_license(&*store, "other").await;
+    let acme_ids: Vec<String> = seed_fleet(&*store, &acme, 6)
+        .await
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    let other_ids: Vec<String> = seed_fleet(&*store, &other, 3)
+        .await
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    let old = report(NOW, Some("1.0.0"));
+    let fresh = report(NOW + 100, Some("1.0.0"));
+    for id in acme_ids[0..2]
+        .iter()
+        .chain([&acme_ids[4]])
+        .chain(&other_ids)
+    {
+        store.record_checkin(id, &old, None).await.unwrap();
+    }
+    for id in &acme_ids[2..4] {
+        store.record_checkin(id, &fresh, None).await.unwrap();
+    }
+    let beat = Heartbeat {
+        install_id: acme_ids[1].clone(),
+        at: NOW + 200,
+        signed_at_ms: (NOW + 200) * 1000,
+    };
+    store.record_heartbeats(&[beat]).await.unwrap();
+    store.revoke_install(&acme_ids[4], NOW + 1).await.unwrap();
+    store
+        .uninstall_install(&other_ids[0], NOW + 1)
+        .await
+        .unwrap();
+
+    let stale = store.stale_installs(NOW + 50).await.unwrap();
+    let expected = vec![stale_count("acme", 1), stale_count("other", 2)];
+    assert_eq!(stale, expected);
+    // A cut-off at the oldest check-in: nothing was seen before it.
+    assert_eq!(store.stale_installs(NOW).await.unwrap(), vec![]);
+}
+
+fn stale_count(app: &str, installs: u64) -> StaleCount {
+    StaleCount {
+        app: app.into(),
+        channel: "stable".into(),
+        installs,
+    }
 }
 
 /// Counts keyed by what they count, so the check does not depend on line order.

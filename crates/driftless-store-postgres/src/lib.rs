@@ -31,8 +31,8 @@ use async_trait::async_trait;
 use driftless_store::{
     App, AuditEntry, AuditEvent, AuditPage, Change, Channel, CheckinReport, CheckinView, Customer,
     FleetSummary, Heartbeat, ImportedInstall, Install, InstallCursor, InstallFilter, InstallPage,
-    InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate, Store,
-    StoreError, StoreResult, StoredAssignment, StoredSession, TrustState,
+    InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate,
+    StaleCount, Store, StoreError, StoreResult, StoredAssignment, StoredSession, TrustState,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -265,6 +265,9 @@ impl Store for PgStore {
     }
     async fn fleet_summary(&self, app: Option<&str>) -> StoreResult<FleetSummary> {
         pages::fleet_summary(&self.pool, app).await
+    }
+    async fn stale_installs(&self, seen_before: i64) -> StoreResult<Vec<StaleCount>> {
+        pages::stale_installs(&self.pool, seen_before).await
     }
     async fn list_audit_page(&self, before: Option<u64>, limit: u32) -> StoreResult<AuditPage> {
         pages::list_audit_page(&self.pool, before, limit).await

@@ -30,7 +30,9 @@ use driftless_store::{
     RolloutOutcomes, RolloutUpdate, Store, StoreError, StoreResult, StoredAssignment,
     StoredSession, TrustState,
 };
-use driftless_store::{AuditPage, FleetSummary, InstallCursor, InstallFilter, InstallPage};
+use driftless_store::{
+    AuditPage, FleetSummary, InstallCursor, InstallFilter, InstallPage, StaleCount,
+};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
@@ -253,6 +255,9 @@ impl Store for SqliteStore {
     }
     async fn fleet_summary(&self, app: Option<&str>) -> StoreResult<FleetSummary> {
         pages::fleet_summary(&self.pool, app).await
+    }
+    async fn stale_installs(&self, seen_before: i64) -> StoreResult<Vec<StaleCount>> {
+        pages::stale_installs(&self.pool, seen_before).await
     }
     async fn list_audit_page(&self, before: Option<u64>, limit: u32) -> StoreResult<AuditPage> {
         pages::list_audit_page(&self.pool, before, limit).await

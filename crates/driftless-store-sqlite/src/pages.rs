@@ -4,7 +4,7 @@
 
 use driftless_store::{
     AuditPage, FleetCount, FleetSummary, InstallCursor, InstallFilter, InstallPage, InstallShow,
-    StoreResult,
+    StaleCount, StoreResult,
 };
 use std::collections::BTreeMap;
 
@@ -210,6 +210,35 @@ pub(crate) async fn list_audit_page(
         None
     };
     Ok(AuditPage { items, next })
+}
+
+/// Installs seen once and not since `seen_before`, counted per app and channel. It
+/// reads every install: the metrics aggregate runs it now and then, off the request
+/// path.
+const STALE_INSTALLS: &str = "SELECT app, channel, COUNT(*) AS installs
+     FROM installs
+     WHERE report_at < ?1 AND revoked = 0 AND uninstalled_at IS NULL
+     GROUP BY app, channel
+     ORDER BY app, channel";
+
+pub(crate) async fn stale_installs(
+    pool: &SqlitePool,
+    seen_before: i64,
+) -> StoreResult<Vec<StaleCount>> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(STALE_INSTALLS)
+        .bind(seen_before)
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?;
+    rows.into_iter()
+        .map(|(app, channel, installs)| {
+            Ok(StaleCount {
+                app,
+                channel,
+                installs: from_db(installs, "stale install count")?,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

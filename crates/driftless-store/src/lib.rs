@@ -180,6 +180,9 @@ pub trait Store: Send + Sync + 'static {
     /// How many installs (of one app, if given) share each app, channel, running
     /// version, status and reason, counted by the database.
     async fn fleet_summary(&self, app: Option<&str>) -> StoreResult<FleetSummary>;
+    /// How many installs per app and channel checked in once but not since
+    /// `seen_before` (Unix seconds); revoked and uninstalled installs are not counted.
+    async fn stale_installs(&self, seen_before: i64) -> StoreResult<Vec<StaleCount>>;
     /// One page of the audit log, newest first: entries with `seq` below `before` (all
     /// when `None`), at most `limit` (at least one). `next` is set when older entries
     /// follow.

@@ -87,3 +87,14 @@ pub struct FleetSummary {
     /// One row per combination, ordered by app, channel, version, status, reason.
     pub counts: Vec<FleetCount>,
 }
+
+/// How many installs of one app's channel have not checked in for a while.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaleCount {
+    /// App name.
+    pub app: String,
+    /// Channel name.
+    pub channel: String,
+    /// How many installs.
+    pub installs: u64,
+}

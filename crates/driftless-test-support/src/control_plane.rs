@@ -3,6 +3,7 @@
 //! to the control plane (install, registry-login, the release-key checks of publish).
 
 use anyhow::{bail, Context as _, Result};
+use std::ffi::OsStr;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -63,7 +64,7 @@ pub fn init_data_dir(vendor_bin: &Path, data: &Path, listen: &str) -> Result<Ini
 /// Starts `driftless-vendor serve` on `data`, logging to `log`, and waits until `addr`
 /// accepts connections.
 pub fn spawn_serve(vendor_bin: &Path, data: &Path, log: &Path, addr: &str) -> Result<Child> {
-    spawn_serve_with_env(vendor_bin, data, log, addr, &[])
+    spawn_serve_with(vendor_bin, data, log, addr, &[])
 }
 
 /// [`spawn_serve`] with `env` added to the environment of `serve`.
@@ -74,9 +75,32 @@ pub fn spawn_serve_with_env(
     addr: &str,
     env: &[(String, String)],
 ) -> Result<Child> {
+    spawn_serve_configured(vendor_bin, data, log, addr, &[], env)
+}
+
+/// [`spawn_serve`] with more arguments for `serve`.
+pub fn spawn_serve_with(
+    vendor_bin: &Path,
+    data: &Path,
+    log: &Path,
+    addr: &str,
+    args: &[&OsStr],
+) -> Result<Child> {
+    spawn_serve_configured(vendor_bin, data, log, addr, args, &[])
+}
+
+fn spawn_serve_configured(
+    vendor_bin: &Path,
+    data: &Path,
+    log: &Path,
+    addr: &str,
+    args: &[&OsStr],
+    env: &[(String, String)],
+) -> Result<Child> {
     let mut child = Command::new(vendor_bin)
         .args(["serve", "--data-dir"])
         .arg(data)
+        .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log)?)

@@ -17,3 +17,5 @@ pub const RELEASE_KEY: &str = "DRIFTLESS_RELEASE_KEY";
 pub const DATABASE_URL: &str = "DRIFTLESS_DATABASE_URL";
 /// Log filter for `serve` (tracing's env-filter syntax).
 pub const LOG: &str = "DRIFTLESS_LOG";
+/// A file holding the scrape token of `/metrics`, for `serve` (`--metrics-token-file`).
+pub const METRICS_TOKEN_FILE: &str = "DRIFTLESS_METRICS_TOKEN_FILE";

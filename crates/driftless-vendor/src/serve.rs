@@ -26,17 +26,52 @@ pub struct ServeArgs {
     /// overrides `database_url` in the settings (default: the data dir's SQLite file).
     #[arg(long, env = env::DATABASE_URL, hide_env_values = true)]
     database_url: Option<String>,
+    /// A file holding the scrape token: Prometheus reads `/metrics` with it, and it
+    /// reads nothing else (the operator token reads `/metrics` too).
+    #[arg(long, env = env::METRICS_TOKEN_FILE)]
+    metrics_token_file: Option<PathBuf>,
 }
 
 /// Runs `serve`, logging JSON lines on stderr.
 pub async fn run(args: ServeArgs) -> Result<()> {
     init_logging();
-    serve(
-        &DataDir::new(&args.data_dir),
-        args.listen.as_deref(),
-        args.database_url.as_deref(),
-    )
-    .await
+    let scrape_token_sha256 = match &args.metrics_token_file {
+        Some(path) => Some(scrape_token_hash(path)?),
+        None => None,
+    };
+    let options = ServeOptions {
+        listen: args.listen.as_deref(),
+        database_url: args.database_url.as_deref(),
+        scrape_token_sha256,
+    };
+    serve(&DataDir::new(&args.data_dir), options).await
+}
+
+/// What `serve` is told besides the data directory.
+#[derive(Default)]
+pub struct ServeOptions<'a> {
+    /// Listen here instead of the settings' address.
+    pub listen: Option<&'a str>,
+    /// The database, instead of the settings' or the data directory's.
+    pub database_url: Option<&'a str>,
+    /// Hex SHA-256 of the scrape token, instead of the settings'.
+    pub scrape_token_sha256: Option<String>,
+}
+
+/// The SHA-256 of the scrape token in `path` (its first line); only the hash is kept.
+fn scrape_token_hash(path: &std::path::Path) -> Result<String> {
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("cannot read the scrape token file {}", path.display()))
+        .hint("pass --metrics-token-file with a readable file holding the token")?;
+    let token = text.lines().next().unwrap_or("").trim();
+    if token.len() < 16 {
+        return Err(driftless_exit::InvalidInput(format!(
+            "the scrape token in {} is shorter than 16 characters",
+            path.display()
+        )))
+        .hint("write a long random token, e.g. `openssl rand -hex 32`");
+    }
+    Ok(hex::encode(Sha256::digest(token.as_bytes())))
 }
 
 /// JSON logs on stderr, filtered by `DRIFTLESS_LOG` (default `info`); the format is
@@ -51,8 +86,15 @@ fn init_logging() {
 /// (else the settings' or the data directory's; see [`crate::database`]): publishes the
 /// directory's root and keys to the database if they are newer, then serves what the
 /// database holds.
-pub async fn load_state(dir: &DataDir, database_url: Option<&str>) -> Result<(AppState, String)> {
+pub async fn load_state(
+    dir: &DataDir,
+    database_url: Option<&str>,
+    scrape_token_sha256: Option<String>,
+) -> Result<(AppState, String)> {
     let mut settings = dir.load_settings()?;
+    if scrape_token_sha256.is_some() {
+        settings.server.metrics.scrape_token_sha256 = scrape_token_sha256;
+    }
     let url = database::resolve_url(database_url, &settings, dir);
     let store = database::open_store(&url).await?;
     publish_at_start(dir, store.as_ref()).await?;
@@ -147,13 +189,10 @@ fn reload_on_hangup(dir: DataDir, state: AppState) {
 }
 
 /// Serves until SIGINT or SIGTERM.
-pub async fn serve(
-    dir: &DataDir,
-    listen_override: Option<&str>,
-    database_url: Option<&str>,
-) -> Result<()> {
-    let (state, listen) = load_state(dir, database_url).await?;
-    let listen = listen_override.unwrap_or(&listen).to_string();
+pub async fn serve(dir: &DataDir, options: ServeOptions<'_>) -> Result<()> {
+    let (state, listen) =
+        load_state(dir, options.database_url, options.scrape_token_sha256).await?;
+    let listen = options.listen.unwrap_or(&listen).to_string();
     reload_on_hangup(dir.clone(), state.clone());
     let poller = trust_publish::spawn_poller(dir.clone(), state.clone());
     let listener = tokio::net::TcpListener::bind(&listen)

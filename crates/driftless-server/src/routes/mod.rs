@@ -30,6 +30,7 @@ use driftless_wire::api::MAX_ARTIFACT_BYTES;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(crate::metrics::scrape))
         .route("/v1/info", get(trust::info))
         .route("/v1/trust/root/{version}", get(trust::root))
         .route("/v1/apps", post(apps::create).get(apps::list))
