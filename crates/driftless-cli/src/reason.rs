@@ -5,6 +5,8 @@ use driftless_runtime::RuntimeError;
 use driftless_trust::TrustError;
 use driftless_wire::status::{Reason, ReasonCode};
 
+use crate::preflight::PreflightFailed;
+
 /// Not enough disk space for a release's images.
 #[derive(Debug)]
 pub struct DiskFull(pub String);
@@ -33,6 +35,9 @@ impl std::error::Error for CliTooOld {}
 pub fn code_of(err: &anyhow::Error) -> ReasonCode {
     if err.downcast_ref::<DiskFull>().is_some() {
         return ReasonCode::DiskFull;
+    }
+    if err.downcast_ref::<PreflightFailed>().is_some() {
+        return ReasonCode::PreflightFailed;
     }
     if let Some(held) = err.downcast_ref::<crate::sync::HeldBack>() {
         return held.0.reason.code;
@@ -101,5 +106,8 @@ pub fn of(err: &anyhow::Error) -> Reason {
     Reason {
         code: code_of(err),
         detail,
+        check: err
+            .downcast_ref::<PreflightFailed>()
+            .map(|failed| failed.check.clone()),
     }
 }

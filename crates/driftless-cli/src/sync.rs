@@ -158,6 +158,7 @@ pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
                 Some(Reason {
                     code: ReasonCode::DriftRepaired,
                     detail: repaired.join("; "),
+                    check: None,
                 })
             } else {
                 record.reason.take().filter(|r| {
@@ -267,14 +268,15 @@ pub async fn report(ctx: &Ctx<'_>, record: &SyncRecord) {
 
 /// What a check-in gave: the version to run, registry access when the server sent it,
 /// and when to check in next.
-struct Assigned {
-    version: String,
+pub(crate) struct Assigned {
+    /// The assigned version.
+    pub version: String,
     access: Option<RegistryAccess>,
     next_checkin_s: Option<u64>,
 }
 
 /// Checks in; returns `None` when nothing is assigned yet.
-async fn check_in(
+pub(crate) async fn check_in(
     ctx: &Ctx<'_>,
     record: &mut SyncRecord,
     use_etag: bool,
@@ -485,6 +487,7 @@ async fn converge(
             }
         }
     }
+    crate::preflight::before_pull(ctx, &release, &version).await?;
     let access = assigned.access.as_ref();
     if let Some(waits) =
         crate::policy::hold(ctx, record, &release, &version, &digest, access, repaired).await?
