@@ -111,3 +111,28 @@ pub fn of(err: &anyhow::Error) -> Reason {
             .map(|failed| failed.check.clone()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_preflight_check_is_reported_with_its_name() {
+        let err = anyhow::Error::new(PreflightFailed {
+            check: "memory_mb".into(),
+            detail: "expected at least 9 MiB, found 4 MiB".into(),
+        })
+        .context(driftless_exit::Coded(
+            driftless_exit::code::PREFLIGHT_FAILED,
+            "release 1.0.0 was not pulled".into(),
+        ));
+        let reason = of(&err);
+        assert_eq!(reason.code, ReasonCode::PreflightFailed);
+        assert_eq!(reason.check.as_deref(), Some("memory_mb"));
+        assert!(reason.detail.contains("found 4 MiB"), "{}", reason.detail);
+        assert_eq!(
+            driftless_exit::exit_code(&err),
+            driftless_exit::code::PREFLIGHT_FAILED
+        );
+    }
+}

@@ -208,6 +208,24 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_preflight_is_labelled_with_its_check() {
+        let r: Reason =
+            serde_json::from_str(r#"{"code":"preflight_failed","detail":"d","check":"ports"}"#)
+                .unwrap();
+        assert_eq!(r.label(), "preflight_failed:ports");
+        let plain: Reason = serde_json::from_str(r#"{"code":"disk_full","detail":"d"}"#).unwrap();
+        assert_eq!((plain.label().as_str(), plain.check), ("disk_full", None));
+        // A reason without a check is written as before.
+        let json = serde_json::to_string(&Reason {
+            code: ReasonCode::DiskFull,
+            detail: "d".into(),
+            check: None,
+        })
+        .unwrap();
+        assert_eq!(json, r#"{"code":"disk_full","detail":"d"}"#);
+    }
+
+    #[test]
     fn a_reason_code_this_build_does_not_know_reads_as_other() {
         let r: Reason =
             serde_json::from_str(r#"{"code":"some_future_code","detail":"d"}"#).unwrap();
