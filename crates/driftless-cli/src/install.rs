@@ -104,13 +104,14 @@ pub async fn run_command(dir: &StateDir, args: InstallArgs) -> Result<()> {
     Ok(())
 }
 
-/// Checks in once to receive and verify the assigned release's documents; pulls and
-/// starts nothing. Returns the assigned version, if the vendor assigned one.
+/// Checks in once to receive and verify the assigned release's documents; pulls,
+/// starts and replaces nothing. Returns the assigned version, if the vendor assigned one.
 async fn receive_release(dir: &StateDir) -> Result<Option<String>> {
     let _lock = dir.lock()?;
     let ctx = crate::sync::Ctx::open(dir, crate::progress::Progress::detect()).await?;
     let mut record = dir.load_sync();
-    let assigned = crate::sync::check_in(&ctx, &mut record, false).await?;
+    // `sync` updates the CLI when the release needs a newer one; `install` only says so.
+    let assigned = crate::sync::check_in(&ctx, &mut record, false, false).await?;
     dir.save_sync(&record)?;
     Ok(assigned.map(|a| a.version))
 }

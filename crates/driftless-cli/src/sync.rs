@@ -275,11 +275,13 @@ pub(crate) struct Assigned {
     next_checkin_s: Option<u64>,
 }
 
-/// Checks in; returns `None` when nothing is assigned yet.
+/// Checks in; returns `None` when nothing is assigned yet. A release that needs a newer
+/// CLI updates this one and re-executes it when `self_update`, else is refused.
 pub(crate) async fn check_in(
     ctx: &Ctx<'_>,
     record: &mut SyncRecord,
     use_etag: bool,
+    self_update: bool,
 ) -> Result<Option<Assigned>> {
     let free = ctx.runtime.free_disk_bytes().await.ok().flatten();
     let req = checkin_request(ctx, record, free);
@@ -339,6 +341,13 @@ pub(crate) async fn check_in(
     let verified = verify_release(&trust, &assignment, r_env, now)?;
     let cli: semver::Version = CLI_VERSION.parse()?;
     if verified.release.min_cli_version > cli {
+        if !self_update {
+            return Err(CliTooOld(format!(
+                "release {} needs driftless {} or newer, this is {CLI_VERSION}",
+                verified.release.version, verified.release.min_cli_version
+            ))
+            .into());
+        }
         return Err(update_cli_for(ctx, &verified.release).await);
     }
     let version = verified.release.version.to_string();
@@ -439,7 +448,7 @@ async fn converge(
     record: &mut SyncRecord,
     repaired: &mut Vec<String>,
 ) -> Result<SyncOutcome> {
-    let Some(mut assigned) = check_in(ctx, record, true).await? else {
+    let Some(mut assigned) = check_in(ctx, record, true, true).await? else {
         let message = record
             .notice
             .clone()
@@ -472,7 +481,7 @@ async fn converge(
             || !crate::apply::ready_offline(ctx, &release, &version).await?)
     {
         // The held documents are not enough to converge: ask again in full.
-        match check_in(ctx, record, false).await? {
+        match check_in(ctx, record, false, true).await? {
             Some(a) if a.version == version => assigned = a,
             Some(a) => {
                 return Err(anyhow!(
