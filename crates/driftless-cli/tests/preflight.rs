@@ -198,6 +198,33 @@ fn more_memory_than_the_host_has_is_refused_before_any_pull() {
             "    memory_mb: 100000000\n    cpu_cores: 1\n    disk_free_mb: 1\n    docker_api: \"1.24\"\n    compose: \"1.25\"\n    endpoints:\n      - {{name: telemetry, http: \"http://127.0.0.1:{dead}/\"}}\n    warn_only: [telemetry]\n"
         ),
     );
+    // A malformed block is refused at publish, naming the field.
+    let bad = w.stack.dir.path().join("bad-preflight.yaml");
+    let good = std::fs::read_to_string(w.stack.dir.path().join(format!("{}-1.0.0.yaml", w.app)));
+    let text = good
+        .unwrap()
+        .replacen("  preflight:\n", "  preflight:\n    memory: 512\n", 1);
+    std::fs::write(&bad, text).unwrap();
+    let out = w.vendor(&[
+        "publish",
+        "--app",
+        &w.app,
+        "--version",
+        "1.0.1",
+        "--compose",
+        bad.to_str().unwrap(),
+    ]);
+    assert_refused_with_hint(
+        &out,
+        driftless_exit::code::INVALID_INPUT,
+        "publish a bad preflight",
+    );
+    assert!(
+        stderr(&out).contains("preflight: unknown field `memory`"),
+        "{}",
+        stderr(&out)
+    );
+
     let id = w.install("h");
     let text = assert_refused_before_pull(&w, "h", &id, "memory_mb");
     assert!(text.contains("at least 100000000 MiB of memory"), "{text}");
