@@ -192,6 +192,7 @@ fn signed_release(release_key: &SigningKey, now: i64) -> Result<Release> {
         notes: None,
         urgent: false,
         migrations: Default::default(),
+        preflight: Default::default(),
     };
     let payload = serde_json::to_vec(&doc)?;
     let envelope = Envelope::sign(RELEASE_PAYLOAD_TYPE, &payload, &[release_key]);

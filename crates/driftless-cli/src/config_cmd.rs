@@ -6,6 +6,7 @@ use driftless_descriptor::validate_value;
 use driftless_exit::{code, Coded, HintExt as _};
 use driftless_wire::release::ConfigVar;
 use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use crate::secret_input;
@@ -44,12 +45,16 @@ enum ConfigAction {
     },
     /// List every declared value with its type and whether it is set.
     List,
+    /// Ask for every value the release declares, showing its description and default
+    /// (a secret is not echoed). Off a terminal: list the required values not set and
+    /// exit 17 if there are any.
+    Init,
 }
 
-/// The schema of the newest verified release.
-fn schema(dir: &StateDir) -> Result<Vec<ConfigVar>> {
-    let record = dir.load_sync();
-    let version = record
+/// The newest verified release: the one assigned, else the one running. `install`
+/// receives it, so it is there before the first sync.
+pub fn release_version(dir: &StateDir) -> Result<String> {
+    dir.load_sync()
         .assigned_version
         .or_else(|| dir.current_version())
         .ok_or_else(|| {
@@ -57,7 +62,12 @@ fn schema(dir: &StateDir) -> Result<Vec<ConfigVar>> {
                 "no release has been received yet, so no values are declared".into(),
             )
         })
-        .hint("run `driftless sync` first")?;
+        .hint("the vendor has not assigned a release to this install yet; run `driftless sync` once it has")
+}
+
+/// The schema of the newest verified release.
+pub fn schema(dir: &StateDir) -> Result<Vec<ConfigVar>> {
+    let version = release_version(dir)?;
     Ok(dir.load_verified(&version)?.1.config_schema)
 }
 
@@ -92,13 +102,49 @@ pub fn run_command(dir: &StateDir, args: ConfigArgs) -> Result<()> {
             eprintln!("saved; run `driftless sync` to apply");
         }
         ConfigAction::List => list(&config, &schema),
+        ConfigAction::Init => {
+            if !std::io::stdin().is_terminal() {
+                return require_all(&config, &schema);
+            }
+            config.values = crate::config_prompt::ask_all(&config.values, &schema)?;
+            dir.save_config(&config)?;
+            eprintln!("saved; run `driftless preflight` to check this host, then `driftless sync`");
+        }
     }
     Ok(())
 }
 
+/// The required values that are neither set nor defaulted.
+pub fn missing<'a>(config: &Config, schema: &'a [ConfigVar]) -> Vec<&'a ConfigVar> {
+    schema
+        .iter()
+        .filter(|v| v.required && v.default.is_none() && !config.values.contains_key(&v.name))
+        .collect()
+}
+
+/// Off a terminal: prints each required value not set (name, type, description) and
+/// fails with exit 17 if there is one.
+fn require_all(config: &Config, schema: &[ConfigVar]) -> Result<()> {
+    let missing = missing(config, schema);
+    if missing.is_empty() {
+        eprintln!("every required value is set");
+        return Ok(());
+    }
+    for var in &missing {
+        let description = var.description.as_deref().unwrap_or("");
+        println!("{}\t{}\t{description}", var.name, var.kind.name());
+    }
+    let names: Vec<&str> = missing.iter().map(|v| v.name.as_str()).collect();
+    Err(Coded(
+        code::CONFIG_MISSING,
+        format!("required values are not set: {}", names.join(", ")),
+    ))
+    .hint("set each with `driftless config set NAME=VALUE` (a secret: `driftless config set NAME -`), or run `driftless config init` on a terminal")
+}
+
 /// Where `config set` takes its values from.
 #[derive(Debug, PartialEq, Eq)]
-enum SetInput {
+pub enum SetInput {
     /// NAME=VALUE pairs given on the command line.
     Pairs(Vec<String>),
     /// One NAME whose value is read from a file, or standard input when `None`.
@@ -140,9 +186,21 @@ impl SetInput {
     }
 }
 
+/// Refuses a value the release does not declare or whose type refuses it.
+pub fn check_values(schema: &[ConfigVar], values: &BTreeMap<String, String>) -> Result<()> {
+    for (name, value) in values {
+        validate_value(find(schema, name)?, value)?;
+    }
+    Ok(())
+}
+
 /// The values after `config set`: every new one checked before any is kept. A secret
 /// given on the command line is kept, with a warning that others can read it.
-fn set(config: &Config, schema: &[ConfigVar], input: SetInput) -> Result<BTreeMap<String, String>> {
+pub fn set(
+    config: &Config,
+    schema: &[ConfigVar],
+    input: SetInput,
+) -> Result<BTreeMap<String, String>> {
     let mut next = config.values.clone();
     match input {
         SetInput::Pairs(pairs) => {

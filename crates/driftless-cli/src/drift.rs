@@ -171,6 +171,7 @@ mod tests {
             notes: None,
             urgent: false,
             migrations: Default::default(),
+            preflight: Default::default(),
         }
     }
 

@@ -1,5 +1,7 @@
 //! `driftless install`: pin the vendor's root, generate this host's key, register it
-//! with the license key, and write the owned `config.toml`.
+//! with the license key, and write the owned `config.toml`; then check in once to
+//! receive and verify the assigned release's documents (nothing is pulled or started),
+//! so its values can be set before the first start (`--values`, `--set`, `config`).
 
 use anyhow::Result;
 use driftless_exit::{code, Coded, HintExt as _};
@@ -45,26 +47,122 @@ pub struct InstallArgs {
     /// Compose project name [default: the app's name].
     #[arg(long)]
     project: Option<String>,
+    /// Set the release's values from a TOML file (`NAME = "value"` per line); the way
+    /// to give secrets at install.
+    #[arg(long, value_name = "FILE")]
+    values: Option<PathBuf>,
+    /// Set one value (NAME=VALUE; repeatable). A secret given here is visible in `ps`:
+    /// put it in the --values file instead.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
 }
 
 /// Runs `driftless install`: prints the new install's id on stdout.
 pub async fn run_command(dir: &StateDir, args: InstallArgs) -> Result<()> {
     let license = license_key(args.license.as_deref(), args.license_file.as_deref())?;
+    // Read before registering, so a file that cannot be read or parsed changes nothing.
+    let file_values = match &args.values {
+        Some(path) => values_file(path)?,
+        None => BTreeMap::new(),
+    };
     let opts = InstallOptions {
         server: args.server,
         license,
         root_fingerprint: args.root_fingerprint,
         project: args.project,
     };
-    let c = install(dir, &opts).await?;
+    let mut c = install(dir, &opts).await?;
     println!("{}", c.install_id);
-    eprintln!(
-        "installed {} ({} channel) in {}; run `driftless sync` to bring it up",
+    let installed = format!(
+        "installed {} ({} channel) in {}",
         c.app,
         c.channel,
         dir.root().display()
     );
+    let version = match receive_release(dir).await {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!(
+                "warning: could not receive the assigned release yet: {}",
+                driftless_exit::one_line(&e)
+            );
+            None
+        }
+    };
+    if file_values.is_empty() && args.set.is_empty() {
+        match version {
+            Some(v) => eprintln!("{installed}; release {v} is assigned: set its values with `driftless config init`, check the host with `driftless preflight`, then run `driftless sync` to bring it up"),
+            None => eprintln!("{installed}; run `driftless sync` to bring it up"),
+        }
+        return Ok(());
+    }
+    c.values = initial_values(dir, &c, file_values, args.set)
+        .map_err(|e| e.context(format!("{installed}, but its values were not saved")))?;
+    dir.save_config(&c)?;
+    eprintln!("{installed} with {} value(s) set; check the host with `driftless preflight`, then run `driftless sync` to bring it up", c.values.len());
     Ok(())
+}
+
+/// Checks in once to receive and verify the assigned release's documents; pulls,
+/// starts and replaces nothing. Returns the assigned version, if the vendor assigned one.
+async fn receive_release(dir: &StateDir) -> Result<Option<String>> {
+    let _lock = dir.lock()?;
+    let ctx = crate::sync::Ctx::open(dir, crate::progress::Progress::detect()).await?;
+    let mut record = dir.load_sync();
+    // `sync` updates the CLI when the release needs a newer one; `install` only says so.
+    let assigned = crate::sync::check_in(&ctx, &mut record, false, false).await?;
+    dir.save_sync(&record)?;
+    Ok(assigned.map(|a| a.version))
+}
+
+/// The values of `--values FILE` and `--set`, checked against the received release's
+/// schema (`--set` wins over the file).
+fn initial_values(
+    dir: &StateDir,
+    config: &Config,
+    file_values: BTreeMap<String, String>,
+    set: Vec<String>,
+) -> Result<BTreeMap<String, String>> {
+    let schema = crate::config_cmd::schema(dir)?;
+    crate::config_cmd::check_values(&schema, &file_values)?;
+    let with_file = Config {
+        values: file_values,
+        ..config.clone()
+    };
+    if set.is_empty() {
+        return Ok(with_file.values);
+    }
+    crate::config_cmd::set(&with_file, &schema, crate::config_cmd::SetInput::Pairs(set))
+}
+
+/// `NAME = value` lines of a TOML file: strings, integers and booleans, as text.
+fn values_file(path: &Path) -> Result<BTreeMap<String, String>> {
+    let text = secret_input::from_file(path, "the values")?;
+    let doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e| {
+            driftless_exit::InvalidInput(format!(
+                "{} is not TOML: {}",
+                path.display(),
+                driftless_exit::one_line(&anyhow::Error::new(e))
+            ))
+        })
+        .hint("write one `NAME = \"value\"` per line")?;
+    let mut out = BTreeMap::new();
+    for (name, item) in doc.iter() {
+        let value = match item.as_value() {
+            Some(toml_edit::Value::String(s)) => s.value().clone(),
+            Some(toml_edit::Value::Integer(i)) => i.value().to_string(),
+            Some(toml_edit::Value::Boolean(b)) => b.value().to_string(),
+            _ => driftless_exit::refuse!(
+                hint = "write one `NAME = \"value\"` per line, without tables";
+                "`{name}` in {} is not a string, integer or boolean",
+                path.display()
+            ),
+        };
+        out.insert(name.to_string(), value);
+    }
+    Ok(out)
 }
 
 /// The license key: from `--license` (`-`: standard input), `--license-file`, or

@@ -10,6 +10,7 @@ mod apply;
 mod approve;
 mod checkin_session;
 mod config_cmd;
+mod config_prompt;
 mod drift;
 mod env;
 mod files;
@@ -19,6 +20,7 @@ mod journal;
 mod logging;
 mod migrate;
 mod policy;
+mod preflight;
 mod probe;
 mod progress;
 mod pull_token;
@@ -84,8 +86,15 @@ enum Command {
     /// Includes the last run-once job of a release (migration): its service, phase,
     /// release, exit code and last log lines.
     Status(status::StatusArgs),
-    /// Read or change the values the release declares.
+    /// Read or change the values the release declares (right after `install`, before
+    /// anything is pulled; `config init` asks for each).
     Config(config_cmd::ConfigArgs),
+    /// Check this host against what the assigned release needs (cores, memory, disk,
+    /// engine and compose versions, free ports, reachable endpoints).
+    ///
+    /// Prints CHECK, EXPECTED, FOUND and RESULT (pass, warn or fail) per check; exits 16
+    /// when one fails. `sync` runs the same checks on a new release before pulling it.
+    Preflight(preflight::PreflightArgs),
     /// Choose when a new release is applied: auto, approve, or inside weekly windows.
     Policy(policy::PolicyArgs),
     /// Approve the release that waits (under `policy set approve`) and apply it now.
@@ -119,6 +128,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Sync => sync::run_command(&dir).await,
         Command::Status(args) => status::run_command(&dir, args).await,
         Command::Config(args) => config_cmd::run_command(&dir, args),
+        Command::Preflight(args) => preflight::run_command(&dir, args).await,
         Command::Policy(args) => policy::run_command(&dir, args),
         Command::Approve(args) => approve::run_command(&dir, args).await,
         Command::RegistryLogin => registry_login::run_command(&dir).await,

@@ -152,6 +152,7 @@ impl Waiting {
                 WaitsFor::Window => ReasonCode::WaitingForWindow,
             },
             detail: self.describe(tz),
+            check: None,
         }
     }
 }

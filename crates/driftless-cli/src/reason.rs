@@ -5,6 +5,8 @@ use driftless_runtime::RuntimeError;
 use driftless_trust::TrustError;
 use driftless_wire::status::{Reason, ReasonCode};
 
+use crate::preflight::PreflightFailed;
+
 /// Not enough disk space for a release's images.
 #[derive(Debug)]
 pub struct DiskFull(pub String);
@@ -33,6 +35,9 @@ impl std::error::Error for CliTooOld {}
 pub fn code_of(err: &anyhow::Error) -> ReasonCode {
     if err.downcast_ref::<DiskFull>().is_some() {
         return ReasonCode::DiskFull;
+    }
+    if err.downcast_ref::<PreflightFailed>().is_some() {
+        return ReasonCode::PreflightFailed;
     }
     if let Some(held) = err.downcast_ref::<crate::sync::HeldBack>() {
         return held.0.reason.code;
@@ -101,5 +106,33 @@ pub fn of(err: &anyhow::Error) -> Reason {
     Reason {
         code: code_of(err),
         detail,
+        check: err
+            .downcast_ref::<PreflightFailed>()
+            .map(|failed| failed.check.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_preflight_check_is_reported_with_its_name() {
+        let err = anyhow::Error::new(PreflightFailed {
+            check: "memory_mb".into(),
+            detail: "expected at least 9 MiB, found 4 MiB".into(),
+        })
+        .context(driftless_exit::Coded(
+            driftless_exit::code::PREFLIGHT_FAILED,
+            "release 1.0.0 was not pulled".into(),
+        ));
+        let reason = of(&err);
+        assert_eq!(reason.code, ReasonCode::PreflightFailed);
+        assert_eq!(reason.check.as_deref(), Some("memory_mb"));
+        assert!(reason.detail.contains("found 4 MiB"), "{}", reason.detail);
+        assert_eq!(
+            driftless_exit::exit_code(&err),
+            driftless_exit::code::PREFLIGHT_FAILED
+        );
     }
 }

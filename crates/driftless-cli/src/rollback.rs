@@ -149,6 +149,7 @@ fn hold_back_assigned(
         detail: format!(
             "rolled back from {current} to {target} with `driftless rollback`; {assigned} is held back until the vendor assigns another release"
         ),
+        check: None,
     };
     record.failed = Some(FailedRelease {
         version: assigned.clone(),
@@ -212,6 +213,7 @@ mod tests {
                 reason: Reason {
                     code,
                     detail: String::new(),
+                    check: None,
                 },
             }),
             ..SyncRecord::default()

@@ -15,9 +15,10 @@ const MAX_SECRET_BYTES: u64 = 64 * 1024;
 pub fn from_stdin(what: &str) -> Result<String> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
+        // Echo goes off before the prompt shows, so nothing typed after it is echoed.
+        let _echo_off = EchoOff::new(&stdin);
         eprint!("{what} (not echoed): ");
         let _ = std::io::stderr().flush();
-        let _echo_off = EchoOff::new(&stdin);
         let mut line = String::new();
         stdin
             .lock()

@@ -168,7 +168,7 @@ fn print_text(report: &StatusReport) {
     );
     println!("status    {}", report.status);
     if let Some(r) = &report.reason {
-        println!("reason    {}: {}", r.code.name(), r.detail);
+        println!("reason    {}: {}", r.label(), r.detail);
     } else if let Some(e) = &report.last_error {
         println!("why       {e}");
     }

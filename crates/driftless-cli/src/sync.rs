@@ -159,6 +159,7 @@ pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
                 Some(Reason {
                     code: ReasonCode::DriftRepaired,
                     detail: repaired.join("; "),
+                    check: None,
                 })
             } else {
                 record.reason.take().filter(|r| {
@@ -268,17 +269,20 @@ pub async fn report(ctx: &Ctx<'_>, record: &SyncRecord) {
 
 /// What a check-in gave: the version to run, registry access when the server sent it,
 /// and when to check in next.
-struct Assigned {
-    version: String,
+pub(crate) struct Assigned {
+    /// The assigned version.
+    pub version: String,
     access: Option<RegistryAccess>,
     next_checkin_s: Option<u64>,
 }
 
-/// Checks in; returns `None` when nothing is assigned yet.
-async fn check_in(
+/// Checks in; returns `None` when nothing is assigned yet. A release that needs a newer
+/// CLI updates this one and re-executes it when `self_update`, else is refused.
+pub(crate) async fn check_in(
     ctx: &Ctx<'_>,
     record: &mut SyncRecord,
     use_etag: bool,
+    self_update: bool,
 ) -> Result<Option<Assigned>> {
     let free = ctx.runtime.free_disk_bytes().await.ok().flatten();
     let req = checkin_request(ctx, record, free);
@@ -338,6 +342,13 @@ async fn check_in(
     let verified = verify_release(&trust, &assignment, r_env, now)?;
     let cli: semver::Version = CLI_VERSION.parse()?;
     if verified.release.min_cli_version > cli {
+        if !self_update {
+            return Err(CliTooOld(format!(
+                "release {} needs driftless {} or newer, this is {CLI_VERSION}",
+                verified.release.version, verified.release.min_cli_version
+            ))
+            .into());
+        }
         return Err(update_cli_for(ctx, &verified.release).await);
     }
     let version = verified.release.version.to_string();
@@ -438,7 +449,7 @@ async fn converge(
     record: &mut SyncRecord,
     repaired: &mut Vec<String>,
 ) -> Result<SyncOutcome> {
-    let Some(mut assigned) = check_in(ctx, record, true).await? else {
+    let Some(mut assigned) = check_in(ctx, record, true, true).await? else {
         let message = record
             .notice
             .clone()
@@ -471,7 +482,7 @@ async fn converge(
             || !crate::apply::ready_offline(ctx, &release, &version).await?)
     {
         // The held documents are not enough to converge: ask again in full.
-        match check_in(ctx, record, false).await? {
+        match check_in(ctx, record, false, true).await? {
             Some(a) if a.version == version => assigned = a,
             Some(a) => {
                 return Err(anyhow!(
@@ -486,6 +497,7 @@ async fn converge(
             }
         }
     }
+    crate::preflight::before_pull(ctx, &release, &version).await?;
     let access = assigned.access.as_ref();
     if let Some(waits) =
         crate::policy::hold(ctx, record, &release, &version, &digest, access, repaired).await?

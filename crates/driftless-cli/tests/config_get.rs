@@ -62,6 +62,7 @@ fn state_dir(dir: &Path) {
         notes: None,
         urgent: false,
         migrations: Default::default(),
+        preflight: Default::default(),
     };
     let assignment = Assignment {
         doc_type: "assignment".into(),

@@ -63,6 +63,61 @@ fn scan_dollar(s: &str, start: usize, out: &mut Vec<String>) -> Result<usize, Ma
     }
 }
 
+/// `s` with every interpolation replaced as compose would, `lookup` giving a variable's
+/// value (`None`: unset). `${NAME:-text}`/`${NAME-text}` fall back to `text`; the other
+/// operators (`?`, `+`) read as `${NAME}`. Returns the first unset variable without a
+/// fallback, or the malformed text, as the error.
+pub fn interpolate(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let Some(rel) = s[i..].find('$') else {
+            out.push_str(&s[i..]);
+            break;
+        };
+        out.push_str(&s[i..i + rel]);
+        i += rel;
+        let malformed = || {
+            format!(
+                "malformed `{}`",
+                s[i..].chars().take(40).collect::<String>()
+            )
+        };
+        match bytes.get(i + 1) {
+            Some(b'$') => {
+                out.push('$');
+                i += 2;
+            }
+            Some(b'{') => {
+                let end = name_end(bytes, i + 2).ok_or_else(malformed)?;
+                let name = &s[i + 2..end];
+                let close = if bytes.get(end) == Some(&b'}') {
+                    end
+                } else {
+                    matching_brace(bytes, end).ok_or_else(malformed)?
+                };
+                let op = &s[end..close];
+                let fallback = op.strip_prefix(":-").or_else(|| op.strip_prefix('-'));
+                let value = lookup(name).filter(|v| !(v.is_empty() && op.starts_with(':')));
+                match (value, fallback) {
+                    (Some(v), _) => out.push_str(&v),
+                    (None, Some(text)) => out.push_str(&interpolate(text, lookup)?),
+                    (None, None) => return Err(name.to_string()),
+                }
+                i = close + 1;
+            }
+            _ => {
+                let end = name_end(bytes, i + 1).ok_or_else(malformed)?;
+                let name = &s[i + 1..end];
+                out.push_str(&lookup(name).ok_or_else(|| name.to_string())?);
+                i = end;
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The end of a `[A-Za-z_][A-Za-z0-9_]*` name starting at `from`, if there is one.
 fn name_end(bytes: &[u8], from: usize) -> Option<usize> {
     let first = *bytes.get(from)?;
@@ -123,6 +178,15 @@ mod tests {
     #[test]
     fn nested_defaults_are_scanned() {
         assert_eq!(vars("${A:-${B:-$C}}/x").unwrap(), ["A", "B", "C"]);
+    }
+
+    #[test]
+    fn values_and_fallbacks_are_substituted() {
+        let lookup = |n: &str| (n == "A").then(|| "1".to_string());
+        assert_eq!(interpolate("x${A}y$A $$", &lookup).unwrap(), "x1y1 $");
+        assert_eq!(interpolate("${B:-${A}0}", &lookup).unwrap(), "10");
+        assert_eq!(interpolate("${B}", &lookup).unwrap_err(), "B");
+        assert!(interpolate("${A", &lookup).is_err());
     }
 
     #[test]

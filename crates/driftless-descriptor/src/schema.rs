@@ -14,7 +14,7 @@ pub const EXTENSION_KEY: &str = "x-driftless";
 
 // Both readers parse the whole block, so either can meet a mistake in either part.
 pub(crate) const EXTENSION_SHAPE: &str =
-    "write it as `x-driftless: {config: [ {name, type, ...} ], health: {timeout_s, settle_s, probe: {url, status}}, jobs: {pre_upgrade: [service], post_upgrade: [service], timeout_s}, data_volumes: [volume]}`";
+    "write it as `x-driftless: {config: [ {name, type, ...} ], health: {timeout_s, settle_s, probe: {url, status}}, jobs: {pre_upgrade: [service], post_upgrade: [service], timeout_s}, data_volumes: [volume], preflight: {cpu_cores, memory_mb, disk_free_mb, docker_api, compose, ports, endpoints, warn_only}}`";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +30,10 @@ struct Extension {
     #[serde(default)]
     #[allow(dead_code)]
     data_volumes: Option<Value>,
+    // Read by `crate::preflight`.
+    #[serde(default)]
+    #[allow(dead_code)]
+    preflight: Option<Value>,
 }
 
 #[derive(Deserialize)]

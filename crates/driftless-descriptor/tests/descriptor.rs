@@ -103,6 +103,7 @@ fn release_for(descriptor: &[u8]) -> ReleaseDocument {
         notes: None,
         urgent: false,
         migrations: Default::default(),
+        preflight: Default::default(),
     }
 }
 

@@ -35,6 +35,10 @@ pub mod code {
     /// The assigned release is below the rollback floor of a release the host
     /// verified; nothing was pulled.
     pub const BELOW_ROLLBACK_FLOOR: u8 = 15;
+    /// A preflight check of the release failed on this host; nothing was pulled.
+    pub const PREFLIGHT_FAILED: u8 = 16;
+    /// Values the release requires are not set (`config init` off a terminal).
+    pub const CONFIG_MISSING: u8 = 17;
     /// A release's run-once job (`pre_upgrade` or `post_upgrade`) failed; its data
     /// volumes were restored from the snapshot and the previous release brought back.
     pub const JOB_FAILED: u8 = 18;
@@ -114,6 +118,14 @@ pub const CODES: &[ExitCodeInfo] = &[
     ExitCodeInfo {
         code: code::BELOW_ROLLBACK_FLOOR,
         meaning: "a release below the rollback floor of a release this host verified was refused; nothing was pulled",
+    },
+    ExitCodeInfo {
+        code: code::PREFLIGHT_FAILED,
+        meaning: "a preflight check of the release failed on this host (`driftless preflight` shows which); nothing was pulled",
+    },
+    ExitCodeInfo {
+        code: code::CONFIG_MISSING,
+        meaning: "values the release requires are not set (`driftless config init` lists them)",
     },
     ExitCodeInfo {
         code: code::JOB_FAILED,

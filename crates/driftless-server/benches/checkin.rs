@@ -165,6 +165,7 @@ fn release(key: &SigningKey) -> Envelope {
         notes: None,
         urgent: false,
         migrations: Default::default(),
+        preflight: Default::default(),
     };
     Envelope::sign(
         RELEASE_PAYLOAD_TYPE,

@@ -72,6 +72,7 @@ pub fn held_off(rollout: &Rollout) -> Reason {
     Reason {
         code: ReasonCode::WaitingForWave,
         detail,
+        check: None,
     }
 }
 

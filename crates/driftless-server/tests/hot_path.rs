@@ -228,6 +228,7 @@ fn release_doc(version: &str, counter: u64) -> ReleaseDocument {
         notes: None,
         urgent: false,
         migrations: Default::default(),
+        preflight: Default::default(),
     }
 }
 

@@ -158,6 +158,7 @@ pub fn release_doc_of(app: &str, counter: u64, floor: u64) -> ReleaseDocument {
         notes: None,
         urgent: false,
         migrations: Default::default(),
+        preflight: Default::default(),
     }
 }
 

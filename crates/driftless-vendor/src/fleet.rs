@@ -6,6 +6,7 @@
 
 use anyhow::Result;
 use driftless_wire::api::InstallInfo;
+use driftless_wire::status::Reason;
 use serde_json::Value;
 
 use crate::output::{self, Table};
@@ -122,7 +123,7 @@ fn table(installs: &[InstallInfo]) -> Table<8> {
             output::or_dash(i.current_version.as_deref()),
             i.status.clone(),
             policy_cell(i),
-            output::or_dash(i.reason.as_ref().map(|r| r.code.name())),
+            output::or_dash(i.reason.as_ref().map(Reason::label).as_deref()),
         ]);
     }
     t

@@ -12,6 +12,7 @@ use driftless_registry_token::{
     is_release_repository, release_prefix, release_repository, DESCRIPTOR_COMPONENT,
 };
 use driftless_wire::api::ReleaseInfo;
+use driftless_wire::preflight::Preflight;
 use driftless_wire::release::{
     CliBinary, ConfigVar, DescriptorRef, HealthSpec, Migrations, ReleaseDocument, ReleaseImage,
     DEFAULT_SETTLE_S,
@@ -190,6 +191,7 @@ struct Inputs {
     schema: Vec<ConfigVar>,
     health: DeclaredHealth,
     migrations: Migrations,
+    preflight: Preflight,
     notes: Option<String>,
     cli_binaries: Vec<(CliBinary, Vec<u8>)>,
 }
@@ -270,6 +272,7 @@ pub async fn publish(
         notes: inputs.notes,
         urgent: opts.urgent,
         migrations: inputs.migrations,
+        preflight: inputs.preflight,
     };
     sign_and_upload(client, opts, key_id, release, info.registry_host).await
 }
@@ -295,6 +298,7 @@ fn read_inputs(opts: &PublishOptions<'_>) -> Result<Inputs> {
     let schema = compose.config_schema().with_context(in_compose)?;
     let health = compose.health().with_context(in_compose)?;
     let migrations = compose.migrations().with_context(in_compose)?;
+    let preflight = compose.preflight().with_context(in_compose)?;
     let notes = match opts.notes {
         Some(p) => Some(
             String::from_utf8(read_capped(p, 256 * 1024)?)
@@ -310,6 +314,7 @@ fn read_inputs(opts: &PublishOptions<'_>) -> Result<Inputs> {
         schema,
         health,
         migrations,
+        preflight,
         notes,
         cli_binaries,
     })

@@ -8,6 +8,7 @@ pub mod checkin;
 pub mod digest;
 pub mod envelope;
 pub mod keys;
+pub mod preflight;
 pub mod release;
 pub mod root;
 pub mod session;

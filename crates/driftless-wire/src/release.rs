@@ -196,6 +196,9 @@ pub struct ReleaseDocument {
     /// Run-once jobs around the switch and the volumes that hold the app's data.
     #[serde(default, skip_serializing_if = "Migrations::is_empty")]
     pub migrations: Migrations,
+    /// What the release needs of a host, checked before anything is pulled.
+    #[serde(default, skip_serializing_if = "crate::preflight::Preflight::is_empty")]
+    pub preflight: crate::preflight::Preflight,
 }
 
 /// The run-once jobs of a release (compose services run to completion, never by

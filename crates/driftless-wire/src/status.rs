@@ -78,6 +78,20 @@ pub struct Reason {
     pub code: ReasonCode,
     /// One line for a person (which service, which check, the log's last lines).
     pub detail: String,
+    /// The preflight check that failed, for [`ReasonCode::PreflightFailed`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+}
+
+impl Reason {
+    /// The code as a fleet view shows it: `preflight_failed:<check>` for a failed
+    /// preflight check, else the code's name.
+    pub fn label(&self) -> String {
+        match (&self.code, &self.check) {
+            (ReasonCode::PreflightFailed, Some(check)) => format!("{}:{check}", self.code.name()),
+            _ => self.code.name().to_string(),
+        }
+    }
 }
 
 /// The kinds of reason a host gives for not being converged.
@@ -121,6 +135,9 @@ pub enum ReasonCode {
     /// The customer ran `driftless rollback`: the host runs the previous verified release
     /// and holds the assigned one back until the vendor assigns a different release.
     RolledBackByCustomer,
+    /// A preflight check of the new release failed on this host; nothing was pulled
+    /// and the running release keeps running.
+    PreflightFailed,
     /// Anything else, including a code this build does not know (a newer peer's).
     #[serde(other)]
     Other,
@@ -146,6 +163,7 @@ impl ReasonCode {
             ReasonCode::WaitingForApproval => "waiting_for_approval",
             ReasonCode::WaitingForWindow => "waiting_for_window",
             ReasonCode::RolledBackByCustomer => "rolled_back_by_customer",
+            ReasonCode::PreflightFailed => "preflight_failed",
             ReasonCode::Other => "other",
         }
     }
@@ -180,12 +198,31 @@ mod tests {
             ReasonCode::WaitingForApproval,
             ReasonCode::WaitingForWindow,
             ReasonCode::RolledBackByCustomer,
+            ReasonCode::PreflightFailed,
         ] {
             assert_eq!(
                 serde_json::to_value(code).unwrap(),
                 serde_json::Value::String(code.name().into())
             );
         }
+    }
+
+    #[test]
+    fn a_failed_preflight_is_labelled_with_its_check() {
+        let r: Reason =
+            serde_json::from_str(r#"{"code":"preflight_failed","detail":"d","check":"ports"}"#)
+                .unwrap();
+        assert_eq!(r.label(), "preflight_failed:ports");
+        let plain: Reason = serde_json::from_str(r#"{"code":"disk_full","detail":"d"}"#).unwrap();
+        assert_eq!((plain.label().as_str(), plain.check), ("disk_full", None));
+        // A reason without a check is written as before.
+        let json = serde_json::to_string(&Reason {
+            code: ReasonCode::DiskFull,
+            detail: "d".into(),
+            check: None,
+        })
+        .unwrap();
+        assert_eq!(json, r#"{"code":"disk_full","detail":"d"}"#);
     }
 
     #[test]
