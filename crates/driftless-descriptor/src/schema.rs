@@ -30,6 +30,10 @@ struct Extension {
     #[serde(default)]
     #[allow(dead_code)]
     data_volumes: Option<Value>,
+    // Read by `crate::analyzers`.
+    #[serde(default)]
+    #[allow(dead_code)]
+    analyzers: Option<Value>,
 }
 
 #[derive(Deserialize)]
