@@ -12,6 +12,7 @@ use driftless_wire::checkin::{
 use driftless_wire::session::{
     SessionKey, SessionRequest, SessionResponse, MAC_HEADER, SESSION_HEADER,
 };
+use driftless_wire::api::SupportBundleInfo;
 use driftless_wire::{Digest, Envelope};
 use ed25519_dalek::{Signer as _, SigningKey};
 use reqwest::StatusCode;
@@ -271,6 +272,31 @@ impl InstallClient {
         let path = format!("/v1/installs/{install_id}/uninstall");
         let (r, url) = self.signed_post(&path, key, signed_at_ms, Some(req))?;
         self.http.send(r, &url).await?.ok()
+    }
+
+    /// Uploads a support bundle (a `tar.gz`) with a request signed at `signed_at_ms`
+    /// (see [`InstallClient::checkin`]); the control plane refuses one over its cap
+    /// with `413 support_bundle_too_large`.
+    pub async fn upload_support_bundle(
+        &self,
+        install_id: &str,
+        key: &SigningKey,
+        bundle: Vec<u8>,
+        signed_at_ms: i64,
+    ) -> Result<SupportBundleInfo, ClientError> {
+        let path = format!("/v1/installs/{install_id}/support-bundles");
+        let url = self.http.url(&path);
+        let sig = key.sign(&request_signing_input("POST", &path, signed_at_ms, &bundle));
+        let r = self
+            .http
+            .client()
+            .post(&url)
+            .header(TIMESTAMP_HEADER, signed_at_ms.to_string())
+            .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()))
+            .header(reqwest::header::CONTENT_TYPE, "application/gzip")
+            .timeout(crate::ARTIFACT_TIMEOUT)
+            .body(bundle);
+        self.http.send(r, &url).await?.json()
     }
 
     /// A `POST` of `path` signed by the install's `key` at `signed_at_ms`, with `body`

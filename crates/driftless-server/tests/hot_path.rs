@@ -126,6 +126,7 @@ impl Trust {
             artifacts_dir: None,
             session_lifetime_s,
             heartbeat_flush_ms: 50,
+            max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
             max_in_flight: 1024,
             artifacts_in_database: false,
         };

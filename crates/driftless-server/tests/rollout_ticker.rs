@@ -380,6 +380,7 @@ async fn control_plane() -> (AppState, Arc<Interfering>) {
         artifacts_in_database: false,
         session_lifetime_s: driftless_server::default_session_lifetime_s(),
         heartbeat_flush_ms: driftless_server::default_heartbeat_flush_ms(),
+        max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
     };
     let keys = Keys {
         director,
