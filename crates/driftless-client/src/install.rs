@@ -4,6 +4,7 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use driftless_wire::api::{ServerInfo, SupportBundleInfo};
 use driftless_wire::checkin::{
     request_signing_input, CheckinRequest, CheckinResponse, RegisterRequest, RegisterResponse,
     RegistryLoginResponse, RegistryTokenResponse, UninstallRequest, INSTALL_HEADER,
@@ -12,7 +13,6 @@ use driftless_wire::checkin::{
 use driftless_wire::session::{
     SessionKey, SessionRequest, SessionResponse, MAC_HEADER, SESSION_HEADER,
 };
-use driftless_wire::api::SupportBundleInfo;
 use driftless_wire::{Digest, Envelope};
 use ed25519_dalek::{Signer as _, SigningKey};
 use reqwest::StatusCode;
@@ -73,6 +73,13 @@ impl InstallClient {
     pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterResponse, ClientError> {
         let url = self.http.url("/v1/installs");
         let r = self.http.client().post(&url).json(req);
+        self.http.send(r, &url).await?.json()
+    }
+
+    /// `GET /v1/info`: the control plane's public settings.
+    pub async fn info(&self) -> Result<ServerInfo, ClientError> {
+        let url = self.http.url("/v1/info");
+        let r = self.http.client().get(&url);
         self.http.send(r, &url).await?.json()
     }
 

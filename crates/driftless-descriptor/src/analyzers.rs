@@ -15,7 +15,8 @@ use crate::{ComposeFile, DescriptorError};
 /// (the regex engine matches in time linear in the input).
 const MAX_PATTERN_BYTES: usize = 1 << 20;
 
-const SHAPE: &str = "write it as `x-driftless: {analyzers: [ {name, service (optional), pattern, message} ]}`";
+const SHAPE: &str =
+    "write it as `x-driftless: {analyzers: [ {name, service (optional), pattern, message} ]}`";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,7 +104,11 @@ fn compile(name: &str, pattern: &str) -> Result<Regex, DescriptorError> {
     RegexBuilder::new(pattern)
         .size_limit(MAX_PATTERN_BYTES)
         .build()
-        .map_err(|e| invalid(format!("analyzers: the pattern of `{name}` is not valid: {e}")))
+        .map_err(|e| {
+            invalid(format!(
+                "analyzers: the pattern of `{name}` is not valid: {e}"
+            ))
+        })
 }
 
 impl Analyzer {

@@ -60,7 +60,8 @@ fn an_analyzer_of_an_unknown_service_is_refused() {
 
 #[test]
 fn a_name_used_twice_an_empty_message_and_an_unknown_field_are_refused() {
-    let e = refusal("    - {name: a, pattern: x, message: m}\n    - {name: a, pattern: y, message: n}");
+    let e =
+        refusal("    - {name: a, pattern: x, message: m}\n    - {name: a, pattern: y, message: n}");
     assert!(e.contains("named twice"), "{e}");
     let e = refusal("    - {name: a, pattern: x, message: ' '}");
     assert!(e.contains("name and a message"), "{e}");

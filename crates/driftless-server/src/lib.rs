@@ -27,7 +27,8 @@ pub use error::ApiError;
 pub use load_shed::RETRY_AFTER_S;
 pub use rollout::{seed, tick as rollout_tick, SEED_SPACE};
 pub use state::{
-    default_heartbeat_flush_ms, default_max_support_bundle_bytes, default_session_lifetime_s, AppState, Keys, ServerConfig,
+    default_heartbeat_flush_ms, default_max_support_bundle_bytes, default_session_lifetime_s,
+    AppState, Keys, ServerConfig,
 };
 pub use trust_sync::{adopt_newest_trust, keys_from_trust, TrustStateError};
 pub use upkeep::spawn as spawn_upkeep;

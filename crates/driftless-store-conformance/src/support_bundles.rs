@@ -37,7 +37,10 @@ pub async fn support_bundles_are_listed_per_install_newest_first<S: Store>(store
         .put_support_bundle("ins-a", b"second", "sha256:cc", NOW + 2)
         .await
         .unwrap();
-    assert!(first.id < other.id && other.id < second.id, "numbers increase");
+    assert!(
+        first.id < other.id && other.id < second.id,
+        "numbers increase"
+    );
     assert_eq!((first.size, first.install_id.as_str()), (300_000, "ins-a"));
 
     let listed = store.list_support_bundles("ins-a").await.unwrap();

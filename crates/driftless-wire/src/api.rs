@@ -207,6 +207,10 @@ pub struct ServerInfo {
     pub root_version: u64,
     /// The next release counter for each app is assigned by the vendor CLI from this.
     pub server_time: i64,
+    /// The largest support bundle it accepts, in bytes (absent from control planes
+    /// older than support bundles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_support_bundle_bytes: Option<u64>,
 }
 
 /// An install as listed in the fleet view.
