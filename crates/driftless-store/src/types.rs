@@ -478,17 +478,6 @@ pub struct Heartbeat {
     pub signed_at_ms: i64,
 }
 
-/// A support bundle an install uploaded, without its bytes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SupportBundleInfo {
-    /// Its number, unique across the control plane, increasing with each upload.
-    pub id: u64,
-    /// The install that uploaded it.
-    pub install_id: String,
-    /// Its size in bytes.
-    pub size: u64,
-    /// `sha256:<hex>` of its bytes.
-    pub digest: String,
-    /// Unix seconds it was received at.
-    pub created_at: i64,
-}
+/// A support bundle an install uploaded, without its bytes: stored and answered as
+/// the API names it.
+pub use driftless_wire::api::SupportBundleInfo;

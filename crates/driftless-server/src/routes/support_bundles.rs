@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use driftless_store::{AuditEvent, SupportBundleInfo as Stored};
+use driftless_store::AuditEvent;
 use driftless_wire::api::SupportBundleInfo;
 use futures_util::StreamExt as _;
 use sha2::{Digest as _, Sha256};
@@ -19,16 +19,6 @@ use crate::auth::{authenticate_install, require_operator, unknown_install, Signe
 use crate::error::ApiError;
 use crate::now;
 use crate::state::AppState;
-
-fn wire(b: Stored) -> SupportBundleInfo {
-    SupportBundleInfo {
-        id: b.id,
-        install_id: b.install_id,
-        size: b.size,
-        digest: b.digest,
-        created_at: b.created_at,
-    }
-}
 
 /// `413 support_bundle_too_large`, naming the cap.
 fn too_large(size: Option<u64>, cap: u64) -> ApiError {
@@ -100,7 +90,7 @@ pub async fn upload(
     };
     state.store.append_audit(&event).await?;
     tracing::info!(install = %id, bundle = stored.id, size = stored.size, "support bundle stored");
-    Ok((StatusCode::CREATED, Json(wire(stored))))
+    Ok((StatusCode::CREATED, Json(stored)))
 }
 
 /// Requires that install `id` exists.
@@ -119,8 +109,7 @@ pub async fn list(
 ) -> Result<Json<Vec<SupportBundleInfo>>, ApiError> {
     require_operator(&state, &headers)?;
     require_install(&state, &id).await?;
-    let bundles = state.store.list_support_bundles(&id).await?;
-    Ok(Json(bundles.into_iter().map(wire).collect()))
+    Ok(Json(state.store.list_support_bundles(&id).await?))
 }
 
 /// `GET /v1/installs/{id}/support-bundles/{n}`: the bundle's bytes (`application/gzip`).
