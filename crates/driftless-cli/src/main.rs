@@ -33,6 +33,7 @@ mod secret_input;
 mod self_update;
 mod state;
 mod status;
+mod support_bundle;
 mod sync;
 mod uninstall;
 mod window;
@@ -111,6 +112,12 @@ enum Command {
     /// The app's volumes go too unless --keep-data. Asks first; off a terminal, only
     /// --yes goes ahead. Without the control plane, nothing is removed unless --force.
     Uninstall(uninstall::UninstallArgs),
+    /// Collect a support bundle (status, journal, containers, logs, host facts, release
+    /// documents and the config, every secret redacted) into one tar.gz.
+    ///
+    /// With --upload, send it to the control plane (a signed request), where the vendor
+    /// lists, downloads and analyzes it.
+    SupportBundle(support_bundle::SupportBundleArgs),
     /// Replace this binary with the CLI build the newest verified release offers.
     SelfUpdate(self_update::SelfUpdateArgs),
     /// Sync on the control plane's schedule until stopped (run by systemd).
@@ -134,6 +141,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::RegistryLogin => registry_login::run_command(&dir).await,
         Command::Rollback => rollback::run_command(&dir).await,
         Command::Uninstall(args) => uninstall::run_command(&dir, args).await,
+        Command::SupportBundle(args) => support_bundle::run_command(&dir, args).await,
         Command::SelfUpdate(args) => self_update::run_command(&dir, args).await,
         Command::Agent(args) => agent::run_command(&dir, args).await,
         Command::Generate(args) => driftless_generate::run(args, Cli::command()),

@@ -91,7 +91,7 @@ pub async fn status(dir: &StateDir, json: bool) -> Result<()> {
 }
 
 /// Gathers the report from the state directory and, when it answers, the engine.
-async fn report(dir: &StateDir) -> Result<StatusReport> {
+pub(crate) async fn report(dir: &StateDir) -> Result<StatusReport> {
     let config = dir.load_config()?;
     let record = dir.load_sync();
     let current = dir.current_version();

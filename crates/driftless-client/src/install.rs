@@ -4,6 +4,7 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use driftless_wire::api::{ServerInfo, SupportBundleInfo};
 use driftless_wire::checkin::{
     request_signing_input, CheckinRequest, CheckinResponse, RegisterRequest, RegisterResponse,
     RegistryLoginResponse, RegistryTokenResponse, UninstallRequest, INSTALL_HEADER,
@@ -84,6 +85,13 @@ impl InstallClient {
     pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterResponse, ClientError> {
         let url = self.http.url("/v1/installs");
         let r = self.http.client().post(&url).json(req);
+        self.http.send(r, &url).await?.json()
+    }
+
+    /// `GET /v1/info`: the control plane's public settings.
+    pub async fn info(&self) -> Result<ServerInfo, ClientError> {
+        let url = self.http.url("/v1/info");
+        let r = self.http.client().get(&url);
         self.http.send(r, &url).await?.json()
     }
 
@@ -283,6 +291,31 @@ impl InstallClient {
         let path = format!("/v1/installs/{install_id}/uninstall");
         let (r, url) = self.signed_post(&path, key, signed_at_ms, Some(req))?;
         self.http.send(r, &url).await?.ok()
+    }
+
+    /// Uploads a support bundle (a `tar.gz`) with a request signed at `signed_at_ms`
+    /// (see [`InstallClient::checkin`]); the control plane refuses one over its cap
+    /// with `413 support_bundle_too_large`.
+    pub async fn upload_support_bundle(
+        &self,
+        install_id: &str,
+        key: &SigningKey,
+        bundle: Vec<u8>,
+        signed_at_ms: i64,
+    ) -> Result<SupportBundleInfo, ClientError> {
+        let path = format!("/v1/installs/{install_id}/support-bundles");
+        let url = self.http.url(&path);
+        let sig = key.sign(&request_signing_input("POST", &path, signed_at_ms, &bundle));
+        let r = self
+            .http
+            .client()
+            .post(&url)
+            .header(TIMESTAMP_HEADER, signed_at_ms.to_string())
+            .header(SIGNATURE_HEADER, B64.encode(sig.to_bytes()))
+            .header(reqwest::header::CONTENT_TYPE, "application/gzip")
+            .timeout(crate::ARTIFACT_TIMEOUT)
+            .body(bundle);
+        self.http.send(r, &url).await?.json()
     }
 
     /// A `POST` of `path` signed by the install's `key` at `signed_at_ms`, with `body`

@@ -122,6 +122,36 @@ impl VendorClient {
             .body(bytes);
         self.http.send(req, &url).await?.json()
     }
+    /// The support bundles install `install` uploaded, newest first.
+    pub async fn list_support_bundles(
+        &self,
+        install: &str,
+    ) -> Result<Vec<SupportBundleInfo>, ClientError> {
+        self.get(&format!("/v1/installs/{install}/support-bundles"))
+            .await
+    }
+    /// Support bundle `id` of install `install`: its bytes, at most `cap`.
+    pub async fn support_bundle(
+        &self,
+        install: &str,
+        id: u64,
+        cap: usize,
+    ) -> Result<Vec<u8>, ClientError> {
+        let url = self
+            .http
+            .url(&format!("/v1/installs/{install}/support-bundles/{id}"));
+        let req = self
+            .http
+            .client()
+            .get(&url)
+            .bearer_auth(&self.token)
+            .timeout(crate::ARTIFACT_TIMEOUT);
+        let answer = self.http.send_capped(req, &url, cap).await?;
+        if !answer.status.is_success() {
+            return Err(answer.error());
+        }
+        Ok(answer.body)
+    }
     /// Lists an app's releases, highest counter first.
     pub async fn list_releases(&self, app: &str) -> Result<Vec<ReleaseInfo>, ClientError> {
         self.get(&format!("/v1/apps/{app}/releases")).await

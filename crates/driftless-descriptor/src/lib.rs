@@ -15,6 +15,7 @@
 //! YAML is read with `serde_norway`, the maintained fork of the deprecated `serde_yaml`
 //! (same API and parser; the workspace `Cargo.toml` says why this fork).
 
+mod analyzers;
 mod bounded_yaml;
 mod compose;
 mod env_file;
@@ -28,6 +29,7 @@ mod schema;
 mod verify;
 mod yaml_emit;
 
+pub use analyzers::Analyzer;
 pub use bounded_yaml::{MAX_YAML_NODES, MAX_YAML_TEXT_BYTES};
 pub use compose::{ComposeFile, ServiceImage};
 pub use env_file::{render_env_file, ENV_FILE_HEADER};

@@ -34,6 +34,10 @@ struct Extension {
     #[serde(default)]
     #[allow(dead_code)]
     preflight: Option<Value>,
+    // Read by `crate::analyzers`.
+    #[serde(default)]
+    #[allow(dead_code)]
+    analyzers: Option<Value>,
 }
 
 #[derive(Deserialize)]

@@ -42,6 +42,8 @@ pub mod code {
     /// A release's run-once job (`pre_upgrade` or `post_upgrade`) failed; its data
     /// volumes were restored from the snapshot and the previous release brought back.
     pub const JOB_FAILED: u8 = 18;
+    /// A support bundle is larger than the control plane accepts; nothing was sent.
+    pub const SUPPORT_BUNDLE_TOO_LARGE: u8 = 19;
 }
 
 /// One exit code as the README documents it.
@@ -130,6 +132,10 @@ pub const CODES: &[ExitCodeInfo] = &[
     ExitCodeInfo {
         code: code::JOB_FAILED,
         meaning: "a release's run-once job failed; its data volumes were restored and the previous release brought back",
+    },
+    ExitCodeInfo {
+        code: code::SUPPORT_BUNDLE_TOO_LARGE,
+        meaning: "a support bundle is larger than the control plane accepts; nothing was sent",
     },
 ];
 

@@ -85,6 +85,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             return match e {
                 ClientError::Unreachable { .. } => code::UNREACHABLE,
                 ClientError::Malformed { .. } | ClientError::TooLarge { .. } => code::PROTOCOL,
+                ClientError::Api { code, .. } if code == "support_bundle_too_large" => {
+                    code::SUPPORT_BUNDLE_TOO_LARGE
+                }
                 ClientError::Api { status, .. } => match status {
                     400 | 422 => code::INVALID_INPUT,
                     401 | 403 => code::UNAUTHORIZED,

@@ -92,6 +92,7 @@ fn state(store: SqliteStore) -> (AppState, SigningKey) {
         session_lifetime_s: 86_400,
         heartbeat_flush_ms: 1000,
         metrics: Default::default(),
+        max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
         max_in_flight: 1024,
         artifacts_in_database: false,
     };

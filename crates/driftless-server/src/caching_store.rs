@@ -263,6 +263,31 @@ impl Store for CachingStore {
     async fn get_artifact(&self, digest: &str) -> StoreResult<Option<Vec<u8>>> {
         self.inner.get_artifact(digest).await
     }
+    // Support bundles are read from the database on every request: nothing to cache.
+    async fn put_support_bundle(
+        &self,
+        install_id: &str,
+        bytes: &[u8],
+        digest: &str,
+        now: i64,
+    ) -> StoreResult<driftless_store::SupportBundleInfo> {
+        self.inner
+            .put_support_bundle(install_id, bytes, digest, now)
+            .await
+    }
+    async fn list_support_bundles(
+        &self,
+        install_id: &str,
+    ) -> StoreResult<Vec<driftless_store::SupportBundleInfo>> {
+        self.inner.list_support_bundles(install_id).await
+    }
+    async fn get_support_bundle(
+        &self,
+        install_id: &str,
+        id: u64,
+    ) -> StoreResult<Option<(driftless_store::SupportBundleInfo, Vec<u8>)>> {
+        self.inner.get_support_bundle(install_id, id).await
+    }
     async fn try_lease(
         &self,
         name: &str,

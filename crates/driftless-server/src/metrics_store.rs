@@ -249,6 +249,28 @@ impl Store for MeteredStore {
     async fn stale_installs(&self, seen_before: i64) -> StoreResult<Vec<StaleCount>> {
         timed!(self, stale_installs(seen_before))
     }
+    async fn put_support_bundle(
+        &self,
+        install_id: &str,
+        bytes: &[u8],
+        digest: &str,
+        now: i64,
+    ) -> StoreResult<driftless_store::SupportBundleInfo> {
+        timed!(self, put_support_bundle(install_id, bytes, digest, now))
+    }
+    async fn list_support_bundles(
+        &self,
+        install_id: &str,
+    ) -> StoreResult<Vec<driftless_store::SupportBundleInfo>> {
+        timed!(self, list_support_bundles(install_id))
+    }
+    async fn get_support_bundle(
+        &self,
+        install_id: &str,
+        id: u64,
+    ) -> StoreResult<Option<(driftless_store::SupportBundleInfo, Vec<u8>)>> {
+        timed!(self, get_support_bundle(install_id, id))
+    }
     async fn list_audit_page(&self, before: Option<u64>, limit: u32) -> StoreResult<AuditPage> {
         timed!(self, list_audit_page(before, limit))
     }

@@ -54,6 +54,10 @@ pub struct ServerConfig {
     /// What `/metrics` serves and who may read it.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// The largest support bundle an install may upload, in bytes; a larger one is
+    /// refused with `413 support_bundle_too_large`.
+    #[serde(default = "default_max_support_bundle_bytes")]
+    pub max_support_bundle_bytes: u64,
 }
 
 /// Settings of the `/metrics` endpoint.
@@ -91,6 +95,11 @@ fn default_max_in_flight() -> usize {
 /// A day.
 pub fn default_session_lifetime_s() -> i64 {
     86_400
+}
+
+/// 20 MiB.
+pub fn default_max_support_bundle_bytes() -> u64 {
+    driftless_wire::api::DEFAULT_MAX_SUPPORT_BUNDLE_BYTES
 }
 
 /// A second.

@@ -161,6 +161,7 @@ impl Harness {
             session_lifetime_s: driftless_server::default_session_lifetime_s(),
             heartbeat_flush_ms: driftless_server::default_heartbeat_flush_ms(),
             metrics: Default::default(),
+            max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
             artifacts_dir,
             max_in_flight: 1024,
             artifacts_in_database,
@@ -2140,4 +2141,92 @@ async fn metrics_need_the_scrape_or_operator_token_and_the_scrape_token_reads_no
     h.send(req)
         .await
         .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+/// `POST /v1/installs/{id}/support-bundles` of `bundle`, signed by `key` at `timestamp`.
+fn support_bundle_request(
+    install_id: &str,
+    key: &SigningKey,
+    timestamp: i64,
+    bundle: &[u8],
+) -> Request<Body> {
+    let path = format!("/v1/installs/{install_id}/support-bundles");
+    signed_request(Method::POST, &path, key, timestamp, bundle.to_vec())
+        .body(Body::from(bundle.to_vec()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_support_bundle_is_taken_only_from_its_install_under_the_cap_and_served_to_the_vendor() {
+    let h = Harness::new().await;
+    let (id, key) = install_on_1_0_0(&h).await;
+    let bundle = b"\x1f\x8b a support bundle".to_vec();
+
+    // Signed by another key (another install's, or anyone's): refused, nothing stored.
+    h.send(support_bundle_request(
+        &id,
+        &generate_signing_key(),
+        request_ms(),
+        &bundle,
+    ))
+    .await
+    .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let path = format!("/v1/installs/{id}/support-bundles");
+    assert_eq!(h.get(&path).await.json(), json!([]));
+
+    let t = request_ms();
+    let stored = h.send(support_bundle_request(&id, &key, t, &bundle)).await;
+    assert_eq!(stored.status, StatusCode::CREATED);
+    let info = stored.json();
+    assert_eq!(info["size"], bundle.len(), "{info}");
+    assert_eq!(info["install_id"], id.as_str(), "{info}");
+    assert_replay_refused(&h.send(support_bundle_request(&id, &key, t, &bundle)).await);
+
+    // One byte over the cap: a 413 that names the cap, and nothing stored.
+    let cap = driftless_server::default_max_support_bundle_bytes();
+    let oversized = vec![0u8; usize::try_from(cap).unwrap() + 1];
+    let message = h
+        .send(support_bundle_request(&id, &key, request_ms(), &oversized))
+        .await
+        .expect_error(StatusCode::PAYLOAD_TOO_LARGE, "support_bundle_too_large");
+    assert!(message.contains(&cap.to_string()), "{message}");
+
+    let listed = h.get(&path).await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    let n = info["id"].as_u64().unwrap();
+    let got = h.get(&format!("{path}/{n}")).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.body, bundle);
+    h.get(&format!("{path}/{}", n + 1))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_support_bundle");
+    h.get("/v1/installs/ins_nobody/support-bundles")
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_install");
+    // The vendor's routes need the operator token.
+    let anonymous = Request::builder().uri(&path).body(Body::empty()).unwrap();
+    h.send(anonymous)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    let audit = h.get("/v1/audit").await.json();
+    let actions: Vec<(&str, &str)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["event"]["action"].as_str().unwrap(),
+                e["event"]["actor"].as_str().unwrap(),
+            )
+        })
+        .filter(|(a, _)| a.starts_with("support_bundle."))
+        .collect();
+    let actor = format!("install:{id}");
+    assert_eq!(
+        actions,
+        vec![
+            ("support_bundle.download", "operator"),
+            ("support_bundle.upload", actor.as_str())
+        ],
+        "{audit}"
+    );
 }

@@ -127,6 +127,7 @@ impl Trust {
             session_lifetime_s,
             heartbeat_flush_ms: 50,
             metrics: Default::default(),
+            max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
             max_in_flight: 1024,
             artifacts_in_database: false,
         };

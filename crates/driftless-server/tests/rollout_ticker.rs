@@ -275,6 +275,31 @@ impl Store for Interfering {
     async fn get_artifact(&self, digest: &str) -> StoreResult<Option<Vec<u8>>> {
         self.inner.get_artifact(digest).await
     }
+    // Support bundles are read from the database on every request: nothing to cache.
+    async fn put_support_bundle(
+        &self,
+        install_id: &str,
+        bytes: &[u8],
+        digest: &str,
+        now: i64,
+    ) -> StoreResult<driftless_store::SupportBundleInfo> {
+        self.inner
+            .put_support_bundle(install_id, bytes, digest, now)
+            .await
+    }
+    async fn list_support_bundles(
+        &self,
+        install_id: &str,
+    ) -> StoreResult<Vec<driftless_store::SupportBundleInfo>> {
+        self.inner.list_support_bundles(install_id).await
+    }
+    async fn get_support_bundle(
+        &self,
+        install_id: &str,
+        id: u64,
+    ) -> StoreResult<Option<(driftless_store::SupportBundleInfo, Vec<u8>)>> {
+        self.inner.get_support_bundle(install_id, id).await
+    }
     async fn try_lease(
         &self,
         name: &str,
@@ -362,6 +387,7 @@ async fn control_plane() -> (AppState, Arc<Interfering>) {
         session_lifetime_s: driftless_server::default_session_lifetime_s(),
         heartbeat_flush_ms: driftless_server::default_heartbeat_flush_ms(),
         metrics: Default::default(),
+        max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
     };
     let keys = Keys {
         director,

@@ -10,6 +10,8 @@
 
 mod replicas;
 pub use replicas::*;
+mod support_bundles;
+pub use support_bundles::*;
 
 use std::sync::Arc;
 
@@ -82,6 +84,7 @@ macro_rules! conformance_tests {
             the_check_ins_own_writes_leave_the_change_feed_alone,
         );
         $crate::replica_conformance_tests!($open);
+        $crate::support_bundle_conformance_tests!($open);
     };
     (@each $open:path; $($check:ident),* $(,)?) => {
         $(

@@ -22,6 +22,7 @@ mod requests;
 mod rollouts;
 mod schema;
 mod sessions;
+mod support_bundles;
 mod url;
 
 use std::str::FromStr;
@@ -32,7 +33,8 @@ use driftless_store::{
     App, AuditEntry, AuditEvent, AuditPage, Change, Channel, CheckinReport, CheckinView, Customer,
     FleetSummary, Heartbeat, ImportedInstall, Install, InstallCursor, InstallFilter, InstallPage,
     InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate,
-    StaleCount, Store, StoreError, StoreResult, StoredAssignment, StoredSession, TrustState,
+    StaleCount, Store, StoreError, StoreResult, StoredAssignment, StoredSession, SupportBundleInfo,
+    TrustState,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -286,6 +288,25 @@ impl Store for PgStore {
     }
     async fn get_artifact(&self, digest: &str) -> StoreResult<Option<Vec<u8>>> {
         replicas::get_artifact(&self.pool, digest).await
+    }
+    async fn put_support_bundle(
+        &self,
+        install_id: &str,
+        bytes: &[u8],
+        digest: &str,
+        now: i64,
+    ) -> StoreResult<SupportBundleInfo> {
+        support_bundles::put_support_bundle(&self.pool, install_id, bytes, digest, now).await
+    }
+    async fn list_support_bundles(&self, install_id: &str) -> StoreResult<Vec<SupportBundleInfo>> {
+        support_bundles::list_support_bundles(&self.pool, install_id).await
+    }
+    async fn get_support_bundle(
+        &self,
+        install_id: &str,
+        id: u64,
+    ) -> StoreResult<Option<(SupportBundleInfo, Vec<u8>)>> {
+        support_bundles::get_support_bundle(&self.pool, install_id, id).await
     }
     async fn try_lease(
         &self,

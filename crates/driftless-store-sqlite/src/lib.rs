@@ -19,6 +19,7 @@ mod requests;
 mod rollouts;
 mod schema;
 mod sessions;
+mod support_bundles;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -28,7 +29,7 @@ use driftless_store::{
     App, AuditEntry, AuditEvent, Change, Channel, CheckinReport, CheckinView, Customer, Heartbeat,
     ImportedInstall, Install, InstallSummary, License, Release, ReleaseState, Rollout,
     RolloutOutcomes, RolloutUpdate, Store, StoreError, StoreResult, StoredAssignment,
-    StoredSession, TrustState,
+    StoredSession, SupportBundleInfo, TrustState,
 };
 use driftless_store::{
     AuditPage, FleetSummary, InstallCursor, InstallFilter, InstallPage, StaleCount,
@@ -276,6 +277,25 @@ impl Store for SqliteStore {
     }
     async fn get_artifact(&self, digest: &str) -> StoreResult<Option<Vec<u8>>> {
         replicas::get_artifact(&self.pool, digest).await
+    }
+    async fn put_support_bundle(
+        &self,
+        install_id: &str,
+        bytes: &[u8],
+        digest: &str,
+        now: i64,
+    ) -> StoreResult<SupportBundleInfo> {
+        support_bundles::put_support_bundle(&self.pool, install_id, bytes, digest, now).await
+    }
+    async fn list_support_bundles(&self, install_id: &str) -> StoreResult<Vec<SupportBundleInfo>> {
+        support_bundles::list_support_bundles(&self.pool, install_id).await
+    }
+    async fn get_support_bundle(
+        &self,
+        install_id: &str,
+        id: u64,
+    ) -> StoreResult<Option<(SupportBundleInfo, Vec<u8>)>> {
+        support_bundles::get_support_bundle(&self.pool, install_id, id).await
     }
     async fn try_lease(
         &self,

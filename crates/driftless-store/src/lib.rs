@@ -202,6 +202,25 @@ pub trait Store: Send + Sync + 'static {
     async fn put_artifact(&self, digest: &str, bytes: &[u8], now: i64) -> StoreResult<bool>;
     /// The artifact stored under `digest`.
     async fn get_artifact(&self, digest: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Stores a support bundle install `install_id` uploaded, whose `sha256:` digest is
+    /// `digest` (the caller computed it), and returns what was stored; `Missing` if no
+    /// such install.
+    async fn put_support_bundle(
+        &self,
+        install_id: &str,
+        bytes: &[u8],
+        digest: &str,
+        now: i64,
+    ) -> StoreResult<SupportBundleInfo>;
+    /// The support bundles install `install_id` uploaded, newest first.
+    async fn list_support_bundles(&self, install_id: &str) -> StoreResult<Vec<SupportBundleInfo>>;
+    /// Support bundle `id` of install `install_id`, with its bytes; `None` when that
+    /// install uploaded no bundle with that number.
+    async fn get_support_bundle(
+        &self,
+        install_id: &str,
+        id: u64,
+    ) -> StoreResult<Option<(SupportBundleInfo, Vec<u8>)>>;
     /// Takes or renews lease `name` for `holder` until `now_ms + ttl_ms`: true if it
     /// is free, expired (at or before `now_ms`) or already `holder`'s; false, and
     /// nothing changed, while another holder's lease runs.

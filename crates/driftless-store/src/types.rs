@@ -477,3 +477,7 @@ pub struct Heartbeat {
     /// The time its request was made at (Unix milliseconds), accepted as its newest.
     pub signed_at_ms: i64,
 }
+
+/// A support bundle an install uploaded, without its bytes: stored and answered as
+/// the API names it.
+pub use driftless_wire::api::SupportBundleInfo;

@@ -220,6 +220,7 @@ fn settings(opts: &InitOptions, operator_token: &str) -> Settings {
             session_lifetime_s: driftless_server::default_session_lifetime_s(),
             heartbeat_flush_ms: driftless_server::default_heartbeat_flush_ms(),
             metrics: Default::default(),
+            max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
             artifacts_dir: None,
             max_in_flight: 1024,
             artifacts_in_database: false,

@@ -26,6 +26,7 @@ mod remote;
 mod rollout;
 mod serve;
 mod signer;
+mod support_bundle;
 mod trust_publish;
 
 use anyhow::Result;
@@ -75,6 +76,8 @@ enum Command {
     Fleet(fleet::FleetArgs),
     /// The newest audit log entries.
     Audit(audit::AuditArgs),
+    /// Support bundles installs uploaded: list, download, analyze.
+    SupportBundle(support_bundle::SupportBundleArgs),
     /// Shell completions and man pages (see the README for installing them).
     #[command(hide = true)]
     Generate(driftless_generate::GenerateArgs),
@@ -98,6 +101,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Install(args) => install::run(args).await,
         Command::Fleet(args) => fleet::run(args).await,
         Command::Audit(args) => audit::run(args).await,
+        Command::SupportBundle(args) => support_bundle::run(args).await,
         Command::Generate(args) => driftless_generate::run(args, Cli::command()),
     }
 }

@@ -299,6 +299,8 @@ fn read_inputs(opts: &PublishOptions<'_>) -> Result<Inputs> {
     let health = compose.health().with_context(in_compose)?;
     let migrations = compose.migrations().with_context(in_compose)?;
     let preflight = compose.preflight().with_context(in_compose)?;
+    // Checked here so a bad pattern is refused before anything is pushed.
+    compose.analyzers().with_context(in_compose)?;
     let notes = match opts.notes {
         Some(p) => Some(
             String::from_utf8(read_capped(p, 256 * 1024)?)

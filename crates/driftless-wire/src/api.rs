@@ -140,6 +140,25 @@ pub struct ArtifactInfo {
     pub size: u64,
 }
 
+/// The largest support bundle a control plane accepts unless its settings say
+/// otherwise (`max_support_bundle_bytes`).
+pub const DEFAULT_MAX_SUPPORT_BUNDLE_BYTES: u64 = 20 << 20;
+
+/// A support bundle an install uploaded, as the upload and the vendor's list answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupportBundleInfo {
+    /// Its number, unique across the control plane (`--bundle N`).
+    pub id: u64,
+    /// The install that uploaded it.
+    pub install_id: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// `sha256:<hex>` of its bytes.
+    pub digest: String,
+    /// Unix seconds it was received at.
+    pub created_at: i64,
+}
+
 fn active() -> String {
     "active".into()
 }
@@ -188,6 +207,10 @@ pub struct ServerInfo {
     pub root_version: u64,
     /// The next release counter for each app is assigned by the vendor CLI from this.
     pub server_time: i64,
+    /// The largest support bundle it accepts, in bytes (absent from control planes
+    /// older than support bundles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_support_bundle_bytes: Option<u64>,
 }
 
 /// An install as listed in the fleet view.

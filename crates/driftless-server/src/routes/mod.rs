@@ -15,6 +15,7 @@ mod page_cursor;
 mod push_token;
 mod releases;
 mod rollouts;
+mod support_bundles;
 mod trust;
 mod uninstall;
 
@@ -91,6 +92,16 @@ pub fn router(state: AppState) -> Router {
                     put(artifacts::upload).get(artifacts::download),
                 )
                 .layer(RequestBodyLimitLayer::new(MAX_ARTIFACT_BYTES as usize)),
+        )
+        // Capped by the handler at the configured `max_support_bundle_bytes`, with a
+        // 413 that says so.
+        .route(
+            "/v1/installs/{id}/support-bundles",
+            post(support_bundles::upload).get(support_bundles::list),
+        )
+        .route(
+            "/v1/installs/{id}/support-bundles/{n}",
+            get(support_bundles::download),
         )
         .with_state(state)
 }

@@ -23,6 +23,7 @@ pub async fn info(State(state): State<AppState>) -> Result<Json<ServerInfo>, Api
         root_fingerprint: Digest::of(&payload).to_string(),
         root_version: keys.root.version,
         server_time: crate::now(),
+        max_support_bundle_bytes: Some(state.config.max_support_bundle_bytes),
     }))
 }
 
