@@ -1,6 +1,6 @@
-//! The check-in: the hot path. A converged install's heartbeat is answered from memory
-//! (see [`handle`]); a change is written before its answer; signing a new assignment
-//! and minting a token happen only when the install needs them.
+//! The check-in: the hot path. A check-in that changes nothing is answered from memory,
+//! `304` or `200` with a fresh registry token (see [`handle`]); a change is written
+//! before its answer; signing a new assignment happens only when the install needs one.
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::auth::{self, SignedRequest};
-use crate::cache::{ChannelEntry, InstallEntry, ReleaseDocs};
+use crate::cache::{AssignmentHead, ChannelEntry, InstallEntry, ReleaseDocs};
 use crate::error::ApiError;
 use crate::rollout::{desired_on, ChannelView};
 use crate::routes::input::parse_json;
@@ -24,12 +24,14 @@ use crate::state::AppState;
 
 /// Handles `POST /v1/installs/{id}/checkin`.
 ///
-/// The hot path, a converged install saying it is still there, reads nothing from the
-/// database and writes nothing before answering `304`: install and channel come from
-/// the cache, the replay rule is checked against the newest request time this process
-/// accepted, and the heartbeat is queued for the next batch write. A check-in that
-/// changes what the install reported is written (after the database's own replay
-/// check) before the answer; anything else than a `304` reads the install afresh.
+/// The hot path, an install that holds its assignment saying it is still there, reads
+/// nothing from the database and writes nothing before answering (`304`, or `200` with
+/// its assignment and a fresh registry token when it does not send the assignment's
+/// ETag): install and channel come from the cache, the replay rule is checked against
+/// the newest request time this process accepted, and the heartbeat is queued for the
+/// next batch write. A check-in that changes what the install reported is written
+/// (after the database's own replay check) before the answer; one that needs a new
+/// assignment reads the install afresh.
 pub async fn handle(
     state: &AppState,
     id: &str,
@@ -60,7 +62,7 @@ pub async fn handle(
         .cache
         .channel(&*state.store, &entry.app, &entry.channel)
         .await?;
-    if let Some(answer) = heartbeat(
+    if let Some(answer) = unchanged(
         state,
         &entry,
         &channel,
@@ -68,7 +70,9 @@ pub async fn handle(
         body_hash,
         signed_at_ms,
         now,
-    )? {
+    )
+    .await?
+    {
         return Ok(answer);
     }
     accept_fresh(state, &entry, signed_at_ms).await?;
@@ -133,10 +137,13 @@ async fn authenticate(
     }
 }
 
-/// The `304` of a pure heartbeat (the same report as the last one this process
-/// recorded, and the assignment the install holds is still the answer), accepted in
-/// memory and queued for the next batch write; `None` when the check-in is not one.
-fn heartbeat(
+/// A check-in that changes nothing but the install's last-seen time: the same report
+/// as the last one this process recorded, from an install that holds the assignment it
+/// should. Accepted in memory and queued for the next batch write (see
+/// [`crate::heartbeats`]), then answered `304` when the install says it holds that
+/// assignment, else `200` with it and a fresh registry token, all from memory. `None`
+/// when the check-in is not one.
+async fn unchanged(
     state: &AppState,
     entry: &InstallEntry,
     channel: &ChannelEntry,
@@ -145,27 +152,57 @@ fn heartbeat(
     signed_at_ms: i64,
     now: i64,
 ) -> Result<Option<Response>, ApiError> {
-    let mut live = entry.live();
-    if live.last_body != Some(body_hash) {
-        return Ok(None);
-    }
-    let Some(tag) = converged_tag(
-        state,
-        entry,
-        channel,
-        live.running_version.as_deref(),
-        headers,
-        now,
-    ) else {
-        return Ok(None);
+    let (current, holds) = {
+        let mut live = entry.live();
+        if live.last_body != Some(body_hash) {
+            return Ok(None);
+        }
+        let running = live.running_version.as_deref();
+        let Some(current) = current(state, entry, channel, running, now) else {
+            return Ok(None);
+        };
+        let holds = if_none_match(headers) == Some(&*current.tag);
+        if !holds && current.held.compact.is_none() {
+            return Ok(None);
+        }
+        if signed_at_ms <= live.newest_request_ms {
+            return Err(auth::replayed(&entry.id));
+        }
+        live.newest_request_ms = signed_at_ms;
+        (current, holds)
     };
-    if signed_at_ms <= live.newest_request_ms {
-        return Err(auth::replayed(&entry.id));
-    }
-    live.newest_request_ms = signed_at_ms;
-    drop(live);
     state.hot.heartbeats.push(&entry.id, now, signed_at_ms);
-    Ok(Some(not_modified(state, &tag)))
+    if holds {
+        return Ok(Some(not_modified(state, &current.tag)));
+    }
+    renewed(state, entry, current).await.map(Some)
+}
+
+/// The `200` of an install that holds its assignment and only needs a fresh registry
+/// token: the assignment rebuilt from its cached compact form, the release from the
+/// release cache, nothing read from the database.
+async fn renewed(
+    state: &AppState,
+    entry: &InstallEntry,
+    current: Current<'_>,
+) -> Result<Response, ApiError> {
+    let envelope = current
+        .held
+        .envelope(&entry.id)
+        // `unchanged` answers from memory only an assignment kept compactly.
+        .ok_or_else(|| ApiError::internal("the cached assignment has no compact form"))?
+        .map_err(ApiError::internal)?;
+    let release = load_release(state, &entry.app, &current.version).await?;
+    let token = crate::registry::mint(
+        state,
+        &entry.id,
+        crate::registry::pull_access(&release.document),
+    )?;
+    let held = HeldAnswer {
+        envelope: &envelope,
+        tag: &current.tag,
+    };
+    full_answer(state, held, release.envelope.clone(), token, current.notes)
 }
 
 /// Accepts a check-in that is not a heartbeat: newer than what this process accepted,
@@ -208,27 +245,40 @@ fn body_hash(body: &[u8]) -> [u8; 16] {
     out
 }
 
-/// The ETag of the `304` when the install holds what it should and says so in
-/// `If-None-Match`: its held assignment names the release it is to run and has at
-/// least half its life left.
-fn converged_tag<'e>(
+/// The assignment an install holds, while it is still the answer to its check-in.
+struct Current<'a> {
+    /// The assignment.
+    held: &'a AssignmentHead,
+    /// The ETag to answer with: the assignment's, with the notes that come with it.
+    tag: Cow<'a, str>,
+    /// The version of the release it names.
+    version: Cow<'a, str>,
+    /// What comes with it.
+    notes: Notes,
+}
+
+/// What install `entry`, running `running`, holds when it is what it should hold: its
+/// held assignment names the release it is to run and has at least half its life left.
+fn current<'a>(
     state: &AppState,
-    entry: &'e InstallEntry,
-    channel: &ChannelEntry,
+    entry: &'a InstallEntry,
+    channel: &'a ChannelEntry,
     running: Option<&str>,
-    headers: &HeaderMap,
     now: i64,
-) -> Option<Cow<'e, str>> {
+) -> Option<Current<'a>> {
     let held = entry.assignment.as_ref()?;
-    let sent = if_none_match(headers)?;
     if held.expires - now <= state.config.assignment_lifetime_s / 2 {
         return None;
     }
     // The common case, without a copy: no rollout, an active release, no notes.
     if let (None, Some(release)) = (&channel.rollout, &channel.release) {
         if release.state == ReleaseState::Active {
-            let current = *held.release_digest == *release.digest && sent == &*held.etag;
-            return current.then_some(Cow::Borrowed(&*held.etag));
+            return (*held.release_digest == *release.digest).then(|| Current {
+                held,
+                tag: Cow::Borrowed(&*held.etag),
+                version: Cow::Borrowed(&release.version),
+                notes: Notes::default(),
+            });
         }
     }
     let view = ChannelView {
@@ -245,7 +295,30 @@ fn converged_tag<'e>(
         desired.note.as_deref(),
         desired.pending.as_ref(),
     );
-    (sent == tag).then_some(Cow::Owned(tag))
+    Some(Current {
+        held,
+        tag: Cow::Owned(tag),
+        version: Cow::Owned(desired.release.version),
+        notes: Notes {
+            message: desired.note,
+            pending: desired.pending,
+        },
+    })
+}
+
+/// The ETag of the `304` when the install holds what it should (see [`current`]) and
+/// says so in `If-None-Match`.
+fn converged_tag<'a>(
+    state: &AppState,
+    entry: &'a InstallEntry,
+    channel: &'a ChannelEntry,
+    running: Option<&str>,
+    headers: &HeaderMap,
+    now: i64,
+) -> Option<Cow<'a, str>> {
+    let sent = if_none_match(headers)?;
+    let current = current(state, entry, channel, running, now)?;
+    (sent == current.tag).then_some(current.tag)
 }
 
 /// An answer read afresh from the database, and the assignment it issued, if any.
@@ -303,11 +376,16 @@ async fn answer_afresh(
         .record_checkin(id, report, issued.then_some(&assignment))
         .await?;
     let token = crate::registry::mint(state, id, crate::registry::pull_access(&release.document))?;
+    let tag = response_etag(&assignment.etag, note.as_deref(), pending.as_ref());
+    let held = HeldAnswer {
+        envelope: &assignment.envelope,
+        tag: &tag,
+    };
     let notes = Notes {
         message: note,
         pending,
     };
-    let response = full_answer(state, &assignment, release.envelope.clone(), token, notes)?;
+    let response = full_answer(state, held, release.envelope.clone(), token, notes)?;
     Ok(FreshAnswer {
         response,
         issued: issued.then_some(assignment),
@@ -403,21 +481,28 @@ async fn load_release(
 
 /// What comes with an assignment besides the documents: a warning, and why a newer
 /// release is held back.
+#[derive(Default)]
 struct Notes {
     message: Option<String>,
     pending: Option<Reason>,
 }
 
+/// The assignment a `200` sends: its signed envelope, and the answer's ETag.
+struct HeldAnswer<'a> {
+    envelope: &'a str,
+    tag: &'a str,
+}
+
 /// `200`: the assignment, the release document, and a registry token to pull it.
 fn full_answer(
     state: &AppState,
-    assignment: &StoredAssignment,
+    assignment: HeldAnswer<'_>,
     release_env: Envelope,
     token: TokenResponse,
     notes: Notes,
 ) -> Result<Response, ApiError> {
     let assignment_env: Envelope =
-        serde_json::from_str(&assignment.envelope).map_err(ApiError::internal)?;
+        serde_json::from_str(assignment.envelope).map_err(ApiError::internal)?;
     let body = CheckinResponse {
         assignment: Some(assignment_env),
         release: Some(release_env),
@@ -432,13 +517,8 @@ fn full_answer(
         message: notes.message,
         pending: notes.pending,
     };
-    let tag = response_etag(
-        &assignment.etag,
-        body.message.as_deref(),
-        body.pending.as_ref(),
-    );
     let mut resp = Json(body).into_response();
-    set_etag(&mut resp, &tag);
+    set_etag(&mut resp, assignment.tag);
     set_root_version(state, &mut resp);
     Ok(resp)
 }

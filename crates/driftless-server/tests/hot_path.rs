@@ -641,6 +641,89 @@ async fn a_promote_is_seen_by_the_very_next_check_in() {
     assert_eq!(answer.assigned_version(), "2.0.0");
 }
 
+/// The claims of a registry token (a JWT), unverified.
+fn token_claims(answer: &Answer) -> Value {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let token = answer.json()["registry"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let claims = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_token_renewal_is_answered_from_memory_and_its_replay_refused() {
+    let (_trust, state, license) = single().await;
+    let mut host = register(&state, &license).await;
+    host.open_session(&state).await;
+    let tag = host.converge(&state).await;
+    state.flush_heartbeats().await.unwrap();
+
+    // The same report without the ETag: the install only needs a registry token.
+    let t = request_ms();
+    let renewal = send(
+        &state,
+        host.mac_checkin(t, "converged", Some("1.0.0"), None),
+    )
+    .await;
+    assert_eq!(renewal.assigned_version(), "1.0.0");
+    assert_eq!(renewal.etag.as_deref(), Some(tag.as_str()));
+    let stored = state.store.checkin_view(&host.id).await.unwrap().unwrap();
+    let stored: Value = serde_json::from_str(&stored.assignment.unwrap().envelope).unwrap();
+    assert_eq!(
+        renewal.json()["assignment"],
+        stored,
+        "the held assignment, as signed"
+    );
+    let claims = token_claims(&renewal);
+    assert_eq!(claims["sub"], host.id.as_str());
+    assert_eq!(claims["access"][0]["actions"], json!(["pull"]));
+    assert_eq!(
+        state.pending_heartbeats(),
+        1,
+        "nothing written before the answer: its last-seen time waits for the flush"
+    );
+    assert_eq!(state.flush_heartbeats().await.unwrap(), 1);
+
+    // The same request again, or an older one, is refused like any replay.
+    for replay in [t, t - 5] {
+        send(
+            &state,
+            host.mac_checkin(replay, "converged", Some("1.0.0"), None),
+        )
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "replayed_request");
+    }
+    // A transition without the ETag is written before its answer.
+    let applying = send(
+        &state,
+        host.mac_checkin(request_ms(), "applying", Some("1.0.0"), None),
+    )
+    .await;
+    assert_eq!(applying.assigned_version(), "1.0.0");
+    assert_eq!(stored_report(&state, &host.id).await.1, "applying");
+    assert_eq!(state.pending_heartbeats(), 0);
+}
+
+#[tokio::test]
+async fn a_token_renewal_after_a_promote_gets_the_new_assignment() {
+    let (trust, state, license) = single().await;
+    let mut host = register(&state, &license).await;
+    host.open_session(&state).await;
+    host.converge(&state).await;
+    state.flush_heartbeats().await.unwrap();
+    upload(&state, &trust, "2.0.0", 2).await;
+    promote(&state, "2.0.0").await;
+    let answer = send(
+        &state,
+        host.mac_checkin(request_ms(), "converged", Some("1.0.0"), None),
+    )
+    .await;
+    assert_eq!(answer.assigned_version(), "2.0.0");
+    assert_eq!(state.pending_heartbeats(), 0, "a new assignment is written");
+}
+
 #[tokio::test]
 async fn heartbeats_are_written_by_the_flush_and_transitions_before_the_answer() {
     let (_trust, state, license) = single().await;

@@ -2,6 +2,7 @@
 //! heartbeat writes of the check-in hot path.
 
 use driftless_store::{Change, ChangeKind, Heartbeat, StoreError, StoreResult};
+use sqlx::sqlite::SqliteConnection;
 use sqlx::SqlitePool;
 
 use crate::error::backend;
@@ -58,7 +59,10 @@ const RECORD_HEARTBEATS: &str = "UPDATE installs SET
 /// Heartbeats per statement: bounds the statement's JSON to a few hundred kilobytes.
 const BATCH: usize = 5000;
 
-pub(crate) async fn record_heartbeats(pool: &SqlitePool, beats: &[Heartbeat]) -> StoreResult<()> {
+pub(crate) async fn record_heartbeats(
+    conn: &mut SqliteConnection,
+    beats: &[Heartbeat],
+) -> StoreResult<()> {
     for chunk in beats.chunks(BATCH) {
         let rows: Vec<(&str, i64, i64)> = chunk
             .iter()
@@ -68,7 +72,7 @@ pub(crate) async fn record_heartbeats(pool: &SqlitePool, beats: &[Heartbeat]) ->
             .map_err(|e| StoreError::Backend(format!("cannot encode heartbeats: {e}")))?;
         sqlx::query(RECORD_HEARTBEATS)
             .bind(json)
-            .execute(pool)
+            .execute(&mut *conn)
             .await
             .map_err(backend)?;
     }

@@ -5,6 +5,7 @@
 //! [`Store`] trait onto them.
 
 mod audit;
+mod batch_connection;
 mod catalog;
 mod changes;
 mod error;
@@ -25,6 +26,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use batch_connection::BatchConnection;
 use driftless_store::{
     App, AuditEntry, AuditEvent, Change, Channel, CheckinReport, CheckinView, Customer, Heartbeat,
     ImportedInstall, Install, InstallSummary, License, Release, ReleaseState, Rollout,
@@ -48,6 +50,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Where heartbeat batches are written (see [`batch_connection`]).
+    batches: std::sync::Arc<batch_connection::BatchConnection>,
 }
 
 impl SqliteStore {
@@ -73,15 +77,15 @@ impl SqliteStore {
                 .idle_timeout(None)
                 .max_lifetime(None);
         }
-        let pool = pool
-            .connect_with(options)
-            .await
-            .map_err(|e| match error::backend(e) {
-                StoreError::Unavailable(cause) => {
-                    StoreError::Unavailable(format!("cannot open database `{url}`: {cause}"))
-                }
-                other => StoreError::Backend(format!("cannot open database `{url}`: {other}")),
-            })?;
+        let pool =
+            pool.connect_with(options.clone())
+                .await
+                .map_err(|e| match error::backend(e) {
+                    StoreError::Unavailable(cause) => {
+                        StoreError::Unavailable(format!("cannot open database `{url}`: {cause}"))
+                    }
+                    other => StoreError::Backend(format!("cannot open database `{url}`: {other}")),
+                })?;
         schema::check(&pool, &MIGRATOR).await.map_err(|e| match e {
             StoreError::Backend(why) => StoreError::Backend(format!("database `{url}`: {why}")),
             other => other,
@@ -90,7 +94,15 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(format!("cannot migrate database `{url}`: {e}")))?;
-        Ok(Self { pool })
+        let batches = if is_in_memory(url) {
+            BatchConnection::Shared(pool.clone())
+        } else {
+            BatchConnection::open(options).await?
+        };
+        Ok(Self {
+            pool,
+            batches: std::sync::Arc::new(batches),
+        })
     }
 }
 
@@ -316,7 +328,9 @@ impl Store for SqliteStore {
         sessions::get_session(&self.pool, install_id).await
     }
     async fn record_heartbeats(&self, beats: &[Heartbeat]) -> StoreResult<()> {
-        changes::record_heartbeats(&self.pool, beats).await
+        self.batches
+            .with(async |conn| changes::record_heartbeats(conn, beats).await)
+            .await
     }
     async fn changes_since(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<Change>> {
         changes::changes_since(&self.pool, after_seq, limit).await
