@@ -2141,6 +2141,8 @@ async fn metrics_need_the_scrape_or_operator_token_and_the_scrape_token_reads_no
     h.send(req)
         .await
         .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
 /// `POST /v1/installs/{id}/support-bundles` of `bundle`, signed by `key` at `timestamp`.
 fn support_bundle_request(
     install_id: &str,
