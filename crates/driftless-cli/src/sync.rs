@@ -225,12 +225,23 @@ fn checkin_request(ctx: &Ctx<'_>, record: &SyncRecord, free: Option<u64>) -> Che
         status: record.status.clone().unwrap_or(InstallStatus::New),
         cli_version: CLI_VERSION.to_string(),
         platform: platform(),
-        free_disk_bytes: free,
+        free_disk_bytes: free.map(reported_free_disk),
         target_version: record.target_version.clone(),
         reason: record.reason.clone(),
         policy: Some(ctx.config.policy.to_string()),
         waiting: record.waiting.as_ref().map(crate::policy::Waiting::to_wire),
     }
+}
+
+/// The grain of the free disk space a check-in reports (256 MiB).
+const FREE_DISK_GRAIN: u64 = 256 << 20;
+
+/// `free` rounded down to [`FREE_DISK_GRAIN`]: precise enough for the fleet view, and
+/// steady between check-ins, so a converged host sends the same body each time and is
+/// answered from the control plane's memory (a body that differs is written to the
+/// database before its answer).
+fn reported_free_disk(free: u64) -> u64 {
+    free - free % FREE_DISK_GRAIN
 }
 
 /// What a check-in tells the control plane about the host, without the free disk space
@@ -547,3 +558,21 @@ impl std::fmt::Display for HeldBack {
 }
 
 impl std::error::Error for HeldBack {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_disk_is_reported_rounded_down_to_its_grain() {
+        let gib = 1u64 << 30;
+        assert_eq!(reported_free_disk(0), 0);
+        assert_eq!(reported_free_disk(FREE_DISK_GRAIN - 1), 0);
+        assert_eq!(reported_free_disk(10 * gib + 12_345), 10 * gib);
+        // Two readings a few MB apart report the same figure.
+        assert_eq!(
+            reported_free_disk(10 * gib + (5 << 20)),
+            reported_free_disk(10 * gib + (200 << 20))
+        );
+    }
+}
