@@ -15,6 +15,7 @@ mod load_shed;
 mod registry;
 mod registry_login;
 mod registry_renewal;
+mod report_limits;
 mod rollback_floor;
 mod rollout;
 mod routes;
