@@ -157,7 +157,7 @@ pub async fn grown_by(
     store.create_channel("acme", "stable", NOW).await.unwrap();
     store.create_customer("customer", NOW).await.unwrap();
     let license = License {
-        id: format!("lic_{}", "0".repeat(32)),
+        id: format!("lic_{}", "0".repeat(16)),
         customer: "customer".into(),
         app: "acme".into(),
         channel: "stable".into(),
