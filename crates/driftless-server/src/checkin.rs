@@ -77,6 +77,7 @@ pub async fn handle(
     }
     accept_fresh(state, &entry, signed_at_ms).await?;
     let req: CheckinRequest = parse_json(body, "check-in")?;
+    crate::report_limits::check(&req)?;
     let report = report_of(&req, now);
     if let Some(tag) = converged_tag(
         state,

@@ -21,6 +21,7 @@ mod registry;
 mod registry_login;
 mod registry_renewal;
 mod request_context;
+mod report_limits;
 mod rollback_floor;
 mod rollout;
 mod routes;

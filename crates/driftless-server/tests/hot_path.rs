@@ -14,7 +14,11 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use driftless_registry_token::{generate_key_material, TokenSigner};
 use driftless_server::{router, AppState, Keys, ServerConfig};
+use driftless_store::report_limits::MAX_VERSION_BYTES;
+use driftless_store::Store;
+use driftless_store_postgres::PgStore;
 use driftless_store_sqlite::SqliteStore;
+use driftless_test_support::postgres::fresh_database;
 use driftless_wire::checkin::{request_signing_input, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use driftless_wire::keys::generate_signing_key;
 use driftless_wire::release::{DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage};
@@ -112,7 +116,7 @@ impl Trust {
     }
 
     /// A replica's state over `store`.
-    fn state(&self, store: SqliteStore, session_lifetime_s: i64) -> AppState {
+    fn state(&self, store: impl Store + 'static, session_lifetime_s: i64) -> AppState {
         let config = ServerConfig {
             registry_host: "127.0.0.1:5000".into(),
             registry_insecure: true,
@@ -876,4 +880,55 @@ async fn an_install_with_its_assignment_and_audit_entry_takes_under_1_kb() {
     let per_install = total / INSTALLS;
     eprintln!("{report}total: {per_install} B/install");
     assert!(per_install < 1024, "{per_install} B per install:\n{report}");
+}
+
+/// A check-in reporting a text longer than the store keeps (here a 3 KB version, which
+/// PostgreSQL's summary index cannot hold) is refused with `422 report_too_long`, and
+/// nothing it reported is stored; one at the limit is stored. On both backends.
+#[tokio::test]
+async fn a_report_longer_than_the_store_keeps_is_422_and_changes_nothing() {
+    let trust = Trust::new();
+    let sqlite = SqliteStore::open("sqlite::memory:").await.unwrap();
+    refuses_a_too_long_report(&trust, trust.state(sqlite, 86_400)).await;
+    // `None` (after a notice) only outside CI, where PostgreSQL may not be installed.
+    if let Some(db) = fresh_database() {
+        let pg = PgStore::open(db.url()).await.unwrap();
+        refuses_a_too_long_report(&trust, trust.state(pg, 86_400)).await;
+    }
+}
+
+async fn refuses_a_too_long_report(trust: &Trust, state: AppState) {
+    let license = seed(&state, trust).await;
+    let mut host = register(&state, &license).await;
+    host.open_session(&state).await;
+    host.converge(&state).await;
+    state.flush_heartbeats().await.unwrap();
+    let before = stored_report(&state, &host.id).await;
+
+    let long = "1".repeat(3000);
+    let refused = send(
+        &state,
+        host.mac_checkin(request_ms(), "failed:health", Some(&long), None),
+    )
+    .await;
+    refused.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "report_too_long");
+    let message = refused.json()["message"].as_str().unwrap().to_string();
+    assert!(message.contains("`version` is 3000 bytes"), "{message}");
+    assert_eq!(stored_report(&state, &host.id).await, before);
+
+    let longest = "1".repeat(MAX_VERSION_BYTES);
+    let accepted = send(
+        &state,
+        host.mac_checkin(request_ms(), "failed:health", Some(&longest), None),
+    )
+    .await;
+    assert_eq!(accepted.status, StatusCode::OK);
+    let summary = state.store.fleet_summary(Some(APP)).await.unwrap();
+    assert!(
+        summary
+            .counts
+            .iter()
+            .any(|c| c.version.as_deref() == Some(longest.as_str())),
+        "{summary:?}"
+    );
 }

@@ -55,6 +55,7 @@ macro_rules! conformance_tests {
             move_install_needs_a_channel_of_its_app,
             checkin_report_keeps_target_version_and_reason,
             checkin_report_keeps_policy_and_waiting_release,
+            a_report_at_the_length_limits_is_stored_and_counted,
             one_active_rollout_per_channel,
             rollout_with_missing_parent_is_missing,
             checkin_view_includes_the_active_rollout,
@@ -931,6 +932,53 @@ pub async fn checkin_report_keeps_target_version_and_reason<S: Store>(store: Arc
         fleet[0].last_report.as_ref(),
         Some(&converged),
         "target version and reason are cleared"
+    );
+}
+
+/// A report whose texts are each as long as the control plane accepts is stored whole,
+/// listed and counted in the fleet summary (PostgreSQL's summary index holds the
+/// version and the status).
+pub async fn a_report_at_the_length_limits_is_stored_and_counted<S: Store>(store: Arc<S>) {
+    use driftless_store::report_limits::*;
+    let license = seed_license(&*store, "acme").await;
+    seed_install(&*store, &license, "i-1").await;
+    let version = "9".repeat(MAX_VERSION_BYTES);
+    let status = format!("failed:{}", "e".repeat(MAX_STATUS_BYTES - "failed:".len()));
+    let reason = serde_json::json!({
+        "code": "health_failed",
+        "detail": "d".repeat(MAX_REASON_DETAIL_BYTES),
+    });
+    let longest = CheckinReport {
+        status: status.clone(),
+        target_version: Some("8".repeat(MAX_VERSION_BYTES)),
+        cli_version: "7".repeat(MAX_CLI_VERSION_BYTES),
+        reason: Some(reason.to_string()),
+        ..report(NOW + 10, Some(&version))
+    };
+    store.record_checkin("i-1", &longest, None).await.unwrap();
+    let fleet = store.list_installs(Some("acme")).await.unwrap();
+    assert_eq!(fleet[0].last_report.as_ref(), Some(&longest));
+    let summary = store.fleet_summary(Some("acme")).await.unwrap();
+    let counted: Vec<_> = summary
+        .counts
+        .iter()
+        .map(|c| {
+            (
+                c.version.as_deref(),
+                c.status.as_str(),
+                c.reason.as_deref(),
+                c.installs,
+            )
+        })
+        .collect();
+    assert_eq!(
+        counted,
+        [(
+            Some(version.as_str()),
+            status.as_str(),
+            Some("health_failed"),
+            1
+        )]
     );
 }
 

@@ -108,8 +108,8 @@ mod tests {
              VALUES ('l', 'c', 'acme', 'stable', 'h', 0)",
             "INSERT INTO installs (id, license_id, customer, app, channel, public_key,
                                    hostname, platform, created_at)
-             VALUES ('i-1', 'l', 'c', 'acme', 'stable', 'k', 'h', 'p', 0),
-                    ('i-2', 'l', 'c', 'acme', 'stable', 'k', 'h', 'p', 0)",
+             VALUES ('i-1', 'l', 'c', 'acme', 'stable', driftless_pack('k'), 'h', 'p', 0),
+                    ('i-2', 'l', 'c', 'acme', 'stable', driftless_pack('k'), 'h', 'p', 0)",
         ] {
             sqlx::query(sql).execute(pool).await.unwrap();
         }

@@ -15,15 +15,16 @@ use crate::error::{backend, conflict_or_backend, from_db, opt_from_db, opt_to_db
 use crate::rollouts::{RolloutColumns, ACTIVE_STATES, ROLLOUT_COLUMNS};
 
 /// The install's own columns, from `installs i`.
-pub(crate) const INSTALL_COLUMNS: &str =
-    "i.id, i.license_id, i.customer, i.app, i.channel, i.public_key, \
+pub(crate) const INSTALL_COLUMNS: &str = "i.id, i.license_id, i.customer, i.app, i.channel, \
+     driftless_unpack(i.public_key) AS public_key, \
      i.hostname, i.platform, i.revoked, i.created_at, i.uninstalled_at";
 /// The last report's columns, from `installs i`.
 pub(crate) const REPORT_COLUMNS: &str = "i.report_at, i.report_status, i.report_version, \
      i.report_release_counter, i.report_cli_version, i.report_free_disk_bytes, \
      i.report_target_version, i.report_reason, i.report_policy, i.report_waiting";
 /// The last assignment's columns, from `installs i`.
-const ASSIGNMENT_COLUMNS: &str = "i.assignment_sequence, i.assignment_release_digest, \
+const ASSIGNMENT_COLUMNS: &str = "i.assignment_sequence, \
+     driftless_unpack(i.assignment_release_digest) AS assignment_release_digest, \
      i.assignment_expires, i.assignment_etag, i.assignment_envelope, i.assignment_compact";
 
 #[derive(sqlx::FromRow)]
@@ -158,7 +159,7 @@ pub(crate) async fn create_install(pool: &PgPool, install: &Install) -> StoreRes
     let inserted = sqlx::query(
         "INSERT INTO installs (id, license_id, customer, app, channel, public_key, hostname,
                                platform, revoked, created_at)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+         SELECT $1, $2, $3, $4, $5, driftless_pack($6), $7, $8, $9, $10
          WHERE EXISTS (SELECT 1 FROM licenses WHERE id = $2)
            AND EXISTS (SELECT 1 FROM channels WHERE app = $4 AND name = $5)",
     )
@@ -361,7 +362,7 @@ const RECORD_REPORT_AND_ASSIGNMENT: &str = "UPDATE installs SET
         report_release_counter = $5, report_cli_version = $6, report_free_disk_bytes = $7,
         report_target_version = $8, report_reason = $9,
         report_policy = $10, report_waiting = $11,
-        assignment_sequence = $12, assignment_release_digest = $13, assignment_expires = $14,
+        assignment_sequence = $12, assignment_release_digest = driftless_pack($13), assignment_expires = $14,
         assignment_etag = $15, assignment_envelope = $16, assignment_compact = $17
      WHERE id = $1";
 
@@ -454,7 +455,7 @@ pub(crate) async fn list_installs(
     app: Option<&str>,
 ) -> StoreResult<Vec<InstallSummary>> {
     // Two statements rather than `$1 IS NULL OR i.app = $1`, which would defeat the
-    // index on app. `ord` orders installs registered in the same second.
+    // index on app. The order is the fleet pages' (their indexes serve it).
     let filter = if app.is_some() {
         "WHERE i.app = $1"
     } else {
@@ -465,7 +466,7 @@ pub(crate) async fn list_installs(
          FROM installs i
          LEFT JOIN channels c ON c.app = i.app AND c.name = i.channel
          {filter}
-         ORDER BY i.created_at, i.ord"
+         ORDER BY i.created_at, i.id COLLATE \"C\""
     );
     let mut query = sqlx::query_as::<_, SummaryRow>(&sql);
     if let Some(app) = app {
@@ -686,6 +687,33 @@ mod tests {
             "SELECT id FROM licenses WHERE key_hash = $1",
         ] {
             assert_indexed(&plan(&store.0.pool, sql, texts(1)).await);
+        }
+    }
+
+    /// Every text packs and unpacks to itself; digests and hex keys pack to their bytes.
+    #[tokio::test]
+    async fn packed_texts_unpack_to_themselves() {
+        let (store, _db) = crate::tests::store().await;
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let key = "cd".repeat(32);
+        let cases = [
+            (digest.as_str(), 33),
+            (key.as_str(), 33),
+            ("ABCD", 5),
+            ("abc", 4),
+            ("", 1),
+            ("sha256:00", 10),
+            ("clé", 5),
+        ];
+        for (text, packed_len) in cases {
+            let (len, back): (i32, String) = sqlx::query_as(
+                "SELECT length(driftless_pack($1)), driftless_unpack(driftless_pack($1))",
+            )
+            .bind(text)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+            assert_eq!((len, back.as_str()), (packed_len, text));
         }
     }
 }

@@ -223,7 +223,14 @@ async fn insert_installs(conn: &mut PgConnection, c: &Columns<'_>) -> Result<(),
                                assignment_sequence, assignment_release_digest,
                                assignment_expires, assignment_etag, assignment_envelope,
                                assignment_compact, newest_request_ms)
-         SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[],
+         SELECT id, license_id, customer, app, channel, driftless_pack(public_key), hostname,
+                platform, revoked, created_at, uninstalled_at, report_at, report_status,
+                report_version, report_release_counter, report_cli_version,
+                report_free_disk_bytes, report_target_version, report_reason, report_policy,
+                report_waiting, assignment_sequence, driftless_pack(assignment_release_digest),
+                assignment_expires, assignment_etag, assignment_envelope, assignment_compact,
+                newest_request_ms
+         FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[],
                               $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BOOLEAN[],
                               $10::BIGINT[], $11::BIGINT[],
                               $12::BIGINT[], $13::TEXT[], $14::TEXT[],
@@ -232,7 +239,14 @@ async fn insert_installs(conn: &mut PgConnection, c: &Columns<'_>) -> Result<(),
                               $20::TEXT[], $21::TEXT[],
                               $22::BIGINT[], $23::TEXT[],
                               $24::BIGINT[], $25::TEXT[], $26::TEXT[],
-                              $27::BYTEA[], $28::BIGINT[])",
+                              $27::BYTEA[], $28::BIGINT[])
+              AS u (id, license_id, customer, app, channel, public_key, hostname, platform,
+                    revoked, created_at, uninstalled_at, report_at, report_status,
+                    report_version, report_release_counter, report_cli_version,
+                    report_free_disk_bytes, report_target_version, report_reason,
+                    report_policy, report_waiting, assignment_sequence,
+                    assignment_release_digest, assignment_expires, assignment_etag,
+                    assignment_envelope, assignment_compact, newest_request_ms)",
     )
     .bind(&c.id)
     .bind(&c.license_id)

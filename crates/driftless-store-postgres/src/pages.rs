@@ -271,7 +271,7 @@ mod tests {
                                    platform, created_at, uninstalled_at, report_at,
                                    report_status, report_version, report_cli_version,
                                    report_reason)
-             SELECT 'i-' || n, 'l-' || a, 'c', a, 'stable', 'k', 'h', 'linux/amd64', n / 7,
+             SELECT 'i-' || n, 'l-' || a, 'c', a, 'stable', driftless_pack('k'), 'h', 'linux/amd64', n / 7,
                     CASE WHEN n % 10 = 0 THEN n END,
                     CASE WHEN n % 2 = 0 THEN n END,
                     CASE WHEN n % 2 = 0 THEN 'running' END,

@@ -4,6 +4,7 @@
 
 pub mod assignment_codec;
 mod pages;
+pub mod report_limits;
 pub mod schema_check;
 mod types;
 
