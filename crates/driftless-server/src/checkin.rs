@@ -75,9 +75,10 @@ pub async fn handle(
     {
         return Ok(answer);
     }
-    accept_fresh(state, &entry, signed_at_ms).await?;
+    // A body that is refused moves nothing, not even the replay clock.
     let req: CheckinRequest = parse_json(body, "check-in")?;
     crate::report_limits::check(&req)?;
+    accept_fresh(state, &entry, signed_at_ms).await?;
     let report = report_of(&req, now);
     if let Some(tag) = converged_tag(
         state,

@@ -906,9 +906,10 @@ async fn refuses_a_too_long_report(trust: &Trust, state: AppState) {
     let before = stored_report(&state, &host.id).await;
 
     let long = "1".repeat(3000);
+    let refused_at = request_ms();
     let refused = send(
         &state,
-        host.mac_checkin(request_ms(), "failed:health", Some(&long), None),
+        host.mac_checkin(refused_at, "failed:health", Some(&long), None),
     )
     .await;
     refused.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "report_too_long");
@@ -916,10 +917,12 @@ async fn refuses_a_too_long_report(trust: &Trust, state: AppState) {
     assert!(message.contains("`version` is 3000 bytes"), "{message}");
     assert_eq!(stored_report(&state, &host.id).await, before);
 
+    // The refused request did not move the replay clock either: a request signed at
+    // the same instant is still accepted.
     let longest = "1".repeat(MAX_VERSION_BYTES);
     let accepted = send(
         &state,
-        host.mac_checkin(request_ms(), "failed:health", Some(&longest), None),
+        host.mac_checkin(refused_at, "failed:health", Some(&longest), None),
     )
     .await;
     assert_eq!(accepted.status, StatusCode::OK);
