@@ -10,6 +10,7 @@ use driftless_wire::checkin::RegisterRequest;
 use driftless_wire::keys::generate_signing_key;
 use driftless_wire::PublicKey;
 use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
 use crate::state::{Config, StateDir};
@@ -47,9 +48,9 @@ pub struct InstallArgs {
     /// Compose project name [default: the app's name].
     #[arg(long)]
     project: Option<String>,
-    /// Set the release's values from a TOML file (`NAME = "value"` per line); the way
-    /// to give secrets at install.
-    #[arg(long, value_name = "FILE")]
+    /// Set the release's values from a TOML file (`NAME = "value"` per line); `-` reads
+    /// the TOML piped to standard input. The way to give secrets at install.
+    #[arg(long, value_name = "FILE|-")]
     values: Option<PathBuf>,
     /// Set one value (NAME=VALUE; repeatable). A secret given here is visible in `ps`:
     /// put it in the --values file instead.
@@ -59,6 +60,13 @@ pub struct InstallArgs {
 
 /// Runs `driftless install`: prints the new install's id on stdout.
 pub async fn run_command(dir: &StateDir, args: InstallArgs) -> Result<()> {
+    if args.license.as_deref() == Some("-") && args.values.as_deref() == Some(Path::new("-")) {
+        return Err(Coded(
+            code::USAGE,
+            "--license - and --values - cannot both read standard input".into(),
+        ))
+        .hint("give the license with --license-file or DRIFTLESS_LICENSE");
+    }
     let license = license_key(args.license.as_deref(), args.license_file.as_deref())?;
     // Read before registering, so a file that cannot be read or parsed changes nothing.
     let file_values = match &args.values {
@@ -137,7 +145,17 @@ fn initial_values(
 
 /// `NAME = value` lines of a TOML file: strings, integers and booleans, as text.
 fn values_file(path: &Path) -> Result<BTreeMap<String, String>> {
-    let text = secret_input::from_file(path, "the values")?;
+    let text = if path == Path::new("-") {
+        if std::io::stdin().is_terminal() {
+            driftless_exit::refuse!(
+                hint = "pipe the file in (`--values - < values.toml`), or use `driftless config init` after install";
+                "--values - reads TOML piped to standard input, which is a terminal"
+            );
+        }
+        secret_input::from_stdin("the values")?
+    } else {
+        secret_input::from_file(path, "the values")?
+    };
     let doc: toml_edit::DocumentMut = text
         .parse()
         .map_err(|e| {

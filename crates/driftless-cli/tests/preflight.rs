@@ -392,6 +392,32 @@ fn values_are_set_before_the_first_start_from_a_file_the_command_line_or_a_termi
     sync_pulls(&w, "a");
     assert_eq!(http_body(port), "web 1.0.0");
 
+    // Host c: the values piped to standard input (`--values -`), so the secret is on
+    // neither the command line nor the disk.
+    let mut install_c = w
+        .cli("c")
+        .args(["install", "--server", &w.stack.url()])
+        .args(["--license", &w.license])
+        .args(["--root-fingerprint", &w.stack.fingerprint])
+        .args(["--project", &w.project("c")])
+        .args(["--values", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    install_c
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"API_TOKEN = \"tok-from-stdin-789\"\nGREETING = \"Piped\"\n")
+        .unwrap();
+    let out = install_c.wait_with_output().unwrap();
+    assert_success(&out, "install --values -");
+    assert_eq!(get("c", "GREETING"), "Piped");
+    let list = stdout(&w.driftless("c", &["config", "list"]));
+    assert!(list.contains("API_TOKEN\tstring\t(secret, set)"), "{list}");
+
     // Host b: installed without values; off a terminal, config init lists what is missing.
     w.install("b");
     let out = w.driftless("b", &["config", "init"]);
