@@ -50,8 +50,8 @@ pub const MAX_BODY_BYTES: usize = 4 << 20;
 
 /// The control plane's routes over `state`, shedding load past
 /// `state.config.max_in_flight` requests in flight (see [`load_shed`]); every request,
-/// a shed one too, is counted and timed (see [`metrics`]) and logged with its request
-/// id and trace (see [`request_context`]).
+/// a shed one too, is logged with its request id and trace and counted and timed (see
+/// [`request_context`] and [`metrics`]).
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_in_flight;
     let metrics = state.metrics.clone();
@@ -63,12 +63,10 @@ pub fn router(state: AppState) -> Router {
         )),
         None => routes,
     };
-    routes
-        .layer(axum::middleware::from_fn_with_state(
-            metrics,
-            metrics::observe,
-        ))
-        .layer(axum::middleware::from_fn(request_context::track))
+    routes.layer(axum::middleware::from_fn_with_state(
+        metrics,
+        request_context::track,
+    ))
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` resolves.

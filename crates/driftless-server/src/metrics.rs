@@ -10,12 +10,10 @@
 //! request costs atomic increments and a read-locked hash lookup; a scrape formats what
 //! is in memory and never asks the database.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::{
     DescriptorEncoder, EncodeGaugeValue, EncodeLabelSet, EncodeMetric,
@@ -35,9 +33,6 @@ use crate::state::AppState;
 
 /// The route template of the check-in, whose answers are counted on their own.
 pub(crate) const CHECKIN_ROUTE: &str = "/v1/installs/{id}/checkin";
-
-/// The route label of a request no route matched (one label for every unknown path).
-const UNMATCHED_ROUTE: &str = "unmatched";
 
 /// The error code of a request refused as a replay (see [`crate::auth::replayed`]).
 const REPLAYED_CODE: &str = "replayed_request";
@@ -199,7 +194,7 @@ impl Metrics {
     }
 
     /// Counts a request to `route` answered with `response` after `start`.
-    fn record(&self, method: &Method, route: &str, response: &Response, start: Instant) {
+    pub(crate) fn record(&self, method: &Method, route: &str, response: &Response, start: Instant) {
         let status = response.status().as_u16();
         let route_labels = RouteLabels {
             method: method.as_str().to_owned(),
@@ -240,24 +235,6 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
     }
-}
-
-/// Middleware counting every request by its matched route template (never the raw
-/// path, so label values stay bounded) and timing it.
-pub(crate) async fn observe(
-    State(metrics): State<Arc<Metrics>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let matched = req.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(req).await;
-    let route = matched
-        .as_ref()
-        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
-    metrics.record(&method, route, &response, start);
-    response
 }
 
 /// `GET /metrics`: the metrics, for the operator token or the scrape token.

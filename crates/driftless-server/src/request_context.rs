@@ -5,9 +5,10 @@
 //! route template, the status and the latency. The response carries `X-Request-Id`
 //! and a `traceparent` naming the control plane's span.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -16,11 +17,18 @@ use driftless_wire::trace_context::{
 };
 use tracing::Instrument as _;
 
+use crate::metrics::Metrics;
+
 /// The route template of a request no route matched.
 const UNMATCHED: &str = "unmatched";
 
-/// Runs the request inside its `request` span and logs its access line.
-pub(crate) async fn track(req: Request, next: Next) -> Response {
+/// Runs the request inside its `request` span, logs its access line and counts it in
+/// `metrics` (one layer for both, so a request pays for one middleware, not two).
+pub(crate) async fn track(
+    State(metrics): State<Arc<Metrics>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let request_id = request_id(req.headers());
     let caller = trace_parent(req.headers());
@@ -29,11 +37,7 @@ pub(crate) async fn track(req: Request, next: Next) -> Response {
         parent_id: SpanId::random(),
         flags: caller.map_or(driftless_wire::trace_context::FLAG_SAMPLED, |c| c.flags),
     };
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED, MatchedPath::as_str)
-        .to_string();
+    let matched = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
     let span = tracing::info_span!(
         "request",
@@ -46,6 +50,8 @@ pub(crate) async fn track(req: Request, next: Next) -> Response {
         span.record("parent_span_id", tracing::field::display(c.parent_id));
     }
     let mut response = next.run(req).instrument(span.clone()).await;
+    let route = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+    metrics.record(&method, route, &response, started);
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| {
         tracing::info!(
