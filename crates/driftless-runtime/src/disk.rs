@@ -8,7 +8,7 @@ use std::path::Path;
 /// `engine_hostname` guards against an engine in a VM or another machine whose root dir
 /// happens to exist here too (e.g. Docker Desktop): the engine reports its own hostname,
 /// which matches ours only when it shares this host's kernel.
-pub(crate) fn free_bytes(docker_root_dir: &Path, engine_hostname: Option<&str>) -> Option<u64> {
+pub fn free_bytes(docker_root_dir: &Path, engine_hostname: Option<&str>) -> Option<u64> {
     let ours = rustix::system::uname();
     let ours = ours.nodename().to_string_lossy();
     if engine_hostname.is_some_and(|name| name != ours) {

@@ -21,6 +21,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use compose::{ComposeTool, COMPOSE_PASSTHROUGH_ENV};
+pub use disk::free_bytes;
 pub use docker::DockerRuntime;
 pub use error::RuntimeError;
 pub use volumes::VOLUME_LABEL;

@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::Path;
 
-use driftless_runtime::DockerRuntime;
+use driftless_runtime::{free_bytes, DockerRuntime};
 use serde_json::{json, Value};
 
 /// The engine's and the host's facts, as JSON.
@@ -41,13 +41,17 @@ async fn engine(rt: &DockerRuntime) -> Value {
     let info = match rt.engine().info().await {
         Ok(i) => {
             let root = i.docker_root_dir.clone();
+            // Measured here only when the engine shares this host (the runtime's rule).
+            let root_free = root
+                .as_deref()
+                .and_then(|r| free_bytes(Path::new(r), i.name.as_deref()));
             json!({
                 "operating_system": i.operating_system,
                 "storage_driver": i.driver,
                 "cpus": i.ncpu,
                 "memory_bytes": i.mem_total,
                 "root_dir": root,
-                "root_dir_free_bytes": root.as_deref().and_then(|r| free_bytes(Path::new(r))),
+                "root_dir_free_bytes": root_free,
                 "containers": i.containers,
                 "images": i.images,
             })
@@ -66,7 +70,7 @@ fn host(state_dir: &Path) -> Value {
         "memory_total_bytes": meminfo_bytes(&meminfo, "MemTotal"),
         "memory_available_bytes": meminfo_bytes(&meminfo, "MemAvailable"),
         "load_average": fs::read_to_string("/proc/loadavg").ok().map(|s| s.trim().to_string()),
-        "state_dir_free_bytes": free_bytes(state_dir),
+        "state_dir_free_bytes": free_bytes(state_dir, None),
         "time": crate::now(),
     })
 }
@@ -85,11 +89,6 @@ fn meminfo_bytes(meminfo: &str, field: &str) -> Option<u64> {
         .find(|l| l.split(':').next().is_some_and(|name| name.trim() == field))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     kb.checked_mul(1024)
-}
-
-fn free_bytes(path: &Path) -> Option<u64> {
-    let stat = rustix::fs::statvfs(path).ok()?;
-    stat.f_bavail.checked_mul(stat.f_frsize)
 }
 
 #[cfg(test)]
