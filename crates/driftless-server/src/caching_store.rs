@@ -12,6 +12,7 @@ use driftless_store::{
     InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate,
     StaleCount, Store, StoreResult, StoredAssignment, StoredSession, TrustState,
 };
+use driftless_store::{DeliveryAttempt, NewWebhook, Webhook, WebhookDelivery, WebhookEvent};
 
 use crate::cache::CheckinCache;
 use crate::change_feed::FeedCursor;
@@ -287,6 +288,42 @@ impl Store for CachingStore {
         id: u64,
     ) -> StoreResult<Option<(driftless_store::SupportBundleInfo, Vec<u8>)>> {
         self.inner.get_support_bundle(install_id, id).await
+    }
+    async fn create_webhook(&self, hook: &NewWebhook) -> StoreResult<Webhook> {
+        self.inner.create_webhook(hook).await
+    }
+    async fn list_webhooks(&self, app: Option<&str>) -> StoreResult<Vec<Webhook>> {
+        self.inner.list_webhooks(app).await
+    }
+    async fn delete_webhook(&self, app: &str, id: u64) -> StoreResult<bool> {
+        self.inner.delete_webhook(app, id).await
+    }
+    async fn enqueue_webhook_event(&self, event: &WebhookEvent) -> StoreResult<Option<u64>> {
+        self.inner.enqueue_webhook_event(event).await
+    }
+    async fn close_webhook_episode(&self, app: &str, kind: &str) -> StoreResult<bool> {
+        self.inner.close_webhook_episode(app, kind).await
+    }
+    async fn claim_webhook_deliveries(
+        &self,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        self.inner
+            .claim_webhook_deliveries(holder, now_ms, lease_ms, limit)
+            .await
+    }
+    async fn finish_webhook_delivery(&self, attempt: &DeliveryAttempt) -> StoreResult<bool> {
+        self.inner.finish_webhook_delivery(attempt).await
+    }
+    async fn list_webhook_deliveries(
+        &self,
+        app: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        self.inner.list_webhook_deliveries(app, limit).await
     }
     async fn try_lease(
         &self,

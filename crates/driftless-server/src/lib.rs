@@ -29,6 +29,7 @@ mod session;
 mod state;
 mod trust_sync;
 mod upkeep;
+mod webhooks;
 
 pub use error::ApiError;
 pub use load_shed::RETRY_AFTER_S;
@@ -41,6 +42,7 @@ pub use state::{
 };
 pub use trust_sync::{adopt_newest_trust, keys_from_trust, TrustStateError};
 pub use upkeep::spawn as spawn_upkeep;
+pub use webhooks::WebhookSettings;
 
 use axum::Router;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -79,12 +81,16 @@ pub async fn serve(
     let ticker = rollout::spawn_ticker(state.clone(), tick);
     let upkeep = upkeep::spawn(state.clone());
     let aggregate = metrics_fleet::spawn(state.clone());
+    let webhook_sender = webhooks::delivery::spawn(state.clone());
+    let spike_check = webhooks::spike::spawn(state.clone());
     let result = axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await;
     ticker.abort();
     upkeep.abort();
     aggregate.abort();
+    webhook_sender.abort();
+    spike_check.abort();
     // Requests stopped: write the heartbeats answered from memory.
     if let Err(e) = state.flush_heartbeats().await {
         tracing::error!(error = %e, "cannot write the last heartbeats at shutdown");

@@ -71,6 +71,12 @@ pub(crate) struct ErrorLabels {
     code: &'static str,
 }
 
+/// A webhook delivery attempt's outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct DeliveryLabels {
+    outcome: &'static str,
+}
+
 /// The error code an answer carries, left on the response by
 /// [`ApiError`]'s `into_response` for the counters to read.
 #[derive(Clone, Copy, Debug)]
@@ -103,6 +109,7 @@ pub struct Metrics {
     load_shed: Counter,
     tokens_minted: Counter,
     pub(crate) assignments_issued: Counter,
+    webhook_deliveries: Family<DeliveryLabels, Counter>,
     pub(crate) store: crate::metrics_store::StoreMetrics,
     pub(crate) fleet: FleetGauges,
 }
@@ -132,6 +139,7 @@ impl Metrics {
             load_shed: Counter::default(),
             tokens_minted: Counter::default(),
             assignments_issued: Counter::default(),
+            webhook_deliveries: Family::default(),
             store: crate::metrics_store::StoreMetrics::default(),
             fleet: FleetGauges::default(),
         };
@@ -184,8 +192,20 @@ impl Metrics {
             "New signed assignments issued to installs",
             self.assignments_issued.clone(),
         );
+        r.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts, by outcome (delivered, retry, failed: gave up)",
+            self.webhook_deliveries.clone(),
+        );
         self.store.register(r);
         r.register_collector(Box::new(self.fleet.collector()));
+    }
+
+    /// Counts one webhook delivery attempt that ended in `outcome`.
+    pub(crate) fn webhook_delivery(&self, outcome: &'static str) {
+        self.webhook_deliveries
+            .get_or_create(&DeliveryLabels { outcome })
+            .inc();
     }
 
     /// Counts one registry token minted.

@@ -14,6 +14,7 @@ use driftless_store::{
     InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate,
     StaleCount, Store, StoreResult, StoredAssignment, StoredSession, TrustState,
 };
+use driftless_store::{DeliveryAttempt, NewWebhook, Webhook, WebhookDelivery, WebhookEvent};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -288,6 +289,43 @@ impl Store for MeteredStore {
     }
     async fn get_artifact(&self, digest: &str) -> StoreResult<Option<Vec<u8>>> {
         timed!(self, get_artifact(digest))
+    }
+    async fn create_webhook(&self, hook: &NewWebhook) -> StoreResult<Webhook> {
+        timed!(self, create_webhook(hook))
+    }
+    async fn list_webhooks(&self, app: Option<&str>) -> StoreResult<Vec<Webhook>> {
+        timed!(self, list_webhooks(app))
+    }
+    async fn delete_webhook(&self, app: &str, id: u64) -> StoreResult<bool> {
+        timed!(self, delete_webhook(app, id))
+    }
+    async fn enqueue_webhook_event(&self, event: &WebhookEvent) -> StoreResult<Option<u64>> {
+        timed!(self, enqueue_webhook_event(event))
+    }
+    async fn close_webhook_episode(&self, app: &str, kind: &str) -> StoreResult<bool> {
+        timed!(self, close_webhook_episode(app, kind))
+    }
+    async fn claim_webhook_deliveries(
+        &self,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        timed!(
+            self,
+            claim_webhook_deliveries(holder, now_ms, lease_ms, limit)
+        )
+    }
+    async fn finish_webhook_delivery(&self, attempt: &DeliveryAttempt) -> StoreResult<bool> {
+        timed!(self, finish_webhook_delivery(attempt))
+    }
+    async fn list_webhook_deliveries(
+        &self,
+        app: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        timed!(self, list_webhook_deliveries(app, limit))
     }
     async fn try_lease(
         &self,

@@ -249,6 +249,7 @@ pub async fn apply_step(
         return Ok(r);
     };
     let saved = state.store.update_rollout(&update).await?;
+    crate::webhooks::rollout_changed(state, &update, &saved).await;
     let action = update.audit.as_ref().map_or("", |a| a.action.as_str());
     tracing::info!(app = %saved.app, channel = %saved.channel, version = %saved.version, action, "rollout step");
     Ok(saved)

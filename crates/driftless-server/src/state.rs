@@ -132,6 +132,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// What `/metrics` serves.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// How webhooks are delivered (defaults; see [`AppState::with_webhook_settings`]).
+    pub webhooks: Arc<crate::webhooks::WebhookSettings>,
 }
 
 impl AppState {
@@ -146,7 +148,14 @@ impl AppState {
             keys: Arc::new(RwLock::new(Arc::new(keys))),
             config: Arc::new(config),
             metrics,
+            webhooks: Arc::default(),
         }
+    }
+
+    /// The same state delivering webhooks under `settings`.
+    pub fn with_webhook_settings(mut self, settings: crate::webhooks::WebhookSettings) -> Self {
+        self.webhooks = Arc::new(settings);
+        self
     }
 
     /// The keys in force now (a snapshot: a rotation does not change it under a request).

@@ -24,6 +24,7 @@ mod schema;
 mod sessions;
 mod support_bundles;
 mod url;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -36,6 +37,7 @@ use driftless_store::{
     StaleCount, Store, StoreError, StoreResult, StoredAssignment, StoredSession, SupportBundleInfo,
     TrustState,
 };
+use driftless_store::{DeliveryAttempt, NewWebhook, Webhook, WebhookDelivery, WebhookEvent};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection as _, PgConnection, PgPool};
@@ -307,6 +309,40 @@ impl Store for PgStore {
         id: u64,
     ) -> StoreResult<Option<(SupportBundleInfo, Vec<u8>)>> {
         support_bundles::get_support_bundle(&self.pool, install_id, id).await
+    }
+    async fn create_webhook(&self, hook: &NewWebhook) -> StoreResult<Webhook> {
+        webhooks::create_webhook(&self.pool, hook).await
+    }
+    async fn list_webhooks(&self, app: Option<&str>) -> StoreResult<Vec<Webhook>> {
+        webhooks::list_webhooks(&self.pool, app).await
+    }
+    async fn delete_webhook(&self, app: &str, id: u64) -> StoreResult<bool> {
+        webhooks::delete_webhook(&self.pool, app, id).await
+    }
+    async fn enqueue_webhook_event(&self, event: &WebhookEvent) -> StoreResult<Option<u64>> {
+        webhooks::enqueue_webhook_event(&self.pool, event).await
+    }
+    async fn close_webhook_episode(&self, app: &str, kind: &str) -> StoreResult<bool> {
+        webhooks::close_webhook_episode(&self.pool, app, kind).await
+    }
+    async fn claim_webhook_deliveries(
+        &self,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        webhooks::claim_webhook_deliveries(&self.pool, holder, now_ms, lease_ms, limit).await
+    }
+    async fn finish_webhook_delivery(&self, attempt: &DeliveryAttempt) -> StoreResult<bool> {
+        webhooks::finish_webhook_delivery(&self.pool, attempt).await
+    }
+    async fn list_webhook_deliveries(
+        &self,
+        app: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        webhooks::list_webhook_deliveries(&self.pool, app, limit).await
     }
     async fn try_lease(
         &self,

@@ -7,9 +7,11 @@ mod pages;
 pub mod report_limits;
 pub mod schema_check;
 mod types;
+mod webhooks;
 
 pub use pages::*;
 pub use types::*;
+pub use webhooks::*;
 
 use async_trait::async_trait;
 
@@ -232,6 +234,42 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
         ttl_ms: i64,
     ) -> StoreResult<bool>;
+
+    // Webhooks: registrations and the delivery queue.
+
+    /// Registers a webhook and returns it with its id; `Missing` if the app does not exist.
+    async fn create_webhook(&self, hook: &NewWebhook) -> StoreResult<Webhook>;
+    /// The webhooks (of one app, if given), by id.
+    async fn list_webhooks(&self, app: Option<&str>) -> StoreResult<Vec<Webhook>>;
+    /// Removes webhook `id` of `app` and its queued deliveries; false if no such webhook.
+    async fn delete_webhook(&self, app: &str, id: u64) -> StoreResult<bool>;
+    /// Queues `event` for every webhook of its app that wants its type, due now, in one
+    /// transaction; returns how many deliveries were queued, or `None` (nothing queued)
+    /// when the event opens an episode that is open already.
+    async fn enqueue_webhook_event(&self, event: &WebhookEvent) -> StoreResult<Option<u64>>;
+    /// Closes the episode of (`app`, `kind`), so the next such event is sent; false if
+    /// none was open.
+    async fn close_webhook_episode(&self, app: &str, kind: &str) -> StoreResult<bool>;
+    /// Claims up to `limit` (at least one) pending deliveries that are due at `now_ms`
+    /// and not leased (or whose lease ran out) for `holder` until `now_ms + lease_ms`,
+    /// oldest due first. Two concurrent claims never get the same delivery.
+    async fn claim_webhook_deliveries(
+        &self,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookDelivery>>;
+    /// Saves an attempt's outcome and its audit entry in one transaction and frees the
+    /// lease, only if `attempt.holder` still holds the pending delivery: false, and
+    /// nothing saved, if another replica claimed it meanwhile or it is gone.
+    async fn finish_webhook_delivery(&self, attempt: &DeliveryAttempt) -> StoreResult<bool>;
+    /// The newest `limit` deliveries of the app's webhooks, newest first.
+    async fn list_webhook_deliveries(
+        &self,
+        app: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookDelivery>>;
 
     // --- Bulk import (the load generator's seeding) ---
 

@@ -14,6 +14,7 @@ pub mod root;
 pub mod session;
 pub mod status;
 pub mod trace_context;
+pub mod webhook;
 
 pub use digest::Digest;
 pub use envelope::{Envelope, EnvelopeError};

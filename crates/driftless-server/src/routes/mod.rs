@@ -18,8 +18,9 @@ mod rollouts;
 mod support_bundles;
 mod trust;
 mod uninstall;
+mod webhooks;
 
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 
@@ -51,6 +52,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/apps/{app}/push-token", post(push_token::issue))
         .route("/v1/apps/{app}/rollouts", get(rollouts::list))
+        .route(
+            "/v1/apps/{app}/webhooks",
+            post(webhooks::create).get(webhooks::list),
+        )
+        .route("/v1/apps/{app}/webhooks/{id}", delete(webhooks::remove))
+        .route(
+            "/v1/apps/{app}/webhook-deliveries",
+            get(webhooks::deliveries),
+        )
         .route(
             "/v1/apps/{app}/channels/{channel}/rollouts",
             post(rollouts::start),

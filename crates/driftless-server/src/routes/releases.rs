@@ -238,6 +238,9 @@ pub async fn set_state(
         },
     )
     .await?;
+    if new == ReleaseState::Yanked {
+        crate::webhooks::release_yanked(&state, &app, &version, &messages).await;
+    }
     Ok(Json(ReleaseStateChanged {
         app,
         version,

@@ -187,6 +187,7 @@ pub async fn act(
         .update_rollout(&update)
         .await
         .map_err(|e| changed_meanwhile(e, &update.rollout, &action))?;
+    crate::webhooks::rollout_changed(&state, &update, &saved).await;
     let mut answer = info(&state, &saved).await?;
     answer.floor_warning = floor_warning;
     Ok(Json(answer))
