@@ -12,6 +12,8 @@ mod replicas;
 pub use replicas::*;
 mod support_bundles;
 pub use support_bundles::*;
+mod webhooks;
+pub use webhooks::*;
 
 use std::sync::Arc;
 
@@ -86,6 +88,7 @@ macro_rules! conformance_tests {
         );
         $crate::replica_conformance_tests!($open);
         $crate::support_bundle_conformance_tests!($open);
+        $crate::webhook_conformance_tests!($open);
     };
     (@each $open:path; $($check:ident),* $(,)?) => {
         $(
