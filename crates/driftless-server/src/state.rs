@@ -202,6 +202,13 @@ impl AppState {
         crate::metrics_fleet::aggregate(self).await
     }
 
+    /// Checks the fleet for failure spikes now (the background task does it every
+    /// `spike_check_s`; tests call it to not wait); returns how many apps' spikes were
+    /// newly queued.
+    pub async fn check_failure_spikes(&self) -> Result<usize, driftless_store::StoreError> {
+        crate::webhooks::spike::check(self).await
+    }
+
     /// How many installs the check-in cache holds.
     pub fn cached_installs(&self) -> usize {
         self.hot.cache.install_count()

@@ -57,16 +57,17 @@ impl Default for WebhookSettings {
     }
 }
 
-/// Queues event `kind` about `app` for every webhook that wants it. The change it
-/// reports is saved already, so a queueing failure is logged, not returned: the
-/// caller's answer stays true.
+/// Queues event `kind` about `app` for every webhook that wants it; false when it
+/// opens an episode that is open already (nothing queued). The change it reports is
+/// saved already, so a queueing failure is logged, not returned: the caller's answer
+/// stays true.
 pub(crate) async fn notify(
     state: &AppState,
     app: &str,
     kind: &str,
     data: serde_json::Value,
     opens_episode: bool,
-) {
+) -> bool {
     let at = crate::now();
     let body = WebhookEventBody {
         id: format!("whe_{}", uuid::Uuid::new_v4().simple()),
@@ -79,7 +80,7 @@ pub(crate) async fn notify(
         Ok(t) => t,
         Err(e) => {
             tracing::error!(app, kind, error = %e, "cannot encode a webhook event");
-            return;
+            return false;
         }
     };
     let event = WebhookEvent {
@@ -92,11 +93,16 @@ pub(crate) async fn notify(
     };
     match state.store.enqueue_webhook_event(&event).await {
         Ok(Some(n)) => {
-            tracing::info!(app, kind, event_id = %body.id, deliveries = n, "webhook event queued")
+            tracing::info!(app, kind, event_id = %body.id, deliveries = n, "webhook event queued");
+            true
         }
-        Ok(None) => tracing::debug!(app, kind, "episode already open; no webhook event"),
+        Ok(None) => {
+            tracing::debug!(app, kind, "episode already open; no webhook event");
+            false
+        }
         Err(e) => {
-            tracing::error!(app, kind, error = %e, "cannot queue a webhook event; it is not sent")
+            tracing::error!(app, kind, error = %e, "cannot queue a webhook event; it is not sent");
+            false
         }
     }
 }
@@ -130,7 +136,7 @@ pub(crate) async fn rollout_changed(state: &AppState, update: &RolloutUpdate, sa
         "waves": saved.waves,
         "reason": saved.reason,
     });
-    notify(state, &saved.app, kind, data, false).await;
+    let _queued = notify(state, &saved.app, kind, data, false).await;
 }
 
 /// Queues `release.yanked` for `app@version`, naming the channels moved off it.
@@ -141,7 +147,7 @@ pub(crate) async fn release_yanked(
     floor_warnings: &[&str],
 ) {
     let data = serde_json::json!({ "version": version, "floor_warnings": floor_warnings });
-    notify(state, app, RELEASE_YANKED, data, false).await;
+    let _queued = notify(state, app, RELEASE_YANKED, data, false).await;
 }
 
 #[cfg(test)]

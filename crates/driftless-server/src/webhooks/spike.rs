@@ -67,8 +67,9 @@ pub(crate) async fn check(state: &AppState) -> StoreResult<usize> {
                 "pct": state.webhooks.spike_pct,
             },
         });
-        super::notify(state, &app, FAILURE_SPIKE, data, true).await;
-        sent += 1;
+        if super::notify(state, &app, FAILURE_SPIKE, data, true).await {
+            sent += 1;
+        }
     }
     Ok(sent)
 }
