@@ -8,6 +8,8 @@ use serde::Serialize;
 use crate::error::ClientError;
 use crate::http::Http;
 
+mod webhooks;
+
 /// A client for the vendor API.
 #[derive(Clone, Debug)]
 pub struct VendorClient {

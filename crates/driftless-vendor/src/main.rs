@@ -28,6 +28,7 @@ mod serve;
 mod signer;
 mod support_bundle;
 mod trust_publish;
+mod webhook;
 
 use anyhow::Result;
 use clap::{CommandFactory as _, Parser, Subcommand};
@@ -78,6 +79,8 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Support bundles installs uploaded: list, download, analyze.
     SupportBundle(support_bundle::SupportBundleArgs),
+    /// Webhooks: URLs the control plane POSTs an app's events to, signed.
+    Webhook(webhook::WebhookArgs),
     /// Shell completions and man pages (see the README for installing them).
     #[command(hide = true)]
     Generate(driftless_generate::GenerateArgs),
@@ -102,6 +105,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Fleet(args) => fleet::run(args).await,
         Command::Audit(args) => audit::run(args).await,
         Command::SupportBundle(args) => support_bundle::run(args).await,
+        Command::Webhook(args) => webhook::run(args).await,
         Command::Generate(args) => driftless_generate::run(args, Cli::command()),
     }
 }
