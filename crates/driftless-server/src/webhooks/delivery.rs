@@ -110,7 +110,7 @@ async fn send_one(state: &AppState, client: &reqwest::Client, holder: &str, d: W
         }
         Ok(false) => tracing::warn!(
             delivery = d.id,
-            "webhook delivery was claimed by another replica meanwhile; its outcome is not saved"
+            "webhook delivery was claimed by another replica meanwhile, or its webhook was removed; its outcome is not saved"
         ),
         Err(e) => {
             tracing::warn!(delivery = d.id, error = %e, "cannot save a webhook attempt; it is sent again once its lease runs out")
