@@ -399,3 +399,83 @@ async fn a_failure_spike_is_queued_once_per_episode() {
     assert_eq!(body.data["failed_installs"], 3);
     assert_eq!(body.data["reporting_installs"], 10);
 }
+
+/// A database migrated before webhooks existed but past their migration's number
+/// (0013 landed first) gets migration 0012 when opened, and keeps its data.
+#[tokio::test]
+async fn a_database_migrated_past_0012_gets_it_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("driftless.db");
+    let url = format!("sqlite://{}", path.display());
+    seed_release(&SqliteStore::open(&url).await.unwrap()).await;
+    {
+        // Make it look like a database from before 0012.
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        for sql in [
+            "DROP TABLE webhook_episodes",
+            "DROP TABLE webhook_deliveries",
+            "DROP TABLE webhooks",
+            "DELETE FROM _sqlx_migrations WHERE version = 12",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
+    let store = SqliteStore::open(&url).await.unwrap();
+    assert!(store.get_app("acme").await.unwrap().is_some());
+    assert!(store.list_webhooks(None).await.unwrap().is_empty());
+}
+
+/// Two replicas on one database, both sending: each queued event reaches the receiver
+/// exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_send_each_delivery_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    seed_release(&*store).await;
+    let receiver = Receiver::default();
+    let url = start_receiver(receiver.clone()).await;
+    let hook = driftless_store::NewWebhook {
+        app: "acme".into(),
+        url,
+        events: vec![],
+        secret: "whsec_x".into(),
+        created_at: now(),
+    };
+    store.create_webhook(&hook).await.unwrap();
+    let events = 20;
+    for i in 0..events {
+        let event = driftless_store::WebhookEvent {
+            app: "acme".into(),
+            kind: "release.yanked".into(),
+            event_id: format!("whe_{i}"),
+            body: format!(r#"{{"id":"whe_{i}"}}"#),
+            at: now(),
+            opens_episode: false,
+        };
+        store.enqueue_webhook_event(&event).await.unwrap();
+    }
+    let settings = WebhookSettings { batch: 3, ..fast() };
+    let a = support::state(sqlite(&dir).await, 0).with_webhook_settings(settings.clone());
+    let b = support::state(sqlite(&dir).await, 0).with_webhook_settings(settings);
+    let (_, server_a) = serve(a).await;
+    let (_, server_b) = serve(b).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let queued = store.list_webhook_deliveries("acme", 100).await.unwrap();
+        let done = queued
+            .iter()
+            .filter(|d| d.state == driftless_store::DeliveryState::Delivered)
+            .count();
+        if done == events {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{done} of {events} delivered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let hits = receiver.hits.lock().unwrap().clone();
+    let ids: std::collections::BTreeSet<Vec<u8>> = hits.iter().map(|h| h.body.clone()).collect();
+    assert_eq!((hits.len(), ids.len()), (events, events), "each sent once");
+    server_a.abort();
+    server_b.abort();
+}
