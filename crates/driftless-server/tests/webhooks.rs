@@ -479,3 +479,108 @@ async fn two_replicas_send_each_delivery_once() {
     server_a.abort();
     server_b.abort();
 }
+
+/// The kinds of the app's queued deliveries, oldest first.
+async fn queued_kinds(store: &dyn Store) -> Vec<String> {
+    let mut queued = store.list_webhook_deliveries("acme", 100).await.unwrap();
+    queued.reverse();
+    queued.into_iter().map(|d| d.kind).collect()
+}
+
+/// An operator's resume queues `rollout.resumed`; the ticker completing the rollout
+/// queues `rollout.completed`; a pause queues nothing.
+#[tokio::test]
+async fn rollout_changes_queue_their_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    seed_release(&*store).await;
+    store.create_channel("acme", "stable", now()).await.unwrap();
+    let hook = driftless_store::NewWebhook {
+        app: "acme".into(),
+        url: "https://hooks.example.com/in".into(),
+        events: vec![],
+        secret: "whsec_x".into(),
+        created_at: now(),
+    };
+    store.create_webhook(&hook).await.unwrap();
+    let t = now();
+    let rollout = driftless_store::Rollout {
+        id: 0,
+        app: "acme".into(),
+        channel: "stable".into(),
+        version: "1.0.0".into(),
+        previous_version: None,
+        waves: vec![50, 100],
+        wave_index: 1,
+        wave_started_at: t - 3600,
+        interval_s: Some(60),
+        state: driftless_store::RolloutState::Halted,
+        min_failures: 3,
+        max_failure_pct: 20,
+        reason: Some("3 of 4 failed".into()),
+        created_at: t - 3600,
+        updated_at: t - 3600,
+        revision: 0,
+    };
+    store.create_rollout(&rollout).await.unwrap();
+    // Nothing is sent (the sender's first poll is at start, before any event).
+    let idle = WebhookSettings {
+        poll_ms: 3_600_000,
+        ..fast()
+    };
+    let state = support::state(store.clone(), 0).with_webhook_settings(idle);
+    let (base, server) = serve(state.clone()).await;
+    let act = |action: &'static str| {
+        let base = base.clone();
+        async move {
+            let answer = client()
+                .post(format!(
+                    "{base}/v1/apps/acme/channels/stable/rollout/{action}"
+                ))
+                .bearer_auth(OPERATOR_TOKEN)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                answer.status(),
+                200,
+                "{action}: {}",
+                answer.text().await.unwrap()
+            );
+        }
+    };
+    act("resume").await;
+    act("pause").await;
+    act("resume").await;
+    assert_eq!(
+        queued_kinds(&*store).await,
+        ["rollout.resumed", "rollout.resumed"]
+    );
+    // The last wave has been open for longer than its interval: the tick completes it.
+    let mut r = store
+        .active_rollout("acme", "stable")
+        .await
+        .unwrap()
+        .unwrap();
+    r.wave_started_at = t - 3600;
+    let update = driftless_store::RolloutUpdate {
+        rollout: r,
+        channel_release: None,
+        audit: None,
+    };
+    store.update_rollout(&update).await.unwrap();
+    driftless_server::rollout_tick(&state, now()).await.unwrap();
+    let kinds = queued_kinds(&*store).await;
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("rollout.completed"),
+        "{kinds:?}"
+    );
+    let completed = store.list_webhook_deliveries("acme", 1).await.unwrap();
+    let body: WebhookEventBody = serde_json::from_str(&completed[0].body).unwrap();
+    assert_eq!(
+        (body.data["channel"].as_str(), body.data["state"].as_str()),
+        (Some("stable"), Some("completed"))
+    );
+    server.abort();
+}
