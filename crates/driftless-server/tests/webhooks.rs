@@ -584,3 +584,53 @@ async fn rollout_changes_queue_their_events() {
     );
     server.abort();
 }
+
+/// A receiver that redirects does not get the event sent on to where it points: the
+/// redirect is a failed attempt, retried at the registered URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    seed_release(&*store).await;
+    let elsewhere = Receiver::default();
+    let elsewhere_url = start_receiver(elsewhere.clone()).await;
+    let redirect = axum::Router::new().route(
+        "/hook",
+        post(move || {
+            let to = elsewhere_url.clone();
+            async move {
+                (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [(axum::http::header::LOCATION, to)],
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, redirect).await.unwrap() });
+    let state = support::state(store.clone(), 0).with_webhook_settings(fast());
+    let (base, server) = serve(state).await;
+    register(&base, &url, &[]).await;
+    yank(&base).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        let queued = store.list_webhook_deliveries("acme", 1).await.unwrap();
+        if let Some(d) = queued.into_iter().find(|d| d.attempts >= 1) {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "no attempt made");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(first.last_status, Some(307));
+    assert_eq!(
+        first.state,
+        driftless_store::DeliveryState::Pending,
+        "retried later"
+    );
+    assert!(
+        elsewhere.hits.lock().unwrap().is_empty(),
+        "the redirect was not followed"
+    );
+    server.abort();
+}
