@@ -150,6 +150,14 @@ pub(crate) async fn release_yanked(
     let _queued = notify(state, app, RELEASE_YANKED, data, false).await;
 }
 
+/// Unix milliseconds now.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

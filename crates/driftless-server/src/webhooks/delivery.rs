@@ -12,7 +12,7 @@ use driftless_store::{AuditEvent, DeliveryAttempt, DeliveryState, WebhookDeliver
 use driftless_wire::webhook::{sign, EVENT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER};
 use tokio::task::JoinHandle;
 
-use super::WebhookSettings;
+use super::{now_ms, WebhookSettings};
 use crate::state::AppState;
 
 /// What one attempt got.
@@ -196,14 +196,6 @@ fn outcome(
             detail: detail.to_string(),
         },
     }
-}
-
-/// Unix milliseconds now.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

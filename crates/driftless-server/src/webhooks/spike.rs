@@ -13,7 +13,7 @@ use driftless_store::{FleetSummary, StoreResult};
 use driftless_wire::webhook::FAILURE_SPIKE;
 use tokio::task::JoinHandle;
 
-use super::WebhookSettings;
+use super::{now_ms, WebhookSettings};
 use crate::state::AppState;
 
 /// One app's installs that reported, and those that reported a failed apply.
@@ -74,14 +74,33 @@ pub(crate) async fn check(state: &AppState) -> StoreResult<usize> {
     Ok(sent)
 }
 
+/// The lease that makes one replica at a time count the fleet for spikes (the
+/// episode row alone would keep a second replica from sending twice; the lease spares
+/// the database a second grouped count).
+const SPIKE_LEASE: &str = "webhook-spike-check";
+
 /// Starts the spike check for `state`; [`crate::serve`] runs it.
 pub fn spawn(state: AppState) -> JoinHandle<()> {
+    let holder = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
     tokio::spawn(async move {
         let every = Duration::from_secs(state.webhooks.spike_check_s.max(1));
+        let ttl_ms = i64::try_from((every * 3).as_millis()).unwrap_or(i64::MAX);
         let mut timer = tokio::time::interval(every);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             timer.tick().await;
+            match state
+                .store
+                .try_lease(SPIKE_LEASE, &holder, now_ms(), ttl_ms)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take the failure-spike check's lease; skipping this check");
+                    continue;
+                }
+            }
             if let Err(e) = check(&state).await {
                 tracing::warn!(error = %e, "cannot check the fleet for a failure spike; will retry");
             }
