@@ -167,6 +167,7 @@ fn release(key: &SigningKey) -> Envelope {
         urgent: false,
         migrations: Default::default(),
         preflight: Default::default(),
+        sboms: Vec::new(),
     };
     Envelope::sign(
         RELEASE_PAYLOAD_TYPE,

@@ -368,6 +368,7 @@ fn release_doc(version: &str, counter: u64) -> ReleaseDocument {
         urgent: false,
         migrations: Default::default(),
         preflight: Default::default(),
+        sboms: Vec::new(),
     }
 }
 
