@@ -402,6 +402,7 @@ async fn control_plane() -> (AppState, Arc<Interfering>) {
         heartbeat_flush_ms: driftless_server::default_heartbeat_flush_ms(),
         metrics: Default::default(),
         max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
+        osv_dir: None,
     };
     let keys = Keys {
         director,

@@ -280,3 +280,20 @@ fn file_body(file: tokio::fs::File) -> Body {
     });
     Body::from_stream(stream)
 }
+
+/// The stored artifact `digest` (an SBOM the gate reads), `None` when not stored.
+pub(crate) async fn read(state: &AppState, digest: &Digest) -> Result<Option<Vec<u8>>, ApiError> {
+    if state.config.artifacts_in_database {
+        return Ok(state.store.get_artifact(digest.as_str()).await?);
+    }
+    let path = artifacts_dir(state)?.join(digest.hex());
+    match tokio::fs::read(&path).await {
+        Ok(bytes) if Digest::of(&bytes) == *digest => Ok(Some(bytes)),
+        Ok(_) => Err(ApiError::internal(format!(
+            "{} does not hash to {digest}",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ApiError::internal(format!("read {}: {e}", path.display()))),
+    }
+}
