@@ -69,7 +69,7 @@ fn audit_entries(stack: &Stack, action: &str) -> Vec<Value> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["action"] == action)
+        .filter(|e| e["event"]["action"] == action)
         .cloned()
         .collect()
 }
