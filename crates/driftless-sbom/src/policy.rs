@@ -87,7 +87,7 @@ pub enum Finding {
         /// Its severity.
         severity: Severity,
     },
-    /// Severity is checked but the control plane has no OSV data set.
+    /// Advisories are checked but the control plane has no OSV data (or an empty set).
     NoOsvData,
     /// The OSV data set is older than the policy allows.
     StaleOsvData {
@@ -123,7 +123,7 @@ impl fmt::Display for Finding {
                 severity.name()
             ),
             Finding::NoOsvData => f.write_str(
-                "the channel limits advisory severity but the control plane has no OSV data set (serve --osv-dir)",
+                "the channel checks advisories but the control plane has no OSV data (osv_dir in its settings.toml is unset or empty)",
             ),
             Finding::StaleOsvData { age_days, max_days } => write!(
                 f,
@@ -188,17 +188,17 @@ pub fn evaluate(
 
 fn osv_findings(policy: &ChannelPolicy, osv: Option<&OsvDataSet>, now: i64) -> Vec<Finding> {
     let mut out = Vec::new();
-    if policy.max_severity.is_some() && osv.is_none() {
+    let empty = osv.is_none_or(|o| o.advisories.is_empty());
+    if policy.max_severity.is_some() && empty {
         out.push(Finding::NoOsvData);
     }
     if let Some(max_days) = policy.max_osv_age_days {
-        match osv.map(|o| o.age_days(now)) {
-            Some(Some(age_days)) if age_days <= max_days => {}
-            Some(Some(age_days)) => out.push(Finding::StaleOsvData { age_days, max_days }),
-            Some(None) => out.push(Finding::StaleOsvData {
-                age_days: u64::MAX,
-                max_days,
-            }),
+        match osv.and_then(|o| o.age_days(now)) {
+            Some(age_days) if age_days > max_days => {
+                out.push(Finding::StaleOsvData { age_days, max_days })
+            }
+            Some(_) => {}
+            // Said once: a severity limit already reported the missing data.
             None if policy.max_severity.is_none() => out.push(Finding::NoOsvData),
             None => {}
         }
