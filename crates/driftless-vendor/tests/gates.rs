@@ -407,6 +407,70 @@ fn publish_builds_an_sbom_from_the_images_dpkg_database_when_none_is_given() {
     );
 }
 
+#[test]
+fn an_sbom_swapped_in_the_control_planes_database_is_refused_not_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let sbom = write_sbom(dir.path(), "copyleft-lib", "2.0.0", "GPL-3.0-only");
+    let web = format!("web={sbom}");
+    let stack = published("swapped", &["--sbom", &web]);
+    stack
+        .vendor_ok(&[
+            "channel",
+            "policy",
+            "set",
+            "--app",
+            APP,
+            "--channel",
+            "stable",
+            "--deny-licence",
+            "GPL-3.0-only",
+        ])
+        .unwrap();
+    // The attack: replace the stored SBOM's bytes with a clean one under the same digest.
+    let clean = std::fs::read(write_sbom(dir.path(), "copyleft-lib", "2.0.0", "MIT")).unwrap();
+    let named = stack.release_document(APP, "1.0.0").unwrap()["sboms"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = format!(
+        "sqlite://{}",
+        stack.data_dir().join("driftless.db").display()
+    );
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let done = sqlx::query("UPDATE artifacts SET bytes = ?1 WHERE digest = ?2")
+            .bind(&clean)
+            .bind(&named)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(done.rows_affected(), 1);
+    });
+    let promote = [
+        "promote",
+        "--app",
+        APP,
+        "--channel",
+        "stable",
+        "--version",
+        "1.0.0",
+    ];
+    let stderr = refused(&run(&stack, &promote), code::CONFLICT);
+    assert!(stderr.contains("does not hash to it"), "{stderr}");
+    assert_eq!(
+        promotions(&stack),
+        0,
+        "a swapped SBOM let the release through"
+    );
+    let read = run(
+        &stack,
+        &["release", "sbom", "--app", APP, "--version", "1.0.0"],
+    );
+    refused(&read, code::CONFLICT);
+    assert!(read.stdout.is_empty(), "the swapped SBOM was printed");
+}
+
 fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
