@@ -193,6 +193,7 @@ fn signed_release(release_key: &SigningKey, now: i64) -> Result<Release> {
         urgent: false,
         migrations: Default::default(),
         preflight: Default::default(),
+        sboms: Vec::new(),
     };
     let payload = serde_json::to_vec(&doc)?;
     let envelope = Envelope::sign(RELEASE_PAYLOAD_TYPE, &payload, &[release_key]);

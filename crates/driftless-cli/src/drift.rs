@@ -172,6 +172,7 @@ mod tests {
             urgent: false,
             migrations: Default::default(),
             preflight: Default::default(),
+            sboms: Vec::new(),
         }
     }
 

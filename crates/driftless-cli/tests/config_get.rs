@@ -63,6 +63,7 @@ fn state_dir(dir: &Path) {
         urgent: false,
         migrations: Default::default(),
         preflight: Default::default(),
+        sboms: Vec::new(),
     };
     let assignment = Assignment {
         doc_type: "assignment".into(),

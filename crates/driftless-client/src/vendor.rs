@@ -17,6 +17,9 @@ pub struct VendorClient {
     token: String,
 }
 
+/// The largest SBOM a vendor downloads (the control plane refuses larger ones).
+const SBOM_ANSWER_CAP: usize = 16 << 20;
+
 impl VendorClient {
     /// A client for the control plane at `base` with the operator `token`.
     pub fn new(base: &str, token: &str) -> Result<Self, ClientError> {
@@ -45,6 +48,32 @@ impl VendorClient {
             .bearer_auth(&self.token)
             .json(body);
         self.http.send(req, &url).await?.json()
+    }
+
+    async fn put<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let url = self.http.url(path);
+        let req = self
+            .http
+            .client()
+            .put(&url)
+            .bearer_auth(&self.token)
+            .json(body);
+        self.http.send(req, &url).await?.json()
+    }
+
+    /// A `GET` whose answer is bytes, not JSON (at most the SBOM size cap).
+    async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        let url = self.http.url(path);
+        let req = self.http.client().get(&url).bearer_auth(&self.token);
+        let answer = self.http.send_capped(req, &url, SBOM_ANSWER_CAP).await?;
+        if !answer.status.is_success() {
+            return Err(answer.error());
+        }
+        Ok(answer.body)
     }
 
     async fn post_empty(&self, path: &str) -> Result<(), ClientError> {
@@ -85,13 +114,56 @@ impl VendorClient {
         channel: &str,
         version: &str,
     ) -> Result<ChannelInfo, ClientError> {
-        self.post(
-            &format!("/v1/apps/{app}/channels/{channel}/promote"),
-            &Promote {
-                version: version.into(),
-            },
-        )
+        let req = Promote {
+            version: version.into(),
+            override_gate: None,
+        };
+        self.promote_with(app, channel, &req).await
+    }
+    /// Points a channel at a release, with every option of the request.
+    pub async fn promote_with(
+        &self,
+        app: &str,
+        channel: &str,
+        req: &Promote,
+    ) -> Result<ChannelInfo, ClientError> {
+        self.post(&format!("/v1/apps/{app}/channels/{channel}/promote"), req)
+            .await
+    }
+    /// The channel's promotion policy (the empty policy when none is set).
+    pub async fn channel_policy(
+        &self,
+        app: &str,
+        channel: &str,
+    ) -> Result<serde_json::Value, ClientError> {
+        self.get(&format!("/v1/apps/{app}/channels/{channel}/policy"))
+            .await
+    }
+    /// Replaces the channel's promotion policy.
+    pub async fn set_channel_policy(
+        &self,
+        app: &str,
+        channel: &str,
+        policy: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClientError> {
+        self.put(&format!("/v1/apps/{app}/channels/{channel}/policy"), policy)
+            .await
+    }
+    /// The SBOM of `service` in release `version` of `app`, as stored.
+    pub async fn release_sbom(
+        &self,
+        app: &str,
+        version: &str,
+        service: &str,
+    ) -> Result<Vec<u8>, ClientError> {
+        self.get_bytes(&format!(
+            "/v1/apps/{app}/releases/{version}/sboms/{service}"
+        ))
         .await
+    }
+    /// Customers and installs running a release affected by `advisory`.
+    pub async fn exposure(&self, advisory: &str) -> Result<serde_json::Value, ClientError> {
+        self.get(&format!("/v1/exposure/{advisory}")).await
     }
     /// Uploads a signed release document.
     pub async fn upload_release(

@@ -104,6 +104,7 @@ fn release_for(descriptor: &[u8]) -> ReleaseDocument {
         urgent: false,
         migrations: Default::default(),
         preflight: Default::default(),
+        sboms: Vec::new(),
     }
 }
 

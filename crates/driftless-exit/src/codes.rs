@@ -44,6 +44,9 @@ pub mod code {
     pub const JOB_FAILED: u8 = 18;
     /// A support bundle is larger than the control plane accepts; nothing was sent.
     pub const SUPPORT_BUNDLE_TOO_LARGE: u8 = 19;
+    /// A channel's promotion gate refused the release (licence, advisory, missing
+    /// SBOM, stale OSV data); nothing was changed.
+    pub const GATE_REFUSED: u8 = 23;
 }
 
 /// One exit code as the README documents it.
@@ -136,6 +139,10 @@ pub const CODES: &[ExitCodeInfo] = &[
     ExitCodeInfo {
         code: code::SUPPORT_BUNDLE_TOO_LARGE,
         meaning: "a support bundle is larger than the control plane accepts; nothing was sent",
+    },
+    ExitCodeInfo {
+        code: code::GATE_REFUSED,
+        meaning: "a channel's promotion gate refused the release (licence, advisory, missing SBOM, stale OSV data); nothing was changed",
     },
 ];
 

@@ -88,6 +88,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
                 ClientError::Api { code, .. } if code == "support_bundle_too_large" => {
                     code::SUPPORT_BUNDLE_TOO_LARGE
                 }
+                ClientError::Api { code, .. } if code == "gate_refused" => code::GATE_REFUSED,
                 ClientError::Api { status, .. } => match status {
                     400 | 422 => code::INVALID_INPUT,
                     401 | 403 => code::UNAUTHORIZED,

@@ -33,6 +33,7 @@ mod client;
 mod compose;
 mod error;
 mod limits;
+mod sbom;
 
 pub use client::RegistryClient;
 pub use compose::{
@@ -41,6 +42,7 @@ pub use compose::{
 };
 pub use error::OciError;
 pub use limits::MANIFEST_CAP_BYTES;
+pub use sbom::{SbomArtifact, OCI_EMPTY_CONFIG_MEDIA_TYPE};
 
 /// Re-exported so callers name digests without depending on `driftless-wire` themselves.
 pub use driftless_wire::Digest;

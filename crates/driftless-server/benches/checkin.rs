@@ -93,6 +93,7 @@ fn state(store: SqliteStore) -> (AppState, SigningKey) {
         heartbeat_flush_ms: 1000,
         metrics: Default::default(),
         max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
+        osv_dir: None,
         max_in_flight: 1024,
         artifacts_in_database: false,
     };
@@ -167,6 +168,7 @@ fn release(key: &SigningKey) -> Envelope {
         urgent: false,
         migrations: Default::default(),
         preflight: Default::default(),
+        sboms: Vec::new(),
     };
     Envelope::sign(
         RELEASE_PAYLOAD_TYPE,

@@ -68,6 +68,20 @@ impl Store for CachingStore {
     async fn list_channels(&self, app: &str) -> StoreResult<Vec<Channel>> {
         self.inner.list_channels(app).await
     }
+    async fn set_channel_policy(
+        &self,
+        app: &str,
+        channel: &str,
+        policy_json: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        self.inner
+            .set_channel_policy(app, channel, policy_json, now)
+            .await
+    }
+    async fn channel_policy(&self, app: &str, channel: &str) -> StoreResult<Option<String>> {
+        self.inner.channel_policy(app, channel).await
+    }
     async fn get_channel(&self, app: &str, name: &str) -> StoreResult<Option<Channel>> {
         self.inner.get_channel(app, name).await
     }

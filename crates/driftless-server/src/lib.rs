@@ -10,6 +10,7 @@ mod caching_store;
 mod change_feed;
 mod checkin;
 mod error;
+mod gate;
 mod heartbeats;
 mod load_shed;
 pub mod log_format;

@@ -111,6 +111,18 @@ impl Store for MeteredStore {
     async fn list_channels(&self, app: &str) -> StoreResult<Vec<Channel>> {
         timed!(self, list_channels(app))
     }
+    async fn set_channel_policy(
+        &self,
+        app: &str,
+        channel: &str,
+        policy_json: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        timed!(self, set_channel_policy(app, channel, policy_json, now))
+    }
+    async fn channel_policy(&self, app: &str, channel: &str) -> StoreResult<Option<String>> {
+        timed!(self, channel_policy(app, channel))
+    }
     async fn get_channel(&self, app: &str, name: &str) -> StoreResult<Option<Channel>> {
         timed!(self, get_channel(app, name))
     }

@@ -58,6 +58,10 @@ pub struct ServerConfig {
     /// refused with `413 support_bundle_too_large`.
     #[serde(default = "default_max_support_bundle_bytes")]
     pub max_support_bundle_bytes: u64,
+    /// A directory of OSV records (the OSV export format, one advisory per JSON file)
+    /// that promotion gates match SBOMs against; the vendor keeps it fresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub osv_dir: Option<std::path::PathBuf>,
 }
 
 /// Settings of the `/metrics` endpoint.

@@ -162,6 +162,7 @@ impl Harness {
             heartbeat_flush_ms: driftless_server::default_heartbeat_flush_ms(),
             metrics: Default::default(),
             max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
+            osv_dir: None,
             artifacts_dir,
             max_in_flight: 1024,
             artifacts_in_database,
@@ -368,6 +369,7 @@ fn release_doc(version: &str, counter: u64) -> ReleaseDocument {
         urgent: false,
         migrations: Default::default(),
         preflight: Default::default(),
+        sboms: Vec::new(),
     }
 }
 

@@ -132,6 +132,7 @@ impl Trust {
             heartbeat_flush_ms: 50,
             metrics: Default::default(),
             max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
+            osv_dir: None,
             max_in_flight: 1024,
             artifacts_in_database: false,
         };
@@ -234,6 +235,7 @@ fn release_doc(version: &str, counter: u64) -> ReleaseDocument {
         urgent: false,
         migrations: Default::default(),
         preflight: Default::default(),
+        sboms: Vec::new(),
     }
 }
 

@@ -117,6 +117,20 @@ impl Store for Interfering {
     async fn list_channels(&self, app: &str) -> StoreResult<Vec<Channel>> {
         self.inner.list_channels(app).await
     }
+    async fn set_channel_policy(
+        &self,
+        app: &str,
+        channel: &str,
+        policy_json: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        self.inner
+            .set_channel_policy(app, channel, policy_json, now)
+            .await
+    }
+    async fn channel_policy(&self, app: &str, channel: &str) -> StoreResult<Option<String>> {
+        self.inner.channel_policy(app, channel).await
+    }
     async fn get_channel(&self, app: &str, name: &str) -> StoreResult<Option<Channel>> {
         self.inner.get_channel(app, name).await
     }
@@ -425,6 +439,7 @@ async fn control_plane() -> (AppState, Arc<Interfering>) {
         heartbeat_flush_ms: driftless_server::default_heartbeat_flush_ms(),
         metrics: Default::default(),
         max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
+        osv_dir: None,
     };
     let keys = Keys {
         director,

@@ -37,6 +37,7 @@ macro_rules! conformance_tests {
             channel_of_missing_app_is_missing,
             channel_points_at_release,
             channel_pointed_at_missing_release_is_missing,
+            channel_policy_is_replaced_and_kept_per_channel,
             license_is_found_by_key_hash,
             license_with_missing_parent_is_missing,
             revoking_license_revokes_its_installs,
@@ -331,6 +332,37 @@ pub async fn channel_points_at_release<S: Store>(store: Arc<S>) {
     assert_eq!(names, ["beta", "stable"]);
     assert_eq!(channels[1].version, None);
     assert_eq!(store.get_channel("acme", "nope").await.unwrap(), None);
+}
+
+/// A channel's policy is absent until set, replaced by the next set, kept per
+/// channel, and refused (`Missing`) for a channel that does not exist.
+pub async fn channel_policy_is_replaced_and_kept_per_channel<S: Store>(store: Arc<S>) {
+    store.create_app("acme", NOW).await.unwrap();
+    store.create_channel("acme", "stable", NOW).await.unwrap();
+    store.create_channel("acme", "beta", NOW).await.unwrap();
+    assert_eq!(store.channel_policy("acme", "stable").await.unwrap(), None);
+    store
+        .set_channel_policy("acme", "stable", r#"{"require_sbom":true}"#, NOW)
+        .await
+        .unwrap();
+    store
+        .set_channel_policy("acme", "stable", r#"{"max_severity":"high"}"#, NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .channel_policy("acme", "stable")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(r#"{"max_severity":"high"}"#)
+    );
+    assert_eq!(store.channel_policy("acme", "beta").await.unwrap(), None);
+    assert_missing(
+        store.set_channel_policy("acme", "ghost", "{}", NOW).await,
+        "acme/ghost",
+    );
+    assert_eq!(store.channel_policy("acme", "ghost").await.unwrap(), None);
 }
 
 /// Pointing at a missing release or channel is `Missing` and changes nothing.

@@ -15,6 +15,7 @@ mod fleet;
 mod import;
 mod licensing;
 mod pages;
+mod policies;
 #[cfg(test)]
 mod query_plan;
 mod replicas;
@@ -140,6 +141,18 @@ impl Store for PgStore {
         catalog::set_channel_release(&self.pool, app, channel, version, now).await
     }
 
+    async fn set_channel_policy(
+        &self,
+        app: &str,
+        channel: &str,
+        policy_json: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        policies::set_channel_policy(&self.pool, app, channel, policy_json, now).await
+    }
+    async fn channel_policy(&self, app: &str, channel: &str) -> StoreResult<Option<String>> {
+        policies::channel_policy(&self.pool, app, channel).await
+    }
     async fn create_customer(&self, name: &str, now: i64) -> StoreResult<Customer> {
         licensing::create_customer(&self.pool, name, now).await
     }

@@ -74,6 +74,18 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<()>;
 
+    /// Replaces a channel's promotion policy (JSON the control plane owns); `Missing`
+    /// if the channel does not exist.
+    async fn set_channel_policy(
+        &self,
+        app: &str,
+        channel: &str,
+        policy_json: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// A channel's promotion policy (JSON), `None` when none was ever set.
+    async fn channel_policy(&self, app: &str, channel: &str) -> StoreResult<Option<String>>;
+
     /// Creates a customer; `Conflict` if the name is taken.
     async fn create_customer(&self, name: &str, now: i64) -> StoreResult<Customer>;
     /// Every customer, by name.

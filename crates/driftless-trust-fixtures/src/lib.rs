@@ -159,6 +159,7 @@ pub fn release_doc_of(app: &str, counter: u64, floor: u64) -> ReleaseDocument {
         urgent: false,
         migrations: Default::default(),
         preflight: Default::default(),
+        sboms: Vec::new(),
     }
 }
 

@@ -1,4 +1,4 @@
-//! `driftless-vendor channel`: create the channels of an app.
+//! `driftless-vendor channel`: create the channels of an app, and set their gates.
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -24,12 +24,18 @@ enum ChannelAction {
         /// Channel name, e.g. `stable`.
         name: String,
     },
+    /// The channel's promotion gate: licences, advisory severity, SBOM required.
+    Policy(crate::gate::PolicyArgs),
 }
 
 /// Runs a `channel` action.
 pub async fn run(args: ChannelArgs) -> Result<()> {
-    let ChannelAction::Create { app, name } = args.action;
-    args.remote.client()?.create_channel(&app, &name).await?;
-    eprintln!("created channel {app}/{name}");
-    Ok(())
+    match args.action {
+        ChannelAction::Create { app, name } => {
+            args.remote.client()?.create_channel(&app, &name).await?;
+            eprintln!("created channel {app}/{name}");
+            Ok(())
+        }
+        ChannelAction::Policy(policy) => crate::gate::run(policy, &args.remote).await,
+    }
 }

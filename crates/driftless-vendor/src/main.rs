@@ -10,7 +10,10 @@ mod customer;
 mod database;
 mod datadir;
 mod env;
+mod exposure;
 mod fleet;
+mod gate;
+mod image_packages;
 mod init;
 mod install;
 mod keys;
@@ -24,6 +27,7 @@ mod registry_config;
 mod release;
 mod remote;
 mod rollout;
+mod sbom;
 mod serve;
 mod signer;
 mod support_bundle;
@@ -77,6 +81,8 @@ enum Command {
     Fleet(fleet::FleetArgs),
     /// The newest audit log entries.
     Audit(audit::AuditArgs),
+    /// Customers and installs running a release that contains an advisory's package.
+    Exposure(exposure::ExposureArgs),
     /// Support bundles installs uploaded: list, download, analyze.
     SupportBundle(support_bundle::SupportBundleArgs),
     /// Webhooks: URLs the control plane POSTs an app's events to, signed.
@@ -104,6 +110,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Install(args) => install::run(args).await,
         Command::Fleet(args) => fleet::run(args).await,
         Command::Audit(args) => audit::run(args).await,
+        Command::Exposure(args) => exposure::run(args).await,
         Command::SupportBundle(args) => support_bundle::run(args).await,
         Command::Webhook(args) => webhook::run(args).await,
         Command::Generate(args) => driftless_generate::run(args, Cli::command()),

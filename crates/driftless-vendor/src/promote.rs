@@ -16,6 +16,9 @@ pub struct PromoteArgs {
     /// The channel.
     #[arg(long)]
     channel: String,
+    /// Promote although the channel's gate refuses the release; the reason is audited.
+    #[arg(long, value_name = "REASON")]
+    override_gate: Option<String>,
     #[command(flatten)]
     remote: Remote,
 }
@@ -26,12 +29,14 @@ pub async fn run(args: PromoteArgs) -> Result<()> {
         app,
         release_version,
         channel,
+        override_gate,
         remote,
     } = args;
-    remote
-        .client()?
-        .promote(&app, &channel, &release_version)
-        .await?;
+    let req = driftless_wire::api::Promote {
+        version: release_version.clone(),
+        override_gate: crate::gate::override_reason(override_gate)?,
+    };
+    remote.client()?.promote_with(&app, &channel, &req).await?;
     eprintln!("channel {app}/{channel} now points at {release_version}");
     Ok(())
 }

@@ -71,6 +71,14 @@ pub struct PublishArgs {
     /// so while it waits, but still wait for their customer's approval or window.
     #[arg(long)]
     urgent: bool,
+    /// The SBOM of a service, CycloneDX or SPDX JSON, as SERVICE=FILE; repeatable.
+    /// A service without one gets a minimal CycloneDX SBOM built from its image's
+    /// Debian and Alpine package databases.
+    #[arg(long = "sbom", value_name = "SERVICE=FILE", value_parser = crate::sbom::parse_sbom_arg)]
+    sboms: Vec<(String, PathBuf)>,
+    /// Attach only the SBOMs given with --sbom; build none from the images.
+    #[arg(long)]
+    no_generated_sbom: bool,
     #[command(flatten)]
     remote: Remote,
 }
@@ -103,6 +111,8 @@ pub async fn run(args: PublishArgs) -> Result<()> {
         cli_binaries: &args.cli_binaries,
         cli_version: args.cli_version.as_deref(),
         urgent: args.urgent,
+        sboms: &args.sboms,
+        generate_sboms: !args.no_generated_sbom,
     };
     let p = publish(&c, &opts, now()).await?;
     println!("{}", p.digest);
@@ -158,6 +168,10 @@ pub struct PublishOptions<'a> {
     pub cli_version: Option<&'a str>,
     /// Whether the release is marked urgent (signed into it).
     pub urgent: bool,
+    /// SBOMs given per service: `(service, path)`.
+    pub sboms: &'a [(String, PathBuf)],
+    /// Build an SBOM from the image of every service that has none given.
+    pub generate_sboms: bool,
 }
 
 /// What was published.
@@ -194,11 +208,12 @@ struct Inputs {
     preflight: Preflight,
     notes: Option<String>,
     cli_binaries: Vec<(CliBinary, Vec<u8>)>,
+    sboms: Vec<crate::sbom::AttachedSbom>,
 }
 
 /// A service's image, where it goes, and what the local engine says about it.
-struct PlannedImage {
-    service: ServiceImage,
+pub(crate) struct PlannedImage {
+    pub(crate) service: ServiceImage,
     repository: String,
     local: LocalImage,
 }
@@ -244,6 +259,11 @@ pub async fn publish(
         .push_compose_artifact(&descriptor_repo, &tag, &pinned)
         .await?;
     let cli = upload_cli_binaries(client, inputs.cli_binaries).await?;
+    let mut sboms = inputs.sboms;
+    if opts.generate_sboms {
+        sboms.extend(crate::image_packages::generate_missing(&engine, &plan, &sboms).await?);
+    }
+    let sboms = crate::sbom::push_sboms(&registry, client, &images, sboms).await?;
 
     let release = ReleaseDocument {
         doc_type: "release".into(),
@@ -273,6 +293,7 @@ pub async fn publish(
         urgent: opts.urgent,
         migrations: inputs.migrations,
         preflight: inputs.preflight,
+        sboms,
     };
     sign_and_upload(client, opts, key_id, release, info.registry_host).await
 }
@@ -309,6 +330,8 @@ fn read_inputs(opts: &PublishOptions<'_>) -> Result<Inputs> {
         None => None,
     };
     let cli_binaries = read_cli_binaries(opts.cli_binaries, opts.cli_version)?;
+    let services: Vec<String> = compose.services().into_iter().map(|s| s.service).collect();
+    let sboms = crate::sbom::read_sboms(opts.sboms, &services)?;
     Ok(Inputs {
         version,
         min_cli,
@@ -319,6 +342,7 @@ fn read_inputs(opts: &PublishOptions<'_>) -> Result<Inputs> {
         preflight,
         notes,
         cli_binaries,
+        sboms,
     })
 }
 

@@ -20,7 +20,7 @@ pub struct LocalImage {
 
 /// A connection to the local Docker Engine.
 pub struct Engine {
-    docker: Docker,
+    pub(crate) docker: Docker,
 }
 
 impl Engine {

@@ -1,5 +1,5 @@
 //! `driftless-vendor releases` (list an app's releases) and `driftless-vendor release`
-//! (deprecate, yank or restore one).
+//! (deprecate, yank or restore one, or read its SBOMs).
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -38,6 +38,8 @@ enum ReleaseAction {
     Yank(ReleaseRefArgs),
     /// Make a deprecated or yanked release active again.
     Restore(ReleaseRefArgs),
+    /// Print or save the release's SBOMs, checked against the digests it signs.
+    Sbom(crate::sbom::SbomArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -62,6 +64,7 @@ pub async fn set_state(args: ReleaseArgs) -> Result<()> {
         ReleaseAction::Deprecate(r) => (r, "deprecated"),
         ReleaseAction::Yank(r) => (r, "yanked"),
         ReleaseAction::Restore(r) => (r, "active"),
+        ReleaseAction::Sbom(sbom) => return crate::sbom::run(sbom, &args.remote.client()?).await,
     };
     let changed = args
         .remote

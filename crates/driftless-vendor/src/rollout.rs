@@ -71,6 +71,9 @@ struct StartArgs {
     /// Halt once more than this percentage of installs that tried it failed.
     #[arg(long, default_value_t = 20)]
     halt_failure_pct: u32,
+    /// Start although the channel's gate refuses the release; the reason is audited.
+    #[arg(long, value_name = "REASON")]
+    override_gate: Option<String>,
 }
 
 /// Runs a `rollout` action.
@@ -110,6 +113,7 @@ async fn start(c: &VendorClient, args: StartArgs) -> Result<()> {
         interval_s: args.interval.as_deref().map(parse_interval).transpose()?,
         min_failures: args.halt_min_failures,
         max_failure_pct: args.halt_failure_pct,
+        override_gate: crate::gate::override_reason(args.override_gate)?,
     };
     let r = c
         .start_rollout(&args.target.app, &args.target.channel, &req)

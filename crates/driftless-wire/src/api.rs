@@ -168,6 +168,9 @@ fn active() -> String {
 pub struct Promote {
     /// The version to point the channel at.
     pub version: String,
+    /// Promote although the channel's gate refuses the release; the reason is audited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_gate: Option<String>,
 }
 
 /// `POST /v1/apps/{app}/push-token`: a registry token for vendor CI to push one release.
@@ -267,6 +270,9 @@ pub struct StartRollout {
     pub min_failures: u32,
     /// Halt once failures exceed this percentage of installs that tried.
     pub max_failure_pct: u32,
+    /// Start although the channel's gate refuses the release; the reason is audited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_gate: Option<String>,
 }
 
 /// A rollout as listed.

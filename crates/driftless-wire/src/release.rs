@@ -199,6 +199,33 @@ pub struct ReleaseDocument {
     /// What the release needs of a host, checked before anything is pulled.
     #[serde(default, skip_serializing_if = "crate::preflight::Preflight::is_empty")]
     pub preflight: crate::preflight::Preflight,
+    /// The SBOM of each service that has one, pushed beside its image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sboms: Vec<SbomRef>,
+}
+
+/// A service's SBOM, stored in the registry beside its image under the tag
+/// `sha256-<image digest hex>.sbom` (distribution 2.8 has no referrers API) and named
+/// here by digest, so the signature covers it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SbomRef {
+    /// The compose service whose image it describes.
+    pub service: String,
+    /// Repository it is stored in (the image's).
+    pub repository: String,
+    /// Digest of the OCI manifest that wraps it.
+    pub manifest_digest: Digest,
+    /// Digest of the SBOM document itself.
+    pub digest: Digest,
+    /// Size in bytes.
+    pub size: u64,
+    /// `application/vnd.cyclonedx+json` or `application/spdx+json`.
+    pub media_type: String,
+}
+
+/// The tag an image's SBOM is stored under: `sha256-<hex>.sbom`.
+pub fn sbom_tag(image: &Digest) -> String {
+    format!("sha256-{}.sbom", image.hex())
 }
 
 /// The run-once jobs of a release (compose services run to completion, never by

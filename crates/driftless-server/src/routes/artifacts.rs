@@ -280,3 +280,30 @@ fn file_body(file: tokio::fs::File) -> Body {
     });
     Body::from_stream(stream)
 }
+
+/// The stored artifact `digest` (an SBOM the gate reads), `None` when not stored.
+/// Bytes that do not hash to their digest are refused, never judged: a swapped copy
+/// must not carry a release past a gate.
+pub(crate) async fn read(state: &AppState, digest: &Digest) -> Result<Option<Vec<u8>>, ApiError> {
+    let bytes = if state.config.artifacts_in_database {
+        state.store.get_artifact(digest.as_str()).await?
+    } else {
+        let path = artifacts_dir(state)?.join(digest.hex());
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(ApiError::internal(format!("read {}: {e}", path.display()))),
+        }
+    };
+    match bytes {
+        Some(b) if Digest::of(&b) != *digest => {
+            tracing::error!(%digest, "a stored artifact does not hash to its digest");
+            Err(ApiError::conflict(
+                "artifact_corrupt",
+                format!("the stored copy of {digest} does not hash to it; nothing was changed"),
+            )
+            .with_hint("upload the artifact again (publish does) and find out who changed it"))
+        }
+        other => Ok(other),
+    }
+}

@@ -73,6 +73,14 @@ pub async fn promote(
             format!("release {} is yanked and cannot be promoted", req.version),
         ));
     }
+    crate::gate::check(
+        &state,
+        &app,
+        &channel,
+        &release,
+        req.override_gate.as_deref(),
+    )
+    .await?;
     state
         .store
         .set_channel_release(&app, &channel, &req.version, now())

@@ -6,15 +6,18 @@ mod artifacts;
 mod audit;
 mod channels;
 mod customers;
+mod exposure;
 mod fleet;
 pub(crate) mod input;
 mod install;
 mod licenses;
 mod lookup;
 mod page_cursor;
+mod policies;
 mod push_token;
 mod releases;
 mod rollouts;
+mod sboms;
 mod support_bundles;
 mod trust;
 mod uninstall;
@@ -23,6 +26,9 @@ mod webhooks;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
+
+pub(crate) use artifacts::read as read_artifact;
+pub(crate) use audit::record as audit_record;
 
 use crate::state::AppState;
 use crate::MAX_BODY_BYTES;
@@ -50,6 +56,15 @@ pub fn router(state: AppState) -> Router {
             "/v1/apps/{app}/releases/{version}/state",
             post(releases::set_state),
         )
+        .route(
+            "/v1/apps/{app}/releases/{version}/sboms/{service}",
+            get(sboms::download),
+        )
+        .route(
+            "/v1/apps/{app}/channels/{channel}/policy",
+            get(policies::show).put(policies::set),
+        )
+        .route("/v1/exposure/{advisory}", get(exposure::list))
         .route("/v1/apps/{app}/push-token", post(push_token::issue))
         .route("/v1/apps/{app}/rollouts", get(rollouts::list))
         .route(

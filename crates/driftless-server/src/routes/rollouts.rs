@@ -68,7 +68,7 @@ async fn check_target(
     app: &str,
     channel: &Channel,
     version: &str,
-) -> Result<(), ApiError> {
+) -> Result<driftless_store::Release, ApiError> {
     let release = require_release(state, app, version).await?;
     if release.state == ReleaseState::Yanked {
         return Err(ApiError::conflict(
@@ -82,7 +82,7 @@ async fn check_target(
             format!("channel `{}` already points at {version}", channel.name),
         ));
     }
-    Ok(())
+    Ok(release)
 }
 
 /// A running rollout of `req` on `channel`, its first wave open from `now`.
@@ -119,7 +119,15 @@ pub async fn start(
     check_request(&req)?;
     require_app(&state, &app).await?;
     let ch = require_channel(&state, &app, &channel).await?;
-    check_target(&state, &app, &ch, &req.version).await?;
+    let release = check_target(&state, &app, &ch, &req.version).await?;
+    crate::gate::check(
+        &state,
+        &app,
+        &channel,
+        &release,
+        req.override_gate.as_deref(),
+    )
+    .await?;
     let mut rollout = new_rollout(&app, ch, req, now());
     rollout.id = state
         .store
