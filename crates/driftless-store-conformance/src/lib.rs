@@ -648,6 +648,7 @@ fn audit_event(n: i64) -> AuditEvent {
         subject: format!("acme@1.0.{n}"),
         // Quotes and a newline, so the canonical JSON's escaping is exercised.
         detail: format!("{{\"note\":\"line \\\"{n}\\\"\\nnext\"}}"),
+        request_id: String::new(),
     }
 }
 
@@ -1331,6 +1332,7 @@ fn rollout_event(action: &str, at: i64) -> AuditEvent {
         action: action.into(),
         subject: "acme/stable@2.0.0".into(),
         detail: "{}".into(),
+        request_id: String::new(),
     }
 }
 
@@ -1595,6 +1597,7 @@ fn imported(license: &License, id: &str, sequence: u64) -> ImportedInstall {
                 "{{\"license\":\"{}\",\"hostname\":\"host-{id}\"}}",
                 license.id
             ),
+            request_id: String::new(),
         },
         report: Some(report(NOW + 1, Some("1.0.0"))),
         assignment: Some(assignment(sequence)),

@@ -493,6 +493,7 @@ mod tests {
                 action: "app.create".into(),
                 subject: "b".into(),
                 detail: "{}".into(),
+                request_id: String::new(),
             })
             .await
             .unwrap();

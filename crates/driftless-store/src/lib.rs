@@ -3,6 +3,7 @@
 //! migrations. Handlers never build SQL.
 
 pub mod assignment_codec;
+pub mod audit_chain;
 mod pages;
 pub mod report_limits;
 pub mod schema_check;

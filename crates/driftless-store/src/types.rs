@@ -340,6 +340,10 @@ pub struct AuditEvent {
     pub subject: String,
     /// Details as JSON text.
     pub detail: String,
+    /// The id of the API request that made the change (its `X-Request-Id`); empty for
+    /// work of the control plane's own (rollout ticks) and entries written before it.
+    #[serde(default)]
+    pub request_id: String,
 }
 
 /// A stored audit entry.

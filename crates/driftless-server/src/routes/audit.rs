@@ -26,6 +26,7 @@ pub(crate) async fn record(
         action: action.into(),
         subject: subject.into(),
         detail: detail.to_string(),
+        request_id: crate::request_context::current_request_id(),
     };
     state.store.append_audit(&event).await?;
     Ok(())
