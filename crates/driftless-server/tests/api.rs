@@ -141,6 +141,7 @@ impl Harness {
             keys,
             roles,
             registry_token_cert_sha256: None,
+            checkpoint: None,
         };
         let envelope = Envelope::sign(
             ROOT_PAYLOAD_TYPE,
@@ -169,6 +170,7 @@ impl Harness {
         let keys = driftless_server::Keys {
             director,
             tokens,
+            checkpoint: None,
             roots: vec![envelope],
             root,
         };

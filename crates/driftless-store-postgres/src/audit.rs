@@ -1,10 +1,10 @@
 //! The tamper-evident audit log: each entry's hash covers the previous entry's hash
 //! (the chain is defined once, in [`driftless_store::audit_chain`]).
 
-use driftless_store::{AuditEntry, AuditEvent, StoreError, StoreResult};
+use driftless_store::{AuditEntry, AuditEvent, StoreError, StoreResult, StoredCheckpoint};
 use sqlx::{PgConnection, PgPool};
 
-use crate::error::{backend, from_db};
+use crate::error::{backend, from_db, to_db};
 
 /// The advisory lock key that serialises appends to the chain ("audit" in ASCII).
 const AUDIT_CHAIN_LOCK: i64 = 0x0061_7564_6974;
@@ -136,6 +136,41 @@ pub(crate) async fn list_audit(pool: &PgPool, limit: u32) -> StoreResult<Vec<Aud
     .await
     .map_err(backend)?;
     rows.into_iter().map(AuditRow::into_entry).collect()
+}
+
+/// Stores a signed checkpoint; false when one of `tree_size` is stored already.
+pub(crate) async fn save_checkpoint(
+    pool: &PgPool,
+    tree_size: u64,
+    envelope: &str,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO audit_checkpoints (tree_size, envelope) VALUES ($1, $2)
+         ON CONFLICT (tree_size) DO NOTHING",
+    )
+    .bind(to_db(tree_size, "checkpoint tree size")?)
+    .bind(envelope)
+    .execute(pool)
+    .await
+    .map_err(backend)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The stored checkpoint of the largest tree size.
+pub(crate) async fn latest_checkpoint(pool: &PgPool) -> StoreResult<Option<StoredCheckpoint>> {
+    let row: Option<(i64, String)> = sqlx::query_as(
+        "SELECT tree_size, envelope FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(backend)?;
+    row.map(|(size, envelope)| {
+        Ok(StoredCheckpoint {
+            tree_size: from_db(size, "checkpoint tree size")?,
+            envelope,
+        })
+    })
+    .transpose()
 }
 
 #[cfg(test)]

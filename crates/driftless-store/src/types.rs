@@ -357,6 +357,15 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
+/// A signed checkpoint of the audit log as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCheckpoint {
+    /// How many entries it covers.
+    pub tree_size: u64,
+    /// The signed envelope's JSON text, exactly as signed.
+    pub envelope: String,
+}
+
 /// The trust state every replica of the control plane serves with: every root version
 /// and the online keys the newest one trusts. Held in the database so replicas need no
 /// key files; the private keys in it make the database as sensitive as a keys directory.
@@ -372,6 +381,10 @@ pub struct TrustState {
     pub token_key_pem: String,
     /// The registry-token certificate, PEM.
     pub token_cert_pem: String,
+    /// The audit checkpoint key (Ed25519, PKCS#8 PEM); `None` for a data directory made
+    /// before checkpoints existed (no checkpoints are signed then).
+    #[serde(default)]
+    pub checkpoint_pem: Option<String>,
 }
 
 impl std::fmt::Debug for TrustState {
