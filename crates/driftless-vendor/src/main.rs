@@ -4,6 +4,8 @@
 
 mod app;
 mod audit;
+mod audit_chain_check;
+mod audit_verify;
 mod channel;
 mod clock;
 mod customer;
@@ -74,7 +76,7 @@ enum Command {
     Install(install::InstallArgs),
     /// The fleet: every install with its desired and reported state.
     Fleet(fleet::FleetArgs),
-    /// The newest audit log entries.
+    /// The audit log: its newest entries; verify, checkpoint, export.
     Audit(audit::AuditArgs),
     /// Support bundles installs uploaded: list, download, analyze.
     SupportBundle(support_bundle::SupportBundleArgs),
