@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod audit_checkpoints;
+pub use audit_checkpoints::*;
 mod replicas;
 pub use replicas::*;
 mod support_bundles;
@@ -85,6 +87,7 @@ macro_rules! conformance_tests {
             the_check_ins_own_writes_leave_the_change_feed_alone,
         );
         $crate::replica_conformance_tests!($open);
+        $crate::audit_checkpoint_conformance_tests!($open);
         $crate::support_bundle_conformance_tests!($open);
     };
     (@each $open:path; $($check:ident),* $(,)?) => {
