@@ -195,6 +195,14 @@ fn tampering_is_named(database: Option<&str>) {
         "fewer than the 25 of the control plane's newest checkpoint",
         "the last ten deleted",
     );
+    // The control plane refuses to sign a checkpoint over the shortened log.
+    let refused = plane.vendor(&["audit", "checkpoint", "-o", "/dev/null"]);
+    assert!(!refused.status.success(), "signed over a truncated log");
+    assert!(
+        stderr(&refused).contains("the audit log was rewritten"),
+        "{}",
+        stderr(&refused)
+    );
     // ...and with the database's checkpoints deleted to hide it, the chain that is
     // left is intact: only the checkpoint kept outside sees it.
     plane.tamper(&["DELETE FROM audit_checkpoints"]);
