@@ -232,3 +232,60 @@ fn forged_checkpoint(kept: &Path, dir: &Path) -> std::path::PathBuf {
     std::fs::write(&path, serde_json::to_vec(&forged).unwrap()).unwrap();
     path
 }
+
+/// The key id that signed a checkpoint file.
+fn signer(path: &Path) -> String {
+    let env: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    env["signatures"][0]["keyid"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_rotated_checkpoint_key_signs_new_checkpoints_and_the_old_ones_still_verify() {
+    let plane = Plane::start(None);
+    plane.vendor_ok(&["app", "create", "before"]);
+    let old = plane.dir.path().join("old.json");
+    plane.vendor_ok(&["audit", "checkpoint", "-o", old.to_str().unwrap()]);
+    let data = plane.dir.path().join("control");
+    let data_arg = data.to_str().unwrap();
+    let rotate = [
+        "keys",
+        "rotate",
+        "--role",
+        "checkpoint",
+        "--data-dir",
+        data_arg,
+    ];
+    assert_eq!(plane.vendor_ok(&rotate).trim(), "2");
+    let listing: serde_json::Value =
+        serde_json::from_str(&plane.vendor_ok(&["keys", "list", "--json", "--data-dir", data_arg]))
+            .unwrap();
+    let ids = listing["roles"]["checkpoint"]["keyids"].as_array().unwrap();
+    assert_eq!(ids.len(), 2, "the previous key is kept for the overlap");
+    let new_key = ids[0].as_str().unwrap().to_string();
+    assert_eq!(ids[1].as_str().unwrap(), signer(&old));
+
+    // `serve` publishes the new root within seconds; until then the old key signs.
+    let new = plane.dir.path().join("new.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut n = 0;
+    loop {
+        n += 1;
+        plane.vendor_ok(&["app", "create", &format!("after-{n}")]);
+        plane.vendor_ok(&["audit", "checkpoint", "-o", new.to_str().unwrap()]);
+        if signer(&new) == new_key {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "checkpoints are still signed by the old key"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    for kept in [&old, &new] {
+        let out = plane.verify(&["--checkpoint", kept.to_str().unwrap()]);
+        assert_success(
+            &out,
+            "verify with a checkpoint from either side of the rotation",
+        );
+    }
+}
