@@ -60,8 +60,10 @@ pub(crate) async fn track(
     if let Some(c) = caller {
         span.record("parent_span_id", tracing::field::display(c.parent_id));
     }
+    // The answer's header is made now so the id itself can move into the task-local.
+    let id_header = HeaderValue::from_str(&request_id).ok();
     let mut response = REQUEST_ID
-        .scope(request_id.clone(), next.run(req).instrument(span.clone()))
+        .scope(request_id, next.run(req).instrument(span.clone()))
         .await;
     let route = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
     metrics.record(&method, route, &response, started);
@@ -77,7 +79,7 @@ pub(crate) async fn track(
         );
     });
     let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    if let Some(v) = id_header {
         headers.insert(REQUEST_ID_HEADER, v);
     }
     if let Ok(v) = HeaderValue::from_str(&ours.to_string()) {
