@@ -322,6 +322,7 @@ fn imported(fleet: &Fleet, index: u64) -> Result<ImportedInstall> {
         action: "install.register".into(),
         subject: me.id.clone(),
         detail: serde_json::json!({ "license": l.id, "hostname": hostname }).to_string(),
+        request_id: String::new(),
     };
     let report = CheckinReport {
         at: fleet.now,

@@ -441,6 +441,26 @@ impl VendorClient {
         let query = form_urlencoded::Serializer::new(String::new());
         self.get_page("/v1/audit", query, cursor, limit).await
     }
+    /// The audit entries numbered `after + 1` to `after + limit`, oldest first (fewer
+    /// where entries are missing).
+    pub async fn audit_after(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<serde_json::Value>, ClientError> {
+        self.get(&format!("/v1/audit?after={after}&limit={limit}"))
+            .await
+    }
+    /// The newest signed checkpoint of the audit log; with `sign_now`, the control
+    /// plane first signs one of the log's head if the newest is older.
+    pub async fn audit_checkpoint(&self, sign_now: bool) -> Result<Envelope, ClientError> {
+        if sign_now {
+            self.post("/v1/audit/checkpoint", &serde_json::json!({}))
+                .await
+        } else {
+            self.get("/v1/audit/checkpoint").await
+        }
+    }
 }
 
 /// The response header in which a paged list names its next page.

@@ -44,6 +44,9 @@ pub mod code {
     pub const JOB_FAILED: u8 = 18;
     /// A support bundle is larger than the control plane accepts; nothing was sent.
     pub const SUPPORT_BUNDLE_TOO_LARGE: u8 = 19;
+    /// The audit log failed verification (an entry edited, out of order or missing, or
+    /// the log shorter than a checkpoint), or a checkpoint is forged.
+    pub const AUDIT_VERIFICATION: u8 = 20;
     /// A channel's promotion gate refused the release (licence, advisory, missing
     /// SBOM, stale OSV data); nothing was changed.
     pub const GATE_REFUSED: u8 = 23;
@@ -139,6 +142,10 @@ pub const CODES: &[ExitCodeInfo] = &[
     ExitCodeInfo {
         code: code::SUPPORT_BUNDLE_TOO_LARGE,
         meaning: "a support bundle is larger than the control plane accepts; nothing was sent",
+    },
+    ExitCodeInfo {
+        code: code::AUDIT_VERIFICATION,
+        meaning: "the audit log failed verification (`driftless-vendor audit verify` names the entry), or a checkpoint is forged",
     },
     ExitCodeInfo {
         code: code::GATE_REFUSED,

@@ -71,6 +71,7 @@ fn state(store: SqliteStore) -> (AppState, SigningKey) {
         keys,
         roles,
         registry_token_cert_sha256: None,
+        checkpoint: None,
     };
     let root_env = Envelope::sign(
         ROOT_PAYLOAD_TYPE,
@@ -100,6 +101,7 @@ fn state(store: SqliteStore) -> (AppState, SigningKey) {
     let keys = Keys {
         director,
         tokens: TokenSigner::from_pem(&material.key_pem, &material.cert_pem).unwrap(),
+        checkpoint: None,
         roots: vec![root_env],
         root,
     };

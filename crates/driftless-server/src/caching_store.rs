@@ -10,7 +10,7 @@ use driftless_store::{
     App, AuditEntry, AuditEvent, AuditPage, Change, Channel, CheckinReport, CheckinView, Customer,
     FleetSummary, Heartbeat, ImportedInstall, Install, InstallCursor, InstallFilter, InstallPage,
     InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate,
-    StaleCount, Store, StoreResult, StoredAssignment, StoredSession, TrustState,
+    StaleCount, Store, StoreResult, StoredAssignment, StoredCheckpoint, StoredSession, TrustState,
 };
 use driftless_store::{DeliveryAttempt, NewWebhook, Webhook, WebhookDelivery, WebhookEvent};
 
@@ -262,6 +262,12 @@ impl Store for CachingStore {
     }
     async fn list_audit_page(&self, before: Option<u64>, limit: u32) -> StoreResult<AuditPage> {
         self.inner.list_audit_page(before, limit).await
+    }
+    async fn save_audit_checkpoint(&self, tree_size: u64, envelope: &str) -> StoreResult<bool> {
+        self.inner.save_audit_checkpoint(tree_size, envelope).await
+    }
+    async fn latest_audit_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>> {
+        self.inner.latest_audit_checkpoint().await
     }
     async fn publish_trust(&self, state: &TrustState) -> StoreResult<bool> {
         self.inner.publish_trust(state).await

@@ -4,6 +4,7 @@
 //! Stateless apart from the [`driftless_store::Store`] it is given, so several replicas
 //! can serve one database.
 
+mod audit_checkpoint;
 mod auth;
 mod cache;
 mod caching_store;

@@ -12,7 +12,7 @@ use driftless_store::{
     App, AuditEntry, AuditEvent, AuditPage, Change, Channel, CheckinReport, CheckinView, Customer,
     FleetSummary, Heartbeat, ImportedInstall, Install, InstallCursor, InstallFilter, InstallPage,
     InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate,
-    StaleCount, Store, StoreResult, StoredAssignment, StoredSession, TrustState,
+    StaleCount, Store, StoreResult, StoredAssignment, StoredCheckpoint, StoredSession, TrustState,
 };
 use driftless_store::{DeliveryAttempt, NewWebhook, Webhook, WebhookDelivery, WebhookEvent};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -286,6 +286,12 @@ impl Store for MeteredStore {
     }
     async fn list_audit_page(&self, before: Option<u64>, limit: u32) -> StoreResult<AuditPage> {
         timed!(self, list_audit_page(before, limit))
+    }
+    async fn save_audit_checkpoint(&self, tree_size: u64, envelope: &str) -> StoreResult<bool> {
+        timed!(self, save_audit_checkpoint(tree_size, envelope))
+    }
+    async fn latest_audit_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>> {
+        timed!(self, latest_audit_checkpoint())
     }
     async fn publish_trust(&self, state: &TrustState) -> StoreResult<bool> {
         timed!(self, publish_trust(state))

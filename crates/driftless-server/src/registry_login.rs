@@ -57,6 +57,7 @@ pub async fn issue(
         action: "install.registry_login".into(),
         subject: id.clone(),
         detail: serde_json::json!({ "expires": expires }).to_string(),
+        request_id: crate::request_context::current_request_id(),
     };
     state.store.append_audit(&event).await?;
     Ok(Json(RegistryLoginResponse {

@@ -53,6 +53,7 @@ pub async fn renew(
             "expires_in": token.expires_in,
         })
         .to_string(),
+        request_id: crate::request_context::current_request_id(),
     };
     state.store.append_audit(&event).await?;
     Ok(Json(RegistryTokenResponse {

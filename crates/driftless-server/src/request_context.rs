@@ -19,6 +19,17 @@ use tracing::Instrument as _;
 
 use crate::metrics::Metrics;
 
+tokio::task_local! {
+    /// The request id of the request this task serves, for the audit entries it writes.
+    static REQUEST_ID: String;
+}
+
+/// The id of the request the calling task serves; empty outside a request (the
+/// control plane's own work, such as rollout ticks).
+pub(crate) fn current_request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
 /// The route template of a request no route matched.
 const UNMATCHED: &str = "unmatched";
 
@@ -49,7 +60,11 @@ pub(crate) async fn track(
     if let Some(c) = caller {
         span.record("parent_span_id", tracing::field::display(c.parent_id));
     }
-    let mut response = next.run(req).instrument(span.clone()).await;
+    // The answer's header is made now so the id itself can move into the task-local.
+    let id_header = HeaderValue::from_str(&request_id).ok();
+    let mut response = REQUEST_ID
+        .scope(request_id, next.run(req).instrument(span.clone()))
+        .await;
     let route = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
     metrics.record(&method, route, &response, started);
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -64,7 +79,7 @@ pub(crate) async fn track(
         );
     });
     let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    if let Some(v) = id_header {
         headers.insert(REQUEST_ID_HEADER, v);
     }
     if let Ok(v) = HeaderValue::from_str(&ours.to_string()) {

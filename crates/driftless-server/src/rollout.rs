@@ -200,6 +200,7 @@ pub fn audit_event(
         action: action.to_string(),
         subject: format!("{}/{}@{}", r.app, r.channel, r.version),
         detail: detail.to_string(),
+        request_id: crate::request_context::current_request_id(),
     }
 }
 

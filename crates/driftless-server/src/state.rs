@@ -118,6 +118,8 @@ pub struct Keys {
     pub director: SigningKey,
     /// Mints registry tokens.
     pub tokens: TokenSigner,
+    /// Signs audit checkpoints; `None` when the root names no checkpoint key.
+    pub checkpoint: Option<SigningKey>,
     /// Every root version, oldest first, as signed envelopes.
     pub roots: Vec<Envelope>,
     /// The newest root, decoded.

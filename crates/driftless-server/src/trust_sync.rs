@@ -83,12 +83,38 @@ pub fn keys_from_trust(trust: &TrustState) -> Result<Keys, TrustStateError> {
                 what: format!("the registry-token key and certificate are not a pair: {e}"),
             }
         })?;
+    let checkpoint = checkpoint_key(trust, &root)?;
     Ok(Keys {
         director,
         tokens,
+        checkpoint,
         roots,
         root,
     })
+}
+
+/// The audit checkpoint key of `trust`, if it has one: it must be one the newest root's
+/// checkpoint role names (a root that names none leaves checkpoints unsigned).
+fn checkpoint_key(
+    trust: &TrustState,
+    root: &RootDocument,
+) -> Result<Option<SigningKey>, TrustStateError> {
+    let Some(pem) = &trust.checkpoint_pem else {
+        return Ok(None);
+    };
+    let key = SigningKey::from_pkcs8_pem(pem.trim()).map_err(|e| TrustStateError::Key {
+        what: format!("the audit checkpoint key is not an Ed25519 PKCS#8 PEM key: {e}"),
+    })?;
+    match &root.checkpoint {
+        Some(role) if role.keyids.contains(&key_id_of(&key)) => Ok(Some(key)),
+        Some(_) => Err(TrustStateError::Key {
+            what: format!(
+                "the audit checkpoint key is not one root version {} trusts (a rotation is half done?)",
+                root.version
+            ),
+        }),
+        None => Ok(None),
+    }
 }
 
 fn parse_roots(trust: &TrustState) -> Result<Vec<Envelope>, TrustStateError> {
@@ -177,6 +203,7 @@ mod tests {
             roles: Default::default(),
             registry_token_cert_sha256: pin_cert
                 .then(|| hex::encode(Sha256::digest(material.cert_pem.as_bytes()))),
+            checkpoint: None,
         };
         for (role, key) in [(Role::Root, &root_key), (Role::Director, trusted)] {
             let p = PublicKey::from_signing_key(key);
@@ -200,6 +227,7 @@ mod tests {
             director_pem: director.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
             token_key_pem: material.key_pem,
             token_cert_pem: material.cert_pem,
+            checkpoint_pem: None,
         }
     }
 

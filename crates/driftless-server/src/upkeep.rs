@@ -1,6 +1,7 @@
 //! The hot path's background work: follow the change feed every
 //! [`POLL_INTERVAL`](crate::change_feed::POLL_INTERVAL), write queued heartbeats every
-//! `heartbeat_flush_ms`, and prune the feed now and then.
+//! `heartbeat_flush_ms`, prune the feed now and then, and sign a checkpoint of the audit
+//! log every [`CHECKPOINT_INTERVAL`] when it grew.
 
 use std::time::Duration;
 
@@ -13,6 +14,10 @@ use crate::state::AppState;
 /// How often old feed entries are pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 
+/// How often the audit log's head is checkpointed (when it moved): what a truncation
+/// can hide from a checkpoint kept outside the database is at most this much history.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Starts the background work for `state`; [`crate::serve`] runs it, a caller serving
 /// the router some other way must too (and call [`AppState::flush_heartbeats`] once
 /// it stopped serving).
@@ -24,7 +29,8 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
         // Not at start: a starting replica has nothing to prune that another did not.
         let mut prune =
             tokio::time::interval_at(tokio::time::Instant::now() + PRUNE_INTERVAL, PRUNE_INTERVAL);
-        for timer in [&mut flush, &mut poll, &mut prune] {
+        let mut checkpoint = tokio::time::interval(CHECKPOINT_INTERVAL);
+        for timer in [&mut flush, &mut poll, &mut prune, &mut checkpoint] {
             timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
         }
         loop {
@@ -44,6 +50,11 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
                     let before = crate::now() - FEED_RETENTION_S;
                     if let Err(e) = state.store.prune_changes(before).await {
                         tracing::warn!(error = %e, "cannot prune the change feed");
+                    }
+                }
+                _ = checkpoint.tick() => {
+                    if let Err(e) = crate::audit_checkpoint::sign_if_grown(&state).await {
+                        tracing::error!(error = %e, "cannot sign an audit checkpoint");
                     }
                 }
             }

@@ -141,6 +141,7 @@ impl Harness {
             keys,
             roles,
             registry_token_cert_sha256: None,
+            checkpoint: None,
         };
         let envelope = Envelope::sign(
             ROOT_PAYLOAD_TYPE,
@@ -170,6 +171,7 @@ impl Harness {
         let keys = driftless_server::Keys {
             director,
             tokens,
+            checkpoint: None,
             roots: vec![envelope],
             root,
         };
@@ -1197,14 +1199,18 @@ async fn a_release_naming_repositories_not_its_own_is_refused() {
 
 /// `hash = hex(sha256(prev_hash || "\n" || canonical_json(event)))`, keys sorted.
 fn chained_hash(prev: &str, e: &AuditEntry) -> String {
-    let canonical = json!({
+    let mut canonical = json!({
         "action": e.event.action,
         "actor": e.event.actor,
         "at": e.event.at,
         "detail": e.event.detail,
         "subject": e.event.subject,
-    })
-    .to_string();
+    });
+    // The request id is covered when there is one (keys stay sorted: serde_json's map).
+    if !e.event.request_id.is_empty() {
+        canonical["request_id"] = json!(e.event.request_id);
+    }
+    let canonical = canonical.to_string();
     let mut hasher = Sha256::new();
     hasher.update(prev.as_bytes());
     hasher.update(b"\n");

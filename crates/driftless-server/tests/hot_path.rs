@@ -99,6 +99,7 @@ impl Trust {
             keys,
             roles,
             registry_token_cert_sha256: None,
+            checkpoint: None,
         };
         let root_env = Envelope::sign(
             ROOT_PAYLOAD_TYPE,
@@ -139,6 +140,7 @@ impl Trust {
         let keys = Keys {
             director: self.director.clone(),
             tokens: TokenSigner::from_pem(&self.key_pem, &self.cert_pem).unwrap(),
+            checkpoint: None,
             roots: vec![self.root_env.clone()],
             root: self.root.clone(),
         };

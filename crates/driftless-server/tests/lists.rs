@@ -163,6 +163,7 @@ async fn audit_pages_go_from_newest_to_oldest() {
             action: "test.event".into(),
             subject: format!("s{n}"),
             detail: "{}".into(),
+            request_id: String::new(),
         };
         store.append_audit(&event).await.unwrap();
     }

@@ -239,3 +239,24 @@ async fn every_line_a_request_logs_carries_its_request_id_and_trace() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_audit_entry_names_the_request_that_made_the_change() {
+    let state = state().await;
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/apps")
+        .header(
+            "authorization",
+            format!("Bearer {}", support::OPERATOR_TOKEN),
+        )
+        .header(REQUEST_ID_HEADER, "deploy-42")
+        .body(Body::from(r#"{"name":"acme"}"#))
+        .unwrap();
+    let response = router(state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let log = state.store.list_audit(1).await.unwrap();
+    assert_eq!(log[0].event.action, "app.create");
+    assert_eq!(log[0].event.request_id, "deploy-42");
+    assert_eq!(log[0].event.actor, "operator");
+}

@@ -275,6 +275,14 @@ impl Store for Interfering {
     ) -> StoreResult<driftless_store::AuditPage> {
         self.inner.list_audit_page(before, limit).await
     }
+    async fn save_audit_checkpoint(&self, tree_size: u64, envelope: &str) -> StoreResult<bool> {
+        self.inner.save_audit_checkpoint(tree_size, envelope).await
+    }
+    async fn latest_audit_checkpoint(
+        &self,
+    ) -> StoreResult<Option<driftless_store::StoredCheckpoint>> {
+        self.inner.latest_audit_checkpoint().await
+    }
     async fn publish_trust(&self, state: &driftless_store::TrustState) -> StoreResult<bool> {
         self.inner.publish_trust(state).await
     }
@@ -414,6 +422,7 @@ async fn control_plane() -> (AppState, Arc<Interfering>) {
         keys,
         roles,
         registry_token_cert_sha256: None,
+        checkpoint: None,
     };
     let payload = serde_json::to_vec(&root).unwrap();
     let envelope = Envelope::sign(ROOT_PAYLOAD_TYPE, &payload, &[&root_key]);
@@ -444,6 +453,7 @@ async fn control_plane() -> (AppState, Arc<Interfering>) {
     let keys = Keys {
         director,
         tokens,
+        checkpoint: None,
         roots: vec![envelope],
         root,
     };

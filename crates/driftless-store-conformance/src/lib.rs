@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod audit_checkpoints;
+pub use audit_checkpoints::*;
 mod replicas;
 pub use replicas::*;
 mod support_bundles;
@@ -88,6 +90,7 @@ macro_rules! conformance_tests {
             the_check_ins_own_writes_leave_the_change_feed_alone,
         );
         $crate::replica_conformance_tests!($open);
+        $crate::audit_checkpoint_conformance_tests!($open);
         $crate::support_bundle_conformance_tests!($open);
         $crate::webhook_conformance_tests!($open);
     };
@@ -683,6 +686,7 @@ fn audit_event(n: i64) -> AuditEvent {
         subject: format!("acme@1.0.{n}"),
         // Quotes and a newline, so the canonical JSON's escaping is exercised.
         detail: format!("{{\"note\":\"line \\\"{n}\\\"\\nnext\"}}"),
+        request_id: String::new(),
     }
 }
 
@@ -1366,6 +1370,7 @@ fn rollout_event(action: &str, at: i64) -> AuditEvent {
         action: action.into(),
         subject: "acme/stable@2.0.0".into(),
         detail: "{}".into(),
+        request_id: String::new(),
     }
 }
 
@@ -1630,6 +1635,7 @@ fn imported(license: &License, id: &str, sequence: u64) -> ImportedInstall {
                 "{{\"license\":\"{}\",\"hostname\":\"host-{id}\"}}",
                 license.id
             ),
+            request_id: String::new(),
         },
         report: Some(report(NOW + 1, Some("1.0.0"))),
         assignment: Some(assignment(sequence)),

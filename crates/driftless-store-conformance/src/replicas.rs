@@ -26,6 +26,7 @@ fn trust(version: u64, director: &str) -> TrustState {
         director_pem: director.to_string(),
         token_key_pem: format!("token key of v{version}"),
         token_cert_pem: format!("token cert of v{version}"),
+        checkpoint_pem: Some(format!("checkpoint key of v{version}")),
     }
 }
 

@@ -1,49 +1,21 @@
-//! The tamper-evident audit log: each entry's hash covers the previous entry's hash.
-//!
-//! `hash = hex(sha256(prev_hash || "\n" || canonical_json(event)))`, where the first
-//! entry's `prev_hash` is 64 zeros and the canonical JSON is the event as a compact
-//! object with its keys sorted: `{"action","actor","at","detail","subject"}`.
+//! The tamper-evident audit log: each entry's hash covers the previous entry's hash
+//! (the chain is defined once, in [`driftless_store::audit_chain`]).
 
-use driftless_store::{AuditEntry, AuditEvent, StoreError, StoreResult};
-use serde::Serialize;
-use sha2::{Digest, Sha256};
+use driftless_store::{AuditEntry, AuditEvent, StoreError, StoreResult, StoredCheckpoint};
 use sqlx::{PgConnection, PgPool};
 
-use crate::error::{backend, from_db};
+use crate::error::{backend, from_db, to_db};
 
 /// The advisory lock key that serialises appends to the chain ("audit" in ASCII).
 const AUDIT_CHAIN_LOCK: i64 = 0x0061_7564_6974;
 
-/// The `prev_hash` of the first entry.
-const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// The event with its fields in sorted key order, so the JSON does not depend on the
-/// declaration order of `AuditEvent` or on serde_json's map features.
-#[derive(Serialize)]
-struct CanonicalEvent<'a> {
-    action: &'a str,
-    actor: &'a str,
-    at: i64,
-    detail: &'a str,
-    subject: &'a str,
-}
-
 /// The hash an entry with this predecessor and event must carry.
-fn entry_hash(prev_hash: &str, event: &AuditEvent) -> StoreResult<String> {
-    let canonical = serde_json::to_string(&CanonicalEvent {
-        action: &event.action,
-        actor: &event.actor,
-        at: event.at,
-        detail: &event.detail,
-        subject: &event.subject,
-    })
-    .map_err(|e| StoreError::Backend(format!("cannot encode audit event: {e}")))?;
-    let mut hasher = Sha256::new();
-    hasher.update(prev_hash.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(canonical.as_bytes());
-    Ok(hex::encode(hasher.finalize()))
+pub(crate) fn entry_hash(prev_hash: &str, event: &AuditEvent) -> StoreResult<String> {
+    Ok(driftless_store::audit_chain::entry_hash(prev_hash, event))
 }
+
+/// The `prev_hash` of the first entry.
+pub(crate) const GENESIS_HASH: &str = driftless_store::audit_chain::GENESIS_HASH;
 
 pub(crate) async fn append_audit(pool: &PgPool, event: &AuditEvent) -> StoreResult<()> {
     let mut tx = pool.begin().await.map_err(backend)?;
@@ -104,9 +76,9 @@ pub(crate) async fn append_all_in(
             chunk.iter().map(|e| field(e)).collect()
         };
         sqlx::query(
-            "INSERT INTO audit_log (seq, at, actor, action, subject, detail, hash)
+            "INSERT INTO audit_log (seq, at, actor, action, subject, detail, hash, request_id)
              SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[],
-                                  $5::TEXT[], $6::TEXT[], $7::BYTEA[])",
+                                  $5::TEXT[], $6::TEXT[], $7::BYTEA[], $8::TEXT[])",
         )
         .bind(&seqs)
         .bind(chunk.iter().map(|e| e.at).collect::<Vec<i64>>())
@@ -115,6 +87,7 @@ pub(crate) async fn append_all_in(
         .bind(column(|e| &e.subject))
         .bind(column(|e| &e.detail))
         .bind(&hashes)
+        .bind(column(|e| &e.request_id))
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
@@ -131,6 +104,7 @@ pub(crate) struct AuditRow {
     action: String,
     subject: String,
     detail: String,
+    request_id: String,
     hash: Vec<u8>,
 }
 
@@ -145,6 +119,7 @@ impl AuditRow {
                 action: self.action,
                 subject: self.subject,
                 detail: self.detail,
+                request_id: self.request_id,
             },
             hash: hex::encode(self.hash),
         })
@@ -153,7 +128,7 @@ impl AuditRow {
 
 pub(crate) async fn list_audit(pool: &PgPool, limit: u32) -> StoreResult<Vec<AuditEntry>> {
     let rows: Vec<AuditRow> = sqlx::query_as(
-        "SELECT seq, at, actor, action, subject, detail, hash
+        "SELECT seq, at, actor, action, subject, detail, request_id, hash
          FROM audit_log ORDER BY seq DESC LIMIT $1",
     )
     .bind(i64::from(limit))
@@ -161,6 +136,41 @@ pub(crate) async fn list_audit(pool: &PgPool, limit: u32) -> StoreResult<Vec<Aud
     .await
     .map_err(backend)?;
     rows.into_iter().map(AuditRow::into_entry).collect()
+}
+
+/// Stores a signed checkpoint; false when one of `tree_size` is stored already.
+pub(crate) async fn save_checkpoint(
+    pool: &PgPool,
+    tree_size: u64,
+    envelope: &str,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO audit_checkpoints (tree_size, envelope) VALUES ($1, $2)
+         ON CONFLICT (tree_size) DO NOTHING",
+    )
+    .bind(to_db(tree_size, "checkpoint tree size")?)
+    .bind(envelope)
+    .execute(pool)
+    .await
+    .map_err(backend)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The stored checkpoint of the largest tree size.
+pub(crate) async fn latest_checkpoint(pool: &PgPool) -> StoreResult<Option<StoredCheckpoint>> {
+    let row: Option<(i64, String)> = sqlx::query_as(
+        "SELECT tree_size, envelope FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(backend)?;
+    row.map(|(size, envelope)| {
+        Ok(StoredCheckpoint {
+            tree_size: from_db(size, "checkpoint tree size")?,
+            envelope,
+        })
+    })
+    .transpose()
 }
 
 #[cfg(test)]
@@ -178,6 +188,7 @@ mod tests {
             action: "app.create".into(),
             subject: format!("app-{at}"),
             detail: "{}".into(),
+            request_id: String::new(),
         }
     }
 
@@ -239,6 +250,7 @@ mod tests {
             action: "app.create".into(),
             subject: "acme".into(),
             detail: "{}".into(),
+            request_id: String::new(),
         };
         let base = entry_hash(GENESIS_HASH, &event).unwrap();
         assert_eq!(base.len(), 64);

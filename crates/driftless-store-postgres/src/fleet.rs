@@ -571,6 +571,7 @@ mod tests {
                 action: "install.register".into(),
                 subject: "i-1".into(),
                 detail: "{}".into(),
+                request_id: String::new(),
             },
             report: None,
             assignment: Some(assignment.clone()),

@@ -35,8 +35,8 @@ use driftless_store::{
     App, AuditEntry, AuditEvent, AuditPage, Change, Channel, CheckinReport, CheckinView, Customer,
     FleetSummary, Heartbeat, ImportedInstall, Install, InstallCursor, InstallFilter, InstallPage,
     InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate,
-    StaleCount, Store, StoreError, StoreResult, StoredAssignment, StoredSession, SupportBundleInfo,
-    TrustState,
+    StaleCount, Store, StoreError, StoreResult, StoredAssignment, StoredCheckpoint, StoredSession,
+    SupportBundleInfo, TrustState,
 };
 use driftless_store::{DeliveryAttempt, NewWebhook, Webhook, WebhookDelivery, WebhookEvent};
 use sqlx::migrate::Migrator;
@@ -288,6 +288,12 @@ impl Store for PgStore {
     }
     async fn list_audit_page(&self, before: Option<u64>, limit: u32) -> StoreResult<AuditPage> {
         pages::list_audit_page(&self.pool, before, limit).await
+    }
+    async fn save_audit_checkpoint(&self, tree_size: u64, envelope: &str) -> StoreResult<bool> {
+        audit::save_checkpoint(&self.pool, tree_size, envelope).await
+    }
+    async fn latest_audit_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>> {
+        audit::latest_checkpoint(&self.pool).await
     }
     async fn publish_trust(&self, state: &TrustState) -> StoreResult<bool> {
         replicas::publish_trust(&self.pool, state).await

@@ -176,7 +176,7 @@ pub(crate) async fn fleet_summary(pool: &PgPool, app: Option<&str>) -> StoreResu
 }
 
 /// The audit page's statement: a backward walk of the primary key from the cursor.
-const AUDIT_PAGE: &str = "SELECT seq, at, actor, action, subject, detail, hash
+const AUDIT_PAGE: &str = "SELECT seq, at, actor, action, subject, detail, request_id, hash
      FROM audit_log WHERE seq < $1 ORDER BY seq DESC LIMIT $2";
 
 pub(crate) async fn list_audit_page(

@@ -12,8 +12,8 @@ const PUBLISH_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('driftless.tru
 
 /// Inserts a trust state only above every stored version.
 const PUBLISH_TRUST: &str = "INSERT INTO trust_states
-        (root_version, roots, director_pem, token_key_pem, token_cert_pem)
-     SELECT $1, $2, $3, $4, $5
+        (root_version, roots, director_pem, token_key_pem, token_cert_pem, checkpoint_pem)
+     SELECT $1, $2, $3, $4, $5, $6
      WHERE NOT EXISTS (SELECT 1 FROM trust_states WHERE root_version >= $1)";
 
 pub(crate) async fn publish_trust(pool: &PgPool, state: &TrustState) -> StoreResult<bool> {
@@ -30,6 +30,7 @@ pub(crate) async fn publish_trust(pool: &PgPool, state: &TrustState) -> StoreRes
         .bind(&state.director_pem)
         .bind(&state.token_key_pem)
         .bind(&state.token_cert_pem)
+        .bind(&state.checkpoint_pem)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -37,17 +38,18 @@ pub(crate) async fn publish_trust(pool: &PgPool, state: &TrustState) -> StoreRes
     Ok(done.rows_affected() == 1)
 }
 
-type TrustRow = (i64, String, String, String, String);
+type TrustRow = (i64, String, String, String, String, Option<String>);
 
 pub(crate) async fn trust_state(pool: &PgPool) -> StoreResult<Option<TrustState>> {
     let row: Option<TrustRow> = sqlx::query_as(
-        "SELECT root_version, roots, director_pem, token_key_pem, token_cert_pem
+        "SELECT root_version, roots, director_pem, token_key_pem, token_cert_pem, checkpoint_pem
          FROM trust_states ORDER BY root_version DESC LIMIT 1",
     )
     .fetch_optional(pool)
     .await
     .map_err(backend)?;
-    let Some((version, roots, director_pem, token_key_pem, token_cert_pem)) = row else {
+    let Some((version, roots, director_pem, token_key_pem, token_cert_pem, checkpoint_pem)) = row
+    else {
         return Ok(None);
     };
     let roots: Vec<String> = serde_json::from_str(&roots).map_err(|e| {
@@ -61,6 +63,7 @@ pub(crate) async fn trust_state(pool: &PgPool) -> StoreResult<Option<TrustState>
         director_pem,
         token_key_pem,
         token_cert_pem,
+        checkpoint_pem,
     }))
 }
 

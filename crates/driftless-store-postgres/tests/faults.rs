@@ -20,6 +20,7 @@ fn event(action: &str) -> AuditEvent {
         action: action.into(),
         subject: "acme".into(),
         detail: "{}".into(),
+        request_id: String::new(),
     }
 }
 

@@ -35,6 +35,7 @@ fn imported(license: &License, n: usize) -> ImportedInstall {
             action: "install.register".into(),
             subject: id,
             detail: format!("{{\"n\":{n}}}"),
+            request_id: String::new(),
         },
         report: None,
         assignment: None,

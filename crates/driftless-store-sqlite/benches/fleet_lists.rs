@@ -91,6 +91,7 @@ async fn main() {
             action: "bench.event".into(),
             subject: format!("s{n}"),
             detail: "{}".into(),
+            request_id: String::new(),
         };
         store.append_audit(&event).await.unwrap();
     }

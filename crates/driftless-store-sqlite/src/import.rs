@@ -45,7 +45,16 @@ const INSTALL_COLUMNS: &[&str] = &[
 ];
 
 /// The audit columns an import writes, in bind order.
-const AUDIT_COLUMNS: &[&str] = &["seq", "at", "actor", "action", "subject", "detail", "hash"];
+const AUDIT_COLUMNS: &[&str] = &[
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "subject",
+    "detail",
+    "hash",
+    "request_id",
+];
 
 /// Rows per INSERT: well under SQLite's limit of 32766 bound parameters.
 const ROWS_PER_STATEMENT: usize = 64;
@@ -258,7 +267,8 @@ async fn append_registrations(
                 .bind(&e.action)
                 .bind(&e.subject)
                 .bind(&e.detail)
-                .bind(&entry.hash);
+                .bind(&entry.hash)
+                .bind(&e.request_id);
         }
         query.execute(&mut *conn).await.map_err(backend)?;
     }
@@ -324,6 +334,7 @@ mod tests {
             action: "install.register".into(),
             subject: "i-1".into(),
             detail: "{}".into(),
+            request_id: String::new(),
         };
         let imported = ImportedInstall {
             install: Install {

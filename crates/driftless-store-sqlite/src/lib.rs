@@ -33,7 +33,7 @@ use driftless_store::{
     App, AuditEntry, AuditEvent, Change, Channel, CheckinReport, CheckinView, Customer, Heartbeat,
     ImportedInstall, Install, InstallSummary, License, Release, ReleaseState, Rollout,
     RolloutOutcomes, RolloutUpdate, Store, StoreError, StoreResult, StoredAssignment,
-    StoredSession, SupportBundleInfo, TrustState,
+    StoredCheckpoint, StoredSession, SupportBundleInfo, TrustState,
 };
 use driftless_store::{
     AuditPage, FleetSummary, InstallCursor, InstallFilter, InstallPage, StaleCount,
@@ -290,6 +290,12 @@ impl Store for SqliteStore {
     async fn list_audit_page(&self, before: Option<u64>, limit: u32) -> StoreResult<AuditPage> {
         pages::list_audit_page(&self.pool, before, limit).await
     }
+    async fn save_audit_checkpoint(&self, tree_size: u64, envelope: &str) -> StoreResult<bool> {
+        audit::save_checkpoint(&self.pool, tree_size, envelope).await
+    }
+    async fn latest_audit_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>> {
+        audit::latest_checkpoint(&self.pool).await
+    }
     async fn publish_trust(&self, state: &TrustState) -> StoreResult<bool> {
         replicas::publish_trust(&self.pool, state).await
     }
@@ -542,6 +548,7 @@ mod tests {
                 action: "app.create".into(),
                 subject: "b".into(),
                 detail: "{}".into(),
+                request_id: String::new(),
             })
             .await
             .unwrap();

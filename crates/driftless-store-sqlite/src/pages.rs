@@ -190,7 +190,7 @@ pub(crate) async fn list_audit_page(
         None => i64::MAX,
     };
     let rows: Vec<AuditRow> = sqlx::query_as(
-        "SELECT seq, at, actor, action, subject, detail, hash
+        "SELECT seq, at, actor, action, subject, detail, request_id, hash
          FROM audit_log WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
     )
     .bind(before)
@@ -304,7 +304,7 @@ mod tests {
         let store = crate::SqliteStore::open("sqlite::memory:").await.unwrap();
         let steps = plan(
             &store.pool,
-            "SELECT seq, at, actor, action, subject, detail, hash
+            "SELECT seq, at, actor, action, subject, detail, request_id, hash
              FROM audit_log WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
         )
         .await;

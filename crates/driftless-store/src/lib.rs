@@ -3,6 +3,7 @@
 //! migrations. Handlers never build SQL.
 
 pub mod assignment_codec;
+pub mod audit_chain;
 mod pages;
 pub mod report_limits;
 pub mod schema_check;
@@ -202,6 +203,12 @@ pub trait Store: Send + Sync + 'static {
     /// when `None`), at most `limit` (at least one). `next` is set when older entries
     /// follow.
     async fn list_audit_page(&self, before: Option<u64>, limit: u32) -> StoreResult<AuditPage>;
+    /// Stores a signed checkpoint of the audit log (`envelope`: its JSON text) for
+    /// `tree_size` entries; false (nothing changed) when one of that size is stored, so
+    /// replicas that sign the same head at once keep one.
+    async fn save_audit_checkpoint(&self, tree_size: u64, envelope: &str) -> StoreResult<bool>;
+    /// The stored checkpoint of the largest tree size, if any.
+    async fn latest_audit_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>>;
     // Replicas: trust state, artifacts and leases shared through the database.
 
     /// Stores `state` only if its root version is newer than every stored one; of

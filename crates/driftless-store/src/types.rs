@@ -340,6 +340,10 @@ pub struct AuditEvent {
     pub subject: String,
     /// Details as JSON text.
     pub detail: String,
+    /// The id of the API request that made the change (its `X-Request-Id`); empty for
+    /// work of the control plane's own (rollout ticks) and entries written before it.
+    #[serde(default)]
+    pub request_id: String,
 }
 
 /// A stored audit entry.
@@ -351,6 +355,15 @@ pub struct AuditEntry {
     pub event: AuditEvent,
     /// Hex SHA-256 of the previous entry's hash and this event.
     pub hash: String,
+}
+
+/// A signed checkpoint of the audit log as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCheckpoint {
+    /// How many entries it covers.
+    pub tree_size: u64,
+    /// The signed envelope's JSON text, exactly as signed.
+    pub envelope: String,
 }
 
 /// The trust state every replica of the control plane serves with: every root version
@@ -368,6 +381,10 @@ pub struct TrustState {
     pub token_key_pem: String,
     /// The registry-token certificate, PEM.
     pub token_cert_pem: String,
+    /// The audit checkpoint key (Ed25519, PKCS#8 PEM); `None` for a data directory made
+    /// before checkpoints existed (no checkpoints are signed then).
+    #[serde(default)]
+    pub checkpoint_pem: Option<String>,
 }
 
 impl std::fmt::Debug for TrustState {

@@ -119,6 +119,7 @@ pub fn root_doc(
         keys,
         roles,
         registry_token_cert_sha256: None,
+        checkpoint: None,
     }
 }
 

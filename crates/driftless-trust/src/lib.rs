@@ -3,11 +3,13 @@
 //! release document. Pure functions: the time and the state are passed in, so every
 //! attack is a unit test.
 
+mod checkpoint;
 mod error;
 mod local_rollback;
 mod state;
 mod verify;
 
+pub use checkpoint::{require_extension, verify_checkpoint};
 pub use error::TrustError;
 pub use local_rollback::verify_local_rollback;
 pub use state::TrustState;

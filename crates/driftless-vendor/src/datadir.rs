@@ -63,6 +63,10 @@ impl DataDir {
     pub fn director_key(&self) -> PathBuf {
         self.keys().join("director.pem")
     }
+    /// The audit checkpoint key.
+    pub fn checkpoint_key(&self) -> PathBuf {
+        self.keys().join("checkpoint.pem")
+    }
     /// The registry-token private key.
     pub fn token_key(&self) -> PathBuf {
         self.keys().join("registry-token.pem")

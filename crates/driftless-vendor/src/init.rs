@@ -142,6 +142,7 @@ pub async fn init(dir: &DataDir, opts: &InitOptions, now: i64) -> Result<InitOut
     let root_keys: Vec<SigningKey> = (0..ROOT_KEYS).map(|_| generate_signing_key()).collect();
     let release = generate_signing_key();
     let director = generate_signing_key();
+    let checkpoint = generate_signing_key();
     let material = generate_key_material("driftless registry token", now)?;
     let next_material = generate_key_material("driftless registry token (next)", now)?;
 
@@ -151,6 +152,7 @@ pub async fn init(dir: &DataDir, opts: &InitOptions, now: i64) -> Result<InitOut
     roles.insert(Role::Root, role(&refs, ROOT_THRESHOLD, &mut keys));
     roles.insert(Role::Release, role(&[&release], 1, &mut keys));
     roles.insert(Role::Director, role(&[&director], 1, &mut keys));
+    let checkpoint_role = role(&[&checkpoint], 1, &mut keys);
     let root = RootDocument {
         doc_type: "root".into(),
         version: 1,
@@ -158,6 +160,7 @@ pub async fn init(dir: &DataDir, opts: &InitOptions, now: i64) -> Result<InitOut
         keys,
         roles,
         registry_token_cert_sha256: Some(hex::encode(Sha256::digest(material.cert_pem.as_bytes()))),
+        checkpoint: Some(checkpoint_role),
     };
     let payload = serde_json::to_vec(&root)?;
     let envelope = Envelope::sign(ROOT_PAYLOAD_TYPE, &payload, &refs);
@@ -169,6 +172,7 @@ pub async fn init(dir: &DataDir, opts: &InitOptions, now: i64) -> Result<InitOut
     }
     write_signing_key(&dir.release_key(), &release)?;
     write_signing_key(&dir.director_key(), &director)?;
+    write_signing_key(&dir.checkpoint_key(), &checkpoint)?;
     write_private(&dir.token_key(), material.key_pem.as_bytes())?;
     fs::write(dir.token_cert(), material.cert_pem.as_bytes())?;
     write_private(&dir.next_token_key(), next_material.key_pem.as_bytes())?;

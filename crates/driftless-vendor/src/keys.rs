@@ -106,6 +106,9 @@ pub enum RotatedRole {
     Director,
     /// The control plane's key that signs registry tokens.
     RegistryToken,
+    /// The control plane's key that signs audit log checkpoints (adds one to a root
+    /// made before checkpoints existed).
+    Checkpoint,
 }
 
 fn newest_root(dir: &DataDir) -> Result<RootDocument> {
@@ -161,7 +164,12 @@ fn signing_root_keys(
 
 /// Drops keys no role names any more.
 fn prune_keys(root: &mut RootDocument) {
-    let used: Vec<KeyId> = root.roles.values().flat_map(|r| r.keyids.clone()).collect();
+    let used: Vec<KeyId> = root
+        .roles
+        .values()
+        .chain(&root.checkpoint)
+        .flat_map(|r| r.keyids.clone())
+        .collect();
     root.keys.retain(|id, _| used.contains(id));
 }
 
@@ -297,6 +305,28 @@ pub fn rotate_role(dir: &DataDir, role: RotatedRole, now: i64) -> Result<u64> {
                 }
             }
         }
+        RotatedRole::Checkpoint => {
+            let fresh = generate_signing_key();
+            let id = add_key(&mut next, &fresh);
+            let rk = next.checkpoint.get_or_insert(RoleKeys {
+                keyids: vec![],
+                threshold: 1,
+            });
+            // The newest key first, then the one it replaces: checkpoints it signed
+            // still verify against this root.
+            let previous = rk.keyids.first().cloned();
+            rk.keyids = std::iter::once(id).chain(previous).collect();
+            prune_keys(&mut next);
+            // The key first and the root last, as for the director.
+            let env = sign_root(dir, &next, &signers, &[])?;
+            let staged = dir.keys().join(format!("checkpoint-v{}.pem", next.version));
+            write_signing_key(&staged, &fresh)?;
+            swap_in(&staged, &dir.checkpoint_key())?;
+            if let Err(e) = commit_root(dir, next.version, &env) {
+                swap_back(&dir.checkpoint_key())?;
+                return Err(e);
+            }
+        }
         RotatedRole::RegistryToken => {
             // The next certificate is already in the registry's bundle: promote it,
             // stage a new next one, and keep the old one in the bundle for tokens in flight.
@@ -378,6 +408,11 @@ pub fn list(dir: &DataDir) -> Result<KeyListing> {
             .roles
             .iter()
             .map(|(r, k)| (r.name().to_string(), k.clone()))
+            .chain(
+                root.checkpoint
+                    .iter()
+                    .map(|k| (Role::Checkpoint.name().to_string(), k.clone())),
+            )
             .collect(),
         registry_token_cert_sha256: root.registry_token_cert_sha256,
     })

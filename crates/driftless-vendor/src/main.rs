@@ -4,6 +4,8 @@
 
 mod app;
 mod audit;
+mod audit_chain_check;
+mod audit_verify;
 mod channel;
 mod clock;
 mod customer;
@@ -79,7 +81,7 @@ enum Command {
     Install(install::InstallArgs),
     /// The fleet: every install with its desired and reported state.
     Fleet(fleet::FleetArgs),
-    /// The newest audit log entries.
+    /// The audit log: its newest entries; verify, checkpoint, export.
     Audit(audit::AuditArgs),
     /// Customers and installs running a release that contains an advisory's package.
     Exposure(exposure::ExposureArgs),

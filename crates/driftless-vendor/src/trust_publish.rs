@@ -55,6 +55,13 @@ pub fn trust_of_dir(dir: &DataDir) -> Result<TrustState> {
         director_pem: read(dir.director_key())?,
         token_key_pem: read(dir.token_key())?,
         token_cert_pem: read(dir.token_cert())?,
+        // A data directory made before checkpoints existed has none until
+        // `keys rotate checkpoint` adds one.
+        checkpoint_pem: if dir.checkpoint_key().exists() {
+            Some(read(dir.checkpoint_key())?)
+        } else {
+            None
+        },
     })
 }
 

@@ -4,6 +4,7 @@
 //! seconds, so every attack on a document can be tested as a pure function.
 
 pub mod api;
+pub mod audit_checkpoint;
 pub mod checkin;
 pub mod digest;
 pub mod envelope;
@@ -26,3 +27,5 @@ pub const ROOT_PAYLOAD_TYPE: &str = "application/vnd.driftless.root+json";
 pub const RELEASE_PAYLOAD_TYPE: &str = "application/vnd.driftless.release+json";
 /// Payload type of a signed per-install assignment.
 pub const ASSIGNMENT_PAYLOAD_TYPE: &str = "application/vnd.driftless.assignment+json";
+/// Payload type of a signed audit-log checkpoint.
+pub const AUDIT_CHECKPOINT_PAYLOAD_TYPE: &str = "application/vnd.driftless.audit-checkpoint+json";

@@ -15,6 +15,10 @@ pub enum Role {
     Release,
     /// Signs per-install assignments (held by the control plane).
     Director,
+    /// Signs checkpoints of the audit log (held by the control plane). Listed in the
+    /// root's own `checkpoint` field, not in `roles`: a CLI built before this role
+    /// refuses a root whose `roles` names a role it does not know.
+    Checkpoint,
 }
 
 impl Role {
@@ -24,6 +28,7 @@ impl Role {
             Role::Root => "root",
             Role::Release => "release",
             Role::Director => "director",
+            Role::Checkpoint => "checkpoint",
         }
     }
 }
@@ -54,12 +59,20 @@ pub struct RootDocument {
     /// The fingerprint (SHA-256) of the registry-token certificate, for operators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry_token_cert_sha256: Option<String>,
+    /// The keys and threshold of the [`Role::Checkpoint`] role; absent in roots made
+    /// before audit checkpoints existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<RoleKeys>,
 }
 
 impl RootDocument {
     /// The trusted keys of `role`, with their ids.
     pub fn role_keys(&self, role: Role) -> (Vec<(KeyId, PublicKey)>, u32) {
-        let Some(rk) = self.roles.get(&role) else {
+        let listed = match role {
+            Role::Checkpoint => self.checkpoint.as_ref(),
+            _ => self.roles.get(&role),
+        };
+        let Some(rk) = listed else {
             return (Vec::new(), u32::MAX);
         };
         let keys = rk

@@ -1,10 +1,12 @@
-//! The audit log as the vendor API sees it: recording an operator's change, and
-//! listing the log.
+//! The audit log as the vendor API sees it: recording an operator's change, listing
+//! the log (newest first, or oldest first from a sequence number for verification and
+//! export), and its signed checkpoints.
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use driftless_store::{AuditEntry, AuditEvent};
+use driftless_store::{AuditEntry, AuditEvent, StoredCheckpoint};
 use serde::Deserialize;
 
 use super::page_cursor;
@@ -26,6 +28,7 @@ pub(crate) async fn record(
         action: action.into(),
         subject: subject.into(),
         detail: detail.to_string(),
+        request_id: crate::request_context::current_request_id(),
     };
     state.store.append_audit(&event).await?;
     Ok(())
@@ -38,6 +41,8 @@ pub struct AuditQuery {
     limit: Option<u32>,
     /// Where the page starts: the previous page's `Driftless-Next-Cursor`.
     cursor: Option<String>,
+    /// Oldest first instead: the entries numbered `after + 1` to `after + limit`.
+    after: Option<u64>,
 }
 
 /// Entries per page when the request names no limit.
@@ -51,13 +56,82 @@ pub async fn list(
     Query(q): Query<AuditQuery>,
 ) -> Result<(HeaderMap, Json<Vec<AuditEntry>>), ApiError> {
     require_operator(&state, &headers)?;
+    let limit = page_cursor::limit(q.limit, DEFAULT_LIMIT);
+    if let Some(after) = q.after {
+        return Ok((
+            HeaderMap::new(),
+            Json(oldest_first(&state, after, limit).await?),
+        ));
+    }
     let before = q
         .cursor
         .as_deref()
         .map(page_cursor::decode_audit)
         .transpose()?;
-    let limit = page_cursor::limit(q.limit, DEFAULT_LIMIT);
     let page = state.store.list_audit_page(before, limit).await?;
     let next = page.next.map(page_cursor::encode_audit);
     Ok((page_cursor::next_headers(next), Json(page.items)))
+}
+
+/// The entries numbered `after + 1` to `after + limit`, oldest first. Ranges of
+/// sequence numbers tile the log, so a reader that walks them misses no entry, even
+/// where entries are missing (which is what `audit verify` looks for).
+async fn oldest_first(
+    state: &AppState,
+    after: u64,
+    limit: u32,
+) -> Result<Vec<AuditEntry>, ApiError> {
+    let before = after.saturating_add(u64::from(limit)).saturating_add(1);
+    let page = state.store.list_audit_page(Some(before), limit).await?;
+    let mut items: Vec<AuditEntry> = page.items.into_iter().filter(|e| e.seq > after).collect();
+    items.reverse();
+    Ok(items)
+}
+
+/// `GET /v1/audit/checkpoint`: the newest signed checkpoint of the log, the envelope
+/// exactly as signed.
+pub async fn checkpoint(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_operator(&state, &headers)?;
+    envelope_answer(state.store.latest_audit_checkpoint().await?)
+}
+
+/// `POST /v1/audit/checkpoint`: signs a checkpoint of the log's head now when the
+/// newest one is older, and answers the newest (for an operator about to keep one
+/// outside the database).
+pub async fn sign_checkpoint(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_operator(&state, &headers)?;
+    let newest = crate::audit_checkpoint::sign_if_grown(&state)
+        .await
+        .map_err(|e| match e {
+            crate::audit_checkpoint::CheckpointError::Store(e) => ApiError::from(e),
+            e @ crate::audit_checkpoint::CheckpointError::Rewritten { .. } => ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "audit_log_rewritten",
+                e.to_string(),
+            ),
+        })?;
+    envelope_answer(newest)
+}
+
+/// The stored envelope's bytes as the answer, or a 404 that says why there is none.
+fn envelope_answer(cp: Option<StoredCheckpoint>) -> Result<Response, ApiError> {
+    let Some(cp) = cp else {
+        return Err(ApiError::not_found(
+            "no_audit_checkpoint",
+            "no audit checkpoint is signed yet",
+        )
+        .with_hint("the root must list a checkpoint key (`driftless-vendor keys rotate checkpoint` adds one) and the log must hold an entry"));
+    };
+    let mut response = cp.envelope.into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
 }

@@ -62,6 +62,7 @@ pub async fn register(
         subject: install.id.clone(),
         detail: serde_json::json!({ "license": license.id, "hostname": install.hostname })
             .to_string(),
+        request_id: crate::request_context::current_request_id(),
     };
     state.store.append_audit(&event).await?;
     tracing::info!(install = %install.id, app = %install.app, "install registered");

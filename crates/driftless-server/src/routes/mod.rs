@@ -106,6 +106,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/fleet/summary", get(fleet::summary))
         .route("/v1/audit", get(audit::list))
+        .route(
+            "/v1/audit/checkpoint",
+            get(audit::checkpoint).post(audit::sign_checkpoint),
+        )
         .route("/v1/registry/token", get(crate::registry::token_endpoint))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // Merged after the layer above so only this route takes bodies up to an

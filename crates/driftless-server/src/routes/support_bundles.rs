@@ -87,6 +87,7 @@ pub async fn upload(
         subject: id.clone(),
         detail: serde_json::json!({ "bundle": stored.id, "size": stored.size, "digest": digest })
             .to_string(),
+        request_id: crate::request_context::current_request_id(),
     };
     state.store.append_audit(&event).await?;
     tracing::info!(install = %id, bundle = stored.id, size = stored.size, "support bundle stored");

@@ -43,6 +43,7 @@ pub async fn uninstall(
         subject: id.clone(),
         detail: serde_json::json!({ "keep_data": req.keep_data, "version": req.version })
             .to_string(),
+        request_id: crate::request_context::current_request_id(),
     };
     state.store.append_audit(&event).await?;
     tracing::info!(install = %id, keep_data = req.keep_data, "install uninstalled");

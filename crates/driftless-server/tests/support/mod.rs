@@ -40,7 +40,7 @@ pub fn state(store: Arc<dyn Store>, max_in_flight: usize) -> AppState {
             },
         );
     }
-    keys.insert(public.key_id(), public);
+    keys.insert(public.key_id(), public.clone());
     let root = RootDocument {
         doc_type: "root".into(),
         version: 1,
@@ -48,6 +48,10 @@ pub fn state(store: Arc<dyn Store>, max_in_flight: usize) -> AppState {
         keys,
         roles,
         registry_token_cert_sha256: None,
+        checkpoint: Some(RoleKeys {
+            keyids: vec![public.key_id()],
+            threshold: 1,
+        }),
     };
     let envelope = Envelope::sign(
         ROOT_PAYLOAD_TYPE,
@@ -56,6 +60,7 @@ pub fn state(store: Arc<dyn Store>, max_in_flight: usize) -> AppState {
     );
     let material = generate_key_material("driftless test", t).unwrap();
     let keys = Keys {
+        checkpoint: Some(key.clone()),
         director: key,
         tokens: TokenSigner::from_pem(&material.key_pem, &material.cert_pem).unwrap(),
         roots: vec![envelope],

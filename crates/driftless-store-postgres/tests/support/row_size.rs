@@ -126,6 +126,7 @@ pub fn imported(license: &License, n: i64) -> ImportedInstall {
                 "{{\"license\":\"{}\",\"hostname\":\"host-{n:06}.example.internal\"}}",
                 license.id
             ),
+            request_id: String::new(),
         },
         report: Some(CheckinReport {
             at: NOW + n,
