@@ -168,6 +168,7 @@ fn attempt(
             action: format!("webhook.{}", state.name()),
             subject: format!("acme/webhooks/{id}"),
             detail: "{}".into(),
+            request_id: String::new(),
         },
     }
 }

@@ -194,6 +194,7 @@ fn outcome(
             action: action.into(),
             subject: format!("{}/webhooks/{}", d.app, d.webhook_id),
             detail: detail.to_string(),
+            request_id: String::new(),
         },
     }
 }
