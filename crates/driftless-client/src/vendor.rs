@@ -203,6 +203,23 @@ impl VendorClient {
         )
         .await
     }
+    /// A director-signed assignment of `version` for the air-gapped installs of license
+    /// `id`, good until `expires` (Unix seconds).
+    pub async fn bundle_assignment(
+        &self,
+        id: &str,
+        version: &str,
+        expires: i64,
+    ) -> Result<driftless_wire::airgap::BundleAssignmentResponse, ClientError> {
+        self.post(
+            &format!("/v1/licenses/{id}/bundle-assignment"),
+            &driftless_wire::airgap::BundleAssignmentRequest {
+                version: version.into(),
+                expires,
+            },
+        )
+        .await
+    }
     /// Lists licenses (without keys).
     pub async fn list_licenses(&self) -> Result<Vec<LicenseInfo>, ClientError> {
         self.get("/v1/licenses").await

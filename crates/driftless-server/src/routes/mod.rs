@@ -4,6 +4,7 @@
 mod apps;
 mod artifacts;
 mod audit;
+mod bundle_assignment;
 mod channels;
 mod customers;
 mod fleet;
@@ -65,6 +66,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/licenses", post(licenses::create).get(licenses::list))
         .route("/v1/licenses/{id}/revoke", post(licenses::revoke))
+        .route(
+            "/v1/licenses/{id}/bundle-assignment",
+            post(bundle_assignment::issue),
+        )
         .route("/v1/installs", post(install::register).get(fleet::list))
         .route("/v1/installs/{id}/revoke", post(fleet::revoke))
         .route("/v1/installs/{id}/move", post(fleet::move_to_channel))
