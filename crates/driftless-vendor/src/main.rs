@@ -4,6 +4,7 @@
 
 mod app;
 mod audit;
+mod bundle;
 mod channel;
 mod clock;
 mod customer;
@@ -76,6 +77,8 @@ enum Command {
     Fleet(fleet::FleetArgs),
     /// The newest audit log entries.
     Audit(audit::AuditArgs),
+    /// Air-gap bundles: one signed file per release for hosts with no route to the vendor.
+    Bundle(bundle::BundleArgs),
     /// Support bundles installs uploaded: list, download, analyze.
     SupportBundle(support_bundle::SupportBundleArgs),
     /// Shell completions and man pages (see the README for installing them).
@@ -101,6 +104,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Install(args) => install::run(args).await,
         Command::Fleet(args) => fleet::run(args).await,
         Command::Audit(args) => audit::run(args).await,
+        Command::Bundle(args) => bundle::run(args).await,
         Command::SupportBundle(args) => support_bundle::run(args).await,
         Command::Generate(args) => driftless_generate::run(args, Cli::command()),
     }
