@@ -13,8 +13,8 @@ pub const MAX_SECTION_BYTES: u32 = 8 << 20;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Header {
-    /// Root versions 2.. (version 1 is pinned at install by its fingerprint; the host
-    /// walks from the root it holds).
+    /// Root versions 1.. (version 1 is checked at install against the fingerprint the
+    /// vendor published; a host walks on from the root it holds).
     pub roots: Vec<Envelope>,
     /// The director-signed assignment for the license's installs.
     pub assignment: Envelope,

@@ -44,6 +44,9 @@ pub mod code {
     pub const JOB_FAILED: u8 = 18;
     /// A support bundle is larger than the control plane accepts; nothing was sent.
     pub const SUPPORT_BUNDLE_TOO_LARGE: u8 = 19;
+    /// An air-gap bundle or a status receipt was refused (corrupt, for another
+    /// license, older than what the host runs, expired); nothing was applied.
+    pub const BUNDLE_REFUSED: u8 = 22;
 }
 
 /// One exit code as the README documents it.
@@ -136,6 +139,10 @@ pub const CODES: &[ExitCodeInfo] = &[
     ExitCodeInfo {
         code: code::SUPPORT_BUNDLE_TOO_LARGE,
         meaning: "a support bundle is larger than the control plane accepts; nothing was sent",
+    },
+    ExitCodeInfo {
+        code: code::BUNDLE_REFUSED,
+        meaning: "an air-gap bundle or status receipt was refused (corrupt, for another license, older than the host runs, expired); nothing was applied",
     },
 ];
 

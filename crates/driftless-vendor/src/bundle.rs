@@ -74,7 +74,7 @@ async fn create(client: &VendorClient, args: &CreateArgs) -> Result<()> {
         .bundle_assignment(&args.license, &args.version, expires)
         .await?;
     let mut roots = Vec::new();
-    for v in 2..=issued.root_version {
+    for v in 1..=issued.root_version {
         roots.push(client.root(v).await.with_context(|| format!("cannot fetch root version {v}"))?);
     }
     let token = client
