@@ -220,6 +220,23 @@ impl VendorClient {
         )
         .await
     }
+    /// A registry token that pulls `repositories` (any release's), from the control
+    /// plane's token endpoint with the operator's credential.
+    pub async fn registry_pull_token(&self, repositories: &[String]) -> Result<String, ClientError> {
+        let url = self.http.url("/v1/registry/token");
+        let scopes: Vec<(&str, String)> = repositories
+            .iter()
+            .map(|r| ("scope", format!("repository:{r}:pull")))
+            .collect();
+        let req = self
+            .http
+            .client()
+            .get(&url)
+            .basic_auth("operator", Some(&self.token))
+            .query(&scopes);
+        let answer: serde_json::Value = self.http.send(req, &url).await?.json()?;
+        Ok(answer["token"].as_str().unwrap_or_default().to_string())
+    }
     /// Lists licenses (without keys).
     pub async fn list_licenses(&self) -> Result<Vec<LicenseInfo>, ClientError> {
         self.get("/v1/licenses").await

@@ -77,10 +77,8 @@ async fn create(client: &VendorClient, args: &CreateArgs) -> Result<()> {
     for v in 1..=issued.root_version {
         roots.push(client.root(v).await.with_context(|| format!("cannot fetch root version {v}"))?);
     }
-    let token = client
-        .push_token(&args.app, release.release_counter, &release.repositories())
-        .await?;
-    let registry = RegistryClient::new(&info.registry_host, info.registry_insecure, &token.token)?;
+    let token = client.registry_pull_token(&release.repositories()).await?;
+    let registry = RegistryClient::new(&info.registry_host, info.registry_insecure, &token)?;
     let fetched = fetch_manifests(&registry, &release).await?;
     let index = expected_index(&release, &mut Fetched(&fetched))?;
     let header = Header {

@@ -1,0 +1,173 @@
+//! Air-gapped hosts, end to end on the real engine: the vendor writes bundles with
+//! `driftless-vendor bundle create` while its control plane and registry run; then both
+//! are stopped and a host installs, upgrades and refuses tampered, foreign and replayed
+//! bundles with nothing but the bundle files.
+//!
+//! Needs `cargo build --bins` first; a missing Docker Engine fails the test.
+#![allow(clippy::unwrap_used)]
+
+use driftless_exit::code::BUNDLE_REFUSED;
+use driftless_test_support::process::{assert_exit, assert_success, stderr};
+use driftless_test_support::release_spec::Spec;
+use driftless_test_support::world::World;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// The id of the license whose key is `key`'s (the only license of `app` before a second).
+fn license_id(w: &World, customer_of: &str) -> String {
+    let all = w.vendor_json(&["license", "list", "--json"]);
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["app"] == w.app.as_str() && l["customer"] == customer_of)
+        .unwrap_or_else(|| panic!("no license of {customer_of} in {all}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn bundle(w: &World, version: &str, license: &str, out: &Path) {
+    let o = out.to_str().unwrap();
+    let args = ["bundle", "create", "--app", &w.app, "--version", version];
+    let out = w.vendor(&[&args[..], &["--license", license, "--expires", "30d", "-o", o]].concat());
+    assert_success(&out, "driftless-vendor bundle create");
+}
+
+/// Where each section of a bundle starts: (index start, index end, blobs start).
+fn layout(bytes: &[u8]) -> (usize, usize, usize) {
+    let magic = b"DRIFTLESS-BUNDLE/1\n".len();
+    let len = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let index_at = magic + 4 + len(magic);
+    let start = index_at + 4;
+    (start, start + len(index_at), start + len(index_at))
+}
+
+/// The offset and size of blob `digest` in a bundle.
+fn blob_at(bytes: &[u8], digest: &str) -> (usize, usize) {
+    let (start, end, mut at) = layout(bytes);
+    let index: Value = serde_json::from_slice(&bytes[start..end]).unwrap();
+    for b in index["blobs"].as_array().unwrap() {
+        let size = b["size"].as_u64().unwrap() as usize;
+        if b["digest"] == digest {
+            return (at, size);
+        }
+        at += size;
+    }
+    panic!("no blob {digest} in the bundle");
+}
+
+/// The largest blob: a layer.
+fn largest_blob(bytes: &[u8]) -> (usize, usize) {
+    let (start, end, mut at) = layout(bytes);
+    let index: Value = serde_json::from_slice(&bytes[start..end]).unwrap();
+    let mut best = (0, 0);
+    for b in index["blobs"].as_array().unwrap() {
+        let size = b["size"].as_u64().unwrap() as usize;
+        if size > best.1 {
+            best = (at, size);
+        }
+        at += size;
+    }
+    best
+}
+
+fn tampered(dir: &Path, name: &str, good: &[u8], change: impl FnOnce(&mut Vec<u8>)) -> PathBuf {
+    let mut bytes = good.to_vec();
+    change(&mut bytes);
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn install(w: &World, host: &str, bundle: &Path, license_file: &Path) -> Output {
+    let project = w.project(host);
+    w.driftless(
+        host,
+        &[
+            "install",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--license-file",
+            license_file.to_str().unwrap(),
+            "--root-fingerprint",
+            &w.stack.fingerprint,
+            "--project",
+            &project,
+        ],
+    )
+}
+
+fn sync(w: &World, host: &str, bundle: &Path) -> Output {
+    w.driftless(host, &["sync", "--bundle", bundle.to_str().unwrap()])
+}
+
+#[test]
+fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() {
+    let mut w = World::new("airgap");
+    let files = tempfile::tempdir().unwrap();
+    let key_file = files.path().join("license");
+    std::fs::write(&key_file, &w.license).unwrap();
+    let customer = format!("customer-of-{}", w.app);
+    let license = license_id(&w, &customer);
+    let other_customer = format!("other-of-{}", w.app);
+    w.vendor_ok(&["customer", "create", &other_customer]);
+    let other_key = w.vendor_ok(&[
+        "license", "create", "--customer", &other_customer, "--app", &w.app, "--channel", "stable",
+    ]);
+    let other_key_file = files.path().join("other-license");
+    std::fs::write(&other_key_file, other_key.trim()).unwrap();
+
+    w.release("1.0.0", Spec::PORTS);
+    let b1 = files.path().join("1.0.0.bundle");
+    bundle(&w, "1.0.0", &license, &b1);
+    w.release("2.0.0", Spec::PORTS);
+    let b2 = files.path().join("2.0.0.bundle");
+    bundle(&w, "2.0.0", &license, &b2);
+    let release = w.release_document("1.0.0");
+
+    // From here on the vendor is unreachable: only the bundle files reach the host.
+    w.stack.stop_control();
+    w.stack.registry.stop();
+
+    let good = std::fs::read(&b1).unwrap();
+    let descriptor = release["descriptor"]["digest"].as_str().unwrap();
+    let (d_at, _) = blob_at(&good, descriptor);
+    let (l_at, l_size) = largest_blob(&good);
+    let (i_start, _, _) = layout(&good);
+    let attacks = [
+        tampered(files.path(), "layer", &good, |b| b[l_at + l_size / 2] ^= 1),
+        tampered(files.path(), "descriptor", &good, |b| b[d_at + 3] ^= 1),
+        tampered(files.path(), "index", &good, |b| b[i_start + 20] ^= 1),
+        tampered(files.path(), "truncated", &good, |b| b.truncate(b.len() - 1)),
+    ];
+    for attack in &attacks {
+        let out = install(&w, "h", attack, &key_file);
+        assert_exit(&out, BUNDLE_REFUSED, &format!("install from {}", attack.display()));
+        assert!(stderr(&out).contains("refused"), "{}", stderr(&out));
+        assert!(!w.state_dir("h").join("config.toml").exists(), "a refused bundle changed the host");
+    }
+    let out = install(&w, "h", &b1, &other_key_file);
+    assert_exit(&out, BUNDLE_REFUSED, "install with another license's key");
+    assert!(stderr(&out).contains("install id"), "{}", stderr(&out));
+    assert!(!w.state_dir("h").join("config.toml").exists());
+
+    assert_success(&install(&w, "h", &b1, &key_file), "install --bundle");
+    let out = sync(&w, "h", &b1);
+    assert_success(&out, "sync --bundle 1.0.0");
+    assert!(stderr(&out).contains("converged on 1.0.0"), "{}", stderr(&out));
+    w.assert_serves_on_ports("1.0.0");
+
+    let out = sync(&w, "h", &b2);
+    assert_success(&out, "sync --bundle 2.0.0");
+    w.assert_serves_on_ports("2.0.0");
+
+    // A replayed older bundle is refused and the host keeps running 2.0.0.
+    let out = sync(&w, "h", &b1);
+    assert_exit(&out, BUNDLE_REFUSED, "sync with the older bundle");
+    w.assert_serves_on_ports("2.0.0");
+    // Online sync is refused on an air-gapped host, with the way forward.
+    let out = w.sync("h");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--bundle"), "{}", stderr(&out));
+}
