@@ -64,7 +64,8 @@ impl Bundle {
         let len = file.metadata().map_err(|e| io("read", e))?.len();
         let mut r = BufReader::new(file);
         let mut magic = vec![0u8; MAGIC.len()];
-        r.read_exact(&mut magic).map_err(|_| malformed(path, "it does not start like a Driftless bundle"))?;
+        r.read_exact(&mut magic)
+            .map_err(|_| malformed(path, "it does not start like a Driftless bundle"))?;
         if magic != MAGIC {
             return Err(malformed(path, "it does not start like a Driftless bundle"));
         }
@@ -205,17 +206,22 @@ fn read_section<T: DeserializeOwned + Serialize>(
     what: &str,
 ) -> Result<T, BundleError> {
     let mut len = [0u8; 4];
-    r.read_exact(&mut len).map_err(|_| malformed(path, &format!("its {what} is cut off")))?;
+    r.read_exact(&mut len)
+        .map_err(|_| malformed(path, &format!("its {what} is cut off")))?;
     let len = u32::from_be_bytes(len);
     if len > MAX_SECTION_BYTES {
         return Err(malformed(path, &format!("its {what} claims {len} bytes")));
     }
     let mut bytes = vec![0u8; len as usize];
-    r.read_exact(&mut bytes).map_err(|_| malformed(path, &format!("its {what} is cut off")))?;
+    r.read_exact(&mut bytes)
+        .map_err(|_| malformed(path, &format!("its {what} is cut off")))?;
     let value: T = serde_json::from_slice(&bytes)
         .map_err(|e| malformed(path, &format!("its {what} does not parse: {e}")))?;
     if section(&value) != bytes {
-        return Err(malformed(path, &format!("its {what} is not in canonical form (changed bytes?)")));
+        return Err(malformed(
+            path,
+            &format!("its {what} is not in canonical form (changed bytes?)"),
+        ));
     }
     Ok(value)
 }

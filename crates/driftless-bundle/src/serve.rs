@@ -40,7 +40,10 @@ impl LoopbackRegistry {
         };
         let addr = listener.local_addr()?;
         let app = Router::new()
-            .route("/v2/", get(|| async { api_version(StatusCode::OK, Body::from("{}")) }))
+            .route(
+                "/v2/",
+                get(|| async { api_version(StatusCode::OK, Body::from("{}")) }),
+            )
             .route("/v2/{*rest}", get(object).head(object))
             .with_state(Arc::new(bundle));
         let task = tokio::spawn(async move {

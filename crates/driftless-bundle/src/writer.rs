@@ -67,7 +67,10 @@ impl BundleWriter {
     /// Completes the file (synced to disk) and moves it to its name; returns its size.
     pub fn finish(mut self) -> Result<u64, BundleError> {
         if self.next != self.index.blobs.len() {
-            let reason = format!("{} blobs of the index were never written", self.index.blobs.len() - self.next);
+            let reason = format!(
+                "{} blobs of the index were never written",
+                self.index.blobs.len() - self.next
+            );
             return Err(self.malformed(reason));
         }
         let io = |what, path: &Path, e| BundleError::Io {
@@ -75,14 +78,20 @@ impl BundleWriter {
             path: path.to_path_buf(),
             source: e,
         };
-        self.out.flush().map_err(|e| io("write", &self.partial, e))?;
-        self.out.get_ref().sync_all().map_err(|e| io("sync", &self.partial, e))?;
+        self.out
+            .flush()
+            .map_err(|e| io("write", &self.partial, e))?;
+        self.out
+            .get_ref()
+            .sync_all()
+            .map_err(|e| io("sync", &self.partial, e))?;
         std::fs::rename(&self.partial, &self.path).map_err(|e| io("rename", &self.path, e))?;
         Ok(self.written)
     }
 
     fn write_section(&mut self, bytes: &[u8]) -> Result<(), BundleError> {
-        let len = u32::try_from(bytes.len()).map_err(|_| self.malformed("a section is over 4 GiB".into()))?;
+        let len = u32::try_from(bytes.len())
+            .map_err(|_| self.malformed("a section is over 4 GiB".into()))?;
         self.write(&len.to_be_bytes())?;
         self.write(bytes)
     }

@@ -10,7 +10,9 @@
 use anyhow::{Context as _, Result};
 use driftless_bundle::{Bundle, LoopbackRegistry, VerifiedBundle};
 use driftless_exit::code::BUNDLE_REFUSED;
-use driftless_trust::{verify_assignment, verify_release, verify_root_update, verify_root_v1, TrustState, Verified};
+use driftless_trust::{
+    verify_assignment, verify_release, verify_root_update, verify_root_v1, TrustState, Verified,
+};
 use driftless_wire::checkin::RegistryAccess;
 use driftless_wire::release::Assignment;
 use driftless_wire::{Envelope, ASSIGNMENT_PAYLOAD_TYPE};
@@ -65,10 +67,14 @@ pub fn check(trust: &TrustState, install_id: &str, file: &Path, now: i64) -> Res
     }
     let a_env = bundle.header.assignment.clone();
     let r_env = bundle.header.release.clone();
-    let assignment = verify_assignment(&state, install_id, &a_env, now).map_err(|e| refused(file, e))?;
-    let mut verified = verify_release(&state, &assignment, &r_env, now).map_err(|e| refused(file, e))?;
+    let assignment =
+        verify_assignment(&state, install_id, &a_env, now).map_err(|e| refused(file, e))?;
+    let mut verified =
+        verify_release(&state, &assignment, &r_env, now).map_err(|e| refused(file, e))?;
     verified.next_state.root = state.root.clone();
-    let bundle = bundle.verify(&verified.release).map_err(|e| refused(file, e))?;
+    let bundle = bundle
+        .verify(&verified.release)
+        .map_err(|e| refused(file, e))?;
     Ok(Checked {
         new_roots,
         verified,
@@ -79,8 +85,11 @@ pub fn check(trust: &TrustState, install_id: &str, file: &Path, now: i64) -> Res
 }
 
 fn root_version(env: &Envelope) -> u64 {
-    env.decode::<driftless_wire::root::RootDocument>(driftless_wire::ROOT_PAYLOAD_TYPE, "root document")
-        .map_or(0, |r| r.version)
+    env.decode::<driftless_wire::root::RootDocument>(
+        driftless_wire::ROOT_PAYLOAD_TYPE,
+        "root document",
+    )
+    .map_or(0, |r| r.version)
 }
 
 /// The trust anchor of a new air-gapped install: the bundle's root version 1, checked
@@ -118,11 +127,18 @@ pub fn persist(dir: &StateDir, checked: &Checked) -> Result<String> {
 
 /// Serves the verified bundle on loopback, on the port the current release was pulled
 /// from when it is free (so image references stay the same from one bundle to the next).
-pub async fn serve(dir: &StateDir, bundle: VerifiedBundle) -> Result<(LoopbackRegistry, RegistryAccess)> {
+pub async fn serve(
+    dir: &StateDir,
+    bundle: VerifiedBundle,
+) -> Result<(LoopbackRegistry, RegistryAccess)> {
     let previous_port = dir
         .current_version()
         .and_then(|v| std::fs::read_to_string(dir.release_dir(&v).join("registry")).ok())
-        .and_then(|h| h.trim().strip_prefix("127.0.0.1:").and_then(|p| p.parse().ok()));
+        .and_then(|h| {
+            h.trim()
+                .strip_prefix("127.0.0.1:")
+                .and_then(|p| p.parse().ok())
+        });
     let registry = LoopbackRegistry::start(bundle, previous_port)
         .await
         .context("cannot serve the bundle to the engine on loopback")?;

@@ -487,7 +487,11 @@ async fn walk_roots(ctx: &Ctx<'_>, newest: Option<u64>, now: i64) -> Result<()> 
 
 /// Verifies an air-gap bundle as a check-in's answer is verified, stores its documents
 /// and serves its blobs on loopback for the pull.
-async fn from_bundle(ctx: &Ctx<'_>, record: &mut SyncRecord, file: &std::path::Path) -> Result<Assigned> {
+async fn from_bundle(
+    ctx: &Ctx<'_>,
+    record: &mut SyncRecord,
+    file: &std::path::Path,
+) -> Result<Assigned> {
     let trust = ctx.dir.load_trust()?;
     let checked = crate::bundle::check(&trust, &ctx.config.install_id, file, now())?;
     let release = &checked.verified.release;

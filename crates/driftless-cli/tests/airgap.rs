@@ -30,7 +30,13 @@ fn license_id(w: &World, customer_of: &str) -> String {
 fn bundle(w: &World, version: &str, license: &str, out: &Path) {
     let o = out.to_str().unwrap();
     let args = ["bundle", "create", "--app", &w.app, "--version", version];
-    let out = w.vendor(&[&args[..], &["--license", license, "--expires", "30d", "-o", o]].concat());
+    let out = w.vendor(
+        &[
+            &args[..],
+            &["--license", license, "--expires", "30d", "-o", o],
+        ]
+        .concat(),
+    );
     assert_success(&out, "driftless-vendor bundle create");
 }
 
@@ -113,7 +119,14 @@ fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() 
     let other_customer = format!("other-of-{}", w.app);
     w.vendor_ok(&["customer", "create", &other_customer]);
     let other_key = w.vendor_ok(&[
-        "license", "create", "--customer", &other_customer, "--app", &w.app, "--channel", "stable",
+        "license",
+        "create",
+        "--customer",
+        &other_customer,
+        "--app",
+        &w.app,
+        "--channel",
+        "stable",
     ]);
     let other_key_file = files.path().join("other-license");
     std::fs::write(&other_key_file, other_key.trim()).unwrap();
@@ -139,13 +152,22 @@ fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() 
         tampered(files.path(), "layer", &good, |b| b[l_at + l_size / 2] ^= 1),
         tampered(files.path(), "descriptor", &good, |b| b[d_at + 3] ^= 1),
         tampered(files.path(), "index", &good, |b| b[i_start + 20] ^= 1),
-        tampered(files.path(), "truncated", &good, |b| b.truncate(b.len() - 1)),
+        tampered(files.path(), "truncated", &good, |b| {
+            b.truncate(b.len() - 1)
+        }),
     ];
     for attack in &attacks {
         let out = install(&w, "h", attack, &key_file);
-        assert_exit(&out, BUNDLE_REFUSED, &format!("install from {}", attack.display()));
+        assert_exit(
+            &out,
+            BUNDLE_REFUSED,
+            &format!("install from {}", attack.display()),
+        );
         assert!(stderr(&out).contains("refused"), "{}", stderr(&out));
-        assert!(!w.state_dir("h").join("config.toml").exists(), "a refused bundle changed the host");
+        assert!(
+            !w.state_dir("h").join("config.toml").exists(),
+            "a refused bundle changed the host"
+        );
     }
     let out = install(&w, "h", &b1, &other_key_file);
     assert_exit(&out, BUNDLE_REFUSED, "install with another license's key");
@@ -155,7 +177,11 @@ fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() 
     assert_success(&install(&w, "h", &b1, &key_file), "install --bundle");
     let out = sync(&w, "h", &b1);
     assert_success(&out, "sync --bundle 1.0.0");
-    assert!(stderr(&out).contains("converged on 1.0.0"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("converged on 1.0.0"),
+        "{}",
+        stderr(&out)
+    );
     w.assert_serves_on_ports("1.0.0");
 
     let out = sync(&w, "h", &b2);

@@ -222,7 +222,10 @@ impl VendorClient {
     }
     /// A registry token that pulls `repositories` (any release's), from the control
     /// plane's token endpoint with the operator's credential.
-    pub async fn registry_pull_token(&self, repositories: &[String]) -> Result<String, ClientError> {
+    pub async fn registry_pull_token(
+        &self,
+        repositories: &[String],
+    ) -> Result<String, ClientError> {
         let url = self.http.url("/v1/registry/token");
         let scopes: Vec<(&str, String)> = repositories
             .iter()

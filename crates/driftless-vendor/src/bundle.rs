@@ -4,7 +4,9 @@
 //! descriptor and every image's manifests, configs and layers, each stored once.
 
 use anyhow::{Context as _, Result};
-use driftless_bundle::{expected_index, referenced, BundleError, BundleWriter, Header, ManifestSource};
+use driftless_bundle::{
+    expected_index, referenced, BundleError, BundleWriter, Header, ManifestSource,
+};
 use driftless_client::VendorClient;
 use driftless_oci::RegistryClient;
 use driftless_wire::release::ReleaseDocument;
@@ -68,14 +70,21 @@ async fn create(client: &VendorClient, args: &CreateArgs) -> Result<()> {
     let started = Instant::now();
     let info = client.info().await?;
     let detail = client.release(&args.app, &args.version).await?;
-    let release: ReleaseDocument = detail.envelope.decode(RELEASE_PAYLOAD_TYPE, "release document")?;
+    let release: ReleaseDocument = detail
+        .envelope
+        .decode(RELEASE_PAYLOAD_TYPE, "release document")?;
     let expires = info.server_time + i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX / 2);
     let issued = client
         .bundle_assignment(&args.license, &args.version, expires)
         .await?;
     let mut roots = Vec::new();
     for v in 1..=issued.root_version {
-        roots.push(client.root(v).await.with_context(|| format!("cannot fetch root version {v}"))?);
+        roots.push(
+            client
+                .root(v)
+                .await
+                .with_context(|| format!("cannot fetch root version {v}"))?,
+        );
     }
     let token = client.registry_pull_token(&release.repositories()).await?;
     let registry = RegistryClient::new(&info.registry_host, info.registry_insecure, &token)?;
@@ -121,14 +130,21 @@ struct Fetched<'a>(&'a FetchedManifests);
 
 impl ManifestSource for Fetched<'_> {
     fn manifest(&mut self, digest: &Digest) -> Result<Vec<u8>, BundleError> {
-        self.0.manifests.get(digest).cloned().ok_or_else(|| BundleError::Manifest {
-            digest: digest.to_string(),
-            reason: "it was not fetched".into(),
-        })
+        self.0
+            .manifests
+            .get(digest)
+            .cloned()
+            .ok_or_else(|| BundleError::Manifest {
+                digest: digest.to_string(),
+                reason: "it was not fetched".into(),
+            })
     }
 }
 
-async fn fetch_manifests(registry: &RegistryClient, release: &ReleaseDocument) -> Result<FetchedManifests> {
+async fn fetch_manifests(
+    registry: &RegistryClient,
+    release: &ReleaseDocument,
+) -> Result<FetchedManifests> {
     let mut out = FetchedManifests {
         manifests: BTreeMap::new(),
         repo_of: BTreeMap::new(),
@@ -137,18 +153,25 @@ async fn fetch_manifests(registry: &RegistryClient, release: &ReleaseDocument) -
         .images
         .iter()
         .map(|i| (i.repository.clone(), i.digest.clone()))
-        .chain([(release.descriptor.repository.clone(), release.descriptor.manifest_digest.clone())])
+        .chain([(
+            release.descriptor.repository.clone(),
+            release.descriptor.manifest_digest.clone(),
+        )])
         .collect();
     while let Some((repo, digest)) = todo.pop() {
         if out.manifests.contains_key(&digest) {
             continue;
         }
-        let (_, bytes) = registry.fetch_manifest(&repo, &digest, MAX_MANIFEST_BYTES).await?;
+        let (_, bytes) = registry
+            .fetch_manifest(&repo, &digest, MAX_MANIFEST_BYTES)
+            .await?;
         for (entry, is_manifest) in referenced(&digest, &bytes)?.1 {
             if is_manifest {
                 todo.push((repo.clone(), entry.digest));
             } else {
-                out.repo_of.entry(entry.digest).or_insert_with(|| repo.clone());
+                out.repo_of
+                    .entry(entry.digest)
+                    .or_insert_with(|| repo.clone());
             }
         }
         out.manifests.insert(digest, bytes);

@@ -6,7 +6,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
-use driftless_wire::airgap::{license_install_id, BundleAssignmentRequest, BundleAssignmentResponse};
+use driftless_wire::airgap::{
+    license_install_id, BundleAssignmentRequest, BundleAssignmentResponse,
+};
 use driftless_wire::release::Assignment;
 use driftless_wire::{Digest, Envelope, ASSIGNMENT_PAYLOAD_TYPE};
 
@@ -42,7 +44,9 @@ pub async fn issue(
         .await?
         .into_iter()
         .find(|l| l.id == id && !l.revoked)
-        .ok_or_else(|| ApiError::not_found("unknown_license", format!("no active license `{id}`")))?;
+        .ok_or_else(|| {
+            ApiError::not_found("unknown_license", format!("no active license `{id}`"))
+        })?;
     let release = state
         .store
         .get_release(&license.app, &req.version)
@@ -59,7 +63,10 @@ pub async fn issue(
         app: license.app.clone(),
         channel: license.channel.clone(),
         version: release.version.parse().map_err(ApiError::internal)?,
-        release_digest: release.digest.parse::<Digest>().map_err(ApiError::internal)?,
+        release_digest: release
+            .digest
+            .parse::<Digest>()
+            .map_err(ApiError::internal)?,
         release_counter: release.release_counter,
         // Strictly increasing across the bundles of one license without a counter of
         // its own: a replayed older bundle is refused by the host's sequence rule.
