@@ -13,6 +13,7 @@ use driftless_test_support::world::World;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The id of the license whose key is `key`'s (the only license of `app` before a second).
 fn license_id(w: &World, customer_of: &str) -> String {
@@ -28,16 +29,78 @@ fn license_id(w: &World, customer_of: &str) -> String {
 }
 
 fn bundle(w: &World, version: &str, license: &str, out: &Path) {
+    bundle_expiring(w, version, license, out, "30d");
+}
+
+fn bundle_expiring(w: &World, version: &str, license: &str, out: &Path, expires: &str) {
     let o = out.to_str().unwrap();
     let args = ["bundle", "create", "--app", &w.app, "--version", version];
+    let started = Instant::now();
     let out = w.vendor(
         &[
             &args[..],
-            &["--license", license, "--expires", "30d", "-o", o],
+            &["--license", license, "--expires", expires, "-o", o],
         ]
         .concat(),
     );
     assert_success(&out, "driftless-vendor bundle create");
+    eprintln!(
+        "bundle create {version}: {:?}: {}",
+        started.elapsed(),
+        stderr(&out)
+    );
+}
+
+/// The bundle's size against the sum of its images' compressed layers (figures for
+/// the README, shown with --nocapture).
+fn report_size(bytes: &[u8]) {
+    let (start, end, _) = layout(bytes);
+    let index: Value = serde_json::from_slice(&bytes[start..end]).unwrap();
+    let layers: u64 = index["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| {
+            let t = b["media_type"].as_str().unwrap();
+            !t.contains("manifest") && !t.contains("config")
+        })
+        .map(|b| b["size"].as_u64().unwrap())
+        .sum();
+    eprintln!(
+        "bundle {} bytes, compressed layers {layers} bytes",
+        bytes.len()
+    );
+}
+
+/// The assignment's expiry, read from the bundle's header.
+fn assignment_expires(bytes: &[u8]) -> u64 {
+    use base64::Engine as _;
+    let magic = b"DRIFTLESS-BUNDLE/1\n".len();
+    let len = u32::from_be_bytes(bytes[magic..magic + 4].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[magic + 4..magic + 4 + len]).unwrap();
+    let payload = header["assignment"]["payload"].as_str().unwrap();
+    let a: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    a["expires"].as_u64().unwrap()
+}
+
+/// Waits (with a deadline) until the clock is past `at` (Unix seconds).
+fn wait_until_past(at: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let now = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    while now() <= at {
+        assert!(Instant::now() < deadline, "the clock did not pass {at}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Where each section of a bundle starts: (index start, index end, blobs start).
@@ -137,6 +200,8 @@ fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() 
     w.release("2.0.0", Spec::PORTS);
     let b2 = files.path().join("2.0.0.bundle");
     bundle(&w, "2.0.0", &license, &b2);
+    let short = files.path().join("short.bundle");
+    bundle_expiring(&w, "1.0.0", &license, &short, "1s");
     let release = w.release_document("1.0.0");
 
     // From here on the vendor is unreachable: only the bundle files reach the host.
@@ -169,12 +234,24 @@ fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() 
             "a refused bundle changed the host"
         );
     }
+    wait_until_past(assignment_expires(&std::fs::read(&short).unwrap()));
+    let out = install(&w, "h", &short, &key_file);
+    assert_exit(&out, BUNDLE_REFUSED, "install from an expired bundle");
+    assert!(stderr(&out).contains("expired"), "{}", stderr(&out));
+    assert!(!w.state_dir("h").join("config.toml").exists());
     let out = install(&w, "h", &b1, &other_key_file);
     assert_exit(&out, BUNDLE_REFUSED, "install with another license's key");
     assert!(stderr(&out).contains("install id"), "{}", stderr(&out));
     assert!(!w.state_dir("h").join("config.toml").exists());
 
+    report_size(&good);
+    let started = Instant::now();
     assert_success(&install(&w, "h", &b1, &key_file), "install --bundle");
+    eprintln!(
+        "install --bundle (verify {} bytes): {:?}",
+        good.len(),
+        started.elapsed()
+    );
     let out = sync(&w, "h", &b1);
     assert_success(&out, "sync --bundle 1.0.0");
     assert!(
