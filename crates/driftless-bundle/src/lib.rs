@@ -21,6 +21,7 @@ mod error;
 mod format;
 mod manifest;
 mod reader;
+mod receipt;
 mod serve;
 mod writer;
 
@@ -28,5 +29,6 @@ pub use error::BundleError;
 pub use format::{BlobEntry, Header, Index, MAGIC};
 pub use manifest::{expected_index, referenced, ManifestSource};
 pub use reader::{Bundle, VerifiedBundle};
+pub use receipt::{sign_receipt, verify_receipt, Receipt, ReceiptError, RECEIPT_PAYLOAD_TYPE};
 pub use serve::LoopbackRegistry;
 pub use writer::BundleWriter;
