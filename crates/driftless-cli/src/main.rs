@@ -26,6 +26,7 @@ mod probe;
 mod progress;
 mod pull_token;
 mod reason;
+mod receipt;
 mod registry_login;
 mod request_clock;
 mod rollback;

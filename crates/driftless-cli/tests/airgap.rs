@@ -273,4 +273,34 @@ fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() 
     let out = w.sync("h");
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--bundle"), "{}", stderr(&out));
+
+    // The host reports back by hand: a signed receipt the vendor imports.
+    let r1 = files.path().join("receipt-1.json");
+    let out = w.driftless("h", &["status", "--receipt", r1.to_str().unwrap()]);
+    assert_success(&out, "status --receipt");
+    w.stack.start_control().unwrap();
+    let id = w.vendor_ok(&["receipt", "import", r1.to_str().unwrap()]);
+    let id = id.trim();
+    assert!(id.starts_with("airgap-"), "import printed {id}");
+    let fleet = w.vendor_ok(&["fleet", "--app", &w.app]);
+    let row = fleet
+        .lines()
+        .find(|l| l.contains(id))
+        .unwrap_or_else(|| panic!("{fleet}"));
+    // The last sync (the replayed bundle) was refused, and the receipt says so.
+    assert!(
+        row.contains("verification_failed") && row.contains("(air-gapped, last receipt "),
+        "{row}"
+    );
+    assert!(row.contains("2.0.0"), "{row}");
+    // The same receipt again is a replay.
+    let out = w.vendor(&["receipt", "import", r1.to_str().unwrap()]);
+    assert_exit(&out, BUNDLE_REFUSED, "import a receipt twice");
+    // A changed receipt no longer verifies.
+    let mut forged: Value = serde_json::from_slice(&std::fs::read(&r1).unwrap()).unwrap();
+    forged["payload"] = Value::from(forged["payload"].as_str().unwrap().replacen('e', "f", 1));
+    let forged_path = files.path().join("forged.json");
+    std::fs::write(&forged_path, forged.to_string()).unwrap();
+    let out = w.vendor(&["receipt", "import", forged_path.to_str().unwrap()]);
+    assert_exit(&out, BUNDLE_REFUSED, "import a changed receipt");
 }

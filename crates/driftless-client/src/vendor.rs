@@ -240,6 +240,13 @@ impl VendorClient {
         let answer: serde_json::Value = self.http.send(req, &url).await?.json()?;
         Ok(answer["token"].as_str().unwrap_or_default().to_string())
     }
+    /// Imports a status receipt an air-gapped host wrote.
+    pub async fn import_receipt(
+        &self,
+        receipt: &driftless_wire::Envelope,
+    ) -> Result<driftless_wire::airgap::ReceiptImported, ClientError> {
+        self.post("/v1/receipts", receipt).await
+    }
     /// Lists licenses (without keys).
     pub async fn list_licenses(&self) -> Result<Vec<LicenseInfo>, ClientError> {
         self.get("/v1/licenses").await

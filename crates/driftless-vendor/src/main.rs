@@ -21,6 +21,7 @@ mod output;
 mod promote;
 mod publish;
 mod push;
+mod receipt;
 mod registry_config;
 mod release;
 mod remote;
@@ -77,6 +78,8 @@ enum Command {
     Fleet(fleet::FleetArgs),
     /// The newest audit log entries.
     Audit(audit::AuditArgs),
+    /// Status receipts air-gapped hosts wrote: import them into the fleet view.
+    Receipt(receipt::ReceiptArgs),
     /// Air-gap bundles: one signed file per release for hosts with no route to the vendor.
     Bundle(bundle::BundleArgs),
     /// Support bundles installs uploaded: list, download, analyze.
@@ -104,6 +107,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Install(args) => install::run(args).await,
         Command::Fleet(args) => fleet::run(args).await,
         Command::Audit(args) => audit::run(args).await,
+        Command::Receipt(args) => receipt::run(args).await,
         Command::Bundle(args) => bundle::run(args).await,
         Command::SupportBundle(args) => support_bundle::run(args).await,
         Command::Generate(args) => driftless_generate::run(args, Cli::command()),

@@ -33,3 +33,21 @@ pub fn license_install_id(key_hash: &str) -> String {
 pub fn license_install_id_of_key(license_key: &str) -> String {
     license_install_id(Digest::of(license_key.trim().as_bytes()).hex())
 }
+
+/// The fleet's id of the air-gapped host whose key is `public_key_hex`: receipts name
+/// the license's install id, which every air-gapped host of the license shares.
+pub fn airgap_install_id(public_key_hex: &str) -> String {
+    let d = Digest::of(public_key_hex.as_bytes());
+    format!("airgap-{}", &d.hex()[..20])
+}
+
+/// Answer of `POST /v1/receipts`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptImported {
+    /// The fleet's id of the air-gapped host.
+    pub install_id: String,
+    /// The receipt's sequence number.
+    pub sequence: u64,
+    /// Unix seconds the host wrote it.
+    pub issued_at: i64,
+}

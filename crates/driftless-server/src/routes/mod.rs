@@ -14,6 +14,7 @@ mod licenses;
 mod lookup;
 mod page_cursor;
 mod push_token;
+mod receipts;
 mod releases;
 mod rollouts;
 mod support_bundles;
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/licenses/{id}/bundle-assignment",
             post(bundle_assignment::issue),
         )
+        .route("/v1/receipts", post(receipts::import))
         .route("/v1/installs", post(install::register).get(fleet::list))
         .route("/v1/installs/{id}/revoke", post(fleet::revoke))
         .route("/v1/installs/{id}/move", post(fleet::move_to_channel))
