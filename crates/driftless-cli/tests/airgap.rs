@@ -6,7 +6,7 @@
 //! Needs `cargo build --bins` first; a missing Docker Engine fails the test.
 #![allow(clippy::unwrap_used)]
 
-use driftless_exit::code::BUNDLE_REFUSED;
+use driftless_exit::code::{BUNDLE_REFUSED, RUNTIME};
 use driftless_test_support::process::{assert_exit, assert_success, stderr};
 use driftless_test_support::release_spec::Spec;
 use driftless_test_support::world::World;
@@ -200,6 +200,16 @@ fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() 
     w.release("2.0.0", Spec::PORTS);
     let b2 = files.path().join("2.0.0.bundle");
     bundle(&w, "2.0.0", &license, &b2);
+    w.release(
+        "3.0.0",
+        Spec {
+            health_timeout_s: Some(15),
+            failing_web: true,
+            ..Spec::PORTS
+        },
+    );
+    let b3 = files.path().join("3.0.0.bundle");
+    bundle(&w, "3.0.0", &license, &b3);
     let short = files.path().join("short.bundle");
     bundle_expiring(&w, "1.0.0", &license, &short, "1s");
     let release = w.release_document("1.0.0");
@@ -264,6 +274,12 @@ fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() 
     let out = sync(&w, "h", &b2);
     assert_success(&out, "sync --bundle 2.0.0");
     w.assert_serves_on_ports("2.0.0");
+
+    // A release that fails its health check is rolled back, exactly as online.
+    let out = sync(&w, "h", &b3);
+    assert_exit(&out, RUNTIME, "sync --bundle of an unhealthy release");
+    w.assert_serves_on_ports("2.0.0");
+    assert_eq!(w.status("h")["held_back"], "3.0.0");
 
     // A replayed older bundle is refused and the host keeps running 2.0.0.
     let out = sync(&w, "h", &b1);
