@@ -107,17 +107,21 @@ pub async fn run_command(dir: &StateDir, args: InstallArgs) -> Result<()> {
         c.channel,
         dir.root().display()
     );
+    let sync = match &args.bundle {
+        Some(file) => format!("driftless sync --bundle {}", file.display()),
+        None => "driftless sync".to_string(),
+    };
     if file_values.is_empty() && args.set.is_empty() {
         match version {
-            Some(v) => eprintln!("{installed}; release {v} is assigned: set its values with `driftless config init`, check the host with `driftless preflight`, then run `driftless sync` to bring it up"),
-            None => eprintln!("{installed}; run `driftless sync` to bring it up"),
+            Some(v) => eprintln!("{installed}; release {v} is assigned: set its values with `driftless config init`, check the host with `driftless preflight`, then run `{sync}` to bring it up"),
+            None => eprintln!("{installed}; run `{sync}` to bring it up"),
         }
         return Ok(());
     }
     c.values = initial_values(dir, &c, file_values, args.set)
         .map_err(|e| e.context(format!("{installed}, but its values were not saved")))?;
     dir.save_config(&c)?;
-    eprintln!("{installed} with {} value(s) set; check the host with `driftless preflight`, then run `driftless sync` to bring it up", c.values.len());
+    eprintln!("{installed} with {} value(s) set; check the host with `driftless preflight`, then run `{sync}` to bring it up", c.values.len());
     Ok(())
 }
 
