@@ -33,8 +33,12 @@ pub struct InstallOptions {
 #[derive(clap::Args)]
 pub struct InstallArgs {
     /// The vendor's control plane URL.
-    #[arg(long)]
-    server: String,
+    #[arg(long, required_unless_present = "bundle", conflicts_with = "bundle")]
+    server: Option<String>,
+    /// Install air-gapped from this bundle your vendor gave you: nothing is sent to
+    /// the vendor; later releases come as bundles too (`driftless sync --bundle FILE`).
+    #[arg(long, value_name = "FILE")]
+    bundle: Option<PathBuf>,
     /// The license key your vendor gave you; `-` reads it from standard input. Prefer
     /// `-`, --license-file or DRIFTLESS_LICENSE: a key given here is visible in `ps`.
     #[arg(long, value_name = "KEY|-")]
@@ -74,12 +78,28 @@ pub async fn run_command(dir: &StateDir, args: InstallArgs) -> Result<()> {
         None => BTreeMap::new(),
     };
     let opts = InstallOptions {
-        server: args.server,
+        server: args.server.unwrap_or_default(),
         license,
         root_fingerprint: args.root_fingerprint,
         project: args.project,
     };
-    let mut c = install(dir, &opts).await?;
+    let (mut c, version) = match &args.bundle {
+        Some(file) => install_from_bundle(dir, &opts, file)?,
+        None => {
+            let c = install(dir, &opts).await?;
+            let version = match receive_release(dir).await {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!(
+                        "warning: could not receive the assigned release yet: {}",
+                        driftless_exit::one_line(&e)
+                    );
+                    None
+                }
+            };
+            (c, version)
+        }
+    };
     println!("{}", c.install_id);
     let installed = format!(
         "installed {} ({} channel) in {}",
@@ -87,27 +107,21 @@ pub async fn run_command(dir: &StateDir, args: InstallArgs) -> Result<()> {
         c.channel,
         dir.root().display()
     );
-    let version = match receive_release(dir).await {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!(
-                "warning: could not receive the assigned release yet: {}",
-                driftless_exit::one_line(&e)
-            );
-            None
-        }
+    let sync = match &args.bundle {
+        Some(file) => format!("driftless sync --bundle {}", file.display()),
+        None => "driftless sync".to_string(),
     };
     if file_values.is_empty() && args.set.is_empty() {
         match version {
-            Some(v) => eprintln!("{installed}; release {v} is assigned: set its values with `driftless config init`, check the host with `driftless preflight`, then run `driftless sync` to bring it up"),
-            None => eprintln!("{installed}; run `driftless sync` to bring it up"),
+            Some(v) => eprintln!("{installed}; release {v} is assigned: set its values with `driftless config init`, check the host with `driftless preflight`, then run `{sync}` to bring it up"),
+            None => eprintln!("{installed}; run `{sync}` to bring it up"),
         }
         return Ok(());
     }
     c.values = initial_values(dir, &c, file_values, args.set)
         .map_err(|e| e.context(format!("{installed}, but its values were not saved")))?;
     dir.save_config(&c)?;
-    eprintln!("{installed} with {} value(s) set; check the host with `driftless preflight`, then run `driftless sync` to bring it up", c.values.len());
+    eprintln!("{installed} with {} value(s) set; check the host with `driftless preflight`, then run `{sync}` to bring it up", c.values.len());
     Ok(())
 }
 
@@ -222,20 +236,7 @@ fn license_key(arg: Option<&str>, file: Option<&Path>) -> Result<String> {
 
 /// Registers this host. Nothing is written unless every step succeeds.
 pub async fn install(dir: &StateDir, opts: &InstallOptions) -> Result<Config> {
-    if dir.is_installed() {
-        driftless_exit::refuse!(
-            hint = "use it with `driftless sync`, or pass another --state-dir";
-            "{} already holds an install",
-            dir.root().display()
-        );
-    }
-    if let Some(p) = &opts.project {
-        if !valid_project(p) {
-            driftless_exit::refuse!(
-                "compose project name `{p}` must be lowercase letters, digits, '-' or '_'"
-            );
-        }
-    }
+    refuse_existing_install(dir, opts)?;
     let client = crate::run_trace::client(&opts.server)?;
     let root_env = client.root(1).await?;
     let root = verify_root_v1(&root_env, opts.root_fingerprint.trim(), now())?;
@@ -273,6 +274,63 @@ pub async fn install(dir: &StateDir, opts: &InstallOptions) -> Result<Config> {
     // config.toml last: its presence is what marks the directory as installed.
     dir.save_config(&config)?;
     Ok(config)
+}
+
+/// Installs an air-gapped host from a bundle: the bundle is verified in full (root
+/// version 1 against the fingerprint, assignment for this license, release, every blob)
+/// before anything is written. Returns the config and the release it carries.
+fn install_from_bundle(
+    dir: &StateDir,
+    opts: &InstallOptions,
+    file: &Path,
+) -> Result<(Config, Option<String>)> {
+    refuse_existing_install(dir, opts)?;
+    let now = now();
+    let (root_env, trust) = crate::bundle::anchor(file, opts.root_fingerprint.trim(), now)?;
+    let install_id = driftless_wire::airgap::license_install_id_of_key(&opts.license);
+    let checked = crate::bundle::check(&trust, &install_id, file, now)?;
+    let a = &checked.verified.assignment;
+    let config = Config {
+        server: crate::bundle::AIRGAP_SERVER.to_string(),
+        install_id,
+        app: a.app.clone(),
+        channel: a.channel.clone(),
+        project: opts
+            .project
+            .clone()
+            .unwrap_or_else(|| a.app.replace('.', "-")),
+        root_fingerprint: opts.root_fingerprint.trim().to_string(),
+        values: BTreeMap::new(),
+        policy: crate::policy::Policy::Auto,
+    };
+    dir.create()?;
+    dir.save_key(&generate_signing_key())?;
+    dir.save_root(1, &root_env)?;
+    dir.save_trust(&trust)?;
+    let version = crate::bundle::persist(dir, &checked)?;
+    let mut record = dir.load_sync();
+    record.assigned_version = Some(version.clone());
+    dir.save_sync(&record)?;
+    dir.save_config(&config)?;
+    Ok((config, Some(version)))
+}
+
+fn refuse_existing_install(dir: &StateDir, opts: &InstallOptions) -> Result<()> {
+    if dir.is_installed() {
+        driftless_exit::refuse!(
+            hint = "use it with `driftless sync`, or pass another --state-dir";
+            "{} already holds an install",
+            dir.root().display()
+        );
+    }
+    if let Some(p) = &opts.project {
+        if !valid_project(p) {
+            driftless_exit::refuse!(
+                "compose project name `{p}` must be lowercase letters, digits, '-' or '_'"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn valid_project(p: &str) -> bool {

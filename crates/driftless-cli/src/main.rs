@@ -8,6 +8,7 @@
 mod agent;
 mod apply;
 mod approve;
+mod bundle;
 mod checkin_session;
 mod config_cmd;
 mod config_prompt;
@@ -25,6 +26,7 @@ mod probe;
 mod progress;
 mod pull_token;
 mod reason;
+mod receipt;
 mod registry_login;
 mod request_clock;
 mod rollback;
@@ -81,7 +83,7 @@ enum Command {
     /// through the Docker Engine API alone: no process is started and no compose tool is
     /// needed. The compose tool (`docker compose`, else `docker-compose`) runs only to
     /// apply a change or repair drift.
-    Sync,
+    Sync(sync::SyncArgs),
     /// Show what this host runs and why.
     ///
     /// Includes the last run-once job of a release (migration): its service, phase,
@@ -132,7 +134,7 @@ async fn run(cli: Cli) -> Result<()> {
     let dir = StateDir::new(&cli.state_dir.unwrap_or_else(host::default_state_dir));
     match cli.command {
         Command::Install(args) => install::run_command(&dir, args).await,
-        Command::Sync => sync::run_command(&dir).await,
+        Command::Sync(args) => sync::run_command(&dir, args).await,
         Command::Status(args) => status::run_command(&dir, args).await,
         Command::Config(args) => config_cmd::run_command(&dir, args),
         Command::Preflight(args) => preflight::run_command(&dir, args).await,

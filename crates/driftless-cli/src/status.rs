@@ -72,10 +72,18 @@ pub struct StatusArgs {
     /// Print JSON (stable schema).
     #[arg(long)]
     json: bool,
+    /// Also write a status receipt, signed by this host's key and chained to the
+    /// previous one, to FILE: how an air-gapped host reports back to its vendor.
+    #[arg(long, value_name = "FILE")]
+    receipt: Option<std::path::PathBuf>,
 }
 
 /// Runs `driftless status`.
 pub async fn run_command(dir: &StateDir, args: StatusArgs) -> Result<()> {
+    if let Some(file) = &args.receipt {
+        let sequence = crate::receipt::write(dir, file).await?;
+        eprintln!("wrote status receipt {sequence} to {}", file.display());
+    }
     status(dir, args.json).await
 }
 

@@ -86,9 +86,18 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Arguments of `driftless sync`.
+#[derive(clap::Args)]
+pub struct SyncArgs {
+    /// Converge on the release in this air-gap bundle instead of checking in (the
+    /// bundle is verified like a check-in's answer; nothing reaches the vendor).
+    #[arg(long, value_name = "FILE")]
+    bundle: Option<std::path::PathBuf>,
+}
+
 /// Runs `driftless sync`: one sync, then one line on stderr saying what changed.
-pub async fn run_command(dir: &StateDir) -> Result<()> {
-    let out = sync(dir, Progress::detect()).await?;
+pub async fn run_command(dir: &StateDir, args: SyncArgs) -> Result<()> {
+    let out = sync_from(dir, Progress::detect(), args.bundle.as_deref()).await?;
     for r in &out.repaired {
         eprintln!("repaired: {r}");
     }
@@ -111,6 +120,15 @@ pub async fn run_command(dir: &StateDir) -> Result<()> {
 
 /// Runs one sync. On failure the status and reason are recorded and reported.
 pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
+    sync_from(dir, progress, None).await
+}
+
+/// Runs one sync from the control plane, or from an air-gap bundle when `bundle` is given.
+pub async fn sync_from(
+    dir: &StateDir,
+    progress: Progress,
+    bundle: Option<&std::path::Path>,
+) -> Result<SyncOutcome> {
     let mut repaired = Vec::new();
     let _lock = if dir.is_installed() {
         Some(dir.lock()?)
@@ -124,6 +142,14 @@ pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
         }
     }
     let config = dir.load_config()?;
+    let air_gapped = config.server == crate::bundle::AIRGAP_SERVER;
+    if air_gapped && bundle.is_none() {
+        return Err(driftless_exit::Coded(
+            driftless_exit::code::USAGE,
+            "this install is air-gapped: it has no control plane to check in with".into(),
+        ))
+        .hint("run `driftless sync --bundle FILE` with the bundle your vendor gave you");
+    }
     let key = dir.load_key()?;
     let client = crate::run_trace::client(&config.server)?;
     let mut record = dir.load_sync();
@@ -152,7 +178,7 @@ pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
         progress,
         told_on_304: std::sync::Mutex::default(),
     };
-    match converge(&ctx, &mut record, &mut repaired).await {
+    match converge(&ctx, &mut record, &mut repaired, bundle).await {
         Ok(mut outcome) => {
             record.status = outcome.version.as_ref().map(|_| InstallStatus::Converged);
             record.reason = if !repaired.is_empty() {
@@ -182,7 +208,7 @@ pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
                 journal::begin(dir, journal::Step::Reporting, v)?;
             }
             journal::crash_point("before-report");
-            if !already_told {
+            if !already_told && !air_gapped {
                 report(&ctx, &record).await;
             }
             journal::finish(dir);
@@ -193,7 +219,7 @@ pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
             record_failure(dir, &mut record, &e);
             journal::finish(dir);
             // When the check-in itself failed, a second one would only fail again.
-            if !e.chain().any(|c| c.is::<driftless_client::ClientError>()) {
+            if !air_gapped && !e.chain().any(|c| c.is::<driftless_client::ClientError>()) {
                 report(&ctx, &record).await;
             }
             Err(e)
@@ -285,6 +311,8 @@ pub(crate) struct Assigned {
     pub version: String,
     access: Option<RegistryAccess>,
     next_checkin_s: Option<u64>,
+    /// The loopback registry serving an air-gap bundle, while the release is applied.
+    _serving: Option<driftless_bundle::LoopbackRegistry>,
 }
 
 /// Checks in; returns `None` when nothing is assigned yet. A release that needs a newer
@@ -328,6 +356,7 @@ pub(crate) async fn check_in(
                 version,
                 access: None,
                 next_checkin_s: record.next_checkin_s,
+                _serving: None,
             }));
         }
         CheckinOutcome::RetryAfter(s) => {
@@ -372,6 +401,7 @@ pub(crate) async fn check_in(
         version,
         access: response.registry.clone(),
         next_checkin_s: Some(response.next_checkin_s),
+        _serving: None,
     }))
 }
 
@@ -455,12 +485,47 @@ async fn walk_roots(ctx: &Ctx<'_>, newest: Option<u64>, now: i64) -> Result<()> 
     Ok(())
 }
 
+/// Verifies an air-gap bundle as a check-in's answer is verified, stores its documents
+/// and serves its blobs on loopback for the pull.
+async fn from_bundle(
+    ctx: &Ctx<'_>,
+    record: &mut SyncRecord,
+    file: &std::path::Path,
+) -> Result<Assigned> {
+    let trust = ctx.dir.load_trust()?;
+    let checked = crate::bundle::check(&trust, &ctx.config.install_id, file, now())?;
+    let release = &checked.verified.release;
+    let cli: semver::Version = CLI_VERSION.parse()?;
+    if release.min_cli_version > cli {
+        return Err(CliTooOld(format!(
+            "release {} needs driftless {} or newer, this is {CLI_VERSION}",
+            release.version, release.min_cli_version
+        ))
+        .into());
+    }
+    let version = crate::bundle::persist(ctx.dir, &checked)?;
+    record.assigned_version = Some(version.clone());
+    ctx.dir.save_sync(record)?;
+    let (serving, access) = crate::bundle::serve(ctx.dir, checked.bundle).await?;
+    Ok(Assigned {
+        version,
+        access: Some(access),
+        next_checkin_s: None,
+        _serving: Some(serving),
+    })
+}
+
 async fn converge(
     ctx: &Ctx<'_>,
     record: &mut SyncRecord,
     repaired: &mut Vec<String>,
+    bundle: Option<&std::path::Path>,
 ) -> Result<SyncOutcome> {
-    let Some(mut assigned) = check_in(ctx, record, true, true).await? else {
+    let assigned = match bundle {
+        Some(file) => Some(from_bundle(ctx, record, file).await?),
+        None => check_in(ctx, record, true, true).await?,
+    };
+    let Some(mut assigned) = assigned else {
         let message = record
             .notice
             .clone()

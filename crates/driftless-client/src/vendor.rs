@@ -277,6 +277,50 @@ impl VendorClient {
         )
         .await
     }
+    /// A director-signed assignment of `version` for the air-gapped installs of license
+    /// `id`, good until `expires` (Unix seconds).
+    pub async fn bundle_assignment(
+        &self,
+        id: &str,
+        version: &str,
+        expires: i64,
+    ) -> Result<driftless_wire::airgap::BundleAssignmentResponse, ClientError> {
+        self.post(
+            &format!("/v1/licenses/{id}/bundle-assignment"),
+            &driftless_wire::airgap::BundleAssignmentRequest {
+                version: version.into(),
+                expires,
+            },
+        )
+        .await
+    }
+    /// A registry token that pulls `repositories` (any release's), from the control
+    /// plane's token endpoint with the operator's credential.
+    pub async fn registry_pull_token(
+        &self,
+        repositories: &[String],
+    ) -> Result<String, ClientError> {
+        let url = self.http.url("/v1/registry/token");
+        let scopes: Vec<(&str, String)> = repositories
+            .iter()
+            .map(|r| ("scope", format!("repository:{r}:pull")))
+            .collect();
+        let req = self
+            .http
+            .client()
+            .get(&url)
+            .basic_auth("operator", Some(&self.token))
+            .query(&scopes);
+        let answer: serde_json::Value = self.http.send(req, &url).await?.json()?;
+        Ok(answer["token"].as_str().unwrap_or_default().to_string())
+    }
+    /// Imports a status receipt an air-gapped host wrote.
+    pub async fn import_receipt(
+        &self,
+        receipt: &driftless_wire::Envelope,
+    ) -> Result<driftless_wire::airgap::ReceiptImported, ClientError> {
+        self.post("/v1/receipts", receipt).await
+    }
     /// Lists licenses (without keys).
     pub async fn list_licenses(&self) -> Result<Vec<LicenseInfo>, ClientError> {
         self.get("/v1/licenses").await

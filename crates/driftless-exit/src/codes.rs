@@ -47,6 +47,9 @@ pub mod code {
     /// The audit log failed verification (an entry edited, out of order or missing, or
     /// the log shorter than a checkpoint), or a checkpoint is forged.
     pub const AUDIT_VERIFICATION: u8 = 20;
+    /// An air-gap bundle or a status receipt was refused (corrupt, for another
+    /// license, older than what the host runs, expired); nothing was applied.
+    pub const BUNDLE_REFUSED: u8 = 22;
     /// A channel's promotion gate refused the release (licence, advisory, missing
     /// SBOM, stale OSV data); nothing was changed.
     pub const GATE_REFUSED: u8 = 23;
@@ -146,6 +149,10 @@ pub const CODES: &[ExitCodeInfo] = &[
     ExitCodeInfo {
         code: code::AUDIT_VERIFICATION,
         meaning: "the audit log failed verification (`driftless-vendor audit verify` names the entry), or a checkpoint is forged",
+    },
+    ExitCodeInfo {
+        code: code::BUNDLE_REFUSED,
+        meaning: "an air-gap bundle or status receipt was refused (corrupt, for another license, older than the host runs, expired); nothing was applied",
     },
     ExitCodeInfo {
         code: code::GATE_REFUSED,

@@ -938,6 +938,81 @@ async fn a_license_key_is_returned_once_and_never_listed() {
     assert!(list[0].get("key").is_none(), "{list}");
 }
 
+/// Unix seconds now.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test]
+async fn a_bundle_assignment_needs_an_active_license_a_release_and_a_bounded_expiry() {
+    let h = Harness::new().await;
+    let license = h.app_with_license().await;
+    let id = license["id"].as_str().unwrap();
+    let path = format!("/v1/licenses/{id}/bundle-assignment");
+    let year = unix_now() + 365 * 86_400;
+    h.post(&path, json!({"version": "9.9.9", "expires": year}))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_release");
+    for expires in [unix_now() - 1, unix_now() + 800 * 86_400] {
+        h.post(&path, json!({"version": "9.9.9", "expires": expires}))
+            .await
+            .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+    }
+    h.post(
+        "/v1/licenses/lic_nobody/bundle-assignment",
+        json!({"version": "9.9.9", "expires": year}),
+    )
+    .await
+    .expect_error(StatusCode::NOT_FOUND, "unknown_license");
+}
+
+#[tokio::test]
+async fn a_status_receipt_records_an_air_gapped_install_once_and_refuses_a_replay() {
+    let h = Harness::new().await;
+    let license = h.app_with_license().await;
+    let key_hash = hex::encode(Sha256::digest(license["key"].as_str().unwrap().as_bytes()));
+    let host = driftless_wire::keys::generate_signing_key();
+    let receipt = |install_id: String| driftless_bundle::Receipt {
+        doc_type: "receipt".into(),
+        install_id,
+        app: APP.into(),
+        public_key: driftless_wire::PublicKey::from_signing_key(&host),
+        sequence: 1,
+        previous: None,
+        issued_at: unix_now(),
+        status: json!({"status": "converged", "current_version": "1.0.0"}),
+    };
+    let env = driftless_bundle::sign_receipt(&receipt(format!("license-{key_hash}")), &host);
+    let body = serde_json::to_value(&env).unwrap();
+    let imported = h.post("/v1/receipts", body.clone()).await;
+    assert_eq!(
+        imported.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&imported.body)
+    );
+    let id = imported.json()["install_id"].as_str().unwrap().to_string();
+    let installs = h.get("/v1/installs").await.json();
+    let row = installs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("{installs}"));
+    assert_eq!(row["hostname"], "air-gapped", "{row}");
+    assert_eq!(row["current_version"], "1.0.0", "{row}");
+    h.post("/v1/receipts", body)
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "receipt_refused");
+    let stranger = driftless_bundle::sign_receipt(&receipt("license-0000".into()), &host);
+    h.post("/v1/receipts", serde_json::to_value(&stranger).unwrap())
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "receipt_refused");
+}
+
 #[tokio::test]
 async fn registering_with_a_wrong_license_is_403_invalid_license() {
     let h = Harness::new().await;

@@ -121,12 +121,21 @@ fn table(installs: &[InstallInfo]) -> Table<8> {
             i.channel.clone(),
             output::or_dash(i.desired_version.as_deref()),
             output::or_dash(i.current_version.as_deref()),
-            i.status.clone(),
+            status_cell(i),
             policy_cell(i),
             output::or_dash(i.reason.as_ref().map(Reason::label).as_deref()),
         ]);
     }
     t
+}
+
+/// The reported status; an air-gapped install says so, with its last receipt's time.
+fn status_cell(i: &InstallInfo) -> String {
+    if !i.id.starts_with("airgap-") {
+        return i.status.clone();
+    }
+    let when = i.last_seen.map_or("-".into(), output::timestamp);
+    format!("{} (air-gapped, last receipt {when})", i.status)
 }
 
 /// The install's policy, with the release it holds back (`approve (2.0.0 urgent)`);

@@ -6,6 +6,7 @@ mod app;
 mod audit;
 mod audit_chain_check;
 mod audit_verify;
+mod bundle;
 mod channel;
 mod clock;
 mod customer;
@@ -25,6 +26,7 @@ mod output;
 mod promote;
 mod publish;
 mod push;
+mod receipt;
 mod registry_config;
 mod release;
 mod remote;
@@ -85,6 +87,10 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Customers and installs running a release that contains an advisory's package.
     Exposure(exposure::ExposureArgs),
+    /// Status receipts air-gapped hosts wrote: import them into the fleet view.
+    Receipt(receipt::ReceiptArgs),
+    /// Air-gap bundles: one signed file per release for hosts with no route to the vendor.
+    Bundle(bundle::BundleArgs),
     /// Support bundles installs uploaded: list, download, analyze.
     SupportBundle(support_bundle::SupportBundleArgs),
     /// Webhooks: URLs the control plane POSTs an app's events to, signed.
@@ -113,6 +119,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Fleet(args) => fleet::run(args).await,
         Command::Audit(args) => audit::run(args).await,
         Command::Exposure(args) => exposure::run(args).await,
+        Command::Receipt(args) => receipt::run(args).await,
+        Command::Bundle(args) => bundle::run(args).await,
         Command::SupportBundle(args) => support_bundle::run(args).await,
         Command::Webhook(args) => webhook::run(args).await,
         Command::Generate(args) => driftless_generate::run(args, Cli::command()),

@@ -3,6 +3,7 @@
 //! Nothing in this crate does I/O or reads the clock: every time is passed in as Unix
 //! seconds, so every attack on a document can be tested as a pure function.
 
+pub mod airgap;
 pub mod api;
 pub mod audit_checkpoint;
 pub mod checkin;

@@ -4,6 +4,7 @@
 mod apps;
 mod artifacts;
 mod audit;
+mod bundle_assignment;
 mod channels;
 mod customers;
 mod exposure;
@@ -15,6 +16,7 @@ mod lookup;
 mod page_cursor;
 mod policies;
 mod push_token;
+mod receipts;
 mod releases;
 mod rollouts;
 mod sboms;
@@ -90,6 +92,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/licenses", post(licenses::create).get(licenses::list))
         .route("/v1/licenses/{id}/revoke", post(licenses::revoke))
+        .route(
+            "/v1/licenses/{id}/bundle-assignment",
+            post(bundle_assignment::issue),
+        )
+        .route("/v1/receipts", post(receipts::import))
         .route("/v1/installs", post(install::register).get(fleet::list))
         .route("/v1/installs/{id}/revoke", post(fleet::revoke))
         .route("/v1/installs/{id}/move", post(fleet::move_to_channel))

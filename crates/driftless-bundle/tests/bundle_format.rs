@@ -1,0 +1,149 @@
+//! The bundle format on its own: a bundle round-trips, and one changed byte anywhere
+//! outside the signed header (which the host's verifier checks), a truncated or padded
+//! file, or an index that is not exactly the release's, is refused.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use driftless_bundle::{expected_index, Bundle, BundleError, BundleWriter, Header, ManifestSource};
+use driftless_wire::release::ReleaseDocument;
+use driftless_wire::{Digest, Envelope};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+struct Blobs(BTreeMap<Digest, Vec<u8>>);
+
+impl Blobs {
+    fn add(&mut self, bytes: &[u8]) -> Digest {
+        let d = Digest::of(bytes);
+        self.0.insert(d.clone(), bytes.to_vec());
+        d
+    }
+}
+
+impl ManifestSource for &Blobs {
+    fn manifest(&mut self, digest: &Digest) -> Result<Vec<u8>, BundleError> {
+        Ok(self.0[digest].clone())
+    }
+}
+
+fn manifest(blobs: &mut Blobs, config: &[u8], layers: &[&[u8]]) -> Digest {
+    let desc = |b: &mut Blobs, bytes: &[u8], t: &str| json!({"mediaType": t, "digest": b.add(bytes).to_string(), "size": bytes.len()});
+    let m = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": desc(blobs, config, "application/vnd.oci.image.config.v1+json"),
+        "layers": layers.iter().map(|l| desc(blobs, l, "application/vnd.oci.image.layer.v1.tar+gzip")).collect::<Vec<_>>(),
+    });
+    blobs.add(&serde_json::to_vec(&m).unwrap())
+}
+
+fn envelope(what: &str) -> Envelope {
+    serde_json::from_value(json!({"payloadType": what, "payload": "e30=", "signatures": []}))
+        .unwrap()
+}
+
+/// A release of two services sharing a base layer, and its blobs.
+fn release() -> (ReleaseDocument, Blobs) {
+    let mut blobs = Blobs(BTreeMap::new());
+    let base: &[u8] = b"base layer shared by both images";
+    let web = manifest(&mut blobs, b"{\"web\":1}", &[base, b"web layer"]);
+    let api = manifest(&mut blobs, b"{\"api\":1}", &[base, b"api layer"]);
+    let compose: &[u8] = b"services:\n  web:\n    image: web\n";
+    let descriptor = manifest(&mut blobs, b"{}", &[compose]);
+    let doc = json!({
+        "type": "release", "app": "acme", "version": "1.0.0", "release_counter": 1,
+        "created_at": 0, "expires": 1, "min_cli_version": "0.1.0",
+        "images": [
+            {"service": "web", "repository": "acme/r1/web", "digest": web.to_string()},
+            {"service": "api", "repository": "acme/r1/api", "digest": api.to_string()},
+        ],
+        "descriptor": {"repository": "acme/r1/compose", "manifest_digest": descriptor.to_string(),
+                       "digest": Digest::of(compose).to_string(), "size": compose.len()},
+    });
+    (serde_json::from_value(doc).unwrap(), blobs)
+}
+
+fn write(dir: &Path, release: &ReleaseDocument, blobs: &Blobs) -> PathBuf {
+    let path = dir.join("b.bundle");
+    let header = Header {
+        roots: vec![envelope("root")],
+        assignment: envelope("assignment"),
+        release: envelope("release"),
+    };
+    let index = expected_index(release, &mut &*blobs).unwrap();
+    let mut w = BundleWriter::create(&path, &header, index).unwrap();
+    while let Some(d) = w.next_digest().cloned() {
+        w.append(&blobs.0[&d]).unwrap();
+    }
+    w.finish().unwrap();
+    path
+}
+
+fn check(path: &Path, release: &ReleaseDocument) -> Result<(), BundleError> {
+    Bundle::open(path)?.verify(release).map(|_| ())
+}
+
+#[test]
+fn a_written_bundle_verifies_and_stores_a_shared_layer_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (release, blobs) = release();
+    let path = write(dir.path(), &release, &blobs);
+    let bundle = Bundle::open(&path).unwrap();
+    // 3 manifests, 3 configs, 4 distinct layers (the base once) and the compose file.
+    assert_eq!(bundle.index.blobs.len(), 3 + 3 + 3 + 1);
+    let verified = bundle.verify(&release).unwrap();
+    let web = &release.images[0].digest;
+    assert!(web.matches(&verified.read_blob(web, 1 << 20).unwrap()));
+}
+
+#[test]
+fn one_changed_byte_outside_the_signed_header_is_refused_wherever_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let (release, blobs) = release();
+    let path = write(dir.path(), &release, &blobs);
+    let good = std::fs::read(&path).unwrap();
+    let magic = driftless_bundle::MAGIC.len();
+    let header_len = u32::from_be_bytes(good[magic..magic + 4].try_into().unwrap()) as usize;
+    let header = magic + 4..magic + 4 + header_len;
+    let bad = dir.path().join("bad.bundle");
+    for at in (0..good.len()).filter(|i| !header.contains(i)) {
+        let mut bytes = good.clone();
+        bytes[at] ^= 0x01;
+        std::fs::write(&bad, &bytes).unwrap();
+        assert!(
+            check(&bad, &release).is_err(),
+            "a changed byte at {at} of {} was accepted",
+            good.len()
+        );
+    }
+}
+
+#[test]
+fn a_truncated_or_padded_bundle_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (release, blobs) = release();
+    let path = write(dir.path(), &release, &blobs);
+    let good = std::fs::read(&path).unwrap();
+    let bad = dir.path().join("bad.bundle");
+    std::fs::write(&bad, &good[..good.len() - 1]).unwrap();
+    assert!(matches!(
+        check(&bad, &release),
+        Err(BundleError::Length { .. })
+    ));
+    std::fs::write(&bad, [&good[..], b"x"].concat()).unwrap();
+    assert!(matches!(
+        check(&bad, &release),
+        Err(BundleError::Length { .. })
+    ));
+}
+
+#[test]
+fn a_bundle_of_another_release_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (release, blobs) = release();
+    let path = write(dir.path(), &release, &blobs);
+    let mut other = release.clone();
+    other.images.pop();
+    let err = check(&path, &other).unwrap_err();
+    assert!(matches!(err, BundleError::Index { .. }), "{err}");
+}

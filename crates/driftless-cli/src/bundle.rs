@@ -1,0 +1,153 @@
+//! `--bundle FILE`: installing and syncing an air-gapped host from an air-gap bundle.
+//!
+//! Only the transport differs from an online sync: the bundle's root chain, assignment
+//! and release document go through the same verifier (root chain, director signature,
+//! expiry, sequence, release digest, rollback floor, app pin), and then every blob is
+//! checked against what the release names. All of it happens in memory before anything
+//! is written, so a refused bundle changes nothing. The verified bundle is then served
+//! by a registry on loopback and the release is applied exactly as online.
+
+use anyhow::{Context as _, Result};
+use driftless_bundle::{Bundle, LoopbackRegistry, VerifiedBundle};
+use driftless_exit::code::BUNDLE_REFUSED;
+use driftless_trust::{
+    verify_assignment, verify_release, verify_root_update, verify_root_v1, TrustState, Verified,
+};
+use driftless_wire::checkin::RegistryAccess;
+use driftless_wire::release::Assignment;
+use driftless_wire::{Envelope, ASSIGNMENT_PAYLOAD_TYPE};
+use std::path::Path;
+
+use crate::state::StateDir;
+
+/// What `config.toml` names as the control plane of an air-gapped install: a name that
+/// never resolves, so nothing is ever sent anywhere.
+pub const AIRGAP_SERVER: &str = "http://air-gapped.invalid";
+
+/// How long the loopback registry's (unused) token is said to live: the pull never renews.
+const LOOPBACK_TOKEN_S: u64 = 7 * 24 * 3600;
+
+/// A bundle that passed every check, with what to persist once the caller goes ahead.
+pub struct Checked {
+    /// Root versions newer than the held one, verified in order.
+    pub new_roots: Vec<(u64, Envelope)>,
+    /// The verified assignment and release, and the trust state to persist.
+    pub verified: Verified,
+    /// The assignment envelope.
+    pub assignment: Envelope,
+    /// The release envelope.
+    pub release: Envelope,
+    /// The bundle, every blob checked.
+    pub bundle: VerifiedBundle,
+}
+
+/// Wraps a refusal so it reads and exits as one: exit 22, nothing applied.
+fn refused(file: &Path, e: impl Into<anyhow::Error>) -> anyhow::Error {
+    let e: anyhow::Error = e.into();
+    let line = format!(
+        "bundle {} refused: {}; nothing was applied",
+        file.display(),
+        driftless_exit::one_line(&e)
+    );
+    e.context(driftless_exit::Coded(BUNDLE_REFUSED, line))
+}
+
+/// Opens and checks `file` against `trust` for `install_id`, persisting nothing.
+pub fn check(trust: &TrustState, install_id: &str, file: &Path, now: i64) -> Result<Checked> {
+    let bundle = Bundle::open(file).map_err(|e| refused(file, e))?;
+    let mut state = trust.clone();
+    let mut new_roots = Vec::new();
+    for env in &bundle.header.roots {
+        let version = root_version(env);
+        if version <= state.root.version {
+            continue;
+        }
+        state.root = verify_root_update(&state.root, env, now).map_err(|e| refused(file, e))?;
+        new_roots.push((state.root.version, env.clone()));
+    }
+    let a_env = bundle.header.assignment.clone();
+    let r_env = bundle.header.release.clone();
+    let assignment =
+        verify_assignment(&state, install_id, &a_env, now).map_err(|e| refused(file, e))?;
+    let mut verified =
+        verify_release(&state, &assignment, &r_env, now).map_err(|e| refused(file, e))?;
+    verified.next_state.root = state.root.clone();
+    let bundle = bundle
+        .verify(&verified.release)
+        .map_err(|e| refused(file, e))?;
+    Ok(Checked {
+        new_roots,
+        verified,
+        assignment: a_env,
+        release: r_env,
+        bundle,
+    })
+}
+
+fn root_version(env: &Envelope) -> u64 {
+    env.decode::<driftless_wire::root::RootDocument>(
+        driftless_wire::ROOT_PAYLOAD_TYPE,
+        "root document",
+    )
+    .map_or(0, |r| r.version)
+}
+
+/// The trust anchor of a new air-gapped install: the bundle's root version 1, checked
+/// against the fingerprint the vendor published, pinned to the app its assignment names.
+pub fn anchor(file: &Path, fingerprint: &str, now: i64) -> Result<(Envelope, TrustState)> {
+    let bundle = Bundle::open(file).map_err(|e| refused(file, e))?;
+    let root_env = bundle
+        .header
+        .roots
+        .iter()
+        .find(|e| root_version(e) == 1)
+        .cloned()
+        .ok_or_else(|| refused(file, anyhow::anyhow!("it carries no root version 1")))?;
+    let root = verify_root_v1(&root_env, fingerprint, now).map_err(|e| refused(file, e))?;
+    // The app is read before the director's signature is checked, as online install
+    // takes it from the registration's answer; `check` then verifies the assignment.
+    let a: Assignment = bundle
+        .header
+        .assignment
+        .decode(ASSIGNMENT_PAYLOAD_TYPE, "assignment")
+        .map_err(|e| refused(file, e))?;
+    Ok((root_env, TrustState::new(root, &a.app)))
+}
+
+/// Persists what `checked` verified: new roots, the documents, the raised counters.
+pub fn persist(dir: &StateDir, checked: &Checked) -> Result<String> {
+    for (v, env) in &checked.new_roots {
+        dir.save_root(*v, env)?;
+    }
+    let version = checked.verified.release.version.to_string();
+    dir.save_verified(&version, &checked.assignment, &checked.release)?;
+    dir.save_trust(&checked.verified.next_state)?;
+    Ok(version)
+}
+
+/// Serves the verified bundle on loopback, on the port the current release was pulled
+/// from when it is free (so image references stay the same from one bundle to the next).
+pub async fn serve(
+    dir: &StateDir,
+    bundle: VerifiedBundle,
+) -> Result<(LoopbackRegistry, RegistryAccess)> {
+    let previous_port = dir
+        .current_version()
+        .and_then(|v| std::fs::read_to_string(dir.release_dir(&v).join("registry")).ok())
+        .and_then(|h| {
+            h.trim()
+                .strip_prefix("127.0.0.1:")
+                .and_then(|p| p.parse().ok())
+        });
+    let registry = LoopbackRegistry::start(bundle, previous_port)
+        .await
+        .context("cannot serve the bundle to the engine on loopback")?;
+    let access = RegistryAccess {
+        host: registry.host(),
+        insecure: true,
+        token: String::new(),
+        expires_in: LOOPBACK_TOKEN_S,
+        issued_at: String::new(),
+    };
+    Ok((registry, access))
+}
