@@ -499,6 +499,7 @@ mod tests {
             issued_at: 1,
             expires: 2,
             allow_downgrade: false,
+            entitlements: Default::default(),
         };
         let payload = serde_json::to_vec(&a).unwrap();
         let mut env = Envelope::new(driftless_wire::ASSIGNMENT_PAYLOAD_TYPE, &payload);

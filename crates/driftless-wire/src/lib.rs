@@ -6,6 +6,7 @@
 pub mod api;
 pub mod checkin;
 pub mod digest;
+pub mod entitlements;
 pub mod envelope;
 pub mod keys;
 pub mod preflight;
