@@ -44,7 +44,14 @@ pub mod code {
     pub const JOB_FAILED: u8 = 18;
     /// A support bundle is larger than the control plane accepts; nothing was sent.
     pub const SUPPORT_BUNDLE_TOO_LARGE: u8 = 19;
+    /// The license refused it: expired past its grace, no seat left, or a channel it
+    /// does not allow.
+    pub const LICENSE_REFUSED: u8 = 21;
 }
+
+/// The API error codes of a refusal by a license's terms (exit code 21).
+pub const LICENSE_REFUSAL_CODES: [&str; 3] =
+    ["license_expired", "license_no_seat", "channel_not_allowed"];
 
 /// One exit code as the README documents it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,6 +143,10 @@ pub const CODES: &[ExitCodeInfo] = &[
     ExitCodeInfo {
         code: code::SUPPORT_BUNDLE_TOO_LARGE,
         meaning: "a support bundle is larger than the control plane accepts; nothing was sent",
+    },
+    ExitCodeInfo {
+        code: code::LICENSE_REFUSED,
+        meaning: "the license refused it: expired past its grace period, no seat left, or a channel it does not allow",
     },
 ];
 

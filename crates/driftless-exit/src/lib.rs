@@ -10,7 +10,7 @@ use std::process::ExitCode;
 mod codes;
 mod hint;
 
-pub use codes::{code, markdown_table, ExitCodeInfo, CODES};
+pub use codes::{code, markdown_table, ExitCodeInfo, CODES, LICENSE_REFUSAL_CODES};
 pub use hint::{hint_of, Hint, HintExt};
 
 /// Input the user must fix; exits with [`code::INVALID_INPUT`].
@@ -87,6 +87,11 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
                 ClientError::Malformed { .. } | ClientError::TooLarge { .. } => code::PROTOCOL,
                 ClientError::Api { code, .. } if code == "support_bundle_too_large" => {
                     code::SUPPORT_BUNDLE_TOO_LARGE
+                }
+                ClientError::Api { code, .. }
+                    if crate::codes::LICENSE_REFUSAL_CODES.contains(&code.as_str()) =>
+                {
+                    code::LICENSE_REFUSED
                 }
                 ClientError::Api { status, .. } => match status {
                     400 | 422 => code::INVALID_INPUT,

@@ -11,6 +11,7 @@ mod change_feed;
 mod checkin;
 mod error;
 mod heartbeats;
+mod license_terms;
 mod load_shed;
 pub mod log_format;
 mod metrics;

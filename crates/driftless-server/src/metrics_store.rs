@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use driftless_store::{
     App, AuditEntry, AuditEvent, AuditPage, Change, Channel, CheckinReport, CheckinView, Customer,
     FleetSummary, Heartbeat, ImportedInstall, Install, InstallCursor, InstallFilter, InstallPage,
-    InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes, RolloutUpdate,
-    StaleCount, Store, StoreResult, StoredAssignment, StoredSession, TrustState,
+    InstallSummary, License, LicenseTerms, Release, ReleaseState, Rollout, RolloutOutcomes,
+    RolloutUpdate, StaleCount, Store, StoreResult, StoredAssignment, StoredSession, TrustState,
 };
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -142,6 +142,15 @@ impl Store for MeteredStore {
     }
     async fn revoke_license(&self, id: &str, now: i64) -> StoreResult<bool> {
         timed!(self, revoke_license(id, now))
+    }
+    async fn get_license(&self, id: &str) -> StoreResult<Option<(License, LicenseTerms)>> {
+        timed!(self, get_license(id))
+    }
+    async fn set_license_terms(&self, id: &str, terms: &LicenseTerms) -> StoreResult<bool> {
+        timed!(self, set_license_terms(id, terms))
+    }
+    async fn register_install(&self, install: &Install) -> StoreResult<bool> {
+        timed!(self, register_install(install))
     }
     async fn insert_release(&self, release: &Release) -> StoreResult<()> {
         timed!(self, insert_release(release))
