@@ -57,7 +57,7 @@ pub fn channel_not_allowed(license_id: &str, channel: &str, allowed: &[String]) 
             allowed.join(", ")
         ),
     )
-    .with_hint("pick an allowed channel, or change the license's channels with `driftless-vendor license update --channel`")
+    .with_hint("pick an allowed channel, or change the license's channels with `driftless-vendor license update --allow-channel`")
 }
 
 /// Refuses a registration or move under `terms` at `now` that its expiry forbids.
