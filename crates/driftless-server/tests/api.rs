@@ -2269,9 +2269,12 @@ async fn a_license_refuses_registrations_beyond_its_seats_and_channels_it_does_n
     let shown = h.get(&format!("/v1/licenses/{id}")).await.json();
     assert_eq!(shown["terms"]["seats"], 1, "{shown}");
     // The license's own channel must stay allowed.
-    h.post(&format!("/v1/licenses/{id}/terms"), json!({"channels": ["beta"]}))
-        .await
-        .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+    h.post(
+        &format!("/v1/licenses/{id}/terms"),
+        json!({"channels": ["beta"]}),
+    )
+    .await
+    .expect_error(StatusCode::BAD_REQUEST, "bad_request");
 
     let first_key = generate_signing_key();
     let first = h.register(key, &first_key).await;
@@ -2316,7 +2319,9 @@ async fn entitlements_are_signed_into_the_assignment_and_a_change_reaches_the_ho
     let entitled = json!({"max_users": 50, "feature_sso": true, "tier": "gold"});
     set_terms(&h, id, json!({ "entitlements": entitled })).await;
     let host_key = generate_signing_key();
-    let reg = h.register(license["key"].as_str().unwrap(), &host_key).await;
+    let reg = h
+        .register(license["key"].as_str().unwrap(), &host_key)
+        .await;
     let install_id = reg.json()["install_id"].as_str().unwrap().to_string();
     h.upload(&signed(&release_doc("1.0.0", 1), &h.release_key))
         .await;
@@ -2345,7 +2350,12 @@ async fn entitlements_are_signed_into_the_assignment_and_a_change_reaches_the_ho
     // No entitlements: the field is left out of the signed bytes altogether.
     set_terms(&h, id, json!({})).await;
     let plain = h
-        .checkin(&install_id, &host_key, request_ms(), Some(&etag_of(&changed)))
+        .checkin(
+            &install_id,
+            &host_key,
+            request_ms(),
+            Some(&etag_of(&changed)),
+        )
         .await;
     assert!(assignment_payload(&plain).get("entitlements").is_none());
 }

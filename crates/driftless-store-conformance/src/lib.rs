@@ -12,6 +12,8 @@ mod replicas;
 pub use replicas::*;
 mod support_bundles;
 pub use support_bundles::*;
+mod licenses;
+pub use licenses::*;
 
 use std::sync::Arc;
 
@@ -86,6 +88,7 @@ macro_rules! conformance_tests {
         );
         $crate::replica_conformance_tests!($open);
         $crate::support_bundle_conformance_tests!($open);
+        $crate::license_conformance_tests!($open);
     };
     (@each $open:path; $($check:ident),* $(,)?) => {
         $(
