@@ -359,6 +359,7 @@ fn assignment(fleet: &Fleet, install_id: &str) -> Result<StoredAssignment> {
         issued_at: fleet.now,
         expires: fleet.now + fleet.lifetime_s,
         allow_downgrade: false,
+        entitlements: Default::default(),
     };
     let payload = serde_json::to_vec(&a)?;
     let envelope = Envelope::sign(ASSIGNMENT_PAYLOAD_TYPE, &payload, &[&fleet.director]);

@@ -4,11 +4,14 @@
 //! switch `current`. If the new release is not healthy, the previous one is brought back.
 
 use anyhow::{anyhow, Result};
-use driftless_descriptor::{render_env_file, render_for_host, verify_against_release};
+use driftless_descriptor::{
+    append_env_vars, render_env_file, render_for_host, verify_against_release,
+};
 use driftless_exit::HintExt as _;
 use driftless_oci::RegistryClient;
 use driftless_runtime::{ContainerRuntime, HealthGate, RuntimeError};
 use driftless_wire::checkin::RegistryAccess;
+use driftless_wire::entitlements;
 use driftless_wire::release::ReleaseDocument;
 use std::fs;
 use std::path::Path;
@@ -61,6 +64,24 @@ pub async fn ready_offline(
     Ok(true)
 }
 
+/// The env file compose reads: the customer's values, then the license's entitlements
+/// from the verified assignment stored with `version`, read-only
+/// (`DRIFTLESS_ENTITLEMENT_<KEY>`; `config set` refuses those names).
+fn render_env(ctx: &Ctx<'_>, release: &ReleaseDocument, version: &str) -> Result<String> {
+    let mut env = render_env_file(&release.config_schema, &ctx.config.values)?;
+    let (_, _, assignment) = ctx.dir.load_verified(version)?;
+    let values: Vec<(String, String)> = assignment
+        .entitlements
+        .iter()
+        .map(|(k, v)| (entitlements::env_name(k), v.to_string()))
+        .collect();
+    append_env_vars(
+        &mut env,
+        values.iter().map(|(k, v)| (k.clone(), v.as_str())),
+    )?;
+    Ok(env)
+}
+
 fn cached_descriptor(dir: &Path, release: &ReleaseDocument) -> Option<Vec<u8>> {
     let bytes = fs::read(dir.join("descriptor.yaml")).ok()?;
     release.descriptor.digest.matches(&bytes).then_some(bytes)
@@ -88,7 +109,7 @@ pub async fn apply(
         .hint("run `driftless sync` again")?;
     let compose = verify_against_release(&descriptor, release)?;
     let rendered = render_for_host(&compose, &host)?;
-    let env = render_env_file(&release.config_schema, &ctx.config.values)?;
+    let env = render_env(ctx, release, version)?;
     let now = crate::now();
     let (compose_changed, compose_note) =
         drift::write_owned(&dir, "compose.yaml", &rendered, false, now)?;

@@ -71,6 +71,18 @@ pub fn schema(dir: &StateDir) -> Result<Vec<ConfigVar>> {
     Ok(dir.load_verified(&version)?.1.config_schema)
 }
 
+/// Refuses a name the license owns: entitlements reach the compose file signed by the
+/// vendor and the customer cannot change them.
+fn refuse_entitlement(name: &str) -> Result<()> {
+    if name.starts_with(driftless_wire::entitlements::ENV_PREFIX) {
+        driftless_exit::refuse!(
+            hint = "entitlements come from your license; ask your vendor to change it";
+            "`{name}` is an entitlement of this install's license and is read-only"
+        );
+    }
+    Ok(())
+}
+
 fn find<'a>(schema: &'a [ConfigVar], name: &str) -> Result<&'a ConfigVar> {
     if let Some(var) = schema.iter().find(|v| v.name == name) {
         return Ok(var);
@@ -189,6 +201,7 @@ impl SetInput {
 /// Refuses a value the release does not declare or whose type refuses it.
 pub fn check_values(schema: &[ConfigVar], values: &BTreeMap<String, String>) -> Result<()> {
     for (name, value) in values {
+        refuse_entitlement(name)?;
         validate_value(find(schema, name)?, value)?;
     }
     Ok(())
@@ -211,6 +224,7 @@ pub fn set(
                         driftless_exit::InvalidInput(format!("`{pair}` is not NAME=VALUE"))
                     })
                     .hint("write NAME=VALUE, or `NAME -` to read a secret from standard input")?;
+                refuse_entitlement(name)?;
                 let var = find(schema, name)?;
                 validate_value(var, value)?;
                 if var.secret {
@@ -223,6 +237,7 @@ pub fn set(
             }
         }
         SetInput::Read { name, file } => {
+            refuse_entitlement(&name)?;
             let var = find(schema, &name)?;
             let what = format!("the value of `{name}`");
             let value = match file {
@@ -341,5 +356,29 @@ mod tests {
         );
         let set = config(&[("GREETING", "Hi")]);
         assert_eq!(get(&set, &schema, "GREETING", false).unwrap(), "Hi");
+    }
+
+    #[test]
+    fn config_set_refuses_an_entitlement() {
+        // Even when a release declares the name, the license owns it.
+        let schema = [var("DRIFTLESS_ENTITLEMENT_MAX_USERS", None, false)];
+        let before = config(&[]);
+        for input in [
+            SetInput::Pairs(vec!["DRIFTLESS_ENTITLEMENT_MAX_USERS=500".into()]),
+            SetInput::Read {
+                name: "DRIFTLESS_ENTITLEMENT_MAX_USERS".into(),
+                file: None,
+            },
+        ] {
+            let err = set(&before, &schema, input).unwrap_err();
+            assert_eq!(
+                driftless_exit::exit_code(&err),
+                driftless_exit::code::INVALID_INPUT
+            );
+            let line = driftless_exit::one_line(&err);
+            assert!(line.contains("read-only"), "{line}");
+        }
+        let values = BTreeMap::from([("DRIFTLESS_ENTITLEMENT_MAX_USERS".into(), "1".into())]);
+        assert!(check_values(&schema, &values).is_err());
     }
 }

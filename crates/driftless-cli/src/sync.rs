@@ -115,6 +115,11 @@ pub async fn run_command(dir: &StateDir, args: SyncArgs) -> Result<()> {
             out.message.unwrap_or_else(|| "nothing to run yet".into())
         ),
     }
+    // What the control plane says besides (a license in its grace period, a
+    // deprecated release) is shown, not only kept for `status`.
+    if let (Some(_), Some(notice)) = (&out.version, dir.load_sync().notice) {
+        eprintln!("warning: {notice}");
+    }
     Ok(())
 }
 

@@ -77,6 +77,7 @@ fn state_dir(dir: &Path) {
         issued_at: 0,
         expires: i64::MAX,
         allow_downgrade: false,
+        entitlements: Default::default(),
     };
     let release_dir = dir.join("releases/1.0.0");
     std::fs::create_dir_all(&release_dir).unwrap();

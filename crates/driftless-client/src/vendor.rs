@@ -266,6 +266,7 @@ impl VendorClient {
         customer: &str,
         app: &str,
         channel: &str,
+        terms: &LicenseTermsInfo,
     ) -> Result<LicenseInfo, ClientError> {
         self.post(
             "/v1/licenses",
@@ -273,6 +274,7 @@ impl VendorClient {
                 customer: customer.into(),
                 app: app.into(),
                 channel: channel.into(),
+                terms: terms.clone(),
             },
         )
         .await
@@ -320,6 +322,17 @@ impl VendorClient {
         receipt: &driftless_wire::Envelope,
     ) -> Result<driftless_wire::airgap::ReceiptImported, ClientError> {
         self.post("/v1/receipts", receipt).await
+    /// One license with its terms.
+    pub async fn get_license(&self, id: &str) -> Result<LicenseDetail, ClientError> {
+        self.get(&format!("/v1/licenses/{id}")).await
+    }
+    /// Replaces a license's terms.
+    pub async fn set_license_terms(
+        &self,
+        id: &str,
+        terms: &LicenseTermsInfo,
+    ) -> Result<LicenseDetail, ClientError> {
+        self.post(&format!("/v1/licenses/{id}/terms"), terms).await
     }
     /// Lists licenses (without keys).
     pub async fn list_licenses(&self) -> Result<Vec<LicenseInfo>, ClientError> {

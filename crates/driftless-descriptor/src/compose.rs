@@ -132,6 +132,8 @@ impl ComposeFile {
     }
 
     /// Checks that every interpolation is well formed and every variable is declared.
+    /// A license's entitlements (`DRIFTLESS_ENTITLEMENT_<KEY>`) need no declaration:
+    /// the host sets them from the signed assignment.
     pub fn check_variables_declared(&self) -> Result<(), DescriptorError> {
         let (uses, malformed) = self.collect_uses();
         if let Some(err) = malformed {
@@ -139,10 +141,10 @@ impl ComposeFile {
         }
         let schema = self.config_schema()?;
         let declared: BTreeSet<&str> = schema.iter().map(|v| v.name.as_str()).collect();
-        match uses
-            .into_iter()
-            .find(|u| !declared.contains(u.name.as_str()))
-        {
+        match uses.into_iter().find(|u| {
+            !declared.contains(u.name.as_str())
+                && !u.name.starts_with(driftless_wire::entitlements::ENV_PREFIX)
+        }) {
             Some(u) => Err(DescriptorError::UndeclaredVariable {
                 name: u.name,
                 location: u.location,

@@ -58,6 +58,26 @@ pub fn render_env_file(
     Ok(out)
 }
 
+/// Appends variables that are not the customer's to set (a license's entitlements,
+/// from the signed assignment) to an env file [`render_env_file`] made. They come
+/// last, so a release that declared the same name still sees the signed value.
+pub fn append_env_vars<'a>(
+    out: &mut String,
+    vars: impl IntoIterator<Item = (String, &'a str)>,
+) -> Result<(), DescriptorError> {
+    for (name, value) in vars {
+        if !crate::is_valid_variable_name(&name) {
+            return Err(DescriptorError::InvalidVariableName(name));
+        }
+        let encoded = encode(&name, value)?;
+        out.push_str(&name);
+        out.push('=');
+        out.push_str(&encoded);
+        out.push('\n');
+    }
+    Ok(())
+}
+
 /// Characters both parsers read literally in an unquoted value.
 fn is_safe_unquoted(c: char) -> bool {
     c.is_ascii_alphanumeric() || "_-./:@+,=%".contains(c)

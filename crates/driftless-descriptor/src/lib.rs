@@ -32,7 +32,7 @@ mod yaml_emit;
 pub use analyzers::Analyzer;
 pub use bounded_yaml::{MAX_YAML_NODES, MAX_YAML_TEXT_BYTES};
 pub use compose::{ComposeFile, ServiceImage};
-pub use env_file::{render_env_file, ENV_FILE_HEADER};
+pub use env_file::{append_env_vars, render_env_file, ENV_FILE_HEADER};
 pub use error::DescriptorError;
 pub use host_render::render_for_host;
 pub use image_ref::{is_pinned, is_valid_repository};

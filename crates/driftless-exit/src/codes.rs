@@ -47,6 +47,9 @@ pub mod code {
     /// The audit log failed verification (an entry edited, out of order or missing, or
     /// the log shorter than a checkpoint), or a checkpoint is forged.
     pub const AUDIT_VERIFICATION: u8 = 20;
+    /// The license refused it: expired past its grace, no seat left, or a channel it
+    /// does not allow.
+    pub const LICENSE_REFUSED: u8 = 21;
     /// An air-gap bundle or a status receipt was refused (corrupt, for another
     /// license, older than what the host runs, expired); nothing was applied.
     pub const BUNDLE_REFUSED: u8 = 22;
@@ -54,6 +57,10 @@ pub mod code {
     /// SBOM, stale OSV data); nothing was changed.
     pub const GATE_REFUSED: u8 = 23;
 }
+
+/// The API error codes of a refusal by a license's terms (exit code 21).
+pub const LICENSE_REFUSAL_CODES: [&str; 3] =
+    ["license_expired", "license_no_seat", "channel_not_allowed"];
 
 /// One exit code as the README documents it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,6 +156,10 @@ pub const CODES: &[ExitCodeInfo] = &[
     ExitCodeInfo {
         code: code::AUDIT_VERIFICATION,
         meaning: "the audit log failed verification (`driftless-vendor audit verify` names the entry), or a checkpoint is forged",
+    },
+    ExitCodeInfo {
+        code: code::LICENSE_REFUSED,
+        meaning: "the license refused it: expired past its grace period, no seat left, or a channel it does not allow",
     },
     ExitCodeInfo {
         code: code::BUNDLE_REFUSED,

@@ -25,13 +25,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
+use driftless_store::LicenseStanding;
 use driftless_store::{
     assignment_codec, Change, ChangeKind, CheckinView, ReleaseRef, Rollout, Store, StoreResult,
     StoredAssignment, StoredSession,
 };
-use driftless_wire::release::ReleaseDocument;
+use driftless_wire::entitlements::Entitlements;
+use driftless_wire::release::{Assignment, ReleaseDocument};
 use driftless_wire::session::SessionKey;
-use driftless_wire::Envelope;
+use driftless_wire::{Envelope, ASSIGNMENT_PAYLOAD_TYPE};
 
 /// How long an entry is trusted without the feed saying anything about it.
 pub const ENTRY_TTL: Duration = Duration::from_secs(60);
@@ -65,6 +67,61 @@ pub struct AssignmentHead {
     /// Its envelope, compacted; `None` when it does not compact (then a `200` reads it
     /// from the database).
     pub compact: Option<Box<[u8]>>,
+    /// The entitlements it carries, as JSON; `None` when it carries none.
+    pub entitlements: Option<Box<str>>,
+}
+
+/// The entitlements `a` carries, as JSON; `None` when it carries none (or does not
+/// decode, which a check-in then replaces).
+fn held_entitlements(a: &StoredAssignment) -> Option<Box<str>> {
+    let env: Envelope = serde_json::from_str(&a.envelope).ok()?;
+    let doc: Assignment = env.decode(ASSIGNMENT_PAYLOAD_TYPE, "assignment").ok()?;
+    entitlements_json(&doc.entitlements)
+}
+
+/// `entitlements` as JSON (keys sorted); `None` when there are none.
+pub fn entitlements_json(entitlements: &Entitlements) -> Option<Box<str>> {
+    if entitlements.is_empty() {
+        return None;
+    }
+    serde_json::to_string(entitlements).ok().map(Into::into)
+}
+
+/// What an install's license decides at a check-in besides revocation: its expiry
+/// (with grace) and whether it allows the install's channel. Kept only for a license
+/// that has an expiry or refuses the channel, so most entries hold `None`.
+#[derive(Clone, Debug)]
+pub struct LicenseGate {
+    /// The license.
+    pub license_id: Box<str>,
+    /// Unix seconds it expires at.
+    pub expires_at: Option<i64>,
+    /// Seconds of grace after that.
+    pub grace_s: i64,
+    /// The channels it allows, when the install's channel is not among them.
+    pub refused_channel: Option<Box<[String]>>,
+}
+
+impl LicenseGate {
+    fn of(view: &CheckinView) -> Option<Box<Self>> {
+        let license = &view.license;
+        let refused_channel = (!license.allows_channel(&view.install.channel))
+            .then(|| license.channels.clone().into_boxed_slice());
+        if license.expires_at.is_none() && refused_channel.is_none() {
+            return None;
+        }
+        Some(Box::new(LicenseGate {
+            license_id: view.install.license_id.as_str().into(),
+            expires_at: license.expires_at,
+            grace_s: license.grace_s,
+            refused_channel,
+        }))
+    }
+
+    /// Where the license stands at `now`.
+    pub fn standing(&self, now: i64) -> LicenseStanding {
+        driftless_store::standing(self.expires_at, self.grace_s, now)
+    }
 }
 
 impl AssignmentHead {
@@ -76,6 +133,7 @@ impl AssignmentHead {
             expires: a.expires,
             etag: a.etag.as_str().into(),
             compact: assignment_codec::compact_stored(install_id, a).map(Vec::into_boxed_slice),
+            entitlements: held_entitlements(a),
         }
     }
 
@@ -155,6 +213,11 @@ pub struct InstallEntry {
     pub refusal: Option<Refusal>,
     /// The assignment it holds.
     pub assignment: Option<AssignmentHead>,
+    /// Its license's expiry and channel verdict, when it has either.
+    pub license: Option<Box<LicenseGate>>,
+    /// Its license's entitlements, as JSON; `None` when there are none. A held
+    /// assignment that carries others is not the answer any more.
+    pub entitlements: Option<Box<str>>,
     /// What its requests change.
     pub live: Mutex<Live>,
     loaded_at: Instant,
@@ -180,6 +243,8 @@ impl InstallEntry {
                 .assignment
                 .as_ref()
                 .map(|a| AssignmentHead::new(&install.id, a)),
+            license: LicenseGate::of(view),
+            entitlements: entitlements_json(&view.license.entitlements),
             live: Mutex::new(live),
             loaded_at: Instant::now(),
         }
@@ -499,6 +564,7 @@ mod tests {
             issued_at: 1,
             expires: 2,
             allow_downgrade: false,
+            entitlements: Default::default(),
         };
         let payload = serde_json::to_vec(&a).unwrap();
         let mut env = Envelope::new(driftless_wire::ASSIGNMENT_PAYLOAD_TYPE, &payload);
@@ -519,6 +585,7 @@ mod tests {
         let id = format!("ins_{i:032x}");
         let assignment = assignment(&id);
         CheckinView {
+            license: Default::default(),
             install: Install {
                 id,
                 license_id: "lic_27c4172546404b05".into(),

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use driftless_store::LicenseTerms;
 use driftless_store::{
     App, AuditEntry, AuditEvent, AuditPage, Change, Channel, CheckinReport, CheckinView, Customer,
     FleetSummary, Heartbeat, ImportedInstall, Install, InstallCursor, InstallFilter, InstallPage,
@@ -121,6 +122,17 @@ impl Store for CachingStore {
         let out = self.inner.revoke_license(id, now).await?;
         self.caught_up().await;
         Ok(out)
+    }
+    async fn get_license(&self, id: &str) -> StoreResult<Option<(License, LicenseTerms)>> {
+        self.inner.get_license(id).await
+    }
+    async fn set_license_terms(&self, id: &str, terms: &LicenseTerms) -> StoreResult<bool> {
+        let out = self.inner.set_license_terms(id, terms).await?;
+        self.caught_up().await;
+        Ok(out)
+    }
+    async fn register_install(&self, install: &Install) -> StoreResult<bool> {
+        self.inner.register_install(install).await
     }
     async fn insert_release(&self, release: &Release) -> StoreResult<()> {
         self.inner.insert_release(release).await

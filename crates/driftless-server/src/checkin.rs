@@ -5,9 +5,12 @@
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use driftless_store::{CheckinReport, CheckinView, ReleaseState, StoredAssignment};
+use driftless_store::{
+    CheckinReport, CheckinView, LicenseStanding, ReleaseState, StoredAssignment,
+};
 use driftless_wire::api::TokenResponse;
 use driftless_wire::checkin::{CheckinRequest, CheckinResponse, RegistryAccess};
+use driftless_wire::entitlements::Entitlements;
 use driftless_wire::release::{Assignment, ReleaseDocument};
 use driftless_wire::status::Reason;
 use driftless_wire::{Digest, Envelope, ASSIGNMENT_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE};
@@ -16,8 +19,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::auth::{self, SignedRequest};
-use crate::cache::{AssignmentHead, ChannelEntry, InstallEntry, ReleaseDocs};
+use crate::cache::{AssignmentHead, ChannelEntry, InstallEntry, LicenseGate, ReleaseDocs};
 use crate::error::ApiError;
+use crate::license_terms;
 use crate::rollout::{desired_on, ChannelView};
 use crate::routes::input::parse_json;
 use crate::state::AppState;
@@ -57,6 +61,9 @@ pub async fn handle(
         return Err(auth::refused(id, why));
     }
     let now = crate::now();
+    if let Some(gate) = &entry.license {
+        refuse_by_license(gate, &entry.channel, now)?;
+    }
     let body_hash = body_hash(body);
     let channel = hot
         .cache
@@ -231,6 +238,24 @@ async fn accept_fresh(
     Ok(())
 }
 
+/// Refuses a check-in whose license expired past its grace, or does not allow the
+/// install's channel.
+fn refuse_by_license(gate: &LicenseGate, channel: &str, now: i64) -> Result<(), ApiError> {
+    if let Some(allowed) = &gate.refused_channel {
+        return Err(license_terms::channel_not_allowed(
+            &gate.license_id,
+            channel,
+            allowed,
+        ));
+    }
+    match gate.standing(now) {
+        LicenseStanding::Expired { expired_at } => {
+            Err(license_terms::expired(&gate.license_id, expired_at))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Notes that install `entry` reported `body` (running `version`), recorded.
 fn remember(entry: &InstallEntry, body_hash: [u8; 16], version: Option<&str>) {
     let mut live = entry.live();
@@ -270,6 +295,18 @@ fn current<'a>(
 ) -> Option<Current<'a>> {
     let held = entry.assignment.as_ref()?;
     if held.expires - now <= state.config.assignment_lifetime_s / 2 {
+        return None;
+    }
+    // Signed with other entitlements than the license's now: not the answer.
+    if held.entitlements != entry.entitlements {
+        return None;
+    }
+    // An expired license's warning comes from a fresh read, like every note.
+    if entry
+        .license
+        .as_ref()
+        .is_some_and(|gate| gate.standing(now) != LicenseStanding::Valid)
+    {
         return None;
     }
     // The common case, without a copy: no rollout, an active release, no notes.
@@ -340,6 +377,24 @@ async fn answer_afresh(
     now: i64,
 ) -> Result<FreshAnswer, ApiError> {
     let id = view.install.id.as_str();
+    let license = &view.license;
+    let grace = match license.standing(now) {
+        LicenseStanding::Expired { expired_at } => {
+            return Err(license_terms::expired(&view.install.license_id, expired_at));
+        }
+        LicenseStanding::Grace {
+            expired_at,
+            refused_from,
+        } => Some(license_terms::grace_note(expired_at, refused_from)),
+        LicenseStanding::Valid => None,
+    };
+    if !license.allows_channel(&view.install.channel) {
+        return Err(license_terms::channel_not_allowed(
+            &view.install.license_id,
+            &view.install.channel,
+            &license.channels,
+        ));
+    }
     let Some(desired) = crate::rollout::desired(view, req.version.as_deref()) else {
         state.store.record_checkin(id, report, None).await?;
         return Ok(FreshAnswer {
@@ -347,7 +402,11 @@ async fn answer_afresh(
             issued: None,
         });
     };
-    let (note, pending) = (desired.note, desired.pending);
+    let note = match (desired.note, grace) {
+        (Some(a), Some(b)) => Some(format!("{b}; {a}")),
+        (a, b) => a.or(b),
+    };
+    let pending = desired.pending;
     let (version, counter, digest) = (
         desired.release.version,
         desired.release.release_counter,
@@ -355,8 +414,11 @@ async fn answer_afresh(
     );
     // Reuse the held assignment while it names the channel's release and has at
     // least half its life left; otherwise issue the next one.
+    // An assignment signed with other entitlements than the license's is replaced.
     let reusable = view.assignment.as_ref().filter(|a| {
-        a.release_digest == digest && a.expires - now > state.config.assignment_lifetime_s / 2
+        a.release_digest == digest
+            && a.expires - now > state.config.assignment_lifetime_s / 2
+            && signed_entitlements(a) == license.entitlements
     });
     if let Some(held) = reusable {
         let tag = response_etag(&held.etag, note.as_deref(), pending.as_ref());
@@ -550,6 +612,19 @@ fn set_etag(resp: &mut Response, etag: &str) {
     }
 }
 
+/// The entitlements assignment `a` was signed with (none when it does not decode,
+/// which then differs from any license that has some, and is replaced).
+fn signed_entitlements(a: &StoredAssignment) -> Entitlements {
+    serde_json::from_str::<Envelope>(&a.envelope)
+        .ok()
+        .and_then(|e| {
+            e.decode::<Assignment>(ASSIGNMENT_PAYLOAD_TYPE, "assignment")
+                .ok()
+        })
+        .map(|a| a.entitlements)
+        .unwrap_or_default()
+}
+
 fn issue(
     state: &AppState,
     view: &CheckinView,
@@ -582,6 +657,7 @@ fn issue(
         // The operator moved the channel back: say so explicitly, the CLI still
         // enforces the rollback floor of the newest release it verified.
         allow_downgrade: held_counter.is_some_and(|c| counter < c),
+        entitlements: view.license.entitlements.clone(),
     };
     let payload = serde_json::to_vec(&a).map_err(ApiError::internal)?;
     let env = Envelope::sign(ASSIGNMENT_PAYLOAD_TYPE, &payload, &[&state.keys().director]);

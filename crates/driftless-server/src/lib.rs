@@ -13,6 +13,7 @@ mod checkin;
 mod error;
 mod gate;
 mod heartbeats;
+mod license_terms;
 mod load_shed;
 pub mod log_format;
 mod metrics;

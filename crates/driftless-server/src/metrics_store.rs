@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use driftless_store::LicenseTerms;
 use driftless_store::{
     App, AuditEntry, AuditEvent, AuditPage, Change, Channel, CheckinReport, CheckinView, Customer,
     FleetSummary, Heartbeat, ImportedInstall, Install, InstallCursor, InstallFilter, InstallPage,
@@ -155,6 +156,15 @@ impl Store for MeteredStore {
     }
     async fn revoke_license(&self, id: &str, now: i64) -> StoreResult<bool> {
         timed!(self, revoke_license(id, now))
+    }
+    async fn get_license(&self, id: &str) -> StoreResult<Option<(License, LicenseTerms)>> {
+        timed!(self, get_license(id))
+    }
+    async fn set_license_terms(&self, id: &str, terms: &LicenseTerms) -> StoreResult<bool> {
+        timed!(self, set_license_terms(id, terms))
+    }
+    async fn register_install(&self, install: &Install) -> StoreResult<bool> {
+        timed!(self, register_install(install))
     }
     async fn insert_release(&self, release: &Release) -> StoreResult<()> {
         timed!(self, insert_release(release))

@@ -2315,3 +2315,182 @@ async fn a_support_bundle_is_taken_only_from_its_install_under_the_cap_and_serve
         "{audit}"
     );
 }
+
+// --- Licenses with terms: seats, channels, expiry with grace, entitlements ---
+
+/// Replaces license `id`'s terms; asserts they were accepted.
+async fn set_terms(h: &Harness, id: &str, terms: Value) {
+    let answer = h.post(&format!("/v1/licenses/{id}/terms"), terms).await;
+    let text = String::from_utf8_lossy(&answer.body).into_owned();
+    assert_eq!(answer.status, StatusCode::OK, "{text}");
+}
+
+fn etag_of(answer: &Answer) -> String {
+    let tag = answer.headers.get(header::ETAG).unwrap().to_str().unwrap();
+    tag.trim_matches('"').to_string()
+}
+
+/// The assignment a `200` carries, decoded (the signed payload's JSON).
+fn assignment_payload(answer: &Answer) -> Value {
+    let env: Envelope = serde_json::from_value(answer.json()["assignment"].clone()).unwrap();
+    serde_json::from_slice(&env.payload_bytes().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_license_refuses_registrations_beyond_its_seats_and_channels_it_does_not_allow() {
+    let h = Harness::new().await;
+    let license = h.app_with_license().await;
+    let (id, key) = (
+        license["id"].as_str().unwrap(),
+        license["key"].as_str().unwrap(),
+    );
+    h.post(&format!("/v1/apps/{APP}/channels"), json!({"name": "beta"}))
+        .await;
+    h.post(&format!("/v1/apps/{APP}/channels"), json!({"name": "edge"}))
+        .await;
+    set_terms(&h, id, json!({"seats": 1, "channels": [CHANNEL, "beta"]})).await;
+    let shown = h.get(&format!("/v1/licenses/{id}")).await.json();
+    assert_eq!(shown["terms"]["seats"], 1, "{shown}");
+    // The license's own channel must stay allowed.
+    h.post(
+        &format!("/v1/licenses/{id}/terms"),
+        json!({"channels": ["beta"]}),
+    )
+    .await
+    .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+
+    let first_key = generate_signing_key();
+    let first = h.register(key, &first_key).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let first_id = first.json()["install_id"].as_str().unwrap().to_string();
+    let refused = h
+        .register(key, &generate_signing_key())
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "license_no_seat");
+    assert!(refused.contains("no seat left"), "{refused}");
+
+    // Vendor side: a move to a channel the license does not allow.
+    let move_to = |c: &str| json!({ "channel": c });
+    h.post(&format!("/v1/installs/{first_id}/move"), move_to("edge"))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "channel_not_allowed");
+    let moved = h
+        .post(&format!("/v1/installs/{first_id}/move"), move_to("beta"))
+        .await;
+    assert_eq!(moved.status, StatusCode::NO_CONTENT);
+    // Host side: the license stops allowing the channel the install follows.
+    set_terms(&h, id, json!({"seats": 1, "channels": [CHANNEL]})).await;
+    h.checkin(&first_id, &first_key, request_ms(), None)
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "channel_not_allowed");
+
+    // A revoked install frees its seat.
+    h.post(&format!("/v1/installs/{first_id}/revoke"), json!({}))
+        .await;
+    assert_eq!(
+        h.register(key, &generate_signing_key()).await.status,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn entitlements_are_signed_into_the_assignment_and_a_change_reaches_the_host_without_a_release(
+) {
+    let h = Harness::new().await;
+    let license = h.app_with_license().await;
+    let id = license["id"].as_str().unwrap();
+    let entitled = json!({"max_users": 50, "feature_sso": true, "tier": "gold"});
+    set_terms(&h, id, json!({ "entitlements": entitled })).await;
+    let host_key = generate_signing_key();
+    let reg = h
+        .register(license["key"].as_str().unwrap(), &host_key)
+        .await;
+    let install_id = reg.json()["install_id"].as_str().unwrap().to_string();
+    h.upload(&signed(&release_doc("1.0.0", 1), &h.release_key))
+        .await;
+    h.promote("1.0.0").await;
+
+    let first = h.checkin(&install_id, &host_key, request_ms(), None).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let a = assignment_payload(&first);
+    assert_eq!(a["entitlements"], entitled, "{a}");
+    let tag = etag_of(&first);
+    let same = h
+        .checkin(&install_id, &host_key, request_ms(), Some(&tag))
+        .await;
+    assert_eq!(same.status, StatusCode::NOT_MODIFIED);
+
+    set_terms(&h, id, json!({ "entitlements": {"max_users": 60} })).await;
+    let changed = h
+        .checkin(&install_id, &host_key, request_ms(), Some(&tag))
+        .await;
+    assert_eq!(changed.status, StatusCode::OK);
+    let b = assignment_payload(&changed);
+    assert_eq!(b["entitlements"], json!({"max_users": 60}), "{b}");
+    assert_eq!(b["version"], "1.0.0", "same release");
+    assert!(b["sequence"].as_u64() > a["sequence"].as_u64(), "{b}");
+
+    // No entitlements: the field is left out of the signed bytes altogether.
+    set_terms(&h, id, json!({})).await;
+    let plain = h
+        .checkin(
+            &install_id,
+            &host_key,
+            request_ms(),
+            Some(&etag_of(&changed)),
+        )
+        .await;
+    assert!(assignment_payload(&plain).get("entitlements").is_none());
+}
+
+#[tokio::test]
+async fn an_expired_license_warns_during_its_grace_then_refuses_check_ins_and_registrations() {
+    let h = Harness::new().await;
+    let license = h.app_with_license().await;
+    let (id, key) = (
+        license["id"].as_str().unwrap(),
+        license["key"].as_str().unwrap(),
+    );
+    let host_key = generate_signing_key();
+    let reg = h.register(key, &host_key).await;
+    let install_id = reg.json()["install_id"].as_str().unwrap().to_string();
+    h.upload(&signed(&release_doc("1.0.0", 1), &h.release_key))
+        .await;
+    h.promote("1.0.0").await;
+    let valid = h.checkin(&install_id, &host_key, request_ms(), None).await;
+    assert!(valid.json()["message"].is_null(), "{}", valid.json());
+    let tag = etag_of(&valid);
+
+    let expired_at = now() - 60;
+    set_terms(&h, id, json!({"expires_at": expired_at, "grace_s": 86_400})).await;
+    let warned = h
+        .checkin(&install_id, &host_key, request_ms(), Some(&tag))
+        .await;
+    assert_eq!(warned.status, StatusCode::OK, "the host keeps running");
+    let message = warned.json()["message"].as_str().unwrap().to_string();
+    assert!(message.contains("license expired"), "{message}");
+    let grace_tag = etag_of(&warned);
+    assert_ne!(grace_tag, tag, "the warning changes the answer");
+    let held = h
+        .checkin(&install_id, &host_key, request_ms(), Some(&grace_tag))
+        .await;
+    assert_eq!(held.status, StatusCode::NOT_MODIFIED);
+
+    set_terms(&h, id, json!({"expires_at": expired_at, "grace_s": 30})).await;
+    let refused = h
+        .checkin(&install_id, &host_key, request_ms(), Some(&grace_tag))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "license_expired");
+    assert!(refused.contains("grace period is over"), "{refused}");
+    h.register(key, &generate_signing_key())
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "license_expired");
+
+    // Renewed: the next check-in is answered again, without the warning.
+    set_terms(&h, id, json!({"expires_at": now() + 86_400})).await;
+    let renewed = h
+        .checkin(&install_id, &host_key, request_ms(), Some(&grace_tag))
+        .await;
+    assert_eq!(renewed.status, StatusCode::OK);
+    assert!(renewed.json()["message"].is_null());
+}

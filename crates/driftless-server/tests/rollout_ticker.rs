@@ -15,8 +15,9 @@ use driftless_registry_token::{generate_key_material, TokenSigner};
 use driftless_server::{rollout_tick, router, AppState, Keys, ServerConfig};
 use driftless_store::{
     App, AuditEntry, AuditEvent, Change, Channel, CheckinReport, CheckinView, Customer, Heartbeat,
-    Install, InstallSummary, License, Release, ReleaseState, Rollout, RolloutOutcomes,
-    RolloutState, RolloutUpdate, Store, StoreError, StoreResult, StoredAssignment, StoredSession,
+    Install, InstallSummary, License, LicenseTerms, Release, ReleaseState, Rollout,
+    RolloutOutcomes, RolloutState, RolloutUpdate, Store, StoreError, StoreResult, StoredAssignment,
+    StoredSession,
 };
 use driftless_store::{DeliveryAttempt, NewWebhook, Webhook, WebhookDelivery, WebhookEvent};
 use driftless_store_sqlite::SqliteStore;
@@ -165,6 +166,15 @@ impl Store for Interfering {
     }
     async fn revoke_license(&self, id: &str, now: i64) -> StoreResult<bool> {
         self.inner.revoke_license(id, now).await
+    }
+    async fn get_license(&self, id: &str) -> StoreResult<Option<(License, LicenseTerms)>> {
+        self.inner.get_license(id).await
+    }
+    async fn set_license_terms(&self, id: &str, terms: &LicenseTerms) -> StoreResult<bool> {
+        self.inner.set_license_terms(id, terms).await
+    }
+    async fn register_install(&self, install: &Install) -> StoreResult<bool> {
+        self.inner.register_install(install).await
     }
     async fn insert_release(&self, release: &Release) -> StoreResult<()> {
         self.inner.insert_release(release).await

@@ -16,6 +16,8 @@ mod support_bundles;
 pub use support_bundles::*;
 mod webhooks;
 pub use webhooks::*;
+mod licenses;
+pub use licenses::*;
 
 use std::sync::Arc;
 
@@ -93,6 +95,7 @@ macro_rules! conformance_tests {
         $crate::audit_checkpoint_conformance_tests!($open);
         $crate::support_bundle_conformance_tests!($open);
         $crate::webhook_conformance_tests!($open);
+        $crate::license_conformance_tests!($open);
     };
     (@each $open:path; $($check:ident),* $(,)?) => {
         $(

@@ -5,8 +5,8 @@
 
 use driftless_store::assignment_codec::{self, RowFacts};
 use driftless_store::{
-    CheckinReport, CheckinView, Install, InstallSummary, ReleaseRef, StoreError, StoreResult,
-    StoredAssignment,
+    CheckinReport, CheckinView, Install, InstallSummary, LicenseTerms, ReleaseRef, StoreError,
+    StoreResult, StoredAssignment,
 };
 use sqlx::PgPool;
 
@@ -154,30 +154,52 @@ fn corrupt(what: &str, install_id: &str) -> StoreError {
     ))
 }
 
+/// Inserts an install whose license and channel exist.
+const INSERT_INSTALL: &str = "INSERT INTO installs (id, license_id, customer, app, channel,
+            public_key, hostname, platform, revoked, created_at)
+     SELECT $1, $2, $3, $4, $5, driftless_pack($6), $7, $8, $9, $10
+     WHERE EXISTS (SELECT 1 FROM licenses WHERE id = $2)
+       AND EXISTS (SELECT 1 FROM channels WHERE app = $4 AND name = $5)";
+
+/// Inserts `install` through `executor` (a transaction that locked its license, for
+/// a registration); `Missing` names its channel when nothing was inserted.
+pub(crate) async fn insert_install<'e, E: sqlx::PgExecutor<'e>>(
+    executor: E,
+    install: &Install,
+) -> StoreResult<()> {
+    let inserted = insert_rows(executor, install).await?;
+    if inserted > 0 {
+        return Ok(());
+    }
+    Err(StoreError::Missing {
+        what: format!("channel `{}/{}`", install.app, install.channel),
+    })
+}
+
+async fn insert_rows<'e, E: sqlx::PgExecutor<'e>>(
+    executor: E,
+    install: &Install,
+) -> StoreResult<u64> {
+    Ok(sqlx::query(INSERT_INSTALL)
+        .bind(&install.id)
+        .bind(&install.license_id)
+        .bind(&install.customer)
+        .bind(&install.app)
+        .bind(&install.channel)
+        .bind(&install.public_key)
+        .bind(&install.hostname)
+        .bind(&install.platform)
+        .bind(install.revoked)
+        .bind(install.created_at)
+        .execute(executor)
+        .await
+        .map_err(|e| conflict_or_backend(e, || format!("install `{}`", install.id)))?
+        .rows_affected())
+}
+
 pub(crate) async fn create_install(pool: &PgPool, install: &Install) -> StoreResult<()> {
     // One statement: the parents are checked by the same statement that inserts.
-    let inserted = sqlx::query(
-        "INSERT INTO installs (id, license_id, customer, app, channel, public_key, hostname,
-                               platform, revoked, created_at)
-         SELECT $1, $2, $3, $4, $5, driftless_pack($6), $7, $8, $9, $10
-         WHERE EXISTS (SELECT 1 FROM licenses WHERE id = $2)
-           AND EXISTS (SELECT 1 FROM channels WHERE app = $4 AND name = $5)",
-    )
-    .bind(&install.id)
-    .bind(&install.license_id)
-    .bind(&install.customer)
-    .bind(&install.app)
-    .bind(&install.channel)
-    .bind(&install.public_key)
-    .bind(&install.hostname)
-    .bind(&install.platform)
-    .bind(install.revoked)
-    .bind(install.created_at)
-    .execute(pool)
-    .await
-    .map_err(|e| conflict_or_backend(e, || format!("install `{}`", install.id)))?
-    .rows_affected();
-    if inserted > 0 {
+    if insert_rows(pool, install).await? > 0 {
         return Ok(());
     }
     let what = if !exists(
@@ -272,6 +294,10 @@ struct CheckinRow {
     #[sqlx(flatten)]
     install: InstallRow,
     license_revoked: bool,
+    license_expires_at: Option<i64>,
+    license_grace_s: i64,
+    license_channels: String,
+    license_entitlements: String,
     channel_version: Option<String>,
     channel_counter: Option<i64>,
     channel_digest: Option<String>,
@@ -292,6 +318,8 @@ struct CheckinRow {
 fn checkin_sql() -> String {
     format!(
         "SELECT {INSTALL_COLUMNS}, l.revoked AS license_revoked,
+                l.expires_at AS license_expires_at, l.grace_s AS license_grace_s,
+                l.channels AS license_channels, l.entitlements AS license_entitlements,
                 r.version AS channel_version, r.release_counter AS channel_counter,
                 r.digest AS channel_digest, r.state AS channel_state,
                 {ROLLOUT_COLUMNS},
@@ -340,7 +368,17 @@ pub(crate) async fn checkin_view(
         // The foreign key makes this impossible short of a corrupt file.
         _ => return Err(corrupt("rollout", install_id)),
     };
+    let license = LicenseTerms::from_columns(
+        &row.install.license_id,
+        row.license_expires_at,
+        row.license_grace_s,
+        None,
+        &row.license_channels,
+        &row.license_entitlements,
+    )?
+    .for_checkin();
     Ok(Some(CheckinView {
+        license,
         assignment: row.assignment.into_assignment(install_id)?,
         install: row.install.into(),
         license_revoked: row.license_revoked,
@@ -510,6 +548,7 @@ mod tests {
             issued_at: 10,
             expires: 20,
             allow_downgrade: true,
+            entitlements: Default::default(),
         };
         let env = Envelope::sign(
             ASSIGNMENT_PAYLOAD_TYPE,

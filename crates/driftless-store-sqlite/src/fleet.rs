@@ -4,8 +4,8 @@
 //! [`record_checkin`] one UPDATE of the install's own row.
 
 use driftless_store::{
-    CheckinReport, CheckinView, Install, InstallSummary, ReleaseRef, StoreError, StoreResult,
-    StoredAssignment,
+    CheckinReport, CheckinView, Install, InstallSummary, LicenseTerms, ReleaseRef, StoreError,
+    StoreResult, StoredAssignment,
 };
 use sqlx::SqlitePool;
 
@@ -154,49 +154,81 @@ fn corrupt(what: &str, install_id: &str) -> StoreError {
     ))
 }
 
+/// Inserts an install whose license and channel exist.
+const INSERT_INSTALL: &str = "INSERT INTO installs (id, license_id, customer, app, channel,
+            public_key, hostname, platform, revoked, created_at)
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
+     WHERE EXISTS (SELECT 1 FROM licenses WHERE id = ?2)
+       AND EXISTS (SELECT 1 FROM channels WHERE app = ?4 AND name = ?5)";
+
+/// [`INSERT_INSTALL`], only while the license has a seat left. One statement, and
+/// SQLite runs one writer at a time, so the count and the insert cannot interleave
+/// with another registration's.
+const INSERT_INSTALL_WITHIN_SEATS: &str = "INSERT INTO installs (id, license_id, customer,
+            app, channel, public_key, hostname, platform, revoked, created_at)
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
+     WHERE EXISTS (SELECT 1 FROM licenses l WHERE l.id = ?2 AND (l.seats IS NULL
+               OR l.seats > (SELECT COUNT(*) FROM installs
+                             WHERE license_id = ?2 AND revoked = 0 AND uninstalled_at IS NULL)))
+       AND EXISTS (SELECT 1 FROM channels WHERE app = ?4 AND name = ?5)";
+
 pub(crate) async fn create_install(pool: &SqlitePool, install: &Install) -> StoreResult<()> {
     // One statement: the parents are checked by the same statement that inserts.
-    let inserted = sqlx::query(
-        "INSERT INTO installs (id, license_id, customer, app, channel, public_key, hostname,
-                               platform, revoked, created_at)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
-         WHERE EXISTS (SELECT 1 FROM licenses WHERE id = ?2)
-           AND EXISTS (SELECT 1 FROM channels WHERE app = ?4 AND name = ?5)",
-    )
-    .bind(&install.id)
-    .bind(&install.license_id)
-    .bind(&install.customer)
-    .bind(&install.app)
-    .bind(&install.channel)
-    .bind(&install.public_key)
-    .bind(&install.hostname)
-    .bind(&install.platform)
-    .bind(install.revoked)
-    .bind(install.created_at)
-    .execute(pool)
-    .await
-    .map_err(|e| conflict_or_backend(e, || format!("install `{}`", install.id)))?
-    .rows_affected();
-    if inserted > 0 {
+    if insert_install(pool, install, INSERT_INSTALL).await? > 0 {
         return Ok(());
     }
-    let what = if !exists(
-        pool,
-        "SELECT 1 FROM licenses WHERE id = ?1",
-        &[&install.license_id],
-    )
-    .await?
-    {
-        format!("license `{}`", install.license_id)
-    } else if !channel_exists(pool, &install.app, &install.channel).await? {
-        format!("channel `{}/{}`", install.app, install.channel)
-    } else {
-        return Err(StoreError::Backend(format!(
-            "install `{}` was not inserted although its license and channel exist",
-            install.id
+    Err(StoreError::Missing {
+        what: missing_parent(pool, install).await?.ok_or_else(|| {
+            StoreError::Backend(format!(
+                "install `{}` was not inserted although its license and channel exist",
+                install.id
+            ))
+        })?,
+    })
+}
+
+pub(crate) async fn register_install(pool: &SqlitePool, install: &Install) -> StoreResult<bool> {
+    if insert_install(pool, install, INSERT_INSTALL_WITHIN_SEATS).await? > 0 {
+        return Ok(true);
+    }
+    // Both parents there: the license had no seat left.
+    match missing_parent(pool, install).await? {
+        Some(what) => Err(StoreError::Missing { what }),
+        None => Ok(false),
+    }
+}
+
+async fn insert_install(pool: &SqlitePool, install: &Install, sql: &str) -> StoreResult<u64> {
+    Ok(sqlx::query(sql)
+        .bind(&install.id)
+        .bind(&install.license_id)
+        .bind(&install.customer)
+        .bind(&install.app)
+        .bind(&install.channel)
+        .bind(&install.public_key)
+        .bind(&install.hostname)
+        .bind(&install.platform)
+        .bind(install.revoked)
+        .bind(install.created_at)
+        .execute(pool)
+        .await
+        .map_err(|e| conflict_or_backend(e, || format!("install `{}`", install.id)))?
+        .rows_affected())
+}
+
+/// Which of an install's license and channel does not exist, if one does not.
+async fn missing_parent(pool: &SqlitePool, install: &Install) -> StoreResult<Option<String>> {
+    let license_sql = "SELECT 1 FROM licenses WHERE id = ?1";
+    if !exists(pool, license_sql, &[&install.license_id]).await? {
+        return Ok(Some(format!("license `{}`", install.license_id)));
+    }
+    if !channel_exists(pool, &install.app, &install.channel).await? {
+        return Ok(Some(format!(
+            "channel `{}/{}`",
+            install.app, install.channel
         )));
-    };
-    Err(StoreError::Missing { what })
+    }
+    Ok(None)
 }
 
 pub(crate) async fn get_install(pool: &SqlitePool, id: &str) -> StoreResult<Option<Install>> {
@@ -272,6 +304,10 @@ struct CheckinRow {
     #[sqlx(flatten)]
     install: InstallRow,
     license_revoked: bool,
+    license_expires_at: Option<i64>,
+    license_grace_s: i64,
+    license_channels: String,
+    license_entitlements: String,
     channel_version: Option<String>,
     channel_counter: Option<i64>,
     channel_digest: Option<String>,
@@ -292,6 +328,8 @@ struct CheckinRow {
 fn checkin_sql() -> String {
     format!(
         "SELECT {INSTALL_COLUMNS}, l.revoked AS license_revoked,
+                l.expires_at AS license_expires_at, l.grace_s AS license_grace_s,
+                l.channels AS license_channels, l.entitlements AS license_entitlements,
                 r.version AS channel_version, r.release_counter AS channel_counter,
                 r.digest AS channel_digest, r.state AS channel_state,
                 {ROLLOUT_COLUMNS},
@@ -340,7 +378,17 @@ pub(crate) async fn checkin_view(
         // The foreign key makes this impossible short of a corrupt file.
         _ => return Err(corrupt("rollout", install_id)),
     };
+    let license = LicenseTerms::from_columns(
+        &row.install.license_id,
+        row.license_expires_at,
+        row.license_grace_s,
+        None,
+        &row.license_channels,
+        &row.license_entitlements,
+    )?
+    .for_checkin();
     Ok(Some(CheckinView {
+        license,
         assignment: row.assignment.into_assignment(install_id)?,
         install: row.install.into(),
         license_revoked: row.license_revoked,
@@ -574,6 +622,7 @@ mod tests {
             issued_at: 10,
             expires: 20,
             allow_downgrade: true,
+            entitlements: Default::default(),
         };
         let env = Envelope::sign(
             ASSIGNMENT_PAYLOAD_TYPE,

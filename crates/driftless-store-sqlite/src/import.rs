@@ -314,6 +314,7 @@ mod tests {
             issued_at: 10,
             expires: 20,
             allow_downgrade: false,
+            entitlements: Default::default(),
         };
         let env = Envelope::sign(
             ASSIGNMENT_PAYLOAD_TYPE,

@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use batch_connection::BatchConnection;
+use driftless_store::LicenseTerms;
 use driftless_store::{
     App, AuditEntry, AuditEvent, Change, Channel, CheckinReport, CheckinView, Customer, Heartbeat,
     ImportedInstall, Install, InstallSummary, License, Release, ReleaseState, Rollout,
@@ -178,6 +179,15 @@ impl Store for SqliteStore {
     }
     async fn revoke_license(&self, id: &str, now: i64) -> StoreResult<bool> {
         licensing::revoke_license(&self.pool, id, now).await
+    }
+    async fn get_license(&self, id: &str) -> StoreResult<Option<(License, LicenseTerms)>> {
+        licensing::get_license(&self.pool, id).await
+    }
+    async fn set_license_terms(&self, id: &str, terms: &LicenseTerms) -> StoreResult<bool> {
+        licensing::set_license_terms(&self.pool, id, terms).await
+    }
+    async fn register_install(&self, install: &Install) -> StoreResult<bool> {
+        fleet::register_install(&self.pool, install).await
     }
 
     async fn insert_release(&self, release: &Release) -> StoreResult<()> {

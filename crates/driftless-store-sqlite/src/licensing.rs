@@ -1,6 +1,6 @@
 //! Who may install what: customers and their licenses.
 
-use driftless_store::{Customer, License, StoreError, StoreResult};
+use driftless_store::{Customer, License, LicenseTerms, StoreError, StoreResult};
 use sqlx::SqlitePool;
 
 use crate::catalog::{app_exists, channel_exists, exists};
@@ -182,4 +182,63 @@ pub(crate) async fn revoke_license(pool: &SqlitePool, id: &str, now: i64) -> Sto
     .map_err(backend)?;
     tx.commit().await.map_err(backend)?;
     Ok(true)
+}
+
+#[derive(sqlx::FromRow)]
+struct TermsRow {
+    #[sqlx(flatten)]
+    license: LicenseRow,
+    expires_at: Option<i64>,
+    grace_s: i64,
+    seats: Option<i64>,
+    channels: String,
+    entitlements: String,
+}
+
+pub(crate) async fn get_license(
+    pool: &SqlitePool,
+    id: &str,
+) -> StoreResult<Option<(License, LicenseTerms)>> {
+    let row: Option<TermsRow> = sqlx::query_as(
+        "SELECT id, customer, app, channel, key_hash, revoked, created_at,
+                expires_at, grace_s, seats, channels, entitlements
+         FROM licenses WHERE id = ?1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(backend)?;
+    let Some(row) = row else { return Ok(None) };
+    let terms = LicenseTerms::from_columns(
+        id,
+        row.expires_at,
+        row.grace_s,
+        row.seats,
+        &row.channels,
+        &row.entitlements,
+    )?;
+    Ok(Some((row.license.into(), terms)))
+}
+
+pub(crate) async fn set_license_terms(
+    pool: &SqlitePool,
+    id: &str,
+    terms: &LicenseTerms,
+) -> StoreResult<bool> {
+    let found = sqlx::query(
+        "UPDATE licenses SET expires_at = ?2, grace_s = ?3, seats = ?4, channels = ?5,
+                entitlements = ?6
+         WHERE id = ?1",
+    )
+    .bind(id)
+    .bind(terms.expires_at)
+    .bind(terms.grace_s)
+    .bind(terms.seats.map(i64::from))
+    .bind(terms.channels_json())
+    .bind(terms.entitlements_json())
+    .execute(pool)
+    .await
+    .map_err(backend)?
+    .rows_affected();
+    Ok(found > 0)
 }

@@ -2,7 +2,8 @@
 //! about 700 bytes of JSON, nearly all of it rebuildable from what the install row
 //! already holds (id, sequence, release digest, expiry). What is not is kept in a
 //! small blob (app, channel, version, counter, issue time, downgrade flag, the
-//! signature and its key id), and the envelope is rebuilt from it byte for byte on read.
+//! signature and its key id, and the license's entitlements when it has any), and the
+//! envelope is rebuilt from it byte for byte on read.
 //!
 //! An envelope is compacted only if rebuilding it gives exactly the same text, so a
 //! document this code does not know (a future field, another signer) is stored whole.
@@ -17,6 +18,8 @@ use driftless_wire::{Digest, Envelope, KeyId, ASSIGNMENT_PAYLOAD_TYPE};
 
 /// The first byte of a compact assignment: its layout.
 const LAYOUT_V1: u8 = 1;
+/// Layout 1 followed by the entitlements' JSON, its length first (two bytes).
+const LAYOUT_V2: u8 = 2;
 /// Length-prefixed fields of layout 1: app, channel, version, key id, signature.
 const FIELDS: usize = 5;
 
@@ -41,7 +44,12 @@ pub fn compact(envelope_text: &str, row: &RowFacts<'_>) -> Option<Vec<u8>> {
     let a: Assignment = serde_json::from_slice(&env.payload_bytes().ok()?).ok()?;
     let sig = B64.decode(&signature.sig).ok()?;
     let keyid = hex::decode(&signature.keyid.0).ok()?;
-    let mut out = vec![LAYOUT_V1];
+    let layout = if a.entitlements.is_empty() {
+        LAYOUT_V1
+    } else {
+        LAYOUT_V2
+    };
+    let mut out = vec![layout];
     for field in [
         a.app.as_bytes(),
         a.channel.as_bytes(),
@@ -55,6 +63,11 @@ pub fn compact(envelope_text: &str, row: &RowFacts<'_>) -> Option<Vec<u8>> {
     out.extend_from_slice(&a.issued_at.to_be_bytes());
     out.extend_from_slice(&a.release_counter.to_be_bytes());
     out.push(u8::from(a.allow_downgrade));
+    if layout == LAYOUT_V2 {
+        let json = serde_json::to_vec(&a.entitlements).ok()?;
+        out.extend_from_slice(&u16::try_from(json.len()).ok()?.to_be_bytes());
+        out.extend_from_slice(&json);
+    }
     let rebuilt = expand(&out, row).ok()?;
     (rebuilt == envelope_text).then_some(out)
 }
@@ -87,7 +100,10 @@ fn expand(blob: &[u8], row: &RowFacts<'_>) -> StoreResult<String> {
             row.install_id
         ))
     };
-    let mut rest = blob.strip_prefix(&[LAYOUT_V1]).ok_or_else(corrupt)?;
+    let (&layout, mut rest) = blob.split_first().ok_or_else(corrupt)?;
+    if layout != LAYOUT_V1 && layout != LAYOUT_V2 {
+        return Err(corrupt());
+    }
     let mut fields: Vec<&[u8]> = Vec::with_capacity(FIELDS);
     for _ in 0..FIELDS {
         let (&len, tail) = rest.split_first().ok_or_else(corrupt)?;
@@ -100,9 +116,18 @@ fn expand(blob: &[u8], row: &RowFacts<'_>) -> StoreResult<String> {
     }
     let issued_at = i64::from_be_bytes(take8(&mut rest).ok_or_else(corrupt)?);
     let release_counter = u64::from_be_bytes(take8(&mut rest).ok_or_else(corrupt)?);
-    let allow_downgrade = match rest {
-        [0] => false,
-        [1] => true,
+    let (allow_downgrade, rest) = match rest.split_first() {
+        Some((0, tail)) => (false, tail),
+        Some((1, tail)) => (true, tail),
+        _ => return Err(corrupt()),
+    };
+    let entitlements = match (layout, rest) {
+        (LAYOUT_V1, []) => Default::default(),
+        (LAYOUT_V2, [hi, lo, json @ ..])
+            if usize::from(u16::from_be_bytes([*hi, *lo])) == json.len() =>
+        {
+            serde_json::from_slice(json).map_err(|_| corrupt())?
+        }
         _ => return Err(corrupt()),
     };
     let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| corrupt());
@@ -118,6 +143,7 @@ fn expand(blob: &[u8], row: &RowFacts<'_>) -> StoreResult<String> {
         issued_at,
         expires: row.expires,
         allow_downgrade,
+        entitlements,
     };
     let payload = serde_json::to_vec(&a).map_err(|_| corrupt())?;
     let mut env = Envelope::new(ASSIGNMENT_PAYLOAD_TYPE, &payload);
@@ -148,6 +174,14 @@ mod tests {
     }
 
     fn envelope(channel: &str, allow_downgrade: bool) -> String {
+        envelope_with(channel, allow_downgrade, Default::default())
+    }
+
+    fn envelope_with(
+        channel: &str,
+        allow_downgrade: bool,
+        entitlements: driftless_wire::entitlements::Entitlements,
+    ) -> String {
         let r = row();
         let a = Assignment {
             doc_type: "assignment".into(),
@@ -161,6 +195,7 @@ mod tests {
             issued_at: 1_700_000_000,
             expires: r.expires,
             allow_downgrade,
+            entitlements,
         };
         let env = Envelope::sign(
             ASSIGNMENT_PAYLOAD_TYPE,
@@ -180,6 +215,32 @@ mod tests {
             assert_eq!(rebuilt, text);
             assert_eq!(etag, Digest::of(text.as_bytes()).hex().to_string());
         }
+    }
+
+    #[test]
+    fn entitlements_rebuild_byte_for_byte_and_none_keep_the_old_layout() {
+        use driftless_wire::entitlements::Entitlement;
+        let mut e = driftless_wire::entitlements::Entitlements::new();
+        e.insert("max_users".into(), Entitlement::Int(50));
+        e.insert("feature_sso".into(), Entitlement::Bool(true));
+        e.insert("tier".into(), Entitlement::Str("gold \"plus\" é".into()));
+        let text = envelope_with("stable", false, e);
+        assert!(text.len() > envelope("stable", false).len());
+        let blob = compact(&text, &row()).unwrap();
+        assert_eq!(blob[0], LAYOUT_V2);
+        assert_eq!(expand_with_etag(&blob, &row()).unwrap().0, text);
+        for cut in [blob.len() - 1, blob.len() - 20] {
+            assert!(expand(&blob[..cut], &row()).is_err(), "cut at {cut}");
+        }
+        // Without entitlements the payload has no such field: old documents keep
+        // their bytes and their layout.
+        let plain = envelope("stable", false);
+        let payload = serde_json::from_str::<Envelope>(&plain)
+            .unwrap()
+            .payload_bytes()
+            .unwrap();
+        assert!(!String::from_utf8(payload).unwrap().contains("entitlements"));
+        assert_eq!(compact(&plain, &row()).unwrap()[0], LAYOUT_V1);
     }
 
     #[test]

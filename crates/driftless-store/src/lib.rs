@@ -102,6 +102,17 @@ pub trait Store: Send + Sync + 'static {
     async fn list_licenses(&self) -> StoreResult<Vec<License>>;
     /// Revokes a license and every install registered with it; false if no such license.
     async fn revoke_license(&self, id: &str, now: i64) -> StoreResult<bool>;
+    /// One license by id, with its terms.
+    async fn get_license(&self, id: &str) -> StoreResult<Option<(License, LicenseTerms)>>;
+    /// Replaces a license's terms; false if no such license. Its installs' check-ins
+    /// see the change at once (the change feed names each of them).
+    async fn set_license_terms(&self, id: &str, terms: &LicenseTerms) -> StoreResult<bool>;
+    /// Stores a newly registered install only if its license has a seat left: fewer
+    /// active installs (not revoked, not uninstalled) than its seats, counted in the
+    /// same transaction as the insert, so of two concurrent registrations for the last
+    /// seat exactly one is stored. False, and nothing stored, when no seat is left;
+    /// `Missing` if its license or channel does not exist.
+    async fn register_install(&self, install: &Install) -> StoreResult<bool>;
 
     /// Stores a release; `Conflict` if the version or the counter is taken for the app.
     async fn insert_release(&self, release: &Release) -> StoreResult<()>;

@@ -52,6 +52,144 @@ pub struct License {
     pub created_at: i64,
 }
 
+/// What a license allows: when it ends, how many installs, which channels, and the
+/// entitlements its installs are told. The default allows everything, forever.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseTerms {
+    /// Unix seconds after which check-ins are warned, then refused after the grace.
+    pub expires_at: Option<i64>,
+    /// Seconds after `expires_at` during which installs keep running and are told.
+    pub grace_s: i64,
+    /// Most installs active at once (not revoked, not uninstalled); `None`: no limit.
+    pub seats: Option<u32>,
+    /// The channels its installs may follow; empty: any channel of the app.
+    pub channels: Vec<String>,
+    /// Vendor-defined typed values, signed into every assignment.
+    pub entitlements: driftless_wire::entitlements::Entitlements,
+}
+
+/// Where a license is in its life at an instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LicenseStanding {
+    /// Not expired.
+    Valid,
+    /// Expired, inside the grace period that ends at the given Unix seconds.
+    Grace {
+        /// When the license expired.
+        expired_at: i64,
+        /// When check-ins start being refused.
+        refused_from: i64,
+    },
+    /// Expired and past its grace: refused.
+    Expired {
+        /// When the license expired.
+        expired_at: i64,
+    },
+}
+
+impl LicenseTerms {
+    /// The standing at `now` (Unix seconds).
+    pub fn standing(&self, now: i64) -> LicenseStanding {
+        standing(self.expires_at, self.grace_s, now)
+    }
+
+    /// Whether an install may follow `channel`.
+    pub fn allows_channel(&self, channel: &str) -> bool {
+        self.channels.is_empty() || self.channels.iter().any(|c| c == channel)
+    }
+}
+
+impl LicenseTerms {
+    /// The allowed channels as stored: a JSON list.
+    pub fn channels_json(&self) -> String {
+        serde_json::Value::from(self.channels.clone()).to_string()
+    }
+
+    /// The entitlements as stored: a JSON object, keys sorted.
+    pub fn entitlements_json(&self) -> String {
+        // A map of strings to plain values always serialises.
+        serde_json::to_string(&self.entitlements).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// The terms from their stored columns.
+    pub fn from_columns(
+        license_id: &str,
+        expires_at: Option<i64>,
+        grace_s: i64,
+        seats: Option<i64>,
+        channels: &str,
+        entitlements: &str,
+    ) -> crate::StoreResult<Self> {
+        let corrupt = |what: &str| {
+            crate::StoreError::Backend(format!("license `{license_id}` has malformed {what}"))
+        };
+        Ok(LicenseTerms {
+            expires_at,
+            grace_s,
+            seats: seats
+                .map(u32::try_from)
+                .transpose()
+                .map_err(|_| corrupt("seats"))?,
+            channels: serde_json::from_str(channels).map_err(|_| corrupt("channels"))?,
+            entitlements: serde_json::from_str(entitlements)
+                .map_err(|_| corrupt("entitlements"))?,
+        })
+    }
+
+    /// What a check-in needs of these terms.
+    pub fn for_checkin(self) -> CheckinLicense {
+        CheckinLicense {
+            expires_at: self.expires_at,
+            grace_s: self.grace_s,
+            channels: self.channels,
+            entitlements: self.entitlements,
+        }
+    }
+}
+
+impl CheckinLicense {
+    /// The standing at `now` (Unix seconds).
+    pub fn standing(&self, now: i64) -> LicenseStanding {
+        standing(self.expires_at, self.grace_s, now)
+    }
+
+    /// Whether an install may follow `channel`.
+    pub fn allows_channel(&self, channel: &str) -> bool {
+        self.channels.is_empty() || self.channels.iter().any(|c| c == channel)
+    }
+}
+
+/// The standing of a license that expires at `expires_at` with `grace_s` of grace.
+pub fn standing(expires_at: Option<i64>, grace_s: i64, now: i64) -> LicenseStanding {
+    match expires_at {
+        Some(expired_at) if now >= expired_at => {
+            let refused_from = expired_at.saturating_add(grace_s.max(0));
+            if now < refused_from {
+                LicenseStanding::Grace {
+                    expired_at,
+                    refused_from,
+                }
+            } else {
+                LicenseStanding::Expired { expired_at }
+            }
+        }
+        _ => LicenseStanding::Valid,
+    }
+}
+
+/// The license terms a check-in needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckinLicense {
+    /// Unix seconds it expires at.
+    pub expires_at: Option<i64>,
+    /// Seconds of grace after that.
+    pub grace_s: i64,
+    /// The channels its installs may follow; empty: any.
+    pub channels: Vec<String>,
+    /// Its entitlements.
+    pub entitlements: driftless_wire::entitlements::Entitlements,
+}
+
 /// A signed release as uploaded by vendor CI.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {
@@ -279,6 +417,9 @@ pub struct CheckinView {
     pub install: Install,
     /// Whether its license was revoked.
     pub license_revoked: bool,
+    /// Its license's expiry, channels and entitlements.
+    #[serde(default)]
+    pub license: CheckinLicense,
     /// The release its channel points at.
     pub channel_release: Option<ReleaseRef>,
     /// The active rollout on its channel, with the release it rolls out.

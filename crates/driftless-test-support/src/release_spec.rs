@@ -25,6 +25,8 @@ pub struct Spec {
     /// Each service serves `<service> <version> of <app>`: image bytes no other test
     /// builds, so a host without them must pull them.
     pub unique_images: bool,
+    /// api's environment has `MAX_USERS` from the license's `max_users` entitlement.
+    pub entitlement_env: bool,
 }
 
 impl Spec {
@@ -35,6 +37,7 @@ impl Spec {
         failing_web: false,
         crashing_web_after_s: None,
         unique_images: false,
+        entitlement_env: false,
     };
 }
 
@@ -89,6 +92,9 @@ pub fn compose_file(app: &str, version: &str, spec: Spec, ports: Ports) -> Strin
         services.push_str(&format!(
             "  {service}:\n    image: {app}/{service}:{version}\n    network_mode: bridge\n    environment:\n      GREETING: ${{GREETING}}\n"
         ));
+        if spec.entitlement_env && *service == "api" {
+            services.push_str("      MAX_USERS: ${DRIFTLESS_ENTITLEMENT_MAX_USERS:-none}\n");
+        }
         if spec.ports {
             services.push_str(&format!(
                 "    ports:\n      - \"127.0.0.1:${{{port_var}}}:8080\"\n"

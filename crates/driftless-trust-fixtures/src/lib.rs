@@ -181,6 +181,7 @@ pub fn assignment(release: &Envelope, r: &ReleaseDocument, sequence: u64) -> Ass
         issued_at: NOW - 60,
         expires: NOW + 3600,
         allow_downgrade: false,
+        entitlements: Default::default(),
     }
 }
 

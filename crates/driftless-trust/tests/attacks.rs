@@ -375,6 +375,32 @@ fn mix_and_match_release_is_refused() {
 }
 
 #[test]
+fn a_raised_entitlement_in_the_assignment_bytes_is_refused() {
+    use driftless_wire::entitlements::Entitlement;
+    let w = world();
+    let r = release_doc(1, 0);
+    let re = sign_release_by(&w, &r);
+    let mut a = assignment(&re, &r, 1);
+    a.entitlements
+        .insert("max_users".into(), Entitlement::Int(50));
+    let signed = sign_assignment_by(&w.keys.director, &a);
+    let state = TrustState::new(w.root.clone(), APP);
+    let good = verify_assignment(&state, INSTALL_ID, &signed, NOW).unwrap();
+    assert_eq!(good.entitlements["max_users"], Entitlement::Int(50));
+    // The host (or anyone on the way) edits the signed bytes: 50 users become 5000.
+    let text = String::from_utf8(signed.payload_bytes().unwrap()).unwrap();
+    assert!(text.contains(r#""max_users":50"#), "{text}");
+    let mut tampered = signed.clone();
+    tampered.payload = B64.encode(text.replace(r#""max_users":50"#, r#""max_users":5000"#));
+    assert!(check(&w, &state, &tampered, &re).is_err());
+    // Dropping the field does not pass either.
+    let mut dropped = signed.clone();
+    dropped.payload = B64.encode(text.replace(r#","entitlements":{"max_users":50}"#, ""));
+    assert_ne!(dropped.payload, signed.payload);
+    assert!(check(&w, &state, &dropped, &re).is_err());
+}
+
+#[test]
 fn assignment_for_another_install_is_refused() {
     let w = world();
     let r = release_doc(1, 0);

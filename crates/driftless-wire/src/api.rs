@@ -73,6 +73,38 @@ pub struct CreateLicense {
     pub app: String,
     /// Channel name.
     pub channel: String,
+    /// What the license allows; absent: everything, forever.
+    #[serde(default)]
+    pub terms: LicenseTermsInfo,
+}
+
+/// What a license allows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseTermsInfo {
+    /// Unix seconds it expires at; `None`: never.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+    /// Seconds after expiry during which installs keep running and are told.
+    #[serde(default)]
+    pub grace_s: i64,
+    /// Most installs active at once; `None`: no limit.
+    #[serde(default)]
+    pub seats: Option<u32>,
+    /// The channels its installs may follow; empty: any channel of the app.
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// Typed values signed into every assignment of its installs.
+    #[serde(default)]
+    pub entitlements: crate::entitlements::Entitlements,
+}
+
+/// `GET /v1/licenses/{id}`: one license with its terms and how many seats are taken.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LicenseDetail {
+    /// The license, without its key.
+    pub license: LicenseInfo,
+    /// What it allows.
+    pub terms: LicenseTermsInfo,
 }
 
 /// A license as listed; `key` is only present in the answer to its creation.

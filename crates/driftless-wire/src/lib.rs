@@ -8,6 +8,7 @@ pub mod api;
 pub mod audit_checkpoint;
 pub mod checkin;
 pub mod digest;
+pub mod entitlements;
 pub mod envelope;
 pub mod keys;
 pub mod preflight;

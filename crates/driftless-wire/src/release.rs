@@ -2,6 +2,7 @@
 //! assignment (signed by the control plane's director key).
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 use crate::digest::Digest;
 
@@ -311,4 +312,8 @@ pub struct Assignment {
     /// Whether the install may move to a lower release counter.
     #[serde(default)]
     pub allow_downgrade: bool,
+    /// The license's entitlements, signed with the rest; omitted when there are none,
+    /// so an assignment without any keeps the bytes it always had.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub entitlements: crate::entitlements::Entitlements,
 }

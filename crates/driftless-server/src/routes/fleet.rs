@@ -187,6 +187,15 @@ pub async fn move_to_channel(
         .await?
         .ok_or_else(|| ApiError::not_found("unknown_install", format!("no install `{id}`")))?;
     require_channel(&state, &install.app, &req.channel).await?;
+    if let Some((_, terms)) = state.store.get_license(&install.license_id).await? {
+        if !terms.allows_channel(&req.channel) {
+            return Err(crate::license_terms::channel_not_allowed(
+                &install.license_id,
+                &req.channel,
+                &terms.channels,
+            ));
+        }
+    }
     state.store.move_install(&id, &req.channel).await?;
     audit::record(
         &state,

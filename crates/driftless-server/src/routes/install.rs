@@ -12,6 +12,7 @@ use driftless_wire::PublicKey;
 use super::input::parse_json;
 use crate::auth::secret_hash;
 use crate::error::ApiError;
+use crate::license_terms;
 use crate::now;
 use crate::state::AppState;
 
@@ -41,6 +42,21 @@ pub async fn register(
                 .with_hint("contact your vendor"),
         );
     }
+    let terms = state
+        .store
+        .get_license(&license.id)
+        .await?
+        .map(|(_, terms)| terms)
+        .unwrap_or_default();
+    let at = now();
+    license_terms::require_not_expired(&license.id, &terms, at)?;
+    if !terms.allows_channel(&license.channel) {
+        return Err(license_terms::channel_not_allowed(
+            &license.id,
+            &license.channel,
+            &terms.channels,
+        ));
+    }
     let install = Install {
         id: format!("ins_{}", uuid::Uuid::new_v4().simple()),
         license_id: license.id.clone(),
@@ -51,10 +67,16 @@ pub async fn register(
         hostname: req.hostname.chars().take(253).collect(),
         platform: req.platform.chars().take(64).collect(),
         revoked: false,
-        created_at: now(),
+        created_at: at,
         uninstalled_at: None,
     };
-    state.store.create_install(&install).await?;
+    // The seat count and the insert are one transaction in the store.
+    if !state.store.register_install(&install).await? {
+        return Err(license_terms::no_seat(
+            &license.id,
+            terms.seats.unwrap_or_default(),
+        ));
+    }
     let event = driftless_store::AuditEvent {
         at: now(),
         actor: format!("install:{}", install.id),

@@ -1,19 +1,20 @@
 //! Licenses (vendor API): create one (the only answer that shows its key), list
-//! them, revoke one.
+//! them, show one with its terms, change its terms, revoke one.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use driftless_store::License;
-use driftless_wire::api::{CreateLicense, LicenseInfo};
+use driftless_store::{License, LicenseTerms};
+use driftless_wire::api::{CreateLicense, LicenseDetail, LicenseInfo, LicenseTermsInfo};
 use rand::RngCore as _;
 
 use super::audit;
 use super::input::parse_json;
-use super::lookup::require_app;
+use super::lookup::{require_app, require_channel};
 use crate::auth::{require_operator, secret_hash};
 use crate::error::ApiError;
+use crate::license_terms::{info_of, terms_of};
 use crate::now;
 use crate::state::AppState;
 
@@ -38,16 +39,26 @@ async fn check_license_request(state: &AppState, req: &CreateLicense) -> Result<
         .with_hint("create it with `driftless-vendor customer create`"));
     }
     require_app(state, &req.app).await?;
-    if state
-        .store
-        .get_channel(&req.app, &req.channel)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found(
-            "unknown_channel",
-            format!("unknown channel `{}` of app `{}`", req.channel, req.app),
-        ));
+    require_channel(state, &req.app, &req.channel).await?;
+    Ok(())
+}
+
+/// Requires every channel `terms` allows to exist, and the license's own channel (the
+/// one new installs follow) to be among them.
+async fn check_channels(
+    state: &AppState,
+    app: &str,
+    channel: &str,
+    terms: &LicenseTerms,
+) -> Result<(), ApiError> {
+    for allowed in &terms.channels {
+        require_channel(state, app, allowed).await?;
+    }
+    if !terms.allows_channel(channel) {
+        return Err(ApiError::bad_request(format!(
+            "the license's channel `{channel}` must be one of its allowed channels ({})",
+            terms.channels.join(", ")
+        )));
     }
     Ok(())
 }
@@ -61,6 +72,8 @@ pub async fn create(
     require_operator(&state, &headers)?;
     let req: CreateLicense = parse_json(&body, "license")?;
     check_license_request(&state, &req).await?;
+    let terms = terms_of(&req.terms)?;
+    check_channels(&state, &req.app, &req.channel, &terms).await?;
     let mut secret = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut secret);
     let key = format!("dl_{}", hex::encode(secret));
@@ -74,11 +87,19 @@ pub async fn create(
         created_at: now(),
     };
     state.store.create_license(&license).await?;
+    // The key is not shown before the terms are stored, so no install can register
+    // under a license whose terms are still the defaults.
+    if terms != LicenseTerms::default() {
+        state.store.set_license_terms(&license.id, &terms).await?;
+    }
     audit::record(
         &state,
         "license.create",
         &license.id,
-        serde_json::json!({ "customer": req.customer, "app": req.app, "channel": req.channel }),
+        serde_json::json!({
+            "customer": req.customer, "app": req.app, "channel": req.channel,
+            "terms": info_of(&terms),
+        }),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(license_info(&license, Some(key)))))
@@ -99,6 +120,61 @@ pub async fn list(
             .map(|l| license_info(l, None))
             .collect(),
     ))
+}
+
+/// License `id` with its terms, or `404`.
+async fn require_license(state: &AppState, id: &str) -> Result<(License, LicenseTerms), ApiError> {
+    state
+        .store
+        .get_license(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("unknown_license", format!("no license `{id}`")))
+}
+
+/// `GET /v1/licenses/{id}`: the license and its terms.
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<LicenseDetail>, ApiError> {
+    require_operator(&state, &headers)?;
+    let (license, terms) = require_license(&state, &id).await?;
+    Ok(Json(LicenseDetail {
+        license: license_info(&license, None),
+        terms: info_of(&terms),
+    }))
+}
+
+/// `POST /v1/licenses/{id}/terms`: replaces the license's terms. Its installs see new
+/// entitlements, expiry and channels at their next check-in, without a release.
+pub async fn set_terms(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<LicenseDetail>, ApiError> {
+    require_operator(&state, &headers)?;
+    let info: LicenseTermsInfo = parse_json(&body, "license terms")?;
+    let terms = terms_of(&info)?;
+    let (license, before) = require_license(&state, &id).await?;
+    check_channels(&state, &license.app, &license.channel, &terms).await?;
+    if !state.store.set_license_terms(&id, &terms).await? {
+        return Err(ApiError::not_found(
+            "unknown_license",
+            format!("no license `{id}`"),
+        ));
+    }
+    audit::record(
+        &state,
+        "license.update",
+        &id,
+        serde_json::json!({ "from": info_of(&before), "to": info_of(&terms) }),
+    )
+    .await?;
+    Ok(Json(LicenseDetail {
+        license: license_info(&license, None),
+        terms: info_of(&terms),
+    }))
 }
 
 /// `POST /v1/licenses/{id}/revoke`: revokes the license and every install of it.

@@ -91,6 +91,8 @@ pub fn router(state: AppState) -> Router {
             post(customers::create).get(customers::list),
         )
         .route("/v1/licenses", post(licenses::create).get(licenses::list))
+        .route("/v1/licenses/{id}", get(licenses::show))
+        .route("/v1/licenses/{id}/terms", post(licenses::set_terms))
         .route("/v1/licenses/{id}/revoke", post(licenses::revoke))
         .route(
             "/v1/licenses/{id}/bundle-assignment",

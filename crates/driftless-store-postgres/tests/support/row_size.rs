@@ -78,6 +78,7 @@ fn assignment(install_id: &str) -> StoredAssignment {
         issued_at: NOW,
         expires: NOW + 6 * 3600,
         allow_downgrade: false,
+        entitlements: Default::default(),
     };
     let env = Envelope::sign(
         ASSIGNMENT_PAYLOAD_TYPE,

@@ -1,0 +1,15 @@
+-- What a license allows: expiry and grace, seats, the channels its installs may follow,
+-- and its entitlements (JSON). The defaults allow everything, forever, as before.
+ALTER TABLE licenses ADD COLUMN expires_at INTEGER;
+ALTER TABLE licenses ADD COLUMN grace_s INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE licenses ADD COLUMN seats INTEGER;
+ALTER TABLE licenses ADD COLUMN channels TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE licenses ADD COLUMN entitlements TEXT NOT NULL DEFAULT '{}';
+
+-- A check-in's answer depends on its license's terms: every install of a license whose
+-- terms changed is named in the change feed, so every replica drops what it cached.
+CREATE TRIGGER licenses_terms_changed
+AFTER UPDATE OF expires_at, grace_s, channels, entitlements ON licenses BEGIN
+    INSERT INTO changes (kind, key)
+    SELECT 'install', id FROM installs WHERE license_id = NEW.id;
+END;
