@@ -322,6 +322,8 @@ impl VendorClient {
         receipt: &driftless_wire::Envelope,
     ) -> Result<driftless_wire::airgap::ReceiptImported, ClientError> {
         self.post("/v1/receipts", receipt).await
+    }
+
     /// One license with its terms.
     pub async fn get_license(&self, id: &str) -> Result<LicenseDetail, ClientError> {
         self.get(&format!("/v1/licenses/{id}")).await

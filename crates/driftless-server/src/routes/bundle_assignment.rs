@@ -47,6 +47,22 @@ pub async fn issue(
         .ok_or_else(|| {
             ApiError::not_found("unknown_license", format!("no active license `{id}`"))
         })?;
+    // The bundle carries the license's entitlements and ends no later than the
+    // license itself (its grace included).
+    let terms = state
+        .store
+        .get_license(&license.id)
+        .await?
+        .map(|(_, terms)| terms)
+        .unwrap_or_default();
+    if let Some(end) = terms.expires_at.map(|e| e.saturating_add(terms.grace_s)) {
+        if req.expires > end {
+            return Err(ApiError::bad_request(format!(
+                "the bundle's expiry is past the license's end ({end}, grace included)"
+            ))
+            .with_hint("choose an earlier --expires, or extend the license first"));
+        }
+    }
     let release = state
         .store
         .get_release(&license.app, &req.version)
@@ -74,6 +90,7 @@ pub async fn issue(
         issued_at: now,
         expires: req.expires,
         allow_downgrade: false,
+        entitlements: terms.entitlements,
     };
     let payload = serde_json::to_vec(&a).map_err(ApiError::internal)?;
     let assignment = Envelope::sign(ASSIGNMENT_PAYLOAD_TYPE, &payload, &[&state.keys().director]);
