@@ -93,6 +93,7 @@ fn state(store: SqliteStore) -> (AppState, SigningKey) {
         heartbeat_flush_ms: 1000,
         metrics: Default::default(),
         max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
+        status_history_retention_s: driftless_server::default_status_history_retention_s(),
         max_in_flight: 1024,
         artifacts_in_database: false,
     };

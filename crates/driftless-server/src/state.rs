@@ -58,6 +58,10 @@ pub struct ServerConfig {
     /// refused with `413 support_bundle_too_large`.
     #[serde(default = "default_max_support_bundle_bytes")]
     pub max_support_bundle_bytes: u64,
+    /// How long installs' status transitions (the dashboard's history) are kept, in
+    /// seconds.
+    #[serde(default = "default_status_history_retention_s")]
+    pub status_history_retention_s: i64,
 }
 
 /// Settings of the `/metrics` endpoint.
@@ -102,6 +106,11 @@ pub fn default_max_support_bundle_bytes() -> u64 {
     driftless_wire::api::DEFAULT_MAX_SUPPORT_BUNDLE_BYTES
 }
 
+/// Ninety days.
+pub fn default_status_history_retention_s() -> i64 {
+    90 * 86_400
+}
+
 /// A second.
 pub fn default_heartbeat_flush_ms() -> u64 {
     1000
@@ -132,6 +141,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// What `/metrics` serves.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The dashboard's sessions and counts.
+    pub(crate) dashboard: Arc<crate::dashboard::DashboardState>,
 }
 
 impl AppState {
@@ -146,6 +157,7 @@ impl AppState {
             keys: Arc::new(RwLock::new(Arc::new(keys))),
             config: Arc::new(config),
             metrics,
+            dashboard: Arc::default(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! The hot path's background work: follow the change feed every
 //! [`POLL_INTERVAL`](crate::change_feed::POLL_INTERVAL), write queued heartbeats every
-//! `heartbeat_flush_ms`, and prune the feed now and then.
+//! `heartbeat_flush_ms`, and prune the feed and the status history now and then.
 
 use std::time::Duration;
 
@@ -44,6 +44,10 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
                     let before = crate::now() - FEED_RETENTION_S;
                     if let Err(e) = state.store.prune_changes(before).await {
                         tracing::warn!(error = %e, "cannot prune the change feed");
+                    }
+                    let before = crate::now() - state.config.status_history_retention_s;
+                    if let Err(e) = state.store.prune_status_transitions(before).await {
+                        tracing::warn!(error = %e, "cannot prune the status history");
                     }
                 }
             }

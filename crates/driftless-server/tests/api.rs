@@ -162,6 +162,7 @@ impl Harness {
             heartbeat_flush_ms: driftless_server::default_heartbeat_flush_ms(),
             metrics: Default::default(),
             max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
+            status_history_retention_s: driftless_server::default_status_history_retention_s(),
             artifacts_dir,
             max_in_flight: 1024,
             artifacts_in_database,

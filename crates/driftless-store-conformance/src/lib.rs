@@ -12,6 +12,8 @@ mod replicas;
 pub use replicas::*;
 mod support_bundles;
 pub use support_bundles::*;
+mod status_history;
+pub use status_history::*;
 
 use std::sync::Arc;
 
@@ -86,6 +88,7 @@ macro_rules! conformance_tests {
         );
         $crate::replica_conformance_tests!($open);
         $crate::support_bundle_conformance_tests!($open);
+        $crate::status_history_conformance_tests!($open);
     };
     (@each $open:path; $($check:ident),* $(,)?) => {
         $(
@@ -210,7 +213,7 @@ async fn seed_rollout<S: Store>(store: &S, rollout: Rollout) -> Rollout {
     Rollout { id, ..rollout }
 }
 
-fn report(at: i64, version: Option<&str>) -> CheckinReport {
+pub(crate) fn report(at: i64, version: Option<&str>) -> CheckinReport {
     CheckinReport {
         at,
         status: "running".into(),

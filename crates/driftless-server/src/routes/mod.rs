@@ -14,7 +14,7 @@ mod lookup;
 mod page_cursor;
 mod push_token;
 mod releases;
-mod rollouts;
+pub(crate) mod rollouts;
 mod support_bundles;
 mod trust;
 mod uninstall;
@@ -82,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/fleet/summary", get(fleet::summary))
         .route("/v1/audit", get(audit::list))
         .route("/v1/registry/token", get(crate::registry::token_endpoint))
+        .merge(crate::dashboard::router())
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // Merged after the layer above so only this route takes bodies up to an
         // artifact's size.

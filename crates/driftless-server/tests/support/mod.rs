@@ -75,6 +75,7 @@ pub fn state(store: Arc<dyn Store>, max_in_flight: usize) -> AppState {
         heartbeat_flush_ms: driftless_server::default_heartbeat_flush_ms(),
         metrics: Default::default(),
         max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
+        status_history_retention_s: driftless_server::default_status_history_retention_s(),
         artifacts_dir: None,
         max_in_flight,
         artifacts_in_database: false,
