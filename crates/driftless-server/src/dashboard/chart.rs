@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::time_format::when;
 use crate::metrics_fleet::AdoptionSample;
 
 const WIDTH: f64 = 720.0;
@@ -46,7 +47,7 @@ pub(crate) fn adoption_svg(samples: &[AdoptionSample]) -> String {
          role=\"img\" aria-label=\"installs by version over time\">",
         h = HEIGHT + 20.0 * series.len() as f64
     );
-    axes(&mut svg, top);
+    axes(&mut svg, top, (first, last));
     for (i, ((app, version), pts)) in series.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         let points: Vec<String> = pts
@@ -79,7 +80,16 @@ pub(crate) fn adoption_svg(samples: &[AdoptionSample]) -> String {
     svg
 }
 
-fn axes(svg: &mut String, top: f64) {
+fn axes(svg: &mut String, top: f64, (first, last): (i64, i64)) {
+    let _ = write!(
+        svg,
+        "<text x=\"{PAD}\" y=\"{y}\" font-size=\"11\">{}</text>\
+         <text x=\"{r}\" y=\"{y}\" font-size=\"11\" text-anchor=\"end\">{}</text>",
+        when(first),
+        when(last),
+        y = HEIGHT - PAD + 14.0,
+        r = WIDTH - PAD,
+    );
     let _ = write!(
         svg,
         "<line x1=\"{PAD}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"#888\"/>\

@@ -104,7 +104,7 @@ async fn channel_rows(state: &AppState) -> Result<Vec<ChannelRow>, PageError> {
                 .store
                 .active_rollout(&app.name, &c.name)
                 .await?
-                .map(|r| format!("{} {} ({})", r.state.name(), r.version, r.channel))
+                .map(|r| format!("{} {}", r.state.name(), r.version))
                 .unwrap_or_default();
             rows.push(ChannelRow {
                 app: app.name.clone(),

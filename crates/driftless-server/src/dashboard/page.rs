@@ -2,7 +2,7 @@
 //! facts the layout shows (the CSRF token of the logout form).
 
 use askama::Template;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use driftless_store::StoreError;
 
@@ -41,10 +41,17 @@ impl IntoResponse for PageError {
             message: &e.message,
             hint: e.hint.as_deref(),
         };
-        match page.render() {
-            Ok(html) => (e.status, Html(html)).into_response(),
-            Err(_) => e.into_response(),
+        let html = match page.render() {
+            Ok(html) => html,
+            Err(_) => return e.into_response(),
+        };
+        let mut response = (e.status, Html(html)).into_response();
+        if let Some(seconds) = e.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        response
     }
 }
 

@@ -50,7 +50,7 @@ pub(crate) async fn releases_page(
     for app in state.store.list_apps().await? {
         let channels = state.store.list_channels(&app.name).await?;
         let mut rows = state.store.list_releases(&app.name).await?;
-        rows.sort_by(|a, b| b.release_counter.cmp(&a.release_counter));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.release_counter));
         for r in rows {
             let doc: Option<ReleaseDocument> = serde_json::from_str::<Envelope>(&r.envelope)
                 .ok()

@@ -141,8 +141,12 @@ async fn the_session_cookie_is_http_only_same_site_strict_and_expires() {
 async fn a_login_without_the_forms_token_is_403_and_wrong_tokens_are_throttled() {
     let p = Plane::start().await;
     let (cookie, csrf) = login_form(&p).await;
-    let forged = submit_login(&p, "driftless_login=forged", "forged", TOKEN).await;
-    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    // A form the dashboard did not hand out: its token is not the login cookie's.
+    for (c, t) in [(cookie.as_str(), "forged"), ("other=1", csrf.as_str())] {
+        let forged = submit_login(&p, c, t, TOKEN).await;
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN, "{c} {t}");
+        assert!(set_cookies(&forged).is_empty(), "{c} {t}");
+    }
     for _ in 0..5 {
         let wrong = submit_login(&p, &cookie, &csrf, "dlop_wrong").await;
         assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
