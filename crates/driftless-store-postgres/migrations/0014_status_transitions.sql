@@ -1,6 +1,9 @@
 -- The history of each install's reported status, for the dashboard's install page: one
 -- row per change, written by the same statement that records the report (a trigger), so
 -- a check-in that changes nothing writes nothing here and the check-in reads nothing.
+-- An install's first report is no transition (registration is in the audit log): an
+-- install that never changes status costs no row, which keeps a million installs in
+-- under a gigabyte.
 -- Pruned after the server's `status_history_retention_s`. Numbered as the SQLite
 -- migration that makes the same change.
 CREATE TABLE status_transitions (
@@ -26,6 +29,6 @@ $$ LANGUAGE plpgsql;
 
 CREATE TRIGGER installs_status_transition
 AFTER UPDATE OF report_status ON installs
-FOR EACH ROW WHEN (NEW.report_status IS NOT NULL
+FOR EACH ROW WHEN (NEW.report_status IS NOT NULL AND OLD.report_status IS NOT NULL
     AND NEW.report_status IS DISTINCT FROM OLD.report_status)
 EXECUTE FUNCTION driftless_status_transition();

@@ -405,12 +405,12 @@ impl std::fmt::Debug for StoredSession {
 }
 
 /// One change of an install's reported status, recorded by the store when a check-in's
-/// report changes it (never for a report that repeats the status).
+/// report changes it (never for its first report, nor one that repeats the status).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusTransition {
     /// Unix seconds of the report that changed it.
     pub at: i64,
-    /// The status before; `None` for the install's first report.
+    /// The status before.
     pub from_status: Option<String>,
     /// The status reported.
     pub to_status: String,
