@@ -169,9 +169,11 @@ async fn a_rollout_halts_is_aborted_in_the_browser_and_its_installs_move_back() 
     }
     p.state.aggregate_metrics().await.unwrap();
     p.start_rollout().await;
-    let [on, f1, f2, ..] = &hosts[..] else {
+    let [on, f1, f2, drifted, ..] = &hosts[..] else {
         unreachable!()
     };
+    p.check_in(drifted, "1.0.0", "drifted:web", None).await;
+    p.check_in(drifted, "1.0.0", "converged", None).await;
     p.check_in(on, "2.0.0", "converged", None).await;
     for host in [f1, f2] {
         p.check_in(host, "1.0.0", "failed:health_failed", Some("2.0.0"))
@@ -236,6 +238,11 @@ async fn a_rollout_halts_is_aborted_in_the_browser_and_its_installs_move_back() 
         "{history}"
     );
     tour.keep("install-failed").await;
+
+    tour.open(&format!("/dashboard/installs/{}", drifted.id))
+        .await;
+    assert_eq!(tour.text("#verdict").await, "healthy");
+    assert!(tour.text("#drift").await.contains("drifted:web"));
 
     tour.open("/dashboard/releases").await;
     let releases = tour.text("#releases").await;
