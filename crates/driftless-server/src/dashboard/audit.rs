@@ -18,7 +18,7 @@ const SHOWN: usize = 100;
 /// Entries read from the log per round while filtering.
 const READ: u32 = 500;
 /// Entries looked at per page at most, so a filter that matches nothing stays cheap.
-const SCAN: usize = 20_000;
+const SCAN: usize = 5_000;
 
 /// The filter, from the query string.
 #[derive(Debug, Default, Deserialize)]

@@ -81,17 +81,17 @@ fn actions(state: RolloutState) -> Vec<&'static str> {
     }
 }
 
+/// A rollout as the page shows it. Only an active rollout's installs are counted
+/// (counting is a walk of its channel); a finished one shows its state and reason.
 async fn view(state: &AppState, r: Rollout) -> Result<RolloutView, PageError> {
-    let o = state
-        .store
-        .rollout_outcomes(&r.app, &r.channel, &r.version)
-        .await?;
-    let (waves, failing) = if r.state.is_active() {
-        let w = state.dashboard.waves.get(&*state.store, &r).await?;
-        (w.waves, w.failing)
+    let counted = if r.state.is_active() {
+        let cache = &state.dashboard.waves;
+        Some(cache.get(&state.store, &r, cache).await?)
     } else {
-        (Vec::new(), Vec::new())
+        None
     };
+    let (tried, succeeded, failed) = counted.as_ref().map_or((0, 0, 0), |w| w.totals());
+    let (waves, failing) = counted.map_or((Vec::new(), Vec::new()), |w| (w.waves, w.failing));
     Ok(RolloutView {
         id: r.id,
         actions: actions(r.state),
@@ -102,9 +102,9 @@ async fn view(state: &AppState, r: Rollout) -> Result<RolloutView, PageError> {
         app: r.app,
         channel: r.channel,
         version: r.version,
-        tried: o.tried,
-        succeeded: o.converged,
-        failed: o.failed,
+        tried,
+        succeeded,
+        failed,
         waves,
         failing,
     })

@@ -38,8 +38,8 @@ pub(crate) struct DashboardState {
     /// By the hex SHA-256 of the session id, so the ids themselves are kept nowhere.
     sessions: Mutex<HashMap<String, LiveSession>>,
     failures: Mutex<VecDeque<Instant>>,
-    /// Per-wave counts of active rollouts, recomputed at most every few seconds.
-    pub(crate) waves: WaveCache,
+    /// Per-wave counts of active rollouts, recounted at most every few seconds.
+    pub(crate) waves: std::sync::Arc<WaveCache>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

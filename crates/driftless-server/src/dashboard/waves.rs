@@ -1,9 +1,10 @@
 //! Each wave of an active rollout, with how its installs fared: counted by walking the
 //! channel's installs in keyset pages (a wave is a range of install seeds, which no
-//! index knows), and kept a few seconds so a busy page does not walk the fleet each time.
+//! index knows). A page waits for the walk only the first time a process shows a
+//! rollout; after that it shows the last counts and recounts in the background.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use driftless_store::{InstallCursor, InstallFilter, InstallSummary, Rollout, Store, StoreError};
@@ -52,32 +53,85 @@ pub(crate) struct RolloutWaves {
     pub(crate) failing: Vec<FailingHost>,
 }
 
-/// Counts by rollout id and revision.
+impl RolloutWaves {
+    /// Tried, succeeded and failed over every wave.
+    pub(crate) fn totals(&self) -> (u64, u64, u64) {
+        self.waves.iter().fold((0, 0, 0), |(t, s, f), w| {
+            (t + w.tried, s + w.succeeded, f + w.failed)
+        })
+    }
+}
+
+/// Counts by rollout id, with when they were counted and whether a recount runs.
 #[derive(Default)]
-pub(crate) struct WaveCache(Mutex<HashMap<(i64, u64), (Instant, RolloutWaves)>>);
+pub(crate) struct WaveCache(Mutex<HashMap<i64, Counted>>);
+
+struct Counted {
+    at: Instant,
+    waves: RolloutWaves,
+    recounting: bool,
+}
 
 impl WaveCache {
-    /// The waves of `r`, walked again when the cached counts are older than a few
-    /// seconds or the rollout changed.
+    /// The waves of `r`. Counts a rollout never counted here at once (a walk of its
+    /// channel); otherwise answers the counts it has and, when they are older than a
+    /// few seconds, recounts in the background, so a page never waits for a walk twice.
     pub(crate) async fn get(
         &self,
-        store: &dyn Store,
+        store: &Arc<dyn Store>,
         r: &Rollout,
+        cache: &Arc<WaveCache>,
     ) -> Result<RolloutWaves, StoreError> {
-        let key = (r.id, r.revision);
-        if let Some((at, w)) = self.lock().get(&key) {
-            if at.elapsed() < FRESH_FOR {
-                return Ok(w.clone());
+        let stale = {
+            let mut map = self.lock();
+            match map.get_mut(&r.id) {
+                Some(c) => {
+                    let stale = c.at.elapsed() >= FRESH_FOR && !c.recounting;
+                    c.recounting |= stale;
+                    Some((c.waves.clone(), stale))
+                }
+                None => None,
+            }
+        };
+        match stale {
+            Some((waves, false)) => Ok(waves),
+            Some((waves, true)) => {
+                let (store, cache, r) = (store.clone(), cache.clone(), r.clone());
+                tokio::spawn(async move {
+                    match walk(&*store, &r).await {
+                        Ok(w) => cache.keep(r.id, w),
+                        Err(e) => {
+                            tracing::warn!(error = %e, rollout = r.id, "cannot count the rollout's waves");
+                            cache.keep_old(r.id);
+                        }
+                    }
+                });
+                Ok(waves)
+            }
+            None => {
+                let waves = walk(&**store, r).await?;
+                self.keep(r.id, waves.clone());
+                Ok(waves)
             }
         }
-        let waves = walk(store, r).await?;
-        let mut map = self.lock();
-        map.retain(|_, (at, _)| at.elapsed() < FRESH_FOR);
-        map.insert(key, (Instant::now(), waves.clone()));
-        Ok(waves)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(i64, u64), (Instant, RolloutWaves)>> {
+    fn keep(&self, id: i64, waves: RolloutWaves) {
+        let counted = Counted {
+            at: Instant::now(),
+            waves,
+            recounting: false,
+        };
+        self.lock().insert(id, counted);
+    }
+
+    fn keep_old(&self, id: i64) {
+        if let Some(c) = self.lock().get_mut(&id) {
+            c.recounting = false;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Counted>> {
         // A panic while holding the lock leaves a map that is still whole.
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
