@@ -258,6 +258,22 @@ impl Store for CachingStore {
     async fn prune_changes(&self, before: i64) -> StoreResult<u64> {
         self.inner.prune_changes(before).await
     }
+    async fn status_transitions(
+        &self,
+        install_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<driftless_store::StatusTransition>> {
+        self.inner.status_transitions(install_id, limit).await
+    }
+    async fn prune_status_transitions(&self, before: i64) -> StoreResult<u64> {
+        self.inner.prune_status_transitions(before).await
+    }
+    async fn install_summary(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<driftless_store::InstallSummary>> {
+        self.inner.install_summary(id).await
+    }
     async fn list_installs_page(
         &self,
         filter: &InstallFilter,

@@ -10,6 +10,7 @@ mod cache;
 mod caching_store;
 mod change_feed;
 mod checkin;
+mod dashboard;
 mod error;
 mod gate;
 mod heartbeats;
@@ -41,7 +42,7 @@ pub use metrics_fleet::spawn as spawn_metrics_aggregate;
 pub use rollout::{seed, tick as rollout_tick, SEED_SPACE};
 pub use state::{
     default_heartbeat_flush_ms, default_max_support_bundle_bytes, default_session_lifetime_s,
-    AppState, Keys, MetricsConfig, ServerConfig,
+    default_status_history_retention_s, AppState, Keys, MetricsConfig, ServerConfig,
 };
 pub use trust_sync::{adopt_newest_trust, keys_from_trust, TrustStateError};
 pub use upkeep::spawn as spawn_upkeep;

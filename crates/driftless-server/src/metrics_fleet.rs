@@ -46,18 +46,47 @@ pub(crate) struct RolloutGauge {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct FleetSnapshot {
     /// Unix seconds it was computed at.
-    at: i64,
+    pub(crate) at: i64,
     /// Seconds without a check-in after which an install counts as stale.
-    stale_after_s: u64,
-    counts: Vec<FleetCount>,
-    stale: Vec<StaleCount>,
+    pub(crate) stale_after_s: u64,
+    pub(crate) counts: Vec<FleetCount>,
+    pub(crate) stale: Vec<StaleCount>,
     rollouts: Vec<RolloutGauge>,
+}
+
+/// How many installs ran each version of each app at one aggregate: a point of the
+/// dashboard's adoption chart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AdoptionSample {
+    /// Unix seconds.
+    pub(crate) at: i64,
+    /// `(app, version)` and how many installs reported running it.
+    pub(crate) versions: Vec<((String, String), u64)>,
+}
+
+/// Adoption samples kept in memory (a day at the default minute-long aggregate).
+const ADOPTION_SAMPLES: usize = 1440;
+
+impl AdoptionSample {
+    fn of(snapshot: &FleetSnapshot) -> Self {
+        let mut versions = std::collections::BTreeMap::new();
+        for c in &snapshot.counts {
+            if let Some(v) = &c.version {
+                *versions.entry((c.app.clone(), v.clone())).or_insert(0) += c.installs;
+            }
+        }
+        AdoptionSample {
+            at: snapshot.at,
+            versions: versions.into_iter().collect(),
+        }
+    }
 }
 
 /// The newest snapshot, shared by the aggregate (which replaces it whole) and the scrape.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct FleetGauges {
     snapshot: Arc<RwLock<Option<Arc<FleetSnapshot>>>>,
+    adoption: Arc<RwLock<std::collections::VecDeque<AdoptionSample>>>,
 }
 
 impl FleetGauges {
@@ -67,6 +96,17 @@ impl FleetGauges {
     }
 
     fn replace(&self, snapshot: FleetSnapshot) {
+        let sample = AdoptionSample::of(&snapshot);
+        {
+            let mut adoption = match self.adoption.write() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if adoption.len() >= ADOPTION_SAMPLES {
+                adoption.pop_front();
+            }
+            adoption.push_back(sample);
+        }
         let mut guard = match self.snapshot.write() {
             Ok(g) => g,
             // A panic while holding the lock cannot leave a half-written Arc behind.
@@ -75,7 +115,16 @@ impl FleetGauges {
         *guard = Some(Arc::new(snapshot));
     }
 
-    fn current(&self) -> Option<Arc<FleetSnapshot>> {
+    /// The adoption samples, oldest first.
+    pub(crate) fn adoption(&self) -> Vec<AdoptionSample> {
+        match self.adoption.read() {
+            Ok(g) => g.iter().cloned().collect(),
+            Err(poisoned) => poisoned.into_inner().iter().cloned().collect(),
+        }
+    }
+
+    /// The newest snapshot; `None` before the first aggregate.
+    pub(crate) fn current(&self) -> Option<Arc<FleetSnapshot>> {
         match self.snapshot.read() {
             Ok(g) => g.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),

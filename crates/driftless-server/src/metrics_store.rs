@@ -385,4 +385,20 @@ impl Store for MeteredStore {
     async fn prune_changes(&self, before: i64) -> StoreResult<u64> {
         timed!(self, prune_changes(before))
     }
+    async fn status_transitions(
+        &self,
+        install_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<driftless_store::StatusTransition>> {
+        timed!(self, status_transitions(install_id, limit))
+    }
+    async fn prune_status_transitions(&self, before: i64) -> StoreResult<u64> {
+        timed!(self, prune_status_transitions(before))
+    }
+    async fn install_summary(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<driftless_store::InstallSummary>> {
+        timed!(self, install_summary(id))
+    }
 }

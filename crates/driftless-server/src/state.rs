@@ -62,6 +62,10 @@ pub struct ServerConfig {
     /// that promotion gates match SBOMs against; the vendor keeps it fresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub osv_dir: Option<std::path::PathBuf>,
+    /// How long installs' status transitions (the dashboard's history) are kept, in
+    /// seconds.
+    #[serde(default = "default_status_history_retention_s")]
+    pub status_history_retention_s: i64,
 }
 
 /// Settings of the `/metrics` endpoint.
@@ -106,6 +110,11 @@ pub fn default_max_support_bundle_bytes() -> u64 {
     driftless_wire::api::DEFAULT_MAX_SUPPORT_BUNDLE_BYTES
 }
 
+/// Ninety days.
+pub fn default_status_history_retention_s() -> i64 {
+    90 * 86_400
+}
+
 /// A second.
 pub fn default_heartbeat_flush_ms() -> u64 {
     1000
@@ -140,6 +149,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// How webhooks are delivered (defaults; see [`AppState::with_webhook_settings`]).
     pub webhooks: Arc<crate::webhooks::WebhookSettings>,
+    /// The dashboard's sessions and counts.
+    pub(crate) dashboard: Arc<crate::dashboard::DashboardState>,
 }
 
 impl AppState {
@@ -155,6 +166,7 @@ impl AppState {
             config: Arc::new(config),
             metrics,
             webhooks: Arc::default(),
+            dashboard: Arc::default(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! The hot path's background work: follow the change feed every
 //! [`POLL_INTERVAL`](crate::change_feed::POLL_INTERVAL), write queued heartbeats every
-//! `heartbeat_flush_ms`, prune the feed now and then, and sign a checkpoint of the audit
-//! log every [`CHECKPOINT_INTERVAL`] when it grew.
+//! `heartbeat_flush_ms`, prune the feed and the status history now and then, and sign a
+//! checkpoint of the audit log every [`CHECKPOINT_INTERVAL`] when it grew.
 
 use std::time::Duration;
 
@@ -50,6 +50,10 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
                     let before = crate::now() - FEED_RETENTION_S;
                     if let Err(e) = state.store.prune_changes(before).await {
                         tracing::warn!(error = %e, "cannot prune the change feed");
+                    }
+                    let before = crate::now() - state.config.status_history_retention_s;
+                    if let Err(e) = state.store.prune_status_transitions(before).await {
+                        tracing::warn!(error = %e, "cannot prune the status history");
                     }
                 }
                 _ = checkpoint.tick() => {

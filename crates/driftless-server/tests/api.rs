@@ -164,6 +164,7 @@ impl Harness {
             metrics: Default::default(),
             max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
             osv_dir: None,
+            status_history_retention_s: driftless_server::default_status_history_retention_s(),
             artifacts_dir,
             max_in_flight: 1024,
             artifacts_in_database,

@@ -134,6 +134,7 @@ impl Trust {
             metrics: Default::default(),
             max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
             osv_dir: None,
+            status_history_retention_s: driftless_server::default_status_history_retention_s(),
             max_in_flight: 1024,
             artifacts_in_database: false,
         };

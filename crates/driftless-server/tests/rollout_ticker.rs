@@ -402,6 +402,22 @@ impl Store for Interfering {
     async fn prune_changes(&self, before: i64) -> StoreResult<u64> {
         self.inner.prune_changes(before).await
     }
+    async fn status_transitions(
+        &self,
+        install_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<driftless_store::StatusTransition>> {
+        self.inner.status_transitions(install_id, limit).await
+    }
+    async fn prune_status_transitions(&self, before: i64) -> StoreResult<u64> {
+        self.inner.prune_status_transitions(before).await
+    }
+    async fn install_summary(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<driftless_store::InstallSummary>> {
+        self.inner.install_summary(id).await
+    }
 }
 
 /// The control plane's state over an [`Interfering`] store, and that store.
@@ -459,6 +475,7 @@ async fn control_plane() -> (AppState, Arc<Interfering>) {
         metrics: Default::default(),
         max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
         osv_dir: None,
+        status_history_retention_s: driftless_server::default_status_history_retention_s(),
     };
     let keys = Keys {
         director,

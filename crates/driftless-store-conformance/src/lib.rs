@@ -18,6 +18,8 @@ mod webhooks;
 pub use webhooks::*;
 mod licenses;
 pub use licenses::*;
+mod status_history;
+pub use status_history::*;
 
 use std::sync::Arc;
 
@@ -96,6 +98,7 @@ macro_rules! conformance_tests {
         $crate::support_bundle_conformance_tests!($open);
         $crate::webhook_conformance_tests!($open);
         $crate::license_conformance_tests!($open);
+        $crate::status_history_conformance_tests!($open);
     };
     (@each $open:path; $($check:ident),* $(,)?) => {
         $(
@@ -220,7 +223,7 @@ async fn seed_rollout<S: Store>(store: &S, rollout: Rollout) -> Rollout {
     Rollout { id, ..rollout }
 }
 
-fn report(at: i64, version: Option<&str>) -> CheckinReport {
+pub(crate) fn report(at: i64, version: Option<&str>) -> CheckinReport {
     CheckinReport {
         at,
         status: "running".into(),

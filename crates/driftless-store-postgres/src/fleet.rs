@@ -514,6 +514,25 @@ pub(crate) async fn list_installs(
     rows.into_iter().map(SummaryRow::into_summary).collect()
 }
 
+/// One install's fleet row (see [`list_installs`]).
+pub(crate) async fn install_summary(
+    pool: &PgPool,
+    id: &str,
+) -> StoreResult<Option<InstallSummary>> {
+    let sql = format!(
+        "SELECT {INSTALL_COLUMNS}, c.version AS desired_version, {REPORT_COLUMNS}
+         FROM installs i
+         LEFT JOIN channels c ON c.app = i.app AND c.name = i.channel
+         WHERE i.id = $1"
+    );
+    let row = sqlx::query_as::<_, SummaryRow>(&sql)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(backend)?;
+    row.map(SummaryRow::into_summary).transpose()
+}
+
 impl SummaryRow {
     /// The fleet row this database row holds.
     pub(crate) fn into_summary(self) -> StoreResult<InstallSummary> {

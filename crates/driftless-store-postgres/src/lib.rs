@@ -23,6 +23,7 @@ mod requests;
 mod rollouts;
 mod schema;
 mod sessions;
+mod status_history;
 mod support_bundles;
 mod url;
 mod webhooks;
@@ -400,6 +401,19 @@ impl Store for PgStore {
     }
     async fn prune_changes(&self, before: i64) -> StoreResult<u64> {
         changes::prune_changes(&self.pool, before).await
+    }
+    async fn status_transitions(
+        &self,
+        install_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<driftless_store::StatusTransition>> {
+        status_history::status_transitions(&self.pool, install_id, limit).await
+    }
+    async fn prune_status_transitions(&self, before: i64) -> StoreResult<u64> {
+        status_history::prune_status_transitions(&self.pool, before).await
+    }
+    async fn install_summary(&self, id: &str) -> StoreResult<Option<InstallSummary>> {
+        fleet::install_summary(&self.pool, id).await
     }
 }
 

@@ -324,4 +324,17 @@ pub trait Store: Send + Sync + 'static {
     async fn latest_change_seq(&self) -> StoreResult<i64>;
     /// Drops feed entries recorded before `before` (Unix seconds); returns how many.
     async fn prune_changes(&self, before: i64) -> StoreResult<u64>;
+
+    /// Install `install_id`'s status transitions, newest first, at most `limit`; the
+    /// store writes one whenever [`Store::record_checkin`] changes the reported status.
+    async fn status_transitions(
+        &self,
+        install_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<StatusTransition>>;
+    /// Deletes the status transitions recorded before `before` (Unix seconds); how many.
+    async fn prune_status_transitions(&self, before: i64) -> StoreResult<u64>;
+    /// One install with its channel's version and its last report, as a fleet list
+    /// shows it; `None` if no such install.
+    async fn install_summary(&self, id: &str) -> StoreResult<Option<InstallSummary>>;
 }

@@ -562,6 +562,22 @@ impl std::fmt::Debug for StoredSession {
     }
 }
 
+/// One change of an install's reported status, recorded by the store when a check-in's
+/// report changes it (never for its first report, nor one that repeats the status).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusTransition {
+    /// Unix seconds of the report that changed it.
+    pub at: i64,
+    /// The status before.
+    pub from_status: Option<String>,
+    /// The status reported.
+    pub to_status: String,
+    /// The version reported with it.
+    pub version: Option<String>,
+    /// The reason reported with it, as JSON text.
+    pub reason: Option<String>,
+}
+
 // --- Bulk import (the load generator's seeding) ---
 
 /// An install as its registration and first check-in leave it, imported in bulk by

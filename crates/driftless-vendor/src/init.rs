@@ -226,6 +226,7 @@ fn settings(opts: &InitOptions, operator_token: &str) -> Settings {
             metrics: Default::default(),
             max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
             osv_dir: None,
+            status_history_retention_s: driftless_server::default_status_history_retention_s(),
             artifacts_dir: None,
             max_in_flight: 1024,
             artifacts_in_database: false,

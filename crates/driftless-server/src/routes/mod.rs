@@ -18,7 +18,7 @@ mod policies;
 mod push_token;
 mod receipts;
 mod releases;
-mod rollouts;
+pub(crate) mod rollouts;
 mod sboms;
 mod support_bundles;
 mod trust;
@@ -120,6 +120,7 @@ pub fn router(state: AppState) -> Router {
             get(audit::checkpoint).post(audit::sign_checkpoint),
         )
         .route("/v1/registry/token", get(crate::registry::token_endpoint))
+        .merge(crate::dashboard::router())
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // Merged after the layer above so only this route takes bodies up to an
         // artifact's size.

@@ -177,10 +177,21 @@ pub async fn act(
     Path((app, channel, action)): Path<(String, String, String)>,
 ) -> Result<Json<RolloutInfo>, ApiError> {
     require_operator(&state, &headers)?;
-    require_app(&state, &app).await?;
+    Ok(Json(apply(&state, &app, &channel, &action).await?))
+}
+
+/// Makes an operator's `action` (`pause`, `resume`, `advance`, `abort`) on the active
+/// rollout of `app`'s `channel`; the API and the dashboard both act through it.
+pub(crate) async fn apply(
+    state: &AppState,
+    app: &str,
+    channel: &str,
+    action: &str,
+) -> Result<RolloutInfo, ApiError> {
+    require_app(state, app).await?;
     let r = state
         .store
-        .active_rollout(&app, &channel)
+        .active_rollout(app, channel)
         .await?
         .ok_or_else(|| {
             ApiError::not_found(
@@ -189,16 +200,16 @@ pub async fn act(
             )
         })?;
     let now = now();
-    let (update, floor_warning) = operator_update(&state, r, &action, now).await?;
+    let (update, floor_warning) = operator_update(state, r, action, now).await?;
     let saved = state
         .store
         .update_rollout(&update)
         .await
-        .map_err(|e| changed_meanwhile(e, &update.rollout, &action))?;
-    crate::webhooks::rollout_changed(&state, &update, &saved).await;
-    let mut answer = info(&state, &saved).await?;
+        .map_err(|e| changed_meanwhile(e, &update.rollout, action))?;
+    crate::webhooks::rollout_changed(state, &update, &saved).await;
+    let mut answer = info(state, &saved).await?;
     answer.floor_warning = floor_warning;
-    Ok(Json(answer))
+    Ok(answer)
 }
 
 /// The store update an operator's `action` makes to `r` as read, and the warning an

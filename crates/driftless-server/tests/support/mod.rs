@@ -25,6 +25,15 @@ pub fn now() -> i64 {
 
 /// State over `store` serving at most `max_in_flight` requests at once.
 pub fn state(store: Arc<dyn Store>, max_in_flight: usize) -> AppState {
+    state_with_key(store, max_in_flight).0
+}
+
+/// [`state`], and the one key that holds every role of its root (so a test can sign
+/// releases with it).
+pub fn state_with_key(
+    store: Arc<dyn Store>,
+    max_in_flight: usize,
+) -> (AppState, ed25519_dalek::SigningKey) {
     let t = now();
     let key = generate_signing_key();
     let public = PublicKey::from_signing_key(&key);
@@ -61,7 +70,7 @@ pub fn state(store: Arc<dyn Store>, max_in_flight: usize) -> AppState {
     let material = generate_key_material("driftless test", t).unwrap();
     let keys = Keys {
         checkpoint: Some(key.clone()),
-        director: key,
+        director: key.clone(),
         tokens: TokenSigner::from_pem(&material.key_pem, &material.cert_pem).unwrap(),
         roots: vec![envelope],
         root,
@@ -81,9 +90,10 @@ pub fn state(store: Arc<dyn Store>, max_in_flight: usize) -> AppState {
         metrics: Default::default(),
         max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
         osv_dir: None,
+        status_history_retention_s: driftless_server::default_status_history_retention_s(),
         artifacts_dir: None,
         max_in_flight,
         artifacts_in_database: false,
     };
-    AppState::new(store, keys, config)
+    (AppState::new(store, keys, config), key)
 }
