@@ -31,7 +31,17 @@ use tower::ServiceExt as _;
 
 const TOKEN: &str = "dlop_bench";
 const INSTALLS: usize = 1000;
+/// Converged check-ins per run unless `BENCH_CHECKIN_REQUESTS` says otherwise (a small
+/// number makes the run short enough for `valgrind --tool=callgrind`, whose
+/// instruction counts do not depend on what else the machine is doing).
 const REQUESTS: usize = 100_000;
+
+fn requests() -> usize {
+    std::env::var("BENCH_CHECKIN_REQUESTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(REQUESTS)
+}
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -316,13 +326,14 @@ fn main() {
         let (state, release_key) = state(SqliteStore::open(&url).await.unwrap());
         let hosts = setup(&state, &release_key).await;
         let base = now_ms() + 10;
-        let maced: Vec<_> = (0..REQUESTS)
+        let requests = requests();
+        let maced: Vec<_> = (0..requests)
             .map(|i| maced(&hosts[i % INSTALLS], base + (i / INSTALLS) as i64))
             .collect();
         run(&state, "session (HMAC) heartbeat", maced).await;
         state.flush_heartbeats().await.unwrap();
         let base = now_ms() + 10_000;
-        let signed: Vec<_> = (0..REQUESTS / 10)
+        let signed: Vec<_> = (0..requests / 10)
             .map(|i| signed_checkin(&hosts[i % INSTALLS], base + (i / INSTALLS) as i64))
             .collect();
         run(&state, "signed (Ed25519) heartbeat", signed).await;

@@ -62,16 +62,9 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config.max_in_flight;
     let metrics = state.metrics.clone();
     let routes = routes::router(state);
-    let routes = match load_shed::InFlight::new(limit) {
-        Some(budget) => routes.layer(axum::middleware::from_fn_with_state(
-            budget,
-            load_shed::shed,
-        )),
-        None => routes,
-    };
-    routes.layer(axum::middleware::from_fn_with_state(
+    routes.layer(request_context::RequestLayer::new(
         metrics,
-        request_context::track,
+        load_shed::InFlight::new(limit),
     ))
 }
 

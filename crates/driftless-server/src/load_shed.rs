@@ -4,11 +4,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
 
@@ -30,18 +28,20 @@ impl InFlight {
             limit,
         })
     }
+
+    /// A slot, held until the request is answered; `None` when all are taken.
+    pub(crate) fn try_acquire(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
+    /// The number of requests served at once.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
 }
 
-/// Runs the request if a slot is free (holding it until the response is produced),
-/// else answers `503 overloaded` with `Retry-After`.
-pub(crate) async fn shed(State(budget): State<InFlight>, req: Request, next: Next) -> Response {
-    let Ok(_slot) = budget.permits.clone().try_acquire_owned() else {
-        return overloaded(budget.limit);
-    };
-    next.run(req).await
-}
-
-fn overloaded(limit: usize) -> Response {
+/// The `503 overloaded` answer of a router limited to `limit` requests at once.
+pub(crate) fn overloaded(limit: usize) -> Response {
     let error = ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "overloaded",

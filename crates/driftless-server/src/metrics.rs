@@ -10,13 +10,16 @@
 //! request costs atomic increments and a read-locked hash lookup; a scrape formats what
 //! is in memory and never asks the database.
 
-use std::time::Instant;
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::extract::{MatchedPath, State};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeGaugeValue, EncodeLabelSet, EncodeMetric,
+    DescriptorEncoder, EncodeGaugeValue, EncodeLabelSet, EncodeLabelValue, EncodeMetric,
+    LabelValueEncoder,
 };
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -43,18 +46,58 @@ const OVERLOADED_CODE: &str = "overloaded";
 /// The `Content-Type` of the OpenMetrics text format.
 const OPENMETRICS_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// A request's method and matched route template: bounded, whatever paths clients send.
+/// The route template a request matched (shared with the router, never copied), or
+/// `unmatched`: bounded, whatever paths clients send.
+#[derive(Clone, Debug)]
+pub(crate) enum RouteName {
+    /// A route's template.
+    Matched(MatchedPath),
+    /// No route matched.
+    Unmatched,
+}
+
+impl RouteName {
+    /// The template as the label shows it.
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            RouteName::Matched(path) => path.as_str(),
+            RouteName::Unmatched => "unmatched",
+        }
+    }
+}
+
+impl PartialEq for RouteName {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for RouteName {}
+
+impl Hash for RouteName {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for RouteName {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        encoder.write_str(self.as_str())
+    }
+}
+
+/// A request's method and matched route template.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RouteLabels {
-    method: String,
-    route: String,
+    method: &'static str,
+    route: RouteName,
 }
 
 /// A request's route and answer status.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct AnswerLabels {
-    method: String,
-    route: String,
+    method: &'static str,
+    route: RouteName,
     status: u16,
 }
 
@@ -67,7 +110,7 @@ pub(crate) struct CheckinLabels {
 /// An error answer's route and code (the `code` of its JSON body).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ErrorLabels {
-    route: String,
+    route: RouteName,
     code: &'static str,
 }
 
@@ -213,18 +256,25 @@ impl Metrics {
         self.tokens_minted.inc();
     }
 
-    /// Counts a request to `route` answered with `response` after `start`.
-    pub(crate) fn record(&self, method: &Method, route: &str, response: &Response, start: Instant) {
+    /// Counts a request to `route` answered with `response` after `elapsed`. Nothing
+    /// is allocated once a label set has been seen.
+    pub(crate) fn record(
+        &self,
+        method: &'static str,
+        route: &RouteName,
+        response: &Response,
+        elapsed: Duration,
+    ) {
         let status = response.status().as_u16();
         let route_labels = RouteLabels {
-            method: method.as_str().to_owned(),
-            route: route.to_owned(),
+            method,
+            route: route.clone(),
         };
         self.latency
             .get_or_create(&route_labels)
-            .observe(start.elapsed().as_secs_f64());
+            .observe(elapsed.as_secs_f64());
         let RouteLabels { method, route } = route_labels;
-        if route == CHECKIN_ROUTE {
+        if route.as_str() == CHECKIN_ROUTE {
             self.checkins
                 .get_or_create(&CheckinLabels { answer: status })
                 .inc();

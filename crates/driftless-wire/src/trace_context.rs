@@ -114,6 +114,20 @@ impl TraceParent {
     }
 }
 
+impl TraceParent {
+    /// The header value (version `00`) in a buffer of its own: what [`fmt::Display`]
+    /// writes, without formatting machinery or an allocation.
+    pub fn to_header(&self) -> [u8; 55] {
+        let mut out = [b'-'; 55];
+        out[0..2].copy_from_slice(b"00");
+        // The slices have exactly twice the bytes' length, so encoding cannot fail.
+        let _ = hex::encode_to_slice(self.trace_id.0, &mut out[3..35]);
+        let _ = hex::encode_to_slice(self.parent_id.0, &mut out[36..52]);
+        let _ = hex::encode_to_slice([self.flags], &mut out[53..55]);
+        out
+    }
+}
+
 impl fmt::Display for TraceParent {
     /// The header value, always version `00`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -158,6 +172,7 @@ mod tests {
         assert_eq!(tp.parent_id.to_string(), "00f067aa0ba902b7");
         assert_eq!(tp.flags, FLAG_SAMPLED);
         assert_eq!(tp.to_string(), VALID);
+        assert_eq!(tp.to_header().as_slice(), VALID.as_bytes());
     }
 
     #[test]
