@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use driftless_store::{FleetSummary, StoreResult};
+use driftless_store::{FleetCount, StoreResult};
 use driftless_wire::webhook::FAILURE_SPIKE;
 use tokio::task::JoinHandle;
 
@@ -32,9 +32,9 @@ impl AppFailures {
 }
 
 /// Per app, from the database's counts.
-pub(crate) fn failures_by_app(summary: &FleetSummary) -> BTreeMap<String, AppFailures> {
+pub(crate) fn failures_by_app(counts: &[FleetCount]) -> BTreeMap<String, AppFailures> {
     let mut out: BTreeMap<String, AppFailures> = BTreeMap::new();
-    for c in &summary.counts {
+    for c in counts {
         let entry = out.entry(c.app.clone()).or_default();
         if c.status == "new" || c.status == "uninstalled" {
             continue;
@@ -47,11 +47,16 @@ pub(crate) fn failures_by_app(summary: &FleetSummary) -> BTreeMap<String, AppFai
     out
 }
 
-/// One check of every app; returns how many spikes were newly sent.
+/// One check of every app on counts made now; returns how many spikes were newly sent.
 pub(crate) async fn check(state: &AppState) -> StoreResult<usize> {
-    let summary = state.store.fleet_summary(None).await?;
+    let counts = state.store.fleet_summary(None).await?.counts;
+    check_counts(state, &counts).await
+}
+
+/// One check of every app on `counts`; returns how many spikes were newly sent.
+async fn check_counts(state: &AppState, counts: &[FleetCount]) -> StoreResult<usize> {
     let mut sent = 0;
-    for (app, f) in failures_by_app(&summary) {
+    for (app, f) in failures_by_app(counts) {
         if !f.is_spike(&state.webhooks) {
             state
                 .store
@@ -72,6 +77,19 @@ pub(crate) async fn check(state: &AppState) -> StoreResult<usize> {
         }
     }
     Ok(sent)
+}
+
+/// The fleet's counts: the metrics aggregate's when it is no older than one check
+/// interval (on a large fleet the grouped count is a scan of every install, and the
+/// aggregate already made it), else counted now.
+async fn fleet_counts(state: &AppState) -> StoreResult<Vec<FleetCount>> {
+    let fresh_for = i64::try_from(state.webhooks.spike_check_s).unwrap_or(i64::MAX);
+    if let Some(snapshot) = state.metrics.fleet.current() {
+        if crate::now().saturating_sub(snapshot.at) <= fresh_for {
+            return Ok(snapshot.counts.clone());
+        }
+    }
+    Ok(state.store.fleet_summary(None).await?.counts)
 }
 
 /// The lease that makes one replica at a time count the fleet for spikes (the
@@ -101,7 +119,11 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
                     continue;
                 }
             }
-            if let Err(e) = check(&state).await {
+            let checked = match fleet_counts(&state).await {
+                Ok(counts) => check_counts(&state, &counts).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = checked {
                 tracing::warn!(error = %e, "cannot check the fleet for a failure spike; will retry");
             }
         }
@@ -111,7 +133,7 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use driftless_store::FleetCount;
+    use driftless_store::FleetSummary;
 
     fn count(app: &str, status: &str, installs: u64) -> FleetCount {
         FleetCount {
@@ -146,7 +168,7 @@ mod tests {
                 count("b", "converged", 9),
             ],
         };
-        let by_app = failures_by_app(&summary);
+        let by_app = failures_by_app(&summary.counts);
         assert_eq!(
             by_app["a"],
             AppFailures {
