@@ -150,7 +150,7 @@ fn tampered(dir: &Path, name: &str, good: &[u8], change: impl FnOnce(&mut Vec<u8
 }
 
 fn install(w: &World, host: &str, bundle: &Path, license_file: &Path) -> Output {
-    let project = w.project(host);
+    let project = w.owned_project(host);
     w.driftless(
         host,
         &[

@@ -265,12 +265,20 @@ impl World {
         id
     }
 
+    /// The compose project of `host`, removed with its containers, networks and
+    /// volumes when the world is dropped: for a test that installs `host` its own way.
+    pub fn owned_project(&self, host: &str) -> String {
+        let project = self.project(host);
+        let mut projects = self.projects.borrow_mut();
+        if !projects.iter().any(|p| p.name() == project) {
+            projects.push(ComposeProject::named(&project));
+        }
+        project
+    }
+
     /// Runs `driftless install` of `host` with `license`; returns its output.
     pub fn install_with(&self, host: &str, license: &str) -> Output {
-        let project = self.project(host);
-        self.projects
-            .borrow_mut()
-            .push(ComposeProject::named(&project));
+        let project = self.owned_project(host);
         let out = self
             .cli(host)
             .args(["install", "--server", &self.stack.url()])
