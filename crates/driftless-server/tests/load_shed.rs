@@ -25,16 +25,32 @@ async fn control_plane() -> std::net::SocketAddr {
     addr
 }
 
-/// A request the server has begun but cannot finish: its body is promised and never
+/// A request the server has admitted but cannot finish: its body is promised and never
 /// sent, so the handler waits for it and holds its slot until the connection closes.
+/// It asks `Expect: 100-continue`, and the server sends `100 Continue` only when the
+/// handler starts reading the body: returning after it means the slot is taken, so a
+/// probe sent next cannot race the held request for the slot.
 async fn hold(addr: std::net::SocketAddr) -> TcpStream {
     let mut conn = TcpStream::connect(addr).await.unwrap();
     conn.write_all(
         b"POST /v1/apps HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
-          Content-Length: 100\r\n\r\n{\"name\":",
+          Content-Length: 100\r\nExpect: 100-continue\r\n\r\n",
     )
     .await
     .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    let read_head = async {
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(conn.read(&mut byte).await.unwrap(), 1, "closed: {head:?}");
+            head.push(byte[0]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read_head)
+        .await
+        .expect("no answer to a held request within 10 s");
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 100 "), "not admitted: {head}");
     conn
 }
 
