@@ -356,7 +356,7 @@ fn values_are_set_before_the_first_start_from_a_file_the_command_line_or_a_termi
     )
     .unwrap();
     let port = free_port().unwrap();
-    let project = w.project("a");
+    let project = w.owned_project("a");
     let out = w
         .cli("a")
         .args(["install", "--server", &w.stack.url()])
@@ -399,7 +399,7 @@ fn values_are_set_before_the_first_start_from_a_file_the_command_line_or_a_termi
         .args(["install", "--server", &w.stack.url()])
         .args(["--license", &w.license])
         .args(["--root-fingerprint", &w.stack.fingerprint])
-        .args(["--project", &w.project("c")])
+        .args(["--project", &w.owned_project("c")])
         .args(["--values", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
