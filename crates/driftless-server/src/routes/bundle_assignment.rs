@@ -38,23 +38,16 @@ pub async fn issue(
             MAX_LIFETIME_S / 86_400
         )));
     }
-    let license = state
+    // One read: the license, and the terms whose entitlements the bundle carries and
+    // whose end (grace included) it may not outlive.
+    let (license, terms) = state
         .store
-        .list_licenses()
+        .get_license(&id)
         .await?
-        .into_iter()
-        .find(|l| l.id == id && !l.revoked)
+        .filter(|(l, _)| !l.revoked)
         .ok_or_else(|| {
             ApiError::not_found("unknown_license", format!("no active license `{id}`"))
         })?;
-    // The bundle carries the license's entitlements and ends no later than the
-    // license itself (its grace included).
-    let terms = state
-        .store
-        .get_license(&license.id)
-        .await?
-        .map(|(_, terms)| terms)
-        .unwrap_or_default();
     if let Some(end) = terms.expires_at.map(|e| e.saturating_add(terms.grace_s)) {
         if req.expires > end {
             return Err(ApiError::bad_request(format!(
