@@ -45,6 +45,21 @@ fn write_sbom(dir: &Path, name: &str, version: &str, licence: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
+/// Sets the policy of the app's `stable` channel with `flags`.
+fn set_policy(stack: &Stack, flags: &[&str]) {
+    let mut args = vec![
+        "channel",
+        "policy",
+        "set",
+        "--app",
+        APP,
+        "--channel",
+        "stable",
+    ];
+    args.extend_from_slice(flags);
+    stack.vendor_ok(&args).unwrap();
+}
+
 fn run(stack: &Stack, args: &[&str]) -> Output {
     stack.vendor().args(args).output().unwrap()
 }
@@ -80,19 +95,7 @@ fn a_denied_licence_blocks_promote_and_an_override_passes_and_is_audited() {
     let sbom = write_sbom(dir.path(), "copyleft-lib", "2.0.0", "GPL-3.0-only");
     let web = format!("web={sbom}");
     let stack = published("licence", &["--sbom", &web]);
-    stack
-        .vendor_ok(&[
-            "channel",
-            "policy",
-            "set",
-            "--app",
-            APP,
-            "--channel",
-            "stable",
-            "--deny-licence",
-            "GPL-3.0-only",
-        ])
-        .unwrap();
+    set_policy(&stack, &["--deny-licence", "GPL-3.0-only"]);
     let promote = [
         "promote",
         "--app",
@@ -151,21 +154,10 @@ fn a_critical_advisory_blocks_rollout_start_and_exposure_names_the_release() {
     std::fs::write(&settings, line + &text).unwrap();
     stack.start_control().unwrap();
 
-    stack
-        .vendor_ok(&[
-            "channel",
-            "policy",
-            "set",
-            "--app",
-            APP,
-            "--channel",
-            "stable",
-            "--max-severity",
-            "high",
-            "--max-osv-age-days",
-            "7",
-        ])
-        .unwrap();
+    set_policy(
+        &stack,
+        &["--max-severity", "high", "--max-osv-age-days", "7"],
+    );
     let shown: Value = serde_json::from_str(
         &stack
             .vendor_ok(&[
@@ -216,18 +208,7 @@ fn a_critical_advisory_blocks_rollout_start_and_exposure_names_the_release() {
 #[test]
 fn a_release_without_an_sbom_on_a_channel_that_requires_one_is_refused() {
     let stack = published("nosbom", &["--no-generated-sbom"]);
-    stack
-        .vendor_ok(&[
-            "channel",
-            "policy",
-            "set",
-            "--app",
-            APP,
-            "--channel",
-            "stable",
-            "--require-sbom",
-        ])
-        .unwrap();
+    set_policy(&stack, &["--require-sbom"]);
     let promote = [
         "promote",
         "--app",
@@ -413,19 +394,7 @@ fn an_sbom_swapped_in_the_control_planes_database_is_refused_not_judged() {
     let sbom = write_sbom(dir.path(), "copyleft-lib", "2.0.0", "GPL-3.0-only");
     let web = format!("web={sbom}");
     let stack = published("swapped", &["--sbom", &web]);
-    stack
-        .vendor_ok(&[
-            "channel",
-            "policy",
-            "set",
-            "--app",
-            APP,
-            "--channel",
-            "stable",
-            "--deny-licence",
-            "GPL-3.0-only",
-        ])
-        .unwrap();
+    set_policy(&stack, &["--deny-licence", "GPL-3.0-only"]);
     // The attack: replace the stored SBOM's bytes with a clean one under the same digest.
     let clean = std::fs::read(write_sbom(dir.path(), "copyleft-lib", "2.0.0", "MIT")).unwrap();
     let named = stack.release_document(APP, "1.0.0").unwrap()["sboms"][0]["digest"]
