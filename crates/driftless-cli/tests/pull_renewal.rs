@@ -19,14 +19,14 @@ use driftless_test_support::throttling_proxy::ThrottlingProxy;
 use driftless_test_support::world::{unique, World};
 
 /// The shortest token lifetime the control plane mints, in seconds.
-const TOKEN_LIFETIME_S: u64 = 60;
+const TOKEN_LIFETIME_S: u64 = 20;
 /// How fast the proxy sends the registry's answers on.
 const BYTES_PER_S: u64 = 256 * 1024;
-/// web's extra layer when its pull must outlive the token: 68 s at [`BYTES_PER_S`].
-const PAYLOAD_PAST_EXPIRY: usize = 17 << 20;
+/// web's extra layer when its pull must outlive the token: 28 s at [`BYTES_PER_S`].
+const PAYLOAD_PAST_EXPIRY: usize = 7 << 20;
 /// web's extra layer when its pull must only pass the renewal margin (two thirds of
-/// the token's life): 46 s at [`BYTES_PER_S`].
-const PAYLOAD_PAST_MARGIN: usize = 23 << 19;
+/// the token's life): 16 s at [`BYTES_PER_S`].
+const PAYLOAD_PAST_MARGIN: usize = 4 << 20;
 /// How long the revocation test waits for the pull to start.
 const PULL_START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -62,7 +62,7 @@ fn forget_images(app: &str) {
     }
 }
 
-/// A world whose control plane mints 60-second tokens and whose 1.0.0 (on `stable`)
+/// A world whose control plane mints the shortest tokens it can and whose 1.0.0 (on `stable`)
 /// has a web image `payload` bytes larger than usual that only the registry holds,
 /// with hosts told to pull through a throttling proxy.
 fn slow_world(test: &str, payload: usize) -> (World, ThrottlingProxy) {

@@ -26,7 +26,9 @@ pub use repository_name::valid_repository_name;
 pub use signer::{MintedToken, TokenClaims, TokenRequest, TokenSigner};
 
 /// Shortest token lifetime minted, in seconds; shorter requests are raised to this.
-pub const MIN_LIFETIME_S: u64 = 60;
+/// A host renews a token with a third of its life left, so this leaves it several
+/// seconds for the renewal's round trip.
+pub const MIN_LIFETIME_S: u64 = 20;
 
 /// Token lifetime the control plane uses when nothing else is asked for, in seconds.
 pub const DEFAULT_LIFETIME_S: u64 = 300;

@@ -21,7 +21,7 @@ pub struct ServerConfig {
     pub token_service: String,
     /// The token issuer the registry expects.
     pub token_issuer: String,
-    /// Registry token lifetime in seconds (at least 60).
+    /// Registry token lifetime in seconds (at least 20).
     pub token_lifetime_s: u64,
     /// Assignment lifetime in seconds.
     pub assignment_lifetime_s: i64,

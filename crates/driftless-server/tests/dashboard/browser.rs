@@ -117,6 +117,10 @@ impl Tour {
         el.text().await.unwrap()
     }
 
+    /// Clicks the element at `css` and waits until the page it leads to has replaced
+    /// this one. Every click in the tour navigates, and the next page can have an
+    /// element of the same name (`#audit` before and after filtering): read too soon,
+    /// it is the old page's, stale by the time its text is asked for.
     async fn click(&self, css: &str) {
         let el = self
             .c
@@ -125,7 +129,21 @@ impl Tour {
             .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("no `{css}` to click: {e}"));
+        let page = self.c.find(Locator::Css("html")).await.unwrap();
         el.click().await.unwrap();
+        let start = Instant::now();
+        loop {
+            match page.tag_name().await {
+                Err(e) if e.is_stale_element_reference() => return,
+                Ok(_) => {}
+                Err(e) => panic!("after clicking `{css}`: {e}"),
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "clicking `{css}` led to no new page"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Keeps a screenshot of the page as `name.png`, after checking it is no error page.
