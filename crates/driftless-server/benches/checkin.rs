@@ -90,24 +90,13 @@ fn state(store: SqliteStore) -> (AppState, SigningKey) {
     );
     let material = generate_key_material("bench", t).unwrap();
     let config = ServerConfig {
-        registry_host: "127.0.0.1:5000".into(),
-        registry_insecure: true,
-        token_service: "driftless-registry".into(),
-        token_issuer: "driftless".into(),
         token_lifetime_s: 300,
-        assignment_lifetime_s: 6 * 3600,
-        next_checkin_s: 300,
-        operator_token_sha256: hex::encode(Sha256::digest(TOKEN.as_bytes())),
         rollout_tick_s: 3600,
-        artifacts_dir: None,
-        session_lifetime_s: 86_400,
-        heartbeat_flush_ms: 1000,
-        metrics: Default::default(),
-        max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
-        osv_dir: None,
-        status_history_retention_s: driftless_server::default_status_history_retention_s(),
-        max_in_flight: 1024,
-        artifacts_in_database: false,
+        ..ServerConfig::new(
+            "127.0.0.1:5000",
+            true,
+            hex::encode(Sha256::digest(TOKEN.as_bytes())),
+        )
     };
     let keys = Keys {
         director,

@@ -12,6 +12,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use driftless_trust_fixtures::published_release;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,8 +21,8 @@ use axum::http::{header, Method, Request, StatusCode};
 use driftless_server::{router, AppState};
 use driftless_store::{AuditEvent, CheckinReport, ImportedInstall, Install};
 use driftless_store_sqlite::SqliteStore;
-use driftless_wire::release::{DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage};
-use driftless_wire::{Digest, Envelope, RELEASE_PAYLOAD_TYPE};
+use driftless_wire::release::ReleaseDocument;
+use driftless_wire::{Envelope, RELEASE_PAYLOAD_TYPE};
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
 use tower::ServiceExt as _;
@@ -64,37 +65,9 @@ async fn operator(state: &AppState, path: &str, body: Value) -> Value {
 
 fn release(version: &str, counter: u64, key: &SigningKey) -> Envelope {
     let t = support::now();
-    let image = |service: &str| ReleaseImage {
-        service: service.into(),
-        repository: format!("{APP}/r{counter}/{service}"),
-        digest: Digest::of(format!("{service}-{version}").as_bytes()),
-        platforms: vec!["linux/amd64".into()],
-        size: 1024,
-    };
     let doc = ReleaseDocument {
-        doc_type: "release".into(),
-        app: APP.into(),
-        version: version.parse().unwrap(),
-        release_counter: counter,
-        created_at: t,
-        expires: t + 86400,
-        images: vec![image("web"), image("api")],
-        descriptor: DescriptorRef {
-            repository: format!("{APP}/r{counter}/compose"),
-            manifest_digest: Digest::of(b"manifest"),
-            digest: Digest::of(b"compose"),
-            size: 7,
-        },
-        config_schema: vec![],
-        health: HealthSpec::default(),
-        min_cli_version: "0.1.0".parse().unwrap(),
-        rollback_floor: 0,
-        cli: vec![],
         notes: Some(format!("Release {version}.")),
-        urgent: false,
-        migrations: Default::default(),
-        sboms: Vec::new(),
-        preflight: Default::default(),
+        ..published_release(APP, &version.parse().unwrap(), counter, &["web", "api"], t)
     };
     Envelope::sign(
         RELEASE_PAYLOAD_TYPE,

@@ -92,6 +92,39 @@ impl Default for MetricsConfig {
     }
 }
 
+impl ServerConfig {
+    /// The settings a new control plane runs on, for the registry at `registry_host` and
+    /// the operator token whose SHA-256 is `operator_token_sha256` (hex): every other
+    /// field as `settings.toml` gives it when the field is left out, and six-hour
+    /// assignments, five-minute check-ins and registry tokens.
+    pub fn new(
+        registry_host: impl Into<String>,
+        registry_insecure: bool,
+        operator_token_sha256: String,
+    ) -> ServerConfig {
+        ServerConfig {
+            registry_host: registry_host.into(),
+            registry_insecure,
+            token_service: "driftless-registry".into(),
+            token_issuer: "driftless".into(),
+            token_lifetime_s: driftless_registry_token::DEFAULT_LIFETIME_S,
+            assignment_lifetime_s: 6 * 3600,
+            next_checkin_s: 300,
+            operator_token_sha256,
+            rollout_tick_s: default_rollout_tick_s(),
+            artifacts_dir: None,
+            max_in_flight: default_max_in_flight(),
+            artifacts_in_database: false,
+            session_lifetime_s: default_session_lifetime_s(),
+            heartbeat_flush_ms: default_heartbeat_flush_ms(),
+            metrics: MetricsConfig::default(),
+            max_support_bundle_bytes: default_max_support_bundle_bytes(),
+            osv_dir: None,
+            status_history_retention_s: default_status_history_retention_s(),
+        }
+    }
+}
+
 fn default_rollout_tick_s() -> u64 {
     5
 }

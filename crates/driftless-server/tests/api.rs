@@ -2,6 +2,7 @@
 //! The control plane's HTTP API in process: the real router over an in-memory SQLite
 //! store, called with `tower::ServiceExt::oneshot`, no network.
 
+use driftless_trust_fixtures::published_release;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use driftless_wire::checkin::{
     request_signing_input, INSTALL_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
 use driftless_wire::keys::generate_signing_key;
-use driftless_wire::release::{DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage};
+use driftless_wire::release::ReleaseDocument;
 use driftless_wire::root::{Role, RoleKeys, RootDocument};
 use driftless_wire::{Digest, Envelope, KeyId, PublicKey, RELEASE_PAYLOAD_TYPE, ROOT_PAYLOAD_TYPE};
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -150,24 +151,13 @@ impl Harness {
         );
         let store = SqliteStore::open("sqlite::memory:").await.unwrap();
         let config = ServerConfig {
-            registry_host: "127.0.0.1:5000".into(),
-            registry_insecure: true,
-            token_service: "driftless-registry".into(),
-            token_issuer: "driftless".into(),
-            token_lifetime_s: driftless_registry_token::DEFAULT_LIFETIME_S,
-            assignment_lifetime_s: 6 * 3600,
-            next_checkin_s: 300,
-            operator_token_sha256: hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
-            rollout_tick_s: 5,
-            session_lifetime_s: driftless_server::default_session_lifetime_s(),
-            heartbeat_flush_ms: driftless_server::default_heartbeat_flush_ms(),
-            metrics: Default::default(),
-            max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
-            osv_dir: None,
-            status_history_retention_s: driftless_server::default_status_history_retention_s(),
             artifacts_dir,
-            max_in_flight: 1024,
             artifacts_in_database,
+            ..ServerConfig::new(
+                "127.0.0.1:5000",
+                true,
+                hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
+            )
         };
         let keys = driftless_server::Keys {
             director,
@@ -339,41 +329,10 @@ fn checkin_request(
 }
 
 /// A release document of `acme` with two images and the compose descriptor, each in
-/// the release's own repository.
+/// the release's own repositories.
 fn release_doc(version: &str, counter: u64) -> ReleaseDocument {
-    let t = now();
-    let image = |service: &str| ReleaseImage {
-        service: service.into(),
-        repository: format!("{APP}/r{counter}/{service}"),
-        digest: Digest::of(format!("{service}-{version}").as_bytes()),
-        platforms: vec!["linux/amd64".into()],
-        size: 1024,
-    };
-    ReleaseDocument {
-        doc_type: "release".into(),
-        app: APP.into(),
-        version: version.parse().unwrap(),
-        release_counter: counter,
-        created_at: t,
-        expires: t + 86400,
-        images: vec![image("web"), image("api")],
-        descriptor: DescriptorRef {
-            repository: format!("{APP}/r{counter}/compose"),
-            manifest_digest: Digest::of(b"manifest"),
-            digest: Digest::of(b"compose"),
-            size: 7,
-        },
-        config_schema: vec![],
-        health: HealthSpec::default(),
-        min_cli_version: "0.1.0".parse().unwrap(),
-        rollback_floor: 0,
-        cli: vec![],
-        notes: None,
-        urgent: false,
-        migrations: Default::default(),
-        preflight: Default::default(),
-        sboms: Vec::new(),
-    }
+    let version = version.parse().unwrap();
+    published_release(APP, &version, counter, &["web", "api"], now())
 }
 
 fn signed(doc: &ReleaseDocument, key: &SigningKey) -> Envelope {

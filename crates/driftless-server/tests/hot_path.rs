@@ -3,6 +3,7 @@
 //! kept in step with the database (in this process and across replicas), and
 //! heartbeats answered from memory and written in batches.
 
+use driftless_trust_fixtures::published_release;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -21,12 +22,12 @@ use driftless_store_sqlite::SqliteStore;
 use driftless_test_support::postgres::fresh_database;
 use driftless_wire::checkin::{request_signing_input, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use driftless_wire::keys::generate_signing_key;
-use driftless_wire::release::{DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage};
+use driftless_wire::release::ReleaseDocument;
 use driftless_wire::root::{Role, RoleKeys, RootDocument};
 use driftless_wire::session::{
     HostHandshake, SessionKey, SessionResponse, MAC_HEADER, SESSION_HEADER,
 };
-use driftless_wire::{Digest, Envelope, PublicKey, RELEASE_PAYLOAD_TYPE, ROOT_PAYLOAD_TYPE};
+use driftless_wire::{Envelope, PublicKey, RELEASE_PAYLOAD_TYPE, ROOT_PAYLOAD_TYPE};
 use ed25519_dalek::{Signer as _, SigningKey};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
@@ -119,24 +120,14 @@ impl Trust {
     /// A replica's state over `store`.
     fn state(&self, store: impl Store + 'static, session_lifetime_s: i64) -> AppState {
         let config = ServerConfig {
-            registry_host: "127.0.0.1:5000".into(),
-            registry_insecure: true,
-            token_service: "driftless-registry".into(),
-            token_issuer: "driftless".into(),
-            token_lifetime_s: driftless_registry_token::DEFAULT_LIFETIME_S,
-            assignment_lifetime_s: 6 * 3600,
-            next_checkin_s: 300,
-            operator_token_sha256: hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
             rollout_tick_s: 3600,
-            artifacts_dir: None,
             session_lifetime_s,
             heartbeat_flush_ms: 50,
-            metrics: Default::default(),
-            max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
-            osv_dir: None,
-            status_history_retention_s: driftless_server::default_status_history_retention_s(),
-            max_in_flight: 1024,
-            artifacts_in_database: false,
+            ..ServerConfig::new(
+                "127.0.0.1:5000",
+                true,
+                hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
+            )
         };
         let keys = Keys {
             director: self.director.clone(),
@@ -207,39 +198,7 @@ async fn operator(state: &AppState, method: Method, path: &str, body: Value) -> 
 }
 
 fn release_doc(version: &str, counter: u64) -> ReleaseDocument {
-    let t = now();
-    let image = |service: &str| ReleaseImage {
-        service: service.into(),
-        repository: format!("{APP}/r{counter}/{service}"),
-        digest: Digest::of(format!("{service}-{version}").as_bytes()),
-        platforms: vec!["linux/amd64".into()],
-        size: 1024,
-    };
-    ReleaseDocument {
-        doc_type: "release".into(),
-        app: APP.into(),
-        version: version.parse().unwrap(),
-        release_counter: counter,
-        created_at: t,
-        expires: t + 86400,
-        images: vec![image("web")],
-        descriptor: DescriptorRef {
-            repository: format!("{APP}/r{counter}/compose"),
-            manifest_digest: Digest::of(b"manifest"),
-            digest: Digest::of(b"compose"),
-            size: 7,
-        },
-        config_schema: vec![],
-        health: HealthSpec::default(),
-        min_cli_version: "0.1.0".parse().unwrap(),
-        rollback_floor: 0,
-        cli: vec![],
-        notes: None,
-        urgent: false,
-        migrations: Default::default(),
-        preflight: Default::default(),
-        sboms: Vec::new(),
-    }
+    published_release(APP, &version.parse().unwrap(), counter, &["web"], now())
 }
 
 /// Uploads release `version` (counter `counter`) signed by the release key.

@@ -458,24 +458,13 @@ async fn control_plane() -> (AppState, Arc<Interfering>) {
         failing_channel: Mutex::new(None),
     });
     let config = ServerConfig {
-        registry_host: "127.0.0.1:5000".into(),
-        registry_insecure: true,
-        token_service: "driftless-registry".into(),
-        token_issuer: "driftless".into(),
-        token_lifetime_s: driftless_registry_token::DEFAULT_LIFETIME_S,
         assignment_lifetime_s: 3600,
-        next_checkin_s: 300,
-        operator_token_sha256: hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
         rollout_tick_s: 3600,
-        artifacts_dir: None,
-        max_in_flight: 1024,
-        artifacts_in_database: false,
-        session_lifetime_s: driftless_server::default_session_lifetime_s(),
-        heartbeat_flush_ms: driftless_server::default_heartbeat_flush_ms(),
-        metrics: Default::default(),
-        max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
-        osv_dir: None,
-        status_history_retention_s: driftless_server::default_status_history_retention_s(),
+        ..ServerConfig::new(
+            "127.0.0.1:5000",
+            true,
+            hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
+        )
     };
     let keys = Keys {
         director,

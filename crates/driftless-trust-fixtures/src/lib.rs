@@ -164,6 +164,39 @@ pub fn release_doc_of(app: &str, counter: u64, floor: u64) -> ReleaseDocument {
     }
 }
 
+/// A release document of `app` at `version` as the control plane's tests publish it:
+/// an image per service of `services` and the descriptor, each in the release's own
+/// repositories (`<app>/r<counter>/…`), made at `now`, unexpired for a day.
+pub fn published_release(
+    app: &str,
+    version: &semver::Version,
+    counter: u64,
+    services: &[&str],
+    now: i64,
+) -> ReleaseDocument {
+    let image = |service: &&str| ReleaseImage {
+        service: (*service).into(),
+        repository: format!("{app}/r{counter}/{service}"),
+        digest: Digest::of(format!("{service}-{version}").as_bytes()),
+        platforms: vec!["linux/amd64".into()],
+        size: 1024,
+    };
+    ReleaseDocument {
+        version: version.clone(),
+        release_counter: counter,
+        created_at: now,
+        expires: now + DAY,
+        images: services.iter().map(image).collect(),
+        descriptor: DescriptorRef {
+            repository: format!("{app}/r{counter}/compose"),
+            manifest_digest: Digest::of(b"manifest"),
+            digest: Digest::of(b"compose"),
+            size: 7,
+        },
+        ..release_doc_of(app, counter, 0)
+    }
+}
+
 /// An assignment of `r` to [`INSTALL_ID`] on `stable` with `sequence`, naming the exact
 /// payload of `release`; issued a minute before [`NOW`], valid an hour, no downgrade.
 pub fn assignment(release: &Envelope, r: &ReleaseDocument, sequence: u64) -> Assignment {

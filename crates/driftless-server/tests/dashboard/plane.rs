@@ -1,6 +1,7 @@
 //! A control plane served on loopback for the dashboard's tests, the operator's API
 //! calls that set up a fleet, and hosts that check in with real signed requests.
 
+use driftless_trust_fixtures::published_release;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -9,8 +10,8 @@ use driftless_server::AppState;
 use driftless_store_sqlite::SqliteStore;
 use driftless_wire::checkin::{request_signing_input, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use driftless_wire::keys::generate_signing_key;
-use driftless_wire::release::{DescriptorRef, HealthSpec, ReleaseDocument, ReleaseImage};
-use driftless_wire::{Digest, Envelope, PublicKey, RELEASE_PAYLOAD_TYPE};
+use driftless_wire::release::ReleaseDocument;
+use driftless_wire::{Envelope, PublicKey, RELEASE_PAYLOAD_TYPE};
 use ed25519_dalek::{Signer as _, SigningKey};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -215,37 +216,9 @@ fn now_ms() -> i64 {
 
 /// A release of `acme` with two images, each in the release's own repository.
 fn release_doc(version: &str, counter: u64) -> ReleaseDocument {
-    let t = now();
-    let image = |service: &str| ReleaseImage {
-        service: service.into(),
-        repository: format!("{APP}/r{counter}/{service}"),
-        digest: Digest::of(format!("{service}-{version}").as_bytes()),
-        platforms: vec!["linux/amd64".into()],
-        size: 1024,
-    };
+    let version = version.parse().unwrap();
     ReleaseDocument {
-        doc_type: "release".into(),
-        app: APP.into(),
-        version: version.parse().unwrap(),
-        release_counter: counter,
-        created_at: t,
-        expires: t + 86400,
-        images: vec![image("web"), image("api")],
-        descriptor: DescriptorRef {
-            repository: format!("{APP}/r{counter}/compose"),
-            manifest_digest: Digest::of(b"manifest"),
-            digest: Digest::of(b"compose"),
-            size: 7,
-        },
-        config_schema: vec![],
-        health: HealthSpec::default(),
-        min_cli_version: "0.1.0".parse().unwrap(),
-        rollback_floor: 0,
-        cli: vec![],
         notes: Some(format!("Release {version}: faster start-up.")),
-        urgent: false,
-        migrations: Default::default(),
-        preflight: Default::default(),
-        sboms: Vec::new(),
+        ..published_release(APP, &version, counter, &["web", "api"], now())
     }
 }

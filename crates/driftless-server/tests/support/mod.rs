@@ -76,24 +76,14 @@ pub fn state_with_key(
         root,
     };
     let config = ServerConfig {
-        registry_host: "127.0.0.1:5000".into(),
-        registry_insecure: true,
-        token_service: "driftless-registry".into(),
-        token_issuer: "driftless".into(),
-        token_lifetime_s: 300,
         assignment_lifetime_s: 3600,
-        next_checkin_s: 300,
-        operator_token_sha256: hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
         rollout_tick_s: 3600,
-        session_lifetime_s: driftless_server::default_session_lifetime_s(),
-        heartbeat_flush_ms: driftless_server::default_heartbeat_flush_ms(),
-        metrics: Default::default(),
-        max_support_bundle_bytes: driftless_server::default_max_support_bundle_bytes(),
-        osv_dir: None,
-        status_history_retention_s: driftless_server::default_status_history_retention_s(),
-        artifacts_dir: None,
         max_in_flight,
-        artifacts_in_database: false,
+        ..ServerConfig::new(
+            "127.0.0.1:5000",
+            true,
+            hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
+        )
     };
     (AppState::new(store, keys, config), key)
 }
