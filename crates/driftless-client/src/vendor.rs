@@ -314,7 +314,13 @@ impl VendorClient {
             .basic_auth("operator", Some(&self.token))
             .query(&scopes);
         let answer: serde_json::Value = self.http.send(req, &url).await?.json()?;
-        Ok(answer["token"].as_str().unwrap_or_default().to_string())
+        match answer["token"].as_str() {
+            Some(token) if !token.is_empty() => Ok(token.to_string()),
+            _ => Err(ClientError::Malformed {
+                url,
+                reason: "the answer carries no registry token".into(),
+            }),
+        }
     }
     /// Imports a status receipt an air-gapped host wrote.
     pub async fn import_receipt(

@@ -79,3 +79,19 @@ async fn a_malformed_check_in_answer_is_a_protocol_error_not_a_panic() {
         .unwrap_err();
     assert!(matches!(err, ClientError::Malformed { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn a_registry_token_answer_without_a_token_is_malformed_not_an_empty_password() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/registry/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("{\"expires_in\":300}"))
+        .mount(&server)
+        .await;
+    let client = driftless_client::VendorClient::new(&server.uri(), "dlop_x").unwrap();
+    let err = client
+        .registry_pull_token(&["acme/web".to_string()])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Malformed { .. }), "{err}");
+}
