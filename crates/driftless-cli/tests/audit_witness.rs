@@ -36,7 +36,11 @@ fn sign_checkpoint(w: &World) -> AuditCheckpoint {
 /// Grows the log by `n` entries.
 fn grow_log(w: &World, n: usize) {
     for i in 0..n {
-        w.vendor_ok(&["customer", "create", &format!("witness-{i}-{}", rand_suffix())]);
+        w.vendor_ok(&[
+            "customer",
+            "create",
+            &format!("witness-{i}-{}", rand_suffix()),
+        ]);
     }
 }
 
@@ -111,5 +115,9 @@ fn a_host_refuses_a_checkpoint_of_a_log_rewritten_after_it_saw_one() {
     assert_eq!(row["reason"]["code"], "audit_log_forked", "{row}");
 
     // Every later sync refuses it too: the host does not forget what it saw.
-    assert_exit(&w.sync("h"), AUDIT_VERIFICATION, "the sync after the refusal");
+    assert_exit(
+        &w.sync("h"),
+        AUDIT_VERIFICATION,
+        "the sync after the refusal",
+    );
 }

@@ -34,12 +34,16 @@ pub async fn witness(
     };
     authenticate_install(&state, &id, &headers, signed).await?;
     let req: WitnessRequest = parse_json(&body, "audit checkpoint request")?;
-    let newest = state.store.latest_audit_checkpoint().await?.ok_or_else(|| {
-        ApiError::not_found(
-            "no_audit_checkpoint",
-            "this control plane has signed no audit checkpoint",
-        )
-    })?;
+    let newest = state
+        .store
+        .latest_audit_checkpoint()
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "no_audit_checkpoint",
+                "this control plane has signed no audit checkpoint",
+            )
+        })?;
     let checkpoint: Envelope =
         serde_json::from_str(&newest.envelope).map_err(ApiError::internal)?;
     let hash_at_since = match req.since {

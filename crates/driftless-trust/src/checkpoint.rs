@@ -194,15 +194,31 @@ mod tests {
         );
         // Two rotations: each root lists its key and the one before it.
         let mut v2 = root_listing(&middle);
-        v2.keys.insert(key_id_of(&oldest), PublicKey::from_signing_key(&oldest));
-        v2.checkpoint.as_mut().unwrap().keyids.push(key_id_of(&oldest));
+        v2.keys
+            .insert(key_id_of(&oldest), PublicKey::from_signing_key(&oldest));
+        v2.checkpoint
+            .as_mut()
+            .unwrap()
+            .keyids
+            .push(key_id_of(&oldest));
         let mut v3 = root_listing(&newest);
-        v3.keys.insert(key_id_of(&middle), PublicKey::from_signing_key(&middle));
-        v3.checkpoint.as_mut().unwrap().keyids.push(key_id_of(&middle));
+        v3.keys
+            .insert(key_id_of(&middle), PublicKey::from_signing_key(&middle));
+        v3.checkpoint
+            .as_mut()
+            .unwrap()
+            .keyids
+            .push(key_id_of(&middle));
         let chain = [root_listing(&oldest), v2, v3.clone()];
         let old = signed(&checkpoint(3, "ab"), &oldest);
-        assert!(verify_checkpoint(&old, &v3).is_err(), "the newest root alone");
-        assert_eq!(verify_checkpoint_by_any(&old, &chain), Ok(checkpoint(3, "ab")));
+        assert!(
+            verify_checkpoint(&old, &v3).is_err(),
+            "the newest root alone"
+        );
+        assert_eq!(
+            verify_checkpoint_by_any(&old, &chain),
+            Ok(checkpoint(3, "ab"))
+        );
         let forged = signed(&checkpoint(3, "ab"), &generate_signing_key());
         assert!(matches!(
             verify_checkpoint_by_any(&forged, &chain),
@@ -237,7 +253,10 @@ mod tests {
         );
         let truncated = require_witnessed_extension(&last, &checkpoint(14, "bb"), None);
         assert!(
-            matches!(truncated, Err(TrustError::AuditLogForked { found: None, .. })),
+            matches!(
+                truncated,
+                Err(TrustError::AuditLogForked { found: None, .. })
+            ),
             "{truncated:?}"
         );
         assert!(matches!(
