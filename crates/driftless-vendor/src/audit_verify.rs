@@ -34,16 +34,15 @@ const NEIGHBOURHOOD: u64 = 500;
 /// Runs `audit verify`.
 pub async fn run(client: &VendorClient, args: VerifyArgs) -> Result<()> {
     let roots = verified_roots(client, args.root_fingerprint.as_deref()).await?;
-    let root = roots.as_slice();
     let mut checkpoints = Vec::new();
     if let Some(env) = newest_checkpoint(client).await? {
-        let cp = checked_checkpoint(&env, &root, "the control plane's newest checkpoint")?;
+        let cp = checked_checkpoint(&env, &roots, "the control plane's newest checkpoint")?;
         checkpoints.push((cp, "the control plane's newest checkpoint".to_string()));
     }
     if let Some(path) = &args.checkpoint {
         let env = read_checkpoint(path)?;
         let source = format!("the checkpoint in {}", path.display());
-        checkpoints.push((checked_checkpoint(&env, &root, &source)?, source));
+        checkpoints.push((checked_checkpoint(&env, &roots, &source)?, source));
     }
     let sizes: Vec<u64> = checkpoints.iter().map(|(cp, _)| cp.tree_size).collect();
     let mut check = ChainCheck::new(&sizes);
