@@ -1,15 +1,17 @@
-//! Every host a witness of the vendor's audit log, end to end (a real `serve` and CLI;
-//! no release is needed, so nothing is pulled): a sync keeps the control plane's newest
-//! signed checkpoint, accepts one that extends it, and after the log is truncated and
-//! rewritten behind the control plane's back (its own checkpoints deleted, so it signs
-//! over the rewritten log) refuses the next checkpoint: exit 20, the one it saw kept,
-//! and the reason `audit_log_forked` in its status and in the vendor's fleet view.
+//! Every host a witness of the vendor's audit log, end to end (a real `serve`, registry
+//! and CLI, one small release): a sync keeps the control plane's newest signed
+//! checkpoint (from a `200`), accepts one that extends it (named by a `304`), and after
+//! the log is truncated and rewritten behind the control plane's back (its own
+//! checkpoints deleted, so it signs over the rewritten log) refuses the next checkpoint:
+//! exit 20, the one it saw kept, the app still running, and the reason
+//! `audit_log_forked` in its status and in the vendor's fleet view.
 //!
 //! Needs `cargo build --bins` first (scripts/test does).
 #![allow(clippy::unwrap_used)]
 
 use driftless_exit::code::AUDIT_VERIFICATION;
 use driftless_test_support::process::{assert_exit, stderr};
+use driftless_test_support::release_spec::Spec;
 use driftless_test_support::world::World;
 use driftless_wire::audit_checkpoint::AuditCheckpoint;
 use driftless_wire::{Envelope, AUDIT_CHECKPOINT_PAYLOAD_TYPE};
@@ -71,9 +73,11 @@ fn tamper(w: &World, statements: &[&str]) {
 #[test]
 fn a_host_refuses_a_checkpoint_of_a_log_rewritten_after_it_saw_one() {
     let w = World::new("witness");
+    w.release("1.0.0", Spec::PORTS);
     let id = w.install("h");
     let first = sign_checkpoint(&w);
     w.sync_ok("h");
+    w.assert_runs("h", "1.0.0");
     assert_eq!(witnessed(&w, "h"), first, "the first checkpoint is kept");
 
     // The log grows: the next checkpoint extends the one the host saw.
@@ -108,6 +112,7 @@ fn a_host_refuses_a_checkpoint_of_a_log_rewritten_after_it_saw_one() {
         "{err}"
     );
     assert!(err.contains("the running app was not touched"), "{err}");
+    w.assert_runs("h", "1.0.0");
     assert_eq!(witnessed(&w, "h"), grown, "the refused checkpoint was kept");
     let status = w.status("h");
     assert_eq!(status["reason"]["code"], "audit_log_forked", "{status}");
