@@ -8,6 +8,7 @@
 mod agent;
 mod apply;
 mod approve;
+mod audit_witness;
 mod bundle;
 mod checkin_session;
 mod config_cmd;

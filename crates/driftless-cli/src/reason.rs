@@ -47,6 +47,11 @@ pub fn code_of(err: &anyhow::Error) -> ReasonCode {
         return ReasonCode::CliTooOld;
     }
     for cause in err.chain() {
+        if let Some(driftless_exit::Coded(driftless_exit::code::AUDIT_VERIFICATION, _)) =
+            cause.downcast_ref()
+        {
+            return ReasonCode::AuditLogForked;
+        }
         if cause.is::<DiskFull>() {
             return ReasonCode::DiskFull;
         }

@@ -326,6 +326,27 @@ impl StateDir {
         write_atomic(&path, &serde_json::to_vec_pretty(env)?, false)
     }
 
+    /// The audit checkpoint this host witnessed last (`None` when it saw none, or the
+    /// file is unreadable: the next one is then taken on first sight).
+    pub fn load_witnessed_checkpoint(&self) -> Option<Envelope> {
+        fs::read(self.witnessed_checkpoint_path())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    }
+
+    /// Keeps the audit checkpoint this host witnessed last, atomically.
+    pub fn save_witnessed_checkpoint(&self, env: &Envelope) -> Result<()> {
+        write_atomic(
+            &self.witnessed_checkpoint_path(),
+            &serde_json::to_vec_pretty(env)?,
+            false,
+        )
+    }
+
+    fn witnessed_checkpoint_path(&self) -> PathBuf {
+        self.root.join("trust").join("audit-checkpoint.json")
+    }
+
     /// Reads `sync.json` (empty when absent or unreadable).
     pub fn load_sync(&self) -> SyncRecord {
         fs::read(self.sync_path())

@@ -56,14 +56,36 @@ pub struct Ctx<'a> {
     pub dir: &'a StateDir,
     /// `config.toml`.
     pub config: Config,
-    key: SigningKey,
-    client: InstallClient,
+    pub(crate) key: SigningKey,
+    pub(crate) client: InstallClient,
     /// The container runtime.
     pub runtime: DockerRuntime,
     /// How progress is shown.
     pub progress: Progress,
     /// What this sync's check-in told the control plane, when it answered 304.
     told_on_304: std::sync::Mutex<Option<serde_json::Value>>,
+    /// Why the control plane's audit checkpoint was refused, if it was: the sync goes
+    /// on and fails with it at the end (see [`crate::audit_witness`]).
+    witness_refusal: std::sync::Mutex<Option<anyhow::Error>>,
+}
+
+impl Ctx<'_> {
+    /// Witnesses the audit checkpoint a check-in answer named, keeping a refusal.
+    async fn witness(&self, offered: Option<u64>) {
+        if let Err(e) = crate::audit_witness::witness(self, offered).await {
+            if let Ok(mut refusal) = self.witness_refusal.lock() {
+                *refusal = Some(e);
+            }
+        }
+    }
+
+    /// `outcome`, unless the audit checkpoint was refused during the sync.
+    fn witnessed(&self, outcome: SyncOutcome) -> Result<SyncOutcome> {
+        match self.witness_refusal.lock().ok().and_then(|mut r| r.take()) {
+            Some(refusal) => Err(refusal),
+            None => Ok(outcome),
+        }
+    }
 }
 
 impl<'a> Ctx<'a> {
@@ -82,6 +104,7 @@ impl<'a> Ctx<'a> {
             runtime,
             progress,
             told_on_304: std::sync::Mutex::default(),
+            witness_refusal: std::sync::Mutex::default(),
         })
     }
 }
@@ -182,8 +205,10 @@ pub async fn sync_from(
         runtime,
         progress,
         told_on_304: std::sync::Mutex::default(),
+        witness_refusal: std::sync::Mutex::default(),
     };
-    match converge(&ctx, &mut record, &mut repaired, bundle).await {
+    let converged = converge(&ctx, &mut record, &mut repaired, bundle).await;
+    match converged.and_then(|outcome| ctx.witnessed(outcome)) {
         Ok(mut outcome) => {
             record.status = outcome.version.as_ref().map(|_| InstallStatus::Converged);
             record.reason = if !repaired.is_empty() {
@@ -345,11 +370,15 @@ pub(crate) async fn check_in(
     .context("check-in failed; the running app was not touched")?;
     record.last_checkin = Some(now);
     let (response, etag) = match outcome {
-        CheckinOutcome::NotModified { root_version } => {
+        CheckinOutcome::NotModified {
+            root_version,
+            audit_checkpoint_size,
+        } => {
             if let Ok(mut told_on_304) = ctx.told_on_304.lock() {
                 *told_on_304 = told(&req);
             }
             walk_roots(ctx, root_version, now).await?;
+            ctx.witness(audit_checkpoint_size).await;
             let version = record
                 .assigned_version
                 .clone()
@@ -371,8 +400,10 @@ pub(crate) async fn check_in(
             response,
             etag,
             root_version,
+            audit_checkpoint_size,
         } => {
             walk_roots(ctx, root_version, now).await?;
+            ctx.witness(audit_checkpoint_size).await;
             (response, etag)
         }
     };

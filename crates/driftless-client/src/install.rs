@@ -5,6 +5,7 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use driftless_wire::api::{ServerInfo, SupportBundleInfo};
+use driftless_wire::audit_checkpoint::{WitnessRequest, WitnessResponse};
 use driftless_wire::checkin::{
     request_signing_input, CheckinRequest, CheckinResponse, RegisterRequest, RegisterResponse,
     RegistryLoginResponse, RegistryTokenResponse, UninstallRequest, INSTALL_HEADER,
@@ -33,6 +34,8 @@ pub enum CheckinOutcome {
     NotModified {
         /// The newest root version the server has.
         root_version: Option<u64>,
+        /// The tree size of the server's newest audit checkpoint, if it signs them.
+        audit_checkpoint_size: Option<u64>,
     },
     /// `200`: a (possibly new) assignment, with its ETag.
     Updated {
@@ -42,6 +45,8 @@ pub enum CheckinOutcome {
         etag: Option<String>,
         /// The newest root version the server has.
         root_version: Option<u64>,
+        /// The tree size of the server's newest audit checkpoint, if it signs them.
+        audit_checkpoint_size: Option<u64>,
     },
     /// `429`/`503`: try again after this many seconds.
     RetryAfter(u64),
@@ -167,13 +172,20 @@ impl InstallClient {
             r = r.header(reqwest::header::IF_NONE_MATCH, format!("\"{tag}\""));
         }
         let answer = self.http.send(r, &url).await?;
-        let root_version = answer
-            .headers
-            .get(driftless_wire::checkin::ROOT_VERSION_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
+        let number = |name: &str| {
+            answer
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+        };
+        let root_version = number(driftless_wire::checkin::ROOT_VERSION_HEADER);
+        let audit_checkpoint_size = number(driftless_wire::checkin::AUDIT_CHECKPOINT_HEADER);
         match answer.status {
-            StatusCode::NOT_MODIFIED => Ok(CheckinOutcome::NotModified { root_version }),
+            StatusCode::NOT_MODIFIED => Ok(CheckinOutcome::NotModified {
+                root_version,
+                audit_checkpoint_size,
+            }),
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
                 let secs = answer
                     .headers
@@ -194,6 +206,7 @@ impl InstallClient {
                     response: Box::new(response),
                     etag,
                     root_version,
+                    audit_checkpoint_size,
                 })
             }
         }
@@ -276,6 +289,21 @@ impl InstallClient {
     ) -> Result<RegistryTokenResponse, ClientError> {
         let path = format!("/v1/installs/{install_id}/registry-token");
         let (r, url) = self.signed_post(&path, key, signed_at_ms, None::<&()>)?;
+        self.http.send(r, &url).await?.json()
+    }
+
+    /// Asks, with a request signed at `signed_at_ms` (see [`InstallClient::checkin`]),
+    /// for the newest audit checkpoint and the hash the log holds at tree size `since`.
+    pub async fn audit_checkpoint(
+        &self,
+        install_id: &str,
+        key: &SigningKey,
+        since: Option<u64>,
+        signed_at_ms: i64,
+    ) -> Result<WitnessResponse, ClientError> {
+        let path = format!("/v1/installs/{install_id}/audit-checkpoint");
+        let req = WitnessRequest { since };
+        let (r, url) = self.signed_post(&path, key, signed_at_ms, Some(&req))?;
         self.http.send(r, &url).await?.json()
     }
 

@@ -155,7 +155,7 @@ pub const CODES: &[ExitCodeInfo] = &[
     },
     ExitCodeInfo {
         code: code::AUDIT_VERIFICATION,
-        meaning: "the audit log failed verification (`driftless-vendor audit verify` names the entry), or a checkpoint is forged",
+        meaning: "the audit log failed verification (`driftless-vendor audit verify` names the entry), or a checkpoint is forged; for `driftless sync`: the vendor's audit log no longer extends the checkpoint this host saw (the sync itself completed)",
     },
     ExitCodeInfo {
         code: code::LICENSE_REFUSED,

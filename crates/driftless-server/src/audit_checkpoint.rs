@@ -1,8 +1,14 @@
 //! Signed checkpoints of the audit log: the tree size and head hash, signed with the
 //! checkpoint key the root lists. Written by every replica's upkeep when the log grew
 //! (the store keeps one per tree size, so a fleet of replicas stores one), and on an
-//! operator's request before saving one outside the database.
+//! operator's request before saving one outside the database. The newest one's tree
+//! size is kept in memory for the check-in answers' header (see [`set_header`]), so
+//! hosts witness the log without a database read per check-in.
 
+use std::sync::atomic::Ordering;
+
+use axum::http::HeaderValue;
+use axum::response::Response;
 use driftless_store::{StoreError, StoredCheckpoint};
 use driftless_wire::audit_checkpoint::{AuditCheckpoint, CHECKPOINT_DOC_TYPE};
 use driftless_wire::{Envelope, AUDIT_CHECKPOINT_PAYLOAD_TYPE};
@@ -30,6 +36,7 @@ pub async fn sign_if_grown(state: &AppState) -> Result<Option<StoredCheckpoint>,
         return Ok(None);
     };
     let latest = state.store.latest_audit_checkpoint().await?;
+    remember(state, latest.as_ref());
     let Some(head) = state.store.list_audit(1).await?.into_iter().next() else {
         return Ok(latest);
     };
@@ -56,7 +63,30 @@ pub async fn sign_if_grown(state: &AppState) -> Result<Option<StoredCheckpoint>,
     {
         tracing::info!(tree_size = doc.tree_size, "audit checkpoint signed");
     }
-    Ok(state.store.latest_audit_checkpoint().await?)
+    let latest = state.store.latest_audit_checkpoint().await?;
+    remember(state, latest.as_ref());
+    Ok(latest)
+}
+
+/// Keeps the tree size of `latest` for the check-in answers (a store whose
+/// checkpoints were deleted is remembered as having none).
+fn remember(state: &AppState, latest: Option<&StoredCheckpoint>) {
+    let size = latest.map_or(0, |cp| cp.tree_size);
+    state
+        .hot
+        .audit_checkpoint_size
+        .store(size, Ordering::Relaxed);
+}
+
+/// Puts the newest checkpoint's tree size on a check-in answer, from memory.
+pub fn set_header(state: &AppState, resp: &mut Response) {
+    let size = state.hot.audit_checkpoint_size.load(Ordering::Relaxed);
+    if size > 0 {
+        resp.headers_mut().insert(
+            driftless_wire::checkin::AUDIT_CHECKPOINT_HEADER,
+            HeaderValue::from(size),
+        );
+    }
 }
 
 /// Refuses to sign when the entry `cp` covers no longer has the hash it signed.

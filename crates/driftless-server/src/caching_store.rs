@@ -27,6 +27,9 @@ pub struct HotState {
     pub feed: FeedCursor,
     /// Heartbeats waiting to be written.
     pub heartbeats: crate::heartbeats::HeartbeatQueue,
+    /// The tree size of the newest audit checkpoint, as the upkeep last read it (0:
+    /// none), for the check-in answer's header.
+    pub audit_checkpoint_size: std::sync::atomic::AtomicU64,
 }
 
 /// [`Store`] over `inner` that keeps [`HotState`]'s cache in step.

@@ -498,7 +498,9 @@ fn no_release(state: &AppState, view: &CheckinView) -> Response {
         )),
         pending: None,
     };
-    Json(body).into_response()
+    let mut resp = Json(body).into_response();
+    crate::audit_checkpoint::set_header(state, &mut resp);
+    resp
 }
 
 /// The ETag the install says it holds, without its quotes.
@@ -604,6 +606,8 @@ fn set_root_version(state: &AppState, resp: &mut Response) {
         driftless_wire::checkin::ROOT_VERSION_HEADER,
         HeaderValue::from(v),
     );
+    // Every answer that names the root names the newest audit checkpoint too.
+    crate::audit_checkpoint::set_header(state, resp);
 }
 
 fn set_etag(resp: &mut Response, etag: &str) {

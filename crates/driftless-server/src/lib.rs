@@ -5,6 +5,7 @@
 //! can serve one database.
 
 mod audit_checkpoint;
+mod audit_witness;
 mod auth;
 mod cache;
 mod caching_store;

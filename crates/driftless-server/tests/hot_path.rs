@@ -20,7 +20,9 @@ use driftless_store::Store;
 use driftless_store_postgres::PgStore;
 use driftless_store_sqlite::SqliteStore;
 use driftless_test_support::postgres::fresh_database;
-use driftless_wire::checkin::{request_signing_input, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use driftless_wire::checkin::{
+    request_signing_input, AUDIT_CHECKPOINT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
 use driftless_wire::keys::generate_signing_key;
 use driftless_wire::release::ReleaseDocument;
 use driftless_wire::root::{Role, RoleKeys, RootDocument};
@@ -67,6 +69,7 @@ struct Trust {
     root_env: Envelope,
     root: RootDocument,
     release_key: SigningKey,
+    checkpoint: SigningKey,
 }
 
 impl Trust {
@@ -114,6 +117,7 @@ impl Trust {
             root_env,
             root,
             release_key,
+            checkpoint: generate_signing_key(),
         }
     }
 
@@ -132,7 +136,7 @@ impl Trust {
         let keys = Keys {
             director: self.director.clone(),
             tokens: TokenSigner::from_pem(&self.key_pem, &self.cert_pem).unwrap(),
-            checkpoint: None,
+            checkpoint: Some(self.checkpoint.clone()),
             roots: vec![self.root_env.clone()],
             root: self.root.clone(),
         };
@@ -143,6 +147,8 @@ impl Trust {
 struct Answer {
     status: StatusCode,
     etag: Option<String>,
+    /// The tree size the audit checkpoint header names.
+    audit_size: Option<u64>,
     body: Vec<u8>,
 }
 
@@ -179,11 +185,20 @@ async fn send(state: &AppState, req: Request<Body>) -> Answer {
         .headers()
         .get(header::ETAG)
         .map(|v| v.to_str().unwrap().trim_matches('"').to_string());
+    let audit_size = resp
+        .headers()
+        .get(AUDIT_CHECKPOINT_HEADER)
+        .map(|v| v.to_str().unwrap().parse().unwrap());
     let body = axum::body::to_bytes(resp.into_body(), 1 << 24)
         .await
         .unwrap()
         .to_vec();
-    Answer { status, etag, body }
+    Answer {
+        status,
+        etag,
+        audit_size,
+        body,
+    }
 }
 
 async fn operator(state: &AppState, method: Method, path: &str, body: Value) -> Answer {
@@ -897,5 +912,53 @@ async fn refuses_a_too_long_report(trust: &Trust, state: AppState) {
             .iter()
             .any(|c| c.version.as_deref() == Some(longest.as_str())),
         "{summary:?}"
+    );
+}
+
+/// Asks for the newest audit checkpoint as `host`, naming the tree size it saw.
+async fn witness(state: &AppState, host: &Host, since: u64) -> Answer {
+    let path = format!("/v1/installs/{}/audit-checkpoint", host.id);
+    let body = json!({ "since": since }).to_string();
+    let req = signed(&path, &host.key, request_ms(), body.as_bytes())
+        .body(Body::from(body))
+        .unwrap();
+    send(state, req).await
+}
+
+#[tokio::test]
+async fn check_in_answers_name_the_newest_audit_checkpoint_and_a_host_can_fetch_it() {
+    let (_trust, state, license) = single().await;
+    let mut host = register(&state, &license).await;
+    host.open_session(&state).await;
+    let signed = operator(&state, Method::POST, "/v1/audit/checkpoint", json!({})).await;
+    assert_eq!(signed.status, StatusCode::OK);
+    let env: Envelope = serde_json::from_slice(&signed.body).unwrap();
+    let cp: Value = serde_json::from_slice(&env.payload_bytes().unwrap()).unwrap();
+    let size = cp["tree_size"].as_u64().unwrap();
+
+    let tag = host.converge(&state).await;
+    // The heartbeat's `304`, answered from memory, names it too.
+    let beat = send(
+        &state,
+        host.mac_checkin(request_ms(), "converged", Some("1.0.0"), Some(&tag)),
+    )
+    .await;
+    assert_eq!(beat.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(beat.audit_size, Some(size));
+
+    let answer = witness(&state, &host, size).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["hash_at_since"], cp["head"]);
+    assert_eq!(
+        answer.json()["checkpoint"],
+        serde_json::to_value(&env).unwrap()
+    );
+    // A size the log never reached: no hash to state.
+    let beyond = witness(&state, &host, size + 1000).await;
+    assert_eq!(beyond.status, StatusCode::OK);
+    assert!(
+        beyond.json().get("hash_at_since").is_none(),
+        "{}",
+        beyond.json()
     );
 }

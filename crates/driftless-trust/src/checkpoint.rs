@@ -1,5 +1,6 @@
-//! Checks a signed audit-log checkpoint against a root document, and whether a newer
-//! checkpoint extends an older one.
+//! Checks a signed audit-log checkpoint against a root document (or any version of the
+//! root chain, for checkpoints older than the newest key), and whether a newer
+//! checkpoint extends an older one a witness saw.
 
 use driftless_wire::audit_checkpoint::{AuditCheckpoint, CHECKPOINT_DOC_TYPE};
 use driftless_wire::root::{Role, RootDocument};
@@ -39,6 +40,48 @@ pub fn verify_checkpoint(
         });
     }
     Ok(cp)
+}
+
+/// The checkpoint in `env`, signed by the checkpoint keys of any version in `roots` (a
+/// verified root chain, oldest first): a checkpoint signed before two rotations of the
+/// checkpoint key names a key only an older root lists. The error is the newest root's.
+pub fn verify_checkpoint_by_any(
+    env: &Envelope,
+    roots: &[RootDocument],
+) -> Result<AuditCheckpoint, TrustError> {
+    let mut newest_err = TrustError::Malformed {
+        what: WHAT,
+        reason: "no root document to verify it with".into(),
+    };
+    for (i, root) in roots.iter().enumerate().rev() {
+        match verify_checkpoint(env, root) {
+            Ok(cp) => return Ok(cp),
+            Err(e) if i + 1 == roots.len() => newest_err = e,
+            Err(_) => {}
+        }
+    }
+    Err(newest_err)
+}
+
+/// A witness's rule: refuses `newest` unless it extends `last`, the checkpoint the host
+/// saw last. A hash chain has no proof of extension short of its entries (which are
+/// the vendor's business, not the host's), so the control plane states the hash its log
+/// holds now at entry `last.tree_size` (`hash_at_last`; `None` when it holds no such
+/// entry): a log that grew past `last` must still have `last.head` there.
+pub fn require_witnessed_extension(
+    last: &AuditCheckpoint,
+    newest: &AuditCheckpoint,
+    hash_at_last: Option<&str>,
+) -> Result<(), TrustError> {
+    require_extension(last, newest)?;
+    if newest.tree_size == last.tree_size || hash_at_last == Some(last.head.as_str()) {
+        return Ok(());
+    }
+    Err(TrustError::AuditLogForked {
+        tree_size: last.tree_size,
+        signed: last.head.clone(),
+        found: hash_at_last.map(Into::into),
+    })
 }
 
 /// Refuses `newer` unless it extends `older`: a log never shrinks, and at the same
@@ -139,6 +182,90 @@ mod tests {
         assert!(matches!(
             verify_checkpoint(&env, &root_listing(&key)),
             Err(TrustError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn a_checkpoint_signed_by_a_key_only_an_older_root_lists_verifies_against_the_chain() {
+        let (oldest, middle, newest) = (
+            generate_signing_key(),
+            generate_signing_key(),
+            generate_signing_key(),
+        );
+        // Two rotations: each root lists its key and the one before it.
+        let mut v2 = root_listing(&middle);
+        v2.keys
+            .insert(key_id_of(&oldest), PublicKey::from_signing_key(&oldest));
+        v2.checkpoint
+            .as_mut()
+            .unwrap()
+            .keyids
+            .push(key_id_of(&oldest));
+        let mut v3 = root_listing(&newest);
+        v3.keys
+            .insert(key_id_of(&middle), PublicKey::from_signing_key(&middle));
+        v3.checkpoint
+            .as_mut()
+            .unwrap()
+            .keyids
+            .push(key_id_of(&middle));
+        let chain = [root_listing(&oldest), v2, v3.clone()];
+        let old = signed(&checkpoint(3, "ab"), &oldest);
+        assert!(
+            verify_checkpoint(&old, &v3).is_err(),
+            "the newest root alone"
+        );
+        assert_eq!(
+            verify_checkpoint_by_any(&old, &chain),
+            Ok(checkpoint(3, "ab"))
+        );
+        let forged = signed(&checkpoint(3, "ab"), &generate_signing_key());
+        assert!(matches!(
+            verify_checkpoint_by_any(&forged, &chain),
+            Err(TrustError::Threshold { got: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn a_witness_accepts_a_grown_log_that_still_holds_its_head() {
+        let last = checkpoint(10, "aa");
+        assert_eq!(
+            require_witnessed_extension(&last, &checkpoint(12, "bb"), Some("aa")),
+            Ok(())
+        );
+        // The same checkpoint again needs no statement.
+        assert_eq!(
+            require_witnessed_extension(&last, &checkpoint(10, "aa"), None),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_witness_refuses_a_log_rewritten_or_truncated_under_its_head() {
+        let last = checkpoint(10, "aa");
+        assert_eq!(
+            require_witnessed_extension(&last, &checkpoint(14, "bb"), Some("cc")),
+            Err(TrustError::AuditLogForked {
+                tree_size: 10,
+                signed: "aa".into(),
+                found: Some("cc".into()),
+            })
+        );
+        let truncated = require_witnessed_extension(&last, &checkpoint(14, "bb"), None);
+        assert!(
+            matches!(
+                truncated,
+                Err(TrustError::AuditLogForked { found: None, .. })
+            ),
+            "{truncated:?}"
+        );
+        assert!(matches!(
+            require_witnessed_extension(&last, &checkpoint(9, "aa"), Some("aa")),
+            Err(TrustError::Rollback { .. })
+        ));
+        assert!(matches!(
+            require_witnessed_extension(&last, &checkpoint(10, "dd"), Some("aa")),
+            Err(TrustError::Mismatch { .. })
         ));
     }
 

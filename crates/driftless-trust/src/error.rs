@@ -92,6 +92,16 @@ pub enum TrustError {
         /// The offered version.
         got: u64,
     },
+    /// The control plane's audit log no longer extends a checkpoint this host saw.
+    #[error("{}", forked_message(*tree_size, signed, found.as_deref()))]
+    AuditLogForked {
+        /// The tree size of the checkpoint this host saw last.
+        tree_size: u64,
+        /// The head hash that checkpoint signed.
+        signed: String,
+        /// The hash the log holds at that entry now (`None`: it holds no such entry).
+        found: Option<String>,
+    },
     /// The document is malformed.
     #[error("malformed {what}: {reason}")]
     Malformed {
@@ -107,6 +117,18 @@ fn floor_setter(version: Option<&str>) -> String {
     match version {
         Some(v) => format!("release {v}, which this host verified"),
         None => "a release this host verified".into(),
+    }
+}
+
+/// Says how the log no longer reaches the checkpoint a host saw.
+fn forked_message(tree_size: u64, signed: &str, found: Option<&str>) -> String {
+    match found {
+        Some(found) => format!(
+            "the vendor's audit log was rewritten: entry {tree_size} now has hash {found}, not the {signed} of the checkpoint this host saw"
+        ),
+        None => format!(
+            "the vendor's audit log was truncated: it no longer holds entry {tree_size}, the head of the checkpoint this host saw"
+        ),
     }
 }
 
@@ -129,6 +151,9 @@ impl TrustError {
             TrustError::BelowRollbackFloor { floor, .. } => Some(format!(
                 "nothing was pulled and the running release keeps running; the vendor must assign release counter {floor} or newer (the floor is signed by the release key)"
             )),
+            TrustError::AuditLogForked { .. } => Some(
+                "the running app was not touched; tell your vendor: this host witnessed their audit log before it was changed (the checkpoint it saw is kept in the state directory)".into(),
+            ),
             _ => None,
         }
     }

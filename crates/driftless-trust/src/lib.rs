@@ -9,7 +9,9 @@ mod local_rollback;
 mod state;
 mod verify;
 
-pub use checkpoint::{require_extension, verify_checkpoint};
+pub use checkpoint::{
+    require_extension, require_witnessed_extension, verify_checkpoint, verify_checkpoint_by_any,
+};
 pub use error::TrustError;
 pub use local_rollback::verify_local_rollback;
 pub use state::TrustState;

@@ -111,9 +111,9 @@ pub(crate) async fn page_after(client: &VendorClient, after: u64) -> Result<Vec<
 /// `audit checkpoint -o FILE`: verified against the root chain before it is written.
 async fn save_checkpoint(client: &VendorClient, args: &CheckpointArgs) -> Result<()> {
     let env = client.audit_checkpoint(true).await?;
-    let root = crate::audit_verify::verified_root(client, None).await?;
+    let roots = crate::audit_verify::verified_roots(client, None).await?;
     let cp =
-        crate::audit_verify::checked_checkpoint(&env, &root, "the control plane's checkpoint")?;
+        crate::audit_verify::checked_checkpoint(&env, &roots, "the control plane's checkpoint")?;
     let text = serde_json::to_vec_pretty(&env)?;
     std::fs::write(&args.output, text)
         .with_context(|| format!("cannot write {}", args.output.display()))?;

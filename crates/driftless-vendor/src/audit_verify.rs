@@ -33,16 +33,16 @@ const NEIGHBOURHOOD: u64 = 500;
 
 /// Runs `audit verify`.
 pub async fn run(client: &VendorClient, args: VerifyArgs) -> Result<()> {
-    let root = verified_root(client, args.root_fingerprint.as_deref()).await?;
+    let roots = verified_roots(client, args.root_fingerprint.as_deref()).await?;
     let mut checkpoints = Vec::new();
     if let Some(env) = newest_checkpoint(client).await? {
-        let cp = checked_checkpoint(&env, &root, "the control plane's newest checkpoint")?;
+        let cp = checked_checkpoint(&env, &roots, "the control plane's newest checkpoint")?;
         checkpoints.push((cp, "the control plane's newest checkpoint".to_string()));
     }
     if let Some(path) = &args.checkpoint {
         let env = read_checkpoint(path)?;
         let source = format!("the checkpoint in {}", path.display());
-        checkpoints.push((checked_checkpoint(&env, &root, &source)?, source));
+        checkpoints.push((checked_checkpoint(&env, &roots, &source)?, source));
     }
     let sizes: Vec<u64> = checkpoints.iter().map(|(cp, _)| cp.tree_size).collect();
     let mut check = ChainCheck::new(&sizes);
@@ -112,35 +112,40 @@ async fn neighbours(
 }
 
 /// The control plane's root chain, each version verified from version 1 (pinned to
-/// `fingerprint`, else to the fingerprint the control plane states).
-pub(crate) async fn verified_root(
+/// `fingerprint`, else to the fingerprint the control plane states), oldest first: a
+/// checkpoint is checked against the keys of every version, so one signed before two
+/// rotations of the checkpoint key still verifies.
+pub(crate) async fn verified_roots(
     client: &VendorClient,
     fingerprint: Option<&str>,
-) -> Result<RootDocument> {
+) -> Result<Vec<RootDocument>> {
     let info = client.info().await?;
     let pinned = fingerprint.unwrap_or(&info.root_fingerprint);
     let now = crate::clock::now();
     let first = client.root(1).await?;
-    let mut root = driftless_trust::verify_root_v1(&first, pinned, now)
-        .map_err(|e| verification(format!("root version 1: {e}")))?;
+    let mut roots = vec![driftless_trust::verify_root_v1(&first, pinned, now)
+        .map_err(|e| verification(format!("root version 1: {e}")))?];
     for v in 2..=info.root_version {
         let env = client.root(v).await?;
-        root = driftless_trust::verify_root_update(&root, &env, now)
+        let newest = roots.last().ok_or_else(|| anyhow!("no root version 1"))?;
+        let next = driftless_trust::verify_root_update(newest, &env, now)
             .map_err(|e| verification(format!("root version {v}: {e}")))?;
+        roots.push(next);
     }
-    Ok(root)
+    Ok(roots)
 }
 
-/// The checkpoint in `env`, refused unless the checkpoint key `root` lists signed it.
+/// The checkpoint in `env`, refused unless a checkpoint key of a version of the root
+/// chain `roots` (oldest first) signed it.
 pub(crate) fn checked_checkpoint(
     env: &Envelope,
-    root: &RootDocument,
+    roots: &[RootDocument],
     source: &str,
 ) -> Result<AuditCheckpoint> {
-    driftless_trust::verify_checkpoint(env, root).map_err(|e| {
+    driftless_trust::verify_checkpoint_by_any(env, roots).map_err(|e| {
         verification(format!(
-            "{source} is refused: {e} (root version {} lists the checkpoint keys)",
-            root.version
+            "{source} is refused: {e} (no root version 1 to {} lists a key that signed it)",
+            roots.len()
         ))
     })
 }

@@ -245,6 +245,27 @@ fn a_rotated_checkpoint_key_signs_new_checkpoints_and_the_old_ones_still_verify(
     plane.vendor_ok(&["app", "create", "before"]);
     let old = plane.dir.path().join("old.json");
     plane.vendor_ok(&["audit", "checkpoint", "-o", old.to_str().unwrap()]);
+    let new = rotate_and_sign(&plane, 2, &old);
+    for kept in [&old, &new] {
+        let out = plane.verify(&["--checkpoint", kept.to_str().unwrap()]);
+        assert_success(
+            &out,
+            "verify with a checkpoint from either side of the rotation",
+        );
+    }
+    // Two rotations on, the newest root no longer lists the first key: the checkpoint
+    // it signed verifies against the root version that did.
+    let newest = rotate_and_sign(&plane, 3, &new);
+    for kept in [&old, &new, &newest] {
+        let out = plane.verify(&["--checkpoint", kept.to_str().unwrap()]);
+        assert_success(&out, "verify with a checkpoint two rotations old");
+    }
+}
+
+/// Rotates the checkpoint key (to root `version`), then signs checkpoints until the new
+/// key signs one (`serve` publishes the new root within seconds; until then the old key
+/// signs); returns the file it is saved in. `previous` was signed by the key replaced.
+fn rotate_and_sign(plane: &Plane, version: u64, previous: &Path) -> std::path::PathBuf {
     let data = plane.dir.path().join("control");
     let data_arg = data.to_str().unwrap();
     let rotate = [
@@ -255,37 +276,29 @@ fn a_rotated_checkpoint_key_signs_new_checkpoints_and_the_old_ones_still_verify(
         "--data-dir",
         data_arg,
     ];
-    assert_eq!(plane.vendor_ok(&rotate).trim(), "2");
+    assert_eq!(plane.vendor_ok(&rotate).trim(), version.to_string());
     let listing: serde_json::Value =
         serde_json::from_str(&plane.vendor_ok(&["keys", "list", "--json", "--data-dir", data_arg]))
             .unwrap();
     let ids = listing["roles"]["checkpoint"]["keyids"].as_array().unwrap();
     assert_eq!(ids.len(), 2, "the previous key is kept for the overlap");
     let new_key = ids[0].as_str().unwrap().to_string();
-    assert_eq!(ids[1].as_str().unwrap(), signer(&old));
+    assert_eq!(ids[1].as_str().unwrap(), signer(previous));
 
-    // `serve` publishes the new root within seconds; until then the old key signs.
-    let new = plane.dir.path().join("new.json");
+    let new = plane.dir.path().join(format!("signed-by-v{version}.json"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let mut n = 0;
     loop {
         n += 1;
-        plane.vendor_ok(&["app", "create", &format!("after-{n}")]);
+        plane.vendor_ok(&["app", "create", &format!("after-v{version}-{n}")]);
         plane.vendor_ok(&["audit", "checkpoint", "-o", new.to_str().unwrap()]);
         if signer(&new) == new_key {
-            break;
+            return new;
         }
         assert!(
             std::time::Instant::now() < deadline,
             "checkpoints are still signed by the old key"
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    for kept in [&old, &new] {
-        let out = plane.verify(&["--checkpoint", kept.to_str().unwrap()]);
-        assert_success(
-            &out,
-            "verify with a checkpoint from either side of the rotation",
-        );
     }
 }

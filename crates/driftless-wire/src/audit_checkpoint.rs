@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::envelope::Envelope;
+
 /// The `type` of every checkpoint document.
 pub const CHECKPOINT_DOC_TYPE: &str = "audit-checkpoint";
 
@@ -19,4 +21,25 @@ pub struct AuditCheckpoint {
     pub head: String,
     /// When it was signed, Unix seconds.
     pub at: i64,
+}
+
+/// `POST /v1/installs/{id}/audit-checkpoint`: a host asks for the newest checkpoint,
+/// to witness it against the one it saw last.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct WitnessRequest {
+    /// The tree size of the checkpoint the host saw last, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<u64>,
+}
+
+/// The answer: the newest checkpoint, and what the log holds now at the host's last
+/// tree size.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WitnessResponse {
+    /// The newest signed checkpoint, the envelope as signed.
+    pub checkpoint: Envelope,
+    /// The hash of entry `since` in the log now; absent when the log holds no such
+    /// entry (or the request named none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_at_since: Option<String>,
 }

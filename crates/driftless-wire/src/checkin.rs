@@ -21,6 +21,10 @@ pub const MIN_TIMESTAMP_MS: i64 = 100_000_000_000;
 pub const INSTALL_HEADER: &str = "x-driftless-install";
 /// Header on every check-in answer (200 and 304): the newest root version.
 pub const ROOT_VERSION_HEADER: &str = "x-driftless-root-version";
+/// Header on every check-in answer (200 and 304) of a control plane that signs audit
+/// checkpoints: the tree size of its newest one. A host that saw another asks for it
+/// (`POST /v1/installs/{id}/audit-checkpoint`) and witnesses it; older CLIs ignore it.
+pub const AUDIT_CHECKPOINT_HEADER: &str = "x-driftless-audit-checkpoint";
 /// The most root versions an install walks in one check-in.
 pub const MAX_ROOT_STEPS: u64 = 64;
 /// The largest root document an install accepts.

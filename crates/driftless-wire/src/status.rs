@@ -138,6 +138,9 @@ pub enum ReasonCode {
     /// A preflight check of the new release failed on this host; nothing was pulled
     /// and the running release keeps running.
     PreflightFailed,
+    /// The vendor's audit log no longer extends the checkpoint this host saw last: it
+    /// was truncated or rewritten; the host refused the newer checkpoint.
+    AuditLogForked,
     /// Anything else, including a code this build does not know (a newer peer's).
     #[serde(other)]
     Other,
@@ -164,6 +167,7 @@ impl ReasonCode {
             ReasonCode::WaitingForWindow => "waiting_for_window",
             ReasonCode::RolledBackByCustomer => "rolled_back_by_customer",
             ReasonCode::PreflightFailed => "preflight_failed",
+            ReasonCode::AuditLogForked => "audit_log_forked",
             ReasonCode::Other => "other",
         }
     }

@@ -113,6 +113,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/installs/{id}/registry-token",
             post(crate::registry_renewal::renew),
         )
+        .route(
+            "/v1/installs/{id}/audit-checkpoint",
+            post(crate::audit_witness::witness),
+        )
         .route("/v1/fleet/summary", get(fleet::summary))
         .route("/v1/audit", get(audit::list))
         .route(
