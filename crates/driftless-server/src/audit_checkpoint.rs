@@ -6,6 +6,7 @@
 //! hosts witness the log without a database read per check-in.
 
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use axum::http::HeaderValue;
 use axum::response::Response;
@@ -69,13 +70,26 @@ pub async fn sign_if_grown(state: &AppState) -> Result<Option<StoredCheckpoint>,
 }
 
 /// Keeps the tree size of `latest` for the check-in answers (a store whose
-/// checkpoints were deleted is remembered as having none).
+/// checkpoints were deleted is remembered as having none). Each host fetches the
+/// checkpoint the answers name once, so a new one is named at most once per
+/// `witness_interval_s`: on a fleet whose log grows all the time, a host would
+/// otherwise fetch one on nearly every check-in.
 fn remember(state: &AppState, latest: Option<&StoredCheckpoint>) {
     let size = latest.map_or(0, |cp| cp.tree_size);
-    state
-        .hot
-        .audit_checkpoint_size
-        .store(size, Ordering::Relaxed);
+    let named = &state.hot.audit_checkpoint_size;
+    let current = named.load(Ordering::Relaxed);
+    if size == current {
+        return;
+    }
+    let interval = Duration::from_secs(state.config.witness_interval_s);
+    let Ok(mut named_at) = state.hot.audit_checkpoint_named_at.lock() else {
+        return;
+    };
+    let due = current == 0 || named_at.is_none_or(|at| at.elapsed() >= interval);
+    if due {
+        named.store(size, Ordering::Relaxed);
+        *named_at = Some(Instant::now());
+    }
 }
 
 /// Puts the newest checkpoint's tree size on a check-in answer, from memory.

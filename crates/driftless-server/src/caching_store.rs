@@ -30,6 +30,9 @@ pub struct HotState {
     /// The tree size of the newest audit checkpoint, as the upkeep last read it (0:
     /// none), for the check-in answer's header.
     pub audit_checkpoint_size: std::sync::atomic::AtomicU64,
+    /// When [`HotState::audit_checkpoint_size`] last changed: it changes at most once
+    /// per `witness_interval_s`, since every host fetches the checkpoint it names.
+    pub audit_checkpoint_named_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// [`Store`] over `inner` that keeps [`HotState`]'s cache in step.

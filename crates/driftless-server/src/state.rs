@@ -66,6 +66,11 @@ pub struct ServerConfig {
     /// seconds.
     #[serde(default = "default_status_history_retention_s")]
     pub status_history_retention_s: i64,
+    /// How often check-in answers may name a newer audit checkpoint, in seconds. Every
+    /// host fetches the one named to witness the log, so this bounds that to one
+    /// request per host per interval; `0` names each checkpoint as it is signed.
+    #[serde(default = "default_witness_interval_s")]
+    pub witness_interval_s: u64,
 }
 
 /// Settings of the `/metrics` endpoint.
@@ -121,6 +126,7 @@ impl ServerConfig {
             max_support_bundle_bytes: default_max_support_bundle_bytes(),
             osv_dir: None,
             status_history_retention_s: default_status_history_retention_s(),
+            witness_interval_s: default_witness_interval_s(),
         }
     }
 }
@@ -146,6 +152,11 @@ pub fn default_max_support_bundle_bytes() -> u64 {
 /// Ninety days.
 pub fn default_status_history_retention_s() -> i64 {
     90 * 86_400
+}
+
+/// An hour.
+fn default_witness_interval_s() -> u64 {
+    3600
 }
 
 /// A second.
