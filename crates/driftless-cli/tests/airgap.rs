@@ -319,4 +319,37 @@ fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() 
     std::fs::write(&forged_path, forged.to_string()).unwrap();
     let out = w.vendor(&["receipt", "import", forged_path.to_str().unwrap()]);
     assert_exit(&out, BUNDLE_REFUSED, "import a changed receipt");
+    receipts_must_chain(&w, files.path());
+}
+
+/// Writes the host's next receipt to `dir/name`.
+fn receipt(w: &World, dir: &Path, name: &str) -> String {
+    let path = dir.join(name).to_str().unwrap().to_string();
+    let out = w.driftless("h", &["status", "--receipt", &path]);
+    assert_success(&out, "status --receipt");
+    path
+}
+
+/// Receipt 1 was imported. A fork (the host's chain restored to an earlier receipt,
+/// as a restored backup or a copied host would) and a gap are refused.
+fn receipts_must_chain(w: &World, dir: &Path) {
+    let last = w.state_dir("h").join("receipts.last.json");
+    let after_r1 = std::fs::read(&last).unwrap();
+    let r2 = receipt(w, dir, "receipt-2.json");
+    w.vendor_ok(&["receipt", "import", &r2]);
+    let after_r2 = std::fs::read(&last).unwrap();
+    std::fs::write(&last, &after_r1).unwrap();
+    let fork = receipt(w, dir, "receipt-2-fork.json");
+    let out = w.vendor(&["receipt", "import", &fork]);
+    assert_exit(&out, BUNDLE_REFUSED, "import a forked receipt");
+    assert!(stderr(&out).contains("fork"), "{}", stderr(&out));
+
+    std::fs::write(&last, &after_r2).unwrap();
+    let r3 = receipt(w, dir, "receipt-3.json");
+    let r4 = receipt(w, dir, "receipt-4.json");
+    let out = w.vendor(&["receipt", "import", &r4]);
+    assert_exit(&out, BUNDLE_REFUSED, "import receipt 4 before 3");
+    assert!(stderr(&out).contains("a gap"), "{}", stderr(&out));
+    w.vendor_ok(&["receipt", "import", &r3]);
+    w.vendor_ok(&["receipt", "import", &r4]);
 }
