@@ -4,7 +4,7 @@
 use driftless_wire::release::ReleaseDocument;
 use driftless_wire::Digest;
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::error::BundleError;
 use crate::format::{BlobEntry, Index};
@@ -100,5 +100,15 @@ pub fn expected_index(
         app: release.app.clone(),
         version: release.version.to_string(),
         blobs: blobs.into_values().collect(),
+        since: None,
     })
+}
+
+/// The index of a delta bundle: `full` without the blobs `base` (the index of the
+/// release it goes on top of) already carried.
+pub fn delta_index(mut full: Index, base: &Index) -> Index {
+    let carried: HashSet<&Digest> = base.blobs.iter().map(|b| &b.digest).collect();
+    full.blobs.retain(|b| !carried.contains(&b.digest));
+    full.since = Some(base.version.clone());
+    full
 }

@@ -6,9 +6,12 @@
 //! checked against what the release names. All of it happens in memory before anything
 //! is written, so a refused bundle changes nothing. The verified bundle is then served
 //! by a registry on loopback and the release is applied exactly as online.
+//!
+//! The host keeps the verified blobs of the releases it applied from bundles (the
+//! current one and the one before), so a delta bundle (`--since`) need not carry them.
 
 use anyhow::{Context as _, Result};
-use driftless_bundle::{Bundle, LoopbackRegistry, VerifiedBundle};
+use driftless_bundle::{Base, Bundle, KeptBlobs, LoopbackRegistry, VerifiedBundle};
 use driftless_exit::code::BUNDLE_REFUSED;
 use driftless_trust::{
     verify_assignment, verify_release, verify_root_update, verify_root_v1, TrustState, Verified,
@@ -52,8 +55,20 @@ fn refused(file: &Path, e: impl Into<anyhow::Error>) -> anyhow::Error {
     e.context(driftless_exit::Coded(BUNDLE_REFUSED, line))
 }
 
-/// Opens and checks `file` against `trust` for `install_id`, persisting nothing.
-pub fn check(trust: &TrustState, install_id: &str, file: &Path, now: i64) -> Result<Checked> {
+/// The blobs this host kept from the bundles it applied.
+fn kept(dir: &StateDir) -> KeptBlobs {
+    KeptBlobs::new(&dir.root().join("bundle-blobs"))
+}
+
+/// Opens and checks `file` against `trust` for `install_id`, persisting nothing; a
+/// delta bundle's left-out blobs come from what `installed` (none at install) kept.
+pub fn check(
+    trust: &TrustState,
+    install_id: &str,
+    file: &Path,
+    now: i64,
+    installed: Option<&StateDir>,
+) -> Result<Checked> {
     let bundle = Bundle::open(file).map_err(|e| refused(file, e))?;
     let mut state = trust.clone();
     let mut new_roots = Vec::new();
@@ -72,8 +87,27 @@ pub fn check(trust: &TrustState, install_id: &str, file: &Path, now: i64) -> Res
     let mut verified =
         verify_release(&state, &assignment, &r_env, now).map_err(|e| refused(file, e))?;
     verified.next_state.root = state.root.clone();
+    let base_release = match (&bundle.index.since, installed) {
+        (None, _) => None,
+        (Some(since), Some(dir)) if dir.release_dir(since).is_dir() => {
+            Some(dir.load_verified(since).map_err(|e| refused(file, e))?.1)
+        }
+        (Some(since), _) => {
+            return Err(refused(
+                file,
+                anyhow::anyhow!(
+                    "it is a delta bundle on top of release {since}, which this host never applied; ask your vendor for a full bundle (without --since)"
+                ),
+            ))
+        }
+    };
+    let kept = installed.map(kept);
+    let base = base_release
+        .as_ref()
+        .zip(kept.as_ref())
+        .map(|(release, kept)| Base { release, kept });
     let bundle = bundle
-        .verify(&verified.release)
+        .verify(&verified.release, base)
         .map_err(|e| refused(file, e))?;
     Ok(Checked {
         new_roots,
@@ -114,7 +148,9 @@ pub fn anchor(file: &Path, fingerprint: &str, now: i64) -> Result<(Envelope, Tru
     Ok((root_env, TrustState::new(root, &a.app)))
 }
 
-/// Persists what `checked` verified: new roots, the documents, the raised counters.
+/// Persists what `checked` verified: new roots, the documents, the raised counters,
+/// and the release's blobs (kept for the next delta bundle, with the running release's;
+/// older ones are dropped).
 pub fn persist(dir: &StateDir, checked: &Checked) -> Result<String> {
     for (v, env) in &checked.new_roots {
         dir.save_root(*v, env)?;
@@ -122,6 +158,16 @@ pub fn persist(dir: &StateDir, checked: &Checked) -> Result<String> {
     let version = checked.verified.release.version.to_string();
     dir.save_verified(&version, &checked.assignment, &checked.release)?;
     dir.save_trust(&checked.verified.next_state)?;
+    let kept = kept(dir);
+    kept.keep(&checked.bundle)
+        .context("cannot keep the bundle's blobs for the next delta bundle")?;
+    let running = dir.current_version();
+    let versions: Vec<&str> = [Some(version.as_str()), running.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    kept.retain(&versions)
+        .context("cannot drop the blobs of releases no longer needed")?;
     Ok(version)
 }
 

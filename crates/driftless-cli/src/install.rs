@@ -288,7 +288,7 @@ fn install_from_bundle(
     let now = now();
     let (root_env, trust) = crate::bundle::anchor(file, opts.root_fingerprint.trim(), now)?;
     let install_id = driftless_wire::airgap::license_install_id_of_key(&opts.license);
-    let checked = crate::bundle::check(&trust, &install_id, file, now)?;
+    let checked = crate::bundle::check(&trust, &install_id, file, now, None)?;
     let a = &checked.verified.assignment;
     let config = Config {
         server: crate::bundle::AIRGAP_SERVER.to_string(),

@@ -498,7 +498,7 @@ async fn from_bundle(
     file: &std::path::Path,
 ) -> Result<Assigned> {
     let trust = ctx.dir.load_trust()?;
-    let checked = crate::bundle::check(&trust, &ctx.config.install_id, file, now())?;
+    let checked = crate::bundle::check(&trust, &ctx.config.install_id, file, now(), Some(ctx.dir))?;
     let release = &checked.verified.release;
     let cli: semver::Version = CLI_VERSION.parse()?;
     if release.min_cli_version > cli {

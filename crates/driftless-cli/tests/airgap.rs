@@ -51,6 +51,47 @@ fn bundle_expiring(w: &World, version: &str, license: &str, out: &Path, expires:
     );
 }
 
+fn bundle_since(w: &World, version: &str, since: &str, license: &str, out: &Path) {
+    let o = out.to_str().unwrap();
+    let args = ["bundle", "create", "--app", &w.app, "--version", version];
+    let out = w.vendor(
+        &[
+            &args[..],
+            &["--since", since, "--license", license, "-o", o],
+        ]
+        .concat(),
+    );
+    assert_success(&out, "driftless-vendor bundle create --since");
+    eprintln!("bundle create {version} --since {since}: {}", stderr(&out));
+}
+
+/// Release 2.0.1 changes only web (api is 2.0.0's image, retagged): the delta bundle
+/// on top of 2.0.0 against the full one (figures for the README; not applied).
+fn one_service_delta_figures(w: &World, license: &str, dir: &Path) {
+    let compose = w.build("2.0.1", Spec::PORTS);
+    let api = |v: &str| format!("{}/api:{v}", w.app);
+    let tagged = std::process::Command::new("docker")
+        .args(["tag", &api("2.0.0"), &api("2.0.1")])
+        .status()
+        .unwrap();
+    assert!(tagged.success(), "docker tag");
+    w.publish("2.0.1", &compose);
+    let (full, delta) = (dir.join("2.0.1.bundle"), dir.join("2.0.1-delta.bundle"));
+    bundle(w, "2.0.1", license, &full);
+    bundle_since(w, "2.0.1", "2.0.0", license, &delta);
+    let (full, delta) = (
+        std::fs::metadata(&full).unwrap().len(),
+        std::fs::metadata(&delta).unwrap().len(),
+    );
+    eprintln!(
+        "one-service change (2.0.1 on top of 2.0.0): full bundle {full} bytes, delta {delta} bytes"
+    );
+    assert!(
+        delta < full / 2,
+        "the delta ({delta}) is not much smaller than the full bundle ({full})"
+    );
+}
+
 /// The bundle's size against the sum of its images' compressed layers (figures for
 /// the README, shown with --nocapture).
 fn report_size(bytes: &[u8]) {
@@ -200,6 +241,9 @@ fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() 
     w.release("2.0.0", Spec::PORTS);
     let b2 = files.path().join("2.0.0.bundle");
     bundle(&w, "2.0.0", &license, &b2);
+    let b2_delta = files.path().join("2.0.0-since-1.0.0.bundle");
+    bundle_since(&w, "2.0.0", "1.0.0", &license, &b2_delta);
+    one_service_delta_figures(&w, &license, files.path());
     w.release(
         "3.0.0",
         Spec {
@@ -254,6 +298,12 @@ fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() 
     assert!(stderr(&out).contains("install id"), "{}", stderr(&out));
     assert!(!w.state_dir("h").join("config.toml").exists());
 
+    // A delta bundle cannot install a host: it has no release to take the rest from.
+    let out = install(&w, "h", &b2_delta, &key_file);
+    assert_exit(&out, BUNDLE_REFUSED, "install from a delta bundle");
+    assert!(stderr(&out).contains("delta bundle"), "{}", stderr(&out));
+    assert!(!w.state_dir("h").join("config.toml").exists());
+
     report_size(&good);
     let started = Instant::now();
     assert_success(&install(&w, "h", &b1, &key_file), "install --bundle");
@@ -271,9 +321,15 @@ fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() 
     );
     w.assert_serves_on_ports("1.0.0");
 
-    let out = sync(&w, "h", &b2);
-    assert_success(&out, "sync --bundle 2.0.0");
+    // The upgrade comes as a delta bundle: what 1.0.0 carried is taken from the host.
+    let out = sync(&w, "h", &b2_delta);
+    assert_success(&out, "sync --bundle with a delta bundle on top of 1.0.0");
     w.assert_serves_on_ports("2.0.0");
+    eprintln!(
+        "2.0.0: full bundle {} bytes, delta on top of 1.0.0 {} bytes",
+        std::fs::metadata(&b2).unwrap().len(),
+        std::fs::metadata(&b2_delta).unwrap().len()
+    );
 
     // A release that fails its health check is rolled back, exactly as online.
     let out = sync(&w, "h", &b3);
