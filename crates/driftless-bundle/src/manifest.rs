@@ -1,5 +1,6 @@
 //! What the signed release document names, blob by blob: its images' manifests, their
-//! configs and layers, and the descriptor's manifest and blobs.
+//! configs and layers, the descriptor's manifest and blobs, and its SBOMs (each an
+//! artifact manifest beside its image, with the document as its one layer).
 
 use driftless_wire::release::ReleaseDocument;
 use driftless_wire::Digest;
@@ -75,6 +76,12 @@ pub fn expected_index(
         .iter()
         .map(|i| (i.digest.clone(), None))
         .chain([(release.descriptor.manifest_digest.clone(), None)])
+        .chain(
+            release
+                .sboms
+                .iter()
+                .map(|s| (s.manifest_digest.clone(), None)),
+        )
         .collect();
     while let Some((digest, listed_type)) = todo.pop() {
         if blobs.contains_key(&digest) {
@@ -95,6 +102,21 @@ pub fn expected_index(
                 blobs.entry(r.digest.clone()).or_insert(r);
             }
         }
+    }
+    // The signed release names each SBOM document by digest too: its manifest must
+    // carry exactly that document.
+    if let Some(s) = release
+        .sboms
+        .iter()
+        .find(|s| !blobs.contains_key(&s.digest))
+    {
+        return Err(BundleError::Manifest {
+            digest: s.manifest_digest.to_string(),
+            reason: format!(
+                "the SBOM of service `{}` does not carry the document {} the release names",
+                s.service, s.digest
+            ),
+        });
     }
     Ok(Index {
         app: release.app.clone(),

@@ -79,6 +79,11 @@ impl VerifiedBundle {
         }
     }
 
+    /// What the index says of blob `digest` (size, media type), if the release names it.
+    pub fn entry(&self, digest: &Digest) -> Option<&BlobEntry> {
+        self.blobs.get(digest).map(|(_, e)| e)
+    }
+
     /// Bytes of blobs the bundle file itself carries.
     pub fn carried_bytes(&self) -> u64 {
         self.index.blob_bytes()

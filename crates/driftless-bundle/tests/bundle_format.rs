@@ -250,3 +250,43 @@ fn a_changed_kept_blob_is_refused() {
         .unwrap_err();
     assert!(matches!(err, BundleError::BlobDigest { .. }), "{err}");
 }
+
+/// Release 1.0.0 with an SBOM of web: an artifact manifest whose one layer is the
+/// document the release names by digest.
+fn release_with_sbom(document: &[u8], named: &[u8]) -> (ReleaseDocument, Blobs) {
+    let (release, mut blobs) = release();
+    let sbom_manifest = manifest(&mut blobs, b"{}", &[document]);
+    let mut doc = serde_json::to_value(&release).unwrap();
+    doc["sboms"] = json!([{
+        "service": "web", "repository": "acme/r1/web",
+        "manifest_digest": sbom_manifest.to_string(),
+        "digest": Digest::of(named).to_string(), "size": named.len(),
+        "media_type": "application/vnd.cyclonedx+json",
+    }]);
+    (serde_json::from_value(doc).unwrap(), blobs)
+}
+
+#[test]
+fn a_release_s_sboms_are_bundled_and_verified_by_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let sbom: &[u8] = br#"{"bomFormat":"CycloneDX"}"#;
+    let (with_sbom, blobs) = release_with_sbom(sbom, sbom);
+    let path = write(dir.path(), &with_sbom, &blobs);
+    let verified = Bundle::open(&path)
+        .unwrap()
+        .verify(&with_sbom, None)
+        .unwrap();
+    let named = &with_sbom.sboms[0].digest;
+    assert_eq!(verified.read_blob(named, 1 << 20).unwrap(), sbom);
+    // Without the SBOM's blobs, the bundle is not the release's.
+    let (plain, _) = release();
+    let err = check(&write(dir.path(), &plain, &blobs), &with_sbom).unwrap_err();
+    assert!(matches!(err, BundleError::Index { .. }), "{err}");
+}
+
+#[test]
+fn an_sbom_manifest_that_does_not_carry_the_named_document_is_refused() {
+    let (release, blobs) = release_with_sbom(b"another document", b"the named one");
+    let err = expected_index(&release, &mut &blobs).unwrap_err();
+    assert!(err.to_string().contains("SBOM of service `web`"), "{err}");
+}

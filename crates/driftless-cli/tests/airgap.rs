@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// A CycloneDX SBOM of one component.
+const SBOM: &str = r#"{"bomFormat":"CycloneDX","specVersion":"1.5","version":1,"components":[{"type":"library","name":"busybox","version":"1.36.1","licenses":[{"license":{"id":"GPL-2.0-only"}}]}]}"#;
+
 /// The id of the license whose key is `key`'s (the only license of `app` before a second).
 fn license_id(w: &World, customer_of: &str) -> String {
     let all = w.vendor_json(&["license", "list", "--json"]);
@@ -235,7 +238,13 @@ fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() 
     let other_key_file = files.path().join("other-license");
     std::fs::write(&other_key_file, other_key.trim()).unwrap();
 
-    w.release("1.0.0", Spec::PORTS);
+    // 1.0.0 has an SBOM of web, which its bundles carry.
+    let sbom = files.path().join("web.cdx.json");
+    std::fs::write(&sbom, SBOM).unwrap();
+    let compose = w.build("1.0.0", Spec::PORTS);
+    let web_sbom = format!("web={}", sbom.display());
+    w.publish_app(&w.app, "1.0.0", &compose, &["--sbom", &web_sbom]);
+    w.promote("1.0.0", "stable");
     let b1 = files.path().join("1.0.0.bundle");
     bundle(&w, "1.0.0", &license, &b1);
     w.release("2.0.0", Spec::PORTS);
@@ -307,6 +316,11 @@ fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() 
     report_size(&good);
     let started = Instant::now();
     assert_success(&install(&w, "h", &b1, &key_file), "install --bundle");
+    // The SBOM came with the bundle, checked against the digest the release names.
+    let sbom_digest = release["sboms"][0]["digest"].as_str().unwrap();
+    let kept = w.state_dir("h").join("bundle-blobs/sha256");
+    let kept_sbom = kept.join(sbom_digest.trim_start_matches("sha256:"));
+    assert_eq!(std::fs::read(kept_sbom).unwrap(), SBOM.as_bytes());
     eprintln!(
         "install --bundle (verify {} bytes): {:?}",
         good.len(),

@@ -1,8 +1,9 @@
 //! `driftless-vendor bundle create`: one file an air-gapped host installs or upgrades
 //! from: the root chain, the release document, an assignment the control plane's
 //! director signs for the license's installs (with the expiry the vendor chooses), the
-//! descriptor and every image's manifests, configs and layers, each stored once; with
-//! `--since`, without the blobs an earlier release (which the host applied) carried.
+//! descriptor, every image's manifests, configs and layers, each stored once, and the
+//! release's SBOMs; with `--since`, without the blobs an earlier release (which the
+//! host applied) carried.
 
 use anyhow::{Context as _, Result};
 use driftless_bundle::{
@@ -191,6 +192,12 @@ async fn fetch_manifests(
             release.descriptor.repository.clone(),
             release.descriptor.manifest_digest.clone(),
         )])
+        .chain(
+            release
+                .sboms
+                .iter()
+                .map(|s| (s.repository.clone(), s.manifest_digest.clone())),
+        )
         .collect();
     while let Some((repo, digest)) = todo.pop() {
         if out.manifests.contains_key(&digest) {
