@@ -30,6 +30,15 @@ pub const AIRGAP_SERVER: &str = "http://air-gapped.invalid";
 /// How long the loopback registry's (unused) token is said to live: the pull never renews.
 const LOOPBACK_TOKEN_S: u64 = 7 * 24 * 3600;
 
+/// A `sync --bundle`: the file, and the customer's registry to push it into, if any.
+#[derive(Clone, Copy)]
+pub struct BundleSync<'a> {
+    /// The bundle.
+    pub file: &'a Path,
+    /// `--registry HOST`.
+    pub registry: Option<&'a str>,
+}
+
 /// A bundle that passed every check, with what to persist once the caller goes ahead.
 pub struct Checked {
     /// Root versions newer than the held one, verified in order.

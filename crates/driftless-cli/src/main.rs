@@ -9,6 +9,7 @@ mod agent;
 mod apply;
 mod approve;
 mod bundle;
+mod bundle_push;
 mod checkin_session;
 mod config_cmd;
 mod config_prompt;

@@ -1,13 +1,15 @@
 //! Air-gapped hosts, end to end on the real engine: the vendor writes bundles with
 //! `driftless-vendor bundle create` while its control plane and registry run; then both
-//! are stopped and a host installs, upgrades and refuses tampered, foreign and replayed
-//! bundles with nothing but the bundle files.
+//! are stopped and a host installs, upgrades (with a delta bundle, through a registry of
+//! the customer's own) and refuses tampered, foreign and replayed bundles with nothing
+//! but the bundle files.
 //!
 //! Needs `cargo build --bins` first; a missing Docker Engine fails the test.
 #![allow(clippy::unwrap_used)]
 
 use driftless_exit::code::{BUNDLE_REFUSED, RUNTIME};
 use driftless_test_support::process::{assert_exit, assert_success, stderr};
+use driftless_test_support::registry::Registry;
 use driftless_test_support::release_spec::Spec;
 use driftless_test_support::world::World;
 use serde_json::Value;
@@ -335,10 +337,18 @@ fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() 
     );
     w.assert_serves_on_ports("1.0.0");
 
-    // The upgrade comes as a delta bundle: what 1.0.0 carried is taken from the host.
-    let out = sync(&w, "h", &b2_delta);
-    assert_success(&out, "sync --bundle with a delta bundle on top of 1.0.0");
+    // The upgrade comes as a delta bundle (what 1.0.0 carried is taken from the host),
+    // pushed into the customer's own registry, which the engine pulls from.
+    let customer_registry = Registry::start_open().unwrap();
+    let host = customer_registry.host();
+    let b2d = b2_delta.to_str().unwrap();
+    let out = w.driftless("h", &["sync", "--bundle", b2d, "--registry", &host]);
+    assert_success(&out, "sync --bundle (a delta on top of 1.0.0) --registry");
     w.assert_serves_on_ports("2.0.0");
+    let compose = w.state_dir("h").join("releases/2.0.0/compose.yaml");
+    let compose = std::fs::read_to_string(compose).unwrap();
+    assert!(compose.contains(&format!("{host}/")), "{compose}");
+    drop(customer_registry);
     eprintln!(
         "2.0.0: full bundle {} bytes, delta on top of 1.0.0 {} bytes",
         std::fs::metadata(&b2).unwrap().len(),
