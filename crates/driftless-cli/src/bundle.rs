@@ -13,6 +13,7 @@
 use anyhow::{Context as _, Result};
 use driftless_bundle::{Base, Bundle, KeptBlobs, LoopbackRegistry, VerifiedBundle};
 use driftless_exit::code::BUNDLE_REFUSED;
+use driftless_exit::HintExt as _;
 use driftless_trust::{
     verify_assignment, verify_release, verify_root_update, verify_root_v1, TrustState, Verified,
 };
@@ -21,7 +22,7 @@ use driftless_wire::release::Assignment;
 use driftless_wire::{Envelope, ASSIGNMENT_PAYLOAD_TYPE};
 use std::path::Path;
 
-use crate::state::StateDir;
+use crate::state::{Config, StateDir};
 
 /// What `config.toml` names as the control plane of an air-gapped install: a name that
 /// never resolves, so nothing is ever sent anywhere.
@@ -37,6 +38,9 @@ pub struct BundleSync<'a> {
     pub file: &'a Path,
     /// `--registry HOST`.
     pub registry: Option<&'a str>,
+    /// For an install that is online: its license key (bundles are issued to the
+    /// license's installs, not to one install).
+    pub license: Option<&'a str>,
 }
 
 /// A bundle that passed every check, with what to persist once the caller goes ahead.
@@ -69,6 +73,22 @@ fn kept(dir: &StateDir) -> KeptBlobs {
     KeptBlobs::new(&dir.root().join("bundle-blobs"))
 }
 
+/// The install id a bundle's assignment must name: an air-gapped install's own; for
+/// an install that is online, its license's (the key is needed: the config has none).
+pub fn install_id(config: &Config, license: Option<&str>) -> Result<String> {
+    if config.server == AIRGAP_SERVER {
+        return Ok(config.install_id.clone());
+    }
+    let Some(key) = license else {
+        return Err(driftless_exit::Coded(
+            driftless_exit::code::USAGE,
+            "this install is online: a bundle is issued to its license, whose key is needed".into(),
+        ))
+        .hint("pass --license-file FILE (or set DRIFTLESS_LICENSE) with --bundle");
+    };
+    Ok(driftless_wire::airgap::license_install_id_of_key(key))
+}
+
 /// Opens and checks `file` against `trust` for `install_id`, persisting nothing; a
 /// delta bundle's left-out blobs come from what `installed` (none at install) kept.
 pub fn check(
@@ -91,11 +111,18 @@ pub fn check(
     }
     let a_env = bundle.header.assignment.clone();
     let r_env = bundle.header.release.clone();
+    // Bundles have their own sequence floor (the director's clock), so that online
+    // assignments (numbered per install) still verify after a switch back online; an
+    // online sequence is far below any bundle's, so it never lowers this one.
+    let online_floor = state.highest_sequence;
+    state.highest_sequence = online_floor.max(state.highest_bundle_sequence);
     let assignment =
         verify_assignment(&state, install_id, &a_env, now).map_err(|e| refused(file, e))?;
     let mut verified =
         verify_release(&state, &assignment, &r_env, now).map_err(|e| refused(file, e))?;
     verified.next_state.root = state.root.clone();
+    verified.next_state.highest_sequence = online_floor;
+    verified.next_state.highest_bundle_sequence = state.highest_sequence.max(assignment.sequence);
     let base_release = match (&bundle.index.since, installed) {
         (None, _) => None,
         (Some(since), Some(dir)) if dir.release_dir(since).is_dir() => {

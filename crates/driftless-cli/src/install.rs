@@ -200,7 +200,7 @@ fn values_file(path: &Path) -> Result<BTreeMap<String, String>> {
 /// The license key: from `--license` (`-`: standard input), `--license-file`, or
 /// `DRIFTLESS_LICENSE`, in that order. A key given as an argument still works, with a
 /// warning that others can read it.
-fn license_key(arg: Option<&str>, file: Option<&Path>) -> Result<String> {
+pub(crate) fn license_key(arg: Option<&str>, file: Option<&Path>) -> Result<String> {
     let key = match (arg, file) {
         (Some(_), Some(_)) => {
             return Err(Coded(

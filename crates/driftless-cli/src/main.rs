@@ -21,6 +21,7 @@ mod install;
 mod journal;
 mod logging;
 mod migrate;
+mod mode_switch;
 mod policy;
 mod preflight;
 mod probe;

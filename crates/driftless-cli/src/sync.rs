@@ -98,13 +98,33 @@ pub struct SyncArgs {
     /// and have the engine pull them from there.
     #[arg(long, value_name = "HOST", requires = "bundle")]
     registry: Option<String>,
+    /// An air-gapped install goes online: register this host (its key, trust state
+    /// and running release kept) with the control plane at URL, then sync from it.
+    #[arg(long, value_name = "URL", conflicts_with = "bundle")]
+    server: Option<String>,
+    /// The license key, from FILE (or DRIFTLESS_LICENSE): needed by `--server`, and by
+    /// `--bundle` on an install that was online.
+    #[arg(long, value_name = "FILE")]
+    license_file: Option<std::path::PathBuf>,
 }
 
 /// Runs `driftless sync`: one sync, then one line on stderr saying what changed.
 pub async fn run_command(dir: &StateDir, args: SyncArgs) -> Result<()> {
+    // `--server` needs the key; `--bundle` only on an install that is online.
+    let license = match (&args.server, &args.license_file) {
+        (Some(_), _) | (None, Some(_)) => Some(crate::install::license_key(
+            None,
+            args.license_file.as_deref(),
+        )?),
+        (None, None) => std::env::var(crate::env::LICENSE).ok(),
+    };
+    if let (Some(server), Some(license)) = (&args.server, &license) {
+        crate::mode_switch::go_online(dir, server, license).await?;
+    }
     let bundle = args.bundle.as_deref().map(|file| BundleSync {
         file,
         registry: args.registry.as_deref(),
+        license: license.as_deref(),
     });
     let out = sync_from(dir, Progress::detect(), bundle).await?;
     for r in &out.repaired {
@@ -162,7 +182,7 @@ pub async fn sync_from(
             driftless_exit::code::USAGE,
             "this install is air-gapped: it has no control plane to check in with".into(),
         ))
-        .hint("run `driftless sync --bundle FILE` with the bundle your vendor gave you");
+        .hint("run `driftless sync --bundle FILE` with the bundle your vendor gave you, or go online with `driftless sync --server URL --license-file FILE`");
     }
     let key = dir.load_key()?;
     let client = crate::run_trace::client(&config.server)?;
@@ -508,7 +528,8 @@ async fn from_bundle(
 ) -> Result<Assigned> {
     let file = source.file;
     let trust = ctx.dir.load_trust()?;
-    let checked = crate::bundle::check(&trust, &ctx.config.install_id, file, now(), Some(ctx.dir))?;
+    let install_id = crate::bundle::install_id(&ctx.config, source.license)?;
+    let checked = crate::bundle::check(&trust, &install_id, file, now(), Some(ctx.dir))?;
     let release = &checked.verified.release;
     let cli: semver::Version = CLI_VERSION.parse()?;
     if release.min_cli_version > cli {

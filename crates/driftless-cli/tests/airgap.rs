@@ -433,3 +433,62 @@ fn receipts_must_chain(w: &World, dir: &Path) {
     w.vendor_ok(&["receipt", "import", &r3]);
     w.vendor_ok(&["receipt", "import", &r4]);
 }
+
+/// A host switches between online and bundle mode without reinstalling, and its trust
+/// state carries over: a release older than what it accepted in one mode is refused in
+/// the other.
+#[test]
+fn a_host_switches_between_online_and_bundle_mode_keeping_its_trust_state() {
+    let w = World::new("airgap-switch");
+    let files = tempfile::tempdir().unwrap();
+    let key_file = files.path().join("license");
+    std::fs::write(&key_file, &w.license).unwrap();
+    let key = key_file.to_str().unwrap();
+    let license = license_id(&w, &format!("customer-of-{}", w.app));
+    w.release("1.0.0", Spec::default());
+    w.publish_built("2.0.0", Spec::default());
+    let b2 = files.path().join("2.0.0.bundle");
+    bundle(&w, "2.0.0", &license, &b2);
+    let b2 = b2.to_str().unwrap();
+
+    // Online, then a bundle (the license names the bundle's installs), then online.
+    w.install("on");
+    w.sync_ok("on");
+    w.assert_runs("on", "1.0.0");
+    let out = w.driftless("on", &["sync", "--bundle", b2]);
+    assert_exit(
+        &out,
+        driftless_exit::code::USAGE,
+        "bundle without the license",
+    );
+    let out = w.driftless("on", &["sync", "--bundle", b2, "--license-file", key]);
+    assert_success(&out, "sync --bundle on an online install");
+    w.assert_runs("on", "2.0.0");
+    w.promote("2.0.0", "stable");
+    w.sync_ok("on");
+    w.release("3.0.0", Spec::default());
+    w.sync_ok("on");
+    w.assert_runs("on", "3.0.0");
+    // The 2.0.0 bundle again, after 3.0.0 online: refused.
+    let out = w.driftless("on", &["sync", "--bundle", b2, "--license-file", key]);
+    assert_exit(&out, BUNDLE_REFUSED, "an older bundle after online sync");
+    w.assert_runs("on", "3.0.0");
+
+    // Air-gapped, then online (registered with its own key), then the old bundle.
+    assert_success(
+        &install(&w, "gap", Path::new(b2), &key_file),
+        "install --bundle",
+    );
+    assert_success(&sync(&w, "gap", Path::new(b2)), "sync --bundle");
+    w.assert_runs("gap", "2.0.0");
+    let out = w.sync("gap");
+    assert!(stderr(&out).contains("--server"), "{}", stderr(&out));
+    let url = w.stack.url();
+    let out = w.driftless("gap", &["sync", "--server", &url, "--license-file", key]);
+    assert_success(&out, "sync --server on an air-gapped install");
+    w.assert_runs("gap", "3.0.0");
+    w.sync_ok("gap");
+    let out = w.driftless("gap", &["sync", "--bundle", b2, "--license-file", key]);
+    assert_exit(&out, BUNDLE_REFUSED, "the old bundle after going online");
+    w.assert_runs("gap", "3.0.0");
+}
