@@ -123,6 +123,13 @@ pub fn check(
     verified.next_state.root = state.root.clone();
     verified.next_state.highest_sequence = online_floor;
     verified.next_state.highest_bundle_sequence = state.highest_sequence.max(assignment.sequence);
+    // `since` is not signed: only a version (never a path) is looked up with it.
+    if let Some(since) = &bundle.index.since {
+        if since.parse::<semver::Version>().is_err() {
+            let why = anyhow::anyhow!("its base release `{since}` is not a version");
+            return Err(refused(file, why));
+        }
+    }
     let base_release = match (&bundle.index.since, installed) {
         (None, _) => None,
         (Some(since), Some(dir)) if dir.release_dir(since).is_dir() => {
