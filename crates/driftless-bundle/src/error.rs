@@ -57,4 +57,14 @@ pub enum BundleError {
         /// What is wrong.
         reason: String,
     },
+    /// A delta bundle whose base release this host does not have.
+    #[error("{} is a delta bundle on top of release {since}: {reason}", path.display())]
+    Base {
+        /// The file.
+        path: PathBuf,
+        /// The release it goes on top of.
+        since: String,
+        /// What is missing.
+        reason: String,
+    },
 }

@@ -44,6 +44,10 @@ pub struct Index {
     pub version: String,
     /// Every blob, sorted by digest, each once.
     pub blobs: Vec<BlobEntry>,
+    /// For a delta bundle: the release whose blobs it leaves out (the host must keep
+    /// them). Absent from a full bundle's index, so its bytes are as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
 }
 
 impl Index {

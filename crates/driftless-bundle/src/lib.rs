@@ -8,7 +8,8 @@
 //! ```text
 //! DRIFTLESS-BUNDLE/1\n
 //! u32 big-endian length, header JSON   (roots, assignment, release: signed envelopes)
-//! u32 big-endian length, index JSON    (app, version, every blob: digest, size, media type)
+//! u32 big-endian length, index JSON    (app, version, every blob: digest, size, media type;
+//!                                       for a delta bundle, `since`: the release left out)
 //! the blobs, in index order, back to back; the file ends with the last one
 //! ```
 //!
@@ -19,6 +20,7 @@
 
 mod error;
 mod format;
+mod kept;
 mod manifest;
 mod reader;
 mod receipt;
@@ -27,8 +29,9 @@ mod writer;
 
 pub use error::BundleError;
 pub use format::{BlobEntry, Header, Index, MAGIC};
-pub use manifest::{expected_index, referenced, ManifestSource};
-pub use reader::{Bundle, VerifiedBundle};
+pub use kept::KeptBlobs;
+pub use manifest::{delta_index, expected_index, referenced, ManifestSource};
+pub use reader::{Base, Bundle, VerifiedBundle};
 pub use receipt::{sign_receipt, verify_receipt, Receipt, ReceiptError, RECEIPT_PAYLOAD_TYPE};
 pub use serve::LoopbackRegistry;
 pub use writer::BundleWriter;

@@ -1,10 +1,11 @@
 //! What the signed release document names, blob by blob: its images' manifests, their
-//! configs and layers, and the descriptor's manifest and blobs.
+//! configs and layers, the descriptor's manifest and blobs, and its SBOMs (each an
+//! artifact manifest beside its image, with the document as its one layer).
 
 use driftless_wire::release::ReleaseDocument;
 use driftless_wire::Digest;
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::error::BundleError;
 use crate::format::{BlobEntry, Index};
@@ -75,6 +76,12 @@ pub fn expected_index(
         .iter()
         .map(|i| (i.digest.clone(), None))
         .chain([(release.descriptor.manifest_digest.clone(), None)])
+        .chain(
+            release
+                .sboms
+                .iter()
+                .map(|s| (s.manifest_digest.clone(), None)),
+        )
         .collect();
     while let Some((digest, listed_type)) = todo.pop() {
         if blobs.contains_key(&digest) {
@@ -96,9 +103,34 @@ pub fn expected_index(
             }
         }
     }
+    // The signed release names each SBOM document by digest too: its manifest must
+    // carry exactly that document.
+    if let Some(s) = release
+        .sboms
+        .iter()
+        .find(|s| !blobs.contains_key(&s.digest))
+    {
+        return Err(BundleError::Manifest {
+            digest: s.manifest_digest.to_string(),
+            reason: format!(
+                "the SBOM of service `{}` does not carry the document {} the release names",
+                s.service, s.digest
+            ),
+        });
+    }
     Ok(Index {
         app: release.app.clone(),
         version: release.version.to_string(),
         blobs: blobs.into_values().collect(),
+        since: None,
     })
+}
+
+/// The index of a delta bundle: `full` without the blobs `base` (the index of the
+/// release it goes on top of) already carried.
+pub fn delta_index(mut full: Index, base: &Index) -> Index {
+    let carried: HashSet<&Digest> = base.blobs.iter().map(|b| &b.digest).collect();
+    full.blobs.retain(|b| !carried.contains(&b.digest));
+    full.since = Some(base.version.clone());
+    full
 }

@@ -81,7 +81,7 @@ async fn object(
         // Tags are not served: a bundle's images are pulled by digest only.
         return api_version(StatusCode::NOT_FOUND, Body::empty());
     };
-    let Some((offset, entry)) = bundle.blobs.get(&digest).cloned() else {
+    let Some((location, entry)) = bundle.blobs.get(&digest).cloned() else {
         return api_version(StatusCode::NOT_FOUND, Body::empty());
     };
     if kind != "manifests" && kind != "blobs" {
@@ -90,7 +90,8 @@ async fn object(
     let body = if method == Method::HEAD {
         Body::empty()
     } else {
-        match section(&bundle, offset, entry.size).await {
+        let (file, offset) = bundle.file_of(&location);
+        match section(file, offset, entry.size).await {
             Ok(b) => b,
             Err(_) => return api_version(StatusCode::INTERNAL_SERVER_ERROR, Body::empty()),
         }
@@ -112,8 +113,8 @@ async fn object(
     r
 }
 
-async fn section(bundle: &VerifiedBundle, offset: u64, size: u64) -> std::io::Result<Body> {
-    let mut file = tokio::fs::File::open(&bundle.path).await?;
+async fn section(file: &std::path::Path, offset: u64, size: u64) -> std::io::Result<Body> {
+    let mut file = tokio::fs::File::open(file).await?;
     file.seek(std::io::SeekFrom::Start(offset)).await?;
     let stream = tokio_util::io::ReaderStream::with_capacity(file.take(size), 1 << 20);
     Ok(Body::from_stream(stream))

@@ -200,7 +200,7 @@ fn values_file(path: &Path) -> Result<BTreeMap<String, String>> {
 /// The license key: from `--license` (`-`: standard input), `--license-file`, or
 /// `DRIFTLESS_LICENSE`, in that order. A key given as an argument still works, with a
 /// warning that others can read it.
-fn license_key(arg: Option<&str>, file: Option<&Path>) -> Result<String> {
+pub(crate) fn license_key(arg: Option<&str>, file: Option<&Path>) -> Result<String> {
     let key = match (arg, file) {
         (Some(_), Some(_)) => {
             return Err(Coded(
@@ -288,7 +288,7 @@ fn install_from_bundle(
     let now = now();
     let (root_env, trust) = crate::bundle::anchor(file, opts.root_fingerprint.trim(), now)?;
     let install_id = driftless_wire::airgap::license_install_id_of_key(&opts.license);
-    let checked = crate::bundle::check(&trust, &install_id, file, now)?;
+    let checked = crate::bundle::check(&trust, &install_id, file, now, None)?;
     let a = &checked.verified.assignment;
     let config = Config {
         server: crate::bundle::AIRGAP_SERVER.to_string(),

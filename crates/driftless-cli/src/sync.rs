@@ -15,6 +15,7 @@ use driftless_wire::checkin::{CheckinRequest, RegistryAccess};
 use driftless_wire::status::{InstallStatus, Reason, ReasonCode};
 use ed25519_dalek::SigningKey;
 
+use crate::bundle::BundleSync;
 use crate::journal;
 use crate::progress::Progress;
 use crate::reason::CliTooOld;
@@ -116,11 +117,39 @@ pub struct SyncArgs {
     /// bundle is verified like a check-in's answer; nothing reaches the vendor).
     #[arg(long, value_name = "FILE")]
     bundle: Option<std::path::PathBuf>,
+    /// Push the bundle's verified images into this registry (host:port) of your own
+    /// and have the engine pull them from there.
+    #[arg(long, value_name = "HOST", requires = "bundle")]
+    registry: Option<String>,
+    /// An air-gapped install goes online: register this host (its key, trust state
+    /// and running release kept) with the control plane at URL, then sync from it.
+    #[arg(long, value_name = "URL", conflicts_with = "bundle")]
+    server: Option<String>,
+    /// The license key, from FILE (or DRIFTLESS_LICENSE): needed by `--server`, and by
+    /// `--bundle` on an install that was online.
+    #[arg(long, value_name = "FILE")]
+    license_file: Option<std::path::PathBuf>,
 }
 
 /// Runs `driftless sync`: one sync, then one line on stderr saying what changed.
 pub async fn run_command(dir: &StateDir, args: SyncArgs) -> Result<()> {
-    let out = sync_from(dir, Progress::detect(), args.bundle.as_deref()).await?;
+    // `--server` needs the key; `--bundle` only on an install that is online.
+    let license = match (&args.server, &args.license_file) {
+        (Some(_), _) | (None, Some(_)) => Some(crate::install::license_key(
+            None,
+            args.license_file.as_deref(),
+        )?),
+        (None, None) => std::env::var(crate::env::LICENSE).ok(),
+    };
+    if let (Some(server), Some(license)) = (&args.server, &license) {
+        crate::mode_switch::go_online(dir, server, license).await?;
+    }
+    let bundle = args.bundle.as_deref().map(|file| BundleSync {
+        file,
+        registry: args.registry.as_deref(),
+        license: license.as_deref(),
+    });
+    let out = sync_from(dir, Progress::detect(), bundle).await?;
     for r in &out.repaired {
         eprintln!("repaired: {r}");
     }
@@ -155,7 +184,7 @@ pub async fn sync(dir: &StateDir, progress: Progress) -> Result<SyncOutcome> {
 pub async fn sync_from(
     dir: &StateDir,
     progress: Progress,
-    bundle: Option<&std::path::Path>,
+    bundle: Option<BundleSync<'_>>,
 ) -> Result<SyncOutcome> {
     let mut repaired = Vec::new();
     let _lock = if dir.is_installed() {
@@ -176,7 +205,7 @@ pub async fn sync_from(
             driftless_exit::code::USAGE,
             "this install is air-gapped: it has no control plane to check in with".into(),
         ))
-        .hint("run `driftless sync --bundle FILE` with the bundle your vendor gave you");
+        .hint("run `driftless sync --bundle FILE` with the bundle your vendor gave you, or go online with `driftless sync --server URL --license-file FILE`");
     }
     let key = dir.load_key()?;
     let client = crate::run_trace::client(&config.server)?;
@@ -526,10 +555,12 @@ async fn walk_roots(ctx: &Ctx<'_>, newest: Option<u64>, now: i64) -> Result<()> 
 async fn from_bundle(
     ctx: &Ctx<'_>,
     record: &mut SyncRecord,
-    file: &std::path::Path,
+    source: BundleSync<'_>,
 ) -> Result<Assigned> {
+    let file = source.file;
     let trust = ctx.dir.load_trust()?;
-    let checked = crate::bundle::check(&trust, &ctx.config.install_id, file, now())?;
+    let install_id = crate::bundle::install_id(&ctx.config, source.license)?;
+    let checked = crate::bundle::check(&trust, &install_id, file, now(), Some(ctx.dir))?;
     let release = &checked.verified.release;
     let cli: semver::Version = CLI_VERSION.parse()?;
     if release.min_cli_version > cli {
@@ -542,6 +573,15 @@ async fn from_bundle(
     let version = crate::bundle::persist(ctx.dir, &checked)?;
     record.assigned_version = Some(version.clone());
     ctx.dir.save_sync(record)?;
+    if let Some(host) = source.registry {
+        let access = crate::bundle_push::push(&checked.bundle, release, host).await?;
+        return Ok(Assigned {
+            version,
+            access: Some(access),
+            next_checkin_s: None,
+            _serving: None,
+        });
+    }
     let (serving, access) = crate::bundle::serve(ctx.dir, checked.bundle).await?;
     Ok(Assigned {
         version,
@@ -555,10 +595,10 @@ async fn converge(
     ctx: &Ctx<'_>,
     record: &mut SyncRecord,
     repaired: &mut Vec<String>,
-    bundle: Option<&std::path::Path>,
+    bundle: Option<BundleSync<'_>>,
 ) -> Result<SyncOutcome> {
     let assigned = match bundle {
-        Some(file) => Some(from_bundle(ctx, record, file).await?),
+        Some(source) => Some(from_bundle(ctx, record, source).await?),
         None => check_in(ctx, record, true, true).await?,
     };
     let Some(mut assigned) = assigned else {

@@ -1,19 +1,24 @@
 //! Air-gapped hosts, end to end on the real engine: the vendor writes bundles with
 //! `driftless-vendor bundle create` while its control plane and registry run; then both
-//! are stopped and a host installs, upgrades and refuses tampered, foreign and replayed
-//! bundles with nothing but the bundle files.
+//! are stopped and a host installs, upgrades (with a delta bundle, through a registry of
+//! the customer's own) and refuses tampered, foreign and replayed bundles with nothing
+//! but the bundle files.
 //!
 //! Needs `cargo build --bins` first; a missing Docker Engine fails the test.
 #![allow(clippy::unwrap_used)]
 
 use driftless_exit::code::{BUNDLE_REFUSED, RUNTIME};
 use driftless_test_support::process::{assert_exit, assert_success, stderr};
+use driftless_test_support::registry::Registry;
 use driftless_test_support::release_spec::Spec;
 use driftless_test_support::world::World;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A CycloneDX SBOM of one component.
+const SBOM: &str = r#"{"bomFormat":"CycloneDX","specVersion":"1.5","version":1,"components":[{"type":"library","name":"busybox","version":"1.36.1","licenses":[{"license":{"id":"GPL-2.0-only"}}]}]}"#;
 
 /// The id of the license whose key is `key`'s (the only license of `app` before a second).
 fn license_id(w: &World, customer_of: &str) -> String {
@@ -48,6 +53,47 @@ fn bundle_expiring(w: &World, version: &str, license: &str, out: &Path, expires:
         "bundle create {version}: {:?}: {}",
         started.elapsed(),
         stderr(&out)
+    );
+}
+
+fn bundle_since(w: &World, version: &str, since: &str, license: &str, out: &Path) {
+    let o = out.to_str().unwrap();
+    let args = ["bundle", "create", "--app", &w.app, "--version", version];
+    let out = w.vendor(
+        &[
+            &args[..],
+            &["--since", since, "--license", license, "-o", o],
+        ]
+        .concat(),
+    );
+    assert_success(&out, "driftless-vendor bundle create --since");
+    eprintln!("bundle create {version} --since {since}: {}", stderr(&out));
+}
+
+/// Release 2.0.1 changes only web (api is 2.0.0's image, retagged): the delta bundle
+/// on top of 2.0.0 against the full one (figures for the README; not applied).
+fn one_service_delta_figures(w: &World, license: &str, dir: &Path) {
+    let compose = w.build("2.0.1", Spec::PORTS);
+    let api = |v: &str| format!("{}/api:{v}", w.app);
+    let tagged = std::process::Command::new("docker")
+        .args(["tag", &api("2.0.0"), &api("2.0.1")])
+        .status()
+        .unwrap();
+    assert!(tagged.success(), "docker tag");
+    w.publish("2.0.1", &compose);
+    let (full, delta) = (dir.join("2.0.1.bundle"), dir.join("2.0.1-delta.bundle"));
+    bundle(w, "2.0.1", license, &full);
+    bundle_since(w, "2.0.1", "2.0.0", license, &delta);
+    let (full, delta) = (
+        std::fs::metadata(&full).unwrap().len(),
+        std::fs::metadata(&delta).unwrap().len(),
+    );
+    eprintln!(
+        "one-service change (2.0.1 on top of 2.0.0): full bundle {full} bytes, delta {delta} bytes"
+    );
+    assert!(
+        delta < full / 2,
+        "the delta ({delta}) is not much smaller than the full bundle ({full})"
     );
 }
 
@@ -194,12 +240,21 @@ fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() 
     let other_key_file = files.path().join("other-license");
     std::fs::write(&other_key_file, other_key.trim()).unwrap();
 
-    w.release("1.0.0", Spec::PORTS);
+    // 1.0.0 has an SBOM of web, which its bundles carry.
+    let sbom = files.path().join("web.cdx.json");
+    std::fs::write(&sbom, SBOM).unwrap();
+    let compose = w.build("1.0.0", Spec::PORTS);
+    let web_sbom = format!("web={}", sbom.display());
+    w.publish_app(&w.app, "1.0.0", &compose, &["--sbom", &web_sbom]);
+    w.promote("1.0.0", "stable");
     let b1 = files.path().join("1.0.0.bundle");
     bundle(&w, "1.0.0", &license, &b1);
     w.release("2.0.0", Spec::PORTS);
     let b2 = files.path().join("2.0.0.bundle");
     bundle(&w, "2.0.0", &license, &b2);
+    let b2_delta = files.path().join("2.0.0-since-1.0.0.bundle");
+    bundle_since(&w, "2.0.0", "1.0.0", &license, &b2_delta);
+    one_service_delta_figures(&w, &license, files.path());
     w.release(
         "3.0.0",
         Spec {
@@ -254,9 +309,20 @@ fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() 
     assert!(stderr(&out).contains("install id"), "{}", stderr(&out));
     assert!(!w.state_dir("h").join("config.toml").exists());
 
+    // A delta bundle cannot install a host: it has no release to take the rest from.
+    let out = install(&w, "h", &b2_delta, &key_file);
+    assert_exit(&out, BUNDLE_REFUSED, "install from a delta bundle");
+    assert!(stderr(&out).contains("delta bundle"), "{}", stderr(&out));
+    assert!(!w.state_dir("h").join("config.toml").exists());
+
     report_size(&good);
     let started = Instant::now();
     assert_success(&install(&w, "h", &b1, &key_file), "install --bundle");
+    // The SBOM came with the bundle, checked against the digest the release names.
+    let sbom_digest = release["sboms"][0]["digest"].as_str().unwrap();
+    let kept = w.state_dir("h").join("bundle-blobs/sha256");
+    let kept_sbom = kept.join(sbom_digest.trim_start_matches("sha256:"));
+    assert_eq!(std::fs::read(kept_sbom).unwrap(), SBOM.as_bytes());
     eprintln!(
         "install --bundle (verify {} bytes): {:?}",
         good.len(),
@@ -271,9 +337,23 @@ fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() 
     );
     w.assert_serves_on_ports("1.0.0");
 
-    let out = sync(&w, "h", &b2);
-    assert_success(&out, "sync --bundle 2.0.0");
+    // The upgrade comes as a delta bundle (what 1.0.0 carried is taken from the host),
+    // pushed into the customer's own registry, which the engine pulls from.
+    let customer_registry = Registry::start_open().unwrap();
+    let host = customer_registry.host();
+    let b2d = b2_delta.to_str().unwrap();
+    let out = w.driftless("h", &["sync", "--bundle", b2d, "--registry", &host]);
+    assert_success(&out, "sync --bundle (a delta on top of 1.0.0) --registry");
     w.assert_serves_on_ports("2.0.0");
+    let compose = w.state_dir("h").join("releases/2.0.0/compose.yaml");
+    let compose = std::fs::read_to_string(compose).unwrap();
+    assert!(compose.contains(&format!("{host}/")), "{compose}");
+    drop(customer_registry);
+    eprintln!(
+        "2.0.0: full bundle {} bytes, delta on top of 1.0.0 {} bytes",
+        std::fs::metadata(&b2).unwrap().len(),
+        std::fs::metadata(&b2_delta).unwrap().len()
+    );
 
     // A release that fails its health check is rolled back, exactly as online.
     let out = sync(&w, "h", &b3);
@@ -319,4 +399,96 @@ fn an_air_gapped_host_installs_and_upgrades_from_bundles_and_refuses_bad_ones() 
     std::fs::write(&forged_path, forged.to_string()).unwrap();
     let out = w.vendor(&["receipt", "import", forged_path.to_str().unwrap()]);
     assert_exit(&out, BUNDLE_REFUSED, "import a changed receipt");
+    receipts_must_chain(&w, files.path());
+}
+
+/// Writes the host's next receipt to `dir/name`.
+fn receipt(w: &World, dir: &Path, name: &str) -> String {
+    let path = dir.join(name).to_str().unwrap().to_string();
+    let out = w.driftless("h", &["status", "--receipt", &path]);
+    assert_success(&out, "status --receipt");
+    path
+}
+
+/// Receipt 1 was imported. A fork (the host's chain restored to an earlier receipt,
+/// as a restored backup or a copied host would) and a gap are refused.
+fn receipts_must_chain(w: &World, dir: &Path) {
+    let last = w.state_dir("h").join("receipts.last.json");
+    let after_r1 = std::fs::read(&last).unwrap();
+    let r2 = receipt(w, dir, "receipt-2.json");
+    w.vendor_ok(&["receipt", "import", &r2]);
+    let after_r2 = std::fs::read(&last).unwrap();
+    std::fs::write(&last, &after_r1).unwrap();
+    let fork = receipt(w, dir, "receipt-2-fork.json");
+    let out = w.vendor(&["receipt", "import", &fork]);
+    assert_exit(&out, BUNDLE_REFUSED, "import a forked receipt");
+    assert!(stderr(&out).contains("fork"), "{}", stderr(&out));
+
+    std::fs::write(&last, &after_r2).unwrap();
+    let r3 = receipt(w, dir, "receipt-3.json");
+    let r4 = receipt(w, dir, "receipt-4.json");
+    let out = w.vendor(&["receipt", "import", &r4]);
+    assert_exit(&out, BUNDLE_REFUSED, "import receipt 4 before 3");
+    assert!(stderr(&out).contains("a gap"), "{}", stderr(&out));
+    w.vendor_ok(&["receipt", "import", &r3]);
+    w.vendor_ok(&["receipt", "import", &r4]);
+}
+
+/// A host switches between online and bundle mode without reinstalling, and its trust
+/// state carries over: a release older than what it accepted in one mode is refused in
+/// the other.
+#[test]
+fn a_host_switches_between_online_and_bundle_mode_keeping_its_trust_state() {
+    let w = World::new("airgap-switch");
+    let files = tempfile::tempdir().unwrap();
+    let key_file = files.path().join("license");
+    std::fs::write(&key_file, &w.license).unwrap();
+    let key = key_file.to_str().unwrap();
+    let license = license_id(&w, &format!("customer-of-{}", w.app));
+    w.release("1.0.0", Spec::default());
+    w.publish_built("2.0.0", Spec::default());
+    let b2 = files.path().join("2.0.0.bundle");
+    bundle(&w, "2.0.0", &license, &b2);
+    let b2 = b2.to_str().unwrap();
+
+    // Online, then a bundle (the license names the bundle's installs), then online.
+    w.install("on");
+    w.sync_ok("on");
+    w.assert_runs("on", "1.0.0");
+    let out = w.driftless("on", &["sync", "--bundle", b2]);
+    assert_exit(
+        &out,
+        driftless_exit::code::USAGE,
+        "bundle without the license",
+    );
+    let out = w.driftless("on", &["sync", "--bundle", b2, "--license-file", key]);
+    assert_success(&out, "sync --bundle on an online install");
+    w.assert_runs("on", "2.0.0");
+    w.promote("2.0.0", "stable");
+    w.sync_ok("on");
+    w.release("3.0.0", Spec::default());
+    w.sync_ok("on");
+    w.assert_runs("on", "3.0.0");
+    // The 2.0.0 bundle again, after 3.0.0 online: refused.
+    let out = w.driftless("on", &["sync", "--bundle", b2, "--license-file", key]);
+    assert_exit(&out, BUNDLE_REFUSED, "an older bundle after online sync");
+    w.assert_runs("on", "3.0.0");
+
+    // Air-gapped, then online (registered with its own key), then the old bundle.
+    assert_success(
+        &install(&w, "gap", Path::new(b2), &key_file),
+        "install --bundle",
+    );
+    assert_success(&sync(&w, "gap", Path::new(b2)), "sync --bundle");
+    w.assert_runs("gap", "2.0.0");
+    let out = w.sync("gap");
+    assert!(stderr(&out).contains("--server"), "{}", stderr(&out));
+    let url = w.stack.url();
+    let out = w.driftless("gap", &["sync", "--server", &url, "--license-file", key]);
+    assert_success(&out, "sync --server on an air-gapped install");
+    w.assert_runs("gap", "3.0.0");
+    w.sync_ok("gap");
+    let out = w.driftless("gap", &["sync", "--bundle", b2, "--license-file", key]);
+    assert_exit(&out, BUNDLE_REFUSED, "the old bundle after going online");
+    w.assert_runs("gap", "3.0.0");
 }

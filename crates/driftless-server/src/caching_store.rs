@@ -190,6 +190,17 @@ impl Store for CachingStore {
             .accept_signed_request(install_id, signed_at_ms)
             .await
     }
+    async fn link_receipt(
+        &self,
+        install_id: &str,
+        previous: Option<&str>,
+        sequence: i64,
+        digest: &str,
+    ) -> StoreResult<driftless_store::ReceiptLink> {
+        self.inner
+            .link_receipt(install_id, previous, sequence, digest)
+            .await
+    }
     async fn list_installs(&self, app: Option<&str>) -> StoreResult<Vec<InstallSummary>> {
         self.inner.list_installs(app).await
     }

@@ -212,6 +212,15 @@ impl Store for MeteredStore {
     ) -> StoreResult<bool> {
         timed!(self, accept_signed_request(install_id, signed_at_ms))
     }
+    async fn link_receipt(
+        &self,
+        install_id: &str,
+        previous: Option<&str>,
+        sequence: i64,
+        digest: &str,
+    ) -> StoreResult<driftless_store::ReceiptLink> {
+        timed!(self, link_receipt(install_id, previous, sequence, digest))
+    }
     async fn list_installs(&self, app: Option<&str>) -> StoreResult<Vec<InstallSummary>> {
         timed!(self, list_installs(app))
     }

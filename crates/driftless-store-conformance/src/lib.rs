@@ -20,6 +20,8 @@ mod licenses;
 pub use licenses::*;
 mod status_history;
 pub use status_history::*;
+mod receipt_chains;
+pub use receipt_chains::*;
 
 use std::sync::Arc;
 
@@ -99,6 +101,7 @@ macro_rules! conformance_tests {
         $crate::webhook_conformance_tests!($open);
         $crate::license_conformance_tests!($open);
         $crate::status_history_conformance_tests!($open);
+        $crate::receipt_chain_conformance_tests!($open);
     };
     (@each $open:path; $($check:ident),* $(,)?) => {
         $(

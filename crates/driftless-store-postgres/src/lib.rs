@@ -18,6 +18,7 @@ mod pages;
 mod policies;
 #[cfg(test)]
 mod query_plan;
+mod receipts;
 mod replicas;
 mod requests;
 mod rollouts;
@@ -232,6 +233,15 @@ impl Store for PgStore {
     }
     async fn import_installs(&self, installs: &[ImportedInstall]) -> StoreResult<()> {
         import::import_installs(&self.pool, installs).await
+    }
+    async fn link_receipt(
+        &self,
+        install_id: &str,
+        previous: Option<&str>,
+        sequence: i64,
+        digest: &str,
+    ) -> StoreResult<driftless_store::ReceiptLink> {
+        receipts::link_receipt(&self.pool, install_id, previous, sequence, digest).await
     }
     async fn list_installs(&self, app: Option<&str>) -> StoreResult<Vec<InstallSummary>> {
         fleet::list_installs(&self.pool, app).await

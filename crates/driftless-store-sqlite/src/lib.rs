@@ -16,6 +16,7 @@ mod pages;
 mod policies;
 #[cfg(test)]
 mod query_plan;
+mod receipts;
 mod replicas;
 mod requests;
 mod rollouts;
@@ -233,6 +234,15 @@ impl Store for SqliteStore {
         signed_at_ms: i64,
     ) -> StoreResult<bool> {
         requests::accept_signed_request(&self.pool, install_id, signed_at_ms).await
+    }
+    async fn link_receipt(
+        &self,
+        install_id: &str,
+        previous: Option<&str>,
+        sequence: i64,
+        digest: &str,
+    ) -> StoreResult<driftless_store::ReceiptLink> {
+        receipts::link_receipt(&self.pool, install_id, previous, sequence, digest).await
     }
     async fn list_installs(&self, app: Option<&str>) -> StoreResult<Vec<InstallSummary>> {
         fleet::list_installs(&self.pool, app).await

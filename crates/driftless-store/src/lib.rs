@@ -149,6 +149,18 @@ pub trait Store: Send + Sync + 'static {
     /// no such install.
     async fn accept_signed_request(&self, install_id: &str, signed_at_ms: i64)
         -> StoreResult<bool>;
+    /// Links receipt `sequence` (payload digest `digest`) of air-gapped install
+    /// `install_id` onto the last receipt imported for it: linked when `previous` names
+    /// that one, or when none was imported yet (the first); otherwise refused, naming
+    /// the last one (a fork, a gap or a replay). One conditional write, so of two
+    /// receipts naming the same previous one exactly one is linked.
+    async fn link_receipt(
+        &self,
+        install_id: &str,
+        previous: Option<&str>,
+        sequence: i64,
+        digest: &str,
+    ) -> StoreResult<ReceiptLink>;
     /// The fleet: every install (of one app, if given) with its last report.
     async fn list_installs(&self, app: Option<&str>) -> StoreResult<Vec<InstallSummary>>;
 

@@ -655,3 +655,17 @@ pub struct Heartbeat {
 /// A support bundle an install uploaded, without its bytes: stored and answered as
 /// the API names it.
 pub use driftless_wire::api::SupportBundleInfo;
+
+/// What linking an air-gapped install's status receipt onto its chain found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReceiptLink {
+    /// It follows the last receipt imported (or is the install's first): now the last.
+    Linked,
+    /// It does not follow the last receipt imported, which is this one.
+    Refused {
+        /// The last imported receipt's sequence number.
+        sequence: i64,
+        /// The last imported receipt's payload digest.
+        digest: String,
+    },
+}

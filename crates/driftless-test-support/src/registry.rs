@@ -43,6 +43,16 @@ impl Registry {
     /// Starts /usr/bin/docker-registry on 127.0.0.1:<free port> with filesystem storage
     /// in a temp dir and `auth: token:` from `opts`, and waits until it answers on `/v2/`.
     pub fn start(opts: &RegistryOptions) -> anyhow::Result<Registry> {
+        Self::start_with(&|addr, storage| registry_config_yaml(opts, addr, storage))
+    }
+
+    /// Starts a registry without auth (anyone may pull and push), as a customer's own
+    /// registry on their network might be.
+    pub fn start_open() -> anyhow::Result<Registry> {
+        Self::start_with(&open_registry_config_yaml)
+    }
+
+    fn start_with(config: &dyn Fn(&str, &Path) -> String) -> anyhow::Result<Registry> {
         if !Path::new(REGISTRY_BIN).is_file() {
             bail!(
                 "`docker-registry` is not installed at {REGISTRY_BIN}; tests need the real \
@@ -51,7 +61,7 @@ impl Registry {
         }
         let mut last_err = None;
         for _ in 0..START_ATTEMPTS {
-            match Self::start_once(opts) {
+            match Self::start_once(config) {
                 Ok(registry) => return Ok(registry),
                 Err(e) => last_err = Some(e),
             }
@@ -59,7 +69,7 @@ impl Registry {
         Err(last_err.unwrap_or_else(|| anyhow::anyhow!("docker-registry was never started")))
     }
 
-    fn start_once(opts: &RegistryOptions) -> anyhow::Result<Registry> {
+    fn start_once(config_of: &dyn Fn(&str, &Path) -> String) -> anyhow::Result<Registry> {
         let dir = tempfile::Builder::new()
             .prefix("driftless-registry-")
             .tempdir()
@@ -69,7 +79,7 @@ impl Registry {
             .with_context(|| format!("cannot create {}", storage.display()))?;
         let addr = format!("127.0.0.1:{}", free_port()?);
         let config = dir.path().join("config.yml");
-        std::fs::write(&config, registry_config_yaml(opts, &addr, &storage))
+        std::fs::write(&config, config_of(&addr, &storage))
             .with_context(|| format!("cannot write {}", config.display()))?;
         let log_path = dir.path().join("registry.log");
         let log = File::create(&log_path)
@@ -196,6 +206,24 @@ impl Drop for Registry {
 /// The distribution config: listen on `addr`, store under `storage`, check tokens per `opts`.
 pub fn registry_config_yaml(opts: &RegistryOptions, addr: &str, storage: &Path) -> String {
     format!(
+        r#"{open}auth:
+  token:
+    realm: {realm}
+    service: {service}
+    issuer: {issuer}
+    rootcertbundle: {bundle}
+"#,
+        open = open_registry_config_yaml(addr, storage),
+        realm = yaml_str(&opts.realm),
+        service = yaml_str(&opts.service),
+        issuer = yaml_str(&opts.issuer),
+        bundle = yaml_str(&opts.rootcertbundle.to_string_lossy()),
+    )
+}
+
+/// The config of a registry without auth, listening on `addr`, storing in `storage`.
+fn open_registry_config_yaml(addr: &str, storage: &Path) -> String {
+    format!(
         r#"version: 0.1
 log:
   level: info
@@ -214,19 +242,9 @@ http:
 health:
   storagedriver:
     enabled: false
-auth:
-  token:
-    realm: {realm}
-    service: {service}
-    issuer: {issuer}
-    rootcertbundle: {bundle}
 "#,
         storage = yaml_str(&storage.to_string_lossy()),
         addr = yaml_str(addr),
-        realm = yaml_str(&opts.realm),
-        service = yaml_str(&opts.service),
-        issuer = yaml_str(&opts.issuer),
-        bundle = yaml_str(&opts.rootcertbundle.to_string_lossy()),
     )
 }
 

@@ -15,6 +15,11 @@ pub struct TrustState {
     pub app: String,
     /// Highest assignment sequence accepted.
     pub highest_sequence: u64,
+    /// Highest sequence of an air-gap bundle's assignment accepted. Bundles are
+    /// numbered by the director's clock, online assignments per install, so each has
+    /// its own floor and a host can switch between the two.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub highest_bundle_sequence: u64,
     /// Highest release counter accepted.
     pub highest_release_counter: u64,
     /// Highest rollback floor among releases verified.
@@ -32,9 +37,14 @@ impl TrustState {
             root,
             app: app.to_string(),
             highest_sequence: 0,
+            highest_bundle_sequence: 0,
             highest_release_counter: 0,
             rollback_floor: 0,
             rollback_floor_set_by: None,
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

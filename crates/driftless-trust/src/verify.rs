@@ -203,6 +203,7 @@ pub fn verify_release(
         root: state.root.clone(),
         app: state.app.clone(),
         highest_sequence: state.highest_sequence.max(assignment.sequence),
+        highest_bundle_sequence: state.highest_bundle_sequence,
         highest_release_counter: state.highest_release_counter.max(r.release_counter),
         rollback_floor: state.rollback_floor.max(r.rollback_floor),
         rollback_floor_set_by: if raises_floor {

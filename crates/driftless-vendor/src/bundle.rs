@@ -1,11 +1,14 @@
 //! `driftless-vendor bundle create`: one file an air-gapped host installs or upgrades
 //! from: the root chain, the release document, an assignment the control plane's
 //! director signs for the license's installs (with the expiry the vendor chooses), the
-//! descriptor and every image's manifests, configs and layers, each stored once.
+//! descriptor, every image's manifests, configs and layers, each stored once, and the
+//! release's SBOMs; with `--since`, without the blobs an earlier release (which the
+//! host applied) carried.
 
 use anyhow::{Context as _, Result};
 use driftless_bundle::{
-    expected_index, referenced, BundleError, BundleWriter, Header, ManifestSource,
+    delta_index, expected_index, referenced, BundleError, BundleWriter, Header, Index,
+    ManifestSource,
 };
 use driftless_client::VendorClient;
 use driftless_oci::RegistryClient;
@@ -51,6 +54,10 @@ struct CreateArgs {
     /// How long hosts accept the bundle (e.g. `365d`); at most two years.
     #[arg(long, default_value = "180d")]
     expires: String,
+    /// Write a delta bundle: leave out the blobs this release (one the hosts applied
+    /// from a bundle) carried; hosts take them from what they kept.
+    #[arg(long, value_name = "VERSION")]
+    since: Option<String>,
     /// Where to write the bundle.
     #[arg(short = 'o', long = "output")]
     output: PathBuf,
@@ -89,7 +96,11 @@ async fn create(client: &VendorClient, args: &CreateArgs) -> Result<()> {
     let token = client.registry_pull_token(&release.repositories()).await?;
     let registry = RegistryClient::new(&info.registry_host, info.registry_insecure, &token)?;
     let fetched = fetch_manifests(&registry, &release).await?;
-    let index = expected_index(&release, &mut Fetched(&fetched))?;
+    let mut index = expected_index(&release, &mut Fetched(&fetched))?;
+    if let Some(since) = &args.since {
+        let base = base_index(client, &info, &args.app, since).await?;
+        index = delta_index(index, &base);
+    }
     let header = Header {
         roots,
         assignment: issued.assignment,
@@ -109,8 +120,12 @@ async fn create(client: &VendorClient, args: &CreateArgs) -> Result<()> {
     }
     let size = writer.finish()?;
     let secs = started.elapsed().as_secs_f64().max(0.001);
+    let delta = args
+        .since
+        .as_ref()
+        .map_or(String::new(), |v| format!(", a delta on top of {v}"));
     eprintln!(
-        "wrote {} ({} {}, {size} bytes for {blob_bytes} bytes of blobs, {:.1} MB/s); hosts accept it until {}",
+        "wrote {} ({} {}{delta}, {size} bytes for {blob_bytes} bytes of blobs, {:.1} MB/s); hosts accept it until {}",
         args.output.display(),
         args.app,
         args.version,
@@ -118,6 +133,26 @@ async fn create(client: &VendorClient, args: &CreateArgs) -> Result<()> {
         humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(expires).unwrap_or(0)))
     );
     Ok(())
+}
+
+/// The index of release `since`: what a delta bundle on top of it leaves out.
+async fn base_index(
+    client: &VendorClient,
+    info: &driftless_wire::api::ServerInfo,
+    app: &str,
+    since: &str,
+) -> Result<Index> {
+    let detail = client
+        .release(app, since)
+        .await
+        .with_context(|| format!("--since {since}: cannot read that release of {app}"))?;
+    let base: ReleaseDocument = detail
+        .envelope
+        .decode(RELEASE_PAYLOAD_TYPE, "release document")?;
+    let token = client.registry_pull_token(&base.repositories()).await?;
+    let registry = RegistryClient::new(&info.registry_host, info.registry_insecure, &token)?;
+    let fetched = fetch_manifests(&registry, &base).await?;
+    Ok(expected_index(&base, &mut Fetched(&fetched))?)
 }
 
 /// The release's manifests, and the repository each blob is pulled from.
@@ -157,6 +192,12 @@ async fn fetch_manifests(
             release.descriptor.repository.clone(),
             release.descriptor.manifest_digest.clone(),
         )])
+        .chain(
+            release
+                .sboms
+                .iter()
+                .map(|s| (s.repository.clone(), s.manifest_digest.clone())),
+        )
         .collect();
     while let Some((repo, digest)) = todo.pop() {
         if out.manifests.contains_key(&digest) {

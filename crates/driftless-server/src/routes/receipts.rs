@@ -1,14 +1,16 @@
 //! `POST /v1/receipts` (vendor API): a status receipt an air-gapped host signed, carried
-//! back by hand. Verified (the host key it names signed it, newer than every receipt
-//! of that host before), the host is recorded as an air-gapped install of its license
-//! (created at its first receipt) with what the receipt reports.
+//! back by hand. Verified (the host key it names signed it, and it names the last
+//! receipt imported from that host as its previous, so a fork, a gap or a replay is
+//! refused; the first one imported starts the chain), the host is recorded as an
+//! air-gapped install of its license (created at its first receipt) with what the
+//! receipt reports.
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use driftless_bundle::verify_receipt;
-use driftless_store::{CheckinReport, Install};
+use driftless_store::{CheckinReport, Install, ReceiptLink};
 use driftless_wire::airgap::{airgap_install_id, ReceiptImported};
 use driftless_wire::{Digest, Envelope};
 
@@ -62,20 +64,30 @@ pub async fn import(
             })
             .await?;
     }
-    // The install's replay clock: a receipt not newer than the last one imported (a
-    // replay, or an older one brought late) is refused.
-    let at_ms = r.issued_at.saturating_mul(1000) + i64::try_from(r.sequence % 1000).unwrap_or(0);
-    if !state.store.accept_signed_request(&id, at_ms).await? {
-        return Err(refused(format!(
-            "receipt {} of install {id} is not newer than the last one imported",
-            r.sequence
+    let digest = Digest::of(&env.payload_bytes().map_err(|e| refused(e.to_string()))?);
+    let previous = r.previous.as_ref().map(|d| d.to_string());
+    let sequence = i64::try_from(r.sequence).map_err(|_| refused("its sequence is too large"))?;
+    let link = state
+        .store
+        .link_receipt(&id, previous.as_deref(), sequence, &digest.to_string())
+        .await?;
+    if let ReceiptLink::Refused {
+        sequence: last,
+        digest: last_digest,
+    } = link
+    {
+        return Err(refused(chain_refusal(
+            &id,
+            sequence,
+            &digest,
+            last,
+            &last_digest,
         )));
     }
     state
         .store
         .record_checkin(&id, &report_of(&r), None)
         .await?;
-    let digest = Digest::of(&env.payload_bytes().map_err(|e| refused(e.to_string()))?);
     audit::record(
         &state,
         "install.receipt",
@@ -88,6 +100,28 @@ pub async fn import(
         sequence: r.sequence,
         issued_at: r.issued_at,
     }))
+}
+
+/// Why receipt `sequence` does not follow receipt `last`, the last one imported.
+fn chain_refusal(id: &str, sequence: i64, digest: &Digest, last: i64, last_digest: &str) -> String {
+    if digest.to_string() == last_digest {
+        return format!("receipt {sequence} of install {id} was imported already (a replay)");
+    }
+    if sequence <= last {
+        return format!(
+            "receipt {sequence} of install {id} is not newer than receipt {last}, the last one imported (a replay or a fork)"
+        );
+    }
+    if sequence > last + 1 {
+        return format!(
+            "a gap: the last receipt of install {id} imported is {last}, this is {sequence}; import receipts {}..{} first",
+            last + 1,
+            sequence - 1
+        );
+    }
+    format!(
+        "a fork: receipt {sequence} of install {id} does not follow receipt {last} ({last_digest}), the last one imported; the host's state was restored or copied"
+    )
 }
 
 fn text(v: &serde_json::Value, field: &str) -> Option<String> {
