@@ -270,7 +270,10 @@ fn role_refused(principal: &Principal, need: Need) -> ApiError {
 }
 
 /// The principal of `Authorization: Bearer <token>`.
-pub(crate) async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+pub(crate) async fn principal(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Principal, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -45,8 +45,8 @@ pub use load_shed::RETRY_AFTER_S;
 pub use metrics::Metrics;
 pub use metrics_fleet::spawn as spawn_metrics_aggregate;
 pub use principal::{Role, CACHE_TTL as PRINCIPAL_CACHE_TTL};
-pub use routes::route_rules;
 pub use rollout::{seed, tick as rollout_tick, SEED_SPACE};
+pub use routes::route_rules;
 pub use state::{
     default_heartbeat_flush_ms, default_max_support_bundle_bytes, default_session_lifetime_s,
     default_status_history_retention_s, AppState, Keys, MetricsConfig, ServerConfig,

@@ -10,9 +10,9 @@ use driftless_store::{Rollout, RolloutState};
 
 use super::page::{render, Chrome, PageError};
 use super::session::{form, Operator};
-use crate::access::Need;
 use super::time_format::when;
 use super::waves::{FailingHost, WaveCounts};
+use crate::access::Need;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -177,8 +177,11 @@ pub(crate) async fn act(
     known_action(&action)?;
     crate::access::permit(&operator.principal, Need::Release, Some(&app))?;
     let actor = operator.principal.actor.clone();
-    crate::access::as_actor(actor, crate::routes::rollouts::apply(&state, &app, &channel, &action))
-        .await?;
+    crate::access::as_actor(
+        actor,
+        crate::routes::rollouts::apply(&state, &app, &channel, &action),
+    )
+    .await?;
     tracing::info!(%app, %channel, %action, "rollout action from the dashboard");
     Ok(Redirect::to(PATH).into_response())
 }

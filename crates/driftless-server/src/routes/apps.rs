@@ -31,9 +31,7 @@ pub async fn create(
 }
 
 /// `GET /v1/apps`.
-pub async fn list(
-    State(state): State<AppState>,
-) -> Result<Json<Vec<AppInfo>>, ApiError> {
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<AppInfo>>, ApiError> {
     let mut out = Vec::new();
     for app in state.store.list_apps().await? {
         let channels = state

@@ -87,18 +87,14 @@ async fn oldest_first(
 
 /// `GET /v1/audit/checkpoint`: the newest signed checkpoint of the log, the envelope
 /// exactly as signed.
-pub async fn checkpoint(
-    State(state): State<AppState>,
-) -> Result<Response, ApiError> {
+pub async fn checkpoint(State(state): State<AppState>) -> Result<Response, ApiError> {
     envelope_answer(state.store.latest_audit_checkpoint().await?)
 }
 
 /// `POST /v1/audit/checkpoint`: signs a checkpoint of the log's head now when the
 /// newest one is older, and answers the newest (for an operator about to keep one
 /// outside the database).
-pub async fn sign_checkpoint(
-    State(state): State<AppState>,
-) -> Result<Response, ApiError> {
+pub async fn sign_checkpoint(State(state): State<AppState>) -> Result<Response, ApiError> {
     let newest = crate::audit_checkpoint::sign_if_grown(&state)
         .await
         .map_err(|e| match e {

@@ -36,9 +36,7 @@ pub async fn create(
 }
 
 /// `GET /v1/customers`.
-pub async fn list(
-    State(state): State<AppState>,
-) -> Result<Json<Vec<CustomerInfo>>, ApiError> {
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<CustomerInfo>>, ApiError> {
     let list = state.store.list_customers().await?;
     Ok(Json(
         list.into_iter()

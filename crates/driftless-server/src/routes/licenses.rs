@@ -104,9 +104,7 @@ pub async fn create(
 }
 
 /// `GET /v1/licenses`.
-pub async fn list(
-    State(state): State<AppState>,
-) -> Result<Json<Vec<LicenseInfo>>, ApiError> {
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<LicenseInfo>>, ApiError> {
     Ok(Json(
         state
             .store

@@ -107,7 +107,10 @@ fn api() -> (Router<AppState>, Vec<RouteRule>) {
 }
 
 /// Routes whose bodies may be larger than [`MAX_BODY_BYTES`], with their rules.
-fn large_bodies() -> ((Router<AppState>, Vec<RouteRule>), (Router<AppState>, Vec<RouteRule>)) {
+fn large_bodies() -> (
+    (Router<AppState>, Vec<RouteRule>),
+    (Router<AppState>, Vec<RouteRule>),
+) {
     let artifacts = route_table! {
         // A host's self-update downloads with its signature, a vendor with a token.
         "/v1/artifacts/{digest}" => [PUT artifacts::upload => UPLOAD, GET artifacts::download => Access::Own],
@@ -139,7 +142,12 @@ pub fn router(state: AppState) -> Router {
     let (api, mut rules) = api();
     let ((artifacts, artifact_rules), (bundles, bundle_rules)) = large_bodies();
     let (dashboard, dashboard_rules) = crate::dashboard::router();
-    rules.extend(artifact_rules.into_iter().chain(bundle_rules).chain(dashboard_rules));
+    rules.extend(
+        artifact_rules
+            .into_iter()
+            .chain(bundle_rules)
+            .chain(dashboard_rules),
+    );
     let book = RuleBook::new(&rules);
     api.merge(dashboard)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

@@ -259,7 +259,12 @@ async fn move_channels_off(
                 r.reason = Some(format!("release {version} was yanked"));
                 r.updated_at = now;
                 let detail = serde_json::json!({ "reason": r.reason });
-                let audit = crate::rollout::audit_event(&r, &crate::access::current_actor(), "rollout.abort", detail);
+                let audit = crate::rollout::audit_event(
+                    &r,
+                    &crate::access::current_actor(),
+                    "rollout.abort",
+                    detail,
+                );
                 let update = RolloutUpdate {
                     rollout: r,
                     channel_release: None,

@@ -240,7 +240,12 @@ async fn operator_update(
         Some(w) => serde_json::json!({ "floor_warning": w.message }),
         None => serde_json::json!({}),
     };
-    let audit = audit_event(&r, &crate::access::current_actor(), &format!("rollout.{action}"), detail);
+    let audit = audit_event(
+        &r,
+        &crate::access::current_actor(),
+        &format!("rollout.{action}"),
+        detail,
+    );
     let update = RolloutUpdate {
         rollout: r,
         channel_release,

@@ -156,8 +156,17 @@ pub async fn rotate(
         .ok_or_else(|| unknown_token(&id))?;
     let role = Role::parse(&old.role)
         .ok_or_else(|| ApiError::internal(format!("token `{id}` has no known role")))?;
-    let lifetime_s = lifetime(Some(req.expires_in_s.unwrap_or(old.expires_at - old.created_at)))?;
-    let issued = issue(&state, old.user.as_deref(), role, old.app.as_deref(), lifetime_s).await?;
+    let lifetime_s = lifetime(Some(
+        req.expires_in_s.unwrap_or(old.expires_at - old.created_at),
+    ))?;
+    let issued = issue(
+        &state,
+        old.user.as_deref(),
+        role,
+        old.app.as_deref(),
+        lifetime_s,
+    )
+    .await?;
     // Made before the old one is revoked, so CI always holds one that works.
     state.store.revoke_api_token(&id, now()).await?;
     state.principals.clear();

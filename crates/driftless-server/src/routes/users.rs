@@ -20,8 +20,10 @@ use crate::state::AppState;
 pub(crate) async fn require_app(state: &AppState, app: &str) -> Result<(), ApiError> {
     match state.store.get_app(app).await? {
         Some(_) => Ok(()),
-        None => Err(ApiError::not_found("unknown_app", format!("no app `{app}`"))
-            .with_hint("list apps with `driftless-vendor app list`")),
+        None => Err(
+            ApiError::not_found("unknown_app", format!("no app `{app}`"))
+                .with_hint("list apps with `driftless-vendor app list`"),
+        ),
     }
 }
 
@@ -93,9 +95,22 @@ pub async fn create(
         revoked_at: None,
     };
     state.store.create_user(&user).await?;
-    let issued = issue(&state, Some(&user.name), role, user.app.as_deref(), lifetime_s).await?;
+    let issued = issue(
+        &state,
+        Some(&user.name),
+        role,
+        user.app.as_deref(),
+        lifetime_s,
+    )
+    .await?;
     let detail = serde_json::json!({"role": user.role, "app": user.app, "token": format!("token:{}", issued.info.id)});
-    audit::record(&state, "user.create", &format!("user:{}", user.name), detail).await?;
+    audit::record(
+        &state,
+        "user.create",
+        &format!("user:{}", user.name),
+        detail,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
