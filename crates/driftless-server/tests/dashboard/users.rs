@@ -17,7 +17,11 @@ async fn submit(p: &Plane, user: &str, password: &str) -> Response {
     p.http
         .post(format!("{}/dashboard/login", p.url))
         .header(COOKIE, cookie)
-        .form(&[("csrf", csrf.as_str()), ("user", user), ("password", password)])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("user", user),
+            ("password", password),
+        ])
         .send()
         .await
         .unwrap()
@@ -40,7 +44,10 @@ async fn log_in_as(p: &Plane, user: &str) -> Session {
 
 async fn pause(p: &Plane, s: &Session) -> Response {
     p.http
-        .post(format!("{}/dashboard/rollouts/{APP}/{CHANNEL}/pause", p.url))
+        .post(format!(
+            "{}/dashboard/rollouts/{APP}/{CHANNEL}/pause",
+            p.url
+        ))
         .header(COOKIE, &s.cookie)
         .form(&[("csrf", s.csrf.as_str())])
         .send()
@@ -58,8 +65,15 @@ async fn users_log_in_with_their_password_and_act_only_as_their_role_allows() {
         p.api("/v1/users", body).await;
     }
     let short = json!({"name": "tim", "role": "support", "password": "short"});
-    let refused = p.http.post(format!("{}/v1/users", p.url)).bearer_auth(TOKEN).json(&short);
-    assert_eq!(refused.send().await.unwrap().status(), StatusCode::BAD_REQUEST);
+    let refused = p
+        .http
+        .post(format!("{}/v1/users", p.url))
+        .bearer_auth(TOKEN)
+        .json(&short);
+    assert_eq!(
+        refused.send().await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
 
     let wrong = submit(&p, "rita", "not the password at all").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
@@ -94,5 +108,8 @@ async fn users_log_in_with_their_password_and_act_only_as_their_role_allows() {
     p.api("/v1/users/rita/revoke", json!({})).await;
     let page = get(&p, "/dashboard/rollouts", Some(&rita.cookie)).await;
     assert_eq!(page.status(), StatusCode::SEE_OTHER);
-    assert_eq!(submit(&p, "rita", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        submit(&p, "rita", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
