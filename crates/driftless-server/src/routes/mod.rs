@@ -40,6 +40,9 @@ use crate::state::AppState;
 use crate::MAX_BODY_BYTES;
 use driftless_wire::api::MAX_ARTIFACT_BYTES;
 
+/// Routes and the access rule of each.
+type RuleRoutes = (Router<AppState>, Vec<RouteRule>);
+
 /// Content-addressed uploads: a principal scoped to one app may make them.
 const UPLOAD: Access = Access::Vendor {
     need: Publish,
@@ -47,7 +50,7 @@ const UPLOAD: Access = Access::Vendor {
 };
 
 /// The API's routes (bodies up to [`MAX_BODY_BYTES`]) and their rules.
-fn api() -> (Router<AppState>, Vec<RouteRule>) {
+fn api() -> RuleRoutes {
     route_table! {
         "/healthz" => [GET || async { "ok" } => Access::Public],
         "/metrics" => [GET crate::metrics::scrape => Access::Own],
@@ -107,10 +110,7 @@ fn api() -> (Router<AppState>, Vec<RouteRule>) {
 }
 
 /// Routes whose bodies may be larger than [`MAX_BODY_BYTES`], with their rules.
-fn large_bodies() -> (
-    (Router<AppState>, Vec<RouteRule>),
-    (Router<AppState>, Vec<RouteRule>),
-) {
+fn large_bodies() -> (RuleRoutes, RuleRoutes) {
     let artifacts = route_table! {
         // A host's self-update downloads with its signature, a vendor with a token.
         "/v1/artifacts/{digest}" => [PUT artifacts::upload => UPLOAD, GET artifacts::download => Access::Own],
