@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::error::ClientError;
 use crate::http::Http;
 
+mod principals;
 mod webhooks;
 
 /// A client for the vendor API.

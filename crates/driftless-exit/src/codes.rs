@@ -56,7 +56,12 @@ pub mod code {
     /// A channel's promotion gate refused the release (licence, advisory, missing
     /// SBOM, stale OSV data); nothing was changed.
     pub const GATE_REFUSED: u8 = 23;
+    /// The caller's role or app scope does not allow it; nothing was changed.
+    pub const ROLE_REFUSED: u8 = 24;
 }
+
+/// The API error codes of a refusal by the caller's role or app scope (exit code 24).
+pub const ROLE_REFUSAL_CODES: [&str; 2] = ["role_not_allowed", "app_out_of_scope"];
 
 /// The API error codes of a refusal by a license's terms (exit code 21).
 pub const LICENSE_REFUSAL_CODES: [&str; 3] =
@@ -103,7 +108,7 @@ pub const CODES: &[ExitCodeInfo] = &[
     },
     ExitCodeInfo {
         code: code::UNAUTHORIZED,
-        meaning: "credentials refused (operator token, license, revoked install)",
+        meaning: "credentials refused (unknown, expired or revoked vendor token, license, revoked install)",
     },
     ExitCodeInfo {
         code: code::REGISTRY,
@@ -168,6 +173,10 @@ pub const CODES: &[ExitCodeInfo] = &[
     ExitCodeInfo {
         code: code::GATE_REFUSED,
         meaning: "a channel's promotion gate refused the release (licence, advisory, missing SBOM, stale OSV data); nothing was changed",
+    },
+    ExitCodeInfo {
+        code: code::ROLE_REFUSED,
+        meaning: "your role or app scope does not allow this (the error names the role it needs); nothing was changed",
     },
 ];
 

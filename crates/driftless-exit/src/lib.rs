@@ -10,7 +10,9 @@ use std::process::ExitCode;
 mod codes;
 mod hint;
 
-pub use codes::{code, markdown_table, ExitCodeInfo, CODES, LICENSE_REFUSAL_CODES};
+pub use codes::{
+    code, markdown_table, ExitCodeInfo, CODES, LICENSE_REFUSAL_CODES, ROLE_REFUSAL_CODES,
+};
 pub use hint::{hint_of, Hint, HintExt};
 
 /// Input the user must fix; exits with [`code::INVALID_INPUT`].
@@ -89,6 +91,11 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
                     code::SUPPORT_BUNDLE_TOO_LARGE
                 }
                 ClientError::Api { code, .. } if code == "gate_refused" => code::GATE_REFUSED,
+                ClientError::Api { code, .. }
+                    if crate::codes::ROLE_REFUSAL_CODES.contains(&code.as_str()) =>
+                {
+                    code::ROLE_REFUSED
+                }
                 ClientError::Api { code, .. }
                     if crate::codes::LICENSE_REFUSAL_CODES.contains(&code.as_str()) =>
                 {

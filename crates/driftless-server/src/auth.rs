@@ -1,5 +1,6 @@
-//! Authentication: the operator's bearer token, and the install's signed requests,
-//! each accepted once (a replay is refused).
+//! Authentication: the operator token (the first owner's; other vendor principals are
+//! resolved in [`crate::access`]), and the install's signed requests, each accepted
+//! once (a replay is refused).
 
 use axum::http::{HeaderMap, StatusCode};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -28,24 +29,6 @@ pub fn secret_hash(secret: &str) -> String {
 pub fn is_operator_token(state: &AppState, token: &str) -> bool {
     let expected = state.config.operator_token_sha256.as_bytes();
     secret_hash(token).as_bytes().ct_eq(expected).into()
-}
-
-/// Requires `Authorization: Bearer <operator token>`.
-pub fn require_operator(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::unauthorized("missing operator token")
-                .with_hint("pass --token or set DRIFTLESS_TOKEN")
-        })?;
-    if !is_operator_token(state, token.trim()) {
-        return Err(ApiError::unauthorized(
-            "operator token is not valid for this control plane",
-        ));
-    }
-    Ok(())
 }
 
 /// What an install signed: the request's method, path and body.

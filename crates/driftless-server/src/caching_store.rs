@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use driftless_store::LicenseTerms;
+use driftless_store::{ApiToken, User};
 use driftless_store::{
     App, AuditEntry, AuditEvent, AuditPage, Change, Channel, CheckinReport, CheckinView, Customer,
     FleetSummary, Heartbeat, ImportedInstall, Install, InstallCursor, InstallFilter, InstallPage,
@@ -60,6 +61,31 @@ impl CachingStore {
 
 #[async_trait]
 impl Store for CachingStore {
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        self.inner.create_user(user).await
+    }
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        self.inner.list_users().await
+    }
+    async fn get_user(&self, name: &str) -> StoreResult<Option<User>> {
+        self.inner.get_user(name).await
+    }
+    async fn revoke_user(&self, name: &str, now: i64) -> StoreResult<bool> {
+        self.inner.revoke_user(name, now).await
+    }
+    async fn create_api_token(&self, token: &ApiToken) -> StoreResult<()> {
+        self.inner.create_api_token(token).await
+    }
+    async fn list_api_tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        self.inner.list_api_tokens().await
+    }
+    async fn api_token_by_hash(&self, token_sha256: &str) -> StoreResult<Option<ApiToken>> {
+        self.inner.api_token_by_hash(token_sha256).await
+    }
+    async fn revoke_api_token(&self, id: &str, now: i64) -> StoreResult<bool> {
+        self.inner.revoke_api_token(id, now).await
+    }
+
     async fn create_app(&self, name: &str, now: i64) -> StoreResult<App> {
         self.inner.create_app(name, now).await
     }

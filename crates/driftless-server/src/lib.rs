@@ -4,6 +4,8 @@
 //! Stateless apart from the [`driftless_store::Store`] it is given, so several replicas
 //! can serve one database.
 
+#[macro_use]
+mod access;
 mod audit_checkpoint;
 mod audit_witness;
 mod auth;
@@ -22,6 +24,8 @@ mod metrics;
 mod metrics_fleet;
 mod metrics_process;
 mod metrics_store;
+mod password;
+mod principal;
 mod registry;
 mod registry_login;
 mod registry_renewal;
@@ -36,11 +40,14 @@ mod trust_sync;
 mod upkeep;
 mod webhooks;
 
+pub use access::{Access, Need, RouteRule};
 pub use error::ApiError;
 pub use load_shed::RETRY_AFTER_S;
 pub use metrics::Metrics;
 pub use metrics_fleet::spawn as spawn_metrics_aggregate;
+pub use principal::{Role, CACHE_TTL as PRINCIPAL_CACHE_TTL};
 pub use rollout::{seed, tick as rollout_tick, SEED_SPACE};
+pub use routes::route_rules;
 pub use state::{
     default_heartbeat_flush_ms, default_max_support_bundle_bytes, default_session_lifetime_s,
     default_status_history_retention_s, AppState, Keys, MetricsConfig, ServerConfig,

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use driftless_store::LicenseTerms;
+use driftless_store::{ApiToken, User};
 use driftless_store::{
     App, AuditEntry, AuditEvent, AuditPage, Change, Channel, CheckinReport, CheckinView, Customer,
     FleetSummary, Heartbeat, ImportedInstall, Install, InstallCursor, InstallFilter, InstallPage,
@@ -97,6 +98,31 @@ macro_rules! timed {
 
 #[async_trait]
 impl Store for MeteredStore {
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        timed!(self, create_user(user))
+    }
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        timed!(self, list_users())
+    }
+    async fn get_user(&self, name: &str) -> StoreResult<Option<User>> {
+        timed!(self, get_user(name))
+    }
+    async fn revoke_user(&self, name: &str, now: i64) -> StoreResult<bool> {
+        timed!(self, revoke_user(name, now))
+    }
+    async fn create_api_token(&self, token: &ApiToken) -> StoreResult<()> {
+        timed!(self, create_api_token(token))
+    }
+    async fn list_api_tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        timed!(self, list_api_tokens())
+    }
+    async fn api_token_by_hash(&self, token_sha256: &str) -> StoreResult<Option<ApiToken>> {
+        timed!(self, api_token_by_hash(token_sha256))
+    }
+    async fn revoke_api_token(&self, id: &str, now: i64) -> StoreResult<bool> {
+        timed!(self, revoke_api_token(id, now))
+    }
+
     async fn create_app(&self, name: &str, now: i64) -> StoreResult<App> {
         timed!(self, create_app(name, now))
     }

@@ -195,6 +195,8 @@ pub struct AppState {
     pub webhooks: Arc<crate::webhooks::WebhookSettings>,
     /// The dashboard's sessions and counts.
     pub(crate) dashboard: Arc<crate::dashboard::DashboardState>,
+    /// Vendor token lookups, each trusted for a few seconds.
+    pub(crate) principals: Arc<crate::principal::PrincipalCache>,
 }
 
 impl AppState {
@@ -211,6 +213,7 @@ impl AppState {
             metrics,
             webhooks: Arc::default(),
             dashboard: Arc::default(),
+            principals: Arc::default(),
         }
     }
 

@@ -2269,7 +2269,7 @@ async fn a_support_bundle_is_taken_only_from_its_install_under_the_cap_and_serve
     assert_eq!(
         actions,
         vec![
-            ("support_bundle.download", "operator"),
+            ("support_bundle.download", "user:owner"),
             ("support_bundle.upload", actor.as_str())
         ],
         "{audit}"

@@ -32,12 +32,13 @@ async fn control_plane() -> std::net::SocketAddr {
 /// probe sent next cannot race the held request for the slot.
 async fn hold(addr: std::net::SocketAddr) -> TcpStream {
     let mut conn = TcpStream::connect(addr).await.unwrap();
-    conn.write_all(
-        b"POST /v1/apps HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
-          Content-Length: 100\r\nExpect: 100-continue\r\n\r\n",
-    )
-    .await
-    .unwrap();
+    // Authenticated, since a vendor route checks its caller before reading the body.
+    let head = format!(
+        "POST /v1/apps HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+         Authorization: Bearer {}\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n",
+        support::OPERATOR_TOKEN
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     let read_head = async {

@@ -258,5 +258,5 @@ async fn an_audit_entry_names_the_request_that_made_the_change() {
     let log = state.store.list_audit(1).await.unwrap();
     assert_eq!(log[0].event.action, "app.create");
     assert_eq!(log[0].event.request_id, "deploy-42");
-    assert_eq!(log[0].event.actor, "operator");
+    assert_eq!(log[0].event.actor, "user:owner");
 }

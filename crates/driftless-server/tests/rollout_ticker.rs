@@ -13,6 +13,7 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use driftless_registry_token::{generate_key_material, TokenSigner};
 use driftless_server::{rollout_tick, router, AppState, Keys, ServerConfig};
+use driftless_store::{ApiToken, User};
 use driftless_store::{
     App, AuditEntry, AuditEvent, Change, Channel, CheckinReport, CheckinView, Customer, Heartbeat,
     Install, InstallSummary, License, LicenseTerms, Release, ReleaseState, Rollout,
@@ -88,6 +89,31 @@ impl Interfering {
 
 #[async_trait]
 impl Store for Interfering {
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        self.inner.create_user(user).await
+    }
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        self.inner.list_users().await
+    }
+    async fn get_user(&self, name: &str) -> StoreResult<Option<User>> {
+        self.inner.get_user(name).await
+    }
+    async fn revoke_user(&self, name: &str, now: i64) -> StoreResult<bool> {
+        self.inner.revoke_user(name, now).await
+    }
+    async fn create_api_token(&self, token: &ApiToken) -> StoreResult<()> {
+        self.inner.create_api_token(token).await
+    }
+    async fn list_api_tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        self.inner.list_api_tokens().await
+    }
+    async fn api_token_by_hash(&self, token_sha256: &str) -> StoreResult<Option<ApiToken>> {
+        self.inner.api_token_by_hash(token_sha256).await
+    }
+    async fn revoke_api_token(&self, id: &str, now: i64) -> StoreResult<bool> {
+        self.inner.revoke_api_token(id, now).await
+    }
+
     async fn rollout_outcomes(
         &self,
         app: &str,

@@ -16,6 +16,8 @@ mod support_bundles;
 pub use support_bundles::*;
 mod webhooks;
 pub use webhooks::*;
+mod principals;
+pub use principals::*;
 mod licenses;
 pub use licenses::*;
 mod status_history;
@@ -99,6 +101,7 @@ macro_rules! conformance_tests {
         $crate::audit_checkpoint_conformance_tests!($open);
         $crate::support_bundle_conformance_tests!($open);
         $crate::webhook_conformance_tests!($open);
+        $crate::principal_conformance_tests!($open);
         $crate::license_conformance_tests!($open);
         $crate::status_history_conformance_tests!($open);
         $crate::receipt_chain_conformance_tests!($open);

@@ -16,6 +16,7 @@ mod import;
 mod licensing;
 mod pages;
 mod policies;
+mod principals;
 #[cfg(test)]
 mod query_plan;
 mod receipts;
@@ -34,6 +35,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use driftless_store::LicenseTerms;
+use driftless_store::{ApiToken, User};
 use driftless_store::{
     App, AuditEntry, AuditEvent, AuditPage, Change, Channel, CheckinReport, CheckinView, Customer,
     FleetSummary, Heartbeat, ImportedInstall, Install, InstallCursor, InstallFilter, InstallPage,
@@ -115,6 +117,31 @@ impl PgStore {
 
 #[async_trait]
 impl Store for PgStore {
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        principals::create_user(&self.pool, user).await
+    }
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        principals::list_users(&self.pool).await
+    }
+    async fn get_user(&self, name: &str) -> StoreResult<Option<User>> {
+        principals::get_user(&self.pool, name).await
+    }
+    async fn revoke_user(&self, name: &str, now: i64) -> StoreResult<bool> {
+        principals::revoke_user(&self.pool, name, now).await
+    }
+    async fn create_api_token(&self, token: &ApiToken) -> StoreResult<()> {
+        principals::create_api_token(&self.pool, token).await
+    }
+    async fn list_api_tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        principals::list_api_tokens(&self.pool).await
+    }
+    async fn api_token_by_hash(&self, token_sha256: &str) -> StoreResult<Option<ApiToken>> {
+        principals::api_token_by_hash(&self.pool, token_sha256).await
+    }
+    async fn revoke_api_token(&self, id: &str, now: i64) -> StoreResult<bool> {
+        principals::revoke_api_token(&self.pool, id, now).await
+    }
+
     async fn create_app(&self, name: &str, now: i64) -> StoreResult<App> {
         catalog::create_app(&self.pool, name, now).await
     }

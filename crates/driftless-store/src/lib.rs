@@ -5,12 +5,14 @@
 pub mod assignment_codec;
 pub mod audit_chain;
 mod pages;
+mod principals;
 pub mod report_limits;
 pub mod schema_check;
 mod types;
 mod webhooks;
 
 pub use pages::*;
+pub use principals::*;
 pub use types::*;
 pub use webhooks::*;
 
@@ -53,6 +55,25 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The control plane's storage.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Creates a user; `Conflict` if the name is taken (revoked users keep theirs).
+    async fn create_user(&self, user: &User) -> StoreResult<()>;
+    /// Every user, by name.
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    /// One user by name.
+    async fn get_user(&self, name: &str) -> StoreResult<Option<User>>;
+    /// Revokes a user and every token of theirs, in one transaction; false if no such
+    /// live user.
+    async fn revoke_user(&self, name: &str, now: i64) -> StoreResult<bool>;
+    /// Stores a token; `Conflict` if its id or hash is taken, `Missing` if it names a
+    /// user who does not exist or is revoked.
+    async fn create_api_token(&self, token: &ApiToken) -> StoreResult<()>;
+    /// Every token, oldest first.
+    async fn list_api_tokens(&self) -> StoreResult<Vec<ApiToken>>;
+    /// The token whose hash is `token_sha256` (revoked and expired ones included).
+    async fn api_token_by_hash(&self, token_sha256: &str) -> StoreResult<Option<ApiToken>>;
+    /// Revokes a token; false if no such live token.
+    async fn revoke_api_token(&self, id: &str, now: i64) -> StoreResult<bool>;
+
     /// Creates an app; `Conflict` if it exists.
     async fn create_app(&self, name: &str, now: i64) -> StoreResult<App>;
     /// Every app, by name.

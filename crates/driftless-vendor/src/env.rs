@@ -2,7 +2,7 @@
 
 /// The control plane's URL, for the vendor commands (`--server`).
 pub const SERVER: &str = "DRIFTLESS_SERVER";
-/// The operator token, for the vendor commands (`--token`).
+/// The API token (a user's, a CI token, or the operator token), for the vendor commands (`--token`).
 pub const TOKEN: &str = "DRIFTLESS_TOKEN";
 /// The data directory of `init`, `serve` and `registry-config` (`--data-dir`).
 pub const DATA_DIR: &str = "DRIFTLESS_DATA_DIR";

@@ -75,6 +75,7 @@ pub async fn run(args: InitArgs) -> Result<()> {
         "initialised {}; the operator token is shown only now.",
         data_dir.display()
     );
+    eprintln!("it is the token of the first owner (`user:owner` in the audit log); give others their own with `driftless-vendor user create`.");
     eprintln!("move {} off this machine: it holds the root keys and the release key, which `serve` never needs.", dir.offline().display());
     Ok(())
 }

@@ -23,6 +23,7 @@ mod keys;
 mod license;
 mod mount;
 mod output;
+mod principals;
 mod promote;
 mod publish;
 mod push;
@@ -95,6 +96,10 @@ enum Command {
     SupportBundle(support_bundle::SupportBundleArgs),
     /// Webhooks: URLs the control plane POSTs an app's events to, signed.
     Webhook(webhook::WebhookArgs),
+    /// Users: people with a role (owner, release-manager, support) and an app scope.
+    User(principals::UserArgs),
+    /// API tokens: for CI (publish one app) or for a user.
+    Token(principals::TokenArgs),
     /// Shell completions and man pages (see the README for installing them).
     #[command(hide = true)]
     Generate(driftless_generate::GenerateArgs),
@@ -123,6 +128,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bundle(args) => bundle::run(args).await,
         Command::SupportBundle(args) => support_bundle::run(args).await,
         Command::Webhook(args) => webhook::run(args).await,
+        Command::User(args) => principals::run_user(args).await,
+        Command::Token(args) => principals::run_token(args).await,
         Command::Generate(args) => driftless_generate::run(args, Cli::command()),
     }
 }

@@ -12,6 +12,7 @@ pub mod entitlements;
 pub mod envelope;
 pub mod keys;
 pub mod preflight;
+pub mod principals;
 pub mod release;
 pub mod root;
 pub mod session;

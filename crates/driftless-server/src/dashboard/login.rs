@@ -1,4 +1,4 @@
-//! Logging in with the operator token, and out. The login form carries its own CSRF
+//! Logging in (a user's name and password, or the operator token), and out. The login form carries its own CSRF
 //! token (a short-lived cookie it must match), failed attempts are throttled, and a
 //! success opens a session (see [`super::session`]).
 
@@ -14,6 +14,7 @@ use super::page::{render, PageError};
 use super::session::{self, cookie, form, random_token, same_token, set_cookie, Operator};
 use crate::auth::is_operator_token;
 use crate::error::ApiError;
+use crate::principal::{Principal, Role};
 use crate::state::AppState;
 
 /// The login page.
@@ -48,7 +49,7 @@ pub(crate) async fn form_page() -> Result<Response, PageError> {
     login_page(None, StatusCode::OK)
 }
 
-/// `POST /dashboard/login`: `token` and `csrf`.
+/// `POST /dashboard/login`: `user` and `password` (or `token`), and `csrf`.
 pub(crate) async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -82,17 +83,17 @@ pub(crate) async fn submit(
         e.retry_after = u32::try_from(wait).ok();
         return Err(PageError(e));
     }
-    let token = field("token").unwrap_or_default().trim();
-    if token.is_empty() || !is_operator_token(&state, token) {
+    let user = field("user").unwrap_or_default().trim();
+    let Some(principal) = check_credentials(&state, user, field).await? else {
         state.dashboard.login_failed(now);
-        tracing::warn!("dashboard login refused: wrong operator token");
+        tracing::warn!(user, "dashboard login refused: wrong credentials");
         return login_page(
-            Some("that is not this control plane's operator token"),
+            Some("that name and password, or that operator token, is not valid here"),
             StatusCode::UNAUTHORIZED,
         );
-    }
-    let (id, _csrf) = state.dashboard.open(crate::now());
-    tracing::info!("dashboard login");
+    };
+    tracing::info!(actor = %principal.actor, "dashboard login");
+    let (id, _csrf) = state.dashboard.open(crate::now(), principal);
     let mut response = Redirect::to(super::fleet::PATH).into_response();
     for value in [
         set_cookie(session::COOKIE, &id, session::LIFETIME_S),
@@ -103,6 +104,37 @@ pub(crate) async fn submit(
         }
     }
     Ok(response)
+}
+
+/// The principal of a user's name and password, or of the operator token; `None` when
+/// they are wrong (a revoked user, or one without a password, cannot log in).
+async fn check_credentials<'f>(
+    state: &AppState,
+    user: &str,
+    field: impl Fn(&str) -> Option<&'f str>,
+) -> Result<Option<Principal>, PageError> {
+    if user.is_empty() {
+        let token = field("token").unwrap_or_default().trim();
+        let ok = !token.is_empty() && is_operator_token(state, token);
+        return Ok(ok.then(Principal::first_owner));
+    }
+    let password = field("password").unwrap_or_default();
+    let Some(found) = state.store.get_user(user).await.map_err(ApiError::from)? else {
+        return Ok(None);
+    };
+    let live = found.revoked_at.is_none();
+    let hash = found.password_hash.as_deref().unwrap_or_default();
+    if !live || !crate::password::verify(password, hash) {
+        return Ok(None);
+    }
+    let Some(role) = Role::parse(&found.role) else {
+        return Ok(None);
+    };
+    Ok(Some(Principal {
+        actor: format!("user:{}", found.name),
+        role,
+        app: found.app,
+    }))
 }
 
 /// `POST /dashboard/logout` (with the session's CSRF token).

@@ -19,8 +19,9 @@ mod waves;
 
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect};
-use axum::routing::{get, post};
 use axum::Router;
+
+use crate::access::{Access, RouteRule};
 
 use crate::state::AppState;
 
@@ -29,22 +30,24 @@ pub(crate) use session::DashboardState;
 /// The dashboard's stylesheet, compiled in.
 const STYLESHEET: &str = include_str!("../../static/dashboard.css");
 
-/// The dashboard's routes, under `/dashboard` (and `/`, which leads there).
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|| async { Redirect::to(fleet::PATH) }))
-        .route(fleet::PATH, get(fleet::page))
-        .route(login::PATH, get(login::form_page).post(login::submit))
-        .route(login::LOGOUT_PATH, post(login::logout))
-        .route(rollouts::PATH, get(rollouts::page))
-        .route(
-            "/dashboard/rollouts/{app}/{channel}/{action}",
-            get(rollouts::confirm).post(rollouts::act),
-        )
-        .route("/dashboard/installs/{id}", get(install::page))
-        .route(releases::PATH, get(releases::page))
-        .route(audit::PATH, get(audit::page))
-        .route("/dashboard/static/dashboard.css", get(stylesheet))
+/// The dashboard's routes, under `/dashboard` (and `/`, which leads there), with their
+/// rules: every page checks its own session.
+pub(crate) fn router() -> (Router<AppState>, Vec<RouteRule>) {
+    route_table! {
+        "/" => [GET || async { Redirect::to(fleet::PATH) } => Access::Public],
+        fleet::PATH => [GET fleet::page => Access::Own],
+        login::PATH => [GET login::form_page => Access::Public, POST login::submit => Access::Public],
+        login::LOGOUT_PATH => [POST login::logout => Access::Own],
+        rollouts::PATH => [GET rollouts::page => Access::Own],
+        "/dashboard/rollouts/{app}/{channel}/{action}" => [
+            GET rollouts::confirm => Access::Own,
+            POST rollouts::act => Access::Own,
+        ],
+        "/dashboard/installs/{id}" => [GET install::page => Access::Own],
+        releases::PATH => [GET releases::page => Access::Own],
+        audit::PATH => [GET audit::page => Access::Own],
+        "/dashboard/static/dashboard.css" => [GET stylesheet => Access::Public],
+    }
 }
 
 async fn stylesheet() -> impl IntoResponse {

@@ -12,6 +12,7 @@ use super::page::{render, Chrome, PageError};
 use super::session::{form, Operator};
 use super::time_format::when;
 use super::waves::{FailingHost, WaveCounts};
+use crate::access::Need;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -174,7 +175,13 @@ pub(crate) async fn act(
 ) -> Result<Response, PageError> {
     operator.check_csrf(&form(&body))?;
     known_action(&action)?;
-    crate::routes::rollouts::apply(&state, &app, &channel, &action).await?;
+    crate::access::permit(&operator.principal, Need::Release, Some(&app))?;
+    let actor = operator.principal.actor.clone();
+    crate::access::as_actor(
+        actor,
+        crate::routes::rollouts::apply(&state, &app, &channel, &action),
+    )
+    .await?;
     tracing::info!(%app, %channel, %action, "rollout action from the dashboard");
     Ok(Redirect::to(PATH).into_response())
 }

@@ -16,6 +16,7 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use super::waves::WaveCache;
+use crate::principal::Principal;
 use crate::state::AppState;
 
 /// The session cookie's name.
@@ -30,6 +31,7 @@ const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 struct LiveSession {
     csrf: String,
     expires_at: i64,
+    principal: Principal,
 }
 
 /// The dashboard's memory: sessions, the login throttle and the rollout waves' counts.
@@ -57,25 +59,26 @@ fn key(id: &str) -> String {
 }
 
 impl DashboardState {
-    /// Opens a session at `now`; its id (for the cookie) and CSRF token.
-    pub(crate) fn open(&self, now: i64) -> (String, String) {
+    /// Opens a session of `principal` at `now`; its id (for the cookie) and CSRF token.
+    pub(crate) fn open(&self, now: i64, principal: Principal) -> (String, String) {
         let (id, csrf) = (random_token(), random_token());
         let mut sessions = lock(&self.sessions);
         sessions.retain(|_, s| s.expires_at > now);
         let live = LiveSession {
             csrf: csrf.clone(),
             expires_at: now + LIFETIME_S,
+            principal,
         };
         sessions.insert(key(&id), live);
         (id, csrf)
     }
 
-    /// The CSRF token of live session `id`; `None` if unknown or expired.
-    fn csrf(&self, id: &str, now: i64) -> Option<String> {
+    /// The CSRF token and principal of live session `id`; `None` if unknown or expired.
+    fn live(&self, id: &str, now: i64) -> Option<(String, Principal)> {
         let mut sessions = lock(&self.sessions);
         let k = key(id);
         match sessions.get(&k) {
-            Some(s) if s.expires_at > now => Some(s.csrf.clone()),
+            Some(s) if s.expires_at > now => Some((s.csrf.clone(), s.principal.clone())),
             Some(_) => {
                 sessions.remove(&k);
                 None
@@ -87,6 +90,12 @@ impl DashboardState {
     /// Ends session `id`.
     pub(crate) fn close(&self, id: &str) {
         lock(&self.sessions).remove(&key(id));
+    }
+
+    /// Ends every session of user `name` on this replica (they were revoked).
+    pub(crate) fn close_user(&self, name: &str) {
+        let actor = format!("user:{name}");
+        lock(&self.sessions).retain(|_, s| s.principal.actor != actor);
     }
 
     /// Seconds a login must wait because of recent failures; `None` when it may try.
@@ -140,6 +149,8 @@ pub(crate) struct Operator {
     pub(crate) session: String,
     /// The session's CSRF token.
     pub(crate) csrf: String,
+    /// Who logged in.
+    pub(crate) principal: Principal,
 }
 
 impl Operator {
@@ -171,13 +182,14 @@ impl FromRequestParts<AppState> for Operator {
     ) -> Result<Self, Self::Rejection> {
         let to_login = || Redirect::to(super::login::PATH).into_response();
         let id = cookie(&parts.headers, COOKIE).ok_or_else(to_login)?;
-        let csrf = state
+        let (csrf, principal) = state
             .dashboard
-            .csrf(id, crate::now())
+            .live(id, crate::now())
             .ok_or_else(to_login)?;
         Ok(Operator {
             session: id.to_string(),
             csrf,
+            principal,
         })
     }
 }

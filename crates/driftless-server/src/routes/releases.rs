@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use driftless_registry_token::{is_release_repository, release_repository};
 use driftless_store::{Release, ReleaseState, RolloutState, RolloutUpdate};
@@ -17,7 +17,6 @@ use driftless_wire::{Digest, Envelope, RELEASE_PAYLOAD_TYPE};
 use super::audit;
 use super::input::parse_json;
 use super::lookup::require_app;
-use crate::auth::require_operator;
 use crate::error::ApiError;
 use crate::now;
 use crate::state::AppState;
@@ -108,11 +107,9 @@ async fn check_new_release(
 /// `POST /v1/apps/{app}/releases`: store a release signed by vendor CI.
 pub async fn upload(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(app): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<ReleaseInfo>), ApiError> {
-    require_operator(&state, &headers)?;
     let req: UploadRelease = parse_json(&body, "release upload")?;
     require_app(&state, &app).await?;
     let (doc, digest) = verify_release_envelope(&state, &app, &req)?;
@@ -153,10 +150,8 @@ fn release_info(r: &Release) -> ReleaseInfo {
 /// `GET /v1/apps/{app}/releases`.
 pub async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(app): Path<String>,
 ) -> Result<Json<Vec<ReleaseInfo>>, ApiError> {
-    require_operator(&state, &headers)?;
     require_app(&state, &app).await?;
     Ok(Json(
         state
@@ -172,10 +167,8 @@ pub async fn list(
 /// `GET /v1/apps/{app}/releases/{version}`: one release with its signed document.
 pub async fn get(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((app, version)): Path<(String, String)>,
 ) -> Result<Json<ReleaseDetail>, ApiError> {
-    require_operator(&state, &headers)?;
     require_app(&state, &app).await?;
     let release = state
         .store
@@ -204,11 +197,9 @@ pub async fn get(
 /// names the channels whose hosts will refuse that move (the rollback floor).
 pub async fn set_state(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((app, version)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<ReleaseStateChanged>, ApiError> {
-    require_operator(&state, &headers)?;
     let req: SetReleaseState = parse_json(&body, "release state")?;
     let new = ReleaseState::parse(&req.state).ok_or_else(|| {
         ApiError::bad_request(format!("unknown release state `{}`", req.state))
@@ -268,7 +259,12 @@ async fn move_channels_off(
                 r.reason = Some(format!("release {version} was yanked"));
                 r.updated_at = now;
                 let detail = serde_json::json!({ "reason": r.reason });
-                let audit = crate::rollout::audit_event(&r, "operator", "rollout.abort", detail);
+                let audit = crate::rollout::audit_event(
+                    &r,
+                    &crate::access::current_actor(),
+                    "rollout.abort",
+                    detail,
+                );
                 let update = RolloutUpdate {
                     rollout: r,
                     channel_release: None,

@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use driftless_store::{Channel, ReleaseState, Rollout, RolloutState, RolloutUpdate, StoreError};
 use driftless_wire::api::{FloorWarning, RolloutInfo, StartRollout};
@@ -11,7 +11,6 @@ use driftless_wire::api::{FloorWarning, RolloutInfo, StartRollout};
 use super::audit;
 use super::input::parse_json;
 use super::lookup::{require_app, require_channel, require_release};
-use crate::auth::require_operator;
 use crate::error::ApiError;
 use crate::now;
 use crate::rollout::{audit_event, step_update, Step};
@@ -110,11 +109,9 @@ fn new_rollout(app: &str, channel: Channel, req: StartRollout, now: i64) -> Roll
 /// `POST /v1/apps/{app}/channels/{channel}/rollouts`.
 pub async fn start(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((app, channel)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<RolloutInfo>), ApiError> {
-    require_operator(&state, &headers)?;
     let req: StartRollout = parse_json(&body, "rollout")?;
     check_request(&req)?;
     require_app(&state, &app).await?;
@@ -154,10 +151,8 @@ pub async fn start(
 /// `GET /v1/apps/{app}/rollouts`.
 pub async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(app): Path<String>,
 ) -> Result<Json<Vec<RolloutInfo>>, ApiError> {
-    require_operator(&state, &headers)?;
     require_app(&state, &app).await?;
     let mut out = Vec::new();
     for r in state.store.list_rollouts(&app).await? {
@@ -173,10 +168,8 @@ pub async fn list(
 /// otherwise, and nothing is saved.
 pub async fn act(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((app, channel, action)): Path<(String, String, String)>,
 ) -> Result<Json<RolloutInfo>, ApiError> {
-    require_operator(&state, &headers)?;
     Ok(Json(apply(&state, &app, &channel, &action).await?))
 }
 
@@ -230,7 +223,7 @@ async fn operator_update(
         } else {
             Step::Advance
         };
-        let update = step_update(r, step, "operator", now)
+        let update = step_update(r, step, &crate::access::current_actor(), now)
             .ok_or_else(|| ApiError::internal("an advance made no change"))?;
         return Ok((update, None));
     }
@@ -247,7 +240,12 @@ async fn operator_update(
         Some(w) => serde_json::json!({ "floor_warning": w.message }),
         None => serde_json::json!({}),
     };
-    let audit = audit_event(&r, "operator", &format!("rollout.{action}"), detail);
+    let audit = audit_event(
+        &r,
+        &crate::access::current_actor(),
+        &format!("rollout.{action}"),
+        detail,
+    );
     let update = RolloutUpdate {
         rollout: r,
         channel_release,

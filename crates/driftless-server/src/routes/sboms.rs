@@ -3,11 +3,10 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap};
+use axum::http::header;
 use axum::response::Response;
 
 use super::lookup::{require_app, require_release};
-use crate::auth::require_operator;
 use crate::error::ApiError;
 use crate::gate::document_of;
 use crate::routes::read_artifact;
@@ -16,10 +15,8 @@ use crate::state::AppState;
 /// `GET /v1/apps/{app}/releases/{version}/sboms/{service}`.
 pub async fn download(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((app, version, service)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
-    require_operator(&state, &headers)?;
     require_app(&state, &app).await?;
     let release = require_release(&state, &app, &version).await?;
     let doc = document_of(&release)?;

@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use driftless_store::{NewWebhook, Webhook, WebhookDelivery};
 use driftless_wire::webhook::{
@@ -15,7 +15,6 @@ use serde::Deserialize;
 use super::audit;
 use super::input::parse_json;
 use super::lookup::require_app;
-use crate::auth::require_operator;
 use crate::error::ApiError;
 use crate::now;
 use crate::state::AppState;
@@ -84,11 +83,9 @@ fn check_events(mut events: Vec<String>) -> Result<Vec<String>, ApiError> {
 /// `POST /v1/apps/{app}/webhooks`: registers a URL and answers `201` with the secret.
 pub async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(app): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<WebhookCreated>), ApiError> {
-    require_operator(&state, &headers)?;
     let req: CreateWebhook = parse_json(&body, "webhook")?;
     let url = check_url(&req.url)?;
     let events = check_events(req.events)?;
@@ -126,10 +123,8 @@ pub async fn create(
 /// `GET /v1/apps/{app}/webhooks`: the app's webhooks, without their secrets.
 pub async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(app): Path<String>,
 ) -> Result<Json<Vec<WebhookInfo>>, ApiError> {
-    require_operator(&state, &headers)?;
     require_app(&state, &app).await?;
     let hooks = state.store.list_webhooks(Some(&app)).await?;
     Ok(Json(hooks.iter().map(info).collect()))
@@ -138,10 +133,8 @@ pub async fn list(
 /// `DELETE /v1/apps/{app}/webhooks/{id}`: removes it and its queued deliveries.
 pub async fn remove(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((app, id)): Path<(String, u64)>,
 ) -> Result<StatusCode, ApiError> {
-    require_operator(&state, &headers)?;
     require_app(&state, &app).await?;
     if !state.store.delete_webhook(&app, id).await? {
         return Err(ApiError::not_found(
@@ -167,11 +160,9 @@ pub struct DeliveriesQuery {
 /// `GET /v1/apps/{app}/webhook-deliveries`: the newest deliveries and their outcome.
 pub async fn deliveries(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(app): Path<String>,
     Query(q): Query<DeliveriesQuery>,
 ) -> Result<Json<Vec<DeliveryInfo>>, ApiError> {
-    require_operator(&state, &headers)?;
     require_app(&state, &app).await?;
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
     let found = state.store.list_webhook_deliveries(&app, limit).await?;

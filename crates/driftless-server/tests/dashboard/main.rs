@@ -11,3 +11,4 @@ mod browser;
 mod http;
 mod plane;
 mod session;
+mod users;

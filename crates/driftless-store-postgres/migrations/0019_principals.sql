@@ -1,0 +1,22 @@
+-- The vendor's principals: users with a role and an optional app scope, and API
+-- tokens kept by their SHA-256 only. Revoked rows stay, so the audit log's actors
+-- keep meaning something.
+CREATE TABLE users (
+    name          TEXT    PRIMARY KEY,
+    role          TEXT    NOT NULL,
+    app           TEXT,
+    password_hash TEXT,
+    created_at    BIGINT  NOT NULL,
+    revoked_at    BIGINT
+);
+
+CREATE TABLE api_tokens (
+    id           TEXT    PRIMARY KEY,
+    user_name    TEXT    REFERENCES users (name),
+    role         TEXT    NOT NULL,
+    app          TEXT,
+    token_sha256 TEXT    NOT NULL UNIQUE,
+    created_at   BIGINT  NOT NULL,
+    expires_at   BIGINT  NOT NULL,
+    revoked_at   BIGINT
+);
