@@ -1,6 +1,7 @@
 //! The tamper-evident audit log: each entry's hash covers the previous entry's hash
 //! (the chain is defined once, in [`driftless_store::audit_chain`]).
 
+use driftless_store::audit_actor::{actor_from_stored, stored_actor};
 use driftless_store::{AuditEntry, AuditEvent, StoreError, StoreResult, StoredCheckpoint};
 use sqlx::{PgConnection, PgPool};
 
@@ -82,7 +83,12 @@ pub(crate) async fn append_all_in(
         )
         .bind(&seqs)
         .bind(chunk.iter().map(|e| e.at).collect::<Vec<i64>>())
-        .bind(column(|e| &e.actor))
+        .bind(
+            chunk
+                .iter()
+                .map(|e| stored_actor(&e.actor, &e.subject))
+                .collect::<StoreResult<Vec<&str>>>()?,
+        )
         .bind(column(|e| &e.action))
         .bind(column(|e| &e.subject))
         .bind(column(|e| &e.detail))
@@ -115,7 +121,7 @@ impl AuditRow {
             seq: from_db(self.seq, "audit sequence")?,
             event: AuditEvent {
                 at: self.at,
-                actor: self.actor,
+                actor: actor_from_stored(self.actor, &self.subject),
                 action: self.action,
                 subject: self.subject,
                 detail: self.detail,

@@ -1,6 +1,7 @@
 //! The tamper-evident audit log: each entry's hash covers the previous entry's hash
 //! (the chain is defined once, in [`driftless_store::audit_chain`]).
 
+use driftless_store::audit_actor::{actor_from_stored, stored_actor};
 use driftless_store::{AuditEntry, AuditEvent, StoreError, StoreResult, StoredCheckpoint};
 use sqlx::{SqliteConnection, SqlitePool};
 
@@ -47,7 +48,7 @@ pub(crate) async fn append_in(conn: &mut SqliteConnection, event: &AuditEvent) -
     )
     .bind(seq)
     .bind(event.at)
-    .bind(&event.actor)
+    .bind(stored_actor(&event.actor, &event.subject)?)
     .bind(&event.action)
     .bind(&event.subject)
     .bind(&event.detail)
@@ -90,7 +91,7 @@ impl AuditRow {
             seq: from_db(self.seq, "audit sequence")?,
             event: AuditEvent {
                 at: self.at,
-                actor: self.actor,
+                actor: actor_from_stored(self.actor, &self.subject),
                 action: self.action,
                 subject: self.subject,
                 detail: self.detail,

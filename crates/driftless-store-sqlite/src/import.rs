@@ -3,6 +3,7 @@
 //! rows per statement and one transaction per call.
 
 use driftless_store::assignment_codec;
+use driftless_store::audit_actor::stored_actor;
 use driftless_store::{ImportedInstall, StoreError, StoreResult};
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
@@ -263,7 +264,7 @@ async fn append_registrations(
             query = query
                 .bind(entry.seq)
                 .bind(e.at)
-                .bind(&e.actor)
+                .bind(stored_actor(&e.actor, &e.subject)?)
                 .bind(&e.action)
                 .bind(&e.subject)
                 .bind(&e.detail)

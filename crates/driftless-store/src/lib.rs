@@ -3,6 +3,7 @@
 //! migrations. Handlers never build SQL.
 
 pub mod assignment_codec;
+pub mod audit_actor;
 pub mod audit_chain;
 mod pages;
 mod principals;
