@@ -133,14 +133,16 @@ impl Tour {
         el.click().await.unwrap();
         let start = Instant::now();
         loop {
-            match page.tag_name().await {
+            // While the old document is torn down, chromedriver can answer with other
+            // errors (its script context gone) before it answers "stale".
+            let last = match page.tag_name().await {
                 Err(e) if e.is_stale_element_reference() => return,
-                Ok(_) => {}
-                Err(e) => panic!("after clicking `{css}`: {e}"),
-            }
+                Ok(_) => "still the old page".to_string(),
+                Err(e) => e.to_string(),
+            };
             assert!(
                 start.elapsed() < DEADLINE,
-                "clicking `{css}` led to no new page"
+                "clicking `{css}` led to no new page: {last}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
