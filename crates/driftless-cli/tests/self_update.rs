@@ -2,10 +2,11 @@
 //! host running a copy of the current CLI installs it (verified against the signed
 //! release document), smoke-tests it, and rolls back when it does not run.
 //!
-//! Needs `cargo build --bins` and the second CLI at 99.0.0 that scripts/test builds
-//! (`DRIFTLESS_BUILD_VERSION=99.0.0 cargo build --bin driftless --target-dir
-//! target/next-cli`); a missing one fails the tests, it never skips them. The real
-//! binary is never replaced: every host runs its own copy.
+//! Needs `cargo build --bins` and the second CLI at 99.0.0: the release build of the
+//! CLI that scripts/test makes with `scripts/release --throwaway-key --check --version
+//! 99.0.0 --out target/dist`, so a host on the current CLI self-updates to a real,
+//! reproducible release build. A missing one fails the tests, it never skips them. The
+//! real binary is never replaced: every host runs its own copy.
 #![allow(clippy::unwrap_used)]
 
 use driftless_exit::code::{CONFLICT, SELF_UPDATE, VERIFICATION};
@@ -20,8 +21,8 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The second CLI scripts/test builds, relative to the workspace root.
-const NEXT_CLI: &str = "target/next-cli/debug/driftless";
+/// The release CLI scripts/test builds, relative to the workspace root.
+const NEXT_CLI: &str = "target/dist/driftless";
 
 /// The one host of each test.
 const HOST: &str = "host";
@@ -32,10 +33,25 @@ fn next_cli() -> PathBuf {
         .join(NEXT_CLI);
     assert!(
         path.is_file(),
-        "{} is missing; scripts/test builds it with `DRIFTLESS_BUILD_VERSION=99.0.0 cargo build --bin driftless --target-dir target/next-cli`",
+        "{} is missing; scripts/test builds it with `scripts/release --throwaway-key --version 99.0.0 --out target/dist`",
         path.display()
     );
     path
+}
+
+/// The SHA-256 scripts/release listed for the CLI in its SHA256SUMS, beside it.
+fn released_sha256(next: &Path) -> String {
+    let sums = next.with_file_name("SHA256SUMS");
+    let text = std::fs::read_to_string(&sums).unwrap_or_else(|e| {
+        panic!(
+            "{} is missing ({e}); scripts/release writes it",
+            sums.display()
+        )
+    });
+    text.lines()
+        .find_map(|l| l.strip_suffix("  driftless"))
+        .unwrap_or_else(|| panic!("{} lists no `driftless`: {text}", sums.display()))
+        .to_string()
 }
 
 /// This host's platform, as the CLI names it.
@@ -134,6 +150,8 @@ fn a_release_that_needs_a_newer_cli_updates_it_re_execs_and_converges() {
         &["--cli-binary", &offer, "--min-cli-version", "99.0.0"],
     );
     let next_bytes = std::fs::read(&next).unwrap();
+    // The build offered is the release's, as its SHA256SUMS lists it.
+    assert_eq!(hex_sha256(&next_bytes), released_sha256(&next));
     let doc = w.release_document("1.0.0");
     assert_eq!(doc["cli"][0]["platform"], platform());
     assert_eq!(doc["cli"][0]["version"], "99.0.0");

@@ -67,6 +67,31 @@ fn field<'a>(p: &[(&str, &'a str)], key: &str) -> Option<&'a str> {
 /// image reference). Deterministic: no serial number or timestamp, so the same image
 /// gives the same bytes and digest.
 pub fn cyclonedx_json(subject: &str, components: &[Component]) -> Vec<u8> {
+    let subject = Subject {
+        kind: "container",
+        name: subject,
+        version: None,
+        tool: "driftless-vendor publish",
+    };
+    cyclonedx_json_for(&subject, components)
+}
+
+/// What a CycloneDX document describes, and the tool that wrote it.
+#[derive(Clone, Copy, Debug)]
+pub struct Subject<'a> {
+    /// Its CycloneDX component type (`container`, `application`).
+    pub kind: &'a str,
+    /// Its name.
+    pub name: &'a str,
+    /// Its version, when it has one.
+    pub version: Option<&'a str>,
+    /// The tool named in the document's metadata.
+    pub tool: &'a str,
+}
+
+/// A CycloneDX 1.5 JSON document listing `components`, describing `subject`.
+/// Deterministic like [`cyclonedx_json`].
+pub fn cyclonedx_json_for(subject: &Subject<'_>, components: &[Component]) -> Vec<u8> {
     let list: Vec<serde_json::Value> = components
         .iter()
         .map(|c| {
@@ -88,13 +113,17 @@ pub fn cyclonedx_json(subject: &str, components: &[Component]) -> Vec<u8> {
             v
         })
         .collect();
+    let mut component = json!({"type": subject.kind, "name": subject.name});
+    if let Some(version) = subject.version {
+        component["version"] = json!(version);
+    }
     let doc = json!({
         "bomFormat": "CycloneDX",
         "specVersion": "1.5",
         "version": 1,
         "metadata": {
-            "tools": [{"name": "driftless-vendor publish"}],
-            "component": {"type": "container", "name": subject}
+            "tools": [{"name": subject.tool}],
+            "component": component
         },
         "components": list,
     });

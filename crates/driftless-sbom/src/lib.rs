@@ -14,7 +14,7 @@ mod version;
 
 pub use document::{parse, Component, Sbom, SbomFormat, MAX_SBOM_BYTES};
 pub use error::SbomError;
-pub use generate::{apk_installed, cyclonedx_json, dpkg_status};
+pub use generate::{apk_installed, cyclonedx_json, cyclonedx_json_for, dpkg_status, Subject};
 pub use osv::{Advisory, OsvDataSet, Severity};
 pub use policy::{evaluate, ChannelPolicy, Finding, ServiceSbom};
 pub use purl::Purl;
