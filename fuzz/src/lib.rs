@@ -44,12 +44,11 @@ pub fn world() -> &'static World {
             .map(|(id, k)| (id.clone(), k.clone()))
             .collect();
         let state = TrustState {
-            root: root_v1.clone(),
-            app: APP.to_string(),
             highest_sequence: 5,
             highest_release_counter: 5,
             rollback_floor: 3,
             rollback_floor_set_by: Some("1.5.0".into()),
+            ..TrustState::new(root_v1.clone(), APP)
         };
         let release_env = sign_release(&release_doc(6, 4), &[&keys.release]);
         World {
