@@ -5,11 +5,11 @@
 //! refused for everyone, so a route added without one cannot be open by mistake.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts as _, MatchedPath, RawPathParams, Request, State};
+use axum::extract::{FromRequestParts as _, MatchedPath, RawPathParams, Request};
 use axum::http::{header, HeaderMap, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::{is_operator_token, secret_hash};
@@ -155,42 +155,144 @@ pub(crate) fn current_actor() -> String {
         .unwrap_or_else(|_| "control-plane".into())
 }
 
-/// Checks the matched route's rule before its handler runs.
-pub(crate) async fn enforce(
-    State((state, book)): State<(AppState, RuleBook)>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(matched) = request.extensions().get::<MatchedPath>() else {
-        // No route matched: the router's own 404/405 answers.
-        return next.run(request).await;
-    };
-    let Some(access) = book.get(request.method(), matched.as_str()) else {
-        tracing::error!(path = matched.as_str(), method = %request.method(), "route has no access rule");
-        return ApiError::forbidden(
-            "no_access_rule",
-            format!(
-                "{} {} has no access rule, so it is refused for everyone",
-                request.method(),
-                matched.as_str()
-            ),
-        )
-        .with_hint("this is a bug in the control plane; report it")
-        .into_response();
-    };
-    let Access::Vendor { need, any_app } = access else {
-        return next.run(request).await;
-    };
-    let (mut parts, body) = request.into_parts();
-    let principal = match authorize(&state, &mut parts, need, any_app).await {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let actor = principal.actor.clone();
-    parts.extensions.insert(principal);
-    ACTOR
-        .scope(actor, next.run(Request::from_parts(parts, body)))
-        .await
+/// The layer over every route that checks the matched route's rule before its handler
+/// runs. It is a hand-written tower layer rather than `from_fn` middleware (see
+/// [`crate::request_context`]): a route that is not a vendor route (a check-in, above
+/// all) costs one map lookup and no allocation; only a vendor route's request is boxed,
+/// for the principal's lookup.
+#[derive(Clone)]
+pub(crate) struct EnforceLayer {
+    state: AppState,
+    book: RuleBook,
+}
+
+impl EnforceLayer {
+    /// Checks every request against `book`, resolving principals through `state`.
+    pub(crate) fn new(state: AppState, book: RuleBook) -> Self {
+        EnforceLayer { state, book }
+    }
+}
+
+impl<S> tower::Layer<S> for EnforceLayer {
+    type Service = Enforce<S>;
+
+    fn layer(&self, inner: S) -> Enforce<S> {
+        Enforce {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// One route's service under [`EnforceLayer`].
+#[derive(Clone)]
+pub(crate) struct Enforce<S> {
+    inner: S,
+    layer: EnforceLayer,
+}
+
+/// A vendor route's answer: the principal's lookup, then the handler.
+type Checked = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
+pin_project_lite::pin_project! {
+    /// What [`Enforce`] answers.
+    #[project = EnforcedProj]
+    pub(crate) enum Enforced<F> {
+        /// A route whose handler checks its caller, or an unmatched one: as it is.
+        Open { #[pin] future: F },
+        /// A vendor route: checked first.
+        Checked { future: Checked },
+        /// Refused before anything ran.
+        Refused { response: Option<Response> },
+    }
+}
+
+impl<F> std::future::Future for Enforced<F>
+where
+    F: std::future::Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.project() {
+            EnforcedProj::Open { future } => future.poll(cx),
+            EnforcedProj::Checked { future } => future.as_mut().poll(cx).map(Ok),
+            EnforcedProj::Refused { response } => std::task::Poll::Ready(Ok(response
+                .take()
+                .unwrap_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response()))),
+        }
+    }
+}
+
+impl<S> tower::Service<Request> for Enforce<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Enforced<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let Some(matched) = request.extensions().get::<MatchedPath>() else {
+            // No route matched: the router's own 404/405 answers.
+            return Enforced::Open {
+                future: self.inner.call(request),
+            };
+        };
+        let Some(access) = self.layer.book.get(request.method(), matched.as_str()) else {
+            tracing::error!(path = matched.as_str(), method = %request.method(), "route has no access rule");
+            let refusal = ApiError::forbidden(
+                "no_access_rule",
+                format!(
+                    "{} {} has no access rule, so it is refused for everyone",
+                    request.method(),
+                    matched.as_str()
+                ),
+            )
+            .with_hint("this is a bug in the control plane; report it");
+            return Enforced::Refused {
+                response: Some(refusal.into_response()),
+            };
+        };
+        let Access::Vendor { need, any_app } = access else {
+            return Enforced::Open {
+                future: self.inner.call(request),
+            };
+        };
+        // The service polled ready is the one called; a clone takes its place.
+        let ready = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready);
+        let state = self.layer.state.clone();
+        Enforced::Checked {
+            future: Box::pin(async move {
+                let (mut parts, body) = request.into_parts();
+                let principal = match authorize(&state, &mut parts, need, any_app).await {
+                    Ok(p) => p,
+                    Err(e) => return e.into_response(),
+                };
+                let actor = principal.actor.clone();
+                parts.extensions.insert(principal);
+                let answer = ACTOR
+                    .scope(actor, inner.call(Request::from_parts(parts, body)))
+                    .await;
+                match answer {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            }),
+        }
+    }
 }
 
 async fn authorize(

@@ -156,9 +156,6 @@ pub fn router(state: AppState) -> Router {
         // artifact's size.
         .merge(artifacts.layer(RequestBodyLimitLayer::new(MAX_ARTIFACT_BYTES as usize)))
         .merge(bundles)
-        .layer(axum::middleware::from_fn_with_state(
-            (state.clone(), book),
-            crate::access::enforce,
-        ))
+        .layer(crate::access::EnforceLayer::new(state.clone(), book))
         .with_state(state)
 }
