@@ -5,7 +5,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use driftless_store::{Channel, ReleaseState, Rollout, RolloutState, RolloutUpdate, StoreError};
+use driftless_store::{
+    Applied, AuditedChange, Channel, ReleaseState, Rollout, RolloutState, RolloutUpdate, StoreError,
+};
 use driftless_wire::api::{FloorWarning, RolloutInfo, StartRollout};
 
 use super::audit;
@@ -126,26 +128,29 @@ pub async fn start(
     )
     .await?;
     let mut rollout = new_rollout(&app, ch, req, now());
-    rollout.id = state
-        .store
-        .create_rollout(&rollout)
+    let subject = format!("{app}/{channel}@{}", rollout.version);
+    let detail = serde_json::json!({ "waves": rollout.waves, "interval_s": rollout.interval_s });
+    let change = AuditedChange::CreateRollout(rollout.clone());
+    let applied = audit::apply(&state, change, "rollout.start", &subject, detail)
         .await
-        .map_err(|e| match e {
-            driftless_store::StoreError::Conflict { .. } => ApiError::conflict(
-                "rollout_active",
-                format!("channel `{channel}` already has an active rollout"),
-            )
-            .with_hint("pause, abort or finish it first"),
-            other => other.into(),
-        })?;
-    audit::record(
-        &state,
-        "rollout.start",
-        &format!("{app}/{channel}@{}", rollout.version),
-        serde_json::json!({ "waves": rollout.waves, "interval_s": rollout.interval_s }),
-    )
-    .await?;
+        .map_err(|e| active_refusal(e, &channel))?;
+    let Applied::Rollout(id) = applied else {
+        return Err(ApiError::internal("starting a rollout returned no rollout"));
+    };
+    rollout.id = id;
     Ok((StatusCode::CREATED, Json(info(&state, &rollout).await?)))
+}
+
+/// The store's refusal of a second active rollout on a channel, said as such.
+fn active_refusal(e: ApiError, channel: &str) -> ApiError {
+    if e.code != "conflict" {
+        return e;
+    }
+    ApiError::conflict(
+        "rollout_active",
+        format!("channel `{channel}` already has an active rollout"),
+    )
+    .with_hint("pause, abort or finish it first")
 }
 
 /// `GET /v1/apps/{app}/rollouts`.
