@@ -7,8 +7,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use driftless_store::{
-    ApiToken, Applied, AuditEvent, AuditedChange, Install, License, LicenseTerms, NewWebhook,
-    Store, StoreError,
+    ApiToken, Applied, AuditEvent, AuditedChange, CheckinReport, Install, License, LicenseTerms,
+    NewWebhook, Store, StoreError,
 };
 
 use driftless_store::audit_chain::{entry_hash, GENESIS_HASH};
@@ -26,6 +26,7 @@ macro_rules! audited_change_conformance_tests {
             an_audited_token_rotation_is_both_halves_or_neither,
             an_audited_registration_takes_a_seat_or_writes_nothing,
             an_audited_webhook_entry_names_its_assigned_id,
+            a_refused_receipt_stores_nothing_and_adds_no_entry,
         );
     };
 }
@@ -414,4 +415,55 @@ pub async fn a_failed_entry_keeps_no_registration<S: Store, F: AuditFault>(
         store.apply_audited(&change, &e).await.unwrap(),
         Applied::Done
     );
+}
+
+/// A receipt of a new air-gapped install stores the install, its chain and its report
+/// with one entry; one that does not follow the last one imported is refused, naming
+/// it, and stores nothing and adds no entry.
+pub async fn a_refused_receipt_stores_nothing_and_adds_no_entry<S: Store>(store: Arc<S>) {
+    let license = seed_license(&*store, "acme").await;
+    let report = |status: &str| CheckinReport {
+        at: NOW,
+        status: status.into(),
+        version: None,
+        release_counter: None,
+        cli_version: "1.0.0".into(),
+        free_disk_bytes: None,
+        target_version: None,
+        reason: None,
+        policy: None,
+        waiting: None,
+    };
+    let receipt = |sequence: i64, previous: Option<&str>, digest: &str, status: &str| {
+        AuditedChange::ImportReceipt {
+            install: install_of(&license, "airgap-1"),
+            previous: previous.map(str::to_string),
+            sequence,
+            digest: digest.into(),
+            report: report(status),
+        }
+    };
+    let e = event("install.receipt", "airgap-1");
+    let first = receipt(1, None, "sha256:01", "running");
+    assert_eq!(
+        store.apply_audited(&first, &e).await.unwrap(),
+        Applied::Done
+    );
+    assert!(store.get_install("airgap-1").await.unwrap().is_some());
+    // A fork: it names a receipt that is not the last one imported.
+    let fork = receipt(2, Some("sha256:ff"), "sha256:02", "failed");
+    let refused = store
+        .apply_audited(&fork, &event("install.receipt", "fork"))
+        .await;
+    assert_eq!(
+        refused.unwrap(),
+        Applied::ReceiptRefused {
+            sequence: 1,
+            digest: "sha256:01".into()
+        }
+    );
+    let fleet = store.list_installs(Some("acme")).await.unwrap();
+    let shown = fleet.iter().find(|i| i.install.id == "airgap-1").unwrap();
+    assert_eq!(shown.last_report.as_ref().unwrap().status, "running");
+    assert_log(&*store, &[&e]).await;
 }

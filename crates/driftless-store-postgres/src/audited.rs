@@ -4,11 +4,12 @@
 //! change never commits without its entry.
 
 use driftless_store::{entry_for, Applied, AuditEvent, AuditedChange, StoreResult};
+use driftless_store::{CheckinReport, Install, ReceiptLink};
 use sqlx::{PgConnection, PgPool};
 
 use crate::error::backend;
 use crate::{audit, catalog, fleet, licensing, policies, principals, replicas, rollouts};
-use crate::{support_bundles, webhooks};
+use crate::{receipts, support_bundles, webhooks};
 
 pub(crate) async fn apply_audited(
     pool: &PgPool,
@@ -121,7 +122,46 @@ async fn apply_in(conn: &mut PgConnection, change: &AuditedChange) -> StoreResul
         C::CreateRollout(rollout) => {
             Applied::Rollout(rollouts::create_rollout(conn, rollout).await?)
         }
+        C::ImportReceipt {
+            install,
+            previous,
+            sequence,
+            digest,
+            report,
+        } => {
+            import_receipt(
+                conn,
+                install,
+                previous.as_deref(),
+                *sequence,
+                digest,
+                report,
+            )
+            .await?
+        }
     })
+}
+
+/// Stores the install at its first receipt, links the receipt onto its chain and
+/// records what it reports; refused (for the caller to roll back) when it does not
+/// follow the last receipt imported.
+async fn import_receipt(
+    conn: &mut PgConnection,
+    install: &Install,
+    previous: Option<&str>,
+    sequence: i64,
+    digest: &str,
+    report: &CheckinReport,
+) -> StoreResult<Applied> {
+    if fleet::get_install(&mut *conn, &install.id).await?.is_none() {
+        fleet::create_install(conn, install).await?;
+    }
+    let link = receipts::link_receipt(conn, &install.id, previous, sequence, digest).await?;
+    if let ReceiptLink::Refused { sequence, digest } = link {
+        return Ok(Applied::ReceiptRefused { sequence, digest });
+    }
+    fleet::record_checkin(&mut *conn, &install.id, report, None).await?;
+    Ok(Applied::Done)
 }
 
 /// A change that either happened or failed with an error.

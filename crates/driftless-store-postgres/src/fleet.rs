@@ -415,8 +415,8 @@ const RECORD_REPORT_AND_ASSIGNMENT: &str = "UPDATE installs SET
         assignment_etag = $15, assignment_envelope = $16, assignment_compact = $17
      WHERE id = $1";
 
-pub(crate) async fn record_checkin(
-    pool: &PgPool,
+pub(crate) async fn record_checkin<'e>(
+    ex: impl sqlx::PgExecutor<'e>,
     install_id: &str,
     report: &CheckinReport,
     assignment: Option<&StoredAssignment>,
@@ -459,7 +459,7 @@ pub(crate) async fn record_checkin(
             .bind(envelope)
             .bind(compact);
     }
-    let updated = query.execute(pool).await.map_err(backend)?.rows_affected();
+    let updated = query.execute(ex).await.map_err(backend)?.rows_affected();
     if updated == 0 {
         return Err(StoreError::Missing {
             what: format!("install `{install_id}`"),

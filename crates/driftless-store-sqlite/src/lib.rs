@@ -302,7 +302,9 @@ impl Store for SqliteStore {
         sequence: i64,
         digest: &str,
     ) -> StoreResult<driftless_store::ReceiptLink> {
-        receipts::link_receipt(&self.pool, install_id, previous, sequence, digest).await
+        write!(self, |conn| receipts::link_receipt(
+            conn, install_id, previous, sequence, digest
+        ))
     }
     async fn list_installs(&self, app: Option<&str>) -> StoreResult<Vec<InstallSummary>> {
         fleet::list_installs(&self.pool, app).await

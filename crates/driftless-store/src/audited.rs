@@ -4,8 +4,8 @@
 //! committed.
 
 use crate::{
-    ApiToken, App, AuditEvent, Channel, Customer, Install, License, LicenseTerms, NewWebhook,
-    Release, ReleaseState, Rollout, SupportBundleInfo, User, Webhook,
+    ApiToken, App, AuditEvent, Channel, CheckinReport, Customer, Install, License, LicenseTerms,
+    NewWebhook, Release, ReleaseState, Rollout, SupportBundleInfo, User, Webhook,
 };
 
 /// One audited change, with what the matching [`crate::Store`] method takes.
@@ -184,9 +184,25 @@ pub enum AuditedChange {
     },
     /// [`crate::Store::create_rollout`].
     CreateRollout(Rollout),
+    /// A status receipt of an air-gapped install: the install stored at its first
+    /// receipt, [`crate::Store::link_receipt`], then what it reports recorded as a
+    /// check-in; `ReceiptRefused` (and nothing stored, not even the install) when the
+    /// receipt does not follow the last one imported.
+    ImportReceipt {
+        /// The install, stored if it does not exist yet.
+        install: Install,
+        /// The digest of the receipt it names as its previous.
+        previous: Option<String>,
+        /// Its sequence number.
+        sequence: i64,
+        /// Its payload's digest.
+        digest: String,
+        /// What it reports.
+        report: CheckinReport,
+    },
 }
 
-/// What [`crate::Store::apply_audited`] did. Only the `Absent` and `NoSeat` outcomes
+/// What [`crate::Store::apply_audited`] did. Only `Absent`, `NoSeat` and `ReceiptRefused`
 /// leave the database as it was, without an entry.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Applied {
@@ -208,12 +224,23 @@ pub enum Applied {
     Absent,
     /// The install's license has no seat left: nothing stored, no entry.
     NoSeat,
+    /// The receipt does not follow the last one imported (numbered `sequence`, with
+    /// payload digest `digest`): nothing stored, no entry.
+    ReceiptRefused {
+        /// The last receipt imported.
+        sequence: i64,
+        /// Its payload's digest.
+        digest: String,
+    },
 }
 
 impl Applied {
     /// Whether the change was made (and its entry written).
     pub fn happened(&self) -> bool {
-        !matches!(self, Applied::Absent | Applied::NoSeat)
+        !matches!(
+            self,
+            Applied::Absent | Applied::NoSeat | Applied::ReceiptRefused { .. }
+        )
     }
 
     /// The id the database assigned to what was created, if the change created such.
