@@ -278,9 +278,9 @@ impl Store for CachingStore {
     async fn apply_audited(
         &self,
         change: &AuditedChange,
-        event: &AuditEvent,
+        events: &[AuditEvent],
     ) -> StoreResult<Applied> {
-        let applied = self.inner.apply_audited(change, event).await?;
+        let applied = self.inner.apply_audited(change, events).await?;
         if applied.happened() {
             self.caught_up().await;
         }

@@ -290,9 +290,9 @@ impl Store for MeteredStore {
     async fn apply_audited(
         &self,
         change: &AuditedChange,
-        event: &AuditEvent,
+        events: &[AuditEvent],
     ) -> StoreResult<Applied> {
-        timed!(self, apply_audited(change, event))
+        timed!(self, apply_audited(change, events))
     }
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
         timed!(self, append_audit(event))

@@ -295,9 +295,9 @@ impl Store for Interfering {
     async fn apply_audited(
         &self,
         change: &AuditedChange,
-        event: &AuditEvent,
+        events: &[AuditEvent],
     ) -> StoreResult<Applied> {
-        self.inner.apply_audited(change, event).await
+        self.inner.apply_audited(change, events).await
     }
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
         self.inner.append_audit(event).await

@@ -27,6 +27,7 @@ macro_rules! audited_change_conformance_tests {
             an_audited_registration_takes_a_seat_or_writes_nothing,
             an_audited_webhook_entry_names_its_assigned_id,
             a_refused_receipt_stores_nothing_and_adds_no_entry,
+            a_change_takes_its_entries_in_order_and_none_without_one,
         );
     };
 }
@@ -74,6 +75,17 @@ fn event(action: &str, subject: &str) -> AuditEvent {
         detail: "{}".into(),
         request_id: format!("req-{action}"),
     }
+}
+
+/// Applies `change` with the one entry `event`.
+async fn apply<S: Store>(
+    store: &S,
+    change: &AuditedChange,
+    event: &AuditEvent,
+) -> driftless_store::StoreResult<Applied> {
+    store
+        .apply_audited(change, std::slice::from_ref(event))
+        .await
 }
 
 /// The whole log, newest first, after checking that it chains from the genesis hash
@@ -166,11 +178,11 @@ fn install_of(license: &License, id: &str) -> Install {
 /// Creating an app adds it and one entry; a duplicate conflicts and adds no entry.
 pub async fn an_audited_app_creation_adds_it_and_one_entry<S: Store>(store: Arc<S>) {
     let e = event("app.create", "acme");
-    let applied = store.apply_audited(&create_app("acme"), &e).await.unwrap();
+    let applied = apply(&*store, &create_app("acme"), &e).await.unwrap();
     assert!(matches!(applied, Applied::App(ref app) if app.name == "acme"));
     assert!(store.get_app("acme").await.unwrap().is_some());
     assert_log(&*store, &[&e]).await;
-    let again = store.apply_audited(&create_app("acme"), &e).await;
+    let again = apply(&*store, &create_app("acme"), &e).await;
     assert!(
         matches!(again, Err(StoreError::Conflict { .. })),
         "{again:?}"
@@ -188,10 +200,7 @@ pub async fn an_audited_license_keeps_its_terms_and_adds_one_entry<S: Store>(sto
         terms: terms(),
     };
     let e = event("license.create", &lic.id);
-    assert_eq!(
-        store.apply_audited(&change, &e).await.unwrap(),
-        Applied::Done
-    );
+    assert_eq!(apply(&*store, &change, &e).await.unwrap(), Applied::Done);
     assert_eq!(
         store.get_license(&lic.id).await.unwrap(),
         Some((lic, terms()))
@@ -205,9 +214,7 @@ pub async fn an_audited_license_keeps_its_terms_and_adds_one_entry<S: Store>(sto
         license: orphan.clone(),
         terms: terms(),
     };
-    let refused = store
-        .apply_audited(&change, &event("license.create", "x"))
-        .await;
+    let refused = apply(&*store, &change, &event("license.create", "x")).await;
     assert!(
         matches!(refused, Err(StoreError::Missing { .. })),
         "{refused:?}"
@@ -227,13 +234,11 @@ pub async fn an_audited_install_revocation_adds_one_entry_or_none<S: Store>(stor
     };
     let e = event("install.revoke", "ins-1");
     assert_eq!(
-        store.apply_audited(&revoke("ins-1"), &e).await.unwrap(),
+        apply(&*store, &revoke("ins-1"), &e).await.unwrap(),
         Applied::Done
     );
     assert!(store.get_install("ins-1").await.unwrap().unwrap().revoked);
-    let absent = store
-        .apply_audited(&revoke("ins-9"), &event("install.revoke", "ins-9"))
-        .await;
+    let absent = apply(&*store, &revoke("ins-9"), &event("install.revoke", "ins-9")).await;
     assert_eq!(absent.unwrap(), Applied::Absent);
     assert_log(&*store, &[&e]).await;
 }
@@ -250,10 +255,7 @@ pub async fn an_audited_token_rotation_is_both_halves_or_neither<S: Store>(store
     };
     let e = event("token.rotate", "token:old");
     assert_eq!(
-        store
-            .apply_audited(&rotate("old", "new"), &e)
-            .await
-            .unwrap(),
+        apply(&*store, &rotate("old", "new"), &e).await.unwrap(),
         Applied::Done
     );
     let tokens = store.list_api_tokens().await.unwrap();
@@ -263,9 +265,12 @@ pub async fn an_audited_token_rotation_is_both_halves_or_neither<S: Store>(store
         .iter()
         .any(|t| t.id == "new" && t.revoked_at.is_none()));
     // The old one is revoked now: rotating it again does nothing.
-    let again = store
-        .apply_audited(&rotate("old", "newer"), &event("token.rotate", "again"))
-        .await;
+    let again = apply(
+        &*store,
+        &rotate("old", "newer"),
+        &event("token.rotate", "again"),
+    )
+    .await;
     assert_eq!(again.unwrap(), Applied::Absent);
     let ids: Vec<String> = store
         .list_api_tokens()
@@ -289,12 +294,15 @@ pub async fn an_audited_registration_takes_a_seat_or_writes_nothing<S: Store>(st
     let register = |id: &str| AuditedChange::RegisterInstall(install_of(&license, id));
     let e = event("install.register", "ins-1");
     assert_eq!(
-        store.apply_audited(&register("ins-1"), &e).await.unwrap(),
+        apply(&*store, &register("ins-1"), &e).await.unwrap(),
         Applied::Done
     );
-    let full = store
-        .apply_audited(&register("ins-2"), &event("install.register", "ins-2"))
-        .await;
+    let full = apply(
+        &*store,
+        &register("ins-2"),
+        &event("install.register", "ins-2"),
+    )
+    .await;
     assert_eq!(full.unwrap(), Applied::NoSeat);
     assert!(store.get_install("ins-2").await.unwrap().is_none());
     assert_log(&*store, &[&e]).await;
@@ -314,7 +322,7 @@ pub async fn an_audited_webhook_entry_names_its_assigned_id<S: Store>(store: Arc
         detail: r#"{"webhook":"{id}"}"#.into(),
         ..event("webhook.add", "acme/webhooks/{id}")
     };
-    let Applied::Webhook(hook) = store.apply_audited(&change, &e).await.unwrap() else {
+    let Applied::Webhook(hook) = apply(&*store, &change, &e).await.unwrap() else {
         panic!("a webhook creation answers the webhook");
     };
     let entry = &log(&*store).await[0].event;
@@ -331,7 +339,7 @@ async fn apply_with_broken_log<S: Store, F: AuditFault>(
 ) {
     let before = log(store).await;
     fault.break_audit_log().await;
-    let result = store.apply_audited(change, &event("broken", "x")).await;
+    let result = apply(&*store, change, &event("broken", "x")).await;
     fault.mend_audit_log().await;
     assert!(
         result.is_err(),
@@ -411,10 +419,7 @@ pub async fn a_failed_entry_keeps_no_registration<S: Store, F: AuditFault>(
     // The seat is still free.
     let e = event("install.register", "ins-2");
     let change = AuditedChange::RegisterInstall(install_of(&license, "ins-2"));
-    assert_eq!(
-        store.apply_audited(&change, &e).await.unwrap(),
-        Applied::Done
-    );
+    assert_eq!(apply(&*store, &change, &e).await.unwrap(), Applied::Done);
 }
 
 /// A receipt of a new air-gapped install stores the install, its chain and its report
@@ -445,16 +450,11 @@ pub async fn a_refused_receipt_stores_nothing_and_adds_no_entry<S: Store>(store:
     };
     let e = event("install.receipt", "airgap-1");
     let first = receipt(1, None, "sha256:01", "running");
-    assert_eq!(
-        store.apply_audited(&first, &e).await.unwrap(),
-        Applied::Done
-    );
+    assert_eq!(apply(&*store, &first, &e).await.unwrap(), Applied::Done);
     assert!(store.get_install("airgap-1").await.unwrap().is_some());
     // A fork: it names a receipt that is not the last one imported.
     let fork = receipt(2, Some("sha256:ff"), "sha256:02", "failed");
-    let refused = store
-        .apply_audited(&fork, &event("install.receipt", "fork"))
-        .await;
+    let refused = apply(&*store, &fork, &event("install.receipt", "fork")).await;
     assert_eq!(
         refused.unwrap(),
         Applied::ReceiptRefused {
@@ -466,4 +466,16 @@ pub async fn a_refused_receipt_stores_nothing_and_adds_no_entry<S: Store>(store:
     let shown = fleet.iter().find(|i| i.install.id == "airgap-1").unwrap();
     assert_eq!(shown.last_report.as_ref().unwrap().status, "running");
     assert_log(&*store, &[&e]).await;
+}
+
+/// Entries decided on before the change (a gate override) are appended first, in
+/// order; a change given no entry is refused and not made.
+pub async fn a_change_takes_its_entries_in_order_and_none_without_one<S: Store>(store: Arc<S>) {
+    let refused = store.apply_audited(&create_app("acme"), &[]).await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert!(store.get_app("acme").await.unwrap().is_none());
+    let events = [event("gate.override", "acme"), event("app.create", "acme")];
+    let applied = store.apply_audited(&create_app("acme"), &events).await;
+    assert!(matches!(applied, Ok(Applied::App(_))), "{applied:?}");
+    assert_log(&*store, &[&events[0], &events[1]]).await;
 }

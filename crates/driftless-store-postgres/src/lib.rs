@@ -341,9 +341,9 @@ impl Store for PgStore {
     async fn apply_audited(
         &self,
         change: &AuditedChange,
-        event: &AuditEvent,
+        events: &[AuditEvent],
     ) -> StoreResult<Applied> {
-        audited::apply_audited(&self.pool, change, event).await
+        audited::apply_audited(&self.pool, change, events).await
     }
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
         audit::append_audit(&self.pool, event).await

@@ -2,7 +2,7 @@
 //! one `BEGIN IMMEDIATE` transaction, so the chain head cannot move under it and a
 //! change never commits without its entry.
 
-use driftless_store::{entry_for, Applied, AuditEvent, AuditedChange, StoreResult};
+use driftless_store::{entry_for, Applied, AuditEvent, AuditedChange, StoreError, StoreResult};
 use driftless_store::{CheckinReport, Install, ReceiptLink};
 use sqlx::{SqliteConnection, SqlitePool};
 
@@ -13,8 +13,13 @@ use crate::{receipts, support_bundles, webhooks};
 pub(crate) async fn apply_audited(
     pool: &SqlitePool,
     change: &AuditedChange,
-    event: &AuditEvent,
+    events: &[AuditEvent],
 ) -> StoreResult<Applied> {
+    if events.is_empty() {
+        return Err(StoreError::Backend(
+            "an audited change needs an audit entry".into(),
+        ));
+    }
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     let applied = match apply_in(&mut tx, change).await {
         Ok(applied) if applied.happened() => applied,
@@ -24,9 +29,11 @@ pub(crate) async fn apply_audited(
             return other;
         }
     };
-    if let Err(e) = audit::append_in(&mut tx, &entry_for(event, &applied)).await {
-        tx.rollback().await.map_err(backend)?;
-        return Err(e);
+    for event in events {
+        if let Err(e) = audit::append_in(&mut tx, &entry_for(event, &applied)).await {
+            tx.rollback().await.map_err(backend)?;
+            return Err(e);
+        }
     }
     tx.commit().await.map_err(backend)?;
     Ok(applied)

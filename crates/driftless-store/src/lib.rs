@@ -224,14 +224,15 @@ pub trait Store: Send + Sync + 'static {
         version: &str,
     ) -> StoreResult<RolloutOutcomes>;
 
-    /// Applies `change` and appends `event` (see [`entry_for`]) to the audit log in one
-    /// transaction: both or neither. When the change does not happen (`Absent`,
-    /// `NoSeat`, or an error such as `Conflict` or `Missing`), nothing is written, no
-    /// entry either; when the entry cannot be written, the change is not kept.
+    /// Applies `change` and appends `events` in order (at least one; see
+    /// [`entry_for`]) to the audit log in one transaction: all or nothing. When the
+    /// change does not happen (`Absent`, `NoSeat`, `ReceiptRefused`, or an error such
+    /// as `Conflict` or `Missing`), nothing is written, no entry either; when an entry
+    /// cannot be written, the change is not kept.
     async fn apply_audited(
         &self,
         change: &AuditedChange,
-        event: &AuditEvent,
+        events: &[AuditEvent],
     ) -> StoreResult<Applied>;
     /// Appends to the audit log, chaining each entry's hash to the previous one, for an
     /// audited action that changes nothing else (a read, a token handed out); a change

@@ -26,8 +26,22 @@ pub(crate) async fn apply(
     subject: &str,
     detail: serde_json::Value,
 ) -> Result<Applied, ApiError> {
-    let actor = crate::access::current_actor();
-    apply_by(state, actor, change, action, subject, detail).await
+    apply_after(state, None, change, action, subject, detail).await
+}
+
+/// [`apply`], with `first` (an entry the same request decided on before the change,
+/// e.g. a gate override) appended before the change's own, in the same transaction.
+pub(crate) async fn apply_after(
+    state: &AppState,
+    first: Option<AuditEvent>,
+    change: AuditedChange,
+    action: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> Result<Applied, ApiError> {
+    let own = principal_event(action, subject, detail);
+    let events: Vec<AuditEvent> = first.into_iter().chain([own]).collect();
+    Ok(state.store.apply_audited(&change, &events).await?)
 }
 
 /// [`apply`] for a change `actor` makes that is not the request's principal: an
@@ -41,7 +55,7 @@ pub(crate) async fn apply_by(
     detail: serde_json::Value,
 ) -> Result<Applied, ApiError> {
     let event = event(actor, action, subject, detail);
-    Ok(state.store.apply_audited(&change, &event).await?)
+    Ok(state.store.apply_audited(&change, &[event]).await?)
 }
 
 /// Appends an entry for an audited action of the principal that changes nothing the
@@ -53,9 +67,20 @@ pub(crate) async fn record(
     subject: &str,
     detail: serde_json::Value,
 ) -> Result<(), ApiError> {
-    let event = event(crate::access::current_actor(), action, subject, detail);
-    state.store.append_audit(&event).await?;
+    state
+        .store
+        .append_audit(&principal_event(action, subject, detail))
+        .await?;
     Ok(())
+}
+
+/// The entry for the principal's `action` on `subject`, now, with the request's id.
+pub(crate) fn principal_event(
+    action: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> AuditEvent {
+    event(crate::access::current_actor(), action, subject, detail)
 }
 
 /// The entry for `actor`'s `action` on `subject`, now, with the request's id.

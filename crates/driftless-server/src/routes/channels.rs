@@ -73,7 +73,7 @@ pub async fn promote(
             format!("release {} is yanked and cannot be promoted", req.version),
         ));
     }
-    crate::gate::check(
+    let gate_override = crate::gate::check(
         &state,
         &app,
         &channel,
@@ -87,8 +87,9 @@ pub async fn promote(
         version: req.version.clone(),
         now: now(),
     };
-    audit::apply(
+    audit::apply_after(
         &state,
+        gate_override,
         change,
         "channel.promote",
         &format!("{app}/{channel}"),

@@ -119,7 +119,7 @@ pub async fn start(
     require_app(&state, &app).await?;
     let ch = require_channel(&state, &app, &channel).await?;
     let release = check_target(&state, &app, &ch, &req.version).await?;
-    crate::gate::check(
+    let gate_override = crate::gate::check(
         &state,
         &app,
         &channel,
@@ -131,9 +131,16 @@ pub async fn start(
     let subject = format!("{app}/{channel}@{}", rollout.version);
     let detail = serde_json::json!({ "waves": rollout.waves, "interval_s": rollout.interval_s });
     let change = AuditedChange::CreateRollout(rollout.clone());
-    let applied = audit::apply(&state, change, "rollout.start", &subject, detail)
-        .await
-        .map_err(|e| active_refusal(e, &channel))?;
+    let applied = audit::apply_after(
+        &state,
+        gate_override,
+        change,
+        "rollout.start",
+        &subject,
+        detail,
+    )
+    .await
+    .map_err(|e| active_refusal(e, &channel))?;
     let Applied::Rollout(id) = applied else {
         return Err(ApiError::internal("starting a rollout returned no rollout"));
     };
