@@ -339,7 +339,7 @@ async fn apply_with_broken_log<S: Store, F: AuditFault>(
 ) {
     let before = log(store).await;
     fault.break_audit_log().await;
-    let result = apply(&*store, change, &event("broken", "x")).await;
+    let result = apply(store, change, &event("broken", "x")).await;
     fault.mend_audit_log().await;
     assert!(
         result.is_err(),
@@ -445,7 +445,7 @@ pub async fn a_refused_receipt_stores_nothing_and_adds_no_entry<S: Store>(store:
             previous: previous.map(str::to_string),
             sequence,
             digest: digest.into(),
-            report: report(status),
+            report: Box::new(report(status)),
         }
     };
     let e = event("install.receipt", "airgap-1");

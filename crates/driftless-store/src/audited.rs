@@ -197,8 +197,8 @@ pub enum AuditedChange {
         sequence: i64,
         /// Its payload's digest.
         digest: String,
-        /// What it reports.
-        report: CheckinReport,
+        /// What it reports (boxed: the largest of the changes by far).
+        report: Box<CheckinReport>,
     },
 }
 

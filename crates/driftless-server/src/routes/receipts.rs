@@ -66,7 +66,7 @@ pub async fn import(
         previous: r.previous.as_ref().map(|d| d.to_string()),
         sequence,
         digest: digest.to_string(),
-        report: report_of(&r),
+        report: Box::new(report_of(&r)),
     };
     let applied = audit::apply(&state, change, "install.receipt", &id, detail).await?;
     if let Applied::ReceiptRefused {
