@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use driftless_store::{
     ApiToken, Applied, AuditEvent, AuditedChange, CheckinReport, Install, License, LicenseTerms,
-    NewWebhook, Store, StoreError,
+    NewWebhook, ReleaseState, Store, StoreError,
 };
 
 use driftless_store::audit_chain::{entry_hash, GENESIS_HASH};
 
-use crate::{seed_install, seed_license, NOW};
+use crate::{seed_install, seed_license, seed_releases, NOW};
 
 /// Generates the checks that need no raw access to the database.
 #[macro_export]
@@ -28,6 +28,7 @@ macro_rules! audited_change_conformance_tests {
             an_audited_webhook_entry_names_its_assigned_id,
             a_refused_receipt_stores_nothing_and_adds_no_entry,
             a_change_takes_its_entries_in_order_and_none_without_one,
+            an_audited_yank_sends_the_channel_back_with_one_entry,
         );
     };
 }
@@ -51,6 +52,7 @@ macro_rules! audit_fault_conformance_tests {
             a_failed_entry_keeps_the_install_live,
             a_failed_entry_keeps_the_old_token_and_no_new_one,
             a_failed_entry_keeps_no_registration,
+            a_failed_entry_keeps_the_release_and_its_channel,
         );
     };
     (@each $open:path, $fault:path; $($check:ident),* $(,)?) => {
@@ -478,4 +480,65 @@ pub async fn a_change_takes_its_entries_in_order_and_none_without_one<S: Store>(
     let applied = store.apply_audited(&create_app("acme"), &events).await;
     assert!(matches!(applied, Ok(Applied::App(_))), "{applied:?}");
     assert_log(&*store, &[&events[0], &events[1]]).await;
+}
+
+/// Channel `stable` of `acme` on 1.1.0 after 1.0.0; the yank of 1.1.0 that sends it
+/// back to 1.0.0.
+async fn yank_setup<S: Store>(store: &S) -> AuditedChange {
+    store.create_app("acme", NOW).await.unwrap();
+    store.create_channel("acme", "stable", NOW).await.unwrap();
+    seed_releases(store, "acme", &["1.0.0", "1.1.0"]).await;
+    for version in ["1.0.0", "1.1.0"] {
+        store
+            .set_channel_release("acme", "stable", version, NOW)
+            .await
+            .unwrap();
+    }
+    AuditedChange::SetReleaseState {
+        app: "acme".into(),
+        version: "1.1.0".into(),
+        state: ReleaseState::Yanked,
+        channel_moves: vec![("stable".into(), "1.0.0".into())],
+        now: NOW + 1,
+    }
+}
+
+/// The state of release `version` of `acme`, and the version `stable` points at.
+async fn release_and_channel<S: Store>(store: &S, version: &str) -> (ReleaseState, String) {
+    let release = store.get_release("acme", version).await.unwrap().unwrap();
+    let channel = store.get_channel("acme", "stable").await.unwrap().unwrap();
+    (release.state, channel.version.unwrap())
+}
+
+/// A yank marks the release and sends its channel back, with one entry; yanking a
+/// release that does not exist is `Absent` and moves no channel.
+pub async fn an_audited_yank_sends_the_channel_back_with_one_entry<S: Store>(store: Arc<S>) {
+    let yank = yank_setup(&*store).await;
+    let e = event("release.yanked", "acme@1.1.0");
+    assert_eq!(apply(&*store, &yank, &e).await.unwrap(), Applied::Done);
+    let expected = (ReleaseState::Yanked, "1.0.0".to_string());
+    assert_eq!(release_and_channel(&*store, "1.1.0").await, expected);
+    let missing = AuditedChange::SetReleaseState {
+        app: "acme".into(),
+        version: "9.9.9".into(),
+        state: ReleaseState::Yanked,
+        channel_moves: vec![("stable".into(), "1.1.0".into())],
+        now: NOW + 2,
+    };
+    let absent = apply(&*store, &missing, &event("release.yanked", "acme@9.9.9")).await;
+    assert_eq!(absent.unwrap(), Applied::Absent);
+    assert_eq!(release_and_channel(&*store, "1.1.0").await, expected);
+    assert_log(&*store, &[&e]).await;
+}
+
+/// A yank whose entry could not be written leaves the release active and its channel
+/// on it.
+pub async fn a_failed_entry_keeps_the_release_and_its_channel<S: Store, F: AuditFault>(
+    store: Arc<S>,
+    fault: F,
+) {
+    let yank = yank_setup(&*store).await;
+    apply_with_broken_log(&*store, &fault, &yank).await;
+    let unchanged = (ReleaseState::Active, "1.1.0".to_string());
+    assert_eq!(release_and_channel(&*store, "1.1.0").await, unchanged);
 }
