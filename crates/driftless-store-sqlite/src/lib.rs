@@ -117,7 +117,7 @@ impl SqliteStore {
 
 /// Runs one change on a `BEGIN IMMEDIATE` transaction of its own, committed when it
 /// succeeds: the same code [`audited::apply_audited`] runs with an audit entry.
-macro_rules! write {
+macro_rules! in_transaction {
     ($store:expr, |$conn:ident| $call:expr) => {{
         let mut tx = $store
             .pool
@@ -147,7 +147,7 @@ fn is_in_memory(url: &str) -> bool {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_user(&self, user: &User) -> StoreResult<()> {
-        write!(self, |conn| principals::create_user(conn, user))
+        in_transaction!(self, |conn| principals::create_user(conn, user))
     }
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         principals::list_users(&self.pool).await
@@ -156,10 +156,10 @@ impl Store for SqliteStore {
         principals::get_user(&self.pool, name).await
     }
     async fn revoke_user(&self, name: &str, now: i64) -> StoreResult<bool> {
-        write!(self, |conn| principals::revoke_user(conn, name, now))
+        in_transaction!(self, |conn| principals::revoke_user(conn, name, now))
     }
     async fn create_api_token(&self, token: &ApiToken) -> StoreResult<()> {
-        write!(self, |conn| principals::create_api_token(conn, token))
+        in_transaction!(self, |conn| principals::create_api_token(conn, token))
     }
     async fn list_api_tokens(&self) -> StoreResult<Vec<ApiToken>> {
         principals::list_api_tokens(&self.pool).await
@@ -168,11 +168,11 @@ impl Store for SqliteStore {
         principals::api_token_by_hash(&self.pool, token_sha256).await
     }
     async fn revoke_api_token(&self, id: &str, now: i64) -> StoreResult<bool> {
-        write!(self, |conn| principals::revoke_api_token(conn, id, now))
+        in_transaction!(self, |conn| principals::revoke_api_token(conn, id, now))
     }
 
     async fn create_app(&self, name: &str, now: i64) -> StoreResult<App> {
-        write!(self, |conn| catalog::create_app(conn, name, now))
+        in_transaction!(self, |conn| catalog::create_app(conn, name, now))
     }
     async fn list_apps(&self) -> StoreResult<Vec<App>> {
         catalog::list_apps(&self.pool).await
@@ -182,7 +182,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_channel(&self, app: &str, name: &str, now: i64) -> StoreResult<Channel> {
-        write!(self, |conn| catalog::create_channel(conn, app, name, now))
+        in_transaction!(self, |conn| catalog::create_channel(conn, app, name, now))
     }
     async fn list_channels(&self, app: &str) -> StoreResult<Vec<Channel>> {
         catalog::list_channels(&self.pool, app).await
@@ -197,7 +197,7 @@ impl Store for SqliteStore {
         version: &str,
         now: i64,
     ) -> StoreResult<()> {
-        write!(self, |conn| catalog::set_channel_release(
+        in_transaction!(self, |conn| catalog::set_channel_release(
             conn, app, channel, version, now
         ))
     }
@@ -209,7 +209,7 @@ impl Store for SqliteStore {
         policy_json: &str,
         now: i64,
     ) -> StoreResult<()> {
-        write!(self, |conn| policies::set_channel_policy(
+        in_transaction!(self, |conn| policies::set_channel_policy(
             conn,
             app,
             channel,
@@ -221,7 +221,7 @@ impl Store for SqliteStore {
         policies::channel_policy(&self.pool, app, channel).await
     }
     async fn create_customer(&self, name: &str, now: i64) -> StoreResult<Customer> {
-        write!(self, |conn| licensing::create_customer(conn, name, now))
+        in_transaction!(self, |conn| licensing::create_customer(conn, name, now))
     }
     async fn list_customers(&self) -> StoreResult<Vec<Customer>> {
         licensing::list_customers(&self.pool).await
@@ -231,7 +231,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_license(&self, license: &License) -> StoreResult<()> {
-        write!(self, |conn| licensing::create_license(conn, license))
+        in_transaction!(self, |conn| licensing::create_license(conn, license))
     }
     async fn license_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<License>> {
         licensing::license_by_key_hash(&self.pool, key_hash).await
@@ -240,20 +240,20 @@ impl Store for SqliteStore {
         licensing::list_licenses(&self.pool).await
     }
     async fn revoke_license(&self, id: &str, now: i64) -> StoreResult<bool> {
-        write!(self, |conn| licensing::revoke_license(conn, id, now))
+        in_transaction!(self, |conn| licensing::revoke_license(conn, id, now))
     }
     async fn get_license(&self, id: &str) -> StoreResult<Option<(License, LicenseTerms)>> {
         licensing::get_license(&self.pool, id).await
     }
     async fn set_license_terms(&self, id: &str, terms: &LicenseTerms) -> StoreResult<bool> {
-        write!(self, |conn| licensing::set_license_terms(conn, id, terms))
+        in_transaction!(self, |conn| licensing::set_license_terms(conn, id, terms))
     }
     async fn register_install(&self, install: &Install) -> StoreResult<bool> {
-        write!(self, |conn| fleet::register_install(conn, install))
+        in_transaction!(self, |conn| fleet::register_install(conn, install))
     }
 
     async fn insert_release(&self, release: &Release) -> StoreResult<()> {
-        write!(self, |conn| catalog::insert_release(conn, release))
+        in_transaction!(self, |conn| catalog::insert_release(conn, release))
     }
     async fn get_release(&self, app: &str, version: &str) -> StoreResult<Option<Release>> {
         catalog::get_release(&self.pool, app, version).await
@@ -266,16 +266,16 @@ impl Store for SqliteStore {
     }
 
     async fn create_install(&self, install: &Install) -> StoreResult<()> {
-        write!(self, |conn| fleet::create_install(conn, install))
+        in_transaction!(self, |conn| fleet::create_install(conn, install))
     }
     async fn get_install(&self, id: &str) -> StoreResult<Option<Install>> {
         fleet::get_install(&self.pool, id).await
     }
     async fn revoke_install(&self, id: &str, now: i64) -> StoreResult<bool> {
-        write!(self, |conn| fleet::revoke_install(conn, id, now))
+        in_transaction!(self, |conn| fleet::revoke_install(conn, id, now))
     }
     async fn uninstall_install(&self, id: &str, now: i64) -> StoreResult<bool> {
-        write!(self, |conn| fleet::uninstall_install(conn, id, now))
+        in_transaction!(self, |conn| fleet::uninstall_install(conn, id, now))
     }
     async fn checkin_view(&self, install_id: &str) -> StoreResult<Option<CheckinView>> {
         fleet::checkin_view(&self.pool, install_id).await
@@ -302,7 +302,7 @@ impl Store for SqliteStore {
         sequence: i64,
         digest: &str,
     ) -> StoreResult<driftless_store::ReceiptLink> {
-        write!(self, |conn| receipts::link_receipt(
+        in_transaction!(self, |conn| receipts::link_receipt(
             conn, install_id, previous, sequence, digest
         ))
     }
@@ -316,7 +316,7 @@ impl Store for SqliteStore {
         version: &str,
         state: ReleaseState,
     ) -> StoreResult<bool> {
-        write!(self, |conn| catalog::set_release_state(
+        in_transaction!(self, |conn| catalog::set_release_state(
             conn, app, version, state
         ))
     }
@@ -324,11 +324,11 @@ impl Store for SqliteStore {
         catalog::channel_history(&self.pool, app, channel).await
     }
     async fn move_install(&self, id: &str, channel: &str) -> StoreResult<()> {
-        write!(self, |conn| fleet::move_install(conn, id, channel))
+        in_transaction!(self, |conn| fleet::move_install(conn, id, channel))
     }
 
     async fn create_rollout(&self, rollout: &Rollout) -> StoreResult<i64> {
-        write!(self, |conn| rollouts::create_rollout(conn, rollout))
+        in_transaction!(self, |conn| rollouts::create_rollout(conn, rollout))
     }
     async fn active_rollout(&self, app: &str, channel: &str) -> StoreResult<Option<Rollout>> {
         rollouts::active_rollout(&self.pool, app, channel).await
@@ -398,7 +398,7 @@ impl Store for SqliteStore {
         replicas::trust_version(&self.pool).await
     }
     async fn put_artifact(&self, digest: &str, bytes: &[u8], now: i64) -> StoreResult<bool> {
-        write!(self, |conn| replicas::put_artifact(
+        in_transaction!(self, |conn| replicas::put_artifact(
             conn, digest, bytes, now
         ))
     }
@@ -412,7 +412,7 @@ impl Store for SqliteStore {
         digest: &str,
         now: i64,
     ) -> StoreResult<SupportBundleInfo> {
-        write!(self, |conn| support_bundles::put_support_bundle(
+        in_transaction!(self, |conn| support_bundles::put_support_bundle(
             conn, install_id, bytes, digest, now
         ))
     }
@@ -427,13 +427,13 @@ impl Store for SqliteStore {
         support_bundles::get_support_bundle(&self.pool, install_id, id).await
     }
     async fn create_webhook(&self, hook: &NewWebhook) -> StoreResult<Webhook> {
-        write!(self, |conn| webhooks::create_webhook(conn, hook))
+        in_transaction!(self, |conn| webhooks::create_webhook(conn, hook))
     }
     async fn list_webhooks(&self, app: Option<&str>) -> StoreResult<Vec<Webhook>> {
         webhooks::list_webhooks(&self.pool, app).await
     }
     async fn delete_webhook(&self, app: &str, id: u64) -> StoreResult<bool> {
-        write!(self, |conn| webhooks::delete_webhook(conn, app, id))
+        in_transaction!(self, |conn| webhooks::delete_webhook(conn, app, id))
     }
     async fn enqueue_webhook_event(&self, event: &WebhookEvent) -> StoreResult<Option<u64>> {
         webhooks::enqueue_webhook_event(&self.pool, event).await
