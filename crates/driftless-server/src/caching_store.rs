@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use driftless_store::LicenseTerms;
-use driftless_store::{ApiToken, User};
+use driftless_store::{ApiToken, Applied, AuditedChange, User};
 use driftless_store::{
     App, AuditEntry, AuditEvent, AuditPage, Change, Channel, CheckinReport, CheckinView, Customer,
     FleetSummary, Heartbeat, ImportedInstall, Install, InstallCursor, InstallFilter, InstallPage,
@@ -274,6 +274,17 @@ impl Store for CachingStore {
         version: &str,
     ) -> StoreResult<RolloutOutcomes> {
         self.inner.rollout_outcomes(app, channel, version).await
+    }
+    async fn apply_audited(
+        &self,
+        change: &AuditedChange,
+        events: &[AuditEvent],
+    ) -> StoreResult<Applied> {
+        let applied = self.inner.apply_audited(change, events).await?;
+        if applied.happened() {
+            self.caught_up().await;
+        }
+        Ok(applied)
     }
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
         self.inner.append_audit(event).await

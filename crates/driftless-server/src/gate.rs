@@ -5,12 +5,12 @@
 //! override passes and is audited with its reason and what it overrode.
 
 use driftless_sbom::{evaluate, ChannelPolicy, Finding, OsvDataSet, Sbom, ServiceSbom};
-use driftless_store::Release;
+use driftless_store::{AuditEvent, Release};
 use driftless_wire::release::ReleaseDocument;
 use driftless_wire::{Envelope, RELEASE_PAYLOAD_TYPE};
 
 use crate::error::ApiError;
-use crate::routes::{audit_record, read_artifact};
+use crate::routes::{audit_event, read_artifact};
 use crate::state::AppState;
 
 /// How many findings the refusal lists before saying how many more there are.
@@ -87,18 +87,19 @@ pub(crate) async fn osv_data(state: &AppState) -> Result<Option<OsvDataSet>, Api
     })
 }
 
-/// Evaluates `channel`'s gate for `release`; refuses, or passes with an audited
-/// override when `override_reason` is given and the gate would refuse.
+/// Evaluates `channel`'s gate for `release`; refuses, or passes. When it would refuse
+/// and `override_reason` is given, it passes with the override's audit entry, which
+/// the caller appends in the promotion's own transaction.
 pub(crate) async fn check(
     state: &AppState,
     app: &str,
     channel: &str,
     release: &Release,
     override_reason: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<Option<AuditEvent>, ApiError> {
     let policy = policy_of(state, app, channel).await?;
     if policy.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let doc = document_of(release)?;
     let sboms = sboms_of(state, &doc).await?;
@@ -112,14 +113,14 @@ pub(crate) async fn check(
         .collect();
     let findings = evaluate(&policy, &services, osv.as_ref(), crate::now());
     if findings.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let subject = format!("{app}/{channel}@{}", release.version);
     match override_reason.map(str::trim).filter(|r| !r.is_empty()) {
         Some(reason) => {
             tracing::warn!(%subject, reason, findings = findings.len(), "promotion gate overridden");
             let detail = serde_json::json!({ "reason": reason, "findings": findings });
-            audit_record(state, "gate.override", &subject, detail).await
+            Ok(Some(audit_event("gate.override", &subject, detail)))
         }
         None => Err(refusal(app, channel, &release.version, &findings)),
     }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use driftless_store::LicenseTerms;
-use driftless_store::{ApiToken, User};
+use driftless_store::{ApiToken, Applied, AuditedChange, User};
 use driftless_store::{
     App, AuditEntry, AuditEvent, AuditPage, Change, Channel, CheckinReport, CheckinView, Customer,
     FleetSummary, Heartbeat, ImportedInstall, Install, InstallCursor, InstallFilter, InstallPage,
@@ -286,6 +286,13 @@ impl Store for MeteredStore {
         version: &str,
     ) -> StoreResult<RolloutOutcomes> {
         timed!(self, rollout_outcomes(app, channel, version))
+    }
+    async fn apply_audited(
+        &self,
+        change: &AuditedChange,
+        events: &[AuditEvent],
+    ) -> StoreResult<Applied> {
+        timed!(self, apply_audited(change, events))
     }
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
         timed!(self, append_audit(event))

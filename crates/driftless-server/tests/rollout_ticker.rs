@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use driftless_registry_token::{generate_key_material, TokenSigner};
 use driftless_server::{rollout_tick, router, AppState, Keys, ServerConfig};
-use driftless_store::{ApiToken, User};
+use driftless_store::{ApiToken, Applied, AuditedChange, User};
 use driftless_store::{
     App, AuditEntry, AuditEvent, Change, Channel, CheckinReport, CheckinView, Customer, Heartbeat,
     Install, InstallSummary, License, LicenseTerms, Release, ReleaseState, Rollout,
@@ -291,6 +291,13 @@ impl Store for Interfering {
     }
     async fn update_rollout(&self, update: &RolloutUpdate) -> StoreResult<Rollout> {
         self.inner.update_rollout(update).await
+    }
+    async fn apply_audited(
+        &self,
+        change: &AuditedChange,
+        events: &[AuditEvent],
+    ) -> StoreResult<Applied> {
+        self.inner.apply_audited(change, events).await
     }
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
         self.inner.append_audit(event).await

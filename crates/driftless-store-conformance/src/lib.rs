@@ -9,6 +9,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod audit_checkpoints;
+pub use audited_changes::*;
+mod audited_changes;
 pub use audit_checkpoints::*;
 mod replicas;
 pub use replicas::*;
@@ -105,6 +107,7 @@ macro_rules! conformance_tests {
         $crate::license_conformance_tests!($open);
         $crate::status_history_conformance_tests!($open);
         $crate::receipt_chain_conformance_tests!($open);
+        $crate::audited_change_conformance_tests!($open);
     };
     (@each $open:path; $($check:ident),* $(,)?) => {
         $(

@@ -1,15 +1,15 @@
 //! What the vendor ships: apps, their channels and their releases.
 
 use driftless_store::{App, Channel, Release, ReleaseState, StoreError, StoreResult};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 
-use crate::error::{backend, conflict_or_backend, from_db, is_unique_violation, to_db};
+use crate::error::{backend, conflict_or_backend, from_db, to_db};
 
-pub(crate) async fn create_app(pool: &PgPool, name: &str, now: i64) -> StoreResult<App> {
+pub(crate) async fn create_app(conn: &mut PgConnection, name: &str, now: i64) -> StoreResult<App> {
     sqlx::query("INSERT INTO apps (name, created_at) VALUES ($1, $2)")
         .bind(name)
         .bind(now)
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .map_err(|e| conflict_or_backend(e, || format!("app `{name}`")))?;
     Ok(App {
@@ -40,13 +40,17 @@ pub(crate) async fn get_app(pool: &PgPool, name: &str) -> StoreResult<Option<App
     Ok(row.map(|(name, created_at)| App { name, created_at }))
 }
 
-pub(crate) async fn app_exists(pool: &PgPool, name: &str) -> StoreResult<bool> {
-    exists(pool, "SELECT 1 FROM apps WHERE name = $1", &[name]).await
+pub(crate) async fn app_exists<'e>(ex: impl PgExecutor<'e>, name: &str) -> StoreResult<bool> {
+    exists(ex, "SELECT 1 FROM apps WHERE name = $1", &[name]).await
 }
 
-pub(crate) async fn channel_exists(pool: &PgPool, app: &str, name: &str) -> StoreResult<bool> {
+pub(crate) async fn channel_exists<'e>(
+    ex: impl PgExecutor<'e>,
+    app: &str,
+    name: &str,
+) -> StoreResult<bool> {
     exists(
-        pool,
+        ex,
         "SELECT 1 FROM channels WHERE app = $1 AND name = $2",
         &[app, name],
     )
@@ -54,16 +58,20 @@ pub(crate) async fn channel_exists(pool: &PgPool, app: &str, name: &str) -> Stor
 }
 
 /// Runs a `SELECT 1 ...` with text parameters and says whether it found a row.
-pub(crate) async fn exists(pool: &PgPool, sql: &str, params: &[&str]) -> StoreResult<bool> {
+pub(crate) async fn exists<'e>(
+    ex: impl PgExecutor<'e>,
+    sql: &str,
+    params: &[&str],
+) -> StoreResult<bool> {
     let mut query = sqlx::query(sql);
     for param in params {
         query = query.bind(*param);
     }
-    Ok(query.fetch_optional(pool).await.map_err(backend)?.is_some())
+    Ok(query.fetch_optional(ex).await.map_err(backend)?.is_some())
 }
 
 pub(crate) async fn create_channel(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     app: &str,
     name: &str,
     now: i64,
@@ -76,7 +84,7 @@ pub(crate) async fn create_channel(
     .bind(app)
     .bind(name)
     .bind(now)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(|e| conflict_or_backend(e, || format!("channel `{app}/{name}`")))?
     .rows_affected();
@@ -131,23 +139,21 @@ pub(crate) async fn get_channel(
     Ok(row.map(channel_from_row))
 }
 
+/// Points a channel at a release on the caller's transaction. Its first statement
+/// locks the channel's row, so the history row cannot land out of order with another
+/// writer's.
 pub(crate) async fn set_channel_release(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     app: &str,
     channel: &str,
     version: &str,
     now: i64,
 ) -> StoreResult<()> {
-    // The first statement locks the channel's row, so the history row cannot land out
-    // of order with another writer's.
-    let mut tx = pool.begin().await.map_err(backend)?;
-    if point_channel_at(&mut tx, app, channel, version, now).await? {
-        return tx.commit().await.map_err(backend);
+    if point_channel_at(conn, app, channel, version, now).await? {
+        return Ok(());
     }
-    // Release the connection before explaining.
-    tx.rollback().await.map_err(backend)?;
     Err(StoreError::Missing {
-        what: missing_channel_release(pool, app, channel, version).await?,
+        what: missing_channel_release(conn, app, channel, version).await?,
     })
 }
 
@@ -190,12 +196,12 @@ pub(crate) async fn point_channel_at(
 
 /// Which of a channel and a release [`point_channel_at`] found missing, for the message.
 pub(crate) async fn missing_channel_release(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     app: &str,
     channel: &str,
     version: &str,
 ) -> StoreResult<String> {
-    Ok(if channel_exists(pool, app, channel).await? {
+    Ok(if channel_exists(conn, app, channel).await? {
         format!("release {app}@{version}")
     } else {
         format!("channel `{app}/{channel}`")
@@ -221,12 +227,16 @@ pub(crate) async fn channel_history(
     Ok(rows.into_iter().map(|(version,)| version).collect())
 }
 
-pub(crate) async fn insert_release(pool: &PgPool, release: &Release) -> StoreResult<()> {
+/// Inserts a release on the caller's transaction. A collision inserts nothing rather
+/// than fail (which would abort the transaction), so the key it collided on can be
+/// read and named.
+pub(crate) async fn insert_release(conn: &mut PgConnection, release: &Release) -> StoreResult<()> {
     let counter = to_db(release.release_counter, "release counter")?;
-    let result = sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO releases (app, version, release_counter, digest, envelope, created_at,
                                state)
-         SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM apps WHERE name = $1)",
+         SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM apps WHERE name = $1)
+         ON CONFLICT DO NOTHING",
     )
     .bind(&release.app)
     .bind(&release.version)
@@ -235,25 +245,28 @@ pub(crate) async fn insert_release(pool: &PgPool, release: &Release) -> StoreRes
     .bind(&release.envelope)
     .bind(release.created_at)
     .bind(release.state.name())
-    .execute(pool)
-    .await;
-    match result {
-        Ok(done) if done.rows_affected() == 0 => Err(StoreError::Missing {
-            what: format!("app `{}`", release.app),
-        }),
-        Ok(_) => Ok(()),
-        Err(err) if is_unique_violation(&err) => Err(StoreError::Conflict {
-            what: release_conflict(pool, release).await?,
-        }),
-        Err(err) => Err(backend(err)),
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?
+    .rows_affected();
+    if inserted > 0 {
+        return Ok(());
     }
+    if !app_exists(&mut *conn, &release.app).await? {
+        return Err(StoreError::Missing {
+            what: format!("app `{}`", release.app),
+        });
+    }
+    Err(StoreError::Conflict {
+        what: release_conflict(conn, release).await?,
+    })
 }
 
 /// Names the key that made an insert collide. Releases are never deleted, so the row
 /// that collided is still there to be found.
-async fn release_conflict(pool: &PgPool, release: &Release) -> StoreResult<String> {
+async fn release_conflict(conn: &mut PgConnection, release: &Release) -> StoreResult<String> {
     let app = &release.app;
-    if get_release(pool, app, &release.version).await?.is_some() {
+    if get_release(conn, app, &release.version).await?.is_some() {
         Ok(format!("release {app}@{}", release.version))
     } else {
         Ok(format!(
@@ -298,8 +311,8 @@ pub(crate) fn release_state(name: &str) -> StoreResult<ReleaseState> {
 
 const RELEASE_COLUMNS: &str = "app, version, release_counter, digest, envelope, created_at, state";
 
-pub(crate) async fn get_release(
-    pool: &PgPool,
+pub(crate) async fn get_release<'e>(
+    ex: impl PgExecutor<'e>,
     app: &str,
     version: &str,
 ) -> StoreResult<Option<Release>> {
@@ -307,7 +320,7 @@ pub(crate) async fn get_release(
     let row: Option<ReleaseRow> = sqlx::query_as(&sql)
         .bind(app)
         .bind(version)
-        .fetch_optional(pool)
+        .fetch_optional(ex)
         .await
         .map_err(backend)?;
     row.map(Release::try_from).transpose()
@@ -326,7 +339,7 @@ pub(crate) async fn list_releases(pool: &PgPool, app: &str) -> StoreResult<Vec<R
 }
 
 pub(crate) async fn set_release_state(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     app: &str,
     version: &str,
     state: ReleaseState,
@@ -335,7 +348,7 @@ pub(crate) async fn set_release_state(
         .bind(app)
         .bind(version)
         .bind(state.name())
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .map_err(backend)?
         .rows_affected();

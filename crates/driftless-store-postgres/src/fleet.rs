@@ -8,7 +8,7 @@ use driftless_store::{
     CheckinReport, CheckinView, Install, InstallSummary, LicenseTerms, ReleaseRef, StoreError,
     StoreResult, StoredAssignment,
 };
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::catalog::{channel_exists, exists, release_state};
 use crate::error::{backend, conflict_or_backend, from_db, opt_from_db, opt_to_db, to_db};
@@ -197,20 +197,20 @@ async fn insert_rows<'e, E: sqlx::PgExecutor<'e>>(
         .rows_affected())
 }
 
-pub(crate) async fn create_install(pool: &PgPool, install: &Install) -> StoreResult<()> {
+pub(crate) async fn create_install(conn: &mut PgConnection, install: &Install) -> StoreResult<()> {
     // One statement: the parents are checked by the same statement that inserts.
-    if insert_rows(pool, install).await? > 0 {
+    if insert_rows(&mut *conn, install).await? > 0 {
         return Ok(());
     }
     let what = if !exists(
-        pool,
+        &mut *conn,
         "SELECT 1 FROM licenses WHERE id = $1",
         &[&install.license_id],
     )
     .await?
     {
         format!("license `{}`", install.license_id)
-    } else if !channel_exists(pool, &install.app, &install.channel).await? {
+    } else if !channel_exists(&mut *conn, &install.app, &install.channel).await? {
         format!("channel `{}/{}`", install.app, install.channel)
     } else {
         return Err(StoreError::Backend(format!(
@@ -221,23 +221,30 @@ pub(crate) async fn create_install(pool: &PgPool, install: &Install) -> StoreRes
     Err(StoreError::Missing { what })
 }
 
-pub(crate) async fn get_install(pool: &PgPool, id: &str) -> StoreResult<Option<Install>> {
+pub(crate) async fn get_install<'e>(
+    ex: impl sqlx::PgExecutor<'e>,
+    id: &str,
+) -> StoreResult<Option<Install>> {
     let sql = format!("SELECT {INSTALL_COLUMNS} FROM installs i WHERE i.id = $1");
     let row: Option<InstallRow> = sqlx::query_as(&sql)
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(ex)
         .await
         .map_err(backend)?;
     Ok(row.map(Install::from))
 }
 
-pub(crate) async fn revoke_install(pool: &PgPool, id: &str, now: i64) -> StoreResult<bool> {
+pub(crate) async fn revoke_install(
+    conn: &mut PgConnection,
+    id: &str,
+    now: i64,
+) -> StoreResult<bool> {
     let found = sqlx::query(
         "UPDATE installs SET revoked = TRUE, revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
     )
     .bind(id)
     .bind(now)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(backend)?
     .rows_affected();
@@ -249,11 +256,15 @@ const UNINSTALL_INSTALL: &str = "UPDATE installs SET revoked = TRUE,
         revoked_at = COALESCE(revoked_at, $2), uninstalled_at = COALESCE(uninstalled_at, $2)
      WHERE id = $1";
 
-pub(crate) async fn uninstall_install(pool: &PgPool, id: &str, now: i64) -> StoreResult<bool> {
+pub(crate) async fn uninstall_install(
+    conn: &mut PgConnection,
+    id: &str,
+    now: i64,
+) -> StoreResult<bool> {
     let found = sqlx::query(UNINSTALL_INSTALL)
         .bind(id)
         .bind(now)
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .map_err(backend)?
         .rows_affected();
@@ -404,8 +415,8 @@ const RECORD_REPORT_AND_ASSIGNMENT: &str = "UPDATE installs SET
         assignment_etag = $15, assignment_envelope = $16, assignment_compact = $17
      WHERE id = $1";
 
-pub(crate) async fn record_checkin(
-    pool: &PgPool,
+pub(crate) async fn record_checkin<'e>(
+    ex: impl sqlx::PgExecutor<'e>,
     install_id: &str,
     report: &CheckinReport,
     assignment: Option<&StoredAssignment>,
@@ -448,7 +459,7 @@ pub(crate) async fn record_checkin(
             .bind(envelope)
             .bind(compact);
     }
-    let updated = query.execute(pool).await.map_err(backend)?.rows_affected();
+    let updated = query.execute(ex).await.map_err(backend)?.rows_affected();
     if updated == 0 {
         return Err(StoreError::Missing {
             what: format!("install `{install_id}`"),
@@ -457,7 +468,11 @@ pub(crate) async fn record_checkin(
     Ok(())
 }
 
-pub(crate) async fn move_install(pool: &PgPool, id: &str, channel: &str) -> StoreResult<()> {
+pub(crate) async fn move_install(
+    conn: &mut PgConnection,
+    id: &str,
+    channel: &str,
+) -> StoreResult<()> {
     // One statement: the channel is checked by the same statement that moves.
     let moved = sqlx::query(
         "UPDATE installs SET channel = $2
@@ -465,14 +480,14 @@ pub(crate) async fn move_install(pool: &PgPool, id: &str, channel: &str) -> Stor
     )
     .bind(id)
     .bind(channel)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(backend)?
     .rows_affected();
     if moved > 0 {
         return Ok(());
     }
-    let what = match get_install(pool, id).await? {
+    let what = match get_install(&mut *conn, id).await? {
         None => format!("install `{id}`"),
         Some(install) => format!("channel `{}/{channel}`", install.app),
     };

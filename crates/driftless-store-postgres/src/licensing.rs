@@ -1,16 +1,20 @@
 //! Who may install what: customers and their licenses.
 
 use driftless_store::{Customer, Install, License, LicenseTerms, StoreError, StoreResult};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::catalog::{app_exists, channel_exists, exists};
-use crate::error::{backend, conflict_or_backend, is_unique_violation};
+use crate::error::{backend, conflict_or_backend};
 
-pub(crate) async fn create_customer(pool: &PgPool, name: &str, now: i64) -> StoreResult<Customer> {
+pub(crate) async fn create_customer(
+    conn: &mut PgConnection,
+    name: &str,
+    now: i64,
+) -> StoreResult<Customer> {
     sqlx::query("INSERT INTO customers (name, created_at) VALUES ($1, $2)")
         .bind(name)
         .bind(now)
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .map_err(|e| conflict_or_backend(e, || format!("customer `{name}`")))?;
     Ok(Customer {
@@ -41,13 +45,16 @@ pub(crate) async fn get_customer(pool: &PgPool, name: &str) -> StoreResult<Optio
     Ok(row.map(|(name, created_at)| Customer { name, created_at }))
 }
 
-pub(crate) async fn create_license(pool: &PgPool, license: &License) -> StoreResult<()> {
+/// Inserts a license on the caller's transaction. A collision inserts nothing rather
+/// than fail (which would abort the transaction), so the key can be named.
+pub(crate) async fn create_license(conn: &mut PgConnection, license: &License) -> StoreResult<()> {
     // One statement: the parents are checked by the same statement that inserts.
     let result = sqlx::query(
         "INSERT INTO licenses (id, customer, app, channel, key_hash, revoked, created_at)
          SELECT $1, $2, $3, $4, $5, $6, $7
          WHERE EXISTS (SELECT 1 FROM customers WHERE name = $2)
-           AND EXISTS (SELECT 1 FROM channels WHERE app = $3 AND name = $4)",
+           AND EXISTS (SELECT 1 FROM channels WHERE app = $3 AND name = $4)
+         ON CONFLICT DO NOTHING",
     )
     .bind(&license.id)
     .bind(&license.customer)
@@ -56,24 +63,25 @@ pub(crate) async fn create_license(pool: &PgPool, license: &License) -> StoreRes
     .bind(&license.key_hash)
     .bind(license.revoked)
     .bind(license.created_at)
-    .execute(pool)
-    .await;
-    match result {
-        Ok(done) if done.rows_affected() == 0 => Err(StoreError::Missing {
-            what: missing_license_parent(pool, license).await?,
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?
+    .rows_affected();
+    if result > 0 {
+        return Ok(());
+    }
+    match missing_license_parent(conn, license).await? {
+        Some(what) => Err(StoreError::Missing { what }),
+        None => Err(StoreError::Conflict {
+            what: license_conflict(conn, license).await?,
         }),
-        Ok(_) => Ok(()),
-        Err(err) if is_unique_violation(&err) => Err(StoreError::Conflict {
-            what: license_conflict(pool, license).await?,
-        }),
-        Err(err) => Err(backend(err)),
     }
 }
 
 /// Names the unique key (id or key hash) a license's insert collided on; licenses are
 /// never deleted, so the colliding row is still there.
-async fn license_conflict(pool: &PgPool, license: &License) -> StoreResult<String> {
-    if exists(pool, "SELECT 1 FROM licenses WHERE id = $1", &[&license.id]).await? {
+async fn license_conflict(conn: &mut PgConnection, license: &License) -> StoreResult<String> {
+    if exists(conn, "SELECT 1 FROM licenses WHERE id = $1", &[&license.id]).await? {
         Ok(format!("license `{}`", license.id))
     } else {
         Ok(format!("a license with the same key as `{}`", license.id))
@@ -81,22 +89,24 @@ async fn license_conflict(pool: &PgPool, license: &License) -> StoreResult<Strin
 }
 
 /// Which of customer, app and channel a license's insert found missing.
-async fn missing_license_parent(pool: &PgPool, license: &License) -> StoreResult<String> {
+async fn missing_license_parent(
+    conn: &mut PgConnection,
+    license: &License,
+) -> StoreResult<Option<String>> {
     let customer_sql = "SELECT 1 FROM customers WHERE name = $1";
-    if !exists(pool, customer_sql, &[&license.customer]).await? {
-        return Ok(format!("customer `{}`", license.customer));
+    if !exists(&mut *conn, customer_sql, &[&license.customer]).await? {
+        return Ok(Some(format!("customer `{}`", license.customer)));
     }
-    if !app_exists(pool, &license.app).await? {
-        return Ok(format!("app `{}`", license.app));
+    if !app_exists(&mut *conn, &license.app).await? {
+        return Ok(Some(format!("app `{}`", license.app)));
     }
-    if !channel_exists(pool, &license.app, &license.channel).await? {
-        return Ok(format!("channel `{}/{}`", license.app, license.channel));
+    if !channel_exists(&mut *conn, &license.app, &license.channel).await? {
+        return Ok(Some(format!(
+            "channel `{}/{}`",
+            license.app, license.channel
+        )));
     }
-    // Every parent is there now: one appeared between the insert and the check.
-    Err(StoreError::Backend(format!(
-        "license `{}` was not inserted although its customer, app and channel exist",
-        license.id
-    )))
+    Ok(None)
 }
 
 #[derive(sqlx::FromRow)]
@@ -151,15 +161,19 @@ pub(crate) async fn list_licenses(pool: &PgPool) -> StoreResult<Vec<License>> {
     Ok(rows.into_iter().map(License::from).collect())
 }
 
-pub(crate) async fn revoke_license(pool: &PgPool, id: &str, now: i64) -> StoreResult<bool> {
-    // License and installs are revoked together or not at all.
-    let mut tx = pool.begin().await.map_err(backend)?;
+/// Revokes the license and its installs on the caller's transaction: together or not
+/// at all.
+pub(crate) async fn revoke_license(
+    conn: &mut PgConnection,
+    id: &str,
+    now: i64,
+) -> StoreResult<bool> {
     let found = sqlx::query(
         "UPDATE licenses SET revoked = TRUE, revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
     )
     .bind(id)
     .bind(now)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await
     .map_err(backend)?
     .rows_affected();
@@ -172,10 +186,9 @@ pub(crate) async fn revoke_license(pool: &PgPool, id: &str, now: i64) -> StoreRe
     )
     .bind(id)
     .bind(now)
-    .execute(&mut *tx)
+    .execute(conn)
     .await
     .map_err(backend)?;
-    tx.commit().await.map_err(backend)?;
     Ok(true)
 }
 
@@ -216,7 +229,7 @@ pub(crate) async fn get_license(
 }
 
 pub(crate) async fn set_license_terms(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     id: &str,
     terms: &LicenseTerms,
 ) -> StoreResult<bool> {
@@ -231,21 +244,24 @@ pub(crate) async fn set_license_terms(
     .bind(terms.seats.map(i64::from))
     .bind(terms.channels_json())
     .bind(terms.entitlements_json())
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(backend)?
     .rows_affected();
     Ok(found > 0)
 }
 
-pub(crate) async fn register_install(pool: &PgPool, install: &Install) -> StoreResult<bool> {
-    // The license's row is locked for the count and the insert, so registrations of
-    // one license take turns: two cannot both count the same last free seat.
-    let mut tx = pool.begin().await.map_err(backend)?;
+pub(crate) async fn register_install(
+    conn: &mut PgConnection,
+    install: &Install,
+) -> StoreResult<bool> {
+    // The license's row is locked (until the caller's transaction ends) for the count
+    // and the insert, so registrations of one license take turns: two cannot both
+    // count the same last free seat.
     let seats: Option<(Option<i64>,)> =
         sqlx::query_as("SELECT seats FROM licenses WHERE id = $1 FOR UPDATE")
             .bind(&install.license_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(backend)?;
     let Some((seats,)) = seats else {
@@ -259,14 +275,13 @@ pub(crate) async fn register_install(pool: &PgPool, install: &Install) -> StoreR
              WHERE license_id = $1 AND NOT revoked AND uninstalled_at IS NULL",
         )
         .bind(&install.license_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await
         .map_err(backend)?;
         if active >= seats {
             return Ok(false);
         }
     }
-    crate::fleet::insert_install(&mut *tx, install).await?;
-    tx.commit().await.map_err(backend)?;
+    crate::fleet::insert_install(conn, install).await?;
     Ok(true)
 }

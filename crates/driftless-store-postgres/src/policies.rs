@@ -1,12 +1,12 @@
 //! Channel promotion policies: one JSON document per channel.
 
 use driftless_store::{StoreError, StoreResult};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::error::backend;
 
 pub(crate) async fn set_channel_policy(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     app: &str,
     channel: &str,
     policy_json: &str,
@@ -16,7 +16,7 @@ pub(crate) async fn set_channel_policy(
         sqlx::query_as("SELECT name FROM channels WHERE app = $1 AND name = $2")
             .bind(app)
             .bind(channel)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(backend)?;
     if exists.is_none() {
@@ -32,7 +32,7 @@ pub(crate) async fn set_channel_policy(
     .bind(channel)
     .bind(policy_json)
     .bind(now)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(backend)?;
     Ok(())

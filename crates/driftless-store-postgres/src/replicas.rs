@@ -3,7 +3,7 @@
 //! jobs only one replica may run at a time.
 
 use driftless_store::{StoreError, StoreResult, TrustState};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::error::{backend, from_db, to_db};
 
@@ -77,7 +77,7 @@ pub(crate) async fn trust_version(pool: &PgPool) -> StoreResult<u64> {
 }
 
 pub(crate) async fn put_artifact(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     digest: &str,
     bytes: &[u8],
     now: i64,
@@ -91,7 +91,7 @@ pub(crate) async fn put_artifact(
     .bind(size)
     .bind(bytes)
     .bind(now)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(backend)?;
     Ok(done.rows_affected() == 1)

@@ -134,7 +134,7 @@ async fn fetch_rollouts(pool: &PgPool, sql: &str, params: &[&str]) -> StoreResul
         .collect()
 }
 
-pub(crate) async fn create_rollout(pool: &PgPool, rollout: &Rollout) -> StoreResult<i64> {
+pub(crate) async fn create_rollout(conn: &mut PgConnection, rollout: &Rollout) -> StoreResult<i64> {
     let waves = serde_json::to_string(&rollout.waves)
         .map_err(|e| StoreError::Backend(format!("cannot encode rollout waves: {e}")))?;
     // One statement: the parents are checked by the same statement that inserts.
@@ -163,11 +163,11 @@ pub(crate) async fn create_rollout(pool: &PgPool, rollout: &Rollout) -> StoreRes
     .bind(&rollout.reason)
     .bind(rollout.created_at)
     .bind(rollout.updated_at)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await;
     match result {
         Ok(None) => Err(StoreError::Missing {
-            what: missing_rollout_parent(pool, rollout).await?,
+            what: missing_rollout_parent(&mut *conn, rollout).await?,
         }),
         Ok(Some((id,))) => Ok(id),
         Err(err) if is_unique_violation(&err) => Err(active_conflict(rollout)),
@@ -186,17 +186,17 @@ fn active_conflict(rollout: &Rollout) -> StoreError {
 }
 
 /// Which of app, channel, release and previous release a rollout's insert found missing.
-async fn missing_rollout_parent(pool: &PgPool, rollout: &Rollout) -> StoreResult<String> {
+async fn missing_rollout_parent(conn: &mut PgConnection, rollout: &Rollout) -> StoreResult<String> {
     let app = &rollout.app;
-    if !app_exists(pool, app).await? {
+    if !app_exists(&mut *conn, app).await? {
         return Ok(format!("app `{app}`"));
     }
-    if !channel_exists(pool, app, &rollout.channel).await? {
+    if !channel_exists(&mut *conn, app, &rollout.channel).await? {
         return Ok(format!("channel `{app}/{}`", rollout.channel));
     }
     let release_sql = "SELECT 1 FROM releases WHERE app = $1 AND version = $2";
     for version in std::iter::once(&rollout.version).chain(&rollout.previous_version) {
-        if !exists(pool, release_sql, &[app, version]).await? {
+        if !exists(&mut *conn, release_sql, &[app, version]).await? {
             return Ok(format!("release {app}@{version}"));
         }
     }
@@ -283,7 +283,10 @@ pub(crate) async fn update_rollout(pool: &PgPool, update: &RolloutUpdate) -> Sto
     let (app, channel) = (&rollout.app, &rollout.channel);
     match refused {
         Refused::NoChannelRelease(version) => Err(StoreError::Missing {
-            what: missing_channel_release(pool, app, channel, &version).await?,
+            what: {
+                let mut conn = pool.acquire().await.map_err(backend)?;
+                missing_channel_release(&mut conn, app, channel, &version).await?
+            },
         }),
         Refused::NotAtRevision => {
             let found = sqlx::query("SELECT 1 FROM rollouts WHERE id = $1")

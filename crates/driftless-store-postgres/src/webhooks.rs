@@ -26,7 +26,10 @@ fn hook((id, app, url, events, secret, created_at): HookRow) -> StoreResult<Webh
 
 const HOOK_COLUMNS: &str = "id, app, url, events, secret, created_at";
 
-pub(crate) async fn create_webhook(pool: &PgPool, h: &NewWebhook) -> StoreResult<Webhook> {
+pub(crate) async fn create_webhook(
+    conn: &mut PgConnection,
+    h: &NewWebhook,
+) -> StoreResult<Webhook> {
     let events =
         serde_json::to_string(&h.events).map_err(|e| StoreError::Backend(e.to_string()))?;
     let row: Option<(i64,)> = sqlx::query_as(
@@ -39,7 +42,7 @@ pub(crate) async fn create_webhook(pool: &PgPool, h: &NewWebhook) -> StoreResult
     .bind(&events)
     .bind(&h.secret)
     .bind(h.created_at)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(backend)?;
     let Some((id,)) = row else {
@@ -68,11 +71,15 @@ pub(crate) async fn list_webhooks(pool: &PgPool, app: Option<&str>) -> StoreResu
     rows.into_iter().map(hook).collect()
 }
 
-pub(crate) async fn delete_webhook(pool: &PgPool, app: &str, id: u64) -> StoreResult<bool> {
+pub(crate) async fn delete_webhook(
+    conn: &mut PgConnection,
+    app: &str,
+    id: u64,
+) -> StoreResult<bool> {
     let done = sqlx::query("DELETE FROM webhooks WHERE app = $1 AND id = $2")
         .bind(app)
         .bind(to_db(id, "webhook id")?)
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .map_err(backend)?;
     Ok(done.rows_affected() == 1)

@@ -1,15 +1,19 @@
 //! What the vendor ships: apps, their channels and their releases.
 
 use driftless_store::{App, Channel, Release, ReleaseState, StoreError, StoreResult};
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{SqliteConnection, SqliteExecutor, SqlitePool};
 
 use crate::error::{backend, conflict_or_backend, from_db, is_unique_violation, to_db};
 
-pub(crate) async fn create_app(pool: &SqlitePool, name: &str, now: i64) -> StoreResult<App> {
+pub(crate) async fn create_app(
+    conn: &mut SqliteConnection,
+    name: &str,
+    now: i64,
+) -> StoreResult<App> {
     sqlx::query("INSERT INTO apps (name, created_at) VALUES (?1, ?2)")
         .bind(name)
         .bind(now)
-        .execute(pool)
+        .execute(conn)
         .await
         .map_err(|e| conflict_or_backend(e, || format!("app `{name}`")))?;
     Ok(App {
@@ -40,13 +44,17 @@ pub(crate) async fn get_app(pool: &SqlitePool, name: &str) -> StoreResult<Option
     Ok(row.map(|(name, created_at)| App { name, created_at }))
 }
 
-pub(crate) async fn app_exists(pool: &SqlitePool, name: &str) -> StoreResult<bool> {
-    exists(pool, "SELECT 1 FROM apps WHERE name = ?1", &[name]).await
+pub(crate) async fn app_exists<'e>(ex: impl SqliteExecutor<'e>, name: &str) -> StoreResult<bool> {
+    exists(ex, "SELECT 1 FROM apps WHERE name = ?1", &[name]).await
 }
 
-pub(crate) async fn channel_exists(pool: &SqlitePool, app: &str, name: &str) -> StoreResult<bool> {
+pub(crate) async fn channel_exists<'e>(
+    ex: impl SqliteExecutor<'e>,
+    app: &str,
+    name: &str,
+) -> StoreResult<bool> {
     exists(
-        pool,
+        ex,
         "SELECT 1 FROM channels WHERE app = ?1 AND name = ?2",
         &[app, name],
     )
@@ -54,16 +62,20 @@ pub(crate) async fn channel_exists(pool: &SqlitePool, app: &str, name: &str) -> 
 }
 
 /// Runs a `SELECT 1 ...` with text parameters and says whether it found a row.
-pub(crate) async fn exists(pool: &SqlitePool, sql: &str, params: &[&str]) -> StoreResult<bool> {
+pub(crate) async fn exists<'e>(
+    ex: impl SqliteExecutor<'e>,
+    sql: &str,
+    params: &[&str],
+) -> StoreResult<bool> {
     let mut query = sqlx::query(sql);
     for param in params {
         query = query.bind(*param);
     }
-    Ok(query.fetch_optional(pool).await.map_err(backend)?.is_some())
+    Ok(query.fetch_optional(ex).await.map_err(backend)?.is_some())
 }
 
 pub(crate) async fn create_channel(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     app: &str,
     name: &str,
     now: i64,
@@ -76,7 +88,7 @@ pub(crate) async fn create_channel(
     .bind(app)
     .bind(name)
     .bind(now)
-    .execute(pool)
+    .execute(conn)
     .await
     .map_err(|e| conflict_or_backend(e, || format!("channel `{app}/{name}`")))?
     .rows_affected();
@@ -131,23 +143,20 @@ pub(crate) async fn get_channel(
     Ok(row.map(channel_from_row))
 }
 
+/// Points a channel at a release on the caller's transaction, which must hold the
+/// write lock so the history row cannot land out of order with another writer's.
 pub(crate) async fn set_channel_release(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     app: &str,
     channel: &str,
     version: &str,
     now: i64,
 ) -> StoreResult<()> {
-    // The first statement writes, so the transaction takes the write lock up front and
-    // the history row cannot land out of order with another writer's.
-    let mut tx = pool.begin().await.map_err(backend)?;
-    if point_channel_at(&mut tx, app, channel, version, now).await? {
-        return tx.commit().await.map_err(backend);
+    if point_channel_at(conn, app, channel, version, now).await? {
+        return Ok(());
     }
-    // Release the connection first: an in-memory pool has only this one.
-    tx.rollback().await.map_err(backend)?;
     Err(StoreError::Missing {
-        what: missing_channel_release(pool, app, channel, version).await?,
+        what: missing_channel_release(conn, app, channel, version).await?,
     })
 }
 
@@ -190,12 +199,12 @@ pub(crate) async fn point_channel_at(
 
 /// Which of a channel and a release [`point_channel_at`] found missing, for the message.
 pub(crate) async fn missing_channel_release(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     app: &str,
     channel: &str,
     version: &str,
 ) -> StoreResult<String> {
-    Ok(if channel_exists(pool, app, channel).await? {
+    Ok(if channel_exists(conn, app, channel).await? {
         format!("release {app}@{version}")
     } else {
         format!("channel `{app}/{channel}`")
@@ -221,7 +230,10 @@ pub(crate) async fn channel_history(
     Ok(rows.into_iter().map(|(version,)| version).collect())
 }
 
-pub(crate) async fn insert_release(pool: &SqlitePool, release: &Release) -> StoreResult<()> {
+pub(crate) async fn insert_release(
+    conn: &mut SqliteConnection,
+    release: &Release,
+) -> StoreResult<()> {
     let counter = to_db(release.release_counter, "release counter")?;
     let result = sqlx::query(
         "INSERT INTO releases (app, version, release_counter, digest, envelope, created_at,
@@ -235,7 +247,7 @@ pub(crate) async fn insert_release(pool: &SqlitePool, release: &Release) -> Stor
     .bind(&release.envelope)
     .bind(release.created_at)
     .bind(release.state.name())
-    .execute(pool)
+    .execute(&mut *conn)
     .await;
     match result {
         Ok(done) if done.rows_affected() == 0 => Err(StoreError::Missing {
@@ -243,7 +255,7 @@ pub(crate) async fn insert_release(pool: &SqlitePool, release: &Release) -> Stor
         }),
         Ok(_) => Ok(()),
         Err(err) if is_unique_violation(&err) => Err(StoreError::Conflict {
-            what: release_conflict(pool, release).await?,
+            what: release_conflict(conn, release).await?,
         }),
         Err(err) => Err(backend(err)),
     }
@@ -251,9 +263,9 @@ pub(crate) async fn insert_release(pool: &SqlitePool, release: &Release) -> Stor
 
 /// Names the key that made an insert collide. Releases are never deleted, so the row
 /// that collided is still there to be found.
-async fn release_conflict(pool: &SqlitePool, release: &Release) -> StoreResult<String> {
+async fn release_conflict(conn: &mut SqliteConnection, release: &Release) -> StoreResult<String> {
     let app = &release.app;
-    if get_release(pool, app, &release.version).await?.is_some() {
+    if get_release(conn, app, &release.version).await?.is_some() {
         Ok(format!("release {app}@{}", release.version))
     } else {
         Ok(format!(
@@ -298,8 +310,8 @@ pub(crate) fn release_state(name: &str) -> StoreResult<ReleaseState> {
 
 const RELEASE_COLUMNS: &str = "app, version, release_counter, digest, envelope, created_at, state";
 
-pub(crate) async fn get_release(
-    pool: &SqlitePool,
+pub(crate) async fn get_release<'e>(
+    ex: impl SqliteExecutor<'e>,
     app: &str,
     version: &str,
 ) -> StoreResult<Option<Release>> {
@@ -307,7 +319,7 @@ pub(crate) async fn get_release(
     let row: Option<ReleaseRow> = sqlx::query_as(&sql)
         .bind(app)
         .bind(version)
-        .fetch_optional(pool)
+        .fetch_optional(ex)
         .await
         .map_err(backend)?;
     row.map(Release::try_from).transpose()
@@ -326,7 +338,7 @@ pub(crate) async fn list_releases(pool: &SqlitePool, app: &str) -> StoreResult<V
 }
 
 pub(crate) async fn set_release_state(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     app: &str,
     version: &str,
     state: ReleaseState,
@@ -335,7 +347,7 @@ pub(crate) async fn set_release_state(
         .bind(app)
         .bind(version)
         .bind(state.name())
-        .execute(pool)
+        .execute(conn)
         .await
         .map_err(backend)?
         .rows_affected();

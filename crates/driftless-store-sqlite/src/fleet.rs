@@ -7,7 +7,7 @@ use driftless_store::{
     CheckinReport, CheckinView, Install, InstallSummary, LicenseTerms, ReleaseRef, StoreError,
     StoreResult, StoredAssignment,
 };
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqliteExecutor, SqlitePool};
 
 use crate::catalog::{channel_exists, exists, release_state};
 use crate::error::{backend, conflict_or_backend, from_db, opt_from_db, opt_to_db, to_db};
@@ -172,13 +172,16 @@ const INSERT_INSTALL_WITHIN_SEATS: &str = "INSERT INTO installs (id, license_id,
                              WHERE license_id = ?2 AND revoked = 0 AND uninstalled_at IS NULL)))
        AND EXISTS (SELECT 1 FROM channels WHERE app = ?4 AND name = ?5)";
 
-pub(crate) async fn create_install(pool: &SqlitePool, install: &Install) -> StoreResult<()> {
+pub(crate) async fn create_install(
+    conn: &mut SqliteConnection,
+    install: &Install,
+) -> StoreResult<()> {
     // One statement: the parents are checked by the same statement that inserts.
-    if insert_install(pool, install, INSERT_INSTALL).await? > 0 {
+    if insert_install(conn, install, INSERT_INSTALL).await? > 0 {
         return Ok(());
     }
     Err(StoreError::Missing {
-        what: missing_parent(pool, install).await?.ok_or_else(|| {
+        what: missing_parent(conn, install).await?.ok_or_else(|| {
             StoreError::Backend(format!(
                 "install `{}` was not inserted although its license and channel exist",
                 install.id
@@ -187,18 +190,25 @@ pub(crate) async fn create_install(pool: &SqlitePool, install: &Install) -> Stor
     })
 }
 
-pub(crate) async fn register_install(pool: &SqlitePool, install: &Install) -> StoreResult<bool> {
-    if insert_install(pool, install, INSERT_INSTALL_WITHIN_SEATS).await? > 0 {
+pub(crate) async fn register_install(
+    conn: &mut SqliteConnection,
+    install: &Install,
+) -> StoreResult<bool> {
+    if insert_install(conn, install, INSERT_INSTALL_WITHIN_SEATS).await? > 0 {
         return Ok(true);
     }
     // Both parents there: the license had no seat left.
-    match missing_parent(pool, install).await? {
+    match missing_parent(conn, install).await? {
         Some(what) => Err(StoreError::Missing { what }),
         None => Ok(false),
     }
 }
 
-async fn insert_install(pool: &SqlitePool, install: &Install, sql: &str) -> StoreResult<u64> {
+async fn insert_install(
+    conn: &mut SqliteConnection,
+    install: &Install,
+    sql: &str,
+) -> StoreResult<u64> {
     Ok(sqlx::query(sql)
         .bind(&install.id)
         .bind(&install.license_id)
@@ -210,19 +220,22 @@ async fn insert_install(pool: &SqlitePool, install: &Install, sql: &str) -> Stor
         .bind(&install.platform)
         .bind(install.revoked)
         .bind(install.created_at)
-        .execute(pool)
+        .execute(conn)
         .await
         .map_err(|e| conflict_or_backend(e, || format!("install `{}`", install.id)))?
         .rows_affected())
 }
 
 /// Which of an install's license and channel does not exist, if one does not.
-async fn missing_parent(pool: &SqlitePool, install: &Install) -> StoreResult<Option<String>> {
+async fn missing_parent(
+    conn: &mut SqliteConnection,
+    install: &Install,
+) -> StoreResult<Option<String>> {
     let license_sql = "SELECT 1 FROM licenses WHERE id = ?1";
-    if !exists(pool, license_sql, &[&install.license_id]).await? {
+    if !exists(&mut *conn, license_sql, &[&install.license_id]).await? {
         return Ok(Some(format!("license `{}`", install.license_id)));
     }
-    if !channel_exists(pool, &install.app, &install.channel).await? {
+    if !channel_exists(&mut *conn, &install.app, &install.channel).await? {
         return Ok(Some(format!(
             "channel `{}/{}`",
             install.app, install.channel
@@ -231,23 +244,30 @@ async fn missing_parent(pool: &SqlitePool, install: &Install) -> StoreResult<Opt
     Ok(None)
 }
 
-pub(crate) async fn get_install(pool: &SqlitePool, id: &str) -> StoreResult<Option<Install>> {
+pub(crate) async fn get_install<'e>(
+    ex: impl SqliteExecutor<'e>,
+    id: &str,
+) -> StoreResult<Option<Install>> {
     let sql = format!("SELECT {INSTALL_COLUMNS} FROM installs i WHERE i.id = ?1");
     let row: Option<InstallRow> = sqlx::query_as(&sql)
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(ex)
         .await
         .map_err(backend)?;
     Ok(row.map(Install::from))
 }
 
-pub(crate) async fn revoke_install(pool: &SqlitePool, id: &str, now: i64) -> StoreResult<bool> {
+pub(crate) async fn revoke_install(
+    conn: &mut SqliteConnection,
+    id: &str,
+    now: i64,
+) -> StoreResult<bool> {
     let found = sqlx::query(
         "UPDATE installs SET revoked = 1, revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
     )
     .bind(id)
     .bind(now)
-    .execute(pool)
+    .execute(conn)
     .await
     .map_err(backend)?
     .rows_affected();
@@ -259,11 +279,15 @@ const UNINSTALL_INSTALL: &str = "UPDATE installs SET revoked = 1,
         revoked_at = COALESCE(revoked_at, ?2), uninstalled_at = COALESCE(uninstalled_at, ?2)
      WHERE id = ?1";
 
-pub(crate) async fn uninstall_install(pool: &SqlitePool, id: &str, now: i64) -> StoreResult<bool> {
+pub(crate) async fn uninstall_install(
+    conn: &mut SqliteConnection,
+    id: &str,
+    now: i64,
+) -> StoreResult<bool> {
     let found = sqlx::query(UNINSTALL_INSTALL)
         .bind(id)
         .bind(now)
-        .execute(pool)
+        .execute(conn)
         .await
         .map_err(backend)?
         .rows_affected();
@@ -414,8 +438,8 @@ const RECORD_REPORT_AND_ASSIGNMENT: &str = "UPDATE installs SET
         assignment_etag = ?15, assignment_envelope = ?16, assignment_compact = ?17
      WHERE id = ?1";
 
-pub(crate) async fn record_checkin(
-    pool: &SqlitePool,
+pub(crate) async fn record_checkin<'e>(
+    ex: impl SqliteExecutor<'e>,
     install_id: &str,
     report: &CheckinReport,
     assignment: Option<&StoredAssignment>,
@@ -466,7 +490,7 @@ pub(crate) async fn record_checkin(
             .bind(envelope)
             .bind(compact);
     }
-    let updated = query.execute(pool).await.map_err(backend)?.rows_affected();
+    let updated = query.execute(ex).await.map_err(backend)?.rows_affected();
     if updated == 0 {
         return Err(StoreError::Missing {
             what: format!("install `{install_id}`"),
@@ -475,7 +499,11 @@ pub(crate) async fn record_checkin(
     Ok(())
 }
 
-pub(crate) async fn move_install(pool: &SqlitePool, id: &str, channel: &str) -> StoreResult<()> {
+pub(crate) async fn move_install(
+    conn: &mut SqliteConnection,
+    id: &str,
+    channel: &str,
+) -> StoreResult<()> {
     // One statement: the channel is checked by the same statement that moves.
     let moved = sqlx::query(
         "UPDATE installs SET channel = ?2
@@ -483,14 +511,14 @@ pub(crate) async fn move_install(pool: &SqlitePool, id: &str, channel: &str) -> 
     )
     .bind(id)
     .bind(channel)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(backend)?
     .rows_affected();
     if moved > 0 {
         return Ok(());
     }
-    let what = match get_install(pool, id).await? {
+    let what = match get_install(conn, id).await? {
         None => format!("install `{id}`"),
         Some(install) => format!("channel `{}/{channel}`", install.app),
     };

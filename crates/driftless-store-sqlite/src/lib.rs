@@ -5,6 +5,7 @@
 //! [`Store`] trait onto them.
 
 mod audit;
+mod audited;
 mod batch_connection;
 mod catalog;
 mod changes;
@@ -33,7 +34,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use batch_connection::BatchConnection;
 use driftless_store::LicenseTerms;
-use driftless_store::{ApiToken, User};
+use driftless_store::{ApiToken, Applied, AuditedChange, User};
 use driftless_store::{
     App, AuditEntry, AuditEvent, Change, Channel, CheckinReport, CheckinView, Customer, Heartbeat,
     ImportedInstall, Install, InstallSummary, License, Release, ReleaseState, Rollout,
@@ -114,6 +115,30 @@ impl SqliteStore {
     }
 }
 
+/// Runs one change on a `BEGIN IMMEDIATE` transaction of its own, committed when it
+/// succeeds: the same code [`audited::apply_audited`] runs with an audit entry.
+macro_rules! in_transaction {
+    ($store:expr, |$conn:ident| $call:expr) => {{
+        let mut tx = $store
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(error::backend)?;
+        let $conn: &mut sqlx::SqliteConnection = &mut tx;
+        match $call.await {
+            Ok(value) => {
+                tx.commit().await.map_err(error::backend)?;
+                Ok(value)
+            }
+            Err(e) => {
+                // Release the connection first: an in-memory pool has only this one.
+                tx.rollback().await.map_err(error::backend)?;
+                Err(e)
+            }
+        }
+    }};
+}
+
 /// Whether the URL names an in-memory database (`sqlite::memory:` or `mode=memory`).
 fn is_in_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
@@ -122,7 +147,7 @@ fn is_in_memory(url: &str) -> bool {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_user(&self, user: &User) -> StoreResult<()> {
-        principals::create_user(&self.pool, user).await
+        in_transaction!(self, |conn| principals::create_user(conn, user))
     }
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         principals::list_users(&self.pool).await
@@ -131,10 +156,10 @@ impl Store for SqliteStore {
         principals::get_user(&self.pool, name).await
     }
     async fn revoke_user(&self, name: &str, now: i64) -> StoreResult<bool> {
-        principals::revoke_user(&self.pool, name, now).await
+        in_transaction!(self, |conn| principals::revoke_user(conn, name, now))
     }
     async fn create_api_token(&self, token: &ApiToken) -> StoreResult<()> {
-        principals::create_api_token(&self.pool, token).await
+        in_transaction!(self, |conn| principals::create_api_token(conn, token))
     }
     async fn list_api_tokens(&self) -> StoreResult<Vec<ApiToken>> {
         principals::list_api_tokens(&self.pool).await
@@ -143,11 +168,11 @@ impl Store for SqliteStore {
         principals::api_token_by_hash(&self.pool, token_sha256).await
     }
     async fn revoke_api_token(&self, id: &str, now: i64) -> StoreResult<bool> {
-        principals::revoke_api_token(&self.pool, id, now).await
+        in_transaction!(self, |conn| principals::revoke_api_token(conn, id, now))
     }
 
     async fn create_app(&self, name: &str, now: i64) -> StoreResult<App> {
-        catalog::create_app(&self.pool, name, now).await
+        in_transaction!(self, |conn| catalog::create_app(conn, name, now))
     }
     async fn list_apps(&self) -> StoreResult<Vec<App>> {
         catalog::list_apps(&self.pool).await
@@ -157,7 +182,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_channel(&self, app: &str, name: &str, now: i64) -> StoreResult<Channel> {
-        catalog::create_channel(&self.pool, app, name, now).await
+        in_transaction!(self, |conn| catalog::create_channel(conn, app, name, now))
     }
     async fn list_channels(&self, app: &str) -> StoreResult<Vec<Channel>> {
         catalog::list_channels(&self.pool, app).await
@@ -172,7 +197,9 @@ impl Store for SqliteStore {
         version: &str,
         now: i64,
     ) -> StoreResult<()> {
-        catalog::set_channel_release(&self.pool, app, channel, version, now).await
+        in_transaction!(self, |conn| catalog::set_channel_release(
+            conn, app, channel, version, now
+        ))
     }
 
     async fn set_channel_policy(
@@ -182,13 +209,19 @@ impl Store for SqliteStore {
         policy_json: &str,
         now: i64,
     ) -> StoreResult<()> {
-        policies::set_channel_policy(&self.pool, app, channel, policy_json, now).await
+        in_transaction!(self, |conn| policies::set_channel_policy(
+            conn,
+            app,
+            channel,
+            policy_json,
+            now
+        ))
     }
     async fn channel_policy(&self, app: &str, channel: &str) -> StoreResult<Option<String>> {
         policies::channel_policy(&self.pool, app, channel).await
     }
     async fn create_customer(&self, name: &str, now: i64) -> StoreResult<Customer> {
-        licensing::create_customer(&self.pool, name, now).await
+        in_transaction!(self, |conn| licensing::create_customer(conn, name, now))
     }
     async fn list_customers(&self) -> StoreResult<Vec<Customer>> {
         licensing::list_customers(&self.pool).await
@@ -198,7 +231,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_license(&self, license: &License) -> StoreResult<()> {
-        licensing::create_license(&self.pool, license).await
+        in_transaction!(self, |conn| licensing::create_license(conn, license))
     }
     async fn license_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<License>> {
         licensing::license_by_key_hash(&self.pool, key_hash).await
@@ -207,20 +240,20 @@ impl Store for SqliteStore {
         licensing::list_licenses(&self.pool).await
     }
     async fn revoke_license(&self, id: &str, now: i64) -> StoreResult<bool> {
-        licensing::revoke_license(&self.pool, id, now).await
+        in_transaction!(self, |conn| licensing::revoke_license(conn, id, now))
     }
     async fn get_license(&self, id: &str) -> StoreResult<Option<(License, LicenseTerms)>> {
         licensing::get_license(&self.pool, id).await
     }
     async fn set_license_terms(&self, id: &str, terms: &LicenseTerms) -> StoreResult<bool> {
-        licensing::set_license_terms(&self.pool, id, terms).await
+        in_transaction!(self, |conn| licensing::set_license_terms(conn, id, terms))
     }
     async fn register_install(&self, install: &Install) -> StoreResult<bool> {
-        fleet::register_install(&self.pool, install).await
+        in_transaction!(self, |conn| fleet::register_install(conn, install))
     }
 
     async fn insert_release(&self, release: &Release) -> StoreResult<()> {
-        catalog::insert_release(&self.pool, release).await
+        in_transaction!(self, |conn| catalog::insert_release(conn, release))
     }
     async fn get_release(&self, app: &str, version: &str) -> StoreResult<Option<Release>> {
         catalog::get_release(&self.pool, app, version).await
@@ -233,16 +266,16 @@ impl Store for SqliteStore {
     }
 
     async fn create_install(&self, install: &Install) -> StoreResult<()> {
-        fleet::create_install(&self.pool, install).await
+        in_transaction!(self, |conn| fleet::create_install(conn, install))
     }
     async fn get_install(&self, id: &str) -> StoreResult<Option<Install>> {
         fleet::get_install(&self.pool, id).await
     }
     async fn revoke_install(&self, id: &str, now: i64) -> StoreResult<bool> {
-        fleet::revoke_install(&self.pool, id, now).await
+        in_transaction!(self, |conn| fleet::revoke_install(conn, id, now))
     }
     async fn uninstall_install(&self, id: &str, now: i64) -> StoreResult<bool> {
-        fleet::uninstall_install(&self.pool, id, now).await
+        in_transaction!(self, |conn| fleet::uninstall_install(conn, id, now))
     }
     async fn checkin_view(&self, install_id: &str) -> StoreResult<Option<CheckinView>> {
         fleet::checkin_view(&self.pool, install_id).await
@@ -269,7 +302,9 @@ impl Store for SqliteStore {
         sequence: i64,
         digest: &str,
     ) -> StoreResult<driftless_store::ReceiptLink> {
-        receipts::link_receipt(&self.pool, install_id, previous, sequence, digest).await
+        in_transaction!(self, |conn| receipts::link_receipt(
+            conn, install_id, previous, sequence, digest
+        ))
     }
     async fn list_installs(&self, app: Option<&str>) -> StoreResult<Vec<InstallSummary>> {
         fleet::list_installs(&self.pool, app).await
@@ -281,17 +316,19 @@ impl Store for SqliteStore {
         version: &str,
         state: ReleaseState,
     ) -> StoreResult<bool> {
-        catalog::set_release_state(&self.pool, app, version, state).await
+        in_transaction!(self, |conn| catalog::set_release_state(
+            conn, app, version, state
+        ))
     }
     async fn channel_history(&self, app: &str, channel: &str) -> StoreResult<Vec<String>> {
         catalog::channel_history(&self.pool, app, channel).await
     }
     async fn move_install(&self, id: &str, channel: &str) -> StoreResult<()> {
-        fleet::move_install(&self.pool, id, channel).await
+        in_transaction!(self, |conn| fleet::move_install(conn, id, channel))
     }
 
     async fn create_rollout(&self, rollout: &Rollout) -> StoreResult<i64> {
-        rollouts::create_rollout(&self.pool, rollout).await
+        in_transaction!(self, |conn| rollouts::create_rollout(conn, rollout))
     }
     async fn active_rollout(&self, app: &str, channel: &str) -> StoreResult<Option<Rollout>> {
         rollouts::active_rollout(&self.pool, app, channel).await
@@ -314,6 +351,13 @@ impl Store for SqliteStore {
         rollouts::rollout_outcomes(&self.pool, app, channel, version).await
     }
 
+    async fn apply_audited(
+        &self,
+        change: &AuditedChange,
+        events: &[AuditEvent],
+    ) -> StoreResult<Applied> {
+        audited::apply_audited(&self.pool, change, events).await
+    }
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
         audit::append_audit(&self.pool, event).await
     }
@@ -354,7 +398,9 @@ impl Store for SqliteStore {
         replicas::trust_version(&self.pool).await
     }
     async fn put_artifact(&self, digest: &str, bytes: &[u8], now: i64) -> StoreResult<bool> {
-        replicas::put_artifact(&self.pool, digest, bytes, now).await
+        in_transaction!(self, |conn| replicas::put_artifact(
+            conn, digest, bytes, now
+        ))
     }
     async fn get_artifact(&self, digest: &str) -> StoreResult<Option<Vec<u8>>> {
         replicas::get_artifact(&self.pool, digest).await
@@ -366,7 +412,9 @@ impl Store for SqliteStore {
         digest: &str,
         now: i64,
     ) -> StoreResult<SupportBundleInfo> {
-        support_bundles::put_support_bundle(&self.pool, install_id, bytes, digest, now).await
+        in_transaction!(self, |conn| support_bundles::put_support_bundle(
+            conn, install_id, bytes, digest, now
+        ))
     }
     async fn list_support_bundles(&self, install_id: &str) -> StoreResult<Vec<SupportBundleInfo>> {
         support_bundles::list_support_bundles(&self.pool, install_id).await
@@ -379,13 +427,13 @@ impl Store for SqliteStore {
         support_bundles::get_support_bundle(&self.pool, install_id, id).await
     }
     async fn create_webhook(&self, hook: &NewWebhook) -> StoreResult<Webhook> {
-        webhooks::create_webhook(&self.pool, hook).await
+        in_transaction!(self, |conn| webhooks::create_webhook(conn, hook))
     }
     async fn list_webhooks(&self, app: Option<&str>) -> StoreResult<Vec<Webhook>> {
         webhooks::list_webhooks(&self.pool, app).await
     }
     async fn delete_webhook(&self, app: &str, id: u64) -> StoreResult<bool> {
-        webhooks::delete_webhook(&self.pool, app, id).await
+        in_transaction!(self, |conn| webhooks::delete_webhook(conn, app, id))
     }
     async fn enqueue_webhook_event(&self, event: &WebhookEvent) -> StoreResult<Option<u64>> {
         webhooks::enqueue_webhook_event(&self.pool, event).await

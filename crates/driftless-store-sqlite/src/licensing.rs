@@ -1,20 +1,20 @@
 //! Who may install what: customers and their licenses.
 
 use driftless_store::{Customer, License, LicenseTerms, StoreError, StoreResult};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::catalog::{app_exists, channel_exists, exists};
 use crate::error::{backend, conflict_or_backend, is_unique_violation};
 
 pub(crate) async fn create_customer(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     name: &str,
     now: i64,
 ) -> StoreResult<Customer> {
     sqlx::query("INSERT INTO customers (name, created_at) VALUES (?1, ?2)")
         .bind(name)
         .bind(now)
-        .execute(pool)
+        .execute(conn)
         .await
         .map_err(|e| conflict_or_backend(e, || format!("customer `{name}`")))?;
     Ok(Customer {
@@ -45,7 +45,10 @@ pub(crate) async fn get_customer(pool: &SqlitePool, name: &str) -> StoreResult<O
     Ok(row.map(|(name, created_at)| Customer { name, created_at }))
 }
 
-pub(crate) async fn create_license(pool: &SqlitePool, license: &License) -> StoreResult<()> {
+pub(crate) async fn create_license(
+    conn: &mut SqliteConnection,
+    license: &License,
+) -> StoreResult<()> {
     // One statement: the parents are checked by the same statement that inserts.
     let result = sqlx::query(
         "INSERT INTO licenses (id, customer, app, channel, key_hash, revoked, created_at)
@@ -60,15 +63,15 @@ pub(crate) async fn create_license(pool: &SqlitePool, license: &License) -> Stor
     .bind(&license.key_hash)
     .bind(license.revoked)
     .bind(license.created_at)
-    .execute(pool)
+    .execute(&mut *conn)
     .await;
     match result {
         Ok(done) if done.rows_affected() == 0 => Err(StoreError::Missing {
-            what: missing_license_parent(pool, license).await?,
+            what: missing_license_parent(conn, license).await?,
         }),
         Ok(_) => Ok(()),
         Err(err) if is_unique_violation(&err) => Err(StoreError::Conflict {
-            what: license_conflict(pool, license).await?,
+            what: license_conflict(conn, license).await?,
         }),
         Err(err) => Err(backend(err)),
     }
@@ -76,8 +79,8 @@ pub(crate) async fn create_license(pool: &SqlitePool, license: &License) -> Stor
 
 /// Names the unique key (id or key hash) a license's insert collided on; licenses are
 /// never deleted, so the colliding row is still there.
-async fn license_conflict(pool: &SqlitePool, license: &License) -> StoreResult<String> {
-    if exists(pool, "SELECT 1 FROM licenses WHERE id = ?1", &[&license.id]).await? {
+async fn license_conflict(conn: &mut SqliteConnection, license: &License) -> StoreResult<String> {
+    if exists(conn, "SELECT 1 FROM licenses WHERE id = ?1", &[&license.id]).await? {
         Ok(format!("license `{}`", license.id))
     } else {
         Ok(format!("a license with the same key as `{}`", license.id))
@@ -85,15 +88,18 @@ async fn license_conflict(pool: &SqlitePool, license: &License) -> StoreResult<S
 }
 
 /// Which of customer, app and channel a license's insert found missing.
-async fn missing_license_parent(pool: &SqlitePool, license: &License) -> StoreResult<String> {
+async fn missing_license_parent(
+    conn: &mut SqliteConnection,
+    license: &License,
+) -> StoreResult<String> {
     let customer_sql = "SELECT 1 FROM customers WHERE name = ?1";
-    if !exists(pool, customer_sql, &[&license.customer]).await? {
+    if !exists(&mut *conn, customer_sql, &[&license.customer]).await? {
         return Ok(format!("customer `{}`", license.customer));
     }
-    if !app_exists(pool, &license.app).await? {
+    if !app_exists(&mut *conn, &license.app).await? {
         return Ok(format!("app `{}`", license.app));
     }
-    if !channel_exists(pool, &license.app, &license.channel).await? {
+    if !channel_exists(&mut *conn, &license.app, &license.channel).await? {
         return Ok(format!("channel `{}/{}`", license.app, license.channel));
     }
     // Every parent is there now: one appeared between the insert and the check.
@@ -155,16 +161,18 @@ pub(crate) async fn list_licenses(pool: &SqlitePool) -> StoreResult<Vec<License>
     Ok(rows.into_iter().map(License::from).collect())
 }
 
-pub(crate) async fn revoke_license(pool: &SqlitePool, id: &str, now: i64) -> StoreResult<bool> {
-    // The first statement writes, so the transaction takes the write lock up front and
-    // the busy timeout applies; no read snapshot can go stale under it.
-    let mut tx = pool.begin().await.map_err(backend)?;
+/// Revokes the license and its installs on the caller's transaction.
+pub(crate) async fn revoke_license(
+    conn: &mut SqliteConnection,
+    id: &str,
+    now: i64,
+) -> StoreResult<bool> {
     let found = sqlx::query(
         "UPDATE licenses SET revoked = 1, revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
     )
     .bind(id)
     .bind(now)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await
     .map_err(backend)?
     .rows_affected();
@@ -177,10 +185,9 @@ pub(crate) async fn revoke_license(pool: &SqlitePool, id: &str, now: i64) -> Sto
     )
     .bind(id)
     .bind(now)
-    .execute(&mut *tx)
+    .execute(conn)
     .await
     .map_err(backend)?;
-    tx.commit().await.map_err(backend)?;
     Ok(true)
 }
 
@@ -221,7 +228,7 @@ pub(crate) async fn get_license(
 }
 
 pub(crate) async fn set_license_terms(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     id: &str,
     terms: &LicenseTerms,
 ) -> StoreResult<bool> {
@@ -236,7 +243,7 @@ pub(crate) async fn set_license_terms(
     .bind(terms.seats.map(i64::from))
     .bind(terms.channels_json())
     .bind(terms.entitlements_json())
-    .execute(pool)
+    .execute(conn)
     .await
     .map_err(backend)?
     .rows_affected();

@@ -2,7 +2,7 @@
 //! so no token outlives the person it acts for.
 
 use driftless_store::{ApiToken, StoreError, StoreResult, User};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::{backend, conflict_or_backend};
 
@@ -55,7 +55,7 @@ fn token(
     }
 }
 
-pub(crate) async fn create_user(pool: &SqlitePool, u: &User) -> StoreResult<()> {
+pub(crate) async fn create_user(conn: &mut SqliteConnection, u: &User) -> StoreResult<()> {
     sqlx::query(&format!(
         "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
     ))
@@ -65,7 +65,7 @@ pub(crate) async fn create_user(pool: &SqlitePool, u: &User) -> StoreResult<()> 
     .bind(&u.password_hash)
     .bind(u.created_at)
     .bind(u.revoked_at)
-    .execute(pool)
+    .execute(conn)
     .await
     .map_err(|e| conflict_or_backend(e, || format!("user `{}`", u.name)))?;
     Ok(())
@@ -90,13 +90,17 @@ pub(crate) async fn get_user(pool: &SqlitePool, name: &str) -> StoreResult<Optio
     Ok(row.map(user))
 }
 
-pub(crate) async fn revoke_user(pool: &SqlitePool, name: &str, now: i64) -> StoreResult<bool> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+/// Revokes the user and their tokens on the caller's transaction.
+pub(crate) async fn revoke_user(
+    conn: &mut SqliteConnection,
+    name: &str,
+    now: i64,
+) -> StoreResult<bool> {
     let done =
         sqlx::query("UPDATE users SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL")
             .bind(name)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(backend)?;
     if done.rows_affected() == 0 {
@@ -107,14 +111,13 @@ pub(crate) async fn revoke_user(pool: &SqlitePool, name: &str, now: i64) -> Stor
     )
     .bind(name)
     .bind(now)
-    .execute(&mut *tx)
+    .execute(conn)
     .await
     .map_err(backend)?;
-    tx.commit().await.map_err(backend)?;
     Ok(true)
 }
 
-pub(crate) async fn create_api_token(pool: &SqlitePool, t: &ApiToken) -> StoreResult<()> {
+pub(crate) async fn create_api_token(conn: &mut SqliteConnection, t: &ApiToken) -> StoreResult<()> {
     // The user check and the insert are one statement, so a token cannot be made for
     // a user revoked a moment before.
     let done = sqlx::query(&format!(
@@ -130,7 +133,7 @@ pub(crate) async fn create_api_token(pool: &SqlitePool, t: &ApiToken) -> StoreRe
     .bind(t.created_at)
     .bind(t.expires_at)
     .bind(t.revoked_at)
-    .execute(pool)
+    .execute(conn)
     .await
     .map_err(|e| conflict_or_backend(e, || format!("token `{}`", t.id)))?;
     if done.rows_affected() == 0 {
@@ -165,12 +168,16 @@ pub(crate) async fn api_token_by_hash(
     Ok(row.map(token))
 }
 
-pub(crate) async fn revoke_api_token(pool: &SqlitePool, id: &str, now: i64) -> StoreResult<bool> {
+pub(crate) async fn revoke_api_token(
+    conn: &mut SqliteConnection,
+    id: &str,
+    now: i64,
+) -> StoreResult<bool> {
     let done =
         sqlx::query("UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
             .bind(id)
             .bind(now)
-            .execute(pool)
+            .execute(conn)
             .await
             .map_err(backend)?;
     Ok(done.rows_affected() == 1)

@@ -3,7 +3,7 @@
 //! receipts forked from the same one cannot both be linked.
 
 use driftless_store::{ReceiptLink, StoreResult};
-use sqlx::SqlitePool;
+use sqlx::SqliteConnection;
 
 use crate::error::backend;
 
@@ -16,7 +16,7 @@ const START: &str = "INSERT INTO receipt_chains (install_id, sequence, digest)
      VALUES (?1, ?2, ?3) ON CONFLICT (install_id) DO NOTHING";
 
 pub(crate) async fn link_receipt(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     install_id: &str,
     previous: Option<&str>,
     sequence: i64,
@@ -28,7 +28,7 @@ pub(crate) async fn link_receipt(
             .bind(previous)
             .bind(sequence)
             .bind(digest)
-            .execute(pool)
+            .execute(&mut *conn)
             .await
             .map_err(backend)?
             .rows_affected();
@@ -42,7 +42,7 @@ pub(crate) async fn link_receipt(
         .bind(install_id)
         .bind(sequence)
         .bind(digest)
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .map_err(backend)?
         .rows_affected();
@@ -52,7 +52,7 @@ pub(crate) async fn link_receipt(
     let (sequence, digest): (i64, String) =
         sqlx::query_as("SELECT sequence, digest FROM receipt_chains WHERE install_id = ?1")
             .bind(install_id)
-            .fetch_one(pool)
+            .fetch_one(&mut *conn)
             .await
             .map_err(backend)?;
     Ok(ReceiptLink::Refused { sequence, digest })

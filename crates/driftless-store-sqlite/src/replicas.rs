@@ -3,7 +3,7 @@
 //! jobs only one replica may run at a time.
 
 use driftless_store::{StoreError, StoreResult, TrustState};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::{backend, from_db, is_unique_violation, to_db};
 
@@ -71,7 +71,7 @@ pub(crate) async fn trust_version(pool: &SqlitePool) -> StoreResult<u64> {
 }
 
 pub(crate) async fn put_artifact(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     digest: &str,
     bytes: &[u8],
     now: i64,
@@ -85,7 +85,7 @@ pub(crate) async fn put_artifact(
     .bind(size)
     .bind(bytes)
     .bind(now)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(backend)?;
     Ok(done.rows_affected() == 1)

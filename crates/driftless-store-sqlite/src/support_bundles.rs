@@ -1,7 +1,7 @@
 //! Support bundles installs upload: stored whole, listed and read back per install.
 
 use driftless_store::{StoreError, StoreResult, SupportBundleInfo};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::{backend, from_db, to_db};
 
@@ -25,7 +25,7 @@ fn info((id, install_id, size, digest, created_at): InfoRow) -> StoreResult<Supp
 }
 
 pub(crate) async fn put_support_bundle(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     install_id: &str,
     bytes: &[u8],
     digest: &str,
@@ -38,7 +38,7 @@ pub(crate) async fn put_support_bundle(
         .bind(digest)
         .bind(bytes)
         .bind(now)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(backend)?;
     let Some((id,)) = row else {

@@ -5,6 +5,7 @@
 pub mod assignment_codec;
 pub mod audit_actor;
 pub mod audit_chain;
+mod audited;
 mod pages;
 mod principals;
 pub mod report_limits;
@@ -12,6 +13,7 @@ pub mod schema_check;
 mod types;
 mod webhooks;
 
+pub use audited::*;
 pub use pages::*;
 pub use principals::*;
 pub use types::*;
@@ -222,7 +224,19 @@ pub trait Store: Send + Sync + 'static {
         version: &str,
     ) -> StoreResult<RolloutOutcomes>;
 
-    /// Appends to the audit log, chaining each entry's hash to the previous one.
+    /// Applies `change` and appends `events` in order (at least one; see
+    /// [`entry_for`]) to the audit log in one transaction: all or nothing. When the
+    /// change does not happen (`Absent`, `NoSeat`, `ReceiptRefused`, or an error such
+    /// as `Conflict` or `Missing`), nothing is written, no entry either; when an entry
+    /// cannot be written, the change is not kept.
+    async fn apply_audited(
+        &self,
+        change: &AuditedChange,
+        events: &[AuditEvent],
+    ) -> StoreResult<Applied>;
+    /// Appends to the audit log, chaining each entry's hash to the previous one, for an
+    /// audited action that changes nothing else (a read, a token handed out); a change
+    /// goes through [`Store::apply_audited`] instead.
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;
     /// The newest `limit` audit entries, newest first.
     async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;

@@ -4,6 +4,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use driftless_store::AuditedChange;
 use driftless_wire::api::{AppInfo, ChannelInfo, CreateApp};
 
 use super::audit;
@@ -19,8 +20,18 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<AppInfo>), ApiError> {
     let req: CreateApp = parse_json(&body, "app")?;
     check_name("app", &req.name)?;
-    state.store.create_app(&req.name, now()).await?;
-    audit::record(&state, "app.create", &req.name, serde_json::json!({})).await?;
+    let change = AuditedChange::CreateApp {
+        name: req.name.clone(),
+        now: now(),
+    };
+    audit::apply(
+        &state,
+        change,
+        "app.create",
+        &req.name,
+        serde_json::json!({}),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(AppInfo {

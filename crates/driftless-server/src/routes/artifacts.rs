@@ -11,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use driftless_store::AuditedChange;
 use driftless_wire::api::{ArtifactInfo, MAX_ARTIFACT_BYTES};
 use driftless_wire::checkin::INSTALL_HEADER;
 use driftless_wire::Digest;
@@ -73,30 +74,23 @@ pub async fn upload(
         .await
         .map_err(|e| ApiError::internal(format!("rename into {}: {e}", path.display())))?;
     sync_dir(dir).await?;
-    stored_answer(&state, &digest, size).await
+    // A file cannot join the database's transaction: the entry follows the rename, and
+    // an upload whose entry failed is answered as failed (uploading again is harmless).
+    let detail = serde_json::json!({ "size": size });
+    audit::record(&state, "artifact.upload", digest.as_str(), detail).await?;
+    Ok(stored_answer(&digest, size))
 }
 
-/// Audits a stored upload and answers `201` with its digest and size.
-async fn stored_answer(
-    state: &AppState,
-    digest: &Digest,
-    size: u64,
-) -> Result<(StatusCode, Json<ArtifactInfo>), ApiError> {
-    audit::record(
-        state,
-        "artifact.upload",
-        digest.as_str(),
-        serde_json::json!({ "size": size }),
-    )
-    .await?;
+/// Answers `201` with a stored upload's digest and size.
+fn stored_answer(digest: &Digest, size: u64) -> (StatusCode, Json<ArtifactInfo>) {
     tracing::info!(%digest, size, "artifact stored");
-    Ok((
+    (
         StatusCode::CREATED,
         Json(ArtifactInfo {
             digest: digest.to_string(),
             size,
         }),
-    ))
+    )
 }
 
 /// Receives the body whole (at most [`MAX_ARTIFACT_BYTES`]) and stores it in the
@@ -123,12 +117,15 @@ async fn upload_to_store(
             "the uploaded bytes hash to {actual}, not {digest}; nothing was stored"
         )));
     }
-    let now = crate::now();
-    state
-        .store
-        .put_artifact(digest.as_str(), &bytes, now)
-        .await?;
-    stored_answer(state, &digest, bytes.len() as u64).await
+    let size = bytes.len() as u64;
+    let change = AuditedChange::PutArtifact {
+        digest: digest.to_string(),
+        bytes,
+        now: crate::now(),
+    };
+    let detail = serde_json::json!({ "size": size });
+    audit::apply(state, change, "artifact.upload", digest.as_str(), detail).await?;
+    Ok(stored_answer(&digest, size))
 }
 
 fn upload_failed(size: u64, e: &dyn std::fmt::Display) -> ApiError {

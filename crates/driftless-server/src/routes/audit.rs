@@ -1,12 +1,13 @@
-//! The audit log as the vendor API sees it: recording an operator's change, listing
-//! the log (newest first, or oldest first from a sequence number for verification and
-//! export), and its signed checkpoints.
+//! The audit log as the vendor API sees it: making a change with its entry (one
+//! transaction: both or neither), recording an audited action that changes nothing
+//! stored, listing the log (newest first, or oldest first from a sequence number for
+//! verification and export), and its signed checkpoints.
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use driftless_store::{AuditEntry, AuditEvent, StoredCheckpoint};
+use driftless_store::{Applied, AuditEntry, AuditEvent, AuditedChange, StoredCheckpoint};
 use serde::Deserialize;
 
 use super::page_cursor;
@@ -14,23 +15,84 @@ use crate::error::ApiError;
 use crate::now;
 use crate::state::AppState;
 
-/// Appends an entry for a change the operator made: `action` on `subject`.
+/// Makes `change` and records it as the principal's `action` on `subject`, in one
+/// transaction: both are stored or neither. `Absent` and `NoSeat` (nothing stored, no
+/// entry) come back for the handler to answer; `subject` and `detail` may name the id
+/// the database assigns ([`driftless_store::ASSIGNED_ID`]).
+pub(crate) async fn apply(
+    state: &AppState,
+    change: AuditedChange,
+    action: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> Result<Applied, ApiError> {
+    apply_after(state, None, change, action, subject, detail).await
+}
+
+/// [`apply`], with `first` (an entry the same request decided on before the change,
+/// e.g. a gate override) appended before the change's own, in the same transaction.
+pub(crate) async fn apply_after(
+    state: &AppState,
+    first: Option<AuditEvent>,
+    change: AuditedChange,
+    action: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> Result<Applied, ApiError> {
+    let own = principal_event(action, subject, detail);
+    let events: Vec<AuditEvent> = first.into_iter().chain([own]).collect();
+    Ok(state.store.apply_audited(&change, &events).await?)
+}
+
+/// [`apply`] for a change `actor` makes that is not the request's principal: an
+/// install acting for itself (`install:<id>`).
+pub(crate) async fn apply_by(
+    state: &AppState,
+    actor: String,
+    change: AuditedChange,
+    action: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> Result<Applied, ApiError> {
+    let event = event(actor, action, subject, detail);
+    Ok(state.store.apply_audited(&change, &[event]).await?)
+}
+
+/// Appends an entry for an audited action of the principal that changes nothing the
+/// store keeps (a token or a signed assignment handed out, a download): there is no
+/// change to couple it with. A change goes through [`apply`].
 pub(crate) async fn record(
     state: &AppState,
     action: &str,
     subject: &str,
     detail: serde_json::Value,
 ) -> Result<(), ApiError> {
-    let event = AuditEvent {
+    state
+        .store
+        .append_audit(&principal_event(action, subject, detail))
+        .await?;
+    Ok(())
+}
+
+/// The entry for the principal's `action` on `subject`, now, with the request's id.
+pub(crate) fn principal_event(
+    action: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> AuditEvent {
+    event(crate::access::current_actor(), action, subject, detail)
+}
+
+/// The entry for `actor`'s `action` on `subject`, now, with the request's id.
+fn event(actor: String, action: &str, subject: &str, detail: serde_json::Value) -> AuditEvent {
+    AuditEvent {
         at: now(),
-        actor: crate::access::current_actor(),
+        actor,
         action: action.into(),
         subject: subject.into(),
         detail: detail.to_string(),
         request_id: crate::request_context::current_request_id(),
-    };
-    state.store.append_audit(&event).await?;
-    Ok(())
+    }
 }
 
 /// Query of `GET /v1/audit`.

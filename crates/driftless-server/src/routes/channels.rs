@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use driftless_store::ReleaseState;
+use driftless_store::{AuditedChange, ReleaseState};
 use driftless_wire::api::{ChannelInfo, CreateChannel, Promote};
 
 use super::audit;
@@ -24,9 +24,14 @@ pub async fn create(
     let req: CreateChannel = parse_json(&body, "channel")?;
     check_name("channel", &req.name)?;
     require_app(&state, &app).await?;
-    state.store.create_channel(&app, &req.name, now()).await?;
-    audit::record(
+    let change = AuditedChange::CreateChannel {
+        app: app.clone(),
+        name: req.name.clone(),
+        now: now(),
+    };
+    audit::apply(
         &state,
+        change,
         "channel.create",
         &format!("{app}/{}", req.name),
         serde_json::json!({}),
@@ -68,7 +73,7 @@ pub async fn promote(
             format!("release {} is yanked and cannot be promoted", req.version),
         ));
     }
-    crate::gate::check(
+    let gate_override = crate::gate::check(
         &state,
         &app,
         &channel,
@@ -76,12 +81,16 @@ pub async fn promote(
         req.override_gate.as_deref(),
     )
     .await?;
-    state
-        .store
-        .set_channel_release(&app, &channel, &req.version, now())
-        .await?;
-    audit::record(
+    let change = AuditedChange::SetChannelRelease {
+        app: app.clone(),
+        channel: channel.clone(),
+        version: req.version.clone(),
+        now: now(),
+    };
+    audit::apply_after(
         &state,
+        gate_override,
+        change,
         "channel.promote",
         &format!("{app}/{channel}"),
         serde_json::json!({ "version": req.version }),

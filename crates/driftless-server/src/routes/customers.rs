@@ -4,6 +4,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use driftless_store::{Applied, AuditedChange};
 use driftless_wire::api::{CreateCustomer, CustomerInfo};
 
 use super::audit;
@@ -24,8 +25,23 @@ pub async fn create(
             "customer name must be 1 to 128 printable characters",
         ));
     }
-    let c = state.store.create_customer(name, now()).await?;
-    audit::record(&state, "customer.create", name, serde_json::json!({})).await?;
+    let change = AuditedChange::CreateCustomer {
+        name: name.to_owned(),
+        now: now(),
+    };
+    let Applied::Customer(c) = audit::apply(
+        &state,
+        change,
+        "customer.create",
+        name,
+        serde_json::json!({}),
+    )
+    .await?
+    else {
+        return Err(ApiError::internal(
+            "creating a customer returned no customer",
+        ));
+    };
     Ok((
         StatusCode::CREATED,
         Json(CustomerInfo {

@@ -8,7 +8,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use driftless_store::{FleetSummary, InstallFilter, InstallShow, InstallSummary, Rollout};
+use driftless_store::{
+    AuditedChange, FleetSummary, InstallFilter, InstallShow, InstallSummary, Rollout,
+};
 use driftless_wire::api::{InstallInfo, MoveInstall};
 use driftless_wire::status::Reason;
 use serde::Deserialize;
@@ -155,13 +157,18 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if !state.store.revoke_install(&id, now()).await? {
+    let change = AuditedChange::RevokeInstall {
+        id: id.clone(),
+        now: now(),
+    };
+    let applied =
+        audit::apply(&state, change, "install.revoke", &id, serde_json::json!({})).await?;
+    if !applied.happened() {
         return Err(ApiError::not_found(
             "unknown_install",
             format!("no install `{id}`"),
         ));
     }
-    audit::record(&state, "install.revoke", &id, serde_json::json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -187,13 +194,11 @@ pub async fn move_to_channel(
             ));
         }
     }
-    state.store.move_install(&id, &req.channel).await?;
-    audit::record(
-        &state,
-        "install.move",
-        &id,
-        serde_json::json!({ "from": install.channel, "to": req.channel }),
-    )
-    .await?;
+    let detail = serde_json::json!({ "from": install.channel, "to": req.channel });
+    let change = AuditedChange::MoveInstall {
+        id: id.clone(),
+        channel: req.channel,
+    };
+    audit::apply(&state, change, "install.move", &id, detail).await?;
     Ok(StatusCode::NO_CONTENT)
 }

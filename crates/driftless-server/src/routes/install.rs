@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use driftless_store::Install;
+use driftless_store::{AuditedChange, Install};
 use driftless_wire::checkin::{RegisterRequest, RegisterResponse};
 use driftless_wire::PublicKey;
 
@@ -70,23 +70,19 @@ pub async fn register(
         created_at: at,
         uninstalled_at: None,
     };
-    // The seat count and the insert are one transaction in the store.
-    if !state.store.register_install(&install).await? {
+    // The seat count, the insert and the install's own entry are one transaction.
+    let detail = serde_json::json!({ "license": license.id, "hostname": install.hostname });
+    let actor = format!("install:{}", install.id);
+    let subject = install.id.clone();
+    let change = AuditedChange::RegisterInstall(install.clone());
+    let applied =
+        super::audit::apply_by(&state, actor, change, "install.register", &subject, detail);
+    if !applied.await?.happened() {
         return Err(license_terms::no_seat(
             &license.id,
             terms.seats.unwrap_or_default(),
         ));
     }
-    let event = driftless_store::AuditEvent {
-        at: now(),
-        actor: format!("install:{}", install.id),
-        action: "install.register".into(),
-        subject: install.id.clone(),
-        detail: serde_json::json!({ "license": license.id, "hostname": install.hostname })
-            .to_string(),
-        request_id: crate::request_context::current_request_id(),
-    };
-    state.store.append_audit(&event).await?;
     tracing::info!(install = %install.id, app = %install.app, "install registered");
     Ok((
         StatusCode::CREATED,

@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use driftless_store::{License, LicenseTerms};
+use driftless_store::{AuditedChange, License, LicenseTerms};
 use driftless_wire::api::{CreateLicense, LicenseDetail, LicenseInfo, LicenseTermsInfo};
 use rand::RngCore as _;
 
@@ -84,22 +84,17 @@ pub async fn create(
         revoked: false,
         created_at: now(),
     };
-    state.store.create_license(&license).await?;
-    // The key is not shown before the terms are stored, so no install can register
-    // under a license whose terms are still the defaults.
-    if terms != LicenseTerms::default() {
-        state.store.set_license_terms(&license.id, &terms).await?;
-    }
-    audit::record(
-        &state,
-        "license.create",
-        &license.id,
-        serde_json::json!({
-            "customer": req.customer, "app": req.app, "channel": req.channel,
-            "terms": info_of(&terms),
-        }),
-    )
-    .await?;
+    let detail = serde_json::json!({
+        "customer": req.customer, "app": req.app, "channel": req.channel,
+        "terms": info_of(&terms),
+    });
+    // The license, its terms and its entry are one transaction: no install can
+    // register under a license whose terms are still the defaults.
+    let change = AuditedChange::CreateLicense {
+        license: license.clone(),
+        terms,
+    };
+    audit::apply(&state, change, "license.create", &license.id, detail).await?;
     Ok((StatusCode::CREATED, Json(license_info(&license, Some(key)))))
 }
 
@@ -148,19 +143,20 @@ pub async fn set_terms(
     let terms = terms_of(&info)?;
     let (license, before) = require_license(&state, &id).await?;
     check_channels(&state, &license.app, &license.channel, &terms).await?;
-    if !state.store.set_license_terms(&id, &terms).await? {
+    let detail = serde_json::json!({ "from": info_of(&before), "to": info_of(&terms) });
+    let change = AuditedChange::SetLicenseTerms {
+        id: id.clone(),
+        terms: terms.clone(),
+    };
+    if !audit::apply(&state, change, "license.update", &id, detail)
+        .await?
+        .happened()
+    {
         return Err(ApiError::not_found(
             "unknown_license",
             format!("no license `{id}`"),
         ));
     }
-    audit::record(
-        &state,
-        "license.update",
-        &id,
-        serde_json::json!({ "from": info_of(&before), "to": info_of(&terms) }),
-    )
-    .await?;
     Ok(Json(LicenseDetail {
         license: license_info(&license, None),
         terms: info_of(&terms),
@@ -172,12 +168,16 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if !state.store.revoke_license(&id, now()).await? {
+    let change = AuditedChange::RevokeLicense {
+        id: id.clone(),
+        now: now(),
+    };
+    let applied = audit::apply(&state, change, "license.revoke", &id, serde_json::json!({}));
+    if !applied.await?.happened() {
         return Err(ApiError::not_found(
             "unknown_license",
             format!("no license `{id}`"),
         ));
     }
-    audit::record(&state, "license.revoke", &id, serde_json::json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
 }

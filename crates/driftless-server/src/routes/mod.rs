@@ -32,7 +32,7 @@ use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 
 pub(crate) use artifacts::read as read_artifact;
-pub(crate) use audit::record as audit_record;
+pub(crate) use audit::principal_event as audit_event;
 
 use crate::access::Need::{Owner, Publish, ReadApp, ReadFleet, Release, RevokeInstall};
 use crate::access::{vendor, Access, RouteRule, RuleBook};

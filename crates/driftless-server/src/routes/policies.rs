@@ -4,6 +4,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::Json;
 use driftless_sbom::ChannelPolicy;
+use driftless_store::AuditedChange;
 
 use super::audit;
 use super::input::parse_json;
@@ -48,12 +49,15 @@ pub async fn set(
     require_app(&state, &app).await?;
     require_channel(&state, &app, &channel).await?;
     let json = serde_json::to_string(&policy).map_err(ApiError::internal)?;
-    state
-        .store
-        .set_channel_policy(&app, &channel, &json, now())
-        .await?;
-    audit::record(
+    let change = AuditedChange::SetChannelPolicy {
+        app: app.clone(),
+        channel: channel.clone(),
+        policy_json: json,
+        now: now(),
+    };
+    audit::apply(
         &state,
+        change,
         "channel.policy",
         &format!("{app}/{channel}"),
         serde_json::to_value(&policy).map_err(ApiError::internal)?,

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use driftless_bundle::verify_receipt;
-use driftless_store::{CheckinReport, Install, ReceiptLink};
+use driftless_store::{Applied, AuditedChange, CheckinReport, Install};
 use driftless_wire::airgap::{airgap_install_id, ReceiptImported};
 use driftless_wire::{Digest, Envelope};
 
@@ -43,35 +43,36 @@ pub async fn import(
             ))
         })?;
     let id = airgap_install_id(&r.public_key.public);
-    if state.store.get_install(&id).await?.is_none() {
-        state
-            .store
-            .create_install(&Install {
-                id: id.clone(),
-                license_id: license.id.clone(),
-                customer: license.customer.clone(),
-                app: license.app.clone(),
-                channel: license.channel.clone(),
-                public_key: r.public_key.public.clone(),
-                hostname: "air-gapped".into(),
-                platform: text(&r.status, "platform").unwrap_or_default(),
-                revoked: false,
-                created_at: r.issued_at,
-                uninstalled_at: None,
-            })
-            .await?;
-    }
+    let install = Install {
+        id: id.clone(),
+        license_id: license.id.clone(),
+        customer: license.customer.clone(),
+        app: license.app.clone(),
+        channel: license.channel.clone(),
+        public_key: r.public_key.public.clone(),
+        hostname: "air-gapped".into(),
+        platform: text(&r.status, "platform").unwrap_or_default(),
+        revoked: false,
+        created_at: r.issued_at,
+        uninstalled_at: None,
+    };
     let digest = Digest::of(&env.payload_bytes().map_err(|e| refused(e.to_string()))?);
-    let previous = r.previous.as_ref().map(|d| d.to_string());
     let sequence = i64::try_from(r.sequence).map_err(|_| refused("its sequence is too large"))?;
-    let link = state
-        .store
-        .link_receipt(&id, previous.as_deref(), sequence, &digest.to_string())
-        .await?;
-    if let ReceiptLink::Refused {
+    let detail = serde_json::json!({ "sequence": r.sequence, "digest": digest.to_string() });
+    // The install (at its first receipt), the chain's link, the report and the entry
+    // are one transaction: a refused receipt leaves nothing behind.
+    let change = AuditedChange::ImportReceipt {
+        install,
+        previous: r.previous.as_ref().map(|d| d.to_string()),
+        sequence,
+        digest: digest.to_string(),
+        report: Box::new(report_of(&r)),
+    };
+    let applied = audit::apply(&state, change, "install.receipt", &id, detail).await?;
+    if let Applied::ReceiptRefused {
         sequence: last,
         digest: last_digest,
-    } = link
+    } = applied
     {
         return Err(refused(chain_refusal(
             &id,
@@ -81,17 +82,6 @@ pub async fn import(
             &last_digest,
         )));
     }
-    state
-        .store
-        .record_checkin(&id, &report_of(&r), None)
-        .await?;
-    audit::record(
-        &state,
-        "install.receipt",
-        &id,
-        serde_json::json!({ "sequence": r.sequence, "digest": digest.to_string() }),
-    )
-    .await?;
     Ok(Json(ReceiptImported {
         install_id: id,
         sequence: r.sequence,

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use driftless_registry_token::{is_release_repository, release_repository};
-use driftless_store::{Release, ReleaseState, RolloutState, RolloutUpdate};
+use driftless_store::{AuditedChange, Release, ReleaseState, Rollout, RolloutState, RolloutUpdate};
 use driftless_wire::api::{
     FloorWarning, ReleaseDetail, ReleaseInfo, ReleaseStateChanged, SetReleaseState, UploadRelease,
 };
@@ -125,12 +125,15 @@ pub async fn upload(
         created_at: now(),
         state: ReleaseState::Active,
     };
-    state.store.insert_release(&release).await?;
-    audit::record(
+    let detail =
+        serde_json::json!({ "digest": release.digest, "release_counter": release.release_counter });
+    let change = AuditedChange::InsertRelease(release.clone());
+    audit::apply(
         &state,
+        change,
         "release.publish",
         &format!("{app}@{version}"),
-        serde_json::json!({ "digest": release.digest, "release_counter": release.release_counter }),
+        detail,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(release_info(&release))))
@@ -206,29 +209,36 @@ pub async fn set_state(
             .with_hint("use active, deprecated or yanked")
     })?;
     require_app(&state, &app).await?;
-    if !state.store.set_release_state(&app, &version, new).await? {
+    let plan = if new == ReleaseState::Yanked {
+        plan_yank(&state, &app, &version).await?
+    } else {
+        YankPlan::default()
+    };
+    let floor_warnings = plan.warnings;
+    let messages: Vec<&str> = floor_warnings.iter().map(|w| w.message.as_str()).collect();
+    let detail = if messages.is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::json!({ "floor_warnings": messages })
+    };
+    // The state, the channels sent back and the entry are one transaction.
+    let change = AuditedChange::SetReleaseState {
+        app: app.clone(),
+        version: version.clone(),
+        state: new,
+        channel_moves: plan.moves,
+        now: now(),
+    };
+    let action = format!("release.{}", new.name());
+    let subject = format!("{app}@{version}");
+    let applied = audit::apply(&state, change, &action, &subject, detail);
+    if !applied.await?.happened() {
         return Err(ApiError::not_found(
             "unknown_release",
             format!("app `{app}` has no release {version}"),
         ));
     }
-    let floor_warnings = if new == ReleaseState::Yanked {
-        move_channels_off(&state, &app, &version).await?
-    } else {
-        Vec::new()
-    };
-    let messages: Vec<&str> = floor_warnings.iter().map(|w| w.message.as_str()).collect();
-    audit::record(
-        &state,
-        &format!("release.{}", new.name()),
-        &format!("{app}@{version}"),
-        if messages.is_empty() {
-            serde_json::json!({})
-        } else {
-            serde_json::json!({ "floor_warnings": messages })
-        },
-    )
-    .await?;
+    abort_rollouts(&state, plan.aborts).await?;
     if new == ReleaseState::Yanked {
         crate::webhooks::release_yanked(&state, &app, &version, &messages).await;
     }
@@ -240,49 +250,35 @@ pub async fn set_state(
     }))
 }
 
-/// After a yank: aborts the release's rollouts and points every channel that named
-/// it at the channel's previous release that is not yanked. Returns, per channel whose
-/// hosts go back below the yanked release's rollback floor, a warning.
-async fn move_channels_off(
-    state: &AppState,
-    app: &str,
-    version: &str,
-) -> Result<Vec<FloorWarning>, ApiError> {
-    let now = now();
-    let mut warnings = Vec::new();
+/// What a yank does besides the state: the channels sent back, the rollouts aborted,
+/// and the warnings for channels whose hosts go below the yanked release's floor.
+#[derive(Default)]
+struct YankPlan {
+    /// (channel, version): each channel that named the release, and where it goes.
+    moves: Vec<(String, String)>,
+    /// The release's active rollouts, as read.
+    aborts: Vec<Rollout>,
+    /// Per channel whose hosts go back below the yanked release's rollback floor.
+    warnings: Vec<FloorWarning>,
+}
+
+/// Before a yank: which rollouts of the release to abort and where each channel that
+/// names it goes (its previous release that is not yanked), read, not yet changed.
+async fn plan_yank(state: &AppState, app: &str, version: &str) -> Result<YankPlan, ApiError> {
+    let mut plan = YankPlan::default();
     for ch in state.store.list_channels(app).await? {
         // Where the channel's hosts that run the yanked release are sent back to.
         let mut back_to = None;
-        if let Some(mut r) = state.store.active_rollout(app, &ch.name).await? {
+        if let Some(r) = state.store.active_rollout(app, &ch.name).await? {
             if r.version == version {
-                r.state = RolloutState::Aborted;
-                r.reason = Some(format!("release {version} was yanked"));
-                r.updated_at = now;
-                let detail = serde_json::json!({ "reason": r.reason });
-                let audit = crate::rollout::audit_event(
-                    &r,
-                    &crate::access::current_actor(),
-                    "rollout.abort",
-                    detail,
-                );
-                let update = RolloutUpdate {
-                    rollout: r,
-                    channel_release: None,
-                    audit: Some(audit),
-                };
-                state.store.update_rollout(&update).await?;
+                plan.aborts.push(r);
                 back_to = ch.version.clone();
             }
         }
         if ch.version.as_deref() == Some(version) {
             back_to = fallback_release(state, app, &ch.name, version).await?;
             match &back_to {
-                Some(v) => {
-                    state
-                        .store
-                        .set_channel_release(app, &ch.name, v, now)
-                        .await?
-                }
+                Some(v) => plan.moves.push((ch.name.clone(), v.clone())),
                 None => {
                     tracing::warn!(app, channel = %ch.name, version, "yanked release has no earlier release to fall back to")
                 }
@@ -290,10 +286,30 @@ async fn move_channels_off(
         }
         if let Some(to) = back_to {
             let warning = crate::rollback_floor::warning(state, app, &ch.name, version, &to);
-            warnings.extend(warning.await?);
+            plan.warnings.extend(warning.await?);
         }
     }
-    Ok(warnings)
+    Ok(plan)
+}
+
+/// After a yank: aborts the release's rollouts, each with its own entry.
+async fn abort_rollouts(state: &AppState, rollouts: Vec<Rollout>) -> Result<(), ApiError> {
+    let now = now();
+    for mut r in rollouts {
+        r.state = RolloutState::Aborted;
+        r.reason = Some(format!("release {} was yanked", r.version));
+        r.updated_at = now;
+        let detail = serde_json::json!({ "reason": r.reason });
+        let actor = crate::access::current_actor();
+        let audit = crate::rollout::audit_event(&r, &actor, "rollout.abort", detail);
+        let update = RolloutUpdate {
+            rollout: r,
+            channel_release: None,
+            audit: Some(audit),
+        };
+        state.store.update_rollout(&update).await?;
+    }
+    Ok(())
 }
 
 /// The newest release `channel` pointed at, other than `yanked`, that is not yanked.

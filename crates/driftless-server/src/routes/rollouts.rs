@@ -5,7 +5,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use driftless_store::{Channel, ReleaseState, Rollout, RolloutState, RolloutUpdate, StoreError};
+use driftless_store::{
+    Applied, AuditedChange, Channel, ReleaseState, Rollout, RolloutState, RolloutUpdate, StoreError,
+};
 use driftless_wire::api::{FloorWarning, RolloutInfo, StartRollout};
 
 use super::audit;
@@ -117,7 +119,7 @@ pub async fn start(
     require_app(&state, &app).await?;
     let ch = require_channel(&state, &app, &channel).await?;
     let release = check_target(&state, &app, &ch, &req.version).await?;
-    crate::gate::check(
+    let gate_override = crate::gate::check(
         &state,
         &app,
         &channel,
@@ -126,26 +128,36 @@ pub async fn start(
     )
     .await?;
     let mut rollout = new_rollout(&app, ch, req, now());
-    rollout.id = state
-        .store
-        .create_rollout(&rollout)
-        .await
-        .map_err(|e| match e {
-            driftless_store::StoreError::Conflict { .. } => ApiError::conflict(
-                "rollout_active",
-                format!("channel `{channel}` already has an active rollout"),
-            )
-            .with_hint("pause, abort or finish it first"),
-            other => other.into(),
-        })?;
-    audit::record(
+    let subject = format!("{app}/{channel}@{}", rollout.version);
+    let detail = serde_json::json!({ "waves": rollout.waves, "interval_s": rollout.interval_s });
+    let change = AuditedChange::CreateRollout(rollout.clone());
+    let applied = audit::apply_after(
         &state,
+        gate_override,
+        change,
         "rollout.start",
-        &format!("{app}/{channel}@{}", rollout.version),
-        serde_json::json!({ "waves": rollout.waves, "interval_s": rollout.interval_s }),
+        &subject,
+        detail,
     )
-    .await?;
+    .await
+    .map_err(|e| active_refusal(e, &channel))?;
+    let Applied::Rollout(id) = applied else {
+        return Err(ApiError::internal("starting a rollout returned no rollout"));
+    };
+    rollout.id = id;
     Ok((StatusCode::CREATED, Json(info(&state, &rollout).await?)))
+}
+
+/// The store's refusal of a second active rollout on a channel, said as such.
+fn active_refusal(e: ApiError, channel: &str) -> ApiError {
+    if e.code != "conflict" {
+        return e;
+    }
+    ApiError::conflict(
+        "rollout_active",
+        format!("channel `{channel}` already has an active rollout"),
+    )
+    .with_hint("pause, abort or finish it first")
 }
 
 /// `GET /v1/apps/{app}/rollouts`.

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use driftless_store::AuditEvent;
+use driftless_store::{Applied, AuditedChange, ASSIGNED_ID};
 use driftless_wire::api::SupportBundleInfo;
 use futures_util::StreamExt as _;
 use sha2::{Digest as _, Sha256};
@@ -76,20 +76,21 @@ pub async fn upload(
     authenticate_install(&state, &id, &headers, signed).await?;
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
     let at = now();
-    let stored = state
-        .store
-        .put_support_bundle(&id, &bytes, &digest, at)
-        .await?;
-    let event = AuditEvent {
-        at,
-        actor: format!("install:{id}"),
-        action: "support_bundle.upload".into(),
-        subject: id.clone(),
-        detail: serde_json::json!({ "bundle": stored.id, "size": stored.size, "digest": digest })
-            .to_string(),
-        request_id: crate::request_context::current_request_id(),
+    let detail =
+        serde_json::json!({ "bundle": ASSIGNED_ID, "size": bytes.len(), "digest": digest });
+    let change = AuditedChange::PutSupportBundle {
+        install_id: id.clone(),
+        bytes,
+        digest,
+        now: at,
     };
-    state.store.append_audit(&event).await?;
+    let actor = format!("install:{id}");
+    let applied = audit::apply_by(&state, actor, change, "support_bundle.upload", &id, detail);
+    let Applied::SupportBundle(stored) = applied.await? else {
+        return Err(ApiError::internal(
+            "storing a support bundle returned no bundle",
+        ));
+    };
     tracing::info!(install = %id, bundle = stored.id, size = stored.size, "support bundle stored");
     Ok((StatusCode::CREATED, Json(stored)))
 }

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use driftless_store::ApiToken;
+use driftless_store::{ApiToken, AuditedChange};
 use driftless_wire::principals::{CreateToken, IssuedToken, RotateToken, TokenInfo};
 use rand::RngCore as _;
 
@@ -35,15 +35,14 @@ pub(crate) fn lifetime(asked: Option<i64>) -> Result<i64, ApiError> {
     Ok(s)
 }
 
-/// Makes and stores a token for `user` (or a machine) with `role` and `app`; the
-/// answer carries the secret, the one time it is shown.
-pub(crate) async fn issue(
-    state: &AppState,
+/// Makes a token for `user` (or a machine) with `role` and `app`: what the store keeps
+/// (its hash), and the answer, which carries the secret the one time it is shown.
+pub(crate) fn mint(
     user: Option<&str>,
     role: Role,
     app: Option<&str>,
     lifetime_s: i64,
-) -> Result<IssuedToken, ApiError> {
+) -> (ApiToken, IssuedToken) {
     let mut id = [0u8; 6];
     let mut secret = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut id);
@@ -60,11 +59,11 @@ pub(crate) async fn issue(
         expires_at: at.saturating_add(lifetime_s),
         revoked_at: None,
     };
-    state.store.create_api_token(&stored).await?;
-    Ok(IssuedToken {
-        info: info(stored),
+    let issued = IssuedToken {
+        info: info(stored.clone()),
         token,
-    })
+    };
+    (stored, issued)
 }
 
 fn info(t: ApiToken) -> TokenInfo {
@@ -86,7 +85,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
     let req: CreateToken = parse_json(&body, "token request")?;
     let lifetime_s = lifetime(req.expires_in_s)?;
-    let issued = match (&req.user, &req.app) {
+    let (stored, issued) = match (&req.user, &req.app) {
         (Some(name), None) => {
             let user = state
                 .store
@@ -96,11 +95,11 @@ pub async fn create(
                 .ok_or_else(|| unknown_user(name))?;
             let role = Role::parse(&user.role)
                 .ok_or_else(|| ApiError::internal(format!("user `{name}` has no known role")))?;
-            issue(&state, Some(name), role, user.app.as_deref(), lifetime_s).await?
+            mint(Some(name), role, user.app.as_deref(), lifetime_s)
         }
         (None, Some(app)) => {
             super::users::require_app(&state, app).await?;
-            issue(&state, None, Role::CiPublisher, Some(app), lifetime_s).await?
+            mint(None, Role::CiPublisher, Some(app), lifetime_s)
         }
         _ => {
             return Err(ApiError::bad_request(
@@ -110,7 +109,8 @@ pub async fn create(
     };
     let detail = serde_json::json!({"user": req.user, "role": issued.info.role, "app": issued.info.app, "expires_at": issued.info.expires_at});
     let subject = format!("token:{}", issued.info.id);
-    audit::record(&state, "token.create", &subject, detail).await?;
+    let change = AuditedChange::CreateApiToken(stored);
+    audit::apply(&state, change, "token.create", &subject, detail).await?;
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
@@ -125,13 +125,23 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if !state.store.revoke_api_token(&id, now()).await? {
+    let subject = format!("token:{id}");
+    let change = AuditedChange::RevokeApiToken {
+        id: id.clone(),
+        now: now(),
+    };
+    let applied = audit::apply(
+        &state,
+        change,
+        "token.revoke",
+        &subject,
+        serde_json::json!({}),
+    );
+    if !applied.await?.happened() {
         return Err(unknown_token(&id));
     }
     // This replica refuses it at once; the others when their cached lookup expires.
     state.principals.clear();
-    let subject = format!("token:{id}");
-    audit::record(&state, "token.revoke", &subject, serde_json::json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -159,19 +169,21 @@ pub async fn rotate(
     let lifetime_s = lifetime(Some(
         req.expires_in_s.unwrap_or(old.expires_at - old.created_at),
     ))?;
-    let issued = issue(
-        &state,
-        old.user.as_deref(),
-        role,
-        old.app.as_deref(),
-        lifetime_s,
-    )
-    .await?;
-    // Made before the old one is revoked, so CI always holds one that works.
-    state.store.revoke_api_token(&id, now()).await?;
-    state.principals.clear();
+    let (stored, issued) = mint(old.user.as_deref(), role, old.app.as_deref(), lifetime_s);
     let detail = serde_json::json!({"new": format!("token:{}", issued.info.id)});
-    audit::record(&state, "token.rotate", &format!("token:{id}"), detail).await?;
+    // The new token is stored and the old one revoked in one transaction, so CI
+    // holds one that works whatever fails.
+    let change = AuditedChange::RotateApiToken {
+        old: id.clone(),
+        new: stored,
+        now: now(),
+    };
+    let subject = format!("token:{id}");
+    let applied = audit::apply(&state, change, "token.rotate", &subject, detail);
+    if !applied.await?.happened() {
+        return Err(unknown_token(&id));
+    }
+    state.principals.clear();
     Ok((StatusCode::CREATED, Json(issued)))
 }
 

@@ -5,7 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use driftless_store::AuditEvent;
+use driftless_store::AuditedChange;
 use driftless_wire::checkin::UninstallRequest;
 
 use super::input::parse_json;
@@ -30,22 +30,19 @@ pub async fn uninstall(
     authenticate_install(&state, &id, &headers, signed).await?;
     let req: UninstallRequest = parse_json(&body, "uninstall request")?;
     let at = now();
-    if !state.store.uninstall_install(&id, at).await? {
+    let detail = serde_json::json!({ "keep_data": req.keep_data, "version": req.version });
+    let change = AuditedChange::UninstallInstall {
+        id: id.clone(),
+        now: at,
+    };
+    let actor = format!("install:{id}");
+    let applied = super::audit::apply_by(&state, actor, change, "install.uninstall", &id, detail);
+    if !applied.await?.happened() {
         return Err(ApiError::not_found(
             "unknown_install",
             format!("unknown install `{id}`"),
         ));
     }
-    let event = AuditEvent {
-        at,
-        actor: format!("install:{id}"),
-        action: "install.uninstall".into(),
-        subject: id.clone(),
-        detail: serde_json::json!({ "keep_data": req.keep_data, "version": req.version })
-            .to_string(),
-        request_id: crate::request_context::current_request_id(),
-    };
-    state.store.append_audit(&event).await?;
     tracing::info!(install = %id, keep_data = req.keep_data, "install uninstalled");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,12 +5,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use driftless_store::User;
+use driftless_store::{AuditedChange, User};
 use driftless_wire::principals::{CreateUser, IssuedToken, UserInfo};
 
 use super::audit;
 use super::input::parse_json;
-use super::tokens::{issue, lifetime, unknown_user};
+use super::tokens::{lifetime, mint, unknown_user};
 use crate::error::ApiError;
 use crate::now;
 use crate::principal::{Role, FIRST_OWNER};
@@ -94,23 +94,11 @@ pub async fn create(
         created_at: now(),
         revoked_at: None,
     };
-    state.store.create_user(&user).await?;
-    let issued = issue(
-        &state,
-        Some(&user.name),
-        role,
-        user.app.as_deref(),
-        lifetime_s,
-    )
-    .await?;
+    let (token, issued) = mint(Some(&user.name), role, user.app.as_deref(), lifetime_s);
     let detail = serde_json::json!({"role": user.role, "app": user.app, "token": format!("token:{}", issued.info.id)});
-    audit::record(
-        &state,
-        "user.create",
-        &format!("user:{}", user.name),
-        detail,
-    )
-    .await?;
+    let subject = format!("user:{}", user.name);
+    let change = AuditedChange::CreateUser { user, token };
+    audit::apply(&state, change, "user.create", &subject, detail).await?;
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
@@ -137,12 +125,22 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if !state.store.revoke_user(&name, now()).await? {
+    let subject = format!("user:{name}");
+    let change = AuditedChange::RevokeUser {
+        name: name.clone(),
+        now: now(),
+    };
+    let applied = audit::apply(
+        &state,
+        change,
+        "user.revoke",
+        &subject,
+        serde_json::json!({}),
+    );
+    if !applied.await?.happened() {
         return Err(unknown_user(&name));
     }
     state.principals.clear();
     state.dashboard.close_user(&name);
-    let subject = format!("user:{name}");
-    audit::record(&state, "user.revoke", &subject, serde_json::json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
 }

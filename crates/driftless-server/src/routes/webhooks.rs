@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use driftless_store::{NewWebhook, Webhook, WebhookDelivery};
+use driftless_store::{Applied, AuditedChange, NewWebhook, Webhook, WebhookDelivery, ASSIGNED_ID};
 use driftless_wire::webhook::{
     new_secret, CreateWebhook, DeliveryInfo, WebhookCreated, WebhookInfo, EVENT_TYPES,
 };
@@ -91,28 +91,26 @@ pub async fn create(
     let events = check_events(req.events)?;
     require_app(&state, &app).await?;
     let secret = new_secret();
-    let hook = state
-        .store
-        .create_webhook(&NewWebhook {
-            app: app.clone(),
-            url: req.url,
-            events,
-            secret: secret.clone(),
-            created_at: now(),
-        })
-        .await?;
     // The host only: a receiver's path may carry a credential of its own.
     let detail = serde_json::json!({
         "host": url.host_str(),
-        "events": hook.events,
+        "events": events,
     });
-    audit::record(
-        &state,
-        "webhook.add",
-        &format!("{app}/webhooks/{}", hook.id),
-        detail,
-    )
-    .await?;
+    let change = AuditedChange::CreateWebhook(NewWebhook {
+        app: app.clone(),
+        url: req.url,
+        events,
+        secret: secret.clone(),
+        created_at: now(),
+    });
+    let subject = format!("{app}/webhooks/{ASSIGNED_ID}");
+    let Applied::Webhook(hook) =
+        audit::apply(&state, change, "webhook.add", &subject, detail).await?
+    else {
+        return Err(ApiError::internal(
+            "registering a webhook returned no webhook",
+        ));
+    };
     let webhook = info(&hook);
     Ok((
         StatusCode::CREATED,
@@ -136,7 +134,19 @@ pub async fn remove(
     Path((app, id)): Path<(String, u64)>,
 ) -> Result<StatusCode, ApiError> {
     require_app(&state, &app).await?;
-    if !state.store.delete_webhook(&app, id).await? {
+    let subject = format!("{app}/webhooks/{id}");
+    let change = AuditedChange::DeleteWebhook {
+        app: app.clone(),
+        id,
+    };
+    let applied = audit::apply(
+        &state,
+        change,
+        "webhook.remove",
+        &subject,
+        serde_json::json!({}),
+    );
+    if !applied.await?.happened() {
         return Err(ApiError::not_found(
             "unknown_webhook",
             format!("app `{app}` has no webhook {id}"),
@@ -145,8 +155,6 @@ pub async fn remove(
             "`driftless-vendor webhook list --app {app}` lists them"
         )));
     }
-    let subject = format!("{app}/webhooks/{id}");
-    audit::record(&state, "webhook.remove", &subject, serde_json::json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
