@@ -9,8 +9,10 @@
 //! * after [`ENTRY_TTL`] in any case, a safety net should the feed ever be missed.
 //!
 //! A load that races an invalidation is used for its own request but not kept (see
-//! [`CheckinCache::epoch`]), so a stale read never outlives the change that made it
-//! stale.
+//! [`CheckinCache::stamp`]), so a stale read never outlives the change that made it
+//! stale. An install's invalidation only spoils loads of installs in its shard: under
+//! a stream of changes (hosts opening check-in sessions, say) the other loads are
+//! kept, instead of every install read while any change landed missing again.
 //!
 //! Memory: an install entry costs about 860 bytes of resident memory (its id, key,
 //! assignment head with its compact envelope, session, the map's slot, the allocator's
@@ -301,9 +303,21 @@ pub struct CheckinCache {
     releases: RwLock<ReleaseMap>,
     /// App and channel names, each allocated once.
     names: Mutex<std::collections::HashSet<Arc<str>>>,
-    /// Bumped by every invalidation; a load that saw it move is not kept.
+    /// Bumped by every invalidation but an install's; a load that saw it move is not
+    /// kept.
     epoch: AtomicU64,
+    /// Per install shard: bumped by the invalidation of an install in it; a load of an
+    /// install of the shard that saw it move is not kept.
+    shard_epochs: Vec<AtomicU64>,
     max_installs_per_shard: usize,
+}
+
+/// Where the invalidations concerning one install stood when a load of it began (see
+/// [`CheckinCache::stamp`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoadStamp {
+    epoch: u64,
+    shard_epoch: u64,
 }
 
 impl Default for CheckinCache {
@@ -322,18 +336,34 @@ impl CheckinCache {
             names: Mutex::default(),
             releases: RwLock::default(),
             epoch: AtomicU64::new(0),
+            shard_epochs: (0..SHARDS).map(|_| AtomicU64::new(0)).collect(),
             max_installs_per_shard: max_installs.div_ceil(SHARDS).max(1),
         }
     }
 
-    fn shard(&self, id: &str) -> MutexGuard<'_, HashMap<Arc<str>, Arc<InstallEntry>>> {
-        let i = (self.hasher.hash_one(id) % SHARDS as u64) as usize;
-        self.installs[i].lock().unwrap_or_else(|p| p.into_inner())
+    fn shard_index(&self, id: &str) -> usize {
+        (self.hasher.hash_one(id) % SHARDS as u64) as usize
     }
 
-    /// The current invalidation epoch.
-    pub fn epoch(&self) -> u64 {
+    fn shard(&self, id: &str) -> MutexGuard<'_, HashMap<Arc<str>, Arc<InstallEntry>>> {
+        self.installs[self.shard_index(id)]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The epoch every invalidation but an install's moves.
+    fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Where the invalidations that concern install `id` stand, taken before it is read
+    /// from the database: [`CheckinCache::keep_view`] keeps what was read only if none
+    /// came since.
+    pub fn stamp(&self, id: &str) -> LoadStamp {
+        LoadStamp {
+            epoch: self.epoch(),
+            shard_epoch: self.shard_epochs[self.shard_index(id)].load(Ordering::Acquire),
+        }
     }
 
     /// The cached entry of install `id`, if fresh.
@@ -355,20 +385,21 @@ impl CheckinCache {
         if let Some(entry) = self.cached_install(id) {
             return Ok(Some(entry));
         }
-        let epoch = self.epoch();
+        let stamp = self.stamp(id);
         let Some(view) = store.checkin_view(id).await? else {
             return Ok(None);
         };
-        Ok(Some(self.keep_view(&view, epoch, newest_pending_ms())))
+        Ok(Some(self.keep_view(&view, stamp, newest_pending_ms())))
     }
 
     /// Replaces install `view.install.id`'s entry with one made from `view`, read from
-    /// the database when the epoch was `epoch`; keeps what this process knows of its
-    /// requests. Returns the new entry (kept only if nothing was invalidated since).
+    /// the database after `stamp` was taken; keeps what this process knows of its
+    /// requests. Returns the new entry (kept only if nothing that concerns it was
+    /// invalidated since).
     pub fn keep_view(
         &self,
         view: &CheckinView,
-        epoch: u64,
+        stamp: LoadStamp,
         newest_pending_ms: i64,
     ) -> Arc<InstallEntry> {
         let id = view.install.id.as_str();
@@ -396,8 +427,11 @@ impl CheckinCache {
             channel: self.intern(&view.install.channel),
         };
         let entry = Arc::new(InstallEntry::from_view(view, names, live));
+        // Compared under the shard's lock: an invalidation bumps the epoch before it
+        // takes the lock to remove the entry, so it either spoils this load or removes
+        // what it keeps.
         let mut shard = self.shard(id);
-        if self.epoch() == epoch {
+        if self.stamp(id) == stamp {
             if shard.len() >= self.max_installs_per_shard && !shard.contains_key(id) {
                 // Room for the newcomer: any entry will do, it is only a cache.
                 if let Some(victim) = shard.keys().next().cloned() {
@@ -469,20 +503,24 @@ impl CheckinCache {
         self.channels.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Drops what `change` made stale.
+    /// Drops what `change` made stale. An install's change spoils the loads of its
+    /// shard only (a channel's entry does not depend on its installs); any other spoils
+    /// every load.
     pub fn apply(&self, change: &Change) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
         match change.kind {
             ChangeKind::Install => {
+                self.shard_epochs[self.shard_index(&change.key)].fetch_add(1, Ordering::AcqRel);
                 self.shard(&change.key).remove(change.key.as_str());
             }
             ChangeKind::Channel => {
+                self.epoch.fetch_add(1, Ordering::AcqRel);
                 let (app, channel) = change.key.split_once('/').unwrap_or((&change.key, ""));
                 if let Some(channels) = self.channels_write().get_mut(app) {
                     channels.remove(channel);
                 }
             }
             ChangeKind::App => {
+                self.epoch.fetch_add(1, Ordering::AcqRel);
                 self.channels_write().remove(change.key.as_str());
             }
         }
@@ -607,6 +645,54 @@ mod tests {
         }
     }
 
+    fn change(kind: ChangeKind, key: &str) -> Change {
+        Change {
+            seq: 1,
+            kind,
+            key: key.into(),
+        }
+    }
+
+    /// A load that an invalidation raced is kept only if the invalidation could not
+    /// concern it: another install's, in another shard.
+    #[test]
+    fn an_invalidation_spoils_only_the_loads_it_may_concern() {
+        let cache = CheckinCache::new(100);
+        let a = view(1);
+        let id = a.install.id.clone();
+        let elsewhere = (2..)
+            .map(view)
+            .find(|v| cache.shard_index(&v.install.id) != cache.shard_index(&id))
+            .unwrap();
+        let neighbour = (2..)
+            .map(view)
+            .find(|v| cache.shard_index(&v.install.id) == cache.shard_index(&id))
+            .unwrap();
+
+        let stamp = cache.stamp(&id);
+        cache.apply(&change(ChangeKind::Install, &elsewhere.install.id));
+        cache.keep_view(&a, stamp, 0);
+        assert!(cache.cached_install(&id).is_some(), "another shard's change");
+
+        for spoiler in [
+            change(ChangeKind::Install, &id),
+            change(ChangeKind::Install, &neighbour.install.id),
+            change(ChangeKind::Channel, "acme/stable"),
+            change(ChangeKind::App, "acme"),
+        ] {
+            cache.clear();
+            let stamp = cache.stamp(&id);
+            cache.apply(&spoiler);
+            cache.keep_view(&a, stamp, 0);
+            assert!(cache.cached_install(&id).is_none(), "kept despite {spoiler:?}");
+        }
+        let stamp = cache.stamp(&id);
+        cache.keep_view(&a, stamp, 0);
+        assert!(cache.cached_install(&id).is_some(), "a load nothing raced is kept");
+        cache.apply(&change(ChangeKind::Install, &id));
+        assert!(cache.cached_install(&id).is_none(), "its own change drops the entry");
+    }
+
     /// The process's resident memory, in bytes.
     fn resident() -> usize {
         let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
@@ -623,7 +709,7 @@ mod tests {
         let cache = CheckinCache::new(2 * N);
         let before = resident();
         for i in 0..N {
-            let entry = cache.keep_view(&view(i), cache.epoch(), 0);
+            let entry = cache.keep_view(&view(i), cache.stamp(&format!("ins_{i:032x}")), 0);
             let held = entry.assignment.as_ref().unwrap();
             assert!(held.compact.is_some(), "the assignment is kept compactly");
             let mut live = entry.live();

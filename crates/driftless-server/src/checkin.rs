@@ -99,7 +99,7 @@ pub async fn handle(
         remember(&entry, body_hash, req.version.as_deref());
         return Ok(not_modified(state, &tag));
     }
-    let epoch = hot.cache.epoch();
+    let stamp = hot.cache.stamp(id);
     let mut view = state
         .store
         .checkin_view(id)
@@ -112,7 +112,7 @@ pub async fn handle(
     view.running_version = req.version.clone();
     let fresh = hot
         .cache
-        .keep_view(&view, epoch, hot.heartbeats.newest_ms(id));
+        .keep_view(&view, stamp, hot.heartbeats.newest_ms(id));
     remember(&fresh, body_hash, req.version.as_deref());
     Ok(answer.response)
 }
