@@ -672,7 +672,10 @@ mod tests {
         let stamp = cache.stamp(&id);
         cache.apply(&change(ChangeKind::Install, &elsewhere.install.id));
         cache.keep_view(&a, stamp, 0);
-        assert!(cache.cached_install(&id).is_some(), "another shard's change");
+        assert!(
+            cache.cached_install(&id).is_some(),
+            "another shard's change"
+        );
 
         for spoiler in [
             change(ChangeKind::Install, &id),
@@ -684,13 +687,22 @@ mod tests {
             let stamp = cache.stamp(&id);
             cache.apply(&spoiler);
             cache.keep_view(&a, stamp, 0);
-            assert!(cache.cached_install(&id).is_none(), "kept despite {spoiler:?}");
+            assert!(
+                cache.cached_install(&id).is_none(),
+                "kept despite {spoiler:?}"
+            );
         }
         let stamp = cache.stamp(&id);
         cache.keep_view(&a, stamp, 0);
-        assert!(cache.cached_install(&id).is_some(), "a load nothing raced is kept");
+        assert!(
+            cache.cached_install(&id).is_some(),
+            "a load nothing raced is kept"
+        );
         cache.apply(&change(ChangeKind::Install, &id));
-        assert!(cache.cached_install(&id).is_none(), "its own change drops the entry");
+        assert!(
+            cache.cached_install(&id).is_none(),
+            "its own change drops the entry"
+        );
     }
 
     /// The process's resident memory, in bytes.
