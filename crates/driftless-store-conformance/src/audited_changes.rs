@@ -7,13 +7,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use driftless_store::{
-    ApiToken, Applied, AuditEvent, AuditedChange, CheckinReport, Install, License, LicenseTerms,
-    NewWebhook, ReleaseState, Store, StoreError,
+    ApiToken, Applied, AuditEvent, AuditedChange, CheckinReport, License, LicenseTerms, NewWebhook,
+    ReleaseState, Store, StoreError,
 };
 
 use driftless_store::audit_chain::{entry_hash, GENESIS_HASH};
 
-use crate::{seed_install, seed_license, seed_releases, NOW};
+use crate::{install_of, seed_install, seed_license, seed_releases, NOW};
 
 /// Generates the checks that need no raw access to the database.
 #[macro_export]
@@ -158,22 +158,6 @@ fn token(id: &str) -> ApiToken {
         created_at: NOW,
         expires_at: NOW + 3600,
         revoked_at: None,
-    }
-}
-
-fn install_of(license: &License, id: &str) -> Install {
-    Install {
-        id: id.into(),
-        license_id: license.id.clone(),
-        customer: license.customer.clone(),
-        app: license.app.clone(),
-        channel: license.channel.clone(),
-        public_key: "cd".repeat(32),
-        hostname: format!("host-{id}"),
-        platform: "linux/amd64".into(),
-        revoked: false,
-        created_at: NOW,
-        uninstalled_at: None,
     }
 }
 

@@ -1625,22 +1625,27 @@ pub async fn uninstalling_an_install_revokes_it_and_keeps_the_first_time<S: Stor
 
 // --- Bulk import (the load generator's seeding) ---
 
+/// Install `id` of `license`, as a host registering would describe it.
+pub(crate) fn install_of(license: &License, id: &str) -> Install {
+    Install {
+        id: id.into(),
+        license_id: license.id.clone(),
+        customer: license.customer.clone(),
+        app: license.app.clone(),
+        channel: license.channel.clone(),
+        public_key: "cd".repeat(32),
+        hostname: format!("host-{id}"),
+        platform: "linux/amd64".into(),
+        revoked: false,
+        created_at: NOW,
+        uninstalled_at: None,
+    }
+}
+
 /// Install `id` of `license` as registration and one check-in leave it.
 fn imported(license: &License, id: &str, sequence: u64) -> ImportedInstall {
     ImportedInstall {
-        install: Install {
-            id: id.into(),
-            license_id: license.id.clone(),
-            customer: license.customer.clone(),
-            app: license.app.clone(),
-            channel: license.channel.clone(),
-            public_key: "cd".repeat(32),
-            hostname: format!("host-{id}"),
-            platform: "linux/amd64".into(),
-            revoked: false,
-            created_at: NOW,
-            uninstalled_at: None,
-        },
+        install: install_of(license, id),
         registered: AuditEvent {
             at: NOW,
             actor: format!("install:{id}"),

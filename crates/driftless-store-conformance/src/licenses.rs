@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use driftless_store::{ChangeKind, Install, License, LicenseTerms, Store, StoreError};
+use driftless_store::{ChangeKind, LicenseTerms, Store, StoreError};
 use driftless_wire::entitlements::Entitlement;
 
-use crate::{seed_install, seed_license, NOW};
+use crate::{install_of, seed_install, seed_license, NOW};
 
 /// Generates the license checks for `$open` (see [`crate::conformance_tests`]).
 #[macro_export]
@@ -33,22 +33,6 @@ fn terms() -> LicenseTerms {
             ("tier".to_string(), Entitlement::Str("gold".into())),
         ]
         .into(),
-    }
-}
-
-fn install_of(license: &License, id: &str) -> Install {
-    Install {
-        id: id.into(),
-        license_id: license.id.clone(),
-        customer: license.customer.clone(),
-        app: license.app.clone(),
-        channel: license.channel.clone(),
-        public_key: "ab".repeat(32),
-        hostname: format!("host-{id}"),
-        platform: "linux/amd64".into(),
-        revoked: false,
-        created_at: NOW,
-        uninstalled_at: None,
     }
 }
 

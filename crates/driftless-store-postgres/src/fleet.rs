@@ -14,6 +14,10 @@ use crate::catalog::{channel_exists, exists, release_state};
 use crate::error::{backend, conflict_or_backend, from_db, opt_from_db, opt_to_db, to_db};
 use crate::rollouts::{RolloutColumns, ACTIVE_STATES, ROLLOUT_COLUMNS};
 
+/// Registration counts the license's seats, so it lives with the licenses; named here
+/// as well, where the SQLite backend has it (the audited changes call it here).
+pub(crate) use crate::licensing::register_install;
+
 /// The install's own columns, from `installs i`.
 pub(crate) const INSTALL_COLUMNS: &str = "i.id, i.license_id, i.customer, i.app, i.channel, \
      driftless_unpack(i.public_key) AS public_key, \
