@@ -10,9 +10,10 @@
 //!
 //! A load that races an invalidation is used for its own request but not kept (see
 //! [`CheckinCache::stamp`]), so a stale read never outlives the change that made it
-//! stale. An install's invalidation only spoils loads of installs in its shard: under
-//! a stream of changes (hosts opening check-in sessions, say) the other loads are
-//! kept, instead of every install read while any change landed missing again.
+//! stale. An install's invalidation only spoils loads of the installs that share its
+//! epoch slot (one in [`EPOCH_SLOTS`]): under a stream of changes (hosts opening
+//! check-in sessions, say) the other loads are kept, instead of every install read
+//! while any change landed missing again.
 //!
 //! Memory: an install entry costs about 860 bytes of resident memory (its id, key,
 //! assignment head with its compact envelope, session, the map's slot, the allocator's
@@ -43,6 +44,9 @@ pub const ENTRY_TTL: Duration = Duration::from_secs(60);
 pub const MAX_INSTALL_ENTRIES: usize = 2_000_000;
 /// Shards of the install map, so concurrent check-ins rarely wait on one lock.
 const SHARDS: usize = 64;
+/// Invalidation epochs of installs: an install's change spoils a load in flight of an
+/// install with the same slot, about one in this many of the others.
+const EPOCH_SLOTS: usize = 4096;
 
 /// Why an install's requests are refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,6 +190,15 @@ pub enum SessionSlot {
     Some(CachedSession),
 }
 
+impl SessionSlot {
+    /// The slot of a session read from the database (`None`: the install has none).
+    pub(crate) fn of(stored: Option<&StoredSession>) -> Self {
+        stored.map_or(SessionSlot::None, |s| {
+            SessionSlot::Some(CachedSession::from(s))
+        })
+    }
+}
+
 /// What changes with each accepted request of an install.
 #[derive(Default)]
 pub struct Live {
@@ -306,9 +319,9 @@ pub struct CheckinCache {
     /// Bumped by every invalidation but an install's; a load that saw it move is not
     /// kept.
     epoch: AtomicU64,
-    /// Per install shard: bumped by the invalidation of an install in it; a load of an
-    /// install of the shard that saw it move is not kept.
-    shard_epochs: Vec<AtomicU64>,
+    /// Per slot of installs (by hash): bumped by the invalidation of an install in it;
+    /// a load of an install of the slot that saw it move is not kept.
+    install_epochs: Vec<AtomicU64>,
     max_installs_per_shard: usize,
 }
 
@@ -317,7 +330,7 @@ pub struct CheckinCache {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LoadStamp {
     epoch: u64,
-    shard_epoch: u64,
+    install_epoch: u64,
 }
 
 impl Default for CheckinCache {
@@ -336,13 +349,21 @@ impl CheckinCache {
             names: Mutex::default(),
             releases: RwLock::default(),
             epoch: AtomicU64::new(0),
-            shard_epochs: (0..SHARDS).map(|_| AtomicU64::new(0)).collect(),
+            install_epochs: (0..EPOCH_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             max_installs_per_shard: max_installs.div_ceil(SHARDS).max(1),
         }
     }
 
     fn shard_index(&self, id: &str) -> usize {
         (self.hasher.hash_one(id) % SHARDS as u64) as usize
+    }
+
+    fn epoch_index(&self, id: &str) -> usize {
+        (self.hasher.hash_one(id) % EPOCH_SLOTS as u64) as usize
+    }
+
+    fn epoch_slot(&self, id: &str) -> &AtomicU64 {
+        &self.install_epochs[self.epoch_index(id)]
     }
 
     fn shard(&self, id: &str) -> MutexGuard<'_, HashMap<Arc<str>, Arc<InstallEntry>>> {
@@ -362,7 +383,7 @@ impl CheckinCache {
     pub fn stamp(&self, id: &str) -> LoadStamp {
         LoadStamp {
             epoch: self.epoch(),
-            shard_epoch: self.shard_epochs[self.shard_index(id)].load(Ordering::Acquire),
+            install_epoch: self.epoch_slot(id).load(Ordering::Acquire),
         }
     }
 
@@ -411,13 +432,13 @@ impl CheckinCache {
                     newest_request_ms: old.newest_request_ms.max(newest_pending_ms),
                     last_body: old.last_body,
                     running_version: view.running_version.as_deref().map(Into::into),
-                    // The session is read again: it may be what changed.
-                    session: SessionSlot::Unknown,
+                    session: SessionSlot::of(view.session.as_ref()),
                 }
             }
             None => Live {
                 newest_request_ms: newest_pending_ms,
                 running_version: view.running_version.as_deref().map(Into::into),
+                session: SessionSlot::of(view.session.as_ref()),
                 ..Live::default()
             },
         };
@@ -504,12 +525,12 @@ impl CheckinCache {
     }
 
     /// Drops what `change` made stale. An install's change spoils the loads of its
-    /// shard only (a channel's entry does not depend on its installs); any other spoils
-    /// every load.
+    /// epoch slot only (a channel's entry does not depend on its installs); any other
+    /// spoils every load.
     pub fn apply(&self, change: &Change) {
         match change.kind {
             ChangeKind::Install => {
-                self.shard_epochs[self.shard_index(&change.key)].fetch_add(1, Ordering::AcqRel);
+                self.epoch_slot(&change.key).fetch_add(1, Ordering::AcqRel);
                 self.shard(&change.key).remove(change.key.as_str());
             }
             ChangeKind::Channel => {
@@ -642,6 +663,7 @@ mod tests {
             rollout: None,
             assignment: Some(assignment),
             running_version: Some("1.0.0".into()),
+            session: None,
         }
     }
 
@@ -654,7 +676,7 @@ mod tests {
     }
 
     /// A load that an invalidation raced is kept only if the invalidation could not
-    /// concern it: another install's, in another shard.
+    /// concern it: another install's, of another epoch slot (even in the same shard).
     #[test]
     fn an_invalidation_spoils_only_the_loads_it_may_concern() {
         let cache = CheckinCache::new(100);
@@ -662,20 +684,20 @@ mod tests {
         let id = a.install.id.clone();
         let elsewhere = (2..)
             .map(view)
-            .find(|v| cache.shard_index(&v.install.id) != cache.shard_index(&id))
+            .find(|v| {
+                cache.shard_index(&v.install.id) == cache.shard_index(&id)
+                    && cache.epoch_index(&v.install.id) != cache.epoch_index(&id)
+            })
             .unwrap();
         let neighbour = (2..)
             .map(view)
-            .find(|v| cache.shard_index(&v.install.id) == cache.shard_index(&id))
+            .find(|v| cache.epoch_index(&v.install.id) == cache.epoch_index(&id))
             .unwrap();
 
         let stamp = cache.stamp(&id);
         cache.apply(&change(ChangeKind::Install, &elsewhere.install.id));
         cache.keep_view(&a, stamp, 0);
-        assert!(
-            cache.cached_install(&id).is_some(),
-            "another shard's change"
-        );
+        assert!(cache.cached_install(&id).is_some(), "another slot's change");
 
         for spoiler in [
             change(ChangeKind::Install, &id),
@@ -703,6 +725,32 @@ mod tests {
             cache.cached_install(&id).is_none(),
             "its own change drops the entry"
         );
+    }
+
+    /// A reloaded entry holds the session read with its view, so its next check-in
+    /// reads nothing more; a view without one says the install has none.
+    #[test]
+    fn a_loaded_entry_holds_the_session_of_its_view() {
+        let cache = CheckinCache::new(100);
+        let mut v = view(7);
+        let id = v.install.id.clone();
+        let entry = cache.keep_view(&v, cache.stamp(&id), 0);
+        assert!(matches!(entry.live().session, SessionSlot::None));
+
+        v.session = Some(StoredSession {
+            install_id: id.clone(),
+            session_id: "s_new".into(),
+            key: [9; 32],
+            expires_at: 5,
+        });
+        cache.apply(&change(ChangeKind::Install, &id));
+        cache.keep_view(&v, cache.stamp(&id), 0);
+        let cached = cache.cached_install(&id).unwrap();
+        let live = cached.live();
+        match &live.session {
+            SessionSlot::Some(s) => assert_eq!((&*s.id, s.expires_at), ("s_new", 5)),
+            _ => panic!("the view's session is not in the entry"),
+        }
     }
 
     /// The process's resident memory, in bytes.

@@ -66,10 +66,7 @@ pub(crate) async fn live_session(
         Some(s) => s,
         None => {
             let stored = state.store.get_session(&entry.id).await?;
-            let slot = stored.as_ref().map_or(SessionSlot::None, |s| {
-                SessionSlot::Some(CachedSession::from(s))
-            });
-            entry.live().session = slot;
+            entry.live().session = SessionSlot::of(stored.as_ref());
             match stored {
                 Some(s) if s.session_id == session_id => CachedSession::from(&s),
                 _ => {

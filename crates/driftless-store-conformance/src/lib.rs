@@ -1757,8 +1757,17 @@ pub async fn a_new_session_replaces_the_old_one<S: Store>(store: Arc<S>) {
     assert_eq!(store.get_session("i-1").await.unwrap(), Some(first));
     let second = session("i-1", "s-2", 2, NOW + 120);
     store.put_session(&second).await.unwrap();
-    assert_eq!(store.get_session("i-1").await.unwrap(), Some(second));
+    assert_eq!(
+        store.get_session("i-1").await.unwrap(),
+        Some(second.clone())
+    );
     assert_eq!(store.get_session("i-2").await.unwrap(), None, "its own");
+    // The check-in read carries the session, so a reloaded cache entry needs no
+    // second query.
+    let view = store.checkin_view("i-1").await.unwrap().unwrap();
+    assert_eq!(view.session, Some(second));
+    let view = store.checkin_view("i-2").await.unwrap().unwrap();
+    assert_eq!(view.session, None, "an install without one");
 }
 
 /// A session of an install that does not exist is refused, and nothing is stored.

@@ -5,7 +5,7 @@
 
 use driftless_store::{
     CheckinReport, CheckinView, Install, InstallSummary, LicenseTerms, ReleaseRef, StoreError,
-    StoreResult, StoredAssignment,
+    StoreResult, StoredAssignment, StoredSession,
 };
 use sqlx::{SqliteConnection, SqliteExecutor, SqlitePool};
 
@@ -345,6 +345,9 @@ struct CheckinRow {
     #[sqlx(flatten)]
     assignment: AssignmentColumns,
     report_version: Option<String>,
+    session_id: Option<String>,
+    session_key: Option<Vec<u8>>,
+    session_expires_at: Option<i64>,
 }
 
 /// The check-in read: every join is a primary-key or unique-index lookup, the active
@@ -360,7 +363,8 @@ fn checkin_sql() -> String {
                 rr.version AS rollout_release_version,
                 rr.release_counter AS rollout_release_counter,
                 rr.digest AS rollout_release_digest, rr.state AS rollout_release_state,
-                {ASSIGNMENT_COLUMNS}, i.report_version
+                {ASSIGNMENT_COLUMNS}, i.report_version,
+                i.session_id, i.session_key, i.session_expires_at
          FROM installs i
          JOIN licenses l ON l.id = i.license_id
          LEFT JOIN channels c ON c.app = i.app AND c.name = i.channel
@@ -411,6 +415,12 @@ pub(crate) async fn checkin_view(
         &row.license_entitlements,
     )?
     .for_checkin();
+    let session = StoredSession::from_columns(
+        install_id,
+        row.session_id,
+        row.session_key,
+        row.session_expires_at,
+    )?;
     Ok(Some(CheckinView {
         license,
         assignment: row.assignment.into_assignment(install_id)?,
@@ -419,6 +429,7 @@ pub(crate) async fn checkin_view(
         channel_release,
         rollout,
         running_version: row.report_version,
+        session,
     }))
 }
 

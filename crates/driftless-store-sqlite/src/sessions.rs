@@ -42,18 +42,8 @@ pub(crate) async fn get_session(
     .fetch_optional(pool)
     .await
     .map_err(backend)?;
-    let Some((Some(session_id), Some(key), Some(expires_at))) = row else {
+    let Some((session_id, key, expires_at)) = row else {
         return Ok(None);
     };
-    let key: [u8; 32] = key.try_into().map_err(|_| {
-        StoreError::Backend(format!(
-            "session of install `{install_id}` has a malformed key"
-        ))
-    })?;
-    Ok(Some(StoredSession {
-        install_id: install_id.to_string(),
-        session_id,
-        key,
-        expires_at,
-    }))
+    StoredSession::from_columns(install_id, session_id, key, expires_at)
 }

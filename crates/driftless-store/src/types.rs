@@ -428,6 +428,10 @@ pub struct CheckinView {
     pub assignment: Option<StoredAssignment>,
     /// The version it last reported running.
     pub running_version: Option<String>,
+    /// Its check-in session, read with the rest so a reloaded entry needs no second
+    /// query. Never serialized: it holds the session key.
+    #[serde(skip)]
+    pub session: Option<StoredSession>,
 }
 
 /// What an install said at a check-in.
@@ -550,6 +554,32 @@ pub struct StoredSession {
     pub key: [u8; 32],
     /// Unix seconds after which it is refused.
     pub expires_at: i64,
+}
+
+impl StoredSession {
+    /// Install `install_id`'s session from its three columns: `None` unless all are set
+    /// (an install that never opened one); an error for a key that is not 32 bytes.
+    pub fn from_columns(
+        install_id: &str,
+        session_id: Option<String>,
+        key: Option<Vec<u8>>,
+        expires_at: Option<i64>,
+    ) -> crate::StoreResult<Option<StoredSession>> {
+        let (Some(session_id), Some(key), Some(expires_at)) = (session_id, key, expires_at) else {
+            return Ok(None);
+        };
+        let key: [u8; 32] = key.try_into().map_err(|_| {
+            crate::StoreError::Backend(format!(
+                "session of install `{install_id}` has a malformed key"
+            ))
+        })?;
+        Ok(Some(StoredSession {
+            install_id: install_id.to_string(),
+            session_id,
+            key,
+            expires_at,
+        }))
+    }
 }
 
 impl std::fmt::Debug for StoredSession {
