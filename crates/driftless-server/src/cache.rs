@@ -178,27 +178,6 @@ impl From<&StoredSession> for CachedSession {
     }
 }
 
-/// Whether the install's session was read from the database yet.
-#[derive(Clone, Default)]
-pub enum SessionSlot {
-    /// Not read yet.
-    #[default]
-    Unknown,
-    /// Read: the install has none.
-    None,
-    /// Read.
-    Some(CachedSession),
-}
-
-impl SessionSlot {
-    /// The slot of a session read from the database (`None`: the install has none).
-    pub(crate) fn of(stored: Option<&StoredSession>) -> Self {
-        stored.map_or(SessionSlot::None, |s| {
-            SessionSlot::Some(CachedSession::from(s))
-        })
-    }
-}
-
 /// What changes with each accepted request of an install.
 #[derive(Default)]
 pub struct Live {
@@ -210,8 +189,9 @@ pub struct Live {
     pub last_body: Option<[u8; 16]>,
     /// The version the install last reported running.
     pub running_version: Option<Box<str>>,
-    /// Its session.
-    pub session: SessionSlot,
+    /// Its session, as read with the install's view (every entry is made from one),
+    /// or as this process read it afresh since; `None`: it has none.
+    pub session: Option<CachedSession>,
 }
 
 /// One install, as a check-in needs it.
@@ -432,13 +412,13 @@ impl CheckinCache {
                     newest_request_ms: old.newest_request_ms.max(newest_pending_ms),
                     last_body: old.last_body,
                     running_version: view.running_version.as_deref().map(Into::into),
-                    session: SessionSlot::of(view.session.as_ref()),
+                    session: view.session.as_ref().map(CachedSession::from),
                 }
             }
             None => Live {
                 newest_request_ms: newest_pending_ms,
                 running_version: view.running_version.as_deref().map(Into::into),
-                session: SessionSlot::of(view.session.as_ref()),
+                session: view.session.as_ref().map(CachedSession::from),
                 ..Live::default()
             },
         };
@@ -735,7 +715,7 @@ mod tests {
         let mut v = view(7);
         let id = v.install.id.clone();
         let entry = cache.keep_view(&v, cache.stamp(&id), 0);
-        assert!(matches!(entry.live().session, SessionSlot::None));
+        assert!(entry.live().session.is_none());
 
         v.session = Some(StoredSession {
             install_id: id.clone(),
@@ -748,7 +728,7 @@ mod tests {
         let cached = cache.cached_install(&id).unwrap();
         let live = cached.live();
         match &live.session {
-            SessionSlot::Some(s) => assert_eq!((&*s.id, s.expires_at), ("s_new", 5)),
+            Some(s) => assert_eq!((&*s.id, s.expires_at), ("s_new", 5)),
             _ => panic!("the view's session is not in the entry"),
         }
     }
@@ -774,7 +754,7 @@ mod tests {
             assert!(held.compact.is_some(), "the assignment is kept compactly");
             let mut live = entry.live();
             live.last_body = Some([1; 16]);
-            live.session = SessionSlot::Some(CachedSession {
+            live.session = Some(CachedSession {
                 id: "s_AAAAAAAAAAAAAAAAAAAAAA".into(),
                 key: SessionKey::from_bytes([2; 32]),
                 expires_at: 3,

@@ -10,7 +10,7 @@ use driftless_store::StoredSession;
 use driftless_wire::session::{server_accept, SessionRequest, SessionResponse};
 
 use crate::auth::{authenticate_install, session_expired, SignedRequest};
-use crate::cache::{CachedSession, InstallEntry, SessionSlot};
+use crate::cache::{CachedSession, InstallEntry};
 use crate::error::ApiError;
 use crate::routes::input::parse_json;
 use crate::state::AppState;
@@ -59,14 +59,14 @@ pub(crate) async fn live_session(
     session_id: &str,
 ) -> Result<CachedSession, ApiError> {
     let known = match &entry.live().session {
-        SessionSlot::Some(s) if &*s.id == session_id => Some(s.clone()),
+        Some(s) if &*s.id == session_id => Some(s.clone()),
         _ => None,
     };
     let session = match known {
         Some(s) => s,
         None => {
             let stored = state.store.get_session(&entry.id).await?;
-            entry.live().session = SessionSlot::of(stored.as_ref());
+            entry.live().session = stored.as_ref().map(CachedSession::from);
             match stored {
                 Some(s) if s.session_id == session_id => CachedSession::from(&s),
                 _ => {
