@@ -1,7 +1,11 @@
 //! The load loop shared by every kind of run: one task per connection on one thread,
 //! each sending the requests its [`Exchange`] prepares, one at a time on a keep-alive
 //! connection, flat out or paced to a share of the target rate, until the deadline.
+//! A connection whose request was shed (`503` + `Retry-After`, when that is allowed)
+//! waits as a host's agent does: the seconds the server named plus up to a tenth more,
+//! then resumes its pace from then, without catching up.
 
+use std::hash::{BuildHasher as _, Hasher as _};
 use std::time::{Duration, Instant};
 
 use crate::http1::{Answer, Connection};
@@ -94,7 +98,7 @@ async fn connection_loop<E: Exchange>(
         match conn.round_trip(&request).await {
             Ok(answer) => {
                 let latency = sent.elapsed();
-                record(
+                let shed = record(
                     &mut tally,
                     &mut exchange,
                     &answer,
@@ -102,6 +106,11 @@ async fn connection_loop<E: Exchange>(
                     latency,
                     load.allow_shed,
                 );
+                if let Some(seconds) = shed {
+                    let resume = Instant::now() + backoff(seconds);
+                    tokio::time::sleep_until(resume.min(deadline).into()).await;
+                    due = Instant::now();
+                }
             }
             Err(e) => {
                 tally.failed += 1;
@@ -111,6 +120,7 @@ async fn connection_loop<E: Exchange>(
     }
 }
 
+/// Counts `answer`; returns the `Retry-After` seconds of an allowed shed answer.
 fn record<E: Exchange>(
     tally: &mut Tally,
     exchange: &mut E,
@@ -118,28 +128,59 @@ fn record<E: Exchange>(
     buf: &[u8],
     latency: Duration,
     allow_shed: bool,
-) {
+) -> Option<u64> {
     *tally.statuses.entry(answer.status).or_default() += 1;
     if exchange.expected(answer, buf) {
         tally
             .latencies_us
             .push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
-    } else if allow_shed && answer.status == 503 && answer.retry_after {
-        tally.shed += 1;
-    } else {
-        tally.unexpected += 1;
-        tally.problem(|| describe(answer, buf));
+        return None;
     }
+    match answer.retry_after {
+        Some(seconds) if allow_shed && answer.status == 503 => {
+            tally.shed += 1;
+            Some(seconds)
+        }
+        _ => {
+            tally.unexpected += 1;
+            tally.problem(|| describe(answer, buf));
+            None
+        }
+    }
+}
+
+/// How long a shed connection waits: `seconds`, plus up to a tenth more at random, as
+/// the agent does (so shed hosts do not all come back at once).
+fn backoff(seconds: u64) -> Duration {
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let tenths = Duration::from_secs(seconds) / 10;
+    Duration::from_secs(seconds) + tenths.mul_f64((random % 1000) as f64 / 1000.0)
 }
 
 /// `HTTP 401: {"error":…}` (the body cut short), for the ERROR line.
 pub fn describe(answer: &Answer, buf: &[u8]) -> String {
     let body = buf.get(answer.body.clone()).unwrap_or_default();
     let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
-    let missing = if answer.status == 503 && !answer.retry_after {
+    let missing = if answer.status == 503 && answer.retry_after.is_none() {
         " (without Retry-After)"
     } else {
         ""
     };
     format!("HTTP {}{missing}: {}", answer.status, text.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backoff_is_the_seconds_named_plus_at_most_a_tenth() {
+        for _ in 0..100 {
+            let wait = backoff(2);
+            assert!(wait >= Duration::from_secs(2), "{wait:?}");
+            assert!(wait <= Duration::from_millis(2200), "{wait:?}");
+        }
+    }
 }

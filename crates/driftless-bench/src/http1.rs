@@ -35,8 +35,8 @@ pub struct Answer {
     pub status: u16,
     /// The `ETag` value, quotes included.
     pub etag: Option<Range<usize>>,
-    /// Whether a `Retry-After` header came with it.
-    pub retry_after: bool,
+    /// The seconds of its `Retry-After` header, if one came with it.
+    pub retry_after: Option<u64>,
     /// Whether the server closes the connection after it.
     pub close: bool,
     /// The body (for a chunked answer: the raw chunked bytes).
@@ -60,7 +60,7 @@ pub fn parse_answer(buf: &[u8]) -> Result<Option<Answer>, HttpError> {
     let mut answer = Answer {
         status,
         etag: None,
-        retry_after: false,
+        retry_after: None,
         close: false,
         body: 0..0,
         len: 0,
@@ -96,7 +96,13 @@ pub fn parse_answer(buf: &[u8]) -> Result<Option<Answer>, HttpError> {
         } else if name.eq_ignore_ascii_case(b"etag") {
             answer.etag = Some(value_start..value_start + value.len());
         } else if name.eq_ignore_ascii_case(b"retry-after") {
-            answer.retry_after = true;
+            let seconds = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or(HttpError::Malformed(
+                    "Retry-After is not a number of seconds",
+                ))?;
+            answer.retry_after = Some(seconds);
         } else if name.eq_ignore_ascii_case(b"connection") {
             answer.close = value.eq_ignore_ascii_case(b"close");
         }
@@ -329,7 +335,7 @@ mod tests {
         assert_eq!(&raw[a.etag.clone().unwrap()], b"\"abc\"");
         assert_eq!(a.len, raw.len());
         assert!(a.body.is_empty());
-        assert!(!a.retry_after && !a.close);
+        assert!(a.retry_after.is_none() && !a.close);
     }
 
     #[test]
@@ -350,7 +356,7 @@ mod tests {
             b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\n\r\n";
         let a = parse_answer(raw).unwrap().unwrap();
         assert_eq!(a.status, 503);
-        assert!(a.retry_after);
+        assert_eq!(a.retry_after, Some(1));
     }
 
     #[test]

@@ -266,6 +266,15 @@ where
             };
         };
         let Access::Vendor { need, any_app } = access else {
+            if access == Access::Install {
+                // Hosts back off when asked to: their requests are the ones shed while
+                // the server runs late (see `crate::load_shed`).
+                if let Some(shed) = self.layer.state.queue_delay.sheds() {
+                    return Enforced::Refused {
+                        response: Some(crate::load_shed::overloaded(shed)),
+                    };
+                }
+            }
             return Enforced::Open {
                 future: self.inner.call(request),
             };

@@ -12,6 +12,7 @@
 
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, State};
@@ -23,7 +24,7 @@ use prometheus_client::encoding::{
 };
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
@@ -150,6 +151,8 @@ pub struct Metrics {
     errors: Family<ErrorLabels, Counter>,
     replays_refused: Counter,
     load_shed: Counter,
+    /// How late the runtime ran at the last probe (see [`crate::load_shed`]).
+    pub(crate) queue_delay: Gauge<f64, AtomicU64>,
     tokens_minted: Counter,
     pub(crate) assignments_issued: Counter,
     webhook_deliveries: Family<DeliveryLabels, Counter>,
@@ -180,6 +183,7 @@ impl Metrics {
             errors: Family::default(),
             replays_refused: Counter::default(),
             load_shed: Counter::default(),
+            queue_delay: Gauge::default(),
             tokens_minted: Counter::default(),
             assignments_issued: Counter::default(),
             webhook_deliveries: Family::default(),
@@ -222,8 +226,16 @@ impl Metrics {
         );
         r.register(
             "load_shed",
-            "Requests answered 503 at once because the server was at its in-flight limit",
+            "Requests answered 503 at once because the server was at its in-flight limit \
+             or running later than its queueing-delay limit",
             self.load_shed.clone(),
+        );
+        r.register_with_unit(
+            "queue_delay",
+            "How late the server's runtime ran at its last probe: how long a request waits \
+             for its turn (0 while idle)",
+            prometheus_client::registry::Unit::Seconds,
+            self.queue_delay.clone(),
         );
         r.register(
             "registry_tokens_minted",

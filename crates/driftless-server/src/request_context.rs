@@ -5,7 +5,8 @@
 //! route template, the status and the latency. The response carries `X-Request-Id`
 //! and a `traceparent` naming the control plane's span.
 //!
-//! The same layer sheds load (see [`crate::load_shed`]) and counts every answer in
+//! The same layer sheds load past the in-flight limit, counts arrivals for the
+//! queueing-delay probe (see [`crate::load_shed`]) and counts every answer in
 //! [`Metrics`]. It is one hand-written tower layer rather than `from_fn` middleware:
 //! the converged check-in answers in tens of microseconds, and each `from_fn` layer
 //! costs a boxed future and a boxed clone of the inner service per request. With
@@ -30,7 +31,7 @@ use tokio::task::futures::TaskLocalFuture;
 use tower::{Layer, Service};
 use tracing::Span;
 
-use crate::load_shed::InFlight;
+use crate::load_shed::{InFlight, QueueDelay, Shed};
 use crate::metrics::{Metrics, RouteName};
 
 tokio::task_local! {
@@ -51,12 +52,22 @@ pub(crate) fn current_request_id() -> String {
 pub(crate) struct RequestLayer {
     metrics: Arc<Metrics>,
     budget: Option<InFlight>,
+    queue: Arc<QueueDelay>,
 }
 
 impl RequestLayer {
-    /// Counts into `metrics` and sheds past `budget` (none: no limit).
-    pub(crate) fn new(metrics: Arc<Metrics>, budget: Option<InFlight>) -> Self {
-        RequestLayer { metrics, budget }
+    /// Counts into `metrics`, sheds past `budget` (none: no limit) and tells `queue`
+    /// of each request (the access layer sheds hosts' requests while it runs late).
+    pub(crate) fn new(
+        metrics: Arc<Metrics>,
+        budget: Option<InFlight>,
+        queue: Arc<QueueDelay>,
+    ) -> Self {
+        RequestLayer {
+            metrics,
+            budget,
+            queue,
+        }
     }
 }
 
@@ -68,6 +79,7 @@ impl<S> Layer<S> for RequestLayer {
             inner,
             metrics: self.metrics.clone(),
             budget: self.budget.clone(),
+            queue: self.queue.clone(),
         }
     }
 }
@@ -78,6 +90,7 @@ pub(crate) struct Tracked<S> {
     inner: S,
     metrics: Arc<Metrics>,
     budget: Option<InFlight>,
+    queue: Arc<QueueDelay>,
 }
 
 impl<S> Service<Request> for Tracked<S>
@@ -96,6 +109,7 @@ where
         let started = Instant::now();
         let context = RequestContext::of(&req);
         let span = context.span();
+        self.queue.arrived();
         let answer = match &self.budget {
             Some(budget) => match budget.try_acquire() {
                 Some(slot) => Answer::Running {
@@ -103,7 +117,7 @@ where
                     _slot: Some(slot),
                 },
                 None => Answer::Shed {
-                    limit: budget.limit(),
+                    why: Shed::InFlight(budget.limit()),
                 },
             },
             None => Answer::Running {
@@ -164,7 +178,7 @@ pin_project_lite::pin_project! {
             // Held until the answer is produced, then released with the future.
             _slot: Option<OwnedSemaphorePermit>,
         },
-        Shed { limit: usize },
+        Shed { why: Shed },
     }
 }
 
@@ -184,7 +198,7 @@ where
                     Poll::Pending => return Poll::Pending,
                 }
             }
-            AnswerProj::Shed { limit } => crate::load_shed::overloaded(*limit),
+            AnswerProj::Shed { why } => crate::load_shed::overloaded(*why),
         };
         let Some(context) = this.context.take() else {
             // Polled again after it answered: a caller bug; answer it the same way.

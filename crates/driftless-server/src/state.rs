@@ -40,6 +40,13 @@ pub struct ServerConfig {
     /// at once, without queueing. `0` means no limit.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
+    /// How late the server may run, in milliseconds, before it sheds hosts' requests:
+    /// while the runtime's measured lateness (how long a request waits for its turn)
+    /// stays above this for a tenth of a second, a share of the hosts' requests is
+    /// answered `503` with `Retry-After` at once, until it is back under. `0` sheds
+    /// nothing on delay.
+    #[serde(default = "default_max_queue_delay_ms")]
+    pub max_queue_delay_ms: u64,
     /// Store uploaded artifacts in the database instead, so every replica serves them
     /// (`artifacts_dir` is then not used). Set by `serve`, never read from settings.
     #[serde(skip)]
@@ -119,6 +126,7 @@ impl ServerConfig {
             rollout_tick_s: default_rollout_tick_s(),
             artifacts_dir: None,
             max_in_flight: default_max_in_flight(),
+            max_queue_delay_ms: default_max_queue_delay_ms(),
             artifacts_in_database: false,
             session_lifetime_s: default_session_lifetime_s(),
             heartbeat_flush_ms: default_heartbeat_flush_ms(),
@@ -137,6 +145,10 @@ fn default_rollout_tick_s() -> u64 {
 
 fn default_max_in_flight() -> usize {
     1024
+}
+
+fn default_max_queue_delay_ms() -> u64 {
+    5
 }
 
 /// A day.
@@ -197,6 +209,8 @@ pub struct AppState {
     pub(crate) dashboard: Arc<crate::dashboard::DashboardState>,
     /// Vendor token lookups, each trusted for a few seconds.
     pub(crate) principals: Arc<crate::principal::PrincipalCache>,
+    /// How late the server runs, and whether it sheds for it (see [`crate::load_shed`]).
+    pub(crate) queue_delay: Arc<crate::load_shed::QueueDelay>,
 }
 
 impl AppState {
@@ -205,6 +219,7 @@ impl AppState {
         let hot = Arc::new(HotState::default());
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let metered = Arc::new(MeteredStore::new(store, metrics.clone()));
+        let queue_delay = Arc::new(crate::load_shed::QueueDelay::new(config.max_queue_delay_ms));
         AppState {
             store: Arc::new(CachingStore::new(metered, hot.clone())),
             hot,
@@ -214,6 +229,7 @@ impl AppState {
             webhooks: Arc::default(),
             dashboard: Arc::default(),
             principals: Arc::default(),
+            queue_delay,
         }
     }
 

@@ -1,10 +1,12 @@
-//! Load shedding: past `max_in_flight` requests in flight the control plane answers
-//! `503 overloaded` with `Retry-After` at once, and serves again as soon as a slot frees.
+//! Load shedding: past `max_in_flight` requests in flight, and while it runs later than
+//! `max_queue_delay_ms` with requests queueing, the control plane answers
+//! `503 overloaded` with `Retry-After` at once, and serves again as soon as it can.
 
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -116,4 +118,174 @@ async fn past_the_limit_requests_are_shed_at_once_and_service_resumes() {
     probe_until(addr, 503).await;
     held.clear();
     probe_until(addr, 200).await;
+}
+
+/// The queueing-delay limit of [`late_control_plane`], in milliseconds.
+const DELAY_LIMIT_MS: u64 = 5;
+
+/// A control plane on a one-thread runtime of its own (as `serve` runs on one core)
+/// with a queueing-delay limit of [`DELAY_LIMIT_MS`], and a switch that makes that
+/// runtime run late: while it is on, a task blocks the thread 2 ms at a time and goes to
+/// the back of the run queue, always ready to run again, so every other task (the
+/// probe's timer, each connection) waits its turn behind it, as behind a queue of
+/// requests.
+fn late_control_plane() -> (std::net::SocketAddr, Arc<AtomicBool>) {
+    let late = Arc::new(AtomicBool::new(false));
+    let switch = late.clone();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+            let state = support::configured_state(Arc::new(store), |config| {
+                config.max_queue_delay_ms = DELAY_LIMIT_MS;
+            });
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            tokio::spawn(async move {
+                loop {
+                    if switch.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(2));
+                        requeue().await;
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+            });
+            serve(listener, state, std::future::pending())
+                .await
+                .unwrap();
+        });
+    });
+    (addr_rx.recv().unwrap(), late)
+}
+
+/// Puts the calling task at the back of its runtime's run queue, ready. (Unlike
+/// `yield_now`, which waits for the runtime to poll its I/O and timers first, so a
+/// task that only yields never keeps them waiting.)
+async fn requeue() {
+    let mut queued = false;
+    std::future::poll_fn(|cx| {
+        if queued {
+            return std::task::Poll::Ready(());
+        }
+        queued = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// A host's request: a check-in of an install the control plane does not know, so
+/// one it serves is refused (a 4xx) and one it sheds is a `503`. The status code and
+/// the whole answer.
+async fn host_request(addr: std::net::SocketAddr) -> (u16, String) {
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    conn.write_all(
+        b"POST /v1/installs/ins_unknown/checkin HTTP/1.1\r\nHost: test\r\n\
+          Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+    )
+    .await
+    .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    let code = answer.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (code, answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_server_sheds_hosts_requests_while_they_queue_and_resumes_when_on_time() {
+    let (addr, late) = late_control_plane();
+    let (code, answer) = host_request(addr).await;
+    assert!(
+        (400..500).contains(&code),
+        "an idle server serves: {answer}"
+    );
+
+    // Late, but one request at a time: no queue to shed, so each is served.
+    late.store(true, Ordering::Relaxed);
+    for _ in 0..10 {
+        let (code, answer) = host_request(addr).await;
+        assert_ne!(code, 503, "a late server shed a lone request: {answer}");
+    }
+
+    // Late, with 64 hosts asking at once: requests queue, and some are shed.
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicU64::new(0));
+    let (shed_tx, mut shed_rx) = tokio::sync::mpsc::unbounded_channel();
+    let hosts: Vec<_> = (0..64)
+        .map(|_| {
+            let (stop, served, shed_tx) = (stop.clone(), served.clone(), shed_tx.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let (code, answer) = host_request(addr).await;
+                    match code {
+                        503 => {
+                            let _ = shed_tx.send(answer);
+                        }
+                        400..=499 => {
+                            served.fetch_add(1, Ordering::Relaxed);
+                        }
+                        other => panic!("unexpected {other}: {answer}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let shed = tokio::time::timeout(Duration::from_secs(30), shed_rx.recv())
+        .await
+        .expect("nothing shed within 30 s while the server ran late with requests queueing")
+        .unwrap();
+    let lower = shed.to_ascii_lowercase();
+    assert!(
+        lower.contains(&format!("\r\nretry-after: {RETRY_AFTER_S}\r\n")),
+        "{shed}"
+    );
+    assert!(shed.contains("\"code\":\"overloaded\""), "{shed}");
+    assert!(
+        shed.contains(&format!("past its limit of {DELAY_LIMIT_MS} ms")),
+        "{shed}"
+    );
+    // Only a share is shed: hosts are still served meanwhile.
+    let served_then = served.load(Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while served.load(Ordering::Relaxed) < served_then + 64 {
+        assert!(
+            Instant::now() < deadline,
+            "no host request served while shedding"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // What is not a host's request is never shed for lateness.
+    for _ in 0..10 {
+        let (code, answer) = probe(addr).await;
+        assert_eq!(code, 200, "a health check was shed: {answer}");
+    }
+
+    // On time again: every request is served.
+    late.store(false, Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    for host in hosts {
+        host.await.unwrap();
+    }
+    // Shedding winds down within a few measurements, then every request is served.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut served_in_a_row = 0;
+    while served_in_a_row < 20 {
+        let (code, answer) = host_request(addr).await;
+        if code == 503 {
+            served_in_a_row = 0;
+            assert!(
+                Instant::now() < deadline,
+                "still shed when on time: {answer}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        } else {
+            assert!((400..500).contains(&code), "{answer}");
+            served_in_a_row += 1;
+        }
+    }
 }

@@ -34,6 +34,22 @@ pub fn state_with_key(
     store: Arc<dyn Store>,
     max_in_flight: usize,
 ) -> (AppState, ed25519_dalek::SigningKey) {
+    configured_state_with_key(store, |config| config.max_in_flight = max_in_flight)
+}
+
+/// State over `store` with the settings `configure` leaves.
+#[allow(dead_code)] // Not every test binary that shares this module uses it.
+pub fn configured_state(
+    store: Arc<dyn Store>,
+    configure: impl FnOnce(&mut ServerConfig),
+) -> AppState {
+    configured_state_with_key(store, configure).0
+}
+
+fn configured_state_with_key(
+    store: Arc<dyn Store>,
+    configure: impl FnOnce(&mut ServerConfig),
+) -> (AppState, ed25519_dalek::SigningKey) {
     let t = now();
     let key = generate_signing_key();
     let public = PublicKey::from_signing_key(&key);
@@ -75,15 +91,15 @@ pub fn state_with_key(
         roots: vec![envelope],
         root,
     };
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         assignment_lifetime_s: 3600,
         rollout_tick_s: 3600,
-        max_in_flight,
         ..ServerConfig::new(
             "127.0.0.1:5000",
             true,
             hex::encode(Sha256::digest(OPERATOR_TOKEN.as_bytes())),
         )
     };
+    configure(&mut config);
     (AppState::new(store, keys, config), key)
 }
