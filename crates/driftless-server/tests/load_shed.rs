@@ -70,6 +70,18 @@ async fn probe(addr: std::net::SocketAddr) -> (u16, String) {
     (code, answer)
 }
 
+/// Asserts that `answer` (a whole HTTP answer) is the shedding `503`: `Retry-After`,
+/// the `overloaded` code, and a message naming the limit as `limit` says.
+fn assert_overloaded(answer: &str, limit: &str) {
+    let lower = answer.to_ascii_lowercase();
+    assert!(
+        lower.contains(&format!("\r\nretry-after: {RETRY_AFTER_S}\r\n")),
+        "{answer}"
+    );
+    assert!(answer.contains("\"code\":\"overloaded\""), "{answer}");
+    assert!(answer.contains(limit), "{answer}");
+}
+
 /// Probes until the answer is `code`, for at most 10 s; returns the last answer.
 async fn probe_until(addr: std::net::SocketAddr, code: u16) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -97,16 +109,7 @@ async fn past_the_limit_requests_are_shed_at_once_and_service_resumes() {
     }
     // The held requests never finish, so this answer did not wait for a slot.
     let shed = probe_until(addr, 503).await;
-    let lower = shed.to_ascii_lowercase();
-    assert!(
-        lower.contains(&format!("\r\nretry-after: {RETRY_AFTER_S}\r\n")),
-        "{shed}"
-    );
-    assert!(shed.contains("\"code\":\"overloaded\""), "{shed}");
-    assert!(
-        shed.contains(&format!("limit of {LIMIT} requests")),
-        "{shed}"
-    );
+    assert_overloaded(&shed, &format!("limit of {LIMIT} requests"));
 
     // One held request gives up: its slot serves the next request.
     drop(held.pop());
@@ -239,16 +242,7 @@ async fn a_late_server_sheds_hosts_requests_while_they_queue_and_resumes_when_on
         .await
         .expect("nothing shed within 30 s while the server ran late with requests queueing")
         .unwrap();
-    let lower = shed.to_ascii_lowercase();
-    assert!(
-        lower.contains(&format!("\r\nretry-after: {RETRY_AFTER_S}\r\n")),
-        "{shed}"
-    );
-    assert!(shed.contains("\"code\":\"overloaded\""), "{shed}");
-    assert!(
-        shed.contains(&format!("past its limit of {DELAY_LIMIT_MS} ms")),
-        "{shed}"
-    );
+    assert_overloaded(&shed, &format!("past its limit of {DELAY_LIMIT_MS} ms"));
     // Only a share is shed: hosts are still served meanwhile.
     let served_then = served.load(Ordering::Relaxed);
     let deadline = Instant::now() + Duration::from_secs(30);
