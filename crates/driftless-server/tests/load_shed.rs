@@ -60,10 +60,18 @@ async fn hold(addr: std::net::SocketAddr) -> TcpStream {
 /// One `GET /healthz` on a fresh connection: the status line's code, the headers and
 /// the body, as text.
 async fn probe(addr: std::net::SocketAddr) -> (u16, String) {
+    exchange(
+        addr,
+        b"GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+    )
+    .await
+}
+
+/// Sends `request` on a fresh connection; the answer's status code and the whole
+/// answer, as text.
+async fn exchange(addr: std::net::SocketAddr, request: &[u8]) -> (u16, String) {
     let mut conn = TcpStream::connect(addr).await.unwrap();
-    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    conn.write_all(request).await.unwrap();
     let mut answer = String::new();
     conn.read_to_string(&mut answer).await.unwrap();
     let code = answer.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -186,17 +194,12 @@ async fn requeue() {
 /// one it serves is refused (a 4xx) and one it sheds is a `503`. The status code and
 /// the whole answer.
 async fn host_request(addr: std::net::SocketAddr) -> (u16, String) {
-    let mut conn = TcpStream::connect(addr).await.unwrap();
-    conn.write_all(
+    exchange(
+        addr,
         b"POST /v1/installs/ins_unknown/checkin HTTP/1.1\r\nHost: test\r\n\
           Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
     )
     .await
-    .unwrap();
-    let mut answer = String::new();
-    conn.read_to_string(&mut answer).await.unwrap();
-    let code = answer.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (code, answer)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
