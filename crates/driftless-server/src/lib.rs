@@ -42,7 +42,7 @@ mod webhooks;
 
 pub use access::{Access, Need, RouteRule};
 pub use error::ApiError;
-pub use load_shed::{RETRY_AFTER_S, SUSTAINED as SHED_AFTER_LATE_FOR};
+pub use load_shed::RETRY_AFTER_S;
 pub use metrics::Metrics;
 pub use metrics_fleet::spawn as spawn_metrics_aggregate;
 pub use principal::{Role, CACHE_TTL as PRINCIPAL_CACHE_TTL};
@@ -63,9 +63,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const MAX_BODY_BYTES: usize = 4 << 20;
 
 /// The control plane's routes over `state`, shedding load past
-/// `state.config.max_in_flight` requests in flight and while the server runs later than
-/// `state.config.max_queue_delay_ms` (measured by [`serve`]'s probe; see
-/// [`load_shed`]); every request,
+/// `state.config.max_in_flight` requests in flight, and hosts' requests while the
+/// server runs later than `state.config.max_queue_delay_ms` (measured by [`serve`]'s
+/// probe; see [`load_shed`]); every request,
 /// a shed one too, is logged with its request id and trace and counted and timed (see
 /// [`request_context`] and [`metrics`]).
 pub fn router(state: AppState) -> Router {
@@ -92,8 +92,7 @@ pub async fn serve(
     let aggregate = metrics_fleet::spawn(state.clone());
     let webhook_sender = webhooks::delivery::spawn(state.clone());
     let spike_check = webhooks::spike::spawn(state.clone());
-    let delay_probe =
-        load_shed::spawn_probe(state.queue_delay.clone(), state.metrics.queue_delay.clone());
+    let delay_probe = load_shed::spawn_probe(state.queue_delay.clone());
     let result = axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await;

@@ -68,11 +68,11 @@ const TIMER_GRANULARITY: Duration = Duration::from_millis(1);
 
 /// How long the lateness must stay above the limit before requests are shed: a burst
 /// shorter than this is absorbed by the queue, as it should be.
-pub const SUSTAINED: Duration = Duration::from_millis(100);
+const SUSTAINED: Duration = Duration::from_millis(100);
 
 /// Requests that must arrive during one measurement for its lateness to count as a
 /// queue's.
-pub const MIN_ARRIVALS: u64 = 16;
+const MIN_ARRIVALS: u64 = 16;
 
 /// After shedding stopped, lateness above the limit again within this long sheds at
 /// once: the overload it answered is most likely still there (CoDel's memory).
@@ -95,20 +95,21 @@ pub(crate) struct QueueDelay {
     /// does, so an idle server is not woken 200 times a second.
     arrivals: AtomicU64,
     wake: Notify,
-    /// The lateness the probe measured last, in microseconds.
-    last_us: AtomicU64,
+    /// The lateness the probe measured last (0 while idle), as `/metrics` serves it.
+    last: Gauge<f64, AtomicU64>,
 }
 
 impl QueueDelay {
-    /// A budget of `limit_ms` milliseconds of lateness; 0 sheds nothing on delay.
-    pub(crate) fn new(limit_ms: u64) -> Self {
+    /// A budget of `limit_ms` milliseconds of lateness; 0 sheds nothing on delay. The
+    /// probe's measurements go to `gauge`.
+    pub(crate) fn new(limit_ms: u64, gauge: Gauge<f64, AtomicU64>) -> Self {
         QueueDelay {
             limit: Duration::from_millis(limit_ms),
             shed_one_in: AtomicU64::new(0),
             host_requests: AtomicU64::new(0),
             arrivals: AtomicU64::new(0),
             wake: Notify::new(),
-            last_us: AtomicU64::new(0),
+            last: gauge,
         }
     }
 
@@ -135,7 +136,7 @@ impl QueueDelay {
             return None;
         }
         Some(Shed::Late {
-            late: Duration::from_micros(self.last_us.load(Ordering::Relaxed)),
+            late: Duration::from_secs_f64(self.last.get().max(0.0)),
             limit_ms: self.limit.as_millis(),
         })
     }
@@ -144,10 +145,7 @@ impl QueueDelay {
 /// Measures the runtime's lateness for `queue` until aborted; nothing when its limit is 0.
 /// Runs on the runtime it measures: its timer fires only when the tasks queued ahead
 /// of it have had their turn.
-pub(crate) fn spawn_probe(
-    queue: Arc<QueueDelay>,
-    gauge: Gauge<f64, AtomicU64>,
-) -> Option<tokio::task::JoinHandle<()>> {
+pub(crate) fn spawn_probe(queue: Arc<QueueDelay>) -> Option<tokio::task::JoinHandle<()>> {
     if queue.limit.is_zero() {
         return None;
     }
@@ -169,9 +167,7 @@ pub(crate) fn spawn_probe(
                     .saturating_duration_since(due)
                     .saturating_sub(TIMER_GRANULARITY);
             let arrived = queue.arrivals.swap(0, Ordering::Relaxed);
-            let micros = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
-            queue.last_us.store(micros, Ordering::Relaxed);
-            gauge.set(late.as_secs_f64());
+            queue.last.set(late.as_secs_f64());
             let one_in = rule.observe(late, arrived, now);
             let before = queue.shed_one_in.swap(one_in, Ordering::Relaxed);
             if (before == 0) != (one_in == 0) {
@@ -189,8 +185,7 @@ pub(crate) fn spawn_probe(
             if arrived == 0 {
                 // No request since the last look: nothing queued, nothing to measure
                 // until one arrives.
-                queue.last_us.store(0, Ordering::Relaxed);
-                gauge.set(0.0);
+                queue.last.set(0.0);
                 queue.wake.notified().await;
             }
         }
@@ -380,7 +375,7 @@ mod tests {
 
     #[test]
     fn one_host_request_in_the_share_is_shed() {
-        let queue = QueueDelay::new(10);
+        let queue = QueueDelay::new(10, Gauge::default());
         assert!((0..100).all(|_| queue.sheds().is_none()), "not shedding");
         queue.shed_one_in.store(4, Ordering::Relaxed);
         let shed = (0..100).filter(|_| queue.sheds().is_some()).count();
@@ -389,7 +384,7 @@ mod tests {
 
     #[test]
     fn a_zero_limit_counts_no_arrivals() {
-        let queue = QueueDelay::new(0);
+        let queue = QueueDelay::new(0, Gauge::default());
         queue.arrived();
         assert_eq!(queue.arrivals.load(Ordering::Relaxed), 0);
     }

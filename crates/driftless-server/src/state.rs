@@ -219,7 +219,10 @@ impl AppState {
         let hot = Arc::new(HotState::default());
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let metered = Arc::new(MeteredStore::new(store, metrics.clone()));
-        let queue_delay = Arc::new(crate::load_shed::QueueDelay::new(config.max_queue_delay_ms));
+        let queue_delay = Arc::new(crate::load_shed::QueueDelay::new(
+            config.max_queue_delay_ms,
+            metrics.queue_delay.clone(),
+        ));
         AppState {
             store: Arc::new(CachingStore::new(metered, hot.clone())),
             hot,
