@@ -15,9 +15,9 @@
 //! check-in sessions, say) the other loads are kept, instead of every install read
 //! while any change landed missing again.
 //!
-//! Memory: an install entry costs about 860 bytes of resident memory (its id, key,
+//! Memory: an install entry costs about 910 bytes of resident memory (its id, key,
 //! assignment head with its compact envelope, session, the map's slot, the allocator's
-//! rounding; the test below weighs 200k of them), so 1M installs take about 860 MB;
+//! rounding; the test below weighs 200k of them), so 1M installs take about 910 MB;
 //! the number of entries
 //! is capped ([`MAX_INSTALL_ENTRIES`]), past which arbitrary entries are dropped to
 //! make room.
@@ -30,13 +30,14 @@ use std::time::{Duration, Instant};
 
 use driftless_store::LicenseStanding;
 use driftless_store::{
-    assignment_codec, Change, ChangeKind, CheckinView, ReleaseRef, Rollout, Store, StoreResult,
-    StoredAssignment, StoredSession,
+    assignment_codec, Change, ChangeKind, CheckinReport, CheckinView, ReleaseRef, Rollout, Store,
+    StoreResult, StoredAssignment, StoredSession,
 };
 use driftless_wire::entitlements::Entitlements;
 use driftless_wire::release::{Assignment, ReleaseDocument};
 use driftless_wire::session::SessionKey;
 use driftless_wire::{Envelope, ASSIGNMENT_PAYLOAD_TYPE};
+use sha2::{Digest as _, Sha256};
 
 /// How long an entry is trusted without the feed saying anything about it.
 pub const ENTRY_TTL: Duration = Duration::from_secs(60);
@@ -178,15 +179,54 @@ impl From<&StoredSession> for CachedSession {
     }
 }
 
+/// SHA-256 (first 16 bytes) of everything `report` says but its time: two reports with
+/// the same digest differ only in when they were made.
+pub fn report_digest(report: &CheckinReport) -> [u8; 16] {
+    let mut hash = Sha256::new();
+    let mut text = |field: Option<&str>| match field {
+        None => hash.update([0]),
+        Some(t) => {
+            hash.update([1]);
+            hash.update((t.len() as u64).to_le_bytes());
+            hash.update(t.as_bytes());
+        }
+    };
+    text(Some(&report.status));
+    text(report.version.as_deref());
+    text(Some(&report.cli_version));
+    text(report.target_version.as_deref());
+    text(report.reason.as_deref());
+    text(report.policy.as_deref());
+    text(report.waiting.as_deref());
+    for number in [report.release_counter, report.free_disk_bytes] {
+        match number {
+            None => hash.update([0]),
+            Some(n) => {
+                hash.update([1]);
+                hash.update(n.to_le_bytes());
+            }
+        }
+    }
+    let digest = hash.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
 /// What changes with each accepted request of an install.
 #[derive(Default)]
 pub struct Live {
-    /// The newest request time accepted from the install, as far as this process knows
-    /// (0: nothing known, the database decides).
+    /// The newest request time accepted from the install, as far as this process knows:
+    /// the database's when the entry was loaded, this process's queued heartbeats, and
+    /// what it accepted since (0: none anywhere).
     pub newest_request_ms: i64,
-    /// SHA-256 (first 16 bytes) of the last report body recorded; `None` until this
-    /// process recorded one, so the first check-in it sees is always written.
+    /// SHA-256 (first 16 bytes) of the last body whose report is [`Live::recorded`];
+    /// `None` until this process saw one.
     pub last_body: Option<[u8; 16]>,
+    /// The [`report_digest`] of the report the database holds for the install, as far
+    /// as this process knows; `None` if it never checked in. A check-in whose report is
+    /// this one changes nothing but the last-seen time, whoever recorded it.
+    pub recorded: Option<[u8; 16]>,
     /// The version the install last reported running.
     pub running_version: Option<Box<str>>,
     /// Its session, as read with the install's view (every entry is made from one),
@@ -405,22 +445,24 @@ impl CheckinCache {
     ) -> Arc<InstallEntry> {
         let id = view.install.id.as_str();
         let old = self.shard(id).get(id).cloned();
-        let live = match &old {
+        let recorded = view.last_report.as_ref().map(report_digest);
+        let (known_ms, last_body) = match &old {
             Some(old) => {
                 let old = old.live();
-                Live {
-                    newest_request_ms: old.newest_request_ms.max(newest_pending_ms),
-                    last_body: old.last_body,
-                    running_version: view.running_version.as_deref().map(Into::into),
-                    session: view.session.as_ref().map(CachedSession::from),
-                }
+                // The body is known to carry the recorded report only while the
+                // database still holds the one it carried (another replica may have
+                // recorded another since).
+                let body = old.last_body.filter(|_| old.recorded == recorded);
+                (old.newest_request_ms, body)
             }
-            None => Live {
-                newest_request_ms: newest_pending_ms,
-                running_version: view.running_version.as_deref().map(Into::into),
-                session: view.session.as_ref().map(CachedSession::from),
-                ..Live::default()
-            },
+            None => (0, None),
+        };
+        let live = Live {
+            newest_request_ms: known_ms.max(newest_pending_ms).max(view.newest_request_ms),
+            last_body,
+            recorded,
+            running_version: view.running_version().map(Into::into),
+            session: view.session.as_ref().map(CachedSession::from),
         };
         let names = Names {
             id: id.into(),
@@ -642,8 +684,78 @@ mod tests {
             channel_release: None,
             rollout: None,
             assignment: Some(assignment),
-            running_version: Some("1.0.0".into()),
+            last_report: Some(CheckinReport {
+                at: 1,
+                status: "converged".into(),
+                version: Some("1.0.0".into()),
+                release_counter: Some(1),
+                cli_version: "0.1.0".into(),
+                free_disk_bytes: Some(1 << 30),
+                target_version: None,
+                reason: None,
+                policy: None,
+                waiting: None,
+            }),
+            newest_request_ms: 1_000,
             session: None,
+        }
+    }
+
+    #[test]
+    fn a_report_digest_leaves_out_the_time_and_nothing_else() {
+        let report = view(1).last_report.unwrap();
+        let digest = report_digest(&report);
+        let later = CheckinReport {
+            at: report.at + 300,
+            ..report.clone()
+        };
+        assert_eq!(report_digest(&later), digest);
+        let changed: Vec<CheckinReport> = vec![
+            CheckinReport {
+                status: "failed".into(),
+                ..report.clone()
+            },
+            CheckinReport {
+                version: None,
+                ..report.clone()
+            },
+            CheckinReport {
+                release_counter: Some(2),
+                ..report.clone()
+            },
+            CheckinReport {
+                cli_version: "0.2.0".into(),
+                ..report.clone()
+            },
+            CheckinReport {
+                free_disk_bytes: None,
+                ..report.clone()
+            },
+            CheckinReport {
+                target_version: Some("1.0.0".into()),
+                ..report.clone()
+            },
+            CheckinReport {
+                reason: Some("{}".into()),
+                ..report.clone()
+            },
+            CheckinReport {
+                policy: Some("auto".into()),
+                ..report.clone()
+            },
+            CheckinReport {
+                waiting: Some("{}".into()),
+                ..report.clone()
+            },
+            // The same text in another field.
+            CheckinReport {
+                target_version: Some("1.0.0".into()),
+                version: None,
+                ..report.clone()
+            },
+        ];
+        for other in changed {
+            assert_ne!(report_digest(&other), digest, "{other:?}");
         }
     }
 

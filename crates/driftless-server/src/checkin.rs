@@ -19,7 +19,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::auth::{self, SignedRequest};
-use crate::cache::{AssignmentHead, ChannelEntry, InstallEntry, LicenseGate, ReleaseDocs};
+use crate::cache::{
+    report_digest, AssignmentHead, ChannelEntry, InstallEntry, LicenseGate, ReleaseDocs,
+};
 use crate::error::ApiError;
 use crate::license_terms;
 use crate::rollout::{desired_on, ChannelView};
@@ -32,10 +34,12 @@ use crate::state::AppState;
 /// nothing from the database and writes nothing before answering (`304`, or `200` with
 /// its assignment and a fresh registry token when it does not send the assignment's
 /// ETag): install and channel come from the cache, the replay rule is checked against
-/// the newest request time this process accepted, and the heartbeat is queued for the
-/// next batch write. A check-in that changes what the install reported is written
-/// (after the database's own replay check) before the answer; one that needs a new
-/// assignment reads the install afresh.
+/// the newest request time accepted (by this process, or by the database when the
+/// install was loaded), and the heartbeat is queued for the next batch write. A cache
+/// miss adds one read, no write: the loaded entry knows the report the database holds.
+/// A check-in that changes what the install reported is written (after the database's
+/// own replay check) before the answer; one that needs a new assignment reads the
+/// install afresh.
 pub async fn handle(
     state: &AppState,
     id: &str,
@@ -85,8 +89,25 @@ pub async fn handle(
     // A body that is refused moves nothing, not even the replay clock.
     let req: CheckinRequest = parse_json(body, "check-in")?;
     crate::report_limits::check(&req)?;
-    accept_fresh(state, &entry, signed_at_ms).await?;
     let report = report_of(&req, now);
+    if adopt(&entry, &report, body_hash) {
+        // The report the database holds, in a body this process had not seen (the
+        // first check-in since the entry was loaded, say): a heartbeat after all.
+        if let Some(answer) = unchanged(
+            state,
+            &entry,
+            &channel,
+            headers,
+            body_hash,
+            signed_at_ms,
+            now,
+        )
+        .await?
+        {
+            return Ok(answer);
+        }
+    }
+    accept_fresh(state, &entry, signed_at_ms).await?;
     if let Some(tag) = converged_tag(
         state,
         &entry,
@@ -96,7 +117,7 @@ pub async fn handle(
         now,
     ) {
         state.store.record_checkin(id, &report, None).await?;
-        remember(&entry, body_hash, req.version.as_deref());
+        remember(&entry, body_hash, &report);
         return Ok(not_modified(state, &tag));
     }
     let stamp = hot.cache.stamp(id);
@@ -109,11 +130,11 @@ pub async fn handle(
     if let Some(issued) = answer.issued {
         view.assignment = Some(issued);
     }
-    view.running_version = req.version.clone();
+    view.last_report = Some(report.clone());
     let fresh = hot
         .cache
         .keep_view(&view, stamp, hot.heartbeats.newest_ms(id));
-    remember(&fresh, body_hash, req.version.as_deref());
+    remember(&fresh, body_hash, &report);
     Ok(answer.response)
 }
 
@@ -257,12 +278,25 @@ fn refuse_by_license(gate: &LicenseGate, channel: &str, now: i64) -> Result<(), 
 }
 
 /// Notes that install `entry` reported `body` (running `version`), recorded.
-fn remember(entry: &InstallEntry, body_hash: [u8; 16], version: Option<&str>) {
+fn remember(entry: &InstallEntry, body_hash: [u8; 16], report: &CheckinReport) {
     let mut live = entry.live();
     live.last_body = Some(body_hash);
+    live.recorded = Some(report_digest(report));
+    let version = report.version.as_deref();
     if live.running_version.as_deref() != version {
         live.running_version = version.map(Into::into);
     }
+}
+
+/// Takes `body` as one that carries the report the database holds, when `report` (read
+/// from it) is that one; returns whether it did.
+fn adopt(entry: &InstallEntry, report: &CheckinReport, body_hash: [u8; 16]) -> bool {
+    let mut live = entry.live();
+    if live.recorded != Some(report_digest(report)) {
+        return false;
+    }
+    live.last_body = Some(body_hash);
+    true
 }
 
 fn body_hash(body: &[u8]) -> [u8; 16] {

@@ -74,7 +74,7 @@ pub async fn assigned_release(
     view: &CheckinView,
 ) -> Result<Option<ReleaseDocument>, ApiError> {
     let Some(version) =
-        crate::rollout::desired(view, view.running_version.as_deref()).map(|d| d.release.version)
+        crate::rollout::desired(view, view.running_version()).map(|d| d.release.version)
     else {
         return Ok(None);
     };

@@ -583,6 +583,61 @@ async fn a_heartbeat_replayed_after_its_install_was_reloaded_is_still_refused() 
     .expect_error(StatusCode::UNAUTHORIZED, "replayed_request");
 }
 
+/// A control plane that has not seen an install yet (restarted, or another replica, or
+/// past its cache entry's lifetime: at a check-in interval of minutes, every check-in)
+/// takes an unchanged report as a heartbeat, not a write, and still refuses a replay of
+/// what was accepted before it loaded the install.
+#[tokio::test]
+async fn a_converged_host_is_a_heartbeat_to_a_control_plane_that_never_saw_it() {
+    let trust = Trust::new();
+    let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+    let before = trust.state(store.clone(), 86_400);
+    let license = seed(&before, &trust).await;
+    let mut host = register(&before, &license).await;
+    host.open_session(&before).await;
+    let tag = host.converge(&before).await;
+    let old = request_ms();
+    let beat = host.mac_checkin(old, "converged", Some("1.0.0"), Some(&tag));
+    assert_eq!(send(&before, beat).await.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(before.flush_heartbeats().await.unwrap(), 1);
+
+    let after = trust.state(store, 86_400);
+    // The first request it sees: a replay of one accepted before.
+    send(
+        &after,
+        host.mac_checkin(old, "converged", Some("1.0.0"), Some(&tag)),
+    )
+    .await
+    .expect_error(StatusCode::UNAUTHORIZED, "replayed_request");
+    assert_eq!(after.pending_heartbeats(), 0);
+
+    // The same report, newer: answered, and queued for the batch, not written.
+    let t = request_ms();
+    let beat = send(
+        &after,
+        host.mac_checkin(t, "converged", Some("1.0.0"), Some(&tag)),
+    )
+    .await;
+    assert_eq!(beat.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(after.pending_heartbeats(), 1, "a heartbeat, not a write");
+    send(
+        &after,
+        host.mac_checkin(t, "converged", Some("1.0.0"), Some(&tag)),
+    )
+    .await
+    .expect_error(StatusCode::UNAUTHORIZED, "replayed_request");
+
+    // A changed report is still written before its answer.
+    let change = send(
+        &after,
+        host.mac_checkin(request_ms(), "applying", Some("1.0.0"), Some(&tag)),
+    )
+    .await;
+    assert_eq!(change.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(stored_report(&after, &host.id).await.1, "applying");
+    assert_eq!(after.pending_heartbeats(), 1, "only the earlier heartbeat");
+}
+
 #[tokio::test]
 async fn a_revoked_install_with_a_live_session_is_refused_at_once() {
     let (_trust, state, license) = single().await;

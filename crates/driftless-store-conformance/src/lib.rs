@@ -80,7 +80,7 @@ macro_rules! conformance_tests {
             an_abort_racing_a_wave_tick_leaves_the_channel_on_the_previous_release,
             a_rollout_update_that_cannot_switch_its_channel_saves_nothing,
             concurrent_rollout_updates_from_one_read_save_exactly_one,
-            checkin_view_carries_the_running_version,
+            checkin_view_carries_the_last_report_and_the_newest_request,
             a_signed_request_is_accepted_only_when_newer,
             concurrent_requests_signed_at_the_same_time_accept_one,
             a_signed_request_of_an_unknown_install_is_missing,
@@ -1514,18 +1514,42 @@ pub async fn concurrent_rollout_updates_from_one_read_save_exactly_one<S: Store>
     assert_eq!(store.list_audit(10).await.unwrap().len(), 1);
 }
 
-/// The check-in view carries the version the install last reported running.
-pub async fn checkin_view_carries_the_running_version<S: Store>(store: Arc<S>) {
+/// The check-in view carries the install's last report, as recorded, and the newest
+/// request time accepted from it, whether by a signed request or a heartbeat batch: what
+/// a control plane that has not seen the install yet needs to tell a heartbeat from a
+/// change, and a replay from a new request.
+pub async fn checkin_view_carries_the_last_report_and_the_newest_request<S: Store>(store: Arc<S>) {
     let license = seed_license(&*store, "acme").await;
     seed_install(&*store, &license, "i-1").await;
     let view = store.checkin_view("i-1").await.unwrap().unwrap();
-    assert_eq!(view.running_version, None, "never checked in");
+    assert_eq!(view.last_report, None, "never checked in");
+    assert_eq!(view.running_version(), None);
+    assert_eq!(view.newest_request_ms, 0);
+    let mut recorded = report(NOW, Some("2.0.0"));
+    recorded.target_version = Some("2.1.0".into());
+    recorded.reason = Some(r#"{"code":"pull_failed","detail":"timeout"}"#.into());
+    recorded.policy = Some("window sat 02:00-04:00".into());
+    recorded.waiting = Some(r#"{"version":"2.1.0"}"#.into());
+    store.record_checkin("i-1", &recorded, None).await.unwrap();
+    assert!(store
+        .accept_signed_request("i-1", NOW * 1000 + 5)
+        .await
+        .unwrap());
+    let view = store.checkin_view("i-1").await.unwrap().unwrap();
+    assert_eq!(view.last_report.as_ref(), Some(&recorded));
+    assert_eq!(view.running_version(), Some("2.0.0"));
+    assert_eq!(view.newest_request_ms, NOW * 1000 + 5);
     store
-        .record_checkin("i-1", &report(NOW, Some("2.0.0")), None)
+        .record_heartbeats(&[Heartbeat {
+            install_id: "i-1".into(),
+            at: NOW + 60,
+            signed_at_ms: NOW * 1000 + 60_000,
+        }])
         .await
         .unwrap();
     let view = store.checkin_view("i-1").await.unwrap().unwrap();
-    assert_eq!(view.running_version.as_deref(), Some("2.0.0"));
+    assert_eq!(view.newest_request_ms, NOW * 1000 + 60_000);
+    assert_eq!(view.last_report.map(|r| r.at), Some(NOW + 60));
 }
 
 /// A signed request is accepted once, and afterwards only a newer one: per install,
@@ -1682,7 +1706,7 @@ pub async fn imported_installs_are_what_registration_and_a_checkin_leave<S: Stor
         );
         let view = store.checkin_view(id).await.unwrap().unwrap();
         assert_eq!(view.assignment, item.assignment, "{id}");
-        assert_eq!(view.running_version.as_deref(), Some("1.0.0"), "{id}");
+        assert_eq!(view.running_version(), Some("1.0.0"), "{id}");
         assert!(
             !store
                 .accept_signed_request(id, NOW * 1000 + 7)

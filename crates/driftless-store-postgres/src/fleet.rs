@@ -325,7 +325,9 @@ struct CheckinRow {
     rollout_release_state: Option<String>,
     #[sqlx(flatten)]
     assignment: AssignmentColumns,
-    report_version: Option<String>,
+    #[sqlx(flatten)]
+    report: ReportColumns,
+    newest_request_ms: Option<i64>,
     session_id: Option<String>,
     session_key: Option<Vec<u8>>,
     session_expires_at: Option<i64>,
@@ -344,7 +346,7 @@ fn checkin_sql() -> String {
                 rr.version AS rollout_release_version,
                 rr.release_counter AS rollout_release_counter,
                 rr.digest AS rollout_release_digest, rr.state AS rollout_release_state,
-                {ASSIGNMENT_COLUMNS}, i.report_version,
+                {ASSIGNMENT_COLUMNS}, {REPORT_COLUMNS}, i.newest_request_ms,
                 i.session_id, i.session_key, i.session_expires_at
          FROM installs i
          JOIN licenses l ON l.id = i.license_id
@@ -409,7 +411,8 @@ pub(crate) async fn checkin_view(
         license_revoked: row.license_revoked,
         channel_release,
         rollout,
-        running_version: row.report_version,
+        last_report: row.report.into_report(install_id)?,
+        newest_request_ms: row.newest_request_ms.unwrap_or(0),
         session,
     }))
 }

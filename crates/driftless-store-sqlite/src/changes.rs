@@ -57,7 +57,7 @@ const RECORD_HEARTBEATS: &str = "UPDATE installs SET
      WHERE installs.id = b.id";
 
 /// Heartbeats per statement, each statement its own transaction. The batch connection
-/// runs at nice 19 (see [`crate::batch_connection`]): on a saturated core it gets a
+/// runs at nice 19 (see [`crate::low_priority`]): on a saturated core it gets a
 /// sliver of it, and holds SQLite's write lock for as long as its statement takes, so
 /// a request that must write waits that long. At about 30 µs of CPU per row on a
 /// million-install file, 256 rows hold the lock for under 10 ms of CPU, well under a

@@ -6,13 +6,13 @@
 
 mod audit;
 mod audited;
-mod batch_connection;
 mod catalog;
 mod changes;
 mod error;
 mod fleet;
 mod import;
 mod licensing;
+mod low_priority;
 mod pages;
 mod policies;
 mod principals;
@@ -32,7 +32,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use batch_connection::BatchConnection;
 use driftless_store::LicenseTerms;
 use driftless_store::{ApiToken, Applied, AuditedChange, User};
 use driftless_store::{
@@ -45,6 +44,7 @@ use driftless_store::{
     AuditPage, FleetSummary, InstallCursor, InstallFilter, InstallPage, StaleCount,
 };
 use driftless_store::{DeliveryAttempt, NewWebhook, Webhook, WebhookDelivery, WebhookEvent};
+use low_priority::LowPriority;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
@@ -59,8 +59,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// Where heartbeat batches are written (see [`batch_connection`]).
-    batches: std::sync::Arc<batch_connection::BatchConnection>,
+    /// Where heartbeat batches are written (see [`low_priority`]).
+    batches: std::sync::Arc<LowPriority>,
+    /// Where the whole fleet is scanned for its summary and stale count (see
+    /// [`low_priority`]).
+    scans: std::sync::Arc<LowPriority>,
 }
 
 impl SqliteStore {
@@ -103,14 +106,19 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(format!("cannot migrate database `{url}`: {e}")))?;
-        let batches = if is_in_memory(url) {
-            BatchConnection::Shared(pool.clone())
-        } else {
-            BatchConnection::open(options).await?
+        let low_priority = async |name| {
+            if is_in_memory(url) {
+                Ok::<_, StoreError>(LowPriority::Shared(pool.clone()))
+            } else {
+                LowPriority::open(options.clone(), name).await
+            }
         };
+        let batches = std::sync::Arc::new(low_priority("heartbeat batch").await?);
+        let scans = std::sync::Arc::new(low_priority("fleet scan").await?);
         Ok(Self {
             pool,
-            batches: std::sync::Arc::new(batches),
+            batches,
+            scans,
         })
     }
 }
@@ -374,10 +382,14 @@ impl Store for SqliteStore {
         pages::list_installs_page(&self.pool, filter, after, limit).await
     }
     async fn fleet_summary(&self, app: Option<&str>) -> StoreResult<FleetSummary> {
-        pages::fleet_summary(&self.pool, app).await
+        self.scans
+            .with(async |conn| pages::fleet_summary(conn, app).await)
+            .await
     }
     async fn stale_installs(&self, seen_before: i64) -> StoreResult<Vec<StaleCount>> {
-        pages::stale_installs(&self.pool, seen_before).await
+        self.scans
+            .with(async |conn| pages::stale_installs(conn, seen_before).await)
+            .await
     }
     async fn list_audit_page(&self, before: Option<u64>, limit: u32) -> StoreResult<AuditPage> {
         pages::list_audit_page(&self.pool, before, limit).await

@@ -8,7 +8,7 @@ use driftless_store::{
 };
 use std::collections::BTreeMap;
 
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::audit::AuditRow;
 use crate::error::{backend, from_db, to_db};
@@ -128,7 +128,7 @@ struct CountRow {
 type CountKey = (String, String, Option<String>, String, Option<String>);
 
 pub(crate) async fn fleet_summary(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     app: Option<&str>,
 ) -> StoreResult<FleetSummary> {
     let sql = fleet_summary_sql(app.is_some());
@@ -136,7 +136,7 @@ pub(crate) async fn fleet_summary(
     if let Some(app) = app {
         query = query.bind(app);
     }
-    let rows = query.fetch_all(pool).await.map_err(backend)?;
+    let rows = query.fetch_all(conn).await.map_err(backend)?;
     let mut counts: BTreeMap<CountKey, u64> = BTreeMap::new();
     for row in rows {
         let installs = from_db(row.installs, "install count")?;
@@ -214,7 +214,7 @@ pub(crate) async fn list_audit_page(
 
 /// Installs seen once and not since `seen_before`, counted per app and channel. It
 /// reads every install: the metrics aggregate runs it now and then, off the request
-/// path.
+/// path, on the low-priority scan connection.
 const STALE_INSTALLS: &str = "SELECT app, channel, COUNT(*) AS installs
      FROM installs
      WHERE report_at < ?1 AND revoked = 0 AND uninstalled_at IS NULL
@@ -222,12 +222,12 @@ const STALE_INSTALLS: &str = "SELECT app, channel, COUNT(*) AS installs
      ORDER BY app, channel";
 
 pub(crate) async fn stale_installs(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     seen_before: i64,
 ) -> StoreResult<Vec<StaleCount>> {
     let rows: Vec<(String, String, i64)> = sqlx::query_as(STALE_INSTALLS)
         .bind(seen_before)
-        .fetch_all(pool)
+        .fetch_all(conn)
         .await
         .map_err(backend)?;
     rows.into_iter()

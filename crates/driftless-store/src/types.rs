@@ -426,12 +426,24 @@ pub struct CheckinView {
     pub rollout: Option<(Rollout, ReleaseRef)>,
     /// The assignment it was last given.
     pub assignment: Option<StoredAssignment>,
-    /// The version it last reported running.
-    pub running_version: Option<String>,
+    /// Its last report, as recorded; `None` if it never checked in.
+    #[serde(default)]
+    pub last_report: Option<CheckinReport>,
+    /// The newest request time (Unix milliseconds) the database accepted from it; 0
+    /// if none. A heartbeat's is written by the next batch, not before its answer.
+    #[serde(default)]
+    pub newest_request_ms: i64,
     /// Its check-in session, read with the rest so a reloaded entry needs no second
     /// query. Never serialized: it holds the session key.
     #[serde(skip)]
     pub session: Option<StoredSession>,
+}
+
+impl CheckinView {
+    /// The version it last reported running.
+    pub fn running_version(&self) -> Option<&str> {
+        self.last_report.as_ref()?.version.as_deref()
+    }
 }
 
 /// What an install said at a check-in.
