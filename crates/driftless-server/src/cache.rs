@@ -6,7 +6,8 @@
 //!   mutation (it reads the change feed the mutation's own transaction wrote);
 //! * within [`crate::change_feed::POLL_INTERVAL`] on every other replica, which polls the
 //!   same feed;
-//! * after [`ENTRY_TTL`] in any case, a safety net should the feed ever be missed.
+//! * after the entry's lifetime (`cache_entry_ttl_s`, 60 s) in any case, a safety net
+//!   should the feed ever be missed.
 //!
 //! A load that races an invalidation is used for its own request but not kept (see
 //! [`CheckinCache::stamp`]), so a stale read never outlives the change that made it
@@ -39,8 +40,9 @@ use driftless_wire::session::SessionKey;
 use driftless_wire::{Envelope, ASSIGNMENT_PAYLOAD_TYPE};
 use sha2::{Digest as _, Sha256};
 
-/// How long an entry is trusted without the feed saying anything about it.
-pub const ENTRY_TTL: Duration = Duration::from_secs(60);
+/// How long an entry is trusted without the feed saying anything about it, unless the
+/// settings say otherwise (`cache_entry_ttl_s`).
+pub const DEFAULT_ENTRY_TTL: Duration = Duration::from_secs(60);
 /// The most install entries kept.
 pub const MAX_INSTALL_ENTRIES: usize = 2_000_000;
 /// Shards of the install map, so concurrent check-ins rarely wait on one lock.
@@ -329,6 +331,8 @@ type ChannelMap = HashMap<Box<str>, HashMap<Box<str>, Arc<ChannelEntry>>>;
 
 /// The cache itself; one per process, shared by every handler.
 pub struct CheckinCache {
+    /// How long an entry is used before it is read afresh.
+    ttl: Duration,
     installs: Vec<InstallShard>,
     channels: RwLock<ChannelMap>,
     hasher: RandomState,
@@ -355,14 +359,16 @@ pub struct LoadStamp {
 
 impl Default for CheckinCache {
     fn default() -> Self {
-        Self::new(MAX_INSTALL_ENTRIES)
+        Self::new(MAX_INSTALL_ENTRIES, DEFAULT_ENTRY_TTL)
     }
 }
 
 impl CheckinCache {
-    /// An empty cache holding at most about `max_installs` installs.
-    pub fn new(max_installs: usize) -> Self {
+    /// An empty cache holding at most about `max_installs` installs, each entry for at
+    /// most `ttl` (zero: every check-in reads its install afresh).
+    pub fn new(max_installs: usize, ttl: Duration) -> Self {
         CheckinCache {
+            ttl,
             installs: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             channels: RwLock::new(HashMap::new()),
             hasher: RandomState::new(),
@@ -411,7 +417,7 @@ impl CheckinCache {
     pub fn cached_install(&self, id: &str) -> Option<Arc<InstallEntry>> {
         let shard = self.shard(id);
         let entry = shard.get(id)?;
-        (entry.loaded_at.elapsed() < ENTRY_TTL).then(|| entry.clone())
+        (entry.loaded_at.elapsed() < self.ttl).then(|| entry.clone())
     }
 
     /// The entry of install `id`, read from `store` on a miss; `None` if no such install.
@@ -539,7 +545,7 @@ impl CheckinCache {
     fn cached_channel(&self, app: &str, channel: &str) -> Option<Arc<ChannelEntry>> {
         let channels = self.channels.read().unwrap_or_else(|p| p.into_inner());
         let entry = channels.get(app)?.get(channel)?;
-        (entry.loaded_at.elapsed() < ENTRY_TTL).then(|| entry.clone())
+        (entry.loaded_at.elapsed() < self.ttl).then(|| entry.clone())
     }
 
     fn channels_write(&self) -> std::sync::RwLockWriteGuard<'_, ChannelMap> {
@@ -771,7 +777,7 @@ mod tests {
     /// concern it: another install's, of another epoch slot (even in the same shard).
     #[test]
     fn an_invalidation_spoils_only_the_loads_it_may_concern() {
-        let cache = CheckinCache::new(100);
+        let cache = CheckinCache::new(100, DEFAULT_ENTRY_TTL);
         let a = view(1);
         let id = a.install.id.clone();
         let elsewhere = (2..)
@@ -823,7 +829,7 @@ mod tests {
     /// reads nothing more; a view without one says the install has none.
     #[test]
     fn a_loaded_entry_holds_the_session_of_its_view() {
-        let cache = CheckinCache::new(100);
+        let cache = CheckinCache::new(100, DEFAULT_ENTRY_TTL);
         let mut v = view(7);
         let id = v.install.id.clone();
         let entry = cache.keep_view(&v, cache.stamp(&id), 0);
@@ -858,7 +864,7 @@ mod tests {
     #[test]
     fn an_install_entry_weighs_under_a_kilobyte() {
         const N: usize = 200_000;
-        let cache = CheckinCache::new(2 * N);
+        let cache = CheckinCache::new(2 * N, DEFAULT_ENTRY_TTL);
         let before = resident();
         for i in 0..N {
             let entry = cache.keep_view(&view(i), cache.stamp(&format!("ins_{i:032x}")), 0);

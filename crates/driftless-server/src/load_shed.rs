@@ -11,8 +11,8 @@
 //!   lateness stays above `ServerConfig::max_queue_delay_ms` for [`SUSTAINED`], with
 //!   requests arriving all the while ([`MIN_ARRIVALS`] or more per measurement), a
 //!   share of the hosts' requests is shed, adjusted after every measurement, until it
-//!   is back under the limit (CoDel's rule, RFC 8289, for when to start, applied to a
-//!   server's queue; see [`ShedRule`] for how much). Only hosts' requests are shed:
+//!   is back under a quarter of the limit (CoDel's rule, RFC 8289, for when to start,
+//!   applied to a server's queue; see [`ShedRule`] for how much). Only hosts' requests are shed:
 //!   hosts back off and retry on their own, while a vendor's command (halting a
 //!   rollout, say) must get through an overload. A process starved of CPU with a
 //!   handful of requests is late too, but has no queue to shed: the arrivals tell the
@@ -77,6 +77,13 @@ const MIN_ARRIVALS: u64 = 16;
 /// After shedding stopped, lateness above the limit again within this long sheds at
 /// once: the overload it answered is most likely still there (CoDel's memory).
 const REMEMBERED: Duration = Duration::from_secs(10);
+
+/// Once shedding, how far under the limit it brings the lateness: to the limit divided
+/// by this. Starting needs the limit passed for [`SUSTAINED`], which a saturated core
+/// serving a fixed set of clients does not (its queue stands, but no deeper than its
+/// clients); an overload passes it at once, and is then shed down to well under it,
+/// so the requests it accepts wait about as long as they would unloaded.
+const TARGET_DIVISOR: u32 = 4;
 
 /// The largest share shed: one host request in this many. Never every one, so the
 /// hosts that are served keep the server busy while the shed ones are away.
@@ -209,11 +216,14 @@ async fn to_the_back() {
 }
 
 /// How much to shed, from a series of lateness measurements: nothing until the
-/// lateness has stood above the limit for [`SUSTAINED`] (at once if shedding stopped
-/// less than [`REMEMBERED`] ago), then, after each late measurement, the part of the
-/// next measurement's arrivals that the lateness exceeds the limit by: a queue 3 ms
-/// over the limit, measured over 10 ms, sheds one host request in 3 (at most one in
-/// [`MOST`]), and nothing once a measurement is on time. Each shed host stays away for
+/// lateness has stood above the limit for [`SUSTAINED`], then, after each late
+/// measurement, the part of the next measurement's arrivals that the lateness exceeds
+/// the target (the limit over [`TARGET_DIVISOR`]) by: a queue 3 ms over the target,
+/// measured over 10 ms, sheds one host request in 3 (at most one in [`MOST`]), and
+/// nothing once a measurement is within the target. Less than [`REMEMBERED`] after
+/// that, a measurement over the target sheds again at once: the overload it answered
+/// is most likely back, and waiting for the limit would let every accepted request
+/// wait that long first. Each shed host stays away for
 /// `Retry-After`, so what the server takes on falls at once by what it sheds: shedding
 /// the excess brings the queue back to the limit without sending away hosts it could
 /// serve (shedding every request that arrived while it was late sent most hosts away
@@ -221,6 +231,8 @@ async fn to_the_back() {
 #[derive(Debug)]
 struct ShedRule {
     limit: Duration,
+    /// What shedding brings the lateness down to.
+    target: Duration,
     /// Since when every measurement was above the limit.
     above_since: Option<Instant>,
     /// When shedding last stopped.
@@ -233,6 +245,7 @@ impl ShedRule {
     fn new(limit: Duration) -> Self {
         ShedRule {
             limit,
+            target: limit / TARGET_DIVISOR,
             above_since: None,
             stopped_at: None,
             one_in: 0,
@@ -242,7 +255,15 @@ impl ShedRule {
     /// The share to shed (one request in what comes back; 0 for none) after measuring
     /// `late` at `now`, with `arrived` requests arriving during the measurement.
     fn observe(&mut self, late: Duration, arrived: u64, now: Instant) -> u64 {
-        if late <= self.limit || arrived < MIN_ARRIVALS {
+        let remembered = self
+            .stopped_at
+            .is_some_and(|stopped| now.saturating_duration_since(stopped) < REMEMBERED);
+        let bound = if self.one_in > 0 || remembered {
+            self.target
+        } else {
+            self.limit
+        };
+        if late <= bound || arrived < MIN_ARRIVALS {
             self.above_since = None;
             if self.one_in > 0 {
                 self.one_in = 0;
@@ -251,9 +272,6 @@ impl ShedRule {
             return 0;
         }
         let since = *self.above_since.get_or_insert(now);
-        let remembered = self
-            .stopped_at
-            .is_some_and(|stopped| now.saturating_duration_since(stopped) < REMEMBERED);
         if self.one_in > 0 || remembered || now.saturating_duration_since(since) >= SUSTAINED {
             self.one_in = self.share(late);
         }
@@ -263,7 +281,7 @@ impl ShedRule {
     /// One in how many requests is the excess of `late` over the limit, of a
     /// measurement's arrivals (a measurement lasts [`PROBE_EVERY`] plus the lateness).
     fn share(&self, late: Duration) -> u64 {
-        let excess = late.saturating_sub(self.limit).as_micros().max(1);
+        let excess = late.saturating_sub(self.target).as_micros().max(1);
         let period = (PROBE_EVERY + late).as_micros();
         u64::try_from(period.div_ceil(excess))
             .unwrap_or(u64::MAX)
@@ -305,10 +323,14 @@ pub(crate) fn overloaded(why: Shed) -> Response {
 mod tests {
     use super::*;
 
-    const LIMIT: Duration = Duration::from_millis(10);
-    /// 3 ms over the limit, measured over 18 ms: one in 6 is shed.
+    /// Shedding brings the lateness down to a quarter of it: 3 ms.
+    const LIMIT: Duration = Duration::from_millis(12);
+    /// Over the limit: 10 ms over the target, measured over 18 ms: as much as is ever
+    /// shed, one in two.
     const LATE: Duration = Duration::from_millis(13);
-    const LATE_SHARE: u64 = 6;
+    /// Under the limit, over the target: 3 ms over, measured over 11 ms: one in 4.
+    const HIGH: Duration = Duration::from_millis(6);
+    const HIGH_SHARE: u64 = 4;
     const ON_TIME: Duration = Duration::from_millis(1);
     const BUSY: u64 = MIN_ARRIVALS;
 
@@ -326,22 +348,34 @@ mod tests {
         // The streak starts again after a measurement under the limit.
         assert_eq!(rule.observe(LATE, BUSY, t + ms(100)), 0);
         assert_eq!(rule.observe(LATE, BUSY, t + ms(199)), 0);
-        assert_eq!(rule.observe(LATE, BUSY, t + ms(200)), LATE_SHARE);
+        assert_eq!(rule.observe(LATE, BUSY, t + ms(200)), MOST);
     }
 
     #[test]
-    fn the_share_is_the_excess_of_the_lateness_and_stops_when_on_time() {
+    fn a_queue_that_stands_under_the_limit_is_never_shed() {
+        // A saturated core serving a fixed set of clients: its queue stands, no deeper
+        // than its clients, under the limit.
+        let t = Instant::now();
+        let mut rule = ShedRule::new(LIMIT);
+        for step in 0..100 {
+            assert_eq!(rule.observe(HIGH, BUSY, t + ms(10 * step)), 0);
+        }
+    }
+
+    #[test]
+    fn once_shedding_the_share_is_the_excess_over_the_target_until_on_time() {
         let t = Instant::now();
         let mut rule = ShedRule::new(LIMIT);
         rule.observe(LATE, BUSY, t);
-        assert_eq!(rule.observe(LATE, BUSY, t + SUSTAINED), LATE_SHARE);
-        // Barely over: a small share (16 ms measured, 1 ms over).
-        assert_eq!(rule.observe(ms(11), BUSY, t + ms(120)), 16);
+        assert_eq!(rule.observe(LATE, BUSY, t + SUSTAINED), MOST);
+        // Under the limit but over the target: still shedding, less.
+        assert_eq!(rule.observe(HIGH, BUSY, t + ms(120)), HIGH_SHARE);
+        // Barely over the target: a small share (9 ms measured, 1 ms over).
+        assert_eq!(rule.observe(ms(4), BUSY, t + ms(130)), 9);
         // Far over: at most one in two.
-        assert_eq!(rule.observe(ms(40), BUSY, t + ms(140)), MOST);
         assert_eq!(rule.observe(ms(400), BUSY, t + ms(600)), MOST);
-        // Exactly at the limit is on time.
-        assert_eq!(rule.observe(LIMIT, BUSY, t + ms(620)), 0);
+        // Exactly at the target is on time.
+        assert_eq!(rule.observe(LIMIT / TARGET_DIVISOR, BUSY, t + ms(620)), 0);
         assert_eq!(rule.stopped_at, Some(t + ms(620)));
     }
 
@@ -350,16 +384,18 @@ mod tests {
         let t = Instant::now();
         let mut rule = ShedRule::new(LIMIT);
         rule.observe(LATE, BUSY, t);
-        assert_eq!(rule.observe(LATE, BUSY, t + SUSTAINED), LATE_SHARE);
+        assert_eq!(rule.observe(LATE, BUSY, t + SUSTAINED), MOST);
         // Stops at once when no request arrives.
         assert_eq!(rule.observe(LATE, 0, t + ms(110)), 0);
-        // Late again soon after: the overload is most likely still there.
-        assert_eq!(rule.observe(LATE, BUSY, t + ms(300)), LATE_SHARE);
+        // Over the target again soon after: the overload is most likely still there.
+        assert_eq!(rule.observe(HIGH, BUSY, t + ms(300)), HIGH_SHARE);
         assert_eq!(rule.observe(ON_TIME, BUSY, t + ms(310)), 0);
-        // Late again long after: a new streak must last before anything is shed.
+        // Long after: under the limit is nothing, over it must last before anything is
+        // shed.
         let later = t + ms(310) + REMEMBERED;
-        assert_eq!(rule.observe(LATE, BUSY, later), 0);
-        assert_eq!(rule.observe(LATE, BUSY, later + SUSTAINED), LATE_SHARE);
+        assert_eq!(rule.observe(HIGH, BUSY, later), 0);
+        assert_eq!(rule.observe(LATE, BUSY, later + ms(10)), 0);
+        assert_eq!(rule.observe(LATE, BUSY, later + ms(10) + SUSTAINED), MOST);
     }
 
     #[test]

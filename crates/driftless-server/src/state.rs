@@ -58,6 +58,12 @@ pub struct ServerConfig {
     /// milliseconds.
     #[serde(default = "default_heartbeat_flush_ms")]
     pub heartbeat_flush_ms: u64,
+    /// How long, in seconds, a check-in may be answered from what this process keeps of
+    /// an install before reading it afresh, should the change feed that drops changed
+    /// entries ever be missed; `0` reads every check-in's install (one read, still no
+    /// write for a heartbeat).
+    #[serde(default = "default_cache_entry_ttl_s")]
+    pub cache_entry_ttl_s: u64,
     /// What `/metrics` serves and who may read it.
     #[serde(default)]
     pub metrics: MetricsConfig,
@@ -130,6 +136,7 @@ impl ServerConfig {
             artifacts_in_database: false,
             session_lifetime_s: default_session_lifetime_s(),
             heartbeat_flush_ms: default_heartbeat_flush_ms(),
+            cache_entry_ttl_s: default_cache_entry_ttl_s(),
             metrics: MetricsConfig::default(),
             max_support_bundle_bytes: default_max_support_bundle_bytes(),
             osv_dir: None,
@@ -176,6 +183,11 @@ pub fn default_heartbeat_flush_ms() -> u64 {
     1000
 }
 
+/// A minute.
+fn default_cache_entry_ttl_s() -> u64 {
+    crate::cache::DEFAULT_ENTRY_TTL.as_secs()
+}
+
 /// The keys and trust documents a running control plane signs and serves with;
 /// replaced whole when a newer trust state reaches the database (a key rotation).
 pub struct Keys {
@@ -216,7 +228,13 @@ pub struct AppState {
 impl AppState {
     /// State over `store` with `keys` and `config`.
     pub fn new(store: Arc<dyn Store>, keys: Keys, config: ServerConfig) -> Self {
-        let hot = Arc::new(HotState::default());
+        let hot = Arc::new(HotState {
+            cache: crate::cache::CheckinCache::new(
+                crate::cache::MAX_INSTALL_ENTRIES,
+                std::time::Duration::from_secs(config.cache_entry_ttl_s),
+            ),
+            ..HotState::default()
+        });
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let metered = Arc::new(MeteredStore::new(store, metrics.clone()));
         let queue_delay = Arc::new(crate::load_shed::QueueDelay::new(

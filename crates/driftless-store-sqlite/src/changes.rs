@@ -57,14 +57,16 @@ const RECORD_HEARTBEATS: &str = "UPDATE installs SET
      WHERE installs.id = b.id";
 
 /// Heartbeats per statement, each statement its own transaction. The batch connection
-/// runs at nice 19 (see [`crate::low_priority`]): on a saturated core it gets a
-/// sliver of it, and holds SQLite's write lock for as long as its statement takes, so
-/// a request that must write waits that long. At about 30 µs of CPU per row on a
-/// million-install file, 256 rows hold the lock for under 10 ms of CPU, well under a
-/// second at a sliver of the core; 5,000 rows per statement held it past the 5 s busy
-/// timeout under `scripts/bench`, and the check-ins waiting to write were answered
-/// `503`.
-const BATCH: usize = 256;
+/// runs at nice 19 (see [`crate::low_priority`]): on a saturated core it gets a sliver
+/// of it, and holds SQLite's write lock for as long as its statement takes, so a
+/// request that must write waits that long. And once it has the core, the scheduler
+/// lets it keep it for its whole slice (milliseconds) or until it waits for its next
+/// statement: a short statement gives the core back sooner. At about 10 µs of CPU per
+/// row on a million-install file, 32 rows take about a third of a millisecond; with 256,
+/// `scripts/bench` saw the batch hold the core for 2 to 4 ms at a time (the check-ins'
+/// queue then stood past the 2 ms shedding limit tried), and with 5,000 it held the
+/// lock past the 5 s busy timeout, so check-ins waiting to write were answered `503`.
+const BATCH: usize = 32;
 
 pub(crate) async fn record_heartbeats(
     conn: &mut SqliteConnection,
