@@ -73,27 +73,8 @@ pub async fn handle(
         .cache
         .channel(&*state.store, &entry.app, &entry.channel)
         .await?;
-    if let Some(answer) = unchanged(
-        state,
-        &entry,
-        &channel,
-        headers,
-        body_hash,
-        signed_at_ms,
-        now,
-    )
-    .await?
-    {
-        return Ok(answer);
-    }
-    // A body that is refused moves nothing, not even the replay clock.
-    let req: CheckinRequest = parse_json(body, "check-in")?;
-    crate::report_limits::check(&req)?;
-    let report = report_of(&req, now);
-    if adopt(&entry, &report, body_hash) {
-        // The report the database holds, in a body this process had not seen (the
-        // first check-in since the entry was loaded, say): a heartbeat after all.
-        if let Some(answer) = unchanged(
+    let heartbeat = async || {
+        unchanged(
             state,
             &entry,
             &channel,
@@ -102,8 +83,19 @@ pub async fn handle(
             signed_at_ms,
             now,
         )
-        .await?
-        {
+        .await
+    };
+    if let Some(answer) = heartbeat().await? {
+        return Ok(answer);
+    }
+    // A body that is refused moves nothing, not even the replay clock.
+    let req: CheckinRequest = parse_json(body, "check-in")?;
+    crate::report_limits::check(&req)?;
+    let report = report_of(&req, now);
+    // The report the database holds, in a body this process had not seen (the first
+    // check-in since the entry was loaded, say): a heartbeat after all.
+    if adopt(&entry, &report, body_hash) {
+        if let Some(answer) = heartbeat().await? {
             return Ok(answer);
         }
     }
