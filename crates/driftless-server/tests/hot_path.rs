@@ -868,6 +868,80 @@ async fn a_change_through_one_replica_is_seen_by_another_within_the_bound() {
     upkeep.abort();
 }
 
+/// A heartbeat batch that cannot write does not hold up the change feed: a revocation
+/// made while it waits is seen by the replica within the feed's bound all the same.
+/// On PostgreSQL, where a row lock held by another session makes the batch wait for
+/// as long as it is held, and the revocation (another install's row) does not wait.
+#[tokio::test]
+async fn a_stuck_heartbeat_batch_does_not_hold_up_the_change_feed() {
+    use sqlx::Connection as _;
+    // `None` (after a notice) only outside CI, where PostgreSQL may not be installed.
+    let Some(db) = fresh_database() else { return };
+    let trust = Trust::new();
+    let a = trust.state(PgStore::open(db.url()).await.unwrap(), 86_400);
+    let b = trust.state(PgStore::open(db.url()).await.unwrap(), 86_400);
+    let license = seed(&a, &trust).await;
+    let mut revoked = register(&a, &license).await;
+    let mut stuck = register(&a, &license).await;
+    revoked.open_session(&a).await;
+    stuck.open_session(&a).await;
+    let revoked_tag = revoked.converge(&b).await;
+    let stuck_tag = stuck.converge(&b).await;
+    let upkeep = driftless_server::spawn_upkeep(b.clone());
+    // The host about to be revoked checks in to B, which keeps its install, and the
+    // heartbeat is written.
+    let beat = revoked.mac_checkin(request_ms(), "converged", Some("1.0.0"), Some(&revoked_tag));
+    assert_eq!(send(&b, beat).await.status, StatusCode::NOT_MODIFIED);
+    let written = eventually(Duration::from_secs(5), async || b.pending_heartbeats() == 0).await;
+    assert!(written, "replica B never wrote its heartbeats");
+
+    // Another session locks the other install's row; that host checks in to B, and
+    // B's batch takes its heartbeat and waits on the lock.
+    let mut locker = sqlx::PgConnection::connect(db.url()).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    sqlx::query("SELECT 1 FROM installs WHERE id = $1 FOR UPDATE")
+        .bind(&stuck.id)
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let beat_ms = request_ms();
+    let beat = stuck.mac_checkin(beat_ms, "converged", Some("1.0.0"), Some(&stuck_tag));
+    assert_eq!(send(&b, beat).await.status, StatusCode::NOT_MODIFIED);
+    let taken = eventually(Duration::from_secs(5), async || b.pending_heartbeats() == 0).await;
+    assert!(taken, "replica B's batch never took the heartbeat");
+    // B keeps both installs now: the next heartbeat waits behind the stuck batch.
+    let beat = revoked.mac_checkin(request_ms(), "converged", Some("1.0.0"), Some(&revoked_tag));
+    assert_eq!(send(&b, beat).await.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(b.pending_heartbeats(), 1);
+    assert_eq!(b.cached_installs(), 2);
+
+    let path = format!("/v1/installs/{}/revoke", revoked.id);
+    assert_eq!(
+        operator(&a, Method::POST, &path, json!({})).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let refused = eventually(Duration::from_secs(3), async || {
+        let answer = send(
+            &b,
+            revoked.mac_checkin(request_ms(), "converged", Some("1.0.0"), Some(&revoked_tag)),
+        )
+        .await;
+        answer.status == StatusCode::FORBIDDEN
+    })
+    .await;
+    assert!(
+        refused,
+        "replica B served a revoked install while its heartbeat batch waited"
+    );
+    let view = a.store.checkin_view(&stuck.id).await.unwrap().unwrap();
+    assert!(
+        view.newest_request_ms < beat_ms,
+        "the batch was still waiting when the revocation was seen"
+    );
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    upkeep.abort();
+}
+
 /// Bytes the database takes per table and index (SQLite's `dbstat`).
 async fn table_bytes(url: &str) -> BTreeMap<String, i64> {
     use sqlx::Connection as _;
