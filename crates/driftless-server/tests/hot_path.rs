@@ -806,6 +806,23 @@ async fn heartbeats_are_written_by_the_flush_and_transitions_before_the_answer()
     assert_eq!(state.pending_heartbeats(), 0);
 }
 
+/// Whether `host`'s converged check-ins to `state` (running `version`, holding `tag`) are
+/// answered `status` within `within`.
+async fn answered_within(
+    within: Duration,
+    state: &AppState,
+    host: &Host,
+    version: &str,
+    tag: &str,
+    status: StatusCode,
+) -> bool {
+    eventually(within, async || {
+        let checkin = host.mac_checkin(request_ms(), "converged", Some(version), Some(tag));
+        send(state, checkin).await.status == status
+    })
+    .await
+}
+
 /// Polls `check` until it returns true or `within` passes.
 async fn eventually(within: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
@@ -835,14 +852,14 @@ async fn a_change_through_one_replica_is_seen_by_another_within_the_bound() {
 
     upload(&a, &trust, "2.0.0", 2).await;
     promote(&a, "2.0.0").await;
-    let seen = eventually(Duration::from_secs(5), async || {
-        let answer = send(
-            &b,
-            host.mac_checkin(request_ms(), "converged", Some("1.0.0"), Some(&tag)),
-        )
-        .await;
-        answer.status == StatusCode::OK
-    })
+    let seen = answered_within(
+        Duration::from_secs(5),
+        &b,
+        &host,
+        "1.0.0",
+        &tag,
+        StatusCode::OK,
+    )
     .await;
     assert!(seen, "replica B never saw the promote made through A");
 
@@ -852,14 +869,14 @@ async fn a_change_through_one_replica_is_seen_by_another_within_the_bound() {
         operator(&a, Method::POST, &path, json!({})).await.status,
         StatusCode::NO_CONTENT
     );
-    let refused = eventually(Duration::from_secs(5), async || {
-        let answer = send(
-            &b,
-            host.mac_checkin(request_ms(), "converged", Some("2.0.0"), Some(&tag)),
-        )
-        .await;
-        answer.status == StatusCode::FORBIDDEN
-    })
+    let refused = answered_within(
+        Duration::from_secs(5),
+        &b,
+        &host,
+        "2.0.0",
+        &tag,
+        StatusCode::FORBIDDEN,
+    )
     .await;
     assert!(
         refused,
@@ -920,14 +937,14 @@ async fn a_stuck_heartbeat_batch_does_not_hold_up_the_change_feed() {
         operator(&a, Method::POST, &path, json!({})).await.status,
         StatusCode::NO_CONTENT
     );
-    let refused = eventually(Duration::from_secs(3), async || {
-        let answer = send(
-            &b,
-            revoked.mac_checkin(request_ms(), "converged", Some("1.0.0"), Some(&revoked_tag)),
-        )
-        .await;
-        answer.status == StatusCode::FORBIDDEN
-    })
+    let refused = answered_within(
+        Duration::from_secs(3),
+        &b,
+        &revoked,
+        "1.0.0",
+        &revoked_tag,
+        StatusCode::FORBIDDEN,
+    )
     .await;
     assert!(
         refused,
