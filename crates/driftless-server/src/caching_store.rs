@@ -20,7 +20,6 @@ use crate::cache::CheckinCache;
 use crate::change_feed::FeedCursor;
 
 /// Everything the check-in hot path keeps in memory.
-#[derive(Default)]
 pub struct HotState {
     /// Installs and channels.
     pub cache: CheckinCache,
@@ -34,6 +33,19 @@ pub struct HotState {
     /// When [`HotState::audit_checkpoint_size`] last changed: it changes at most once
     /// per `witness_interval_s`, since every host fetches the checkpoint it names.
     pub audit_checkpoint_named_at: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl HotState {
+    /// Empty, around `cache`.
+    pub fn new(cache: CheckinCache) -> Self {
+        HotState {
+            cache,
+            feed: FeedCursor::default(),
+            heartbeats: crate::heartbeats::HeartbeatQueue::default(),
+            audit_checkpoint_size: std::sync::atomic::AtomicU64::new(0),
+            audit_checkpoint_named_at: std::sync::Mutex::new(None),
+        }
+    }
 }
 
 /// [`Store`] over `inner` that keeps [`HotState`]'s cache in step.

@@ -228,13 +228,10 @@ pub struct AppState {
 impl AppState {
     /// State over `store` with `keys` and `config`.
     pub fn new(store: Arc<dyn Store>, keys: Keys, config: ServerConfig) -> Self {
-        let hot = Arc::new(HotState {
-            cache: crate::cache::CheckinCache::new(
-                crate::cache::MAX_INSTALL_ENTRIES,
-                std::time::Duration::from_secs(config.cache_entry_ttl_s),
-            ),
-            ..HotState::default()
-        });
+        let hot = Arc::new(HotState::new(crate::cache::CheckinCache::new(
+            crate::cache::MAX_INSTALL_ENTRIES,
+            std::time::Duration::from_secs(config.cache_entry_ttl_s),
+        )));
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let metered = Arc::new(MeteredStore::new(store, metrics.clone()));
         let queue_delay = Arc::new(crate::load_shed::QueueDelay::new(
