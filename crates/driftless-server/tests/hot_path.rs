@@ -904,13 +904,27 @@ async fn a_stuck_heartbeat_batch_does_not_hold_up_the_change_feed() {
     stuck.open_session(&a).await;
     let revoked_tag = revoked.converge(&b).await;
     let stuck_tag = stuck.converge(&b).await;
+    // Converging queued both installs' heartbeats: written now, before the upkeep
+    // starts, so that no batch of the upkeep's holds the stuck install's row but the one
+    // the test means to hold up. (An empty queue only says a batch was taken: one still
+    // writing both rows when the lock below is taken would wait on it holding the
+    // revoked install's row, and the revocation would wait on that batch.)
+    b.flush_heartbeats().await.unwrap();
+    // B reads what converging wrote to the change feed now, not in the upkeep's first
+    // polls: those would drop the installs it keeps at a moment the test cannot tell.
+    b.follow_changes().await.unwrap();
     let upkeep = driftless_server::spawn_upkeep(b.clone());
     // The host about to be revoked checks in to B, which keeps its install, and the
-    // heartbeat is written.
-    let beat = revoked.mac_checkin(request_ms(), "converged", Some("1.0.0"), Some(&revoked_tag));
+    // upkeep writes that heartbeat (seen in the database, not just taken from the queue).
+    let beat_ms = request_ms();
+    let beat = revoked.mac_checkin(beat_ms, "converged", Some("1.0.0"), Some(&revoked_tag));
     assert_eq!(send(&b, beat).await.status, StatusCode::NOT_MODIFIED);
-    let written = eventually(Duration::from_secs(5), async || b.pending_heartbeats() == 0).await;
-    assert!(written, "replica B never wrote its heartbeats");
+    let written = eventually(Duration::from_secs(5), async || {
+        let view = a.store.checkin_view(&revoked.id).await.unwrap().unwrap();
+        view.newest_request_ms >= beat_ms
+    })
+    .await;
+    assert!(written, "replica B never wrote its heartbeat");
 
     // Another session locks the other install's row; that host checks in to B, and
     // B's batch takes its heartbeat and waits on the lock.
@@ -921,8 +935,8 @@ async fn a_stuck_heartbeat_batch_does_not_hold_up_the_change_feed() {
         .execute(&mut locker)
         .await
         .unwrap();
-    let beat_ms = request_ms();
-    let beat = stuck.mac_checkin(beat_ms, "converged", Some("1.0.0"), Some(&stuck_tag));
+    let stuck_ms = request_ms();
+    let beat = stuck.mac_checkin(stuck_ms, "converged", Some("1.0.0"), Some(&stuck_tag));
     assert_eq!(send(&b, beat).await.status, StatusCode::NOT_MODIFIED);
     let taken = eventually(Duration::from_secs(5), async || b.pending_heartbeats() == 0).await;
     assert!(taken, "replica B's batch never took the heartbeat");
@@ -933,10 +947,15 @@ async fn a_stuck_heartbeat_batch_does_not_hold_up_the_change_feed() {
     assert_eq!(b.cached_installs(), 2);
 
     let path = format!("/v1/installs/{}/revoke", revoked.id);
-    assert_eq!(
-        operator(&a, Method::POST, &path, json!({})).await.status,
-        StatusCode::NO_CONTENT
-    );
+    // Bounded: were a batch holding the revoked install's row, the revocation would
+    // wait on it for as long as the lock is held, and the test with it.
+    let revoke = tokio::time::timeout(
+        Duration::from_secs(30),
+        operator(&a, Method::POST, &path, json!({})),
+    )
+    .await
+    .expect("the revocation waited on replica B's stuck heartbeat batch");
+    assert_eq!(revoke.status, StatusCode::NO_CONTENT);
     let refused = answered_within(
         Duration::from_secs(3),
         &b,
@@ -952,7 +971,7 @@ async fn a_stuck_heartbeat_batch_does_not_hold_up_the_change_feed() {
     );
     let view = a.store.checkin_view(&stuck.id).await.unwrap().unwrap();
     assert!(
-        view.newest_request_ms < beat_ms,
+        view.newest_request_ms < stuck_ms,
         "the batch was still waiting when the revocation was seen"
     );
     sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
