@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::process::Stdio;
+use std::time::Duration;
 
 use tokio::process::Command;
 
@@ -15,6 +16,16 @@ pub const COMPOSE_PASSTHROUGH_ENV: &[&str] = &["PATH", "HOME", "DOCKER_HOST", "D
 
 /// How many trailing stderr lines a compose failure keeps.
 const STDERR_TAIL_LINES: usize = 20;
+
+/// How long one compose command may run by default. The agent pulls a release's
+/// images itself before `up`, so `up`, `down` and `run` take seconds to minutes; one
+/// still running after this is stuck (an engine that stopped answering, a dependency
+/// that never turns healthy), and the sync fails naming it, with the tool stopped,
+/// instead of holding the host's state lock forever.
+pub const DEFAULT_COMPOSE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// How long `docker compose version` may take when the tool is looked for.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The compose tool found on this host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,17 +85,23 @@ impl ComposeTool {
         cmd.arg("version")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        matches!(cmd.status().await, Ok(status) if status.success())
+        // A version that does not come is no answer (the child is killed on drop).
+        matches!(
+            tokio::time::timeout(VERSION_TIMEOUT, cmd.status()).await,
+            Ok(Ok(status)) if status.success()
+        )
     }
 
     /// Runs `<tool> -p <project> -f <file> --env-file <env> <args…>` in the compose
-    /// file's directory and turns a failure into [`RuntimeError::Compose`].
+    /// file's directory and turns a failure into [`RuntimeError::Compose`], as it does
+    /// a run not ended within `limit` (the tool is then killed).
     pub(crate) async fn run(
         &self,
         project: &str,
         compose_file: &Path,
         env_file: &Path,
         args: &[&str],
+        limit: Duration,
     ) -> Result<(), RuntimeError> {
         let action = format!(
             "`{} {}` for project {project}",
@@ -113,7 +130,17 @@ impl ComposeTool {
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let output = cmd.output().await.map_err(|err| RuntimeError::Compose {
+        // Dropping the unfinished run at its limit kills the tool (`kill_on_drop`).
+        let Ok(output) = tokio::time::timeout(limit, cmd.output()).await else {
+            return Err(RuntimeError::Compose {
+                action,
+                stderr_tail: format!(
+                    "it had not finished after {} s and was stopped (is the Docker Engine answering? `docker info` tells)",
+                    limit.as_secs()
+                ),
+            });
+        };
+        let output = output.map_err(|err| RuntimeError::Compose {
             action: action.clone(),
             stderr_tail: format!("could not start {}: {err}", self.command()),
         })?;

@@ -12,7 +12,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use tokio::sync::OnceCell;
 
-use crate::compose::{tail_lines, ComposeTool};
+use crate::compose::{tail_lines, ComposeTool, DEFAULT_COMPOSE_TIMEOUT};
 use crate::health::{service_status, ServiceStatus, Settle};
 use crate::{
     disk, pull, ContainerRuntime, ContainerState, HealthGate, JobOutcome, PullProgress,
@@ -33,6 +33,8 @@ const LOG_TAIL_LINES: usize = 20;
 pub struct DockerRuntime {
     docker: Docker,
     compose: Arc<OnceCell<ComposeTool>>,
+    /// How long one compose command may run ([`DEFAULT_COMPOSE_TIMEOUT`]).
+    compose_timeout: Duration,
 }
 
 impl DockerRuntime {
@@ -50,7 +52,15 @@ impl DockerRuntime {
         Ok(DockerRuntime {
             docker,
             compose: Arc::default(),
+            compose_timeout: DEFAULT_COMPOSE_TIMEOUT,
         })
+    }
+
+    /// This runtime, with compose commands stopped and failed after `limit` instead of
+    /// [`DEFAULT_COMPOSE_TIMEOUT`].
+    pub fn with_compose_timeout(mut self, limit: Duration) -> Self {
+        self.compose_timeout = limit;
+        self
     }
 
     /// The compose tool, found by [`ComposeTool::detect`] the first time it is needed.
@@ -68,7 +78,7 @@ impl DockerRuntime {
     ) -> Result<(), RuntimeError> {
         self.compose_tool()
             .await?
-            .run(project, compose_file, env_file, args)
+            .run(project, compose_file, env_file, args, self.compose_timeout)
             .await
     }
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use compose::{ComposeTool, COMPOSE_PASSTHROUGH_ENV};
+pub use compose::{ComposeTool, COMPOSE_PASSTHROUGH_ENV, DEFAULT_COMPOSE_TIMEOUT};
 pub use disk::free_bytes;
 pub use docker::DockerRuntime;
 pub use error::RuntimeError;

@@ -179,6 +179,61 @@ async fn compose_failure_names_the_project_and_the_tools_complaint() {
     assert!(!shown.contains('\n'), "{shown}");
 }
 
+/// A compose command that does not end (here `up`, waiting on a dependency whose first
+/// health check is an hour away) is stopped at the runtime's limit: it fails naming
+/// the project and the limit, and the compose tool is not left running.
+#[tokio::test]
+async fn a_compose_command_that_never_ends_is_stopped_at_its_limit() {
+    let rt = runtime().await.with_compose_timeout(Duration::from_secs(5));
+    let image = http_image();
+    let yaml = format!(
+        "services:
+  slow:
+    image: {image}
+    healthcheck:
+      test: [\"CMD\", \"/bin/busybox\", \"true\"]
+      interval: 1h
+  web:
+    image: {image}
+    depends_on:
+      slow:
+        condition: service_healthy
+"
+    );
+    let project = new_project("stuck", &yaml, "GREETING=x\n");
+
+    let err = up(&project, &rt)
+        .await
+        .expect_err("an up waiting an hour on a dependency is stopped");
+    assert!(matches!(err, RuntimeError::Compose { .. }), "{err:?}");
+    let shown = err.to_string();
+    assert!(shown.contains(project.name()), "{shown}");
+    assert!(shown.contains("had not finished after 5 s"), "{shown}");
+    // The tool got SIGKILL when its run was dropped; it is gone once reaped.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while let Some(pid) = live_process_naming(project.name()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the compose tool (pid {pid}) still runs after its limit"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A live (not zombie) process whose command line contains `text`, if any.
+fn live_process_naming(text: &str) -> Option<u32> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    entries.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+        let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+        // The state follows the parenthesised command name.
+        let state = stat.rsplit_once(") ")?.1.chars().next()?;
+        let names = String::from_utf8_lossy(&cmdline).contains(text);
+        (names && state != 'Z' && pid != std::process::id()).then_some(pid)
+    })
+}
+
 #[tokio::test]
 async fn image_presence_is_reported() {
     let rt = runtime().await;
